@@ -1,0 +1,87 @@
+package checks
+
+// APIVersion and KindReport identify the report document (-o json|yaml).
+const (
+	APIVersion = "meshfed.dev/v1alpha1"
+	KindReport = "Report"
+)
+
+// Report is the one model every renderer draws from. Its JSON form is the
+// documented, stable output of `doctor -o json|yaml`.
+type Report struct {
+	APIVersion string           `json:"apiVersion"`
+	Kind       string           `json:"kind"`
+	Selection  []ContextChoice  `json:"selection,omitempty"`
+	Clusters   []ClusterSummary `json:"clusters"`
+	Findings   []Finding        `json:"findings"`
+	Checks     []CheckResult    `json:"checks"`
+	Summary    Summary          `json:"summary"`
+}
+
+// ContextChoice says why a context is part of the run.
+type ContextChoice struct {
+	Context string `json:"context"`
+	Reason  string `json:"reason"`
+}
+
+// ClusterSummary is one cluster as the report header shows it.
+type ClusterSummary struct {
+	Context   string `json:"context"`
+	ClusterID string `json:"clusterID"`
+	Network   string `json:"network"`
+	Role      string `json:"role"`
+	Reachable bool   `json:"reachable"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Summary counts findings by severity and checks by status.
+type Summary struct {
+	Errors   int `json:"errors"`
+	Warnings int `json:"warnings"`
+	Infos    int `json:"infos"`
+	Unknowns int `json:"unknowns"`
+	Checks   int `json:"checks"`
+	Passed   int `json:"passed"`
+}
+
+// NewReport assembles a report from a run's result.
+func NewReport(selection []ContextChoice, clusters []ClusterSummary, res Result) *Report {
+	r := &Report{
+		APIVersion: APIVersion, Kind: KindReport,
+		Selection: selection, Clusters: clusters,
+		Findings: res.Findings, Checks: res.Checks,
+	}
+	if r.Findings == nil {
+		r.Findings = []Finding{}
+	}
+	for _, f := range r.Findings {
+		switch f.Severity {
+		case SeverityError:
+			r.Summary.Errors++
+		case SeverityWarning:
+			r.Summary.Warnings++
+		case SeverityInfo:
+			r.Summary.Infos++
+		case SeverityUnknown:
+			r.Summary.Unknowns++
+		}
+	}
+	r.Summary.Checks = len(r.Checks)
+	for _, c := range r.Checks {
+		if c.Status == StatusPass {
+			r.Summary.Passed++
+		}
+	}
+	return r
+}
+
+// Worst is the highest severity among the findings.
+func (r *Report) Worst() Severity {
+	var w Severity
+	for _, f := range r.Findings {
+		if f.Severity > w {
+			w = f.Severity
+		}
+	}
+	return w
+}

@@ -1,0 +1,193 @@
+package checks
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+)
+
+// Selection narrows which checks run: Only and Skip take IDs or area names.
+type Selection struct {
+	Only []string
+	Skip []string
+}
+
+// Validate rejects names that are neither a catalog ID nor an area.
+func (s Selection) Validate(cat *Catalog) error {
+	for _, name := range append(append([]string{}, s.Only...), s.Skip...) {
+		if _, ok := cat.Lookup(ID(strings.ToUpper(name))); ok {
+			continue
+		}
+		if isArea(name) {
+			continue
+		}
+		return fmt.Errorf("%q is neither a check ID nor an area (areas: %s)", name, areaList())
+	}
+	return nil
+}
+
+func isArea(name string) bool {
+	for _, a := range Areas {
+		if string(a) == strings.ToLower(name) {
+			return true
+		}
+	}
+	return false
+}
+
+func areaList() string {
+	names := make([]string, len(Areas))
+	for i, a := range Areas {
+		names[i] = string(a)
+	}
+	return strings.Join(names, ", ")
+}
+
+func matches(m Meta, names []string) bool {
+	for _, n := range names {
+		if strings.EqualFold(n, string(m.ID)) || strings.EqualFold(n, string(m.Area)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Includes reports whether the check described by m is selected.
+func (s Selection) Includes(m Meta) bool {
+	if len(s.Only) > 0 && !matches(m, s.Only) {
+		return false
+	}
+	return !matches(m, s.Skip)
+}
+
+// Status is a check's overall result.
+type Status string
+
+const (
+	StatusPass    Status = "pass"
+	StatusFail    Status = "fail"
+	StatusUnknown Status = "unknown"
+)
+
+// CheckResult is one check's outcome over the whole fleet.
+type CheckResult struct {
+	ID     ID       `json:"id"`
+	Area   Area     `json:"area"`
+	Title  string   `json:"title"`
+	Status Status   `json:"status"`
+	Worst  Severity `json:"worst"`
+	// Unknown says, per context, why the check could not look at it.
+	Unknown []UnknownContext `json:"unknown,omitempty"`
+}
+
+// UnknownContext is a cluster a check could not decide for, and why.
+type UnknownContext struct {
+	Context string `json:"context"`
+	Reason  string `json:"reason"`
+}
+
+// Result is what running the selected checks over a fleet produced.
+type Result struct {
+	Findings []Finding
+	Checks   []CheckResult
+}
+
+// Run runs every selected check concurrently. Each check sees only the
+// clusters where every kind it needs was read; the others are reported as
+// unknown for that check, so a missing read is never mistaken for a pass.
+func Run(f *fleet.Fleet, reg *Registry, sel Selection) Result {
+	var metas []Meta
+	for _, m := range reg.Catalog.Entries() {
+		if sel.Includes(m) {
+			metas = append(metas, m)
+		}
+	}
+	results := make([]CheckResult, len(metas))
+	findings := make([][]Finding, len(metas))
+	var wg sync.WaitGroup
+	for i, m := range metas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			check, _ := reg.Check(m.ID)
+			view, unknown := usableView(f, m.Needs)
+			found := safeRun(check, m, view)
+			for j := range found {
+				found[j].Check, found[j].Area = m.ID, m.Area
+				if found[j].Severity == SeverityOK {
+					found[j].Severity = m.Severity
+				}
+				sort.Strings(found[j].Contexts)
+			}
+			findings[i] = found
+			results[i] = summarize(m, found, unknown)
+		}()
+	}
+	wg.Wait()
+	var all []Finding
+	for _, fs := range findings {
+		all = append(all, fs...)
+	}
+	SortFindings(all)
+	return Result{Findings: all, Checks: results}
+}
+
+// safeRun turns a panicking check into an unknown finding: one broken check
+// must never take the rest of the report down.
+func safeRun(c Check, m Meta, f *fleet.Fleet) (found []Finding) {
+	defer func() {
+		if r := recover(); r != nil {
+			found = []Finding{{Severity: SeverityUnknown, Message: fmt.Sprintf("check %s failed internally: %v", m.ID, r)}}
+		}
+	}()
+	return c.Run(f)
+}
+
+func usableView(f *fleet.Fleet, needs []fleet.Kind) (*fleet.Fleet, []UnknownContext) {
+	view := &fleet.Fleet{IstioNamespace: f.IstioNamespace}
+	var unknown []UnknownContext
+	for _, c := range f.Clusters {
+		if ok, why := c.Readable(needs...); ok {
+			view.Clusters = append(view.Clusters, c)
+		} else {
+			unknown = append(unknown, UnknownContext{Context: c.Context, Reason: why})
+		}
+	}
+	return view, unknown
+}
+
+func summarize(m Meta, found []Finding, unknown []UnknownContext) CheckResult {
+	r := CheckResult{ID: m.ID, Area: m.Area, Title: m.Title, Status: StatusPass, Unknown: unknown}
+	for _, fd := range found {
+		if fd.Severity > r.Worst {
+			r.Worst = fd.Severity
+		}
+	}
+	switch {
+	case r.Worst >= SeverityWarning:
+		r.Status = StatusFail
+	case r.Worst == SeverityUnknown || len(unknown) > 0:
+		r.Status = StatusUnknown
+	}
+	return r
+}
+
+// SortFindings orders findings by severity (worst first), then check, contexts and object.
+func SortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.Severity != b.Severity {
+			return a.Severity > b.Severity
+		}
+		if a.Check != b.Check {
+			return a.Check < b.Check
+		}
+		if ac, bc := strings.Join(a.Contexts, ","), strings.Join(b.Contexts, ","); ac != bc {
+			return ac < bc
+		}
+		return a.Object.String() < b.Object.String()
+	})
+}

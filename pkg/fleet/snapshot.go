@@ -1,0 +1,292 @@
+// Package fleet turns kubeconfig contexts into a Snapshot of what every cluster
+// holds that the checks need: one read per kind per cluster, all clusters at
+// once, each under its own deadline, trimmed to the fields the checks use.
+//
+// Nothing in a Snapshot is ever rendered as it is: secret data is kept only in
+// memory (see SecretData) so that probes can use it, and prints as fingerprints.
+package fleet
+
+import (
+	"time"
+)
+
+// Fleet is what one collection pass read: one Cluster per chosen context, in
+// the order the contexts were chosen.
+type Fleet struct {
+	Clusters []*Cluster
+	// IstioNamespace is the namespace Istio's control plane lives in
+	// (istio-system unless the user says otherwise).
+	IstioNamespace string
+}
+
+// Cluster returns the cluster read from the named context, or nil.
+func (f *Fleet) Cluster(context string) *Cluster {
+	for _, c := range f.Clusters {
+		if c.Context == context {
+			return c
+		}
+	}
+	return nil
+}
+
+// Reachable returns the clusters whose API server answered.
+func (f *Fleet) Reachable() []*Cluster {
+	var out []*Cluster
+	for _, c := range f.Clusters {
+		if c.Reachable {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Kind names one thing the collector reads. A kind that could not be read is
+// recorded in Cluster.Failures, and checks that need it report "unknown" for
+// that cluster instead of guessing.
+type Kind string
+
+const (
+	KindNamespaces       Kind = "namespaces"
+	KindNodes            Kind = "nodes"
+	KindServices         Kind = "services"
+	KindEndpointSlices   Kind = "endpointslices"
+	KindDeployments      Kind = "deployments"
+	KindPods             Kind = "pods"
+	KindConfigMaps       Kind = "configmaps"
+	KindSecrets          Kind = "secrets"
+	KindWebhooks         Kind = "mutatingwebhookconfigurations"
+	KindGateways         Kind = "gateways.networking.istio.io"
+	KindDestinationRules Kind = "destinationrules.networking.istio.io"
+)
+
+// AllKinds lists every kind the collector reads, in a stable order.
+var AllKinds = []Kind{
+	KindNamespaces, KindNodes, KindServices, KindEndpointSlices, KindDeployments, KindPods,
+	KindConfigMaps, KindSecrets, KindWebhooks, KindGateways, KindDestinationRules,
+}
+
+// Cluster is everything read from one context.
+type Cluster struct {
+	Context string `json:"context"`
+	// Server is the API server URL the kubeconfig context points at.
+	Server string `json:"server"`
+	// Reachable is true when the API server answered at all.
+	Reachable bool `json:"reachable"`
+	// Error says why the cluster could not be read (empty when Reachable).
+	Error string `json:"error,omitempty"`
+	// Failures lists the kinds that could not be read, with the reason
+	// (403, CRD not installed, timeout). The rest of the cluster is complete.
+	Failures map[Kind]string `json:"failures,omitempty"`
+	// ServerVersion is the API server's git version, e.g. v1.36.3.
+	ServerVersion string `json:"serverVersion,omitempty"`
+	// KubeSystemUID identifies the cluster: two contexts (or a remote secret)
+	// reaching the same kube-system UID reach the same cluster.
+	KubeSystemUID string `json:"kubeSystemUID,omitempty"`
+	// ReadDuration is how long the whole read of this cluster took.
+	ReadDuration time.Duration `json:"readDuration,omitempty"`
+
+	Namespaces       []Namespace       `json:"namespaces,omitempty"`
+	Nodes            []Node            `json:"nodes,omitempty"`
+	Services         []Service         `json:"services,omitempty"`
+	EndpointSlices   []EndpointSlice   `json:"endpointSlices,omitempty"`
+	Deployments      []Workload        `json:"deployments,omitempty"`
+	Pods             []Workload        `json:"pods,omitempty"`
+	ConfigMaps       []ConfigMap       `json:"configMaps,omitempty"`
+	Secrets          []Secret          `json:"secrets,omitempty"`
+	Webhooks         []Webhook         `json:"webhooks,omitempty"`
+	Gateways         []Gateway         `json:"gateways,omitempty"`
+	DestinationRules []DestinationRule `json:"destinationRules,omitempty"`
+}
+
+// Readable reports whether the cluster answered and every one of kinds was
+// read. The reason says why not.
+func (c *Cluster) Readable(kinds ...Kind) (ok bool, reason string) {
+	if !c.Reachable {
+		return false, "cluster unreachable: " + c.Error
+	}
+	for _, k := range kinds {
+		if r, failed := c.Failures[k]; failed {
+			return false, string(k) + " could not be read: " + r
+		}
+	}
+	return true, ""
+}
+
+// Meta is the part of an object's metadata the checks use.
+type Meta struct {
+	Namespace   string            `json:"namespace,omitempty"`
+	Name        string            `json:"name"`
+	UID         string            `json:"uid,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Namespace is a namespace's metadata.
+type Namespace struct {
+	Meta
+}
+
+// Node is a node's locality and addressing.
+type Node struct {
+	Meta
+	PodCIDRs    []string `json:"podCIDRs,omitempty"`
+	InternalIPs []string `json:"internalIPs,omitempty"`
+}
+
+// Service is a Service reduced to what sameness, gateway and discovery checks use.
+type Service struct {
+	Meta
+	Type         string            `json:"type"` // ClusterIP, NodePort, LoadBalancer, ExternalName
+	ClusterIP    string            `json:"clusterIP,omitempty"`
+	Headless     bool              `json:"headless,omitempty"`
+	ExternalName string            `json:"externalName,omitempty"`
+	Selector     map[string]string `json:"selector,omitempty"`
+	Ports        []ServicePort     `json:"ports,omitempty"`
+	// LoadBalancer holds the addresses from status.loadBalancer.ingress.
+	LoadBalancer []LoadBalancerIngress `json:"loadBalancer,omitempty"`
+}
+
+// ServicePort is one port of a Service.
+type ServicePort struct {
+	Name       string `json:"name,omitempty"`
+	Protocol   string `json:"protocol,omitempty"`
+	Port       int32  `json:"port"`
+	TargetPort string `json:"targetPort,omitempty"`
+}
+
+// LoadBalancerIngress is one load-balancer address of a Service.
+type LoadBalancerIngress struct {
+	IP       string `json:"ip,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+}
+
+// EndpointSlice is an EndpointSlice reduced to counts and addresses.
+type EndpointSlice struct {
+	Meta
+	// Service is the kubernetes.io/service-name label: the Service it backs.
+	Service     string   `json:"service,omitempty"`
+	AddressType string   `json:"addressType,omitempty"`
+	Addresses   []string `json:"addresses,omitempty"`
+	Ready       int      `json:"ready"`
+}
+
+// Workload is a Deployment or Pod reduced to its containers' images and the
+// environment variables Istio reads. Only variables named in IstioEnv keep
+// their values; others are not recorded, so no credential passes through.
+type Workload struct {
+	Meta
+	Replicas      int32             `json:"replicas,omitempty"` // Deployments
+	PodIP         string            `json:"podIP,omitempty"`    // Pods
+	Phase         string            `json:"phase,omitempty"`    // Pods
+	Containers    []Container       `json:"containers,omitempty"`
+	PodLabels     map[string]string `json:"podLabels,omitempty"` // Deployments: the template's labels
+	ServiceAcct   string            `json:"serviceAccount,omitempty"`
+}
+
+// Container is one container of a Workload.
+type Container struct {
+	Name  string            `json:"name"`
+	Image string            `json:"image,omitempty"`
+	Env   map[string]string `json:"env,omitempty"`
+	Args  []string          `json:"args,omitempty"`
+}
+
+// Env returns the value of an environment variable in the first container
+// that sets it.
+func (w Workload) Env(name string) (string, bool) {
+	for _, c := range w.Containers {
+		if v, ok := c.Env[name]; ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// ConfigMap is a ConfigMap with its data (Istio's ConfigMaps hold no secrets).
+type ConfigMap struct {
+	Meta
+	Data map[string]string `json:"data,omitempty"`
+}
+
+// Secret is a Secret whose data stays in memory: SecretData prints and
+// marshals as key names with fingerprints, never as values.
+type Secret struct {
+	Meta
+	Type string     `json:"type,omitempty"`
+	Data SecretData `json:"data,omitempty"`
+}
+
+// Webhook is a MutatingWebhookConfiguration's webhooks, reduced to where they call.
+type Webhook struct {
+	Meta
+	Hooks []WebhookClient `json:"hooks,omitempty"`
+}
+
+// WebhookClient is where one webhook sends its requests.
+type WebhookClient struct {
+	Name string `json:"name"`
+	URL  string `json:"url,omitempty"`
+	// Service is namespace/name:port when the webhook calls a Service.
+	Service string `json:"service,omitempty"`
+	// CABundleFingerprint is the SHA-256 of the first certificate of caBundle.
+	CABundleFingerprint string `json:"caBundleFingerprint,omitempty"`
+	CABundle            []byte `json:"-"`
+}
+
+// Gateway is an Istio networking Gateway.
+type Gateway struct {
+	Meta
+	Selector map[string]string `json:"selector,omitempty"`
+	Servers  []GatewayServer   `json:"servers,omitempty"`
+}
+
+// GatewayServer is one server block of a Gateway.
+type GatewayServer struct {
+	Port     uint32   `json:"port"`
+	PortName string   `json:"portName,omitempty"`
+	Protocol string   `json:"protocol,omitempty"`
+	TLSMode  string   `json:"tlsMode,omitempty"` // e.g. AUTO_PASSTHROUGH
+	Hosts    []string `json:"hosts,omitempty"`
+}
+
+// DestinationRule is an Istio DestinationRule reduced to its locality and
+// outlier-detection settings (top level and per subset).
+type DestinationRule struct {
+	Meta
+	Host          string          `json:"host"`
+	ExportTo      []string        `json:"exportTo,omitempty"`
+	TrafficPolicy *TrafficPolicy  `json:"trafficPolicy,omitempty"`
+	Subsets       []SubsetPolicy  `json:"subsets,omitempty"`
+}
+
+// SubsetPolicy is the traffic policy of one subset.
+type SubsetPolicy struct {
+	Name          string         `json:"name"`
+	TrafficPolicy *TrafficPolicy `json:"trafficPolicy,omitempty"`
+}
+
+// TrafficPolicy is the part of a traffic policy that locality checks use.
+type TrafficPolicy struct {
+	OutlierDetection bool            `json:"outlierDetection,omitempty"`
+	Locality         *LocalityPolicy `json:"locality,omitempty"`
+}
+
+// LocalityPolicy mirrors Istio's LocalityLoadBalancerSetting.
+type LocalityPolicy struct {
+	Enabled          *bool                       `json:"enabled,omitempty"`
+	Failover         []LocalityFailover          `json:"failover,omitempty"`
+	FailoverPriority []string                    `json:"failoverPriority,omitempty"`
+	Distribute       []LocalityDistribute        `json:"distribute,omitempty"`
+}
+
+// LocalityFailover is one failover entry: traffic from From goes to To.
+type LocalityFailover struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// LocalityDistribute is one distribute entry: weights per locality for From.
+type LocalityDistribute struct {
+	From string            `json:"from"`
+	To   map[string]uint32 `json:"to"`
+}

@@ -70,6 +70,8 @@ type Cluster struct {
 	Context string `json:"context"`
 	// Server is the API server URL the kubeconfig context points at.
 	Server string `json:"server"`
+	// IstioNamespace is the namespace read as Istio's system namespace.
+	IstioNamespace string `json:"istioNamespace"`
 	// Reachable is true when the API server answered at all.
 	Reachable bool `json:"reachable"`
 	// Error says why the cluster could not be read (empty when Reachable).
@@ -290,3 +292,12 @@ type LocalityDistribute struct {
 	From string            `json:"from"`
 	To   map[string]uint32 `json:"to"`
 }
+
+// Names Istio gives the objects the collector looks for.
+const (
+	// RootCertConfigMap is the ConfigMap, in every namespace, from which
+	// workloads take the root they trust.
+	RootCertConfigMap = "istio-ca-root-cert"
+	// MultiClusterSecretLabel marks a remote secret (its value must be "true").
+	MultiClusterSecretLabel = "istio/multiCluster"
+)

@@ -1,0 +1,181 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// ChooseOptions say how the contexts of a run are chosen.
+type ChooseOptions struct {
+	// Contexts, when set, are used as they are.
+	Contexts []string
+	// All uses every context of the kubeconfig.
+	All bool
+	// Timeout bounds the read of each cluster while following the mesh.
+	Timeout        time.Duration
+	IstioNamespace string
+}
+
+// Choice is a chosen context and the reason it was chosen.
+type Choice struct {
+	Context string
+	Reason  string
+}
+
+// ChooseContexts picks the contexts of a run. With neither Contexts nor All
+// it starts at the current context and follows the mesh: every context whose
+// API server is the target of a remote secret of an already chosen cluster
+// is added, until no new one appears.
+func ChooseContexts(ctx context.Context, flags *genericclioptions.ConfigFlags, opts ChooseOptions) ([]Choice, error) {
+	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return nil, fmt.Errorf("reading kubeconfig: %w", err)
+	}
+	if len(raw.Contexts) == 0 {
+		return nil, fmt.Errorf("the kubeconfig has no contexts")
+	}
+	switch {
+	case len(opts.Contexts) > 0:
+		var out []Choice
+		seen := map[string]bool{}
+		for _, name := range opts.Contexts {
+			if _, ok := raw.Contexts[name]; !ok {
+				return nil, fmt.Errorf("context %q is not in the kubeconfig", name)
+			}
+			if !seen[name] {
+				seen[name] = true
+				out = append(out, Choice{Context: name, Reason: "named with --contexts"})
+			}
+		}
+		return out, nil
+	case opts.All:
+		names := make([]string, 0, len(raw.Contexts))
+		for name := range raw.Contexts {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		out := make([]Choice, len(names))
+		for i, n := range names {
+			out[i] = Choice{Context: n, Reason: "--all-contexts"}
+		}
+		return out, nil
+	}
+
+	start := raw.CurrentContext
+	if flags.Context != nil && *flags.Context != "" {
+		start = *flags.Context
+	}
+	if start == "" {
+		return nil, fmt.Errorf("no current context: name one with --context, or use --contexts or --all-contexts")
+	}
+	if _, ok := raw.Contexts[start]; !ok {
+		return nil, fmt.Errorf("context %q is not in the kubeconfig", start)
+	}
+	byServer := map[string][]string{}
+	for name, kctx := range raw.Contexts {
+		if cl, ok := raw.Clusters[kctx.Cluster]; ok {
+			byServer[normalizeServer(cl.Server)] = append(byServer[normalizeServer(cl.Server)], name)
+		}
+	}
+	for _, names := range byServer {
+		sort.Strings(names)
+	}
+
+	opts.Timeout = Options{Timeout: opts.Timeout}.withDefaults().Timeout
+	if opts.IstioNamespace == "" {
+		opts.IstioNamespace = "istio-system"
+	}
+	chosen := []Choice{{Context: start, Reason: "current context"}}
+	seen := map[string]bool{start: true}
+	for i := 0; i < len(chosen); i++ {
+		for _, t := range remoteTargets(ctx, flags, chosen[i].Context, opts) {
+			for _, name := range byServer[normalizeServer(t.server)] {
+				if seen[name] {
+					continue
+				}
+				seen[name] = true
+				chosen = append(chosen, Choice{Context: name, Reason: fmt.Sprintf(
+					"remote secret %s (cluster %q) in context %s points at its API server %s",
+					t.secret, t.clusterID, chosen[i].Context, t.server)})
+			}
+		}
+	}
+	return chosen, nil
+}
+
+type remoteTarget struct{ secret, clusterID, server string }
+
+// remoteTargets lists the API servers named by a context's remote secrets.
+// A cluster that cannot be read has none: the doctor reports it later.
+func remoteTargets(ctx context.Context, flags *genericclioptions.ConfigFlags, name string, opts ChooseOptions) []remoteTarget {
+	cfg, err := RESTConfig(flags, name)
+	if err != nil {
+		return nil
+	}
+	cfg.Timeout = opts.Timeout
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	l, err := cs.CoreV1().Secrets(opts.IstioNamespace).List(ctx, fromCache(metav1.ListOptions{LabelSelector: MultiClusterSecretLabel + "=true"}))
+	if err != nil {
+		return nil
+	}
+	var out []remoteTarget
+	for _, s := range l.Items {
+		keys := make([]string, 0, len(s.Data))
+		for k := range s.Data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if server, err := KubeconfigServer(s.Data[k]); err == nil {
+				out = append(out, remoteTarget{secret: s.Namespace + "/" + s.Name, clusterID: k, server: server})
+			}
+		}
+	}
+	return out
+}
+
+// KubeconfigServer returns the API server of a kubeconfig's current context
+// (or of its only cluster). Errors never quote the kubeconfig.
+func KubeconfigServer(kubeconfig []byte) (string, error) {
+	cfg, err := clientcmd.Load(kubeconfig)
+	if err != nil {
+		return "", fmt.Errorf("not a kubeconfig")
+	}
+	if kctx, ok := cfg.Contexts[cfg.CurrentContext]; ok {
+		if cl, ok := cfg.Clusters[kctx.Cluster]; ok {
+			return cl.Server, nil
+		}
+	}
+	if len(cfg.Clusters) == 1 {
+		for _, cl := range cfg.Clusters {
+			return cl.Server, nil
+		}
+	}
+	return "", fmt.Errorf("the kubeconfig names no current cluster")
+}
+
+func normalizeServer(s string) string {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || u.Host == "" {
+		return strings.TrimSuffix(strings.ToLower(s), "/")
+	}
+	host := strings.ToLower(u.Host)
+	if u.Port() == "" && (u.Scheme == "https" || u.Scheme == "") {
+		host += ":443"
+	}
+	return host + strings.TrimSuffix(u.Path, "/")
+}

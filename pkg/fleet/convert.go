@@ -1,0 +1,225 @@
+package fleet
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	networkingapi "istio.io/api/networking/v1alpha3"
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+)
+
+// The conversions below reduce API objects to the few fields the checks use,
+// as each page arrives, so the decoded objects can be let go at once.
+
+func meta(m metav1.ObjectMeta) Meta {
+	return Meta{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), Labels: m.Labels, Annotations: trimAnnotations(m.Annotations)}
+}
+
+// trimAnnotations drops kubectl's last-applied-configuration: it is large,
+// and on a Secret it would be a second copy of the data.
+func trimAnnotations(a map[string]string) map[string]string {
+	if _, ok := a[corev1.LastAppliedConfigAnnotation]; !ok {
+		return a
+	}
+	out := make(map[string]string, len(a)-1)
+	for k, v := range a {
+		if k != corev1.LastAppliedConfigAnnotation {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func fromNamespace(o *corev1.Namespace) Namespace { return Namespace{Meta: meta(o.ObjectMeta)} }
+
+func fromNode(o *corev1.Node) Node {
+	n := Node{Meta: meta(o.ObjectMeta), PodCIDRs: o.Spec.PodCIDRs}
+	if len(n.PodCIDRs) == 0 && o.Spec.PodCIDR != "" {
+		n.PodCIDRs = []string{o.Spec.PodCIDR}
+	}
+	for _, a := range o.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			n.InternalIPs = append(n.InternalIPs, a.Address)
+		}
+	}
+	// Node labels are many; only locality and Istio's own matter here.
+	n.Labels = filterKeys(n.Labels, func(k string) bool {
+		return strings.HasPrefix(k, "topology.") || strings.HasPrefix(k, "failure-domain.") || strings.Contains(k, "istio.io/")
+	})
+	n.Annotations = nil
+	return n
+}
+
+func fromService(o *corev1.Service) Service {
+	s := Service{
+		Meta: meta(o.ObjectMeta), Type: string(o.Spec.Type), ClusterIP: o.Spec.ClusterIP,
+		Headless: o.Spec.ClusterIP == corev1.ClusterIPNone, ExternalName: o.Spec.ExternalName,
+		Selector: o.Spec.Selector,
+	}
+	if s.Type == "" {
+		s.Type = string(corev1.ServiceTypeClusterIP)
+	}
+	for _, p := range o.Spec.Ports {
+		s.Ports = append(s.Ports, ServicePort{Name: p.Name, Protocol: string(p.Protocol), Port: p.Port, TargetPort: p.TargetPort.String()})
+	}
+	for _, in := range o.Status.LoadBalancer.Ingress {
+		s.LoadBalancer = append(s.LoadBalancer, LoadBalancerIngress{IP: in.IP, Hostname: in.Hostname})
+	}
+	return s
+}
+
+func fromEndpointSlice(o *discoveryv1.EndpointSlice) EndpointSlice {
+	e := EndpointSlice{Meta: meta(o.ObjectMeta), Service: o.Labels[discoveryv1.LabelServiceName], AddressType: string(o.AddressType)}
+	for _, ep := range o.Endpoints {
+		e.Addresses = append(e.Addresses, ep.Addresses...)
+		if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+			e.Ready++
+		}
+	}
+	e.Annotations = nil
+	return e
+}
+
+func fromDeployment(o *appsv1.Deployment) Workload {
+	w := Workload{Meta: meta(o.ObjectMeta), PodLabels: o.Spec.Template.Labels, ServiceAcct: o.Spec.Template.Spec.ServiceAccountName}
+	w.Replicas = 1
+	if o.Spec.Replicas != nil {
+		w.Replicas = *o.Spec.Replicas
+	}
+	w.Containers = containers(o.Spec.Template.Spec.Containers)
+	return w
+}
+
+func fromPod(o *corev1.Pod) Workload {
+	w := Workload{Meta: meta(o.ObjectMeta), PodIP: o.Status.PodIP, Phase: string(o.Status.Phase), ServiceAcct: o.Spec.ServiceAccountName}
+	w.Containers = containers(o.Spec.Containers)
+	return w
+}
+
+func containers(cs []corev1.Container) []Container {
+	out := make([]Container, 0, len(cs))
+	for _, c := range cs {
+		oc := Container{Name: c.Name, Image: c.Image, Args: c.Args}
+		for _, e := range c.Env {
+			if e.ValueFrom == nil && IstioEnv(e.Name) {
+				if oc.Env == nil {
+					oc.Env = map[string]string{}
+				}
+				oc.Env[e.Name] = e.Value
+			}
+		}
+		out = append(out, oc)
+	}
+	return out
+}
+
+// IstioEnv reports whether an environment variable is one of Istio's settings,
+// the only ones whose values the snapshot keeps.
+func IstioEnv(name string) bool {
+	for _, p := range []string{"CLUSTER_ID", "REVISION", "NETWORK", "ISTIO_", "PILOT_", "ENABLE_CA_SERVER", "CA_", "EXTERNAL_", "RESOLVE_HOSTNAME_GATEWAYS", "TRUST_DOMAIN", "PROXY_CONFIG"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func fromConfigMap(o *corev1.ConfigMap) ConfigMap {
+	return ConfigMap{Meta: meta(o.ObjectMeta), Data: o.Data}
+}
+
+func fromSecret(o *corev1.Secret) Secret {
+	return Secret{Meta: meta(o.ObjectMeta), Type: string(o.Type), Data: SecretData(o.Data)}
+}
+
+func fromWebhook(o *admissionv1.MutatingWebhookConfiguration) Webhook {
+	w := Webhook{Meta: meta(o.ObjectMeta)}
+	for _, h := range o.Webhooks {
+		c := WebhookClient{Name: h.Name, CABundle: h.ClientConfig.CABundle}
+		if h.ClientConfig.URL != nil {
+			c.URL = *h.ClientConfig.URL
+		}
+		if s := h.ClientConfig.Service; s != nil {
+			c.Service = s.Namespace + "/" + s.Name
+			if s.Port != nil {
+				c.Service += ":" + strconv.Itoa(int(*s.Port))
+			}
+		}
+		if b, _ := pem.Decode(h.ClientConfig.CABundle); b != nil {
+			if cert, err := x509.ParseCertificate(b.Bytes); err == nil {
+				c.CABundleFingerprint = Fingerprint(cert.Raw)
+			}
+		}
+		w.Hooks = append(w.Hooks, c)
+	}
+	return w
+}
+
+func fromGateway(o *istionet.Gateway) Gateway {
+	g := Gateway{Meta: meta(o.ObjectMeta), Selector: o.Spec.GetSelector()}
+	for _, s := range o.Spec.GetServers() {
+		gs := GatewayServer{Hosts: s.GetHosts()}
+		if p := s.GetPort(); p != nil {
+			gs.Port, gs.PortName, gs.Protocol = p.GetNumber(), p.GetName(), p.GetProtocol()
+		}
+		if t := s.GetTls(); t != nil {
+			gs.TLSMode = t.GetMode().String()
+		}
+		g.Servers = append(g.Servers, gs)
+	}
+	return g
+}
+
+func fromDestinationRule(o *istionet.DestinationRule) DestinationRule {
+	d := DestinationRule{Meta: meta(o.ObjectMeta), Host: o.Spec.GetHost(), ExportTo: o.Spec.GetExportTo(), TrafficPolicy: trafficPolicy(o.Spec.GetTrafficPolicy())}
+	for _, s := range o.Spec.GetSubsets() {
+		d.Subsets = append(d.Subsets, SubsetPolicy{Name: s.GetName(), TrafficPolicy: trafficPolicy(s.GetTrafficPolicy())})
+	}
+	return d
+}
+
+func trafficPolicy(p *networkingapi.TrafficPolicy) *TrafficPolicy {
+	if p == nil {
+		return nil
+	}
+	tp := &TrafficPolicy{OutlierDetection: p.GetOutlierDetection() != nil}
+	if l := p.GetLoadBalancer().GetLocalityLbSetting(); l != nil {
+		lp := &LocalityPolicy{FailoverPriority: l.GetFailoverPriority()}
+		if l.GetEnabled() != nil {
+			v := l.GetEnabled().GetValue()
+			lp.Enabled = &v
+		}
+		for _, f := range l.GetFailover() {
+			lp.Failover = append(lp.Failover, LocalityFailover{From: f.GetFrom(), To: f.GetTo()})
+		}
+		for _, d := range l.GetDistribute() {
+			lp.Distribute = append(lp.Distribute, LocalityDistribute{From: d.GetFrom(), To: d.GetTo()})
+		}
+		tp.Locality = lp
+	}
+	if !tp.OutlierDetection && tp.Locality == nil {
+		return nil
+	}
+	return tp
+}
+
+func filterKeys(m map[string]string, keep func(string) bool) map[string]string {
+	var out map[string]string
+	for k, v := range m {
+		if keep(k) {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,171 @@
+package fleet
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
+
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
+)
+
+var decoder = func() runtime.Decoder {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientscheme.AddToScheme(s))
+	utilruntime.Must(istioscheme.AddToScheme(s))
+	return serializer.NewCodecFactory(s).UniversalDeserializer()
+}()
+
+// Add reduces an API object the way the collector does and adds it to the
+// cluster. Kinds the doctor does not read are an error.
+func (c *Cluster) Add(obj runtime.Object) error {
+	switch o := obj.(type) {
+	case *corev1.Namespace:
+		c.Namespaces = append(c.Namespaces, fromNamespace(o))
+		if o.Name == "kube-system" {
+			c.KubeSystemUID = string(o.UID)
+		}
+	case *corev1.Node:
+		c.Nodes = append(c.Nodes, fromNode(o))
+	case *corev1.Service:
+		c.Services = append(c.Services, fromService(o))
+	case *discoveryv1.EndpointSlice:
+		c.EndpointSlices = append(c.EndpointSlices, fromEndpointSlice(o))
+	case *appsv1.Deployment:
+		c.Deployments = append(c.Deployments, fromDeployment(o))
+	case *corev1.Pod:
+		c.Pods = append(c.Pods, fromPod(o))
+	case *corev1.ConfigMap:
+		c.ConfigMaps = append(c.ConfigMaps, fromConfigMap(o))
+	case *corev1.Secret:
+		c.Secrets = append(c.Secrets, fromSecret(o))
+	case *admissionv1.MutatingWebhookConfiguration:
+		c.Webhooks = append(c.Webhooks, fromWebhook(o))
+	case *istionet.Gateway:
+		c.Gateways = append(c.Gateways, fromGateway(o))
+	case *istionet.DestinationRule:
+		c.DestinationRules = append(c.DestinationRules, fromDestinationRule(o))
+	default:
+		return fmt.Errorf("the doctor does not read %T", obj)
+	}
+	return nil
+}
+
+// StateFile is the optional file in a fixture context folder that sets what
+// is not an object: the server, reachability and per-kind read failures.
+const StateFile = "_state.yaml"
+
+type clusterState struct {
+	Server    string          `json:"server"`
+	Reachable *bool           `json:"reachable"`
+	Error     string          `json:"error"`
+	Failures  map[Kind]string `json:"failures"`
+}
+
+// LoadDir builds a Fleet from a folder of YAML manifests, one sub-folder per
+// context (DIR/<context>/*.yaml), in the order of the folder names. It is how
+// checks are tested from fixtures: the objects go through the same reduction
+// as a live read.
+func LoadDir(dir, istioNamespace string) (*Fleet, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	f := &Fleet{IstioNamespace: istioNamespace}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		c := &Cluster{Context: e.Name(), IstioNamespace: istioNamespace, Reachable: true, Server: "https://" + e.Name() + ".example:6443"}
+		if err := loadContextDir(c, filepath.Join(dir, e.Name())); err != nil {
+			return nil, err
+		}
+		f.Clusters = append(f.Clusters, c)
+	}
+	sort.Slice(f.Clusters, func(i, j int) bool { return f.Clusters[i].Context < f.Clusters[j].Context })
+	return f, nil
+}
+
+func loadContextDir(c *Cluster, dir string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		if filepath.Base(file) == StateFile {
+			var st clusterState
+			if err := yaml.UnmarshalStrict(b, &st); err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			if st.Server != "" {
+				c.Server = st.Server
+			}
+			if st.Reachable != nil {
+				c.Reachable = *st.Reachable
+			}
+			c.Error, c.Failures = st.Error, st.Failures
+			continue
+		}
+		if err := AddManifests(c, b); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	return nil
+}
+
+// AddManifests decodes a multi-document YAML stream and adds every object.
+func AddManifests(c *Cluster, manifests []byte) error {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(manifests)))
+	for i := 1; ; i++ {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimSpace(doc)) == 0 || strings.TrimSpace(string(doc)) == "---" {
+			continue
+		}
+		obj, _, err := decoder.Decode(doc, nil, nil)
+		if err != nil {
+			return fmt.Errorf("document %d: %w", i, err)
+		}
+		if list, ok := obj.(*corev1.List); ok {
+			for _, item := range list.Items {
+				o, _, err := decoder.Decode(item.Raw, nil, nil)
+				if err != nil {
+					return fmt.Errorf("document %d: %w", i, err)
+				}
+				if err := c.Add(o); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := c.Add(obj); err != nil {
+			return fmt.Errorf("document %d: %w", i, err)
+		}
+	}
+}

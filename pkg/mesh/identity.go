@@ -1,0 +1,207 @@
+// Package mesh reads a cluster's place in an Istio mesh out of its snapshot,
+// the way istiod itself derives it: cluster ID, network, role, mesh ID and
+// trust domain. Checks, the report header and fixers all share this reading.
+package mesh
+
+import (
+	"encoding/json"
+	"strings"
+
+	"istio.io/api/label"
+	meshconfig "istio.io/api/mesh/v1alpha1"
+	"istio.io/istio/pkg/config/constants"
+	istiomesh "istio.io/istio/pkg/config/mesh"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+)
+
+// Role is a cluster's part in the control plane.
+type Role string
+
+const (
+	// RolePrimary runs its own istiod.
+	RolePrimary Role = "primary"
+	// RoleRemote has no istiod; its proxies and webhook use another cluster's.
+	RoleRemote Role = "remote"
+	// RoleNone has no trace of Istio.
+	RoleNone Role = "none"
+	// RoleUnknown could not be read.
+	RoleUnknown Role = "unknown"
+)
+
+// Identity is what a cluster is in the mesh.
+type Identity struct {
+	ClusterID string
+	// ClusterIDSource says where ClusterID came from, for evidence.
+	ClusterIDSource    string
+	Network            string
+	Role               Role
+	MeshID             string
+	TrustDomain        string
+	TrustDomainAliases []string
+	Revision           string
+	// Version is istiod's image tag, when there is an istiod.
+	Version string
+	// Mesh is the parsed mesh config with istiod's defaults applied (nil when
+	// there is none); MeshConfigError says why it could not be parsed.
+	Mesh            *meshconfig.MeshConfig
+	MeshConfigError string
+}
+
+// Well-known names of an Istio install.
+const (
+	IstiodApp          = "istiod"
+	MeshConfigMap      = "istio"
+	InjectorConfigMap  = "istio-sidecar-injector"
+	DefaultClusterName = constants.DefaultClusterName
+	NetworkLabel       = "topology.istio.io/network"
+)
+
+func init() {
+	// Keep our names honest against istio.io/api's.
+	if label.TopologyNetwork.Name != NetworkLabel {
+		panic("topology network label moved: " + label.TopologyNetwork.Name)
+	}
+}
+
+// Identify reads a cluster's identity from its snapshot.
+func Identify(c *fleet.Cluster) Identity {
+	id := Identity{Role: RoleUnknown}
+	if !c.Reachable {
+		return id
+	}
+	ns := c.IstioNamespace
+	values := injectorValues(c)
+
+	istiod, hasIstiod := findIstiod(c)
+	switch {
+	case hasIstiod:
+		id.Role = RolePrimary
+		id.Revision = istiod.Labels["istio.io/rev"]
+		id.Version = imageTag(istiod)
+		if v, ok := istiod.Env("CLUSTER_ID"); ok && v != "" {
+			id.ClusterID, id.ClusterIDSource = v, "CLUSTER_ID of istiod "+ns+"/"+istiod.Name
+		} else {
+			id.ClusterID, id.ClusterIDSource = DefaultClusterName, "istiod "+ns+"/"+istiod.Name+" sets no CLUSTER_ID, so istiod uses its default"
+		}
+	case hasRemoteTraces(c, values):
+		id.Role = RoleRemote
+	case len(c.Namespaces) > 0 && !hasNamespace(c, ns):
+		id.Role = RoleNone
+	}
+	if id.ClusterID == "" && values.Global.MultiCluster.ClusterName != "" {
+		id.ClusterID, id.ClusterIDSource = values.Global.MultiCluster.ClusterName, "values.global.multiCluster.clusterName in ConfigMap "+ns+"/"+InjectorConfigMap
+	}
+
+	if n, ok := namespaceLabel(c, ns, NetworkLabel); ok {
+		id.Network = n
+	}
+
+	if cm, ok := findConfigMap(c, ns, meshConfigName(id.Revision)); ok {
+		m, err := istiomesh.ApplyMeshConfigDefaults(cm.Data["mesh"])
+		if err != nil {
+			id.MeshConfigError = err.Error()
+		} else {
+			id.Mesh = m
+			id.TrustDomain = m.GetTrustDomain()
+			id.TrustDomainAliases = m.GetTrustDomainAliases()
+			id.MeshID = m.GetDefaultConfig().GetMeshId()
+		}
+	}
+	if id.MeshID == "" {
+		id.MeshID = values.Global.MeshID
+	}
+	return id
+}
+
+func meshConfigName(revision string) string {
+	if revision == "" || revision == "default" {
+		return MeshConfigMap
+	}
+	return MeshConfigMap + "-" + revision
+}
+
+// findIstiod returns the istiod Deployment (or, lacking one, Pod) in Istio's namespace.
+func findIstiod(c *fleet.Cluster) (fleet.Workload, bool) {
+	for _, list := range [][]fleet.Workload{c.Deployments, c.Pods} {
+		for _, w := range list {
+			if w.Namespace == c.IstioNamespace && (w.Labels["app"] == IstiodApp || w.PodLabels["app"] == IstiodApp) {
+				return w, true
+			}
+		}
+	}
+	return fleet.Workload{}, false
+}
+
+// hasRemoteTraces tells a remote cluster: an istiod Service without a local
+// istiod, an injector configured for it, or a webhook calling out by URL.
+func hasRemoteTraces(c *fleet.Cluster, v injectorValuesDoc) bool {
+	for _, s := range c.Services {
+		if s.Namespace == c.IstioNamespace && s.Name == IstiodApp {
+			return true
+		}
+	}
+	if v.Global.MultiCluster.ClusterName != "" {
+		return true
+	}
+	for _, w := range c.Webhooks {
+		if strings.Contains(w.Name, "istio-sidecar-injector") {
+			return true
+		}
+	}
+	return false
+}
+
+func imageTag(w fleet.Workload) string {
+	for _, c := range w.Containers {
+		if i := strings.LastIndex(c.Image, ":"); i > 0 && !strings.Contains(c.Image[i:], "/") {
+			return c.Image[i+1:]
+		}
+	}
+	return ""
+}
+
+type injectorValuesDoc struct {
+	Global struct {
+		MeshID       string `json:"meshID"`
+		Network      string `json:"network"`
+		MultiCluster struct {
+			ClusterName string `json:"clusterName"`
+		} `json:"multiCluster"`
+	} `json:"global"`
+}
+
+func injectorValues(c *fleet.Cluster) injectorValuesDoc {
+	var v injectorValuesDoc
+	if cm, ok := findConfigMap(c, c.IstioNamespace, InjectorConfigMap); ok {
+		_ = json.Unmarshal([]byte(cm.Data["values"]), &v) // absent or malformed values tell nothing
+	}
+	return v
+}
+
+func findConfigMap(c *fleet.Cluster, ns, name string) (fleet.ConfigMap, bool) {
+	for _, cm := range c.ConfigMaps {
+		if cm.Namespace == ns && cm.Name == name {
+			return cm, true
+		}
+	}
+	return fleet.ConfigMap{}, false
+}
+
+func hasNamespace(c *fleet.Cluster, name string) bool {
+	_, ok := namespaceLabel(c, name, "")
+	return ok
+}
+
+func namespaceLabel(c *fleet.Cluster, ns, key string) (string, bool) {
+	for _, n := range c.Namespaces {
+		if n.Name == ns {
+			if key == "" {
+				return "", true
+			}
+			v, ok := n.Labels[key]
+			return v, ok
+		}
+	}
+	return "", false
+}

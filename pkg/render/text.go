@@ -1,0 +1,279 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+)
+
+// Text writes the report for people: the clusters, then every selected check
+// grouped by area in catalog order (findings in full, passes on one line),
+// then a summary line. cat supplies each check's one-line why; it may be nil.
+func Text(w io.Writer, r *checks.Report, cat *checks.Catalog, st Styles) error {
+	t := textReport{r: r, cat: cat, st: st}
+	t.clusters()
+	t.areas()
+	t.summary()
+	_, err := io.WriteString(w, t.b.String())
+	return err
+}
+
+type textReport struct {
+	b   strings.Builder
+	r   *checks.Report
+	cat *checks.Catalog
+	st  Styles
+}
+
+func (t *textReport) line(indent int, parts ...string) {
+	t.b.WriteString(strings.Repeat("  ", indent))
+	t.b.WriteString(strings.Join(parts, " "))
+	t.b.WriteByte('\n')
+}
+
+// clusters writes the header: one row per cluster, so every finding below can
+// be read against the cluster IDs, networks and roles the tool saw.
+func (t *textReport) clusters() {
+	t.line(0, t.st.Heading.Render("Clusters"))
+	rows := [][]string{{"CONTEXT", "CLUSTER ID", "NETWORK", "ROLE", "STATUS"}}
+	for _, c := range t.r.Clusters {
+		status := "reachable"
+		if !c.Reachable {
+			status = "unreachable"
+			if c.Error != "" {
+				status += ": " + c.Error
+			}
+		}
+		rows = append(rows, []string{c.Context, dash(c.ClusterID), dash(c.Network), dash(c.Role), status})
+	}
+	widths := columnWidths(rows)
+	for i, row := range rows {
+		cells := make([]string, len(row))
+		for j, cell := range row {
+			if j < len(row)-1 {
+				cell = pad(cell, widths[j])
+			}
+			cells[j] = cell
+		}
+		last := len(cells) - 1
+		switch {
+		case i == 0:
+			for j := range cells {
+				cells[j] = t.st.Faint.Render(cells[j])
+			}
+		case t.r.Clusters[i-1].Reachable:
+			cells[last] = t.st.Pass.Render(cells[last])
+		default:
+			cells[last] = t.st.Error.Render(cells[last])
+		}
+		t.line(1, strings.Join(cells, "  "))
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func columnWidths(rows [][]string) []int {
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for j, cell := range row {
+			widths[j] = max(widths[j], lipgloss.Width(cell))
+		}
+	}
+	return widths
+}
+
+func pad(s string, width int) string {
+	return s + strings.Repeat(" ", max(0, width-lipgloss.Width(s)))
+}
+
+// areas writes each area that has a selected check, in the catalog's order.
+func (t *textReport) areas() {
+	byCheck := map[checks.ID][]checks.Finding{}
+	for _, f := range t.r.Findings {
+		byCheck[f.Check] = append(byCheck[f.Check], f)
+	}
+	for _, area := range checks.Areas {
+		var inArea []checks.CheckResult
+		for _, c := range t.r.Checks {
+			if c.Area == area {
+				inArea = append(inArea, c)
+			}
+		}
+		if len(inArea) == 0 {
+			continue
+		}
+		t.b.WriteByte('\n')
+		t.line(0, t.st.Heading.Render(areaTitle(area)))
+		for _, c := range inArea {
+			t.check(c, byCheck[c.ID])
+		}
+	}
+}
+
+func areaTitle(a checks.Area) string {
+	if a == checks.AreaAWS {
+		return "AWS"
+	}
+	s := string(a)
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// check writes one check: a single line when it passed with nothing to say,
+// otherwise its findings, the contexts it could not look at, why it matters
+// and where to read more.
+func (t *textReport) check(c checks.CheckResult, found []checks.Finding) {
+	t.line(1, t.checkSymbol(c), t.st.ID.Render(string(c.ID)), c.Title)
+	if len(found) == 0 && len(c.Unknown) == 0 {
+		return
+	}
+	for _, f := range found {
+		t.finding(f)
+	}
+	for _, u := range c.Unknown {
+		t.line(3, t.st.Unknown.Render("?"), "not checked on "+u.Context+":", t.unknownReason(u))
+	}
+	if why := t.why(c.ID); why != "" {
+		t.line(3, t.st.Faint.Render("why: "+why))
+	}
+	t.line(3, t.st.Faint.Render("more: kubectl meshfed explain "+string(c.ID)))
+}
+
+func (t *textReport) finding(f checks.Finding) {
+	t.line(3, t.severitySymbol(f.Severity), f.Message)
+	var where []string
+	if len(f.Contexts) > 0 {
+		where = append(where, "contexts: "+strings.Join(f.Contexts, ", "))
+	}
+	if f.Object != nil {
+		where = append(where, "object: "+objectString(f.Object))
+	}
+	if len(where) > 0 {
+		t.line(4, t.st.Faint.Render(strings.Join(where, " · ")))
+	}
+	for _, e := range f.Evidence {
+		t.line(4, "- "+e)
+	}
+}
+
+func objectString(o *checks.ObjectRef) string {
+	if o.Namespace == "" {
+		return o.Kind + " " + o.Name
+	}
+	return o.Kind + " " + o.Namespace + "/" + o.Name
+}
+
+// unknownReason shortens the reason for a cluster the header already shows as
+// unreachable: its error is printed once there, not once per check.
+func (t *textReport) unknownReason(u checks.UnknownContext) string {
+	for _, c := range t.r.Clusters {
+		if c.Context == u.Context && !c.Reachable {
+			return "cluster unreachable (see Clusters)"
+		}
+	}
+	return u.Reason
+}
+
+func (t *textReport) why(id checks.ID) string {
+	if t.cat == nil {
+		return ""
+	}
+	m, ok := t.cat.Lookup(id)
+	if !ok {
+		return ""
+	}
+	return FirstSentence(m.Explanation)
+}
+
+func (t *textReport) checkSymbol(c checks.CheckResult) string {
+	switch c.Status {
+	case checks.StatusPass:
+		return t.st.Pass.Render("✓")
+	case checks.StatusUnknown:
+		return t.st.Unknown.Render("?")
+	}
+	return t.severitySymbol(c.Worst)
+}
+
+func (t *textReport) severitySymbol(s checks.Severity) string {
+	switch s {
+	case checks.SeverityError:
+		return t.st.Error.Render("✗")
+	case checks.SeverityWarning:
+		return t.st.Warning.Render("!")
+	case checks.SeverityUnknown:
+		return t.st.Unknown.Render("?")
+	case checks.SeverityInfo:
+		return t.st.Info.Render("i")
+	}
+	return t.st.Pass.Render("✓")
+}
+
+// summary writes e.g. "2 errors, 1 warning, 0 unknown · 6 checks, 3 passed · 3 clusters".
+func (t *textReport) summary() {
+	s := t.r.Summary
+	counts := []string{
+		t.count(s.Errors, "error", "errors", t.st.Error),
+		t.count(s.Warnings, "warning", "warnings", t.st.Warning),
+	}
+	if s.Infos > 0 {
+		counts = append(counts, t.count(s.Infos, "info", "infos", t.st.Info))
+	}
+	counts = append(counts, t.count(s.Unknowns, "unknown", "unknown", t.st.Unknown))
+
+	clusters := plural(len(t.r.Clusters), "cluster", "clusters")
+	unreachable := 0
+	for _, c := range t.r.Clusters {
+		if !c.Reachable {
+			unreachable++
+		}
+	}
+	if unreachable > 0 {
+		clusters += fmt.Sprintf(" (%d unreachable)", unreachable)
+	}
+	t.b.WriteByte('\n')
+	t.line(0, strings.Join(counts, ", "), "·",
+		plural(s.Checks, "check", "checks")+",", fmt.Sprintf("%d passed", s.Passed), "·", clusters)
+}
+
+func (t *textReport) count(n int, one, many string, style lipgloss.Style) string {
+	s := plural(n, one, many)
+	if n == 0 {
+		return s
+	}
+	return style.Render(s)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// FirstSentence returns the first sentence of a catalog text, on one line: the
+// "why" a report shows next to a finding. A sentence ends at '.', '!' or '?'
+// followed by a space and an upper-case letter, so "e.g. the" does not end one.
+func FirstSentence(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '.', '!', '?':
+			if i+2 < len(s) && s[i+1] == ' ' && s[i+2] >= 'A' && s[i+2] <= 'Z' {
+				return s[:i+1]
+			}
+		}
+	}
+	return s
+}

@@ -1,0 +1,137 @@
+package render
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+)
+
+func plainStyles() Styles { return NewStyles(&bytes.Buffer{}, false) }
+
+func TestTextGolden(t *testing.T) {
+	for name, r := range map[string]*checks.Report{
+		"mixed.txt":   mixedReport(),
+		"healthy.txt": healthyReport(t),
+	} {
+		t.Run(name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := Text(&b, r, mustCatalog(t), plainStyles()); err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b.Bytes(), []byte("\x1b")) {
+				t.Error("plain text output holds escape sequences")
+			}
+			golden(t, name, b.Bytes())
+		})
+	}
+}
+
+// The golden file pins the layout; these pin what the report must say
+// whatever the layout becomes.
+func TestTextSaysWhatMatters(t *testing.T) {
+	var b bytes.Buffer
+	if err := Text(&b, mixedReport(), mustCatalog(t), plainStyles()); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"net-east", "primary", "unreachable: dial tcp 10.99.3.2:6443", // header
+		"✗ MF2001", "! MF3001", "? MF1001", "✓ MF5001", // one symbol per status
+		"contexts: east, west", "object: Secret istio-system/cacerts", // where
+		"east: root CN=Root A, SHA-256 3f:2a:9b", // evidence
+		"why: Workloads in different clusters cannot verify each other's certificates.",
+		"kubectl meshfed explain MF2001",
+		"not checked on north",
+		"2 errors, 1 warning, 1 info, 0 unknown · 5 checks, 1 passed · 3 clusters (1 unreachable)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	// The second sentence of an explanation is for `explain`, not the report.
+	if strings.Contains(out, "Cross-cluster mTLS fails") {
+		t.Error("report shows more than the first sentence of the explanation")
+	}
+	// Areas in catalog order.
+	order := []string{"General", "Topology", "Trust", "Connectivity", "Locality"}
+	last := -1
+	for _, a := range order {
+		i := strings.Index(out, "\n"+a+"\n")
+		if i < last {
+			t.Errorf("area %s is out of catalog order (index %d after %d)", a, i, last)
+		}
+		last = i
+	}
+	if strings.Contains(out, "\nDiscovery\n") {
+		t.Error("an area with no selected check has a heading")
+	}
+}
+
+func TestTextPassedChecksAreOneLine(t *testing.T) {
+	var b bytes.Buffer
+	if err := Text(&b, healthyReport(t), mustCatalog(t), plainStyles()); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.Contains(out, "why:") || strings.Contains(out, "explain") {
+		t.Errorf("passed checks carry details:\n%s", out)
+	}
+	if n := strings.Count(out, "✓ MF"); n != 5 {
+		t.Errorf("want 5 passed checks listed, got %d:\n%s", n, out)
+	}
+	if !strings.Contains(out, "0 errors, 0 warnings, 0 unknown · 5 checks, 5 passed · 2 clusters") {
+		t.Errorf("summary line wrong:\n%s", out)
+	}
+}
+
+func TestTextColour(t *testing.T) {
+	r := lipgloss.NewRenderer(&bytes.Buffer{})
+	r.SetColorProfile(termenv.ANSI256)
+	var b bytes.Buffer
+	if err := Text(&b, mixedReport(), mustCatalog(t), newStyles(r)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b.Bytes(), []byte("\x1b[")) {
+		t.Error("coloured styles wrote no escape sequences")
+	}
+}
+
+func TestColorEnabled(t *testing.T) {
+	t.Setenv("NO_COLOR", "")
+	if ColorEnabled(&bytes.Buffer{}) {
+		t.Error("a buffer is not a terminal, yet colour is enabled")
+	}
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if ColorEnabled(f) {
+		t.Error("a file is not a terminal, yet colour is enabled")
+	}
+	t.Setenv("NO_COLOR", "1")
+	if ColorEnabled(os.Stdout) {
+		t.Error("NO_COLOR is set, yet colour is enabled")
+	}
+}
+
+func TestFirstSentence(t *testing.T) {
+	for in, want := range map[string]string{
+		"One. Two.":                        "One.",
+		"Keys by ID, e.g. east. Then more": "Keys by ID, e.g. east.",
+		"No full stop":                     "No full stop",
+		"Spread\n  over\nlines. Next":      "Spread over lines.",
+		"Version 1.2 is old. Upgrade":      "Version 1.2 is old.",
+		"":                                 "",
+	} {
+		if got := FirstSentence(in); got != want {
+			t.Errorf("FirstSentence(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,38 @@
+package cmd
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+)
+
+// Target is what the user asked doctor to look at.
+type Target struct {
+	Contexts       []string      // --contexts
+	AllContexts    bool          // --all-contexts
+	Timeout        time.Duration // --timeout, per cluster
+	IstioNamespace string        // --istio-namespace
+	NoProbes       bool          // --no-probes (no probes exist yet)
+}
+
+// Backend is everything the commands need from the rest of the program. The
+// commands only wire flags to it and hand its results to a renderer; tests
+// replace it with hand-made fleets and a test catalog.
+type Backend struct {
+	// Catalog is the catalog checks, explain and --checks/--skip read.
+	Catalog func() *checks.Catalog
+	// Registry pairs the catalog with the checks doctor runs.
+	Registry func() *checks.Registry
+	// Choose picks the contexts to read and says why each was picked. An
+	// error means nothing could be chosen.
+	Choose func(ctx context.Context, flags *genericclioptions.ConfigFlags, t Target) ([]checks.ContextChoice, error)
+	// Collect reads the chosen contexts. It never fails as a whole.
+	Collect func(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, t Target) *fleet.Fleet
+	// Identify says what a reachable cluster is in the mesh: its cluster ID,
+	// network and role.
+	Identify func(c *fleet.Cluster) checks.ClusterSummary
+}

@@ -1,0 +1,230 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/render"
+)
+
+// DoctorOptions are the flags of `kubectl meshfed doctor`.
+type DoctorOptions struct {
+	Flags   *genericclioptions.ConfigFlags
+	Streams genericiooptions.IOStreams
+	Backend Backend
+
+	Contexts       []string
+	AllContexts    bool
+	Output         string
+	Timeout        time.Duration
+	NoProbes       bool
+	FailOn         string
+	Checks         []string
+	Skip           []string
+	IstioNamespace string
+
+	// Set by Complete.
+	failOn    checks.Severity
+	selection checks.Selection
+	catalog   *checks.Catalog
+}
+
+// NewDoctorOptions returns the options with their defaults.
+func NewDoctorOptions(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, backend Backend) *DoctorOptions {
+	return &DoctorOptions{
+		Flags: flags, Streams: streams, Backend: backend,
+		Output: outputText, Timeout: 10 * time.Second, FailOn: "error", IstioNamespace: "istio-system",
+	}
+}
+
+// NewDoctorCmd builds `kubectl meshfed doctor`.
+func NewDoctorCmd(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
+	o := NewDoctorOptions(flags, streams, backend)
+	c := &cobra.Command{
+		Use:   "doctor",
+		Short: "Read every cluster of the mesh and report what is wrong",
+		Long: `Read every chosen cluster once, run the checks over what was read, and report.
+
+With neither --contexts nor --all-contexts, doctor starts from the current context
+and adds every kubeconfig context whose API server one of its remote secrets
+points at, following the mesh; it says on stderr which contexts it chose and why.`,
+		Example: `  # The mesh the current context belongs to
+  kubectl meshfed doctor
+
+  # Exactly these clusters, as JSON, failing on warnings too (for CI)
+  kubectl meshfed doctor --contexts east,west -o json --fail-on warning
+
+  # Only the trust checks, and MF1002
+  kubectl meshfed doctor --checks trust,MF1002`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(c.Context())
+		},
+	}
+	f := c.Flags()
+	f.StringSliceVar(&o.Contexts, "contexts", nil, "Kubeconfig contexts to read, comma-separated (default: the current context and the clusters its remote secrets point at)")
+	f.BoolVar(&o.AllContexts, "all-contexts", false, "Read every context in the kubeconfig")
+	addOutputFlag(c, &o.Output, outputText, outputJSON, outputYAML)
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for each cluster")
+	f.BoolVar(&o.NoProbes, "no-probes", false, "Do not run live probes (gateway dials, remote credentials); only read the API servers")
+	f.StringVar(&o.FailOn, "fail-on", o.FailOn, "Lowest severity that makes the exit code 2: error|warning")
+	f.StringSliceVar(&o.Checks, "checks", nil, "Run only these checks, by ID or area, comma-separated (e.g. trust,MF1002)")
+	f.StringSliceVar(&o.Skip, "skip", nil, "Skip these checks, by ID or area, comma-separated")
+	f.StringVar(&o.IstioNamespace, "istio-namespace", o.IstioNamespace, "Namespace of Istio's control plane")
+	_ = c.RegisterFlagCompletionFunc("fail-on", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"error", "warning"}, cobra.ShellCompDirectiveNoFileComp
+	})
+	return c
+}
+
+// Complete normalises the flags and reads the catalog.
+func (o *DoctorOptions) Complete() error {
+	o.Output = strings.ToLower(strings.TrimSpace(o.Output))
+	o.FailOn = strings.ToLower(strings.TrimSpace(o.FailOn))
+	o.Contexts = trimAll(o.Contexts)
+	o.selection = checks.Selection{Only: trimAll(o.Checks), Skip: trimAll(o.Skip)}
+	if o.Backend.Catalog != nil {
+		o.catalog = o.Backend.Catalog()
+	}
+	return nil
+}
+
+// trimAll trims each entry and drops empty ones, so "--contexts a,,b " works.
+func trimAll(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Validate rejects flags the run could not honour; every error exits 3.
+func (o *DoctorOptions) Validate() error {
+	if err := validateOutput(o.Output, outputText, outputJSON, outputYAML); err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	sev, err := ParseFailOn(o.FailOn)
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	o.failOn = sev
+	if o.Timeout <= 0 {
+		return failed("--timeout must be positive, not %s", o.Timeout)
+	}
+	if o.AllContexts && len(o.Contexts) > 0 {
+		return failed("--contexts and --all-contexts cannot be used together")
+	}
+	if errs := validation.IsDNS1123Label(o.IstioNamespace); len(errs) > 0 {
+		return failed("--istio-namespace %q is not a namespace name: %s", o.IstioNamespace, errs[0])
+	}
+	if o.catalog == nil {
+		return failed("no check catalog")
+	}
+	if err := o.selection.Validate(o.catalog); err != nil {
+		return failed("--checks/--skip: %v", err)
+	}
+	return nil
+}
+
+// Run chooses the contexts, reads them, runs the checks and renders the report.
+func (o *DoctorOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	target := Target{Contexts: o.Contexts, AllContexts: o.AllContexts, Timeout: o.Timeout, IstioNamespace: o.IstioNamespace, NoProbes: o.NoProbes}
+	chosen, err := o.Backend.Choose(ctx, o.Flags, target)
+	if err != nil {
+		return failed("choosing contexts: %v", err)
+	}
+	if len(chosen) == 0 {
+		return failed("no kubeconfig context to read")
+	}
+	printChoices(o.Streams.ErrOut, chosen)
+
+	contexts := make([]string, len(chosen))
+	for i, c := range chosen {
+		contexts[i] = c.Context
+	}
+	progress := render.StartProgress(o.Streams.ErrOut, fmt.Sprintf("reading %d clusters…", len(contexts)))
+	f := o.Backend.Collect(ctx, o.Flags, contexts, target)
+	progress.Stop()
+
+	report := checks.NewReport(chosen, o.summarize(f), checks.Run(f, o.Backend.Registry(), o.selection))
+	if err := o.render(report); err != nil {
+		return failed("writing the report: %v", err)
+	}
+	if len(f.Reachable()) == 0 {
+		return failed("no cluster could be reached")
+	}
+	if code := ReportExitCode(report, o.failOn); code != ExitOK {
+		return &ExitError{Code: code}
+	}
+	return nil
+}
+
+// printChoices says on stderr which contexts doctor reads and why, so a
+// report about the wrong clusters is noticed before it is read.
+func printChoices(w io.Writer, chosen []checks.ContextChoice) {
+	width := 0
+	for _, c := range chosen {
+		width = max(width, len(c.Context))
+	}
+	fmt.Fprintf(w, "Reading %d %s:\n", len(chosen), pluralWord(len(chosen), "context", "contexts"))
+	for _, c := range chosen {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.Context, c.Reason)
+	}
+}
+
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// summarize turns each cluster into the report's header row: identity from
+// the backend for the clusters that answered, the read error for the others.
+func (o *DoctorOptions) summarize(f *fleet.Fleet) []checks.ClusterSummary {
+	out := make([]checks.ClusterSummary, 0, len(f.Clusters))
+	for _, c := range f.Clusters {
+		s := checks.ClusterSummary{Role: "unknown"}
+		if c.Reachable && o.Backend.Identify != nil {
+			s = o.Backend.Identify(c)
+		}
+		s.Context, s.Reachable, s.Error = c.Context, c.Reachable, c.Error
+		out = append(out, s)
+	}
+	return out
+}
+
+func (o *DoctorOptions) render(r *checks.Report) error {
+	w := o.Streams.Out
+	switch o.Output {
+	case outputJSON:
+		return render.JSON(w, r)
+	case outputYAML:
+		return render.YAML(w, r)
+	case outputText:
+		return render.Text(w, r, o.catalog, render.NewStyles(w, render.ColorEnabled(w)))
+	}
+	return errors.New("unknown output " + o.Output)
+}

@@ -1,0 +1,163 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+)
+
+// testCatalog holds made-up checks whose results depend only on labels the
+// tests put on each cluster's namespaces, so every outcome is chosen by the test.
+const testCatalog = `
+checks:
+- id: MF1001
+  area: topology
+  title: Cluster IDs are unique
+  severity: error
+  explanation: Two clusters with one ID overwrite each other's endpoints. More text.
+  remediation: Give each cluster its own ID.
+- id: MF2001
+  area: trust
+  title: Roots agree between clusters
+  severity: error
+  explanation: Workloads cannot verify each other's certificates.
+  remediation: Use one root.
+- id: MF5001
+  area: locality
+  title: Nodes carry region and zone labels
+  severity: warning
+  explanation: Locality load balancing needs zone labels.
+  remediation: Label the nodes.
+`
+
+func testCat(t *testing.T) *checks.Catalog {
+	t.Helper()
+	cat, err := checks.LoadCatalog([]byte(testCatalog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+// labelCheck finds, on every cluster whose "default" namespace carries the
+// label key=value, one finding of the catalog's severity.
+func labelCheck(id checks.ID, key string) checks.Check {
+	return checks.Func{CheckID: id, Fn: func(f *fleet.Fleet) []checks.Finding {
+		var out []checks.Finding
+		for _, c := range f.Clusters {
+			for _, ns := range c.Namespaces {
+				if ns.Labels[key] == "bad" {
+					out = append(out, checks.Finding{Contexts: []string{c.Context}, Message: key + " is bad in " + c.Context})
+				}
+			}
+		}
+		return out
+	}}
+}
+
+// fakeMesh is a kubeconfig's worth of clusters for the doctor tests.
+type fakeMesh struct {
+	t         *testing.T
+	clusters  map[string]*fleet.Cluster // by context; absent means unreachable
+	chooseErr error
+	// recorded calls
+	target    Target
+	collected []string
+	chosen    bool
+}
+
+// cluster adds a reachable cluster whose default namespace has labels.
+func (m *fakeMesh) cluster(name string, labels map[string]string) {
+	if m.clusters == nil {
+		m.clusters = map[string]*fleet.Cluster{}
+	}
+	m.clusters[name] = &fleet.Cluster{Context: name, Reachable: true,
+		Namespaces: []fleet.Namespace{{Meta: fleet.Meta{Name: "default", Labels: labels}}}}
+}
+
+func (m *fakeMesh) backend() Backend {
+	return Backend{
+		Catalog: func() *checks.Catalog { return testCat(m.t) },
+		Registry: func() *checks.Registry {
+			reg, err := checks.NewRegistry(testCat(m.t),
+				labelCheck("MF1001", "id"), labelCheck("MF2001", "root"), labelCheck("MF5001", "zone"))
+			if err != nil {
+				m.t.Fatal(err)
+			}
+			return reg
+		},
+		Choose: func(_ context.Context, _ *genericclioptions.ConfigFlags, t Target) ([]checks.ContextChoice, error) {
+			m.chosen, m.target = true, t
+			if m.chooseErr != nil {
+				return nil, m.chooseErr
+			}
+			names := t.Contexts
+			if len(names) == 0 {
+				names = []string{"east", "west"}
+			}
+			var out []checks.ContextChoice
+			for _, n := range names {
+				out = append(out, checks.ContextChoice{Context: n, Reason: "because the test said so"})
+			}
+			return out, nil
+		},
+		Collect: func(_ context.Context, _ *genericclioptions.ConfigFlags, contexts []string, _ Target) *fleet.Fleet {
+			m.collected = contexts
+			f := &fleet.Fleet{IstioNamespace: "istio-system"}
+			for _, n := range contexts {
+				c, ok := m.clusters[n]
+				if !ok {
+					c = &fleet.Cluster{Context: n, Error: "dial tcp 127.0.0.1:1: connect: connection refused"}
+				}
+				f.Clusters = append(f.Clusters, c)
+			}
+			return f
+		},
+		Identify: func(c *fleet.Cluster) checks.ClusterSummary {
+			if !c.Reachable {
+				m.t.Errorf("Identify called for unreachable cluster %s", c.Context)
+			}
+			return checks.ClusterSummary{ClusterID: "id-" + c.Context, Network: "net1", Role: "primary"}
+		},
+	}
+}
+
+type result struct {
+	code           int
+	err            error
+	stdout, stderr string
+}
+
+// run executes `kubectl meshfed args...` against the backend the way main does.
+func run(t *testing.T, b Backend, args ...string) result {
+	t.Helper()
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	root := NewRootCmd(streams, b)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return result{code: ExitCode(err), err: err, stdout: out.String(), stderr: errOut.String()}
+}
+
+func (r result) expect(t *testing.T, code int, errContains string) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("exit code %d, want %d (err: %v)\nstdout:\n%s\nstderr:\n%s", r.code, code, r.err, r.stdout, r.stderr)
+	}
+	if errContains == "" {
+		return
+	}
+	if r.err == nil || !strings.Contains(r.err.Error(), errContains) {
+		t.Errorf("error %v, want one containing %q", r.err, errContains)
+	}
+	var e *ExitError
+	if r.err != nil && !errors.As(r.err, &e) && r.code != ExitFailed {
+		t.Errorf("error %v is not an ExitError", r.err)
+	}
+}

@@ -1,0 +1,51 @@
+// Package cmd is the cobra wiring of kubectl-meshfed: one file per command,
+// each with Options that Complete, Validate and Run. Commands decide what to
+// read and which exit code a result earns; pkg/render decides how it looks.
+package cmd
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+)
+
+// NewRootCmd builds `kubectl meshfed` and its subcommands. Results go to
+// streams.Out; progress, the chosen contexts and errors to streams.ErrOut.
+func NewRootCmd(streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
+	flags := genericclioptions.NewConfigFlags(true)
+	root := &cobra.Command{
+		Use:   "kubectl-meshfed",
+		Short: "Diagnose Istio multi-cluster meshes across kubeconfig contexts",
+		Long: `kubectl meshfed reads every cluster of an Istio multi-cluster mesh (one kubeconfig
+context each) and reports what keeps them from working as one mesh: cluster IDs,
+networks and gateways, trust roots, remote secrets, locality.
+
+Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it,
+3 the tool could not do its job (bad flags, no cluster reachable).`,
+		// The report says what is wrong; usage text after every failed check
+		// would bury it. main prints errors, once.
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Annotations: map[string]string{
+			// kubectl runs us as "kubectl meshfed"; help should say so.
+			cobra.CommandDisplayNameAnnotation: "kubectl meshfed",
+		},
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &ExitError{Code: ExitFailed, Err: errors.New(err.Error() + " (see '" + c.CommandPath() + " --help')")}
+	})
+	flags.AddFlags(root.PersistentFlags())
+
+	root.AddCommand(
+		NewDoctorCmd(flags, streams, backend),
+		NewChecksCmd(streams, backend),
+		NewExplainCmd(streams, backend),
+		NewVersionCmd(streams),
+	)
+	return root
+}

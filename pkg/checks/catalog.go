@@ -3,7 +3,11 @@ package checks
 import (
 	_ "embed"
 	"fmt"
+	"slices"
 	"sort"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 
 	"sigs.k8s.io/yaml"
 )
@@ -40,6 +44,7 @@ func LoadCatalog(doc []byte) (*Catalog, error) {
 			return nil, fmt.Errorf("catalog: %s: %w", m.ID, err)
 		}
 		m.Severity = sev
+		m.Needs = expandNeeds(m.Needs)
 		if err := validateMeta(m); err != nil {
 			return nil, fmt.Errorf("catalog: %w", err)
 		}
@@ -53,7 +58,25 @@ func LoadCatalog(doc []byte) (*Catalog, error) {
 	return c, nil
 }
 
+// expandNeeds replaces "identity" with the kinds mesh.Identify reads.
+func expandNeeds(needs []fleet.Kind) []fleet.Kind {
+	var out []fleet.Kind
+	for _, k := range needs {
+		if k == "identity" {
+			out = append(out, mesh.IdentityKinds...)
+		} else {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 func validateMeta(m Meta) error {
+	for _, k := range m.Needs {
+		if !slices.Contains(fleet.AllKinds, k) {
+			return fmt.Errorf("%s: needs %q, which the collector does not read", m.ID, k)
+		}
+	}
 	switch {
 	case !m.ID.Valid():
 		return fmt.Errorf("%q is not a check ID (want MF and four digits, the first 0-6)", m.ID)

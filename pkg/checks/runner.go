@@ -147,6 +147,9 @@ func safeRun(c Check, m Meta, f *fleet.Fleet) (found []Finding) {
 }
 
 func usableView(f *fleet.Fleet, needs []fleet.Kind) (*fleet.Fleet, []UnknownContext) {
+	if len(needs) == 0 {
+		return f, nil // the general checks report on the clusters themselves
+	}
 	view := &fleet.Fleet{IstioNamespace: f.IstioNamespace}
 	var unknown []UnknownContext
 	for _, c := range f.Clusters {

@@ -64,8 +64,19 @@ func init() {
 	}
 }
 
-// Identify reads a cluster's identity from its snapshot.
+// IdentityKinds are the kinds Identify reads: a check that relies on a
+// cluster's identity needs all of them.
+var IdentityKinds = []fleet.Kind{
+	fleet.KindNamespaces, fleet.KindDeployments, fleet.KindPods,
+	fleet.KindConfigMaps, fleet.KindServices, fleet.KindWebhooks,
+}
+
+// Identify reads a cluster's identity from its snapshot (once per cluster).
 func Identify(c *fleet.Cluster) Identity {
+	return c.Memo("mesh.Identity", func() any { return identify(c) }).(Identity)
+}
+
+func identify(c *fleet.Cluster) Identity {
 	id := Identity{Role: RoleUnknown}
 	if !c.Reachable {
 		return id

@@ -1,0 +1,111 @@
+package checks
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+)
+
+func TestDefaultCatalogLoads(t *testing.T) {
+	cat, err := LoadCatalog(catalogYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cat.Entries()) == 0 {
+		t.Fatal("the catalog is empty")
+	}
+	for _, m := range cat.Entries() {
+		if m.Severity < SeverityInfo || m.Severity == SeverityUnknown {
+			t.Errorf("%s: a catalog severity must be info, warning or error", m.ID)
+		}
+	}
+}
+
+func TestCatalogRejects(t *testing.T) {
+	entry := func(id, area, extra string) string {
+		return "- {id: " + id + ", area: " + area + ", title: t, severity: error, explanation: e, remediation: r" + extra + "}\n"
+	}
+	for name, tc := range map[string]struct{ doc, want string }{
+		"malformed ID":   {entry("MF12", "topology", ""), "not a check ID"},
+		"area mismatch":  {entry("MF1001", "trust", ""), "first digit"},
+		"duplicate":      {entry("MF1001", "topology", "") + entry("MF1001", "topology", ""), "twice"},
+		"unknown field":  {entry("MF1001", "topology", ", colour: red"), "unknown field"},
+		"unknown kind":   {entry("MF1001", "topology", ", needs: [widgets]"), "does not read"},
+		"bad severity":   {strings.Replace(entry("MF1001", "topology", ""), "error", "fatal", 1), "unknown severity"},
+		"no explanation": {strings.Replace(entry("MF1001", "topology", ""), "explanation: e", "explanation: ''", 1), "required"},
+	} {
+		_, err := LoadCatalog([]byte("checks:\n" + tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error containing %q", name, err, tc.want)
+		}
+	}
+}
+
+func testRegistry(t *testing.T, impls ...Check) *Registry {
+	t.Helper()
+	cat, err := LoadCatalog([]byte(`checks:
+- {id: MF1001, area: topology, title: t, severity: error, explanation: e, remediation: r, needs: [secrets]}
+- {id: MF5001, area: locality, title: t, severity: warning, explanation: e, remediation: r, needs: [nodes]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRegistry(cat, impls...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRunnerMarksUnreadableClustersUnknown(t *testing.T) {
+	var sawContexts []string
+	reg := testRegistry(t,
+		Func{"MF1001", func(f *fleet.Fleet) []Finding {
+			for _, c := range f.Clusters {
+				sawContexts = append(sawContexts, c.Context)
+			}
+			return nil
+		}},
+		Func{"MF5001", func(f *fleet.Fleet) []Finding { panic("boom") }},
+	)
+	f := &fleet.Fleet{Clusters: []*fleet.Cluster{
+		{Context: "ok", Reachable: true},
+		{Context: "forbidden", Reachable: true, Failures: map[fleet.Kind]string{fleet.KindSecrets: "forbidden (403)"}},
+		{Context: "down", Error: "connection refused"},
+	}}
+	res := Run(f, reg, Selection{})
+	if strings.Join(sawContexts, ",") != "ok" {
+		t.Errorf("MF1001 saw %v, want only the cluster where secrets were read", sawContexts)
+	}
+	byID := map[ID]CheckResult{}
+	for _, r := range res.Checks {
+		byID[r.ID] = r
+	}
+	if r := byID["MF1001"]; r.Status != StatusUnknown || len(r.Unknown) != 2 {
+		t.Errorf("MF1001: %+v, want unknown for two contexts", r)
+	}
+	if r := byID["MF5001"]; r.Status != StatusUnknown || len(res.Findings) != 1 || res.Findings[0].Severity != SeverityUnknown {
+		t.Errorf("a panicking check should become an unknown finding: %+v %+v", r, res.Findings)
+	}
+	report := NewReport(nil, nil, res)
+	if report.Summary.Checks != 2 || report.Summary.Passed != 0 || report.Summary.Unknowns != 1 {
+		t.Errorf("summary %+v", report.Summary)
+	}
+}
+
+func TestSelection(t *testing.T) {
+	reg := testRegistry(t, Func{"MF1001", nil}, Func{"MF5001", nil})
+	if err := (Selection{Only: []string{"mf1001", "Locality"}}).Validate(reg.Catalog); err != nil {
+		t.Error(err)
+	}
+	if err := (Selection{Skip: []string{"MF9999"}}).Validate(reg.Catalog); err == nil {
+		t.Error("an unknown ID should be rejected")
+	}
+	m1, _ := reg.Catalog.Lookup("MF1001")
+	m5, _ := reg.Catalog.Lookup("MF5001")
+	s := Selection{Only: []string{"topology", "locality"}, Skip: []string{"MF5001"}}
+	if !s.Includes(m1) || s.Includes(m5) {
+		t.Errorf("selection %+v: MF1001 %v MF5001 %v", s, s.Includes(m1), s.Includes(m5))
+	}
+}

@@ -1,0 +1,56 @@
+// Package connectivity holds the checks of the paths between networks: the
+// east-west gateways and what they expose.
+package connectivity
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+)
+
+// Checks returns the connectivity checks.
+func Checks() []checks.Check {
+	return []checks.Check{checks.Func{CheckID: "MF3001", Fn: networkWithoutGateway}}
+}
+
+// networkWithoutGateway: in a mesh of several networks, every network needs
+// an east-west gateway in one of its clusters.
+func networkWithoutGateway(f *fleet.Fleet) []checks.Finding {
+	members := map[string][]string{} // network → contexts
+	hasGateway := map[string]bool{}
+	for _, c := range f.Clusters {
+		id := mesh.Identify(c)
+		if id.Network == "" || id.Role == mesh.RoleNone {
+			continue
+		}
+		members[id.Network] = append(members[id.Network], c.Context)
+		if len(mesh.EastWestGateways(c, id.Network)) > 0 {
+			hasGateway[id.Network] = true
+		}
+	}
+	if len(members) < 2 {
+		return nil // one network: pods reach each other directly
+	}
+	nets := make([]string, 0, len(members))
+	for n := range members {
+		nets = append(nets, n)
+	}
+	sort.Strings(nets)
+	var out []checks.Finding
+	for _, n := range nets {
+		if hasGateway[n] {
+			continue
+		}
+		out = append(out, checks.Finding{
+			Contexts: members[n],
+			Message:  fmt.Sprintf("network %q (%s) has no east-west gateway, so no other network can reach it", n, strings.Join(members[n], ", ")),
+			Evidence: []string{fmt.Sprintf("networks in the mesh: %s", strings.Join(nets, ", ")),
+				fmt.Sprintf("no Service labelled %s=%s exposing port %d in %s", mesh.NetworkLabel, n, mesh.CrossNetworkPort, strings.Join(members[n], ", "))},
+		})
+	}
+	return out
+}

@@ -1,0 +1,62 @@
+// Package discovery holds the checks of cross-cluster discovery: the remote
+// secrets through which each primary's istiod reads its peers.
+package discovery
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+)
+
+// Checks returns the discovery checks.
+func Checks() []checks.Check {
+	return []checks.Check{checks.Func{CheckID: "MF4001", Fn: missingRemoteSecret}}
+}
+
+// missingRemoteSecret: every primary needs, for every other cluster of the
+// mesh, a remote secret that istiod reads (Istio's namespace, the label) with
+// a data key equal to the peer's cluster ID.
+func missingRemoteSecret(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, p := range f.Clusters {
+		pid := mesh.Identify(p)
+		if pid.Role != mesh.RolePrimary {
+			continue
+		}
+		keys := mesh.RemoteSecretKeys(p)
+		for _, r := range f.Clusters {
+			rid := mesh.Identify(r)
+			if r == p || rid.ClusterID == "" || rid.ClusterID == pid.ClusterID || rid.Role == mesh.RoleNone {
+				continue // itself, an ID unknown, a duplicate ID (MF1001) or not in the mesh
+			}
+			if _, ok := keys[rid.ClusterID]; ok {
+				continue
+			}
+			ev := []string{fmt.Sprintf("%s's cluster ID is %q (%s)", r.Context, rid.ClusterID, rid.ClusterIDSource)}
+			if len(keys) == 0 {
+				ev = append(ev, fmt.Sprintf("%s has no secret labelled %s=true in %s", p.Context, fleet.MultiClusterSecretLabel, p.IstioNamespace))
+			} else {
+				ev = append(ev, fmt.Sprintf("remote secrets in %s cover: %s", p.Context, describeKeys(keys)))
+			}
+			out = append(out, checks.Finding{
+				Contexts: []string{p.Context, r.Context},
+				Object:   &checks.ObjectRef{Kind: "Secret", Namespace: p.IstioNamespace, Name: "istio-remote-secret-" + rid.ClusterID},
+				Message:  fmt.Sprintf("primary %s has no remote secret for cluster %q (context %s): its istiod cannot see that cluster's services", p.Context, rid.ClusterID, r.Context),
+				Evidence: ev,
+			})
+		}
+	}
+	return out
+}
+
+func describeKeys(keys map[string]string) string {
+	var parts []string
+	for k, secret := range keys {
+		parts = append(parts, fmt.Sprintf("%q (%s)", k, secret))
+	}
+	sort.Strings(parts)
+	return fmt.Sprint(parts)
+}

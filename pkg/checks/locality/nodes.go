@@ -1,0 +1,54 @@
+// Package locality holds the checks of locality load balancing and failover.
+package locality
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+)
+
+// Node labels Istio derives locality from.
+const (
+	RegionLabel = "topology.kubernetes.io/region"
+	ZoneLabel   = "topology.kubernetes.io/zone"
+)
+
+// Checks returns the locality checks.
+func Checks() []checks.Check {
+	return []checks.Check{checks.Func{CheckID: "MF5001", Fn: unlabelledNodes}}
+}
+
+const listAtMost = 5
+
+func unlabelledNodes(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, c := range f.Clusters {
+		var missing []string
+		for _, n := range c.Nodes {
+			var lacks []string
+			for _, l := range []string{RegionLabel, ZoneLabel} {
+				if n.Labels[l] == "" {
+					lacks = append(lacks, l)
+				}
+			}
+			if len(lacks) > 0 {
+				missing = append(missing, fmt.Sprintf("node %s lacks %s", n.Name, strings.Join(lacks, " and ")))
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		ev := missing
+		if len(ev) > listAtMost {
+			ev = append(ev[:listAtMost:listAtMost], fmt.Sprintf("… and %d more", len(missing)-listAtMost))
+		}
+		out = append(out, checks.Finding{
+			Contexts: []string{c.Context},
+			Message:  fmt.Sprintf("context %s: %d of %d nodes have no region or zone label, so their workloads have no locality", c.Context, len(missing), len(c.Nodes)),
+			Evidence: ev,
+		})
+	}
+	return out
+}

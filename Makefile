@@ -11,7 +11,7 @@ SCENARIO  ?= demo
 CLUSTERS  ?= 3
 export MESHFED_LAB_BIN := $(BIN)
 
-.PHONY: all build tools test unit demo lint generate lab-up lab-down bench clean
+.PHONY: all build tools test unit demo lint generate lab-up lab-down bench clean dist
 
 all: build
 
@@ -49,5 +49,21 @@ demo: tools build
 bench: tools build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Release archives for krew, named as krew-manifest.yaml expects:
+# dist/kubectl-meshfed_<version>_<os>_<arch>.tar.gz and dist/SHA256SUMS.
+DIST      := $(CURDIR)/dist
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+
+dist:
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	@set -e; for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  name=kubectl-meshfed_$(VERSION)_$${os}_$${arch}; stage=$(DIST)/$$name; mkdir -p $$stage; \
+	  echo "building $$name"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$stage/kubectl-meshfed$$ext ./cmd/kubectl-meshfed; \
+	  cp README.md $$stage/; tar -C $$stage -czf $(DIST)/$$name.tar.gz .; rm -rf $$stage; \
+	done
+	cd $(DIST) && sha256sum *.tar.gz > SHA256SUMS
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

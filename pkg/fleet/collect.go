@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -184,6 +185,7 @@ func apiMessage(err error) string {
 // reader performs the reads of one cluster.
 type reader struct {
 	kube  kubernetes.Interface
+	meta  metadata.Interface
 	istio istioclient.Interface
 	ns    string
 }
@@ -196,12 +198,16 @@ func newReader(cfg *rest.Config, istioNamespace string) (*reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	md, err := metadata.NewForConfig(cfg) // protobuf by its own default
+	if err != nil {
+		return nil, err
+	}
 	// Istio's kinds are CRDs: the API server serves them as JSON only.
 	ic, err := istioclient.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &reader{kube: kube, istio: ic, ns: istioNamespace}, nil
+	return &reader{kube: kube, meta: md, istio: ic, ns: istioNamespace}, nil
 }
 
 // fromCache asks for a LIST served from the API server's watch cache: the
@@ -221,8 +227,15 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 	core, apps := r.kube.CoreV1(), r.kube.AppsV1()
 	switch k {
 	case KindNamespaces:
-		l, err := core.Namespaces().List(ctx, all)
-		return addItems(c, err, func() []corev1.Namespace { return l.Items })
+		// Only labels and UIDs matter: a metadata-only LIST.
+		l, err := r.meta.Resource(corev1.SchemeGroupVersion.WithResource("namespaces")).List(ctx, all)
+		if err != nil {
+			return err
+		}
+		for _, n := range l.Items {
+			c.addNamespace(n.ObjectMeta)
+		}
+		return nil
 	case KindNodes:
 		l, err := core.Nodes().List(ctx, all)
 		return addItems(c, err, func() []corev1.Node { return l.Items })
@@ -246,7 +259,9 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 			return err
 		}
 		roots, err := core.ConfigMaps("").List(ctx, fromCache(metav1.ListOptions{FieldSelector: "metadata.name=" + RootCertConfigMap}))
-		return addItems(c, err, func() []corev1.ConfigMap { return skip(roots.Items, func(o corev1.ConfigMap) bool { return inIstioNS(o.Namespace) }) })
+		return addItems(c, err, func() []corev1.ConfigMap {
+			return skip(roots.Items, func(o corev1.ConfigMap) bool { return inIstioNS(o.Namespace) })
+		})
 	case KindSecrets:
 		// Everything in Istio's namespace (cacerts, istio-ca-secret, remote
 		// secrets with or without their label), and remote secrets that
@@ -256,7 +271,9 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 			return err
 		}
 		remote, err := core.Secrets("").List(ctx, fromCache(metav1.ListOptions{LabelSelector: MultiClusterSecretLabel}))
-		return addItems(c, err, func() []corev1.Secret { return skip(remote.Items, func(o corev1.Secret) bool { return inIstioNS(o.Namespace) }) })
+		return addItems(c, err, func() []corev1.Secret {
+			return skip(remote.Items, func(o corev1.Secret) bool { return inIstioNS(o.Namespace) })
+		})
 	case KindWebhooks:
 		l, err := r.kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, all)
 		return addItems(c, err, func() []admissionv1.MutatingWebhookConfiguration { return l.Items })

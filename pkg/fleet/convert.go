@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,7 +38,12 @@ func trimAnnotations(a map[string]string) map[string]string {
 	return out
 }
 
-func fromNamespace(o *corev1.Namespace) Namespace { return Namespace{Meta: meta(o.ObjectMeta)} }
+func (c *Cluster) addNamespace(m metav1.ObjectMeta) {
+	c.Namespaces = append(c.Namespaces, Namespace{Meta: meta(m)})
+	if m.Name == "kube-system" {
+		c.KubeSystemUID = string(m.UID)
+	}
+}
 
 func fromNode(o *corev1.Node) Node {
 	n := Node{Meta: meta(o.ObjectMeta), PodCIDRs: o.Spec.PodCIDRs}

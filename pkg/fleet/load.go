@@ -11,8 +11,8 @@ import (
 	"sort"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -38,10 +38,7 @@ var decoder = func() runtime.Decoder {
 func (c *Cluster) Add(obj runtime.Object) error {
 	switch o := obj.(type) {
 	case *corev1.Namespace:
-		c.Namespaces = append(c.Namespaces, fromNamespace(o))
-		if o.Name == "kube-system" {
-			c.KubeSystemUID = string(o.UID)
-		}
+		c.addNamespace(o.ObjectMeta)
 	case *corev1.Node:
 		c.Nodes = append(c.Nodes, fromNode(o))
 	case *corev1.Service:

@@ -7,6 +7,7 @@
 package fleet
 
 import (
+	"sync"
 	"time"
 )
 
@@ -98,6 +99,20 @@ type Cluster struct {
 	Webhooks         []Webhook         `json:"webhooks,omitempty"`
 	Gateways         []Gateway         `json:"gateways,omitempty"`
 	DestinationRules []DestinationRule `json:"destinationRules,omitempty"`
+
+	memo sync.Map // derived readings shared by the checks, see Memo
+}
+
+// Memo returns the value computed once per cluster under key. Checks run
+// concurrently and many need the same derived reading (identity, parsed
+// certificates): this computes it once, and a Cluster is never changed after
+// collection, so the value stays true.
+func (c *Cluster) Memo(key string, compute func() any) any {
+	if v, ok := c.memo.Load(key); ok {
+		return v
+	}
+	v, _ := c.memo.LoadOrStore(key, compute())
+	return v
 }
 
 // Readable reports whether the cluster answered and every one of kinds was
@@ -177,12 +192,12 @@ type EndpointSlice struct {
 // their values; others are not recorded, so no credential passes through.
 type Workload struct {
 	Meta
-	Replicas      int32             `json:"replicas,omitempty"` // Deployments
-	PodIP         string            `json:"podIP,omitempty"`    // Pods
-	Phase         string            `json:"phase,omitempty"`    // Pods
-	Containers    []Container       `json:"containers,omitempty"`
-	PodLabels     map[string]string `json:"podLabels,omitempty"` // Deployments: the template's labels
-	ServiceAcct   string            `json:"serviceAccount,omitempty"`
+	Replicas    int32             `json:"replicas,omitempty"` // Deployments
+	PodIP       string            `json:"podIP,omitempty"`    // Pods
+	Phase       string            `json:"phase,omitempty"`    // Pods
+	Containers  []Container       `json:"containers,omitempty"`
+	PodLabels   map[string]string `json:"podLabels,omitempty"` // Deployments: the template's labels
+	ServiceAcct string            `json:"serviceAccount,omitempty"`
 }
 
 // Container is one container of a Workload.
@@ -255,10 +270,10 @@ type GatewayServer struct {
 // outlier-detection settings (top level and per subset).
 type DestinationRule struct {
 	Meta
-	Host          string          `json:"host"`
-	ExportTo      []string        `json:"exportTo,omitempty"`
-	TrafficPolicy *TrafficPolicy  `json:"trafficPolicy,omitempty"`
-	Subsets       []SubsetPolicy  `json:"subsets,omitempty"`
+	Host          string         `json:"host"`
+	ExportTo      []string       `json:"exportTo,omitempty"`
+	TrafficPolicy *TrafficPolicy `json:"trafficPolicy,omitempty"`
+	Subsets       []SubsetPolicy `json:"subsets,omitempty"`
 }
 
 // SubsetPolicy is the traffic policy of one subset.
@@ -275,10 +290,10 @@ type TrafficPolicy struct {
 
 // LocalityPolicy mirrors Istio's LocalityLoadBalancerSetting.
 type LocalityPolicy struct {
-	Enabled          *bool                       `json:"enabled,omitempty"`
-	Failover         []LocalityFailover          `json:"failover,omitempty"`
-	FailoverPriority []string                    `json:"failoverPriority,omitempty"`
-	Distribute       []LocalityDistribute        `json:"distribute,omitempty"`
+	Enabled          *bool                `json:"enabled,omitempty"`
+	Failover         []LocalityFailover   `json:"failover,omitempty"`
+	FailoverPriority []string             `json:"failoverPriority,omitempty"`
+	Distribute       []LocalityDistribute `json:"distribute,omitempty"`
 }
 
 // LocalityFailover is one failover entry: traffic from From goes to To.

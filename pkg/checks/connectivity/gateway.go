@@ -14,7 +14,10 @@ import (
 
 // Checks returns the connectivity checks.
 func Checks() []checks.Check {
-	return []checks.Check{checks.Func{CheckID: "MF3001", Fn: networkWithoutGateway}}
+	return []checks.Check{
+		checks.Func{CheckID: "MF3001", Fn: networkWithoutGateway},
+		checks.Func{CheckID: "MF3002", Fn: gatewayWithoutAddress},
+	}
 }
 
 // networkWithoutGateway: in a mesh of several networks, every network needs
@@ -53,4 +56,40 @@ func networkWithoutGateway(f *fleet.Fleet) []checks.Finding {
 		})
 	}
 	return out
+}
+
+// gatewayWithoutAddress: an east-west gateway whose Service has no
+// load-balancer address gives the other networks nothing to dial.
+func gatewayWithoutAddress(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, c := range f.Clusters {
+		id := mesh.Identify(c)
+		if id.Network == "" {
+			continue
+		}
+		for _, s := range mesh.EastWestGateways(c, id.Network) {
+			if len(s.LoadBalancer) > 0 {
+				continue
+			}
+			why := "its load balancer is pending (status.loadBalancer.ingress is empty)"
+			if s.Type != "LoadBalancer" {
+				why = fmt.Sprintf("it is of type %s, so no load balancer gives it an address", s.Type)
+			}
+			out = append(out, checks.Finding{
+				Contexts: []string{c.Context},
+				Object:   &checks.ObjectRef{Kind: "Service", Namespace: s.Namespace, Name: s.Name},
+				Message:  fmt.Sprintf("the east-west gateway of network %q in %s has no address: %s", id.Network, c.Context, why),
+				Evidence: []string{fmt.Sprintf("Service %s/%s type %s, ports %s", s.Namespace, s.Name, s.Type, ports(s))},
+			})
+		}
+	}
+	return out
+}
+
+func ports(s fleet.Service) string {
+	var ps []string
+	for _, p := range s.Ports {
+		ps = append(ps, fmt.Sprintf("%d/%s", p.Port, p.Name))
+	}
+	return strings.Join(ps, ",")
 }

@@ -1,0 +1,527 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// findBinDir locates the lab's binaries.
+func findBinDir(dir string) (string, error) {
+	if dir == "" {
+		dir = os.Getenv("MESHFED_LAB_BIN")
+	}
+	if dir == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			return "", fmt.Errorf("no BinDir and no MESHFED_LAB_BIN: %w", err)
+		}
+		dir = filepath.Join(root, ".bin")
+	}
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "pilot-discovery"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return "", fmt.Errorf("%s not found in %s (run tools/build.sh or make tools): %w", b, dir, ErrNoBinaries)
+		}
+	}
+	return filepath.Abs(dir)
+}
+
+// ErrNoBinaries means the lab's binaries have not been built.
+var ErrNoBinaries = fmt.Errorf("lab binaries missing")
+
+// moduleRoot finds the directory of kubectl-meshfed's go.mod from the working
+// directory upwards.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(b), "module github.com/meshfed/kubectl-meshfed\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("not inside the kubectl-meshfed module")
+		}
+		dir = parent
+	}
+}
+
+func (l *Lab) hasGateway(c *cluster) bool {
+	return l.scenario.MultiNetwork || (l.scenario.Topology == PrimaryRemote && c.role == "primary")
+}
+
+// makeClusters decides roles and networks and makes every certificate.
+func (l *Lab) makeClusters() error {
+	sc := l.scenario
+	sharedRoot, err := newRootCA("meshfed-lab root CA", "meshfed-lab "+sc.MeshID)
+	if err != nil {
+		return err
+	}
+	for i, name := range l.names {
+		c := &cluster{name: name, index: i, dir: filepath.Join(l.workDir, name), role: "primary", network: "network1"}
+		if sc.MultiNetwork {
+			c.network = "network-" + name
+		}
+		if sc.Topology == PrimaryRemote && i > 0 {
+			c.role = "remote"
+			c.primary = l.names[0]
+		}
+		if err := os.MkdirAll(filepath.Join(c.dir, "cacerts"), 0o700); err != nil {
+			return err
+		}
+		// The cluster's own Kubernetes CA, serving cert and admin credentials.
+		if c.kubeCA, err = newRootCA(name+"-kubernetes-ca", "meshfed-lab"); err != nil {
+			return err
+		}
+		addr := net.ParseIP(l.net.addr(name))
+		servCert, servKey, _, _, err := c.kubeCA.issue(certReq{
+			cn: "kube-apiserver", server: true,
+			ips: []net.IP{addr, net.ParseIP("127.0.0.1"), net.ParseIP(serviceIP(i))},
+			dns: []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"},
+		})
+		if err != nil {
+			return err
+		}
+		adminCert, adminKey, _, _, err := c.kubeCA.issue(certReq{cn: "meshfed-lab-admin", org: []string{"system:masters"}, client: true})
+		if err != nil {
+			return err
+		}
+		saKey, saKeyPEM, err := newKey()
+		if err != nil {
+			return err
+		}
+		saPub, err := publicKeyPEM(saKey)
+		if err != nil {
+			return err
+		}
+		files := map[string][]byte{
+			"ca.crt": c.kubeCA.certPEM, "serving.crt": servCert, "serving.key": servKey,
+			"admin.crt": adminCert, "admin.key": adminKey, "sa.key": saKeyPEM, "sa.pub": saPub,
+		}
+		// Istio's CA: an intermediate from the shared root, or from a root
+		// of its own, or none (istiod then self-signs).
+		switch {
+		case c.role == "remote" || sc.has(name, FaultSelfSignedCA):
+		case sc.has(name, FaultOwnRoot):
+			own, err := newRootCA(name+" own root CA", "meshfed-lab "+name)
+			if err != nil {
+				return err
+			}
+			if c.meshCA, err = own.intermediate(name+" intermediate CA", "meshfed-lab "+name); err != nil {
+				return err
+			}
+		default:
+			if c.meshCA, err = sharedRoot.intermediate(name+" intermediate CA", "meshfed-lab "+sc.MeshID); err != nil {
+				return err
+			}
+		}
+		if c.meshCA != nil {
+			for k, v := range c.meshCA.cacertsFiles() {
+				files[filepath.Join("cacerts", k)] = v
+			}
+			l.logf("  %s: istio CA root %s", name, Fingerprint(c.meshCA.rootPEM))
+		}
+		for f, b := range files {
+			if err := os.WriteFile(filepath.Join(c.dir, f), b, 0o600); err != nil {
+				return err
+			}
+		}
+		c.rest = &rest.Config{
+			Host: "https://" + addr.String() + ":6443",
+			TLSClientConfig: rest.TLSClientConfig{
+				CAData: c.kubeCA.certPEM, CertData: adminCert, KeyData: adminKey,
+			},
+			QPS: 200, Burst: 400, Timeout: 30 * time.Second,
+		}
+		if c.client, err = kubernetes.NewForConfig(c.rest); err != nil {
+			return err
+		}
+		if c.dyn, err = dynamic.NewForConfig(c.rest); err != nil {
+			return err
+		}
+		l.clusters[name] = c
+	}
+	// Remotes trust their primary's root.
+	for _, c := range l.clusters {
+		if c.role == "remote" {
+			c.meshCA = l.clusters[c.primary].meshCA
+		}
+	}
+	return nil
+}
+
+// serviceIP is the first address of a cluster's service range (the
+// kubernetes Service's ClusterIP).
+func serviceIP(i int) string { return fmt.Sprintf("10.%d.0.1", i+1) }
+
+func serviceRange(i int) string { return fmt.Sprintf("10.%d.0.0/16", i+1) }
+
+// writeKubeconfig writes the lab's kubeconfig (all contexts) and one
+// single-context kubeconfig per cluster for its own processes.
+func (l *Lab) writeKubeconfig() error {
+	all := clientcmdapi.NewConfig()
+	for _, name := range l.names {
+		c := l.clusters[name]
+		one := clientcmdapi.NewConfig()
+		for _, cfg := range []*clientcmdapi.Config{all, one} {
+			cfg.Clusters[name] = &clientcmdapi.Cluster{Server: c.rest.Host, CertificateAuthorityData: c.rest.CAData}
+			cfg.AuthInfos[name+"-admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: c.rest.CertData, ClientKeyData: c.rest.KeyData}
+			cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name + "-admin", Namespace: "default"}
+		}
+		one.CurrentContext = name
+		if err := clientcmd.WriteToFile(*one, filepath.Join(c.dir, "kubeconfig")); err != nil {
+			return err
+		}
+	}
+	all.CurrentContext = l.names[0]
+	return clientcmd.WriteToFile(*all, l.Kubeconfig())
+}
+
+func (l *Lab) bin(name string) string { return filepath.Join(l.binDir, name) }
+
+func (l *Lab) startEtcd(ctx context.Context) error {
+	host := l.net.hostAddr()
+	dir := filepath.Join(l.workDir, "etcd")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	client := "http://" + host + ":2379"
+	peer := "http://" + host + ":2380"
+	p, err := l.startProc("etcd", "", dir, l.bin("etcd"), []string{
+		"--name", "lab", "--data-dir", filepath.Join(dir, "data"),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "lab=" + peer,
+		"--unsafe-no-fsync", "--quota-backend-bytes", "4294967296",
+		"--listen-metrics-urls", "http://" + host + ":2381",
+		"--log-level", "warn",
+	}, []string{"GOMAXPROCS=2"})
+	if err != nil {
+		return err
+	}
+	return poll(ctx, 20*time.Second, 50*time.Millisecond, func() (bool, error) {
+		if err := p.exited(); err != nil {
+			return false, err
+		}
+		resp, err := http.Get(client + "/health")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, nil
+	})
+}
+
+// poll calls f until it returns true or an error, or the timeout passes.
+func poll(ctx context.Context, timeout, every time.Duration, f func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var lastErr error
+	for {
+		ok, err := f()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if lastErr != nil {
+				return fmt.Errorf("%w: %v", ctx.Err(), lastErr)
+			}
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}
+
+// bootCluster starts the apiserver and controller manager of one cluster and
+// installs Istio's CRDs and objects.
+func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
+	addr := l.net.addr(c.name)
+	ns := l.net.ns(c.name)
+	f := func(n string) string { return filepath.Join(c.dir, n) }
+	var err error
+	c.apiserver, err = l.startProc("kube-apiserver-"+c.name, ns, c.dir, l.bin("kube-apiserver"), []string{
+		"--etcd-servers=http://" + l.net.hostAddr() + ":2379",
+		"--etcd-prefix=/registry-" + c.name,
+		"--bind-address=" + addr, "--advertise-address=" + addr, "--secure-port=6443",
+		"--tls-cert-file=" + f("serving.crt"), "--tls-private-key-file=" + f("serving.key"),
+		"--client-ca-file=" + f("ca.crt"),
+		"--service-account-key-file=" + f("sa.pub"),
+		"--service-account-signing-key-file=" + f("sa.key"),
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--api-audiences=https://kubernetes.default.svc.cluster.local,istio-ca",
+		"--authorization-mode=RBAC",
+		"--endpoint-reconciler-type=none",
+		"--service-cluster-ip-range=" + serviceRange(c.index),
+		"--allow-privileged=true",
+		"--enable-priority-and-fairness=false",
+		"--profiling=false",
+		"--cert-dir=" + f("apiserver-certs"),
+		"--v=1",
+	}, []string{"GOMAXPROCS=2"})
+	if err != nil {
+		return err
+	}
+	if err := poll(ctx, 60*time.Second, 100*time.Millisecond, func() (bool, error) {
+		if err := c.apiserver.exited(); err != nil {
+			return false, err
+		}
+		b, err := c.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err == nil && string(b) == "ok", nil
+	}); err != nil {
+		return fmt.Errorf("apiserver not ready: %w", err)
+	}
+	c.kcm, err = l.startProc("kube-controller-manager-"+c.name, ns, c.dir, l.bin("kube-controller-manager"), []string{
+		"--kubeconfig=" + f("kubeconfig"),
+		"--controllers=serviceaccount-token-controller,serviceaccount-controller,root-ca-certificate-publisher-controller",
+		"--service-account-private-key-file=" + f("sa.key"),
+		"--root-ca-file=" + f("ca.crt"),
+		"--use-service-account-credentials=false",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--v=1",
+	}, []string{"GOMAXPROCS=1"})
+	if err != nil {
+		return err
+	}
+	if err := l.installCRDs(ctx, c); err != nil {
+		return err
+	}
+	data, err := l.templateData(c)
+	if err != nil {
+		return err
+	}
+	if err := l.applyTemplate(ctx, c, "install", installTemplate, data); err != nil {
+		return err
+	}
+	if err := l.applyTemplate(ctx, c, "samples", samplesTemplate, data); err != nil {
+		return err
+	}
+	if l.scenario.Objects != "" {
+		if err := l.applyTemplate(ctx, c, "scenario objects", l.scenario.Objects, data); err != nil {
+			return err
+		}
+	}
+	// The reader token, filled by kube-controller-manager's token controller.
+	return poll(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
+		if err := c.kcm.exited(); err != nil {
+			return false, err
+		}
+		s, err := c.client.CoreV1().Secrets("istio-system").Get(ctx, "istio-reader-service-account-istio-remote-secret-token", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		if t := s.Data["token"]; len(t) > 0 {
+			c.token = string(t)
+			return true, nil
+		}
+		return false, nil
+	})
+}
+
+// remoteSecretName is the name istioctl create-remote-secret gives.
+func remoteSecretName(cluster string) string { return "istio-remote-secret-" + cluster }
+
+// writeRemoteSecrets gives every primary a secret for every other cluster,
+// the way `istioctl create-remote-secret --name=<peer> | kubectl apply` does,
+// except where the scenario leaves one out or spoils it.
+func (l *Lab) writeRemoteSecrets(ctx context.Context) error {
+	return l.forEach(func(p *cluster) error {
+		if p.role != "primary" {
+			return nil
+		}
+		for _, peerName := range l.names {
+			peer := l.clusters[peerName]
+			if peer == p {
+				continue
+			}
+			if l.scenario.hasFor(p.name, peer.name, FaultMissingRemoteSecret) {
+				l.logf("  %s: no remote secret for %s (fault)", p.name, peer.name)
+				continue
+			}
+			token := peer.token
+			if l.scenario.hasFor(p.name, peer.name, FaultBadRemoteSecret) {
+				token = spoilToken(token)
+				l.logf("  %s: remote secret for %s carries a rejected token (fault)", p.name, peer.name)
+			}
+			kc := clientcmdapi.NewConfig()
+			kc.Clusters[peer.name] = &clientcmdapi.Cluster{Server: peer.rest.Host, CertificateAuthorityData: peer.kubeCA.certPEM}
+			kc.AuthInfos[peer.name] = &clientcmdapi.AuthInfo{Token: token}
+			kc.Contexts[peer.name] = &clientcmdapi.Context{Cluster: peer.name, AuthInfo: peer.name}
+			kc.CurrentContext = peer.name
+			b, err := clientcmd.Write(*kc)
+			if err != nil {
+				return err
+			}
+			s := &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{
+					Name:      remoteSecretName(peer.name),
+					Namespace: "istio-system",
+					Labels:    map[string]string{"istio/multiCluster": "true"},
+					Annotations: map[string]string{
+						"networking.istio.io/cluster": peer.name,
+					},
+				},
+				Data: map[string][]byte{peer.name: b},
+			}
+			if _, err := p.client.CoreV1().Secrets("istio-system").Create(ctx, s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("remote secret for %s: %w", peer.name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// spoilToken keeps a token's shape but breaks its signature, as a token
+// from another cluster or a rotated key would look.
+func spoilToken(t string) string {
+	i := strings.LastIndexByte(t, '.')
+	if i < 0 || i+8 > len(t) {
+		return "invalid-token"
+	}
+	sig := []byte(t[i+1:])
+	for j := 0; j < 8; j++ {
+		if sig[j] == 'A' {
+			sig[j] = 'B'
+		} else {
+			sig[j] = 'A'
+		}
+	}
+	return t[:i+1] + string(sig)
+}
+
+// startIstiod runs pilot-discovery for a primary inside its network.
+func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
+	addr := l.net.addr(c.name)
+	data, err := l.templateData(c)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, "mesh.yaml"), []byte(data.MeshConfig), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, "networks.yaml"), []byte("networks: {}\n"), 0o600); err != nil {
+		return err
+	}
+	httpAddr := ":8080" // in its own namespace, like in a pod
+	if !l.net.isolated {
+		httpAddr = addr + ":8080"
+	}
+	work := filepath.Join(c.dir, "istiod")
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return err
+	}
+	c.istiod, err = l.startProc("istiod-"+c.name, l.net.ns(c.name), work, l.bin("pilot-discovery"), []string{
+		"discovery",
+		"--kubeconfig", filepath.Join(c.dir, "kubeconfig"),
+		"--clusterID", c.name,
+		"--domain", "cluster.local",
+		"--meshConfig", filepath.Join(c.dir, "mesh.yaml"),
+		"--networksConfig", filepath.Join(c.dir, "networks.yaml"),
+		"--httpAddr", httpAddr,
+		"--grpcAddr", addr + ":15010",
+		"--secureGRPCAddr", addr + ":15012",
+		"--httpsAddr", addr + ":15017",
+		"--monitoringAddr", addr + ":15014",
+		"--ctrlz_port", "9876",
+		"--ctrlz_address", addr,
+		"--log_output_level", "default:info",
+	}, []string{
+		"POD_NAMESPACE=istio-system",
+		"POD_NAME=istiod-" + c.name,
+		"REVISION=default",
+		"CLUSTER_ID=" + c.name,
+		"INJECTION_WEBHOOK_CONFIG_NAME=",
+		"VALIDATION_WEBHOOK_CONFIG_NAME=",
+		"PILOT_REMOTE_CLUSTER_TIMEOUT=" + l.cfg.RemoteClusterTimeout.String(),
+		"ROOT_CA_DIR=" + filepath.Join(c.dir, "cacerts"),
+		"ISTIOD_CUSTOM_HOST=" + addr,
+		"PILOT_ENABLE_ANALYSIS=false",
+		"GOMAXPROCS=2",
+		"KUBECONFIG=",
+	})
+	if err != nil {
+		return err
+	}
+	if err := l.startDebugForward(c); err != nil {
+		return err
+	}
+	return poll(ctx, 60*time.Second, 100*time.Millisecond, func() (bool, error) {
+		if err := c.istiod.exited(); err != nil {
+			return false, err
+		}
+		resp, err := debugClient.Get(l.IstiodDebugURL(c.name) + "/debug/clusterz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, nil
+	})
+}
+
+// expectedPeers lists the clusters a primary has a usable remote secret for.
+func (l *Lab) expectedPeers(p *cluster) []string {
+	var out []string
+	for _, n := range l.names {
+		if n != p.name && !l.scenario.hasFor(p.name, n, FaultMissingRemoteSecret) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// waitSettled waits until every istiod lists every cluster it has a secret
+// for, none of them still syncing.
+func (l *Lab) waitSettled(ctx context.Context) error {
+	return l.forEach(func(c *cluster) error {
+		if c.role != "primary" {
+			return nil
+		}
+		want := append(l.expectedPeers(c), c.name)
+		var last []ClusterStatus
+		err := poll(ctx, 30*time.Second+2*l.cfg.RemoteClusterTimeout, 200*time.Millisecond, func() (bool, error) {
+			if err := c.istiod.exited(); err != nil {
+				return false, err
+			}
+			st, err := l.Clusterz(ctx, c.name)
+			if err != nil {
+				return false, nil
+			}
+			last = st
+			seen := map[string]string{}
+			for _, s := range st {
+				seen[s.ID] = s.SyncStatus
+			}
+			for _, w := range want {
+				if s, ok := seen[w]; !ok || s == "syncing" {
+					return false, nil
+				}
+			}
+			return true, nil
+		})
+		if err != nil {
+			return fmt.Errorf("istiod did not settle (clusterz %v): %w", last, err)
+		}
+		return nil
+	})
+}

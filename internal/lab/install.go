@@ -1,0 +1,467 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/yaml"
+)
+
+//go:embed templates/install.yaml
+var installTemplate string
+
+//go:embed templates/samples.yaml
+var samplesTemplate string
+
+// TemplateData is what the install template and a scenario's objects
+// template can read about the cluster they are rendered for.
+type TemplateData struct {
+	Cluster      string // also the context name
+	ClusterID    string // CLUSTER_ID, the remote-secret key
+	Index        int    // 1-based
+	Clusters     []string
+	Role         string // primary or remote
+	Remote       bool
+	RunsIstiod   bool
+	Primary      string // for a remote: its primary
+	Network      string
+	MultiNetwork bool
+	NetworkLabel bool
+	MeshID       string
+	TrustDomain  string
+	Region       string
+	// FailoverTo is the next cluster's region ("" with one cluster).
+	FailoverTo         string
+	Nodes              []NodeData
+	PodPrefix          string // pod IPs of node i are PodPrefix.i.x
+	Address            string // apiserver and istiod
+	HasGateway         bool
+	ExposesIstiod      bool
+	GatewayAddress     string // "" when pending
+	GatewayPodIP       string
+	NoOutlierDetection bool
+	// PrimaryGatewayAddress is where a remote reaches its primary's istiod.
+	PrimaryGatewayAddress string
+	CACerts               map[string]string
+	RootCert              string
+	MeshConfig            string
+	InjectorValues        string
+	IstioTag              string
+	PodSuffix             string
+	ReaderClusterRole     string
+	RemoteClusterTimeout  string
+}
+
+// NodeData is one Node of a cluster.
+type NodeData struct {
+	Name, Region, Zone, PodCIDR, IP string
+}
+
+func (l *Lab) templateData(c *cluster) (*TemplateData, error) {
+	sc := l.scenario
+	k := c.index + 1
+	region := regions[c.name]
+	td := sc.TrustDomain
+	for _, f := range sc.faultsFor(c.name, FaultTrustDomain) {
+		td = f.Value
+	}
+	d := &TemplateData{
+		Cluster: c.name, ClusterID: c.name, Index: k, Clusters: l.names,
+		Role: c.role, Remote: c.role == "remote", RunsIstiod: c.role == "primary", Primary: c.primary,
+		Network: c.network, MultiNetwork: sc.MultiNetwork, NetworkLabel: !sc.has(c.name, FaultMissingNetworkLabel),
+		MeshID: sc.MeshID, TrustDomain: td, Region: region,
+		PodPrefix:          fmt.Sprintf("172.%d", 16+k),
+		Address:            l.net.addr(c.name),
+		HasGateway:         l.hasGateway(c),
+		ExposesIstiod:      sc.Topology == PrimaryRemote && c.role == "primary",
+		NoOutlierDetection: sc.has(c.name, FaultNoOutlierDetection),
+		IstioTag:           istioTag(),
+		PodSuffix:          fmt.Sprintf("x%dq%d", k, k*7),
+		// istiod's flag parser takes Go durations.
+		RemoteClusterTimeout: l.cfg.RemoteClusterTimeout.String(),
+	}
+	if len(l.names) > 1 {
+		d.FailoverTo = regions[l.names[(c.index+1)%len(l.names)]]
+	}
+	if d.HasGateway {
+		d.GatewayPodIP = d.PodPrefix + ".0.5"
+		if !sc.has(c.name, FaultGatewayPending) {
+			d.GatewayAddress = l.net.gatewayAddr(c.name)
+		}
+	}
+	if c.role == "remote" {
+		d.PrimaryGatewayAddress = l.net.gatewayAddr(c.primary)
+	}
+	for j, zone := range []string{"a", "b"} {
+		n := NodeData{
+			Name:    fmt.Sprintf("%s-node-%s", c.name, zone),
+			Region:  region,
+			Zone:    region + zone,
+			PodCIDR: fmt.Sprintf("%s.%d.0/24", d.PodPrefix, j),
+			IP:      fmt.Sprintf("%s.%d.%d", l.net.prefix(), k, 10+j),
+		}
+		if j == 1 && sc.has(c.name, FaultNodeWithoutZone) {
+			n.Zone = ""
+		}
+		d.Nodes = append(d.Nodes, n)
+	}
+	if c.meshCA != nil {
+		d.RootCert = string(c.meshCA.rootPEM)
+		if c.role == "primary" {
+			d.CACerts = map[string]string{}
+			for k, v := range c.meshCA.cacertsFiles() {
+				d.CACerts[k] = string(v)
+			}
+		}
+	}
+	mesh := map[string]any{
+		"trustDomain":           td,
+		"rootNamespace":         "istio-system",
+		"enablePrometheusMerge": true,
+		"defaultConfig": map[string]any{
+			"meshId":           sc.MeshID,
+			"discoveryAddress": "istiod.istio-system.svc:15012",
+			"proxyMetadata":    map[string]any{},
+		},
+	}
+	mb, err := yaml.Marshal(mesh)
+	if err != nil {
+		return nil, err
+	}
+	d.MeshConfig = string(mb)
+	values := map[string]any{
+		"global": map[string]any{
+			"meshID":         sc.MeshID,
+			"network":        c.network,
+			"istioNamespace": "istio-system",
+			"multiCluster":   map[string]any{"clusterName": c.name, "enabled": true},
+			"remotePilotAddress": func() string {
+				if c.role == "remote" {
+					return d.PrimaryGatewayAddress
+				}
+				return ""
+			}(),
+			"caAddress": "",
+		},
+		"revision":               "",
+		"meshConfig":             map[string]any{"trustDomain": td},
+		"istio_cni":              map[string]any{"enabled": false},
+		"sidecarInjectorWebhook": map[string]any{"enableNamespacesByDefault": false},
+	}
+	vb, err := json.MarshalIndent(values, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	d.InjectorValues = string(vb)
+	if d.ReaderClusterRole, err = readerClusterRole(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+var funcs = template.FuncMap{
+	"b64":   func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
+	"quote": func(s string) string { b, _ := json.Marshal(s); return string(b) },
+	"join":  strings.Join,
+}
+
+// render executes a template and splits it into objects.
+func render(name, text string, data any) ([]*unstructured.Unstructured, error) {
+	t, err := template.New(name).Funcs(funcs).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		return nil, err
+	}
+	return splitYAML(buf.String())
+}
+
+func splitYAML(s string) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(s, -1) {
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
+			return nil, fmt.Errorf("%w in:\n%s", err, doc)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		out = append(out, &unstructured.Unstructured{Object: m})
+	}
+	return out, nil
+}
+
+// resources maps the kinds the lab writes to their resources; anything else
+// goes through discovery.
+var resources = map[string]struct {
+	resource   string
+	namespaced bool
+}{
+	"Namespace": {"namespaces", false}, "Node": {"nodes", false}, "Service": {"services", true},
+	"EndpointSlice": {"endpointslices", true}, "Deployment": {"deployments", true}, "Pod": {"pods", true},
+	"ConfigMap": {"configmaps", true}, "Secret": {"secrets", true}, "ServiceAccount": {"serviceaccounts", true},
+	"ClusterRole": {"clusterroles", false}, "ClusterRoleBinding": {"clusterrolebindings", false},
+	"Role": {"roles", true}, "RoleBinding": {"rolebindings", true},
+	"MutatingWebhookConfiguration":   {"mutatingwebhookconfigurations", false},
+	"ValidatingWebhookConfiguration": {"validatingwebhookconfigurations", false},
+	"CustomResourceDefinition":       {"customresourcedefinitions", false},
+	"Gateway":                        {"gateways", true}, "DestinationRule": {"destinationrules", true},
+	"VirtualService": {"virtualservices", true}, "ServiceEntry": {"serviceentries", true},
+	"PeerAuthentication": {"peerauthentications", true}, "Sidecar": {"sidecars", true},
+	"AuthorizationPolicy": {"authorizationpolicies", true}, "WorkloadEntry": {"workloadentries", true},
+}
+
+func (l *Lab) gvr(c *cluster, u *unstructured.Unstructured) (schema.GroupVersionResource, bool, error) {
+	gvk := u.GroupVersionKind()
+	if r, ok := resources[gvk.Kind]; ok {
+		return gvk.GroupVersion().WithResource(r.resource), r.namespaced, nil
+	}
+	lists, err := c.client.Discovery().ServerResourcesForGroupVersion(gvk.GroupVersion().String())
+	if err != nil {
+		return schema.GroupVersionResource{}, false, err
+	}
+	for _, r := range lists.APIResources {
+		if r.Kind == gvk.Kind && !strings.Contains(r.Name, "/") {
+			return gvk.GroupVersion().WithResource(r.Name), r.Namespaced, nil
+		}
+	}
+	return schema.GroupVersionResource{}, false, fmt.Errorf("no resource for %s", gvk)
+}
+
+// apply writes objects with server-side apply, in order, and then their
+// status where they carry one.
+func (l *Lab) apply(ctx context.Context, c *cluster, objs []*unstructured.Unstructured) error {
+	for _, u := range objs {
+		gvr, namespaced, err := l.gvr(c, u)
+		if err != nil {
+			return err
+		}
+		var ri = c.dyn.Resource(gvr)
+		var r interface {
+			Apply(context.Context, string, *unstructured.Unstructured, metav1.ApplyOptions, ...string) (*unstructured.Unstructured, error)
+			ApplyStatus(context.Context, string, *unstructured.Unstructured, metav1.ApplyOptions) (*unstructured.Unstructured, error)
+		} = ri
+		if namespaced {
+			ns := u.GetNamespace()
+			if ns == "" {
+				ns = "default"
+				u.SetNamespace(ns)
+			}
+			r = ri.Namespace(ns)
+		}
+		opts := metav1.ApplyOptions{FieldManager: "meshfed-lab", Force: true}
+		status, hasStatus := u.Object["status"]
+		delete(u.Object, "status")
+		if _, err := r.Apply(ctx, u.GetName(), u, opts); err != nil {
+			return fmt.Errorf("apply %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+		}
+		if hasStatus {
+			s := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(),
+				"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()},
+				"status":   status,
+			}}
+			if !namespaced {
+				delete(s.Object["metadata"].(map[string]any), "namespace")
+			}
+			if _, err := r.ApplyStatus(ctx, u.GetName(), s, opts); err != nil {
+				return fmt.Errorf("status of %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Lab) applyTemplate(ctx context.Context, c *cluster, name, text string, data *TemplateData) error {
+	objs, err := render(name, text, data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if err := l.apply(ctx, c, objs); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// installCRDs applies Istio's CRDs from the istio.io/istio module and waits
+// until each is Established.
+func (l *Lab) installCRDs(ctx context.Context, c *cluster) error {
+	crds, err := istioCRDs()
+	if err != nil {
+		return err
+	}
+	var copies []*unstructured.Unstructured
+	for _, u := range crds {
+		copies = append(copies, u.DeepCopy())
+	}
+	if err := l.apply(ctx, c, copies); err != nil {
+		return err
+	}
+	return poll(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
+		list, err := c.dyn.Resource(crdGVR).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		established := 0
+		for _, item := range list.Items {
+			conds, _, _ := unstructured.NestedSlice(item.Object, "status", "conditions")
+			for _, cd := range conds {
+				m, _ := cd.(map[string]any)
+				if m["type"] == "Established" && m["status"] == "True" {
+					established++
+				}
+			}
+		}
+		return established >= len(crds), nil
+	})
+}
+
+var (
+	istioOnce   sync.Once
+	istioDir    string
+	istioDirErr error
+)
+
+// IstioModuleDir is the istio.io/istio module the product pins, from the
+// module cache ($MESHFED_ISTIO_DIR overrides).
+func IstioModuleDir() (string, error) {
+	istioOnce.Do(func() {
+		if d := os.Getenv("MESHFED_ISTIO_DIR"); d != "" {
+			istioDir = d
+			return
+		}
+		root, err := moduleRoot()
+		if err != nil {
+			istioDirErr = err
+			return
+		}
+		cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "istio.io/istio")
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			istioDirErr = fmt.Errorf("go list -m istio.io/istio: %w", err)
+			return
+		}
+		istioDir = strings.TrimSpace(string(out))
+		if istioDir == "" {
+			istioDirErr = fmt.Errorf("istio.io/istio is not in the module cache (go mod download istio.io/istio)")
+		}
+	})
+	return istioDir, istioDirErr
+}
+
+// istioTag is the image tag a build of the pinned istio commit carries.
+func istioTag() string {
+	d, err := IstioModuleDir()
+	if err != nil {
+		return "1.31-dev"
+	}
+	v := filepath.Base(d)
+	if i := strings.LastIndexByte(v, '-'); i >= 0 {
+		return "1.31-alpha." + v[i+1:]
+	}
+	return "1.31-dev"
+}
+
+var (
+	crdOnce sync.Once
+	crdObjs []*unstructured.Unstructured
+	crdErr  error
+)
+
+func istioCRDs() ([]*unstructured.Unstructured, error) {
+	crdOnce.Do(func() {
+		d, err := IstioModuleDir()
+		if err != nil {
+			crdErr = err
+			return
+		}
+		b, err := os.ReadFile(filepath.Join(d, "manifests/charts/base/files/crd-all.gen.yaml"))
+		if err != nil {
+			crdErr = err
+			return
+		}
+		crdObjs, crdErr = splitYAML(string(b))
+		if crdErr == nil && len(crdObjs) == 0 {
+			crdErr = fmt.Errorf("no CRDs in crd-all.gen.yaml")
+		}
+	})
+	return crdObjs, crdErr
+}
+
+var (
+	readerOnce sync.Once
+	readerYAML string
+	readerErr  error
+)
+
+// readerClusterRole is istio-reader-clusterrole-istio-system, with the rules
+// of the istio-discovery chart's reader-clusterrole.yaml (the ones a primary
+// cluster installs; the istiodRemote extras are left out).
+func readerClusterRole() (string, error) {
+	readerOnce.Do(func() {
+		d, err := IstioModuleDir()
+		if err != nil {
+			readerErr = err
+			return
+		}
+		b, err := os.ReadFile(filepath.Join(d, "manifests/charts/istio-control/istio-discovery/templates/reader-clusterrole.yaml"))
+		if err != nil {
+			readerErr = err
+			return
+		}
+		s := string(b)
+		i := strings.Index(s, "\nrules:\n")
+		if i < 0 {
+			readerErr = fmt.Errorf("reader-clusterrole.yaml: no rules")
+			return
+		}
+		rules := s[i+1:]
+		if j := strings.Index(rules, "{{- if .Values.istiodRemote.enabled }}"); j >= 0 {
+			rules = rules[:j]
+		}
+		rules = strings.ReplaceAll(rules, "{{ $mcsAPIGroup }}", "multicluster.x-k8s.io")
+		if strings.Contains(rules, "{{") {
+			readerErr = fmt.Errorf("reader-clusterrole.yaml: unexpected template in rules")
+			return
+		}
+		var parsed map[string]any
+		if err := yaml.Unmarshal([]byte(rules), &parsed); err != nil {
+			readerErr = fmt.Errorf("reader-clusterrole.yaml rules: %w", err)
+			return
+		}
+		role := map[string]any{
+			"apiVersion": "rbac.authorization.k8s.io/v1",
+			"kind":       "ClusterRole",
+			"metadata": map[string]any{
+				"name": "istio-reader-clusterrole-istio-system",
+				"labels": map[string]any{
+					"app": "istio-reader", "release": "istio", "app.kubernetes.io/name": "istio-reader",
+				},
+			},
+			"rules": parsed["rules"],
+		}
+		out, err := yaml.Marshal(role)
+		readerYAML, readerErr = string(out), err
+	})
+	return readerYAML, readerErr
+}

@@ -1,0 +1,204 @@
+package lab
+
+import (
+	"embed"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+//go:embed scenarios/*.yaml
+var scenarioFS embed.FS
+
+// Topology values of Scenario.Topology.
+const (
+	MultiPrimary  = "multi-primary"
+	PrimaryRemote = "primary-remote"
+)
+
+// Fault types a scenario can list. Each names the cluster it applies to (and
+// for the path and secret faults, the peer).
+const (
+	// FaultOwnRoot: the cluster's cacerts come from a root of its own, so it
+	// shares no trust with the others.
+	FaultOwnRoot = "own-root"
+	// FaultSelfSignedCA: no cacerts at all; istiod makes its own root in
+	// istio-ca-secret.
+	FaultSelfSignedCA = "self-signed-ca"
+	// FaultMissingRemoteSecret: the cluster's istio-system has no remote
+	// secret for peer (every peer when peer is empty).
+	FaultMissingRemoteSecret = "missing-remote-secret"
+	// FaultBadRemoteSecret: the remote secret for peer carries a token the
+	// peer's apiserver rejects; istiod ends in "timeout" for it.
+	FaultBadRemoteSecret = "bad-remote-secret"
+	// FaultMissingNetworkLabel: istio-system has no topology.istio.io/network label.
+	FaultMissingNetworkLabel = "missing-network-label"
+	// FaultGatewayPending: the east-west gateway Service has no load-balancer
+	// address (and no stand-in listener runs).
+	FaultGatewayPending = "gateway-pending"
+	// FaultNoOutlierDetection: the cluster's DestinationRules configure
+	// locality failover without outlierDetection (scenario objects read it
+	// as .NoOutlierDetection).
+	FaultNoOutlierDetection = "no-outlier-detection"
+	// FaultNodeWithoutZone: one node of the cluster has no zone label.
+	FaultNodeWithoutZone = "node-without-zone"
+	// FaultCutPath: the cluster's network cannot reach peer's (its istiod
+	// cannot reach peer's apiserver) while this machine reaches both. Needs
+	// network namespaces.
+	FaultCutPath = "cut-path"
+	// FaultTrustDomain: the cluster's meshConfig.trustDomain is Value.
+	FaultTrustDomain = "trust-domain"
+)
+
+var knownFaults = map[string]bool{
+	FaultOwnRoot: true, FaultSelfSignedCA: true, FaultMissingRemoteSecret: true, FaultBadRemoteSecret: true,
+	FaultMissingNetworkLabel: true, FaultGatewayPending: true, FaultNoOutlierDetection: true,
+	FaultNodeWithoutZone: true, FaultCutPath: true, FaultTrustDomain: true,
+}
+
+// Scenario describes a mesh as a real Istio multi-cluster install has it. It
+// is read from internal/lab/scenarios/<name>.yaml.
+type Scenario struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Clusters is the number of clusters used when the caller asks for 0.
+	Clusters int `json:"clusters"`
+	// MinClusters is the fewest clusters the scenario makes sense with.
+	MinClusters int    `json:"minClusters"`
+	MeshID      string `json:"meshID"`
+	TrustDomain string `json:"trustDomain"`
+	// Topology is multi-primary (istiod in every cluster) or primary-remote
+	// (istiod in the first cluster only).
+	Topology string `json:"topology"`
+	// MultiNetwork puts every cluster on a network of its own, joined
+	// through east-west gateways; otherwise all share "network1".
+	MultiNetwork bool `json:"multiNetwork"`
+	// NeedsIsolation: the scenario only means something when clusters have
+	// separate networks (a cut path).
+	NeedsIsolation bool `json:"needsIsolation"`
+	// Faults break the install in the ways listed above.
+	Faults []Fault `json:"faults"`
+	// Objects is a Go text/template of Kubernetes YAML applied to every
+	// cluster after the Istio install (sample services, EndpointSlices,
+	// DestinationRules). See TemplateData for what it can read.
+	Objects string `json:"objects"`
+}
+
+// Fault is one deliberate defect.
+type Fault struct {
+	Type    string `json:"type"`
+	Cluster string `json:"cluster"`
+	Peer    string `json:"peer,omitempty"`
+	Value   string `json:"value,omitempty"`
+}
+
+func (f Fault) String() string {
+	s := f.Type + " in " + f.Cluster
+	if f.Peer != "" {
+		s += " for " + f.Peer
+	}
+	if f.Value != "" {
+		s += " (" + f.Value + ")"
+	}
+	return s
+}
+
+// Scenarios lists the names of the embedded scenarios, sorted.
+func Scenarios() []string {
+	ents, _ := scenarioFS.ReadDir("scenarios")
+	var out []string
+	for _, e := range ents {
+		out = append(out, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// LoadScenario reads an embedded scenario by name.
+func LoadScenario(name string) (*Scenario, error) {
+	b, err := scenarioFS.ReadFile(path.Join("scenarios", name+".yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("unknown scenario %q (have: %s)", name, strings.Join(Scenarios(), ", "))
+	}
+	return ParseScenario(b)
+}
+
+// ParseScenario reads a scenario from YAML and checks it.
+func ParseScenario(b []byte) (*Scenario, error) {
+	var s Scenario
+	if err := yaml.UnmarshalStrict(b, &s); err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	if s.Name == "" {
+		return nil, fmt.Errorf("scenario: no name")
+	}
+	if s.Clusters == 0 {
+		s.Clusters = 2
+	}
+	if s.MinClusters == 0 {
+		s.MinClusters = 1
+	}
+	if s.MeshID == "" {
+		s.MeshID = "mesh1"
+	}
+	if s.TrustDomain == "" {
+		s.TrustDomain = "cluster.local"
+	}
+	switch s.Topology {
+	case "":
+		s.Topology = MultiPrimary
+	case MultiPrimary, PrimaryRemote:
+	default:
+		return nil, fmt.Errorf("scenario %s: unknown topology %q", s.Name, s.Topology)
+	}
+	for _, f := range s.Faults {
+		if !knownFaults[f.Type] {
+			return nil, fmt.Errorf("scenario %s: unknown fault %q", s.Name, f.Type)
+		}
+		if f.Cluster == "" {
+			return nil, fmt.Errorf("scenario %s: fault %s names no cluster", s.Name, f.Type)
+		}
+		if f.Type == FaultCutPath && f.Peer == "" {
+			return nil, fmt.Errorf("scenario %s: cut-path needs a peer", s.Name)
+		}
+	}
+	return &s, nil
+}
+
+// faultsFor returns the faults of type typ that apply to cluster.
+func (s *Scenario) faultsFor(cluster, typ string) []Fault {
+	var out []Fault
+	for _, f := range s.Faults {
+		if f.Cluster == cluster && f.Type == typ {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (s *Scenario) has(cluster, typ string) bool { return len(s.faultsFor(cluster, typ)) > 0 }
+
+// hasFor reports a fault of type typ in cluster for peer (a fault naming no
+// peer applies to every peer).
+func (s *Scenario) hasFor(cluster, peer, typ string) bool {
+	for _, f := range s.faultsFor(cluster, typ) {
+		if f.Peer == "" || f.Peer == peer {
+			return true
+		}
+	}
+	return false
+}
+
+// ClusterNames are the names (context = cluster ID) of a lab's clusters, in
+// order: a lab of n clusters uses the first n.
+var ClusterNames = []string{"east", "west", "central", "north", "south", "cluster-6", "cluster-7", "cluster-8"}
+
+// regions gives each cluster a region and two zones, like a fleet spread
+// over cloud regions.
+var regions = map[string]string{
+	"east": "us-east-1", "west": "us-west-2", "central": "eu-central-1", "north": "eu-north-1", "south": "sa-east-1",
+	"cluster-6": "ap-south-1", "cluster-7": "ap-northeast-1", "cluster-8": "ca-central-1",
+}

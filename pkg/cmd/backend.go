@@ -17,6 +17,10 @@ type Target struct {
 	Timeout        time.Duration // --timeout, per cluster
 	IstioNamespace string        // --istio-namespace
 	NoProbes       bool          // --no-probes (no probes exist yet)
+	// IstiodDebug maps a context to the address of its istiod's debug
+	// endpoint (--istiod-debug-address), for istiods a port-forward cannot
+	// reach, such as the lab's, which run outside their cluster.
+	IstiodDebug map[string]string
 }
 
 // Backend is everything the commands need from the rest of the program. The

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 
@@ -33,11 +34,13 @@ type DoctorOptions struct {
 	Checks         []string
 	Skip           []string
 	IstioNamespace string
+	IstiodDebug    []string // CONTEXT=URL
 
 	// Set by Complete.
 	failOn    checks.Severity
 	selection checks.Selection
 	catalog   *checks.Catalog
+	istiod    map[string]string
 }
 
 // NewDoctorOptions returns the options with their defaults.
@@ -88,6 +91,7 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 	f.StringSliceVar(&o.Checks, "checks", nil, "Run only these checks, by ID or area, comma-separated (e.g. trust,MF1002)")
 	f.StringSliceVar(&o.Skip, "skip", nil, "Skip these checks, by ID or area, comma-separated")
 	f.StringVar(&o.IstioNamespace, "istio-namespace", o.IstioNamespace, "Namespace of Istio's control plane")
+	f.StringArrayVar(&o.IstiodDebug, "istiod-debug-address", nil, "CONTEXT=URL: reach that context's istiod debug endpoint at URL instead of through a port-forward (repeatable)")
 	_ = c.RegisterFlagCompletionFunc("fail-on", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"error", "warning"}, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -136,6 +140,11 @@ func (o *DoctorOptions) Validate() error {
 	if errs := validation.IsDNS1123Label(o.IstioNamespace); len(errs) > 0 {
 		return failed("--istio-namespace %q is not a namespace name: %s", o.IstioNamespace, errs[0])
 	}
+	istiod, err := parseIstiodDebug(o.IstiodDebug)
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	o.istiod = istiod
 	if o.catalog == nil {
 		return failed("no check catalog")
 	}
@@ -145,12 +154,36 @@ func (o *DoctorOptions) Validate() error {
 	return nil
 }
 
+// parseIstiodDebug reads --istiod-debug-address CONTEXT=URL values.
+func parseIstiodDebug(values []string) (map[string]string, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, v := range values {
+		ctx, addr, ok := strings.Cut(v, "=")
+		if !ok || ctx == "" {
+			return nil, fmt.Errorf("--istiod-debug-address %q: want CONTEXT=URL", v)
+		}
+		u, err := url.Parse(addr)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("--istiod-debug-address %q: %q is not an http(s) URL", v, addr)
+		}
+		if _, dup := out[ctx]; dup {
+			return nil, fmt.Errorf("--istiod-debug-address names context %q twice", ctx)
+		}
+		out[ctx] = addr
+	}
+	return out, nil
+}
+
 // Run chooses the contexts, reads them, runs the checks and renders the report.
 func (o *DoctorOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	target := Target{Contexts: o.Contexts, AllContexts: o.AllContexts, Timeout: o.Timeout, IstioNamespace: o.IstioNamespace, NoProbes: o.NoProbes}
+	target := Target{Contexts: o.Contexts, AllContexts: o.AllContexts, Timeout: o.Timeout, IstioNamespace: o.IstioNamespace,
+		NoProbes: o.NoProbes, IstiodDebug: o.istiod}
 	chosen, err := o.Backend.Choose(ctx, o.Flags, target)
 	if err != nil {
 		return failed("choosing contexts: %v", err)

@@ -26,6 +26,10 @@ func TestDoctorFlagValidation(t *testing.T) {
 		{[]string{"--timeout", "soon"}, "invalid argument"},
 		{[]string{"--no-such-flag"}, "unknown flag"},
 		{[]string{"extra-arg"}, "unknown command"},
+		{[]string{"--istiod-debug-address", "east"}, "want CONTEXT=URL"},
+		{[]string{"--istiod-debug-address", "=http://x:1"}, "want CONTEXT=URL"},
+		{[]string{"--istiod-debug-address", "east=10.0.0.1:15014"}, "is not an http(s) URL"},
+		{[]string{"--istiod-debug-address", "east=http://a:1", "--istiod-debug-address", "east=http://b:1"}, "twice"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			m := &fakeMesh{t: t}
@@ -59,8 +63,12 @@ func TestDoctorPassesTargetAndChoice(t *testing.T) {
 	m := &fakeMesh{t: t}
 	m.cluster("a", nil)
 	m.cluster("b", nil)
-	r := run(t, m.backend(), "doctor", "--contexts", " a, b,", "--timeout", "3s", "--istio-namespace", "mesh")
+	r := run(t, m.backend(), "doctor", "--contexts", " a, b,", "--timeout", "3s", "--istio-namespace", "mesh",
+		"--istiod-debug-address", "a=http://10.0.0.1:15014", "--istiod-debug-address", "b=https://istiod.b:15014/x")
 	r.expect(t, ExitOK, "")
+	if m.target.IstiodDebug["a"] != "http://10.0.0.1:15014" || m.target.IstiodDebug["b"] != "https://istiod.b:15014/x" || len(m.target.IstiodDebug) != 2 {
+		t.Errorf("istiod debug addresses %v", m.target.IstiodDebug)
+	}
 	want := Target{Contexts: []string{"a", "b"}, Timeout: 3 * time.Second, IstioNamespace: "mesh"}
 	if strings.Join(m.target.Contexts, ",") != "a,b" || m.target.Timeout != want.Timeout || m.target.IstioNamespace != want.IstioNamespace {
 		t.Errorf("Choose got %+v, want %+v", m.target, want)

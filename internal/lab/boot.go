@@ -364,32 +364,60 @@ func (l *Lab) writeRemoteSecrets(ctx context.Context) error {
 				token = spoilToken(token)
 				l.logf("  %s: remote secret for %s carries a rejected token (fault)", p.name, peer.name)
 			}
-			kc := clientcmdapi.NewConfig()
-			kc.Clusters[peer.name] = &clientcmdapi.Cluster{Server: peer.rest.Host, CertificateAuthorityData: peer.kubeCA.certPEM}
-			kc.AuthInfos[peer.name] = &clientcmdapi.AuthInfo{Token: token}
-			kc.Contexts[peer.name] = &clientcmdapi.Context{Cluster: peer.name, AuthInfo: peer.name}
-			kc.CurrentContext = peer.name
-			b, err := clientcmd.Write(*kc)
-			if err != nil {
+			if err := l.writeRemoteSecret(ctx, p, peer, token); err != nil {
 				return err
-			}
-			s := &corev1.Secret{
-				ObjectMeta: metav1.ObjectMeta{
-					Name:      remoteSecretName(peer.name),
-					Namespace: "istio-system",
-					Labels:    map[string]string{"istio/multiCluster": "true"},
-					Annotations: map[string]string{
-						"networking.istio.io/cluster": peer.name,
-					},
-				},
-				Data: map[string][]byte{peer.name: b},
-			}
-			if _, err := p.client.CoreV1().Secrets("istio-system").Create(ctx, s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("remote secret for %s: %w", peer.name, err)
 			}
 		}
 		return nil
 	})
+}
+
+func (l *Lab) writeRemoteSecret(ctx context.Context, p, peer *cluster, token string) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters[peer.name] = &clientcmdapi.Cluster{Server: peer.rest.Host, CertificateAuthorityData: peer.kubeCA.certPEM}
+	kc.AuthInfos[peer.name] = &clientcmdapi.AuthInfo{Token: token}
+	kc.Contexts[peer.name] = &clientcmdapi.Context{Cluster: peer.name, AuthInfo: peer.name}
+	kc.CurrentContext = peer.name
+	b, err := clientcmd.Write(*kc)
+	if err != nil {
+		return err
+	}
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      remoteSecretName(peer.name),
+			Namespace: "istio-system",
+			Labels:    map[string]string{"istio/multiCluster": "true"},
+			Annotations: map[string]string{
+				"networking.istio.io/cluster": peer.name,
+			},
+		},
+		Data: map[string][]byte{peer.name: b},
+	}
+	if _, err := p.client.CoreV1().Secrets("istio-system").Create(ctx, s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("remote secret for %s: %w", peer.name, err)
+	}
+	return nil
+}
+
+// ReaddRemoteSecret deletes primary's remote secret for peer and writes it
+// again (with a good token), as re-running istioctl create-remote-secret
+// would: istiod drops the cluster and connects to it anew. After CutPath
+// this is how istiod's clusterz comes to show the cut ("timeout").
+func (l *Lab) ReaddRemoteSecret(ctx context.Context, primary, peer string) error {
+	p, q := l.clusters[primary], l.clusters[peer]
+	if p == nil || q == nil || p.role != "primary" || p == q {
+		return fmt.Errorf("no remote secret of %s for %s", primary, peer)
+	}
+	secrets := p.client.CoreV1().Secrets("istio-system")
+	err := secrets.Delete(ctx, remoteSecretName(peer), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	// Let istiod see the deletion before the new secret arrives.
+	if _, err := l.WaitClusterz(ctx, primary, func(m map[string]string) bool { _, ok := m[peer]; return !ok }); err != nil {
+		return err
+	}
+	return l.writeRemoteSecret(ctx, p, q, q.token)
 }
 
 // spoilToken keeps a token's shape but breaks its signature, as a token

@@ -65,6 +65,7 @@ type TemplateData struct {
 	PodSuffix             string
 	ReaderClusterRole     string
 	RemoteClusterTimeout  string
+	StartTime             string // RFC 3339, for pod status
 }
 
 // NodeData is one Node of a cluster.
@@ -94,6 +95,7 @@ func (l *Lab) templateData(c *cluster) (*TemplateData, error) {
 		PodSuffix:          fmt.Sprintf("x%dq%d", k, k*7),
 		// istiod's flag parser takes Go durations.
 		RemoteClusterTimeout: l.cfg.RemoteClusterTimeout.String(),
+		StartTime:            l.started.UTC().Format(time.RFC3339),
 	}
 	if len(l.names) > 1 {
 		d.FailoverTo = regions[l.names[(c.index+1)%len(l.names)]]

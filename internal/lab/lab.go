@@ -131,6 +131,7 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	if err := os.MkdirAll(filepath.Join(l.workDir, "logs"), 0o700); err != nil {
 		return nil, err
 	}
+	running.Store(l, true)
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("lab %s: %w (logs in %s)", sc.Name, err, filepath.Join(l.workDir, "logs"))
@@ -255,6 +256,17 @@ func (l *Lab) forEach(f func(*cluster) error) error {
 	return errors.Join(errs...)
 }
 
+// running holds the labs started and not yet stopped, for StopAll.
+var running sync.Map
+
+// StopAll stops every lab this process started; for signal handlers.
+func StopAll() {
+	running.Range(func(k, _ any) bool {
+		_ = k.(*Lab).Stop()
+		return true
+	})
+}
+
 // Stop stops every process and removes every namespace, link, route and (unless
 // KeepWorkDir) the work directory. It can be called more than once.
 func (l *Lab) Stop() error {
@@ -290,7 +302,11 @@ func (l *Lab) Stop() error {
 				errs = append(errs, err)
 			}
 		}
-		if !l.cfg.KeepWorkDir && l.workDir != "" {
+		l.mu.Lock()
+		keep := l.cfg.KeepWorkDir
+		l.mu.Unlock()
+		running.Delete(l)
+		if !keep && l.workDir != "" {
 			if err := os.RemoveAll(l.workDir); err != nil {
 				errs = append(errs, err)
 			}
@@ -298,6 +314,14 @@ func (l *Lab) Stop() error {
 		l.stopErr = errors.Join(errs...)
 	})
 	return l.stopErr
+}
+
+// SetKeepWorkDir makes Stop leave the work directory (logs) in place, e.g.
+// when a test failed.
+func (l *Lab) SetKeepWorkDir(keep bool) {
+	l.mu.Lock()
+	l.cfg.KeepWorkDir = keep
+	l.mu.Unlock()
 }
 
 // Kubeconfig is the path of a kubeconfig with one context per cluster, named
@@ -402,11 +426,12 @@ func (l *Lab) Client(context string) kubernetes.Interface {
 	return nil
 }
 
-// CutPath makes from's network drop packets to to's network (a blackhole
-// route in from's namespace): from's istiod can no longer reach to's
-// apiserver, while this machine still reaches both. Connections already open
-// hang rather than fail; istiod's clusterz keeps the status it had until the
-// remote cluster is re-added (see RestartRemoteSecret).
+// CutPath makes from's network drop new connections to to's apiserver (a
+// blackhole policy-routing rule in from's namespace for TCP to to's address,
+// port 6443): from's istiod can no longer reach to's apiserver, while this
+// machine reaches both and to's istiod still reads from. Connections already
+// open stay up, so istiod's clusterz keeps the status it had until the remote
+// cluster is re-added (see ReaddRemoteSecret).
 func (l *Lab) CutPath(from, to string) error { return l.net.cut(from, to) }
 
 // HealPath removes a cut made by CutPath (or by a cut-path fault).

@@ -267,26 +267,40 @@ func (n *network) setup() error {
 	return nil
 }
 
-// cut makes from's namespace drop everything to to's range.
+// cut makes from's namespace drop new connections to to's apiserver: a
+// policy-routing blackhole rule for TCP to to's address on port 6443. Only
+// that direction: replies to connections to opened into from still flow, so
+// to's istiod keeps reading from's apiserver, and this machine reaches both.
 func (n *network) cut(from, to string) error {
+	args, err := n.cutRule(from, to)
+	if err != nil {
+		return err
+	}
+	err = ipCmd(append([]string{"-n", n.ns(from), "rule", "add"}, args...)...)
+	if err != nil && strings.Contains(err.Error(), "File exists") {
+		return nil
+	}
+	return err
+}
+
+func (n *network) cutRule(from, to string) ([]string, error) {
 	if !n.isolated {
-		return ErrNotIsolated
+		return nil, ErrNotIsolated
 	}
-	if n.index(from) < 0 || n.index(to) < 0 {
-		return fmt.Errorf("unknown cluster in cut %s -> %s", from, to)
+	if n.index(from) < 0 || n.index(to) < 0 || from == to {
+		return nil, fmt.Errorf("cannot cut %s -> %s", from, to)
 	}
-	return ipCmd("-n", n.ns(from), "route", "replace", "blackhole", n.subnet(to))
+	return []string{"to", n.addr(to) + "/32", "ipproto", "tcp", "dport", "6443", "blackhole",
+		"priority", strconv.Itoa(100 + n.index(to))}, nil
 }
 
 func (n *network) heal(from, to string) error {
-	if !n.isolated {
-		return ErrNotIsolated
+	args, err := n.cutRule(from, to)
+	if err != nil {
+		return err
 	}
-	if n.index(from) < 0 || n.index(to) < 0 {
-		return fmt.Errorf("unknown cluster in heal %s -> %s", from, to)
-	}
-	err := ipCmd("-n", n.ns(from), "route", "del", "blackhole", n.subnet(to))
-	if err != nil && strings.Contains(err.Error(), "No such process") {
+	err = ipCmd(append([]string{"-n", n.ns(from), "rule", "del"}, args...)...)
+	if err != nil && strings.Contains(err.Error(), "No such file") {
 		return nil
 	}
 	return err

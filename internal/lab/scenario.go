@@ -45,9 +45,9 @@ const (
 	FaultNoOutlierDetection = "no-outlier-detection"
 	// FaultNodeWithoutZone: one node of the cluster has no zone label.
 	FaultNodeWithoutZone = "node-without-zone"
-	// FaultCutPath: the cluster's network cannot reach peer's (its istiod
-	// cannot reach peer's apiserver) while this machine reaches both. Needs
-	// network namespaces.
+	// FaultCutPath: nothing in the cluster's network can open a connection
+	// to peer's apiserver (its istiod times out on peer) while this machine
+	// reaches both. Applied before istiod starts. Needs network namespaces.
 	FaultCutPath = "cut-path"
 	// FaultTrustDomain: the cluster's meshConfig.trustDomain is Value.
 	FaultTrustDomain = "trust-domain"

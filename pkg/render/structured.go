@@ -13,6 +13,8 @@ import (
 func JSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	// Messages hold URLs and "<none>"; keep them readable, not \u0026.
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 

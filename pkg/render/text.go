@@ -141,8 +141,8 @@ func (t *textReport) check(c checks.CheckResult, found []checks.Finding) {
 	for _, f := range found {
 		t.finding(f)
 	}
-	for _, u := range c.Unknown {
-		t.line(3, t.st.Unknown.Render("?"), "not checked on "+u.Context+":", t.unknownReason(u))
+	for _, u := range t.unknownLines(c.Unknown) {
+		t.line(3, t.st.Unknown.Render("?"), u)
 	}
 	if why := t.why(c.ID); why != "" {
 		t.line(3, t.st.Faint.Render("why: "+why))
@@ -174,15 +174,36 @@ func objectString(o *checks.ObjectRef) string {
 	return o.Kind + " " + o.Namespace + "/" + o.Name
 }
 
-// unknownReason shortens the reason for a cluster the header already shows as
-// unreachable: its error is printed once there, not once per check.
-func (t *textReport) unknownReason(u checks.UnknownContext) string {
+// unknownLines says which contexts a check could not look at and why, one
+// line per reason. An unreachable cluster's error is in the header already,
+// so here it is only named, and all such clusters share one line.
+func (t *textReport) unknownLines(unknown []checks.UnknownContext) []string {
+	var reasons []string
+	contexts := map[string][]string{}
+	for _, u := range unknown {
+		reason := u.Reason
+		if t.unreachable(u.Context) {
+			reason = "cluster unreachable (see Clusters)"
+		}
+		if _, seen := contexts[reason]; !seen {
+			reasons = append(reasons, reason)
+		}
+		contexts[reason] = append(contexts[reason], u.Context)
+	}
+	lines := make([]string, len(reasons))
+	for i, r := range reasons {
+		lines[i] = "not checked on " + strings.Join(contexts[r], ", ") + ": " + r
+	}
+	return lines
+}
+
+func (t *textReport) unreachable(context string) bool {
 	for _, c := range t.r.Clusters {
-		if c.Context == u.Context && !c.Reachable {
-			return "cluster unreachable (see Clusters)"
+		if c.Context == context {
+			return !c.Reachable
 		}
 	}
-	return u.Reason
+	return false
 }
 
 func (t *textReport) why(id checks.ID) string {
@@ -264,16 +285,33 @@ func plural(n int, one, many string) string {
 
 // FirstSentence returns the first sentence of a catalog text, on one line: the
 // "why" a report shows next to a finding. A sentence ends at '.', '!' or '?'
-// followed by a space and an upper-case letter, so "e.g. the" does not end one.
+// followed by a space, unless the period closes an abbreviation ("e.g. the").
+// Catalog sentences may start in lower case ("istiod keys…"), so the next
+// word's case proves nothing.
 func FirstSentence(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '.', '!', '?':
-			if i+2 < len(s) && s[i+1] == ' ' && s[i+2] >= 'A' && s[i+2] <= 'Z' {
-				return s[:i+1]
-			}
+	for i := 0; i+1 < len(s); i++ {
+		if !strings.ContainsRune(".!?", rune(s[i])) || s[i+1] != ' ' {
+			continue
 		}
+		if s[i] == '.' && isAbbreviation(s[:i+1]) {
+			continue
+		}
+		return s[:i+1]
 	}
 	return s
+}
+
+var abbreviations = []string{"e.g.", "i.e.", "etc.", "vs.", "cf."}
+
+// isAbbreviation reports whether s ends with an abbreviation standing as a
+// word of its own.
+func isAbbreviation(s string) bool {
+	word := s[strings.LastIndexAny(s, " (")+1:]
+	for _, a := range abbreviations {
+		if strings.EqualFold(word, a) {
+			return true
+		}
+	}
+	return false
 }

@@ -135,3 +135,38 @@ func TestFirstSentence(t *testing.T) {
 		}
 	}
 }
+
+func TestTextGroupsUnknownContexts(t *testing.T) {
+	r := mixedReport()
+	r.Clusters = append(r.Clusters, checks.ClusterSummary{Context: "south", Role: "unknown", Error: "i/o timeout"})
+	r.Checks[1].Unknown = []checks.UnknownContext{
+		{Context: "north", Reason: "cluster unreachable: connection refused"},
+		{Context: "east", Reason: "secrets could not be read: forbidden"},
+		{Context: "south", Reason: "cluster unreachable: i/o timeout"},
+	}
+	var b bytes.Buffer
+	if err := Text(&b, r, mustCatalog(t), plainStyles()); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"? not checked on north, south: cluster unreachable (see Clusters)",
+		"? not checked on east: secrets could not be read: forbidden",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestJSONKeepsMessagesReadable(t *testing.T) {
+	r := mixedReport()
+	r.Findings[0].Message = "GET https://10.0.0.1/api?a=1&b=2 failed: <none>"
+	var b bytes.Buffer
+	if err := JSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "a=1&b=2 failed: <none>") {
+		t.Errorf("JSON escapes the message:\n%s", b.String())
+	}
+}

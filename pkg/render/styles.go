@@ -46,7 +46,8 @@ func newStyles(r *lipgloss.Renderer) Styles {
 		Unknown: s.Foreground(lipgloss.Color("13")),
 		Pass:    s.Foreground(lipgloss.Color("10")),
 		Info:    s.Foreground(lipgloss.Color("12")),
-		Heading: s.Bold(true).Underline(true),
+		// Not underlined: lipgloss underlines rune by rune, one escape each.
+		Heading: s.Bold(true).Foreground(lipgloss.Color("14")),
 		ID:      s.Bold(true),
 		Faint:   s.Faint(true),
 		Bold:    s.Bold(true),

@@ -46,10 +46,15 @@ type TemplateData struct {
 	TrustDomain  string
 	Region       string
 	// FailoverTo is the next cluster's region ("" with one cluster).
-	FailoverTo         string
-	Nodes              []NodeData
-	PodPrefix          string // pod IPs of node i are PodPrefix.i.x
-	Address            string // apiserver and istiod
+	FailoverTo  string
+	Nodes       []NodeData
+	PodPrefix   string // pod IPs of node i are PodPrefix.i.x
+	Address     string // apiserver and istiod
+	IstiodPodIP string // the istiod Pod's IP (a pod-CIDR address)
+	// IstiodEndpoint is the address in the istiod Service's EndpointSlice:
+	// the pod, or for a remote the primary's gateway (its pod IP on loopback,
+	// where EndpointSlices refuse 127.x addresses).
+	IstiodEndpoint     string
 	HasGateway         bool
 	ExposesIstiod      bool
 	GatewayAddress     string // "" when pending
@@ -106,8 +111,14 @@ func (l *Lab) templateData(c *cluster) (*TemplateData, error) {
 			d.GatewayAddress = l.net.gatewayAddr(c.name)
 		}
 	}
+	d.IstiodPodIP = d.PodPrefix + ".0.4"
+	d.IstiodEndpoint = d.IstiodPodIP
 	if c.role == "remote" {
 		d.PrimaryGatewayAddress = l.net.gatewayAddr(c.primary)
+		d.IstiodEndpoint = d.PrimaryGatewayAddress
+		if !l.net.isolated {
+			d.IstiodEndpoint = fmt.Sprintf("172.%d.0.4", 16+l.clusters[c.primary].index+1)
+		}
 	}
 	for j, zone := range []string{"a", "b"} {
 		n := NodeData{

@@ -1,0 +1,272 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/meshfed/kubectl-meshfed/internal/lab"
+	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+)
+
+// The demo scenario has one fault per area (internal/lab/scenarios/demo.yaml);
+// these are the findings they must give, and nothing else.
+var demoFindings = []string{
+	"MF2001@central,east,west", // central's cacerts come from a root of its own
+	"MF3002@central",           // central's east-west gateway is pending
+	"MF4001@central,east",      // east has no remote secret for central
+	"MF5001@west",              // a node of west has no zone label
+}
+
+func TestDoctorOnDemoLab(t *testing.T) {
+	l := labtest.Start(t, "demo", 3)
+
+	t.Run("follows the mesh from the current context", func(t *testing.T) {
+		out, stderr, code := labtest.Run(t, l, "doctor", "-o", "json")
+		r := parseReport(t, out)
+		if code != 2 {
+			t.Errorf("exit code %d, want 2 (errors found)\nstderr: %s", code, stderr)
+		}
+		var got []string
+		for _, c := range r.Clusters {
+			got = append(got, c.Context)
+			if !c.Reachable || c.Role != "primary" || c.ClusterID != c.Context || c.Network != l.Network(c.Context) {
+				t.Errorf("cluster %+v: want reachable primary %s on %s", c, c.Context, l.Network(c.Context))
+			}
+		}
+		// east (current) has a remote secret for west only; west's lead to central.
+		if want := []string{"east", "west", "central"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("contexts %v, want %v followed through remote secrets\nstderr: %s", got, want, stderr)
+		}
+		if !strings.Contains(stderr, "remote secret") {
+			t.Errorf("stderr does not say why contexts were chosen:\n%s", stderr)
+		}
+		if k := keys(r.Findings); !reflect.DeepEqual(k, demoFindings) {
+			t.Errorf("findings %v, want %v", k, demoFindings)
+		}
+		if r.Summary.Errors != 3 || r.Summary.Warnings != 1 {
+			t.Errorf("summary %+v, want 3 errors and 1 warning", r.Summary)
+		}
+	})
+
+	t.Run("fail-on and check selection", func(t *testing.T) {
+		out, _, code := labtest.Run(t, l, "doctor", "-o", "json", "--checks", "locality")
+		if r := parseReport(t, out); code != 0 || !reflect.DeepEqual(keys(r.Findings), []string{"MF5001@west"}) {
+			t.Errorf("--checks locality: exit %d, findings %v; want 0 and only MF5001 (a warning)", code, keys(r.Findings))
+		}
+		if _, _, code := labtest.Run(t, l, "doctor", "-o", "json", "--checks", "locality", "--fail-on", "warning"); code != 2 {
+			t.Errorf("--fail-on warning with a warning: exit %d, want 2", code)
+		}
+		if _, stderr, code := labtest.Run(t, l, "doctor", "--checks", "MF9999"); code != 3 || !strings.Contains(stderr, "MF9999") {
+			t.Errorf("unknown check: exit %d, stderr %q; want 3 naming it", code, stderr)
+		}
+	})
+
+	t.Run("through kubectl plugin discovery, as text", func(t *testing.T) {
+		out, stderr, code := labtest.RunKubectl(t, l, "meshfed", "doctor", "--contexts", "east,west,central")
+		if code != 2 {
+			t.Fatalf("kubectl meshfed doctor: exit %d\n%s\n%s", code, out, stderr)
+		}
+		for _, want := range []string{"MF2001", "MF4001", "kubectl meshfed explain", "3 errors, 1 warning"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("text report lacks %q:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, "\x1b[") {
+			t.Error("text report has ANSI escapes with NO_COLOR and no TTY")
+		}
+	})
+
+	t.Run("dead clusters are reported within the timeout and hide nothing", func(t *testing.T) {
+		kubeconfig := withDeadContexts(t, l)
+		const timeout = 3 * time.Second
+		start := time.Now()
+		out, stderr, code := labtest.Run(t, l, "--kubeconfig", kubeconfig, "doctor", "-o", "json",
+			"--timeout", timeout.String(), "--contexts", "east,west,central,refused,hung")
+		elapsed := time.Since(start)
+		if elapsed > timeout+time.Second {
+			t.Errorf("doctor took %s with --timeout %s", elapsed.Round(time.Millisecond), timeout)
+		}
+		if code != 2 {
+			t.Errorf("exit code %d, want 2\nstderr: %s", code, stderr)
+		}
+		r := parseReport(t, out)
+		dead := map[string]string{"refused": "connection refused", "hung": "no answer within 3s"}
+		for _, c := range r.Clusters {
+			if want, isDead := dead[c.Context]; isDead != !c.Reachable || (isDead && !strings.Contains(c.Error, want)) {
+				t.Errorf("cluster %s: reachable %v, error %q", c.Context, c.Reachable, c.Error)
+			}
+		}
+		if k := keys(without(r.Findings, "MF0001")); !reflect.DeepEqual(k, demoFindings) {
+			t.Errorf("the live clusters' findings changed with dead ones beside them: %v, want %v", k, demoFindings)
+		}
+		var mf0001 []string
+		for _, f := range r.Findings {
+			if f.Check == "MF0001" {
+				mf0001 = append(mf0001, strings.Join(f.Contexts, ","))
+			}
+		}
+		if !reflect.DeepEqual(mf0001, []string{"hung", "refused"}) {
+			t.Errorf("MF0001 for %v, want hung and refused", mf0001)
+		}
+	})
+
+	t.Run("no cluster reachable exits 3", func(t *testing.T) {
+		kubeconfig := withDeadContexts(t, l)
+		_, stderr, code := labtest.Run(t, l, "--kubeconfig", kubeconfig, "doctor", "--timeout", "1s", "--contexts", "refused,hung")
+		if code != 3 {
+			t.Errorf("exit code %d, want 3\n%s", code, stderr)
+		}
+	})
+
+	t.Run("no secret material in any output", func(t *testing.T) {
+		secrets := labSecrets(t, l)
+		if len(secrets) < 5 {
+			t.Fatalf("found only %d secret values to look for", len(secrets))
+		}
+		for _, format := range []string{"text", "json", "yaml"} {
+			out, stderr, _ := labtest.Run(t, l, "doctor", "-o", format, "--contexts", "east,west,central")
+			for _, s := range secrets {
+				if strings.Contains(out, s) || strings.Contains(stderr, s) {
+					t.Errorf("-o %s shows secret material (%d bytes, starting %.6q…)", format, len(s), s)
+				}
+			}
+		}
+	})
+}
+
+func TestDoctorOnHealthyLab(t *testing.T) {
+	l := labtest.Start(t, "multi-primary", 3)
+	out, stderr, code := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ","))
+	r := parseReport(t, out)
+	if code != 0 || len(r.Findings) != 0 {
+		t.Errorf("healthy lab: exit %d, findings %v\nstderr: %s", code, keys(r.Findings), stderr)
+	}
+	if r.Summary.Checks == 0 {
+		t.Error("no checks ran")
+	}
+}
+
+// withDeadContexts writes a copy of the lab's kubeconfig with two more
+// contexts: "refused" (nothing listens) and "hung" (a TLS server that
+// completes the handshake and never answers).
+func withDeadContexts(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(l.Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedAddr := closed.Addr().String()
+	closed.Close()
+
+	hung := hungTLSServer(t)
+	anyUser := cfg.Contexts[cfg.CurrentContext].AuthInfo
+	for name, addr := range map[string]string{"refused": refusedAddr, "hung": hung} {
+		cl := *cfg.Clusters[cfg.Contexts[cfg.CurrentContext].Cluster]
+		cl.Server = "https://" + addr
+		cl.CertificateAuthorityData, cl.InsecureSkipTLSVerify = nil, true
+		cfg.Clusters[name] = &cl
+		kctx := *cfg.Contexts[cfg.CurrentContext]
+		kctx.Cluster, kctx.AuthInfo = name, anyUser
+		cfg.Contexts[name] = &kctx
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func hungTLSServer(t *testing.T) string {
+	t.Helper()
+	cert, err := tls.X509KeyPair(localhostCert, localhostKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+			go func() { _ = c.(*tls.Conn).Handshake() }() // then silence
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// labSecrets returns every secret value in the lab that must never be
+// shown: Secret data in Istio's namespace (CA keys, remote-secret
+// kubeconfigs and their tokens) and the admin credentials of the kubeconfig.
+func labSecrets(t *testing.T, l *lab.Lab) []string {
+	t.Helper()
+	var out []string
+	for _, ctx := range l.Contexts() {
+		list, err := l.Client(ctx).CoreV1().Secrets("istio-system").List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range list.Items {
+			for k, v := range s.Data {
+				if strings.HasSuffix(k, ".pem") && !strings.Contains(k, "key") {
+					continue // certificates are public
+				}
+				out = append(out, string(v))
+				out = append(out, tokensIn(string(v))...)
+			}
+		}
+	}
+	cfg, err := clientcmd.LoadFromFile(l.Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range cfg.AuthInfos {
+		for _, s := range []string{u.Token, string(u.ClientKeyData)} {
+			if s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// tokensIn pulls bearer tokens out of a kubeconfig value, so a token shown
+// without its kubeconfig is caught too.
+func tokensIn(kubeconfig string) []string {
+	cfg, err := clientcmd.Load([]byte(kubeconfig))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, u := range cfg.AuthInfos {
+		if u.Token != "" {
+			out = append(out, u.Token)
+		}
+	}
+	return out
+}
+

@@ -184,7 +184,10 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	}
 	target := Target{Contexts: o.Contexts, AllContexts: o.AllContexts, Timeout: o.Timeout, IstioNamespace: o.IstioNamespace,
 		NoProbes: o.NoProbes, IstiodDebug: o.istiod}
+	// Following the mesh reads remote secrets, which takes a moment.
+	progress := render.StartProgress(o.Streams.ErrOut, "finding the mesh's clusters…")
 	chosen, err := o.Backend.Choose(ctx, o.Flags, target)
+	progress.Stop()
 	if err != nil {
 		return failed("choosing contexts: %v", err)
 	}
@@ -197,7 +200,7 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	for i, c := range chosen {
 		contexts[i] = c.Context
 	}
-	progress := render.StartProgress(o.Streams.ErrOut, fmt.Sprintf("reading %d clusters…", len(contexts)))
+	progress = render.StartProgress(o.Streams.ErrOut, fmt.Sprintf("reading %d clusters…", len(contexts)))
 	f := o.Backend.Collect(ctx, o.Flags, contexts, target)
 	progress.Stop()
 

@@ -2,7 +2,10 @@ package mesh
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
@@ -14,10 +17,15 @@ type CASource string
 const (
 	// CAPluggedIn is the `cacerts` secret (istio or kubernetes.io/tls layout).
 	CAPluggedIn CASource = "cacerts"
-	// CASelfSigned is istiod's own root in `istio-ca-secret`: it cannot be
-	// shared with other clusters.
+	// CASelfSigned is istiod's own root in `istio-ca-secret` (or in `cacerts`
+	// marked istio-generated): it cannot be shared with other clusters.
 	CASelfSigned CASource = "istio-ca-secret"
-	// CANone means no CA material was found (an external CA, or no istiod).
+	// CAExternal means istiod does not sign workload certificates itself:
+	// its CA server is off (istio-csr, cert-manager) or the workloads are sent
+	// to another CA address.
+	CAExternal CASource = "external"
+	// CANone means no CA material was found (no istiod, or istiod has not
+	// created its self-signed root yet).
 	CANone CASource = "none"
 )
 
@@ -35,22 +43,71 @@ const (
 	KeyTLSCert   = "tls.crt"
 	KeyTLSKey    = "tls.key"
 	KeyTLSRoot   = "ca.crt"
+	// KeyIstioGenerated marks a `cacerts` secret that istiod wrote itself
+	// (USE_CACERTS_FOR_SELF_SIGNED_CA): its content is a self-signed root.
+	KeyIstioGenerated = "istio-generated"
 )
 
-// CA is the signing CA of one cluster's istiod, read from its secret.
+// CA is the signing CA of one cluster's istiod, read from its secret. The
+// private key is parsed in memory only and is reachable through Key; it never
+// marshals or prints.
 type CA struct {
 	Source CASource
 	// Secret is namespace/name of the secret read.
 	Secret string
 	// Layout is "istio" (ca-cert.pem …) or "tls" (tls.crt …).
 	Layout string
+	// Annotations of the CA secret (cert-manager writes its issuer there).
+	Annotations map[string]string
 	// Signing is the certificate istiod signs workload certificates with.
 	Signing *x509.Certificate
+	// Chain is what istiod appends to every certificate it issues
+	// (cert-chain.pem, or tls.crt followed by ca.crt).
+	Chain []*x509.Certificate
 	// Roots is the trust bundle istiod distributes (root-cert.pem); with a
 	// multi-root bundle it holds several roots.
 	Roots []*x509.Certificate
-	// Err says what could not be parsed, naming the key and PEM block.
+	// External lists why istiod looks like it does not sign itself.
+	External []string
+	// Problems lists every part of the CA material that is missing or does
+	// not parse, each naming the secret, the key and the PEM block.
+	Problems []Problem
+	// Withheld is true when the secret's keys are known but their values are
+	// not (a snapshot loaded from a dump).
+	Withheld bool
+	// Err is the first problem, nil when the material parsed.
 	Err error
+
+	key *pki.Key
+}
+
+// Problem is one unreadable part of the CA material.
+type Problem struct {
+	// Key is the secret's data key ("" for the secret as a whole).
+	Key string
+	// Fatal means istiod cannot start its CA with this material.
+	Fatal bool
+	Err   error
+}
+
+func (p Problem) Error() string { return p.Err.Error() }
+
+// Key is the signing key, parsed in memory (nil when it is not readable).
+func (ca CA) Key() *pki.Key { return ca.key }
+
+// SigningChain is the signing certificate followed by the rest of Chain:
+// the intermediates a peer receives with a workload certificate.
+func (ca CA) SigningChain() []*x509.Certificate {
+	out := []*x509.Certificate{}
+	if ca.Signing != nil {
+		out = append(out, ca.Signing)
+	}
+	for _, c := range ca.Chain {
+		if ca.Signing == nil || !c.Equal(ca.Signing) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // ReadCA finds the CA istiod in this cluster signs with (once per cluster).
@@ -59,46 +116,236 @@ func ReadCA(c *fleet.Cluster) CA {
 }
 
 func readCA(c *fleet.Cluster) CA {
-	if s, ok := findSecret(c, c.IstioNamespace, CACertsSecret); ok {
-		ca := CA{Source: CAPluggedIn, Secret: s.Namespace + "/" + s.Name, Layout: "istio"}
-		signingKey, rootKey := KeyCACert, KeyRootCert
-		if _, tls := s.Data[KeyTLSCert]; tls {
-			ca.Layout, signingKey, rootKey = "tls", KeyTLSCert, KeyTLSRoot
+	external := externalCA(c)
+	cacerts, hasCACerts := findSecret(c, c.IstioNamespace, CACertsSecret)
+	selfSigned, hasSelfSigned := findSecret(c, c.IstioNamespace, SelfSignedSecret)
+	var ca CA
+	switch {
+	case len(external) > 0:
+		ca = CA{Source: CAExternal, External: external}
+		if hasCACerts {
+			ca.External = append(ca.External, fmt.Sprintf("secret %s/%s exists but istiod does not sign workload certificates with it", cacerts.Namespace, cacerts.Name))
+			ca.Annotations = cacerts.Annotations
 		}
-		ca.Signing, ca.Roots, ca.Err = parseSigningAndRoots(s, signingKey, rootKey)
 		return ca
+	case hasCACerts:
+		if _, generated := cacerts.Data[KeyIstioGenerated]; generated {
+			ca = readSelfSigned(cacerts)
+		} else {
+			ca = readPluggedIn(cacerts)
+		}
+	case hasSelfSigned:
+		ca = readSelfSigned(selfSigned)
+	default:
+		return CA{Source: CANone}
 	}
-	if s, ok := findSecret(c, c.IstioNamespace, SelfSignedSecret); ok {
-		// The self-signed CA is its own root.
-		ca := CA{Source: CASelfSigned, Secret: s.Namespace + "/" + s.Name, Layout: "istio"}
-		ca.Signing, ca.Roots, ca.Err = parseSigningAndRoots(s, KeyCACert, KeyCACert)
-		return ca
+	if len(ca.Problems) > 0 {
+		ca.Err = ca.Problems[0]
 	}
-	return CA{Source: CANone}
+	return ca
 }
 
-func parseSigningAndRoots(s fleet.Secret, signingKey, rootKey string) (*x509.Certificate, []*x509.Certificate, error) {
-	signing, err := parseKey(s, signingKey)
-	if err != nil {
-		return nil, nil, err
+// readPluggedIn reads `cacerts` as istiod does: the kubernetes.io/tls layout
+// when tls.crt exists, else Istio's; every file must exist or istiod refuses
+// to start ("incomplete signing CA bundle detected", checkCABundleCompleteness).
+func readPluggedIn(s fleet.Secret) CA {
+	ca := CA{Source: CAPluggedIn, Secret: s.Namespace + "/" + s.Name, Layout: "istio", Annotations: s.Annotations}
+	r := reader{s: s, ca: &ca}
+	if r.withheld() {
+		return ca
 	}
-	roots, err := parseKey(s, rootKey)
-	if err != nil {
-		return signing[0], nil, err
+	if _, tls := s.Data[KeyTLSCert]; tls {
+		ca.Layout = "tls"
+		ca.Signing = r.first(KeyTLSCert)
+		ca.key = r.key(KeyTLSKey)
+		ca.Roots = r.certs(KeyTLSRoot, true)
+		ca.Chain = append(r.certs(KeyTLSCert, true), ca.Roots...)
+		return ca
 	}
-	return signing[0], roots, nil
+	ca.Signing = r.first(KeyCACert)
+	ca.key = r.key(KeyCAKey)
+	ca.Roots = r.certs(KeyRootCert, true)
+	ca.Chain = r.certs(KeyCertChain, true)
+	return ca
 }
 
-func parseKey(s fleet.Secret, key string) ([]*x509.Certificate, error) {
-	data, ok := s.Data[key]
+// readSelfSigned reads istiod's own root: ca-cert.pem is both the signing
+// certificate and a root, root-cert.pem may add roots
+// (security/pkg/pki/ca NewSelfSignedIstioCAOptions, util.AppendRootCerts).
+func readSelfSigned(s fleet.Secret) CA {
+	ca := CA{Source: CASelfSigned, Secret: s.Namespace + "/" + s.Name, Layout: "istio", Annotations: s.Annotations}
+	r := reader{s: s, ca: &ca}
+	if r.withheld() {
+		return ca
+	}
+	ca.Signing = r.first(KeyCACert)
+	ca.key = r.key(KeyCAKey)
+	if ca.Signing != nil {
+		ca.Roots = []*x509.Certificate{ca.Signing}
+	}
+	if len(s.Data[KeyRootCert]) > 0 {
+		for _, extra := range r.certs(KeyRootCert, false) {
+			if !containsCert(ca.Roots, extra) {
+				ca.Roots = append(ca.Roots, extra)
+			}
+		}
+	}
+	return ca
+}
+
+type reader struct {
+	s  fleet.Secret
+	ca *CA
+}
+
+func (r reader) where(key string) string {
+	return fmt.Sprintf("secret %s/%s key %s", r.s.Namespace, r.s.Name, key)
+}
+
+func (r reader) problem(key string, fatal bool, err error) {
+	r.ca.Problems = append(r.ca.Problems, Problem{Key: key, Fatal: fatal, Err: err})
+}
+
+func (r reader) withheld() bool {
+	if len(r.s.Data) == 0 {
+		return false
+	}
+	for _, v := range r.s.Data {
+		if v != nil {
+			return false
+		}
+	}
+	r.ca.Withheld = true
+	r.problem("", false, fmt.Errorf("secret %s/%s: the values of its keys are not in this snapshot (a dump keeps key names only)", r.s.Namespace, r.s.Name))
+	return true
+}
+
+// certs parses every certificate of a key; required keys that are missing
+// are reported as istiod's incomplete bundle.
+func (r reader) certs(key string, required bool) []*x509.Certificate {
+	data, ok := r.s.Data[key]
 	if !ok {
-		return nil, fmt.Errorf("secret %s/%s has no key %s", s.Namespace, s.Name, key)
+		if required {
+			r.problem(key, true, fmt.Errorf("%s is missing: istiod refuses an incomplete CA bundle (%s)", r.where(key), r.present()))
+		}
+		return nil
 	}
 	certs, err := pki.ParseCertificates(data)
 	if err != nil {
-		return nil, fmt.Errorf("secret %s/%s key %s: %w", s.Namespace, s.Name, key, err)
+		r.problem(key, true, fmt.Errorf("%s: %w", r.where(key), err))
+		return nil
 	}
-	return certs, nil
+	return certs
+}
+
+func (r reader) first(key string) *x509.Certificate {
+	certs := r.certs(key, true)
+	if len(certs) == 0 {
+		return nil
+	}
+	return certs[0]
+}
+
+func (r reader) key(key string) *pki.Key {
+	data, ok := r.s.Data[key]
+	if !ok {
+		r.problem(key, true, fmt.Errorf("%s is missing: istiod refuses an incomplete CA bundle (%s)", r.where(key), r.present()))
+		return nil
+	}
+	k, err := pki.ParsePrivateKey(data)
+	if err != nil {
+		r.problem(key, true, fmt.Errorf("%s: %w", r.where(key), err))
+		return nil
+	}
+	return k
+}
+
+func (r reader) present() string {
+	return "present: " + strings.Join(r.s.Data.Keys(), ", ")
+}
+
+func containsCert(list []*x509.Certificate, c *x509.Certificate) bool {
+	for _, l := range list {
+		if l.Equal(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// externalCA lists the signs that istiod hands certificate signing to
+// another CA: its CA server is off (ENABLE_CA_SERVER=false, the istio-csr
+// and cert-manager setups), it acts as a registration authority for the
+// Kubernetes CSR API (EXTERNAL_CA), the mesh config names a CA address
+// (meshConfig.ca.address), or the injector sends the proxies to another CA
+// (values.global.caAddress, which becomes the proxies' CA_ADDR).
+func externalCA(c *fleet.Cluster) []string {
+	istiod, ok := findIstiod(c)
+	if !ok {
+		return nil
+	}
+	var out []string
+	where := "istiod " + c.IstioNamespace + "/" + istiod.Name
+	if v, ok := istiod.Env("ENABLE_CA_SERVER"); ok && strings.EqualFold(v, "false") {
+		out = append(out, where+" sets ENABLE_CA_SERVER=false: it runs no CA server")
+	}
+	if v, ok := istiod.Env("EXTERNAL_CA"); ok && v != "" {
+		out = append(out, where+" sets EXTERNAL_CA="+v+": it forwards signing requests to that CA")
+	}
+	if v, ok := istiod.Env("CA_ADDR"); ok && v != "" && !pointsAtIstiod(v) {
+		out = append(out, where+" sets CA_ADDR="+v)
+	}
+	if id := Identify(c); id.Mesh != nil {
+		if a := id.Mesh.GetCa().GetAddress(); a != "" {
+			out = append(out, "meshConfig.ca.address is "+a+": istiod forwards workload CSRs there")
+		}
+	}
+	if cm, ok := findConfigMap(c, c.IstioNamespace, InjectorConfigMap); ok {
+		var v struct {
+			Global struct {
+				CAAddress string `json:"caAddress"`
+			} `json:"global"`
+		}
+		if json.Unmarshal([]byte(cm.Data["values"]), &v) == nil && v.Global.CAAddress != "" && !pointsAtIstiod(v.Global.CAAddress) {
+			out = append(out, fmt.Sprintf("values.global.caAddress in ConfigMap %s/%s is %s: the proxies ask that CA for certificates", c.IstioNamespace, InjectorConfigMap, v.Global.CAAddress))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func pointsAtIstiod(addr string) bool {
+	return strings.HasPrefix(addr, IstiodApp+".") || strings.HasPrefix(addr, IstiodApp+"-") || strings.HasPrefix(addr, IstiodApp+":")
+}
+
+// RootConfigMap is one istio-ca-root-cert ConfigMap as workloads read it.
+type RootConfigMap struct {
+	Namespace string
+	Roots     []*x509.Certificate
+	Err       error
+}
+
+// RootConfigMaps reads every istio-ca-root-cert ConfigMap (key root-cert.pem)
+// of the cluster, ordered by namespace.
+func RootConfigMaps(c *fleet.Cluster) []RootConfigMap {
+	return c.Memo("mesh.RootConfigMaps", func() any {
+		var out []RootConfigMap
+		for _, cm := range c.ConfigMaps {
+			if cm.Name != fleet.RootCertConfigMap {
+				continue
+			}
+			r := RootConfigMap{Namespace: cm.Namespace}
+			data, ok := cm.Data[KeyRootCert]
+			if !ok {
+				r.Err = fmt.Errorf("ConfigMap %s/%s has no key %s", cm.Namespace, cm.Name, KeyRootCert)
+			} else if r.Roots, r.Err = pki.ParseCertificates([]byte(data)); r.Err != nil {
+				r.Err = fmt.Errorf("ConfigMap %s/%s key %s: %w", cm.Namespace, cm.Name, KeyRootCert, r.Err)
+			}
+			out = append(out, r)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Namespace < out[j].Namespace })
+		return out
+	}).([]RootConfigMap)
 }
 
 func findSecret(c *fleet.Cluster, ns, name string) (fleet.Secret, bool) {

@@ -1,4 +1,7 @@
-// Package trust holds the checks of the mesh's common root of trust.
+// Package trust holds the checks of the mesh's common root of trust: which
+// CA each primary's istiod signs with, whether that material is sound, what
+// the workloads trust, and — the heart of it — whether every cluster's
+// workload certificates verify in every other cluster (BuildMatrix).
 package trust
 
 import (
@@ -11,76 +14,135 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
-// Checks returns the trust checks.
-func Checks() []checks.Check {
-	return []checks.Check{checks.Func{CheckID: "MF2001", Fn: commonRoot}}
+// Checks returns the trust checks with the default options.
+func Checks() []checks.Check { return ChecksWith(DefaultOptions()) }
+
+// ChecksWith returns the trust checks tuned by opts. Each run fixes
+// opts.Now once (when unset) so that every check judges the same instant.
+func ChecksWith(opts Options) []checks.Check {
+	with := func(id checks.ID, fn func(*fleet.Fleet, Options) []checks.Finding) checks.Check {
+		return checks.Func{CheckID: id, Fn: func(f *fleet.Fleet) []checks.Finding { return fn(f, opts.withDefaults()) }}
+	}
+	return []checks.Check{
+		with("MF2001", commonRoot),
+		with("MF2002", selfSigned),
+		with("MF2003", externalCA),
+		with("MF2004", keyMatches),
+		with("MF2005", usableCA),
+		with("MF2006", chainToRoot),
+		with("MF2007", validity),
+		with("MF2008", weakCrypto),
+		with("MF2009", malformed),
+		with("MF2010", rootConfigMaps),
+		with("MF2011", multiRoot),
+		with("MF2012", trustDomains),
+		with("MF2013", provenance),
+	}
 }
 
-// commonRoot compares the roots the primaries' CAs distribute. Every
-// primary's signing root must be in every other primary's bundle; the pairwise
-// certificate verification belongs to the trust matrix.
-func commonRoot(f *fleet.Fleet) []checks.Finding {
-	type primary struct {
-		ctx string
-		ca  mesh.CA
+// commonRoot reports the failing pairs of the trust matrix: one finding per
+// pair of primaries where either direction fails, and one "unknown" per
+// primary whose certificates cannot be judged. It is the matrix's finding;
+// the other checks report the causes on each cluster.
+func commonRoot(f *fleet.Fleet, opts Options) []checks.Finding {
+	peers := Peers(f)
+	if len(peers) < 2 {
+		return nil
 	}
-	var ps []primary
-	var unknown []checks.Finding
-	for _, c := range f.Clusters {
-		if mesh.Identify(c).Role != mesh.RolePrimary {
-			continue
+	m := BuildMatrix(f, opts)
+	byCtx := map[string]Peer{}
+	for _, p := range peers {
+		byCtx[p.Context] = p
+	}
+	var out []checks.Finding
+	for _, a := range m.Contexts {
+		row := 0
+		var reason string
+		for _, b := range m.Contexts {
+			if c, _ := m.Cell(a, b); c.Verdict == VerdictUnknown {
+				row++
+				reason = c.Reason
+			}
 		}
-		ca := mesh.ReadCA(c)
-		switch {
-		case ca.Source == mesh.CANone:
-			unknown = append(unknown, checks.Finding{Severity: checks.SeverityUnknown, Contexts: []string{c.Context},
-				Message: fmt.Sprintf("context %s: no cacerts or istio-ca-secret in %s; the CA is external or not created yet, so its root cannot be compared", c.Context, c.IstioNamespace)})
-			continue
-		case ca.Err != nil || len(ca.Roots) == 0:
-			unknown = append(unknown, checks.Finding{Severity: checks.SeverityUnknown, Contexts: []string{c.Context},
-				Message: fmt.Sprintf("context %s: the CA secret cannot be read: %v", c.Context, ca.Err)})
-			continue
+		if row == len(m.Contexts) {
+			out = append(out, checks.Finding{Severity: checks.SeverityUnknown, Contexts: []string{a},
+				Message:  "cannot tell whether other clusters trust " + a + "'s workloads: " + reason,
+				Evidence: []string{describeCA(byCtx[a])}})
 		}
-		ps = append(ps, primary{c.Context, ca})
 	}
-	if len(ps) < 2 {
-		return unknown
-	}
-	trusts := func(bundle, of mesh.CA) bool {
-		for _, r := range bundle.Roots {
-			for _, o := range of.Roots {
-				if r.Equal(o) {
-					return true
+	for i, a := range m.Contexts {
+		for _, b := range m.Contexts[i+1:] {
+			ab, _ := m.Cell(a, b)
+			ba, _ := m.Cell(b, a)
+			if ab.Verdict != VerdictFail && ba.Verdict != VerdictFail {
+				continue
+			}
+			var parts []string
+			for _, c := range []Cell{ab, ba} {
+				parts = append(parts, describeCell(c))
+			}
+			msg := strings.Join(parts, "; ")
+			for _, p := range []Peer{byCtx[a], byCtx[b]} {
+				if p.CA.Source == mesh.CASelfSigned {
+					msg += fmt.Sprintf("; %s signs with istiod's self-signed root, which no other cluster can share", p.Context)
 				}
 			}
-		}
-		return false
-	}
-	var apart []string
-	for i, a := range ps {
-		for _, b := range ps[i+1:] {
-			if !trusts(a.ca, b.ca) {
-				apart = append(apart, a.ctx+"↔"+b.ctx)
+			ev := []string{describeCA(byCtx[a]), describeCA(byCtx[b])}
+			for _, p := range []Peer{byCtx[a], byCtx[b]} {
+				for _, bundle := range p.Bundles {
+					ev = append(ev, fmt.Sprintf("%s trusts %s: %s", p.Context, bundle.Source, describeAll(bundle.Roots)))
+				}
 			}
+			out = append(out, checks.Finding{Contexts: []string{a, b}, Message: msg, Evidence: ev})
 		}
 	}
-	if len(apart) == 0 {
-		return unknown
+	return out
+}
+
+func describeCell(c Cell) string {
+	switch c.Verdict {
+	case VerdictOK:
+		return fmt.Sprintf("%s → %s: ok (%s)", c.From, c.To, c.Method)
+	case VerdictFail:
+		return fmt.Sprintf("%s → %s: fails (%s): %s", c.From, c.To, c.Method, c.Reason)
 	}
-	var ctxs, ev []string
-	for _, p := range ps {
-		ctxs = append(ctxs, p.ctx)
-		roots := make([]string, len(p.ca.Roots))
-		for i, r := range p.ca.Roots {
-			roots[i] = pki.Describe(r)
-		}
-		ev = append(ev, fmt.Sprintf("%s: %s in %s, root %s", p.ctx, p.ca.Source, p.ca.Secret, strings.Join(roots, " + ")))
+	return fmt.Sprintf("%s → %s: unknown: %s", c.From, c.To, c.Reason)
+}
+
+// describeCA is one line of evidence about a primary's CA.
+func describeCA(p Peer) string {
+	ca := p.CA
+	switch ca.Source {
+	case mesh.CAExternal:
+		return fmt.Sprintf("%s: external CA (%s)", p.Context, strings.Join(ca.External, "; "))
+	case mesh.CANone:
+		return fmt.Sprintf("%s: no CA secret found", p.Context)
 	}
-	msg := fmt.Sprintf("no common root between %s", strings.Join(apart, ", "))
-	for _, p := range ps {
-		if p.ca.Source == mesh.CASelfSigned {
-			msg += fmt.Sprintf("; %s signs with istiod's self-signed root, which no other cluster can share", p.ctx)
-		}
+	s := fmt.Sprintf("%s: %s in %s (%s layout)", p.Context, sourceName(ca), ca.Secret, ca.Layout)
+	if ca.Signing != nil {
+		s += ", signing " + pki.Describe(ca.Signing)
 	}
-	return append(unknown, checks.Finding{Contexts: ctxs, Message: msg, Evidence: ev})
+	if len(ca.Roots) > 0 {
+		s += ", roots " + describeAll(ca.Roots)
+	}
+	if ca.Err != nil {
+		s += ", unreadable: " + ca.Err.Error()
+	}
+	return s
+}
+
+func sourceName(ca mesh.CA) string {
+	if ca.Source == mesh.CASelfSigned {
+		return "istiod's self-signed root"
+	}
+	return "plugged-in CA"
+}
+
+// secretRef names the CA secret as a finding's object.
+func secretRef(ca mesh.CA) *checks.ObjectRef {
+	ns, name, ok := strings.Cut(ca.Secret, "/")
+	if !ok {
+		return nil
+	}
+	return &checks.ObjectRef{Kind: "Secret", Namespace: ns, Name: name}
 }

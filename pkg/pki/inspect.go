@@ -1,0 +1,243 @@
+package pki
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/url"
+	"time"
+)
+
+// WeakKey says why a public key is too weak to sign with, or "" when it is
+// not: RSA below minRSABits, or an elliptic curve below P-256.
+func WeakKey(pub crypto.PublicKey, minRSABits int) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < minRSABits {
+			return fmt.Sprintf("RSA key of %d bits (want at least %d)", k.N.BitLen(), minRSABits)
+		}
+	case *ecdsa.PublicKey:
+		if k.Curve == elliptic.P224() {
+			return "ECDSA key on P-224 (want P-256 or larger)"
+		}
+	}
+	return ""
+}
+
+// WeakSignature says why a certificate's signature algorithm is weak, or "".
+// Go's verifier rejects these outright on anything but a root; other TLS
+// stacks (Envoy's BoringSSL) may still accept SHA-1, which is why it is
+// reported on its own.
+func WeakSignature(c *x509.Certificate) string {
+	switch c.SignatureAlgorithm {
+	case x509.MD2WithRSA, x509.MD5WithRSA:
+		return fmt.Sprintf("signed with %s, which is broken", c.SignatureAlgorithm)
+	case x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1:
+		return fmt.Sprintf("signed with %s; SHA-1 signatures can be forged", c.SignatureAlgorithm)
+	}
+	return ""
+}
+
+// SelfSigned reports whether c is self-issued and signed by its own key.
+func SelfSigned(c *x509.Certificate) bool {
+	return SignedBy(c, c)
+}
+
+// SignedBy reports whether parent's key made child's signature, whatever
+// parent's constraints say (those are checked on their own). A signature in
+// an algorithm crypto/x509 no longer checks (SHA-1) counts when the names and
+// key identifiers line up.
+func SignedBy(child, parent *x509.Certificate) bool {
+	if !bytes.Equal(child.RawIssuer, parent.RawSubject) {
+		return false
+	}
+	err := parent.CheckSignature(child.SignatureAlgorithm, child.RawTBSCertificate, child.Signature)
+	var insecure x509.InsecureAlgorithmError
+	if errors.As(err, &insecure) {
+		return len(child.AuthorityKeyId) == 0 || bytes.Equal(child.AuthorityKeyId, parent.SubjectKeyId)
+	}
+	return err == nil
+}
+
+// CAProblems lists why c cannot sign certificates: it is not marked as a CA
+// (basicConstraints), or its keyUsage lacks keyCertSign. crypto/x509 does not
+// check keyCertSign when verifying, but BoringSSL (Envoy) and OpenSSL reject
+// a chain through such a certificate, so it is checked here.
+func CAProblems(c *x509.Certificate) []string {
+	var out []string
+	if !c.BasicConstraintsValid || !c.IsCA {
+		out = append(out, "basicConstraints does not mark it as a CA (CA:TRUE)")
+	}
+	if c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageCertSign == 0 {
+		out = append(out, "keyUsage lacks keyCertSign")
+	}
+	return out
+}
+
+// PathLenProblems checks the path length constraints of a chain ordered
+// from the signing CA upwards (signing, its issuer, …, root): a CA at
+// position i has i CA certificates below it (workload leaves do not count),
+// and its pathLenConstraint must allow them.
+func PathLenProblems(chain []*x509.Certificate) []string {
+	var out []string
+	for i, c := range chain {
+		if i == 0 || !c.BasicConstraintsValid || !c.IsCA {
+			continue
+		}
+		if limit := c.MaxPathLen; (limit > 0 || c.MaxPathLenZero) && i > limit {
+			out = append(out, fmt.Sprintf("%q allows %d CA certificate(s) below it (pathLenConstraint %d) but has %d", c.Subject.String(), limit, limit, i))
+		}
+	}
+	return out
+}
+
+// Validity is where now falls in a certificate's validity window.
+type Validity int
+
+const (
+	Valid Validity = iota
+	ExpiresSoon
+	ExpiresVerySoon
+	Expired
+	NotYetValid
+)
+
+// CheckValidity places now in c's validity window; warn and critical are
+// how long before NotAfter a certificate counts as expiring soon.
+func CheckValidity(c *x509.Certificate, now time.Time, warn, critical time.Duration) Validity {
+	switch {
+	case now.Before(c.NotBefore):
+		return NotYetValid
+	case now.After(c.NotAfter):
+		return Expired
+	case c.NotAfter.Sub(now) <= critical:
+		return ExpiresVerySoon
+	case c.NotAfter.Sub(now) <= warn:
+		return ExpiresSoon
+	}
+	return Valid
+}
+
+// Pool makes a certificate pool of certs.
+func Pool(certs []*x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range certs {
+		p.AddCert(c)
+	}
+	return p
+}
+
+// Verify verifies cert up to one of roots through intermediates at now, for
+// the given extended key usages (none: any). It is crypto/x509's verification
+// with nothing taken away.
+func Verify(cert *x509.Certificate, intermediates, roots []*x509.Certificate, now time.Time, usages ...x509.ExtKeyUsage) ([][]*x509.Certificate, error) {
+	if len(usages) == 0 {
+		usages = []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
+	}
+	return cert.Verify(x509.VerifyOptions{
+		Roots: Pool(roots), Intermediates: Pool(intermediates), CurrentTime: now, KeyUsages: usages,
+	})
+}
+
+// SPIFFEID is the identity istiod gives a workload: spiffe://<trust domain>/ns/<ns>/sa/<sa>.
+func SPIFFEID(trustDomain, namespace, serviceAccount string) string {
+	return "spiffe://" + trustDomain + "/ns/" + namespace + "/sa/" + serviceAccount
+}
+
+// LeafTTL is how long a throwaway leaf lives.
+const LeafTTL = time.Hour
+
+// clockSkew is istiod's grace before a leaf's issue time
+// (security/pkg/pki/util ClockSkewGracePeriod).
+const clockSkew = 2 * time.Minute
+
+// IssueLeaf issues a workload certificate from a signing CA the way istiod
+// does (istio.io/istio security/pkg/pki/util genCertTemplateFromCSR): a fresh
+// ECDSA P-256 key, the SPIFFE ID as URI SAN, digitalSignature and
+// keyEncipherment, serverAuth and clientAuth, valid from now minus istiod's
+// clock-skew grace, clamped to the signer's NotAfter. Unlike istiod it does
+// not refuse an expired or not yet valid signer: the leaf then fails
+// verification the way a workload would see it. dnsNames are added only for
+// TLS endpoints that verify host names. The key stays in memory.
+func IssueLeaf(signer *x509.Certificate, signerKey crypto.Signer, spiffeID string, dnsNames []string, now time.Time) (*x509.Certificate, *Key, error) {
+	u, err := url.Parse(spiffeID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("SPIFFE ID %q: %v", spiffeID, err)
+	}
+	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, nil, err
+	}
+	notAfter := now.Add(LeafTTL)
+	if signer.NotAfter.Before(notAfter) && signer.NotAfter.After(now) {
+		notAfter = signer.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{},
+		NotBefore:    now.Add(-clockSkew),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		URIs:         []*url.URL{u},
+		DNSNames:     dnsNames,
+		// BasicConstraintsValid with IsCA false, as istiod writes it.
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &leafKey.PublicKey, signerKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("issuing a leaf from %q: %v", signer.Subject.String(), err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	return leaf, WrapKey(leafKey), nil
+}
+
+// BuildPath orders the issuers of cert found in pool upwards, by signature:
+// cert, its issuer, that one's issuer, … up to a self-signed certificate or
+// the first certificate whose issuer is not in pool. Unlike x509.Verify it
+// ignores validity and constraints, so that each can be reported on its own.
+func BuildPath(cert *x509.Certificate, pool []*x509.Certificate) []*x509.Certificate {
+	path := []*x509.Certificate{cert}
+	for cur := cert; len(path) <= len(pool)+1; {
+		if SelfSigned(cur) {
+			break
+		}
+		var next *x509.Certificate
+		for _, p := range pool {
+			if !p.Equal(cur) && !contains(path, p) && SignedBy(cur, p) {
+				next = p
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		path = append(path, next)
+		cur = next
+	}
+	return path
+}
+
+func contains(list []*x509.Certificate, c *x509.Certificate) bool {
+	for _, l := range list {
+		if l.Equal(c) {
+			return true
+		}
+	}
+	return false
+}

@@ -210,6 +210,13 @@ func issue(a Peer, now time.Time) (issued, string, string) {
 	case ca.Signing == nil:
 		return issued{}, "", fmt.Sprintf("%s's signing certificate cannot be read: %v", a.Context, ca.Err)
 	}
+	for _, p := range ca.Problems {
+		if p.Fatal {
+			// istiod refuses such a bundle at start (pilot/pkg/bootstrap
+			// createIstioCA): it issues nothing at all.
+			return issued{fail: fmt.Sprintf("%s's CA material is broken, so nothing it issues can verify: %v", a.Context, p.Err)}, MethodLeaf, ""
+		}
+	}
 	// Peers receive exactly what istiod appends to each leaf: cert-chain.pem
 	// (or tls.crt and ca.crt), not necessarily the signing certificate.
 	chain := ca.Chain

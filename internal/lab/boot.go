@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -291,6 +292,7 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	}); err != nil {
 		return fmt.Errorf("apiserver not ready: %w", err)
 	}
+	l.logf("  %s: apiserver ready after %s", c.name, l.since())
 	c.kcm, err = l.startProc("kube-controller-manager-"+c.name, ns, c.dir, l.bin("kube-controller-manager"), []string{
 		"--kubeconfig=" + f("kubeconfig"),
 		"--controllers=serviceaccount-token-controller,serviceaccount-controller,root-ca-certificate-publisher-controller",
@@ -304,24 +306,45 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	if err != nil {
 		return err
 	}
-	if err := l.installCRDs(ctx, c); err != nil {
-		return err
-	}
 	data, err := l.templateData(c)
 	if err != nil {
 		return err
 	}
-	if err := l.applyTemplate(ctx, c, "install", installTemplate, data); err != nil {
-		return err
+	var objs []*unstructured.Unstructured
+	for _, t := range []struct{ name, text string }{
+		{"install", installTemplate}, {"samples", samplesTemplate}, {"scenario objects", l.scenario.Objects},
+	} {
+		o, err := render(t.name, t.text, data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		objs = append(objs, o...)
 	}
-	if err := l.applyTemplate(ctx, c, "samples", samplesTemplate, data); err != nil {
-		return err
-	}
-	if l.scenario.Objects != "" {
-		if err := l.applyTemplate(ctx, c, "scenario objects", l.scenario.Objects, data); err != nil {
-			return err
+	// Kubernetes' own kinds go in while the apiserver is still establishing
+	// Istio's CRDs; Istio's kinds follow once they are served.
+	var core, istio []*unstructured.Unstructured
+	for _, o := range objs {
+		if strings.Contains(o.GetAPIVersion(), "istio.io/") {
+			istio = append(istio, o)
+		} else {
+			core = append(core, o)
 		}
 	}
+	crdDone := make(chan error, 1)
+	go func() { crdDone <- l.installCRDs(ctx, c) }()
+	coreErr := l.apply(ctx, c, core)
+	l.tracef("%s: core objects applied", c.name)
+	if err := <-crdDone; err != nil {
+		return fmt.Errorf("istio CRDs: %w", err)
+	}
+	if coreErr != nil {
+		return coreErr
+	}
+	l.tracef("%s: CRDs established", c.name)
+	if err := l.apply(ctx, c, istio); err != nil {
+		return err
+	}
+	l.tracef("%s: istio objects applied", c.name)
 	// The reader token, filled by kube-controller-manager's token controller.
 	return poll(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
 		if err := c.kcm.exited(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"text/template"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -322,14 +323,16 @@ func (l *Lab) installCRDs(ctx context.Context, c *cluster) error {
 	if err != nil {
 		return err
 	}
-	var copies []*unstructured.Unstructured
+	// A plain create: server-side apply of ~1 MB of schemas costs the
+	// apiserver seconds of CPU computing managed fields.
 	for _, u := range crds {
-		copies = append(copies, u.DeepCopy())
+		_, err := c.dyn.Resource(crdGVR).Create(ctx, u.DeepCopy(), metav1.CreateOptions{FieldManager: "meshfed-lab"})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create CRD %s: %w", u.GetName(), err)
+		}
 	}
-	if err := l.apply(ctx, c, copies); err != nil {
-		return err
-	}
-	return poll(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
+	l.tracef("%s: CRDs created", c.name)
+	return poll(ctx, 90*time.Second, 100*time.Millisecond, func() (bool, error) {
 		list, err := c.dyn.Resource(crdGVR).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, nil

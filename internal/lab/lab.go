@@ -188,6 +188,7 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	if err = l.forEach(func(c *cluster) error { return l.bootCluster(ctx, c) }); err != nil {
 		return l, err
 	}
+	l.logf("  clusters installed after %s", l.since())
 	if err = l.writeRemoteSecrets(ctx); err != nil {
 		return l, err
 	}
@@ -209,6 +210,7 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	}); err != nil {
 		return l, err
 	}
+	l.logf("  istiods serving after %s", l.since())
 	if err = l.waitSettled(ctx); err != nil {
 		return l, err
 	}
@@ -216,6 +218,15 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	l.logf("lab %s ready in %s", sc.Name, l.ready.Round(100*time.Millisecond))
 	return l, nil
 }
+
+// tracef logs timing details when MESHFED_LAB_TRACE is set.
+func (l *Lab) tracef(format string, args ...any) {
+	if os.Getenv("MESHFED_LAB_TRACE") != "" {
+		l.logf("  [%s] "+format, append([]any{l.since()}, args...)...)
+	}
+}
+
+func (l *Lab) since() time.Duration { return time.Since(l.started).Round(100 * time.Millisecond) }
 
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {

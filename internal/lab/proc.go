@@ -208,3 +208,31 @@ func stopAll(ps []*proc) {
 	}
 	wg.Wait()
 }
+
+// MemoryUsage sums the resident memory of the lab's server processes (not
+// the calling process): RSS counts shared pages once per process, PSS splits
+// them, so PSS is the lab's real share of the machine's memory. Linux only;
+// zero elsewhere.
+func (l *Lab) MemoryUsage() (rssBytes, pssBytes uint64) {
+	l.mu.Lock()
+	procs := append([]*proc(nil), l.procs...)
+	l.mu.Unlock()
+	for _, p := range procs {
+		if p.exited() != nil || p.cmd.Process == nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", p.cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		for _, line := range splitLines(string(b)) {
+			var kb uint64
+			if _, err := fmt.Sscanf(line, "Rss: %d kB", &kb); err == nil {
+				rssBytes += kb << 10
+			} else if _, err := fmt.Sscanf(line, "Pss: %d kB", &kb); err == nil {
+				pssBytes += kb << 10
+			}
+		}
+	}
+	return rssBytes, pssBytes
+}

@@ -131,8 +131,9 @@ func up(args []string) error {
 	}
 	defer os.Remove(stateFile())
 
-	fmt.Printf("lab %q is up: %d clusters (%s), ready in %s\n", f.scenario, len(l.Contexts()),
-		strings.Join(l.Contexts(), ", "), l.ReadyAfter().Round(100*time.Millisecond))
+	rss, pss := l.MemoryUsage()
+	fmt.Printf("lab %q is up: %d clusters (%s), ready in %s, memory %d MB (PSS; RSS %d MB)\n", f.scenario, len(l.Contexts()),
+		strings.Join(l.Contexts(), ", "), l.ReadyAfter().Round(100*time.Millisecond), pss>>20, rss>>20)
 	if !l.Isolated() {
 		fmt.Printf("note: no separate networks (%s)\n", l.IsolationReason())
 	}

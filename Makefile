@@ -11,7 +11,7 @@ SCENARIO  ?= demo
 CLUSTERS  ?= 3
 export MESHFED_LAB_BIN := $(BIN)
 
-.PHONY: all build tools test unit demo lint generate lab-up lab-down bench clean dist
+.PHONY: all build tools test unit demo lint generate lab-up lab-down lab-list bench clean dist
 
 all: build
 
@@ -37,8 +37,13 @@ lint:
 generate:
 	$(GO) run ./internal/gendocs > docs/checks.md
 
-lab-up: tools build
+# A lab that stays up (Ctrl-C or `make lab-down` stops it); `make lab-list`
+# names the scenarios.
+lab-up: tools
 	$(GO) run ./internal/lab/cmd/lab up --scenario $(SCENARIO) --clusters $(CLUSTERS)
+
+lab-list:
+	@$(GO) run ./internal/lab/cmd/lab list
 
 lab-down:
 	$(GO) run ./internal/lab/cmd/lab down

@@ -97,8 +97,19 @@ func LoadDir(dir, istioNamespace string) (*Fleet, error) {
 		f.Clusters = append(f.Clusters, c)
 	}
 	sort.Slice(f.Clusters, func(i, j int) bool { return f.Clusters[i].Context < f.Clusters[j].Context })
+	// Probe results, when the fixture has them (DIR/_probes.yaml).
+	if b, err := os.ReadFile(filepath.Join(dir, ProbesFile)); err == nil {
+		f.Probes = &Probes{}
+		if err := yaml.UnmarshalStrict(b, f.Probes); err != nil {
+			return nil, fmt.Errorf("%s: %w", ProbesFile, err)
+		}
+	}
 	return f, nil
 }
+
+// ProbesFile is the optional file at the top of a fixture folder holding
+// the live probes' results (a Probes document).
+const ProbesFile = "_probes.yaml"
 
 func loadContextDir(c *Cluster, dir string) error {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))

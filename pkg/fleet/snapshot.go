@@ -18,6 +18,9 @@ type Fleet struct {
 	// IstioNamespace is the namespace Istio's control plane lives in
 	// (istio-system unless the user says otherwise).
 	IstioNamespace string
+	// Probes holds the live probes' results (nil when none ran), added by
+	// pkg/probe after collection and before the checks run.
+	Probes *Probes `json:"probes,omitempty"`
 }
 
 // Cluster returns the cluster read from the named context, or nil.

@@ -17,7 +17,14 @@ const (
 
 // Checks returns the locality checks.
 func Checks() []checks.Check {
-	return []checks.Check{checks.Func{CheckID: "MF5001", Fn: unlabelledNodes}}
+	return []checks.Check{
+		checks.Func{CheckID: "MF5001", Fn: unlabelledNodes},
+		checks.Func{CheckID: "MF5002", Fn: failoverWithoutOutlier},
+		checks.Func{CheckID: "MF5003", Fn: failoverRegions},
+		checks.Func{CheckID: "MF5004", Fn: distributeWeights},
+		checks.Func{CheckID: "MF5005", Fn: outlierTurnsLocalityOn},
+		checks.Func{CheckID: "MF5006", Fn: singleRegionTarget},
+	}
 }
 
 const listAtMost = 5

@@ -14,7 +14,12 @@ import (
 
 // Checks returns the topology checks.
 func Checks() []checks.Check {
-	return []checks.Check{checks.Func{CheckID: "MF1001", Fn: clusterIDs}}
+	return []checks.Check{
+		checks.Func{CheckID: "MF1001", Fn: clusterIDs},
+		checks.Func{CheckID: "MF1002", Fn: meshIDs},
+		checks.Func{CheckID: "MF1003", Fn: networkUnset},
+		checks.Func{CheckID: "MF1004", Fn: versionSkew},
+	}
 }
 
 // clusterIDs finds clusters left at istiod's default ID and IDs shared by

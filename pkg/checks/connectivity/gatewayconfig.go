@@ -1,0 +1,397 @@
+package connectivity
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+)
+
+func svcRef(s fleet.Service) *checks.ObjectRef {
+	return &checks.ObjectRef{Kind: "Service", Namespace: s.Namespace, Name: s.Name}
+}
+
+// gwAt is a network gateway with the cluster it is in and that cluster's identity.
+type gwAt struct {
+	C  *fleet.Cluster
+	ID mesh.Identity
+	G  mesh.NetworkGateway
+}
+
+// gateways returns every network gateway of the fleet's readable clusters.
+func gateways(f *fleet.Fleet) []gwAt {
+	var out []gwAt
+	for _, c := range f.Clusters {
+		if !c.Reachable {
+			continue
+		}
+		id := mesh.Identify(c)
+		for _, g := range mesh.NetworkGateways(c) {
+			out = append(out, gwAt{c, id, g})
+		}
+	}
+	return out
+}
+
+// multiNetwork reports whether the fleet's mesh spans several named networks.
+func multiNetwork(f *fleet.Fleet) bool { return len(mesh.NamedNetworks(f)) > 1 }
+
+// portNotTLS: the gateway's mTLS port must be named tls (or tls-*): Istio
+// takes a Service port's protocol from its name, and the multicluster
+// manifests, istioctl and load-balancer setups expect it.
+func portNotTLS(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, x := range gateways(f) {
+		if x.G.Port == 0 {
+			continue
+		}
+		p, _ := mesh.ServicePort(x.G.Service, x.G.Port)
+		if p.Name == "tls" || strings.HasPrefix(p.Name, "tls-") {
+			continue
+		}
+		name := p.Name
+		if name == "" {
+			name = "(no name)"
+		}
+		out = append(out, checks.Finding{
+			Contexts: []string{x.C.Context},
+			Object:   svcRef(x.G.Service),
+			Message:  fmt.Sprintf("port %d of east-west gateway %s in %s is named %s, not tls: Istio does not treat it as TLS", x.G.Port, x.G.Ref(), x.C.Context, name),
+			Evidence: []string{fmt.Sprintf("Service %s ports %s", x.G.Ref(), ports(x.G.Service))},
+		})
+	}
+	return out
+}
+
+// networkLabels: the gateway Service's network label names the network it
+// is the gateway of; it must be the cluster's network, and the gateway's
+// pods must be on that network too (their label, ISTIO_META_NETWORK, or
+// their namespace's label), or the gateway proxy itself believes it is
+// elsewhere and sends traffic for its own network to another gateway.
+func networkLabels(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, x := range gateways(f) {
+		s, nw := x.G.Service, x.G.Network
+		if x.ID.Network != "" && x.ID.Network != nw {
+			out = append(out, checks.Finding{
+				Contexts: []string{x.C.Context},
+				Object:   svcRef(s),
+				Message: fmt.Sprintf("east-west gateway %s in %s is labelled for network %q, but the cluster is on network %q: istiod takes it as %q's gateway",
+					x.G.Ref(), x.C.Context, nw, x.ID.Network, nw),
+				Evidence: []string{fmt.Sprintf("Service %s label %s=%s", x.G.Ref(), mesh.NetworkLabel, nw),
+					fmt.Sprintf("namespace %s label %s=%s", x.C.IstioNamespace, mesh.NetworkLabel, x.ID.Network)},
+			})
+		}
+		deps, pods := mesh.SelectedWorkloads(x.C, s)
+		ws := append(append([]fleet.Workload{}, deps...), pods...)
+		if len(ws) == 0 {
+			if len(s.Selector) == 0 {
+				continue // a Service without selector (managed elsewhere): nothing to compare
+			}
+			out = append(out, checks.Finding{
+				Severity: checks.SeverityUnknown,
+				Contexts: []string{x.C.Context},
+				Object:   svcRef(s),
+				Message:  fmt.Sprintf("no Deployment or Pod labelled istio=… in %s matches the selector of east-west gateway %s, so its pods' network cannot be read", s.Namespace, x.G.Ref()),
+				Evidence: []string{"selector " + selectorString(s.Selector)},
+			})
+			continue
+		}
+		for _, w := range ws {
+			got, src := mesh.WorkloadNetwork(x.C, w)
+			kind := "Pod"
+			if w.PodLabels != nil {
+				kind = "Deployment"
+			}
+			switch {
+			case got == "":
+				out = append(out, checks.Finding{
+					Severity: checks.SeverityWarning,
+					Contexts: []string{x.C.Context},
+					Object:   &checks.ObjectRef{Kind: kind, Namespace: w.Namespace, Name: w.Name},
+					Message:  fmt.Sprintf("%s %s/%s behind east-west gateway %s has no network (no %s label on it or its namespace, no ISTIO_META_NETWORK)", kind, w.Namespace, w.Name, x.G.Ref(), mesh.NetworkLabel),
+					Evidence: []string{fmt.Sprintf("the gateway Service says network %q", nw)},
+				})
+			case got != nw:
+				out = append(out, checks.Finding{
+					Contexts: []string{x.C.Context},
+					Object:   &checks.ObjectRef{Kind: kind, Namespace: w.Namespace, Name: w.Name},
+					Message:  fmt.Sprintf("%s %s/%s behind east-west gateway %s is on network %q, the Service on %q", kind, w.Namespace, w.Name, x.G.Ref(), got, nw),
+					Evidence: []string{fmt.Sprintf("%s/%s network %q from %s", w.Namespace, w.Name, got, src),
+						fmt.Sprintf("Service %s label %s=%s", x.G.Ref(), mesh.NetworkLabel, nw)},
+				})
+			}
+		}
+	}
+	return out
+}
+
+// requestedNetworkView: in a multi-network mesh the gateway proxy must ask
+// istiod for its own network's endpoints only
+// (ISTIO_META_REQUESTED_NETWORK_VIEW=<network>); without it the gateway
+// forwards passthrough traffic to endpoints of other networks it cannot
+// reach, or back out through their gateways.
+func requestedNetworkView(f *fleet.Fleet) []checks.Finding {
+	if !multiNetwork(f) {
+		return nil
+	}
+	var out []checks.Finding
+	for _, x := range gateways(f) {
+		deps, pods := mesh.SelectedWorkloads(x.C, x.G.Service)
+		for _, w := range append(deps, pods...) {
+			v, ok := w.Env(mesh.RequestedNetworkView)
+			kind := "Pod"
+			if w.PodLabels != nil {
+				kind = "Deployment"
+			}
+			if ok && containsItem(v, x.G.Network) {
+				continue
+			}
+			msg := fmt.Sprintf("%s %s/%s (east-west gateway of network %q in %s) does not set %s", kind, w.Namespace, w.Name, x.G.Network, x.C.Context, mesh.RequestedNetworkView)
+			if ok {
+				msg = fmt.Sprintf("%s %s/%s (east-west gateway of network %q in %s) sets %s=%q, which does not name its network", kind, w.Namespace, w.Name, x.G.Network, x.C.Context, mesh.RequestedNetworkView, v)
+			}
+			out = append(out, checks.Finding{
+				Contexts: []string{x.C.Context},
+				Object:   &checks.ObjectRef{Kind: kind, Namespace: w.Namespace, Name: w.Name},
+				Message:  msg,
+				Evidence: []string{fmt.Sprintf("gateway Service %s, network %q", x.G.Ref(), x.G.Network)},
+			})
+		}
+	}
+	return out
+}
+
+func containsItem(list, item string) bool {
+	for _, v := range strings.Split(list, ",") {
+		if strings.TrimSpace(v) == item {
+			return true
+		}
+	}
+	return false
+}
+
+func selectorString(sel map[string]string) string {
+	var parts []string
+	for k, v := range sel {
+		parts = append(parts, k+"="+v)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+// configClusters are where istiod reads the Gateway objects that program a
+// cluster's gateway: a primary reads its own; a remote's gateway is
+// programmed by its primary's istiod from the primary's cluster, so every
+// primary of the fleet is a candidate.
+func configClusters(f *fleet.Fleet, c *fleet.Cluster, id mesh.Identity) []*fleet.Cluster {
+	if id.Role != mesh.RoleRemote {
+		return []*fleet.Cluster{c}
+	}
+	var out []*fleet.Cluster
+	for _, p := range f.Clusters {
+		if p.Reachable && mesh.Identify(p).Role == mesh.RolePrimary {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+type gwServer struct {
+	ctx string
+	gw  fleet.Gateway
+	srv fleet.GatewayServer
+}
+
+// passthroughServers returns the Gateway servers, in the config clusters,
+// that select the gateway's workloads and listen on its mTLS port.
+func passthroughServers(f *fleet.Fleet, c *fleet.Cluster, id mesh.Identity, g mesh.NetworkGateway) (matching []gwServer, selects bool) {
+	deps, pods := mesh.SelectedWorkloads(c, g.Service)
+	var podLabels []map[string]string
+	for _, d := range deps {
+		podLabels = append(podLabels, d.PodLabels)
+	}
+	for _, p := range pods {
+		podLabels = append(podLabels, p.Labels)
+	}
+	if len(podLabels) == 0 {
+		podLabels = append(podLabels, g.Service.Selector) // the pods carry at least the selector's labels
+	}
+	for _, cc := range configClusters(f, c, id) {
+		for _, gw := range cc.Gateways {
+			sel := false
+			for _, l := range podLabels {
+				if mesh.LabelsMatch(gw.Selector, l) {
+					sel = true
+				}
+			}
+			if !sel {
+				continue
+			}
+			selects = true
+			for _, s := range gw.Servers {
+				if int32(s.Port) == g.Port {
+					matching = append(matching, gwServer{cc.Context, gw, s})
+				}
+			}
+		}
+	}
+	return matching, selects
+}
+
+// coversLocal reports whether a Gateway server's hosts admit every *.local
+// service name (AUTO_PASSTHROUGH matches SNI against them).
+func coversLocal(hosts []string) bool {
+	for _, h := range hosts {
+		if i := strings.Index(h, "/"); i >= 0 {
+			h = h[i+1:]
+		}
+		if h == "*" || h == "*.local" {
+			return true
+		}
+	}
+	return false
+}
+
+// crossNetworkGateway: in a multi-network mesh, every east-west gateway
+// needs a Gateway object that selects it with a server on its mTLS port in
+// TLS mode AUTO_PASSTHROUGH for hosts *.local; without it nothing listens on
+// 15443 and every cross-network request into this network fails.
+func crossNetworkGateway(f *fleet.Fleet) []checks.Finding {
+	if !multiNetwork(f) {
+		return nil
+	}
+	var out []checks.Finding
+	for _, x := range gateways(f) {
+		if x.G.Port == 0 {
+			continue
+		}
+		servers, selects := passthroughServers(f, x.C, x.ID, x.G)
+		ok := false
+		var seen []string
+		for _, s := range servers {
+			if s.srv.TLSMode == "AUTO_PASSTHROUGH" && coversLocal(s.srv.Hosts) {
+				ok = true
+			}
+			seen = append(seen, fmt.Sprintf("%s: Gateway %s/%s port %d mode %s hosts %s", s.ctx, s.gw.Namespace, s.gw.Name, s.srv.Port, orNone(s.srv.TLSMode), strings.Join(s.srv.Hosts, ",")))
+		}
+		if ok {
+			continue
+		}
+		var why string
+		switch {
+		case len(servers) > 0:
+			why = fmt.Sprintf("the Gateway servers on port %d are not AUTO_PASSTHROUGH for *.local", x.G.Port)
+		case selects:
+			why = fmt.Sprintf("the Gateways that select it have no server on port %d", x.G.Port)
+		default:
+			why = "no Gateway selects its pods"
+		}
+		ev := seen
+		if len(ev) == 0 {
+			ev = []string{"gateway pods selected by " + selectorString(x.G.Service.Selector)}
+		}
+		out = append(out, checks.Finding{
+			Contexts: []string{x.C.Context},
+			Object:   svcRef(x.G.Service),
+			Message:  fmt.Sprintf("east-west gateway %s of network %q in %s does not pass cross-network traffic through: %s", x.G.Ref(), x.G.Network, x.C.Context, why),
+			Evidence: ev,
+		})
+	}
+	return out
+}
+
+// duplicateGateway: two Gateway objects (or two servers) selecting the same
+// east-west gateway on its mTLS port conflict; istiod keeps one listener and
+// rejects the other, so which Gateway applies depends on their age.
+func duplicateGateway(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, x := range gateways(f) {
+		if x.G.Port == 0 {
+			continue
+		}
+		servers, _ := passthroughServers(f, x.C, x.ID, x.G)
+		if len(servers) < 2 {
+			continue
+		}
+		var ev []string
+		objs := map[string]bool{}
+		for _, s := range servers {
+			objs[s.ctx+"/"+s.gw.Namespace+"/"+s.gw.Name] = true
+			ev = append(ev, fmt.Sprintf("%s: Gateway %s/%s port %d (%s) mode %s hosts %s", s.ctx, s.gw.Namespace, s.gw.Name, s.srv.Port, s.srv.PortName, orNone(s.srv.TLSMode), strings.Join(s.srv.Hosts, ",")))
+		}
+		out = append(out, checks.Finding{
+			Contexts: []string{x.C.Context},
+			Object:   svcRef(x.G.Service),
+			Message:  fmt.Sprintf("%d Gateway servers (in %d objects) listen on port %d of east-west gateway %s in %s: they conflict", len(servers), len(objs), x.G.Port, x.G.Ref(), x.C.Context),
+			Evidence: ev,
+		})
+	}
+	return out
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// hostnameGateways: istiod drops a gateway address that is a DNS name
+// (an AWS NLB) unless RESOLVE_HOSTNAME_GATEWAYS is on (the default), and
+// resolves it only where it runs.
+func hostnameGateways(f *fleet.Fleet) []checks.Finding {
+	var off []string
+	for _, c := range f.Clusters {
+		if !c.Reachable || mesh.Identify(c).Role != mesh.RolePrimary {
+			continue
+		}
+		if v, ok := mesh.IstiodEnv(c, mesh.ResolveHostnameGateways); ok && isFalse(v) {
+			off = append(off, c.Context)
+		}
+	}
+	if len(off) == 0 {
+		return nil
+	}
+	var out []checks.Finding
+	for _, x := range gateways(f) {
+		var names []string
+		for _, a := range x.G.Addresses {
+			if !mesh.IsIP(a) {
+				names = append(names, a)
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		out = append(out, checks.Finding{
+			Contexts: append([]string{x.C.Context}, without(off, x.C.Context)...),
+			Object:   svcRef(x.G.Service),
+			Message: fmt.Sprintf("east-west gateway %s of network %q has the hostname address %s, but istiod in %s has %s=false: it drops the address (\"Failed parsing gateway address\") and the network is unreachable",
+				x.G.Ref(), x.G.Network, strings.Join(names, ", "), strings.Join(off, ", "), mesh.ResolveHostnameGateways),
+			Evidence: []string{fmt.Sprintf("status.loadBalancer.ingress of %s: %s", x.G.Ref(), strings.Join(x.G.Addresses, ", "))},
+		})
+	}
+	return out
+}
+
+// isFalse reads a boolean the way istiod's env package does
+// (strconv.ParseBool; anything else leaves the default, true).
+func isFalse(v string) bool {
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	return err == nil && !b
+}
+
+func without(list []string, drop string) []string {
+	var out []string
+	for _, s := range list {
+		if s != drop {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,307 @@
+package connectivity
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	meshconfig "istio.io/api/mesh/v1alpha1"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+)
+
+// meshNetworksAgree: meshNetworks (the mesh ConfigMap's meshNetworks key)
+// can name each network's gateway by address or by registry Service. istiod
+// hands out those addresses in addition to the ones it finds from labelled
+// gateway Services, so a stale address sends part of the traffic nowhere,
+// and a registryServiceName that no cluster has gives no address at all.
+func meshNetworksAgree(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	real := map[string][]string{} // network → load-balancer addresses of its labelled gateways
+	for _, x := range gateways(f) {
+		real[x.G.Network] = append(real[x.G.Network], x.G.Addresses...)
+	}
+	for _, c := range f.Clusters {
+		if !c.Reachable || mesh.Identify(c).Role != mesh.RolePrimary {
+			continue
+		}
+		mn, ref, err := mesh.MeshNetworks(c)
+		cmRef := &checks.ObjectRef{Kind: "ConfigMap", Namespace: c.IstioNamespace, Name: mesh.MeshConfigMap}
+		if err != nil {
+			out = append(out, checks.Finding{
+				Contexts: []string{c.Context}, Object: cmRef,
+				Message:  fmt.Sprintf("meshNetworks of %s cannot be read by istiod: %v", c.Context, err),
+				Evidence: []string{ref},
+			})
+			continue
+		}
+		if mn == nil {
+			continue
+		}
+		names := make([]string, 0, len(mn.GetNetworks()))
+		for n := range mn.GetNetworks() {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			for _, gw := range mn.GetNetworks()[n].GetGateways() {
+				if a := gw.GetAddress(); a != "" {
+					have := real[n]
+					if len(have) == 0 || slices.Contains(have, a) {
+						continue // no labelled gateway to compare with (MF3001/MF3002 say so), or it agrees
+					}
+					out = append(out, checks.Finding{
+						Contexts: []string{c.Context}, Object: cmRef,
+						Message: fmt.Sprintf("meshNetworks in %s gives network %q the gateway address %s, but its east-west gateway's address is %s: istiod hands out both",
+							c.Context, n, a, strings.Join(have, ", ")),
+						Evidence: []string{ref, fmt.Sprintf("load-balancer addresses of Services labelled %s=%s: %s", mesh.NetworkLabel, n, strings.Join(have, ", "))},
+					})
+				}
+				if svc := gw.GetRegistryServiceName(); svc != "" {
+					if msg, ok := registryGatewayIn(f, fromRegistries(mn.GetNetworks()[n]), svc); !ok {
+						out = append(out, checks.Finding{
+							Contexts: []string{c.Context}, Object: cmRef,
+							Message:  fmt.Sprintf("meshNetworks in %s names %s as the gateway of network %q, but %s", c.Context, svc, n, msg),
+							Evidence: []string{ref},
+						})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// registryGatewayIn looks for a meshNetworks registryServiceName
+// (name.namespace.svc.<domain>) in the clusters the network's endpoints
+// come from (fromRegistry: cluster IDs; every cluster when none is named).
+func registryGatewayIn(f *fleet.Fleet, regs []string, svc string) (string, bool) {
+	parts := strings.Split(svc, ".")
+	if len(parts) < 3 || parts[2] != "svc" {
+		return fmt.Sprintf("%q is not a Service host name (name.namespace.svc.<domain>)", svc), false
+	}
+	name, ns := parts[0], parts[1]
+	var looked []string
+	for _, c := range f.Clusters {
+		id := mesh.Identify(c)
+		if !c.Reachable || (len(regs) > 0 && !slices.Contains(regs, id.ClusterID)) {
+			continue
+		}
+		looked = append(looked, c.Context)
+		for _, s := range c.Services {
+			if s.Namespace == ns && s.Name == name {
+				if s.Type == "LoadBalancer" && len(s.LoadBalancer) == 0 {
+					return fmt.Sprintf("Service %s/%s in %s has no load-balancer address", ns, name, c.Context), false
+				}
+				return "", true
+			}
+		}
+	}
+	if len(looked) == 0 {
+		return "", true // its registry is not in the fleet: nothing to compare
+	}
+	return fmt.Sprintf("no Service %s/%s exists in %s", ns, name, strings.Join(looked, ", ")), false
+}
+
+// istiodExposed: in a primary-remote mesh the remotes' proxies (15012, xDS
+// and certificates) and API servers (15017, the injection webhook) reach the
+// primary's istiod through the primary's east-west gateway: it must expose
+// both ports, and a Gateway must pass them through to istiod.
+func istiodExposed(f *fleet.Fleet) []checks.Finding {
+	var primaries []*fleet.Cluster
+	var remotes []string
+	for _, c := range f.Clusters {
+		switch mesh.Identify(c).Role {
+		case mesh.RolePrimary:
+			primaries = append(primaries, c)
+		case mesh.RoleRemote:
+			remotes = append(remotes, c.Context)
+		}
+	}
+	if len(remotes) == 0 {
+		return nil
+	}
+	var out []checks.Finding
+	for _, p := range primaries {
+		var cands []fleet.Service
+		for _, s := range p.Services {
+			if s.Labels["istio"] == "eastwestgateway" || s.Labels[mesh.NetworkLabel] != "" {
+				cands = append(cands, s)
+			}
+		}
+		if len(cands) == 0 {
+			out = append(out, checks.Finding{
+				Contexts: append([]string{p.Context}, remotes...),
+				Message:  fmt.Sprintf("primary %s has no east-west gateway through which its remote clusters (%s) reach istiod on %d and %d", p.Context, strings.Join(remotes, ", "), mesh.IstiodXDSPort, mesh.IstiodWebhookPort),
+				Evidence: []string{fmt.Sprintf("no Service labelled istio=eastwestgateway or %s in %s", mesh.NetworkLabel, p.Context)},
+			})
+			continue
+		}
+		var problems []string
+		var worst *fleet.Service
+		done := false
+		for i, s := range cands {
+			var missing []string
+			for _, port := range []int32{mesh.IstiodXDSPort, mesh.IstiodWebhookPort} {
+				if _, ok := mesh.ServicePort(s, port); !ok {
+					missing = append(missing, fmt.Sprintf("Service port %d", port))
+				} else if !gatewayListens(p, s, port) {
+					missing = append(missing, fmt.Sprintf("a Gateway server on %d selecting it", port))
+				}
+			}
+			if len(missing) == 0 {
+				done = true
+				break
+			}
+			problems = append(problems, fmt.Sprintf("%s/%s lacks %s", s.Namespace, s.Name, strings.Join(missing, " and ")))
+			if worst == nil {
+				worst = &cands[i]
+			}
+		}
+		if done {
+			continue
+		}
+		out = append(out, checks.Finding{
+			Contexts: append([]string{p.Context}, remotes...),
+			Object:   svcRef(*worst),
+			Message:  fmt.Sprintf("primary %s does not expose istiod (%d, %d) through its east-west gateway, so its remotes (%s) get no configuration and their pods are not injected", p.Context, mesh.IstiodXDSPort, mesh.IstiodWebhookPort, strings.Join(remotes, ", ")),
+			Evidence: problems,
+		})
+	}
+	return out
+}
+
+func gatewayListens(c *fleet.Cluster, s fleet.Service, port int32) bool {
+	deps, pods := mesh.SelectedWorkloads(c, s)
+	lbls := []map[string]string{s.Selector}
+	for _, d := range deps {
+		lbls = append(lbls, d.PodLabels)
+	}
+	for _, p := range pods {
+		lbls = append(lbls, p.Labels)
+	}
+	for _, gw := range c.Gateways {
+		sel := false
+		for _, l := range lbls {
+			sel = sel || mesh.LabelsMatch(gw.Selector, l)
+		}
+		if !sel {
+			continue
+		}
+		for _, srv := range gw.Servers {
+			if int32(srv.Port) == port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// podCIDRsOverlap: on one network istiod hands every client the pod IPs of
+// every cluster. That works only if pod IPs are unique across the network's
+// clusters: with overlapping pod CIDRs an endpoint address means a pod in
+// each cluster, and requests land on the wrong one or on nothing.
+func podCIDRsOverlap(f *fleet.Fleet) []checks.Finding {
+	named := len(mesh.NamedNetworks(f)) > 0
+	groups := map[string][]*fleet.Cluster{}
+	for _, c := range f.Clusters {
+		id := mesh.Identify(c)
+		if !c.Reachable || (id.Role != mesh.RolePrimary && id.Role != mesh.RoleRemote) {
+			continue
+		}
+		if id.Network == "" && named {
+			continue // a cluster without network in a multi-network mesh is MF1003's
+		}
+		groups[id.Network] = append(groups[id.Network], c)
+	}
+	var nets []string
+	for n, cs := range groups {
+		if len(cs) > 1 {
+			nets = append(nets, n)
+		}
+	}
+	sort.Strings(nets)
+	var out []checks.Finding
+	for _, n := range nets {
+		cs := groups[n]
+		label := fmt.Sprintf("network %q", n)
+		if n == "" {
+			label = "the one network"
+		}
+		prefixes := map[string][]netip.Prefix{}
+		var noCIDR []string
+		for _, c := range cs {
+			for _, node := range c.Nodes {
+				for _, s := range node.PodCIDRs {
+					if p, err := netip.ParsePrefix(s); err == nil {
+						prefixes[c.Context] = append(prefixes[c.Context], p.Masked())
+					}
+				}
+			}
+			for _, pod := range c.Pods {
+				if a, err := netip.ParseAddr(pod.PodIP); err == nil && !covered(prefixes[c.Context], a) {
+					prefixes[c.Context] = append(prefixes[c.Context], netip.PrefixFrom(a, a.BitLen()))
+				}
+			}
+			if len(prefixes[c.Context]) == 0 {
+				noCIDR = append(noCIDR, c.Context)
+			}
+		}
+		for i := 0; i < len(cs); i++ {
+			for j := i + 1; j < len(cs); j++ {
+				a, b := cs[i].Context, cs[j].Context
+				var ev []string
+				for _, pa := range prefixes[a] {
+					for _, pb := range prefixes[b] {
+						if pa.Overlaps(pb) {
+							ev = append(ev, fmt.Sprintf("%s %s overlaps %s %s", a, pa, b, pb))
+						}
+					}
+				}
+				if len(ev) == 0 {
+					continue
+				}
+				if len(ev) > 5 {
+					ev = append(ev[:5], fmt.Sprintf("… and %d more", len(ev)-5))
+				}
+				out = append(out, checks.Finding{
+					Contexts: []string{a, b},
+					Message: fmt.Sprintf("%s and %s share %s but their pod address ranges overlap: an endpoint IP names a pod in each, so requests reach the wrong pod or none",
+						a, b, label),
+					Evidence: ev,
+				})
+			}
+		}
+		if len(noCIDR) > 0 && len(noCIDR) < len(cs)+1 {
+			out = append(out, checks.Finding{
+				Severity: checks.SeverityUnknown,
+				Contexts: noCIDR,
+				Message:  fmt.Sprintf("no node podCIDR and no pod IP was read in %s, so overlap on %s cannot be ruled out", strings.Join(noCIDR, ", "), label),
+			})
+		}
+	}
+	return out
+}
+
+func covered(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func fromRegistries(n *meshconfig.Network) []string {
+	var out []string
+	for _, e := range n.GetEndpoints() {
+		if r := e.GetFromRegistry(); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,117 @@
+package connectivity
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+)
+
+// probeGroup is one gateway address with every source network's result.
+type probeGroup struct {
+	key     string
+	first   fleet.GatewayProbe
+	sources []string
+}
+
+func groupProbes(f *fleet.Fleet, keep func(fleet.GatewayProbe) bool) []probeGroup {
+	if f.Probes == nil {
+		return nil // no probe ran (--no-probes): the report says so; nothing to judge
+	}
+	byKey := map[string]*probeGroup{}
+	var keys []string
+	for _, p := range f.Probes.Gateways {
+		if !keep(p) {
+			continue
+		}
+		k := p.Context + "|" + p.Service + "|" + p.Address + "|" + string(p.Outcome)
+		g, ok := byKey[k]
+		if !ok {
+			g = &probeGroup{key: k, first: p}
+			byKey[k] = g
+			keys = append(keys, k)
+		}
+		g.sources = append(g.sources, p.SourceNetwork)
+	}
+	sort.Strings(keys)
+	out := make([]probeGroup, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, *byKey[k])
+	}
+	return out
+}
+
+func probeRef(p fleet.GatewayProbe) *checks.ObjectRef {
+	ns, name, _ := strings.Cut(p.Service, "/")
+	return &checks.ObjectRef{Kind: "Service", Namespace: ns, Name: name}
+}
+
+var unreachable = map[fleet.ProbeOutcome]string{
+	fleet.ProbeRefused:    "the connection was refused: nothing listens there",
+	fleet.ProbeTimeout:    "no answer before the deadline: the address is filtered, black-holed or the gateway hangs",
+	fleet.ProbeHandshake:  "TCP connected but the TLS handshake failed before a certificate arrived: no AUTO_PASSTHROUGH listener for the SNI, or something terminates TLS in front of it",
+	fleet.ProbeUnresolved: "the host name does not resolve",
+	fleet.ProbeError:      "the dial failed",
+}
+
+// gatewayUnreachable reports gateway addresses the probe could not complete
+// TLS with, from the machine it ran on.
+func gatewayUnreachable(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, g := range groupProbes(f, func(p fleet.GatewayProbe) bool { _, bad := unreachable[p.Outcome]; return bad }) {
+		p := g.first
+		sev := checks.SeverityOK
+		if p.Outcome == fleet.ProbeTimeout || p.Outcome == fleet.ProbeUnresolved {
+			// From this machine only: a private load balancer may still be
+			// reachable from the peer networks.
+			sev = checks.SeverityWarning
+		}
+		ev := []string{
+			fmt.Sprintf("probed from %s", f.Probes.From),
+			fmt.Sprintf("dialled %s with SNI %s: %s after %s", p.Address, p.SNI, p.Outcome, p.Duration.Round(1e6)),
+			fmt.Sprintf("the address that the istiod of %s hands out for network %q", strings.Join(g.sources, ", "), p.Network),
+		}
+		if p.Detail != "" {
+			ev = append(ev, p.Detail)
+		}
+		out = append(out, checks.Finding{
+			Severity: sev,
+			Contexts: []string{p.Context},
+			Object:   probeRef(p),
+			Message:  fmt.Sprintf("east-west gateway %s of network %q at %s is not usable from %s: %s", p.Service, p.Network, p.Address, f.Probes.From, unreachable[p.Outcome]),
+			Evidence: ev,
+		})
+	}
+	return out
+}
+
+// gatewayUntrusted reports gateways whose certificate (the passthrough
+// target's) does not chain to the roots a source network trusts.
+func gatewayUntrusted(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, g := range groupProbes(f, func(p fleet.GatewayProbe) bool { return p.Outcome == fleet.ProbeUntrusted }) {
+		p := g.first
+		out = append(out, checks.Finding{
+			Contexts: []string{p.Context},
+			Object:   probeRef(p),
+			Message: fmt.Sprintf("east-west gateway %s of network %q at %s presents a certificate that the workloads of network %s do not trust",
+				p.Service, p.Network, p.Address, strings.Join(quoted(g.sources), ", ")),
+			Evidence: []string{
+				fmt.Sprintf("probed from %s with SNI %s", f.Probes.From, p.SNI),
+				"presented: " + p.Presented,
+				p.Detail,
+			},
+		})
+	}
+	return out
+}
+
+func quoted(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}

@@ -1,0 +1,455 @@
+package locality
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+)
+
+// SubzoneLabel is Istio's node label for a subzone.
+const SubzoneLabel = "topology.istio.io/subzone"
+
+// policy is one locality load-balancing setting as it applies: a
+// DestinationRule's top-level policy, one of its subsets (which inherits
+// what it does not set), or the mesh-wide meshConfig.localityLbSetting.
+type policy struct {
+	ctx      string
+	obj      *checks.ObjectRef
+	where    string // "DestinationRule sample/helloworld", "… subset v1", "meshConfig"
+	host     string
+	drNS     string
+	locality *fleet.LocalityPolicy
+	outlier  bool
+	mesh     bool
+}
+
+func (p policy) failover() bool {
+	return p.locality != nil && (p.locality.Enabled == nil || *p.locality.Enabled) &&
+		(len(p.locality.Failover) > 0 || len(p.locality.FailoverPriority) > 0)
+}
+
+func drPolicies(c *fleet.Cluster) []policy {
+	var out []policy
+	for _, dr := range c.DestinationRules {
+		ref := &checks.ObjectRef{Kind: "DestinationRule", Namespace: dr.Namespace, Name: dr.Name}
+		top := dr.TrafficPolicy
+		var topLoc *fleet.LocalityPolicy
+		topOD := false
+		if top != nil {
+			topLoc, topOD = top.Locality, top.OutlierDetection
+		}
+		out = append(out, policy{ctx: c.Context, obj: ref, where: "DestinationRule " + dr.Namespace + "/" + dr.Name,
+			host: dr.Host, drNS: dr.Namespace, locality: topLoc, outlier: topOD})
+		for _, s := range dr.Subsets {
+			if s.TrafficPolicy == nil {
+				continue // the subset is the top-level policy: already listed
+			}
+			loc, od := topLoc, topOD || s.TrafficPolicy.OutlierDetection
+			if s.TrafficPolicy.Locality != nil {
+				loc = s.TrafficPolicy.Locality
+			}
+			out = append(out, policy{ctx: c.Context, obj: ref, where: "DestinationRule " + dr.Namespace + "/" + dr.Name + " subset " + s.Name,
+				host: dr.Host, drNS: dr.Namespace, locality: loc, outlier: od})
+		}
+	}
+	return out
+}
+
+// meshPolicy is the cluster's meshConfig.localityLbSetting (nil when
+// it sets nothing beyond istiod's default "enabled").
+func meshPolicy(c *fleet.Cluster) *policy {
+	m := mesh.Identify(c).Mesh
+	l := m.GetLocalityLbSetting()
+	if l == nil || (len(l.GetFailover()) == 0 && len(l.GetDistribute()) == 0 && len(l.GetFailoverPriority()) == 0) {
+		return nil
+	}
+	lp := &fleet.LocalityPolicy{FailoverPriority: l.GetFailoverPriority()}
+	if l.GetEnabled() != nil {
+		v := l.GetEnabled().GetValue()
+		lp.Enabled = &v
+	}
+	for _, f := range l.GetFailover() {
+		lp.Failover = append(lp.Failover, fleet.LocalityFailover{From: f.GetFrom(), To: f.GetTo()})
+	}
+	for _, d := range l.GetDistribute() {
+		lp.Distribute = append(lp.Distribute, fleet.LocalityDistribute{From: d.GetFrom(), To: d.GetTo()})
+	}
+	return &policy{ctx: c.Context, obj: &checks.ObjectRef{Kind: "ConfigMap", Namespace: c.IstioNamespace, Name: mesh.MeshConfigMap},
+		where: "meshConfig.localityLbSetting", locality: lp, mesh: true}
+}
+
+// failoverWithoutOutlier: Envoy moves traffic to a lower-priority locality
+// only when outlier detection ejects the local endpoints. istiod applies
+// failover and failoverPriority only when the destination has
+// outlierDetection (pilot/pkg/networking/core/loadbalancer:
+// enableFailover := … c.OutlierDetection != nil); without it, failover
+// never happens, and Istio's validation warns so.
+func failoverWithoutOutlier(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, c := range f.Clusters {
+		for _, p := range drPolicies(c) {
+			if !p.failover() || p.outlier {
+				continue
+			}
+			out = append(out, checks.Finding{
+				Contexts: []string{c.Context},
+				Object:   p.obj,
+				Message:  fmt.Sprintf("%s in %s configures locality failover for %s without outlierDetection: failover never happens", p.where, c.Context, p.host),
+				Evidence: []string{describe(p.locality)},
+			})
+		}
+	}
+	return out
+}
+
+func describe(l *fleet.LocalityPolicy) string {
+	var parts []string
+	for _, f := range l.Failover {
+		parts = append(parts, "failover "+f.From+"→"+f.To)
+	}
+	if len(l.FailoverPriority) > 0 {
+		parts = append(parts, "failoverPriority "+strings.Join(l.FailoverPriority, ","))
+	}
+	for _, d := range l.Distribute {
+		parts = append(parts, "distribute from "+d.From+" to "+weights(d.To))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func weights(to map[string]uint32) string {
+	keys := make([]string, 0, len(to))
+	for k := range to {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, to[k]))
+	}
+	return strings.Join(parts, ",")
+}
+
+// localities are the region/zone/subzone triples of the fleet's nodes.
+type loc struct{ region, zone, subzone string }
+
+func fleetLocalities(f *fleet.Fleet) (locs []loc, regions map[string]bool) {
+	seen := map[loc]bool{}
+	regions = map[string]bool{}
+	for _, c := range f.Clusters {
+		for _, n := range c.Nodes {
+			l := loc{n.Labels[RegionLabel], n.Labels[ZoneLabel], n.Labels[SubzoneLabel]}
+			if l.region == "" {
+				continue
+			}
+			regions[l.region] = true
+			if !seen[l] {
+				seen[l] = true
+				locs = append(locs, l)
+			}
+		}
+	}
+	return locs, regions
+}
+
+// matches follows Istio's LocalityMatch: region/zone/subzone, "*" matches
+// anything, a missing part matches anything.
+func matches(l loc, pattern string) bool {
+	parts := strings.SplitN(pattern, "/", 3)
+	for len(parts) < 3 {
+		parts = append(parts, "")
+	}
+	ok := func(rule, v string, optional bool) bool {
+		return rule == "*" || (optional && rule == "") || rule == v
+	}
+	return ok(parts[0], l.region, false) && ok(parts[1], l.zone, true) && ok(parts[2], l.subzone, true)
+}
+
+func allPolicies(f *fleet.Fleet) []policy {
+	var out []policy
+	for _, c := range f.Clusters {
+		out = append(out, drPolicies(c)...)
+		if mp := meshPolicy(c); mp != nil {
+			out = append(out, *mp)
+		}
+	}
+	return out
+}
+
+func regionList(regions map[string]bool) string {
+	var rs []string
+	for r := range regions {
+		rs = append(rs, r)
+	}
+	sort.Strings(rs)
+	if len(rs) == 0 {
+		return "(none: no node has " + RegionLabel + ")"
+	}
+	return strings.Join(rs, ", ")
+}
+
+// failoverRegions: failover entries name regions (from → to). A region that
+// no node of the fleet is in is a typo or a cluster left out: traffic from it
+// never exists, or traffic fails over to nowhere.
+func failoverRegions(f *fleet.Fleet) []checks.Finding {
+	_, regions := fleetLocalities(f)
+	var out []checks.Finding
+	for _, p := range allPolicies(f) {
+		if p.locality == nil {
+			continue
+		}
+		var bad []string
+		for _, fo := range p.locality.Failover {
+			for _, r := range []string{fo.From, fo.To} {
+				if !regions[r] {
+					bad = append(bad, r)
+				}
+			}
+		}
+		if len(bad) == 0 {
+			continue
+		}
+		sev := checks.SeverityOK
+		if len(regions) == 0 {
+			sev = checks.SeverityUnknown
+		}
+		out = append(out, checks.Finding{
+			Severity: sev,
+			Contexts: []string{p.ctx},
+			Object:   p.obj,
+			Message:  fmt.Sprintf("%s in %s fails over between regions no node of the fleet is in: %s", p.where, p.ctx, strings.Join(uniq(bad), ", ")),
+			Evidence: []string{"regions of the fleet's nodes: " + regionList(regions), describe(p.locality)},
+		})
+	}
+	return out
+}
+
+func uniq(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// distributeWeights: each distribute entry's weights must sum to 100 (Istio's
+// validation rejects anything else, so such an object came in around it),
+// and every locality it names must exist, or its share of traffic has no
+// endpoint and the from-locality's traffic is dropped for it.
+func distributeWeights(f *fleet.Fleet) []checks.Finding {
+	locs, _ := fleetLocalities(f)
+	var out []checks.Finding
+	for _, p := range allPolicies(f) {
+		if p.locality == nil {
+			continue
+		}
+		for _, d := range p.locality.Distribute {
+			var sum uint32
+			var unmatched []string
+			for l, w := range d.To {
+				sum += w
+				if !anyMatch(locs, l) {
+					unmatched = append(unmatched, l)
+				}
+			}
+			sort.Strings(unmatched)
+			var problems []string
+			sev := checks.SeverityOK
+			if sum != 100 {
+				problems = append(problems, fmt.Sprintf("its weights sum to %d, not 100", sum))
+			}
+			if len(unmatched) > 0 {
+				problems = append(problems, "no node is in "+strings.Join(unmatched, ", "))
+				if sum == 100 {
+					sev = checks.SeverityWarning
+				}
+			}
+			if !anyMatch(locs, d.From) {
+				problems = append(problems, "no node is in its from-locality "+d.From)
+				if sum == 100 && len(unmatched) == 0 {
+					sev = checks.SeverityWarning
+				}
+			}
+			if len(problems) == 0 {
+				continue
+			}
+			if len(locs) == 0 && sum == 100 {
+				sev = checks.SeverityUnknown // no locality read: cannot say
+			}
+			out = append(out, checks.Finding{
+				Severity: sev,
+				Contexts: []string{p.ctx},
+				Object:   p.obj,
+				Message:  fmt.Sprintf("%s in %s distributes traffic from %s wrongly: %s", p.where, p.ctx, d.From, strings.Join(problems, "; ")),
+				Evidence: []string{"distribute from " + d.From + " to " + weights(d.To), "localities of the fleet's nodes: " + locList(locs)},
+			})
+		}
+	}
+	return out
+}
+
+func anyMatch(locs []loc, pattern string) bool {
+	for _, l := range locs {
+		if matches(l, pattern) {
+			return true
+		}
+	}
+	return false
+}
+
+func locList(locs []loc) string {
+	var out []string
+	for _, l := range locs {
+		s := l.region + "/" + l.zone
+		if l.subzone != "" {
+			s += "/" + l.subzone
+		}
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	if len(out) > 8 {
+		out = append(out[:8], fmt.Sprintf("… and %d more", len(out)-8))
+	}
+	return strings.Join(out, ", ")
+}
+
+// outlierTurnsLocalityOn: meshConfig.localityLbSetting is enabled by
+// default, and istiod applies locality failover to every destination whose
+// DestinationRule has outlierDetection. A DestinationRule that adds
+// outlierDetection (say, for resilience) and says nothing about locality
+// thereby makes traffic prefer the caller's own locality: described as info.
+func outlierTurnsLocalityOn(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, c := range f.Clusters {
+		m := mesh.Identify(c).Mesh
+		if ml := m.GetLocalityLbSetting(); m != nil && (ml == nil || (ml.GetEnabled() != nil && !ml.GetEnabled().GetValue())) {
+			continue // locality LB is off mesh-wide: outlier detection changes nothing
+		}
+		for _, p := range drPolicies(c) {
+			if !p.outlier || p.locality != nil {
+				continue
+			}
+			out = append(out, checks.Finding{
+				Contexts: []string{c.Context},
+				Object:   p.obj,
+				Message:  fmt.Sprintf("%s in %s sets outlierDetection without a localityLbSetting: locality load balancing (prefer the caller's zone, fail over when it is ejected) is now on for %s", p.where, c.Context, p.host),
+				Evidence: []string{"meshConfig.localityLbSetting is enabled (istiod's default)"},
+			})
+		}
+	}
+	return out
+}
+
+// singleRegionTarget: failover only helps if the destination has endpoints
+// in another region. A failover policy for a service whose endpoints all
+// sit in one region has nowhere to go: described as info.
+func singleRegionTarget(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, c := range f.Clusters {
+		for _, p := range drPolicies(c) {
+			if !p.failover() {
+				continue
+			}
+			name, ns, ok := serviceOf(p.host, p.drNS)
+			if !ok {
+				continue // not a Kubernetes service name (a ServiceEntry host): not read
+			}
+			regions, unknown := endpointRegions(f, name, ns)
+			if len(regions) != 1 || len(unknown) > 0 {
+				continue
+			}
+			var r string
+			for k := range regions {
+				r = k
+			}
+			out = append(out, checks.Finding{
+				Contexts: []string{c.Context},
+				Object:   p.obj,
+				Message:  fmt.Sprintf("%s in %s sets failover for %s, but every endpoint of %s/%s in the fleet is in region %s: there is no other region to fail over to", p.where, c.Context, p.host, ns, name, r),
+				Evidence: []string{describe(p.locality), fmt.Sprintf("endpoints of %s/%s by region: %s=%d", ns, name, r, regions[r])},
+			})
+		}
+	}
+	return out
+}
+
+// serviceOf reads a DestinationRule host as a Kubernetes Service name:
+// name, name.ns, name.ns.svc or name.ns.svc.<domain>.
+func serviceOf(host, drNS string) (name, ns string, ok bool) {
+	if strings.Contains(host, "*") {
+		return "", "", false
+	}
+	parts := strings.Split(host, ".")
+	switch {
+	case len(parts) == 1:
+		return parts[0], drNS, true
+	case len(parts) == 2:
+		return parts[0], parts[1], true
+	case parts[2] == "svc":
+		return parts[0], parts[1], true
+	}
+	return "", "", false
+}
+
+// endpointRegions counts a Service's endpoints per region across the fleet:
+// an endpoint's region is that of the node whose podCIDR holds its address,
+// or the cluster's when all its nodes are in one region. Clusters where it
+// cannot be told are returned in unknown.
+func endpointRegions(f *fleet.Fleet, name, ns string) (map[string]int, []string) {
+	regions := map[string]int{}
+	var unknown []string
+	for _, c := range f.Clusters {
+		clusterRegion := ""
+		one := true
+		type cidr struct {
+			p      netip.Prefix
+			region string
+		}
+		var cidrs []cidr
+		for _, n := range c.Nodes {
+			r := n.Labels[RegionLabel]
+			if clusterRegion == "" {
+				clusterRegion = r
+			} else if r != clusterRegion {
+				one = false
+			}
+			for _, s := range n.PodCIDRs {
+				if p, err := netip.ParsePrefix(s); err == nil && r != "" {
+					cidrs = append(cidrs, cidr{p, r})
+				}
+			}
+		}
+		if !one {
+			clusterRegion = ""
+		}
+		for _, es := range c.EndpointSlices {
+			if es.Namespace != ns || es.Service != name {
+				continue
+			}
+			for _, a := range es.Addresses {
+				r := clusterRegion
+				if ip, err := netip.ParseAddr(a); err == nil {
+					for _, cd := range cidrs {
+						if cd.p.Contains(ip) {
+							r = cd.region
+						}
+					}
+				}
+				if r == "" {
+					unknown = append(unknown, c.Context)
+					continue
+				}
+				regions[r]++
+			}
+		}
+	}
+	return regions, uniq(unknown)
+}

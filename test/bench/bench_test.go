@@ -91,12 +91,12 @@ func TestMain(m *testing.M) {
 func populate(cfg *rest.Config) error {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = -1, 0
-	cfg.ContentType = runtime.ContentTypeProtobuf
-	kube, err := kubernetes.NewForConfig(cfg)
+	ic, err := istioclient.NewForConfig(rest.CopyConfig(cfg)) // CRDs: JSON only
 	if err != nil {
 		return err
 	}
-	ic, err := istioclient.NewForConfig(rest.CopyConfig(cfg))
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}

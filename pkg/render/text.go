@@ -242,6 +242,7 @@ func (t *textReport) severitySymbol(s checks.Severity) string {
 }
 
 // summary writes e.g. "2 errors, 1 warning, 0 unknown · 6 checks, 3 passed · 3 clusters".
+// Severity counts come from the report's Summary.
 func (t *textReport) summary() {
 	s := t.r.Summary
 	counts := []string{
@@ -263,9 +264,21 @@ func (t *textReport) summary() {
 	if unreachable > 0 {
 		clusters += fmt.Sprintf(" (%d unreachable)", unreachable)
 	}
+	checked := []string{plural(s.Checks, "check", "checks"), fmt.Sprintf("%d passed", s.Passed)}
+	// Checks that could not look at every cluster: the summary's unknown
+	// count is of findings, so without this a run where half the clusters
+	// were unreadable would read "0 unknown" under a column of "?".
+	incomplete := 0
+	for _, c := range t.r.Checks {
+		if c.Status == checks.StatusUnknown {
+			incomplete++
+		}
+	}
+	if incomplete > 0 {
+		checked = append(checked, t.st.Unknown.Render(fmt.Sprintf("%d incomplete", incomplete)))
+	}
 	t.b.WriteByte('\n')
-	t.line(0, strings.Join(counts, ", "), "·",
-		plural(s.Checks, "check", "checks")+",", fmt.Sprintf("%d passed", s.Passed), "·", clusters)
+	t.line(0, strings.Join(counts, ", "), "·", strings.Join(checked, ", "), "·", clusters)
 }
 
 func (t *textReport) count(n int, one, many string, style lipgloss.Style) string {

@@ -48,7 +48,7 @@ func TestTextSaysWhatMatters(t *testing.T) {
 		"why: Workloads in different clusters cannot verify each other's certificates.",
 		"kubectl meshfed explain MF2001",
 		"not checked on north",
-		"2 errors, 1 warning, 1 info, 0 unknown · 5 checks, 1 passed · 3 clusters (1 unreachable)",
+		"2 errors, 1 warning, 1 info, 0 unknown · 5 checks, 1 passed, 1 incomplete · 3 clusters (1 unreachable)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)

@@ -283,7 +283,7 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	if err != nil {
 		return err
 	}
-	if err := poll(ctx, 60*time.Second, 100*time.Millisecond, func() (bool, error) {
+	if err := poll(ctx, 120*time.Second, 100*time.Millisecond, func() (bool, error) {
 		if err := c.apiserver.exited(); err != nil {
 			return false, err
 		}
@@ -346,7 +346,7 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	}
 	l.tracef("%s: istio objects applied", c.name)
 	// The reader token, filled by kube-controller-manager's token controller.
-	return poll(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
+	return poll(ctx, 60*time.Second, 100*time.Millisecond, func() (bool, error) {
 		if err := c.kcm.exited(); err != nil {
 			return false, err
 		}
@@ -517,7 +517,7 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 	if err := l.startDebugForward(c); err != nil {
 		return err
 	}
-	return poll(ctx, 60*time.Second, 100*time.Millisecond, func() (bool, error) {
+	return poll(ctx, 90*time.Second, 100*time.Millisecond, func() (bool, error) {
 		if err := c.istiod.exited(); err != nil {
 			return false, err
 		}
@@ -550,7 +550,7 @@ func (l *Lab) waitSettled(ctx context.Context) error {
 		}
 		want := append(l.expectedPeers(c), c.name)
 		var last []ClusterStatus
-		err := poll(ctx, 30*time.Second+2*l.cfg.RemoteClusterTimeout, 200*time.Millisecond, func() (bool, error) {
+		err := poll(ctx, 60*time.Second+2*l.cfg.RemoteClusterTimeout, 200*time.Millisecond, func() (bool, error) {
 			if err := c.istiod.exited(); err != nil {
 				return false, err
 			}
@@ -567,6 +567,11 @@ func (l *Lab) waitSettled(ctx context.Context) error {
 				if s, ok := seen[w]; !ok || s == "syncing" {
 					return false, nil
 				}
+			}
+			if c.meshCA == nil {
+				// Self-signed: wait for istiod to publish its root.
+				_, err := c.client.CoreV1().ConfigMaps("sample").Get(ctx, "istio-ca-root-cert", metav1.GetOptions{})
+				return err == nil, nil
 			}
 			return true, nil
 		})

@@ -16,7 +16,7 @@ type Target struct {
 	AllContexts    bool          // --all-contexts
 	Timeout        time.Duration // --timeout, per cluster
 	IstioNamespace string        // --istio-namespace
-	NoProbes       bool          // --no-probes (no probes exist yet)
+	NoProbes       bool          // --no-probes
 	// IstiodDebug maps a context to the address of its istiod's debug
 	// endpoint (--istiod-debug-address), for istiods a port-forward cannot
 	// reach, such as the lab's, which run outside their cluster.
@@ -36,6 +36,10 @@ type Backend struct {
 	Choose func(ctx context.Context, flags *genericclioptions.ConfigFlags, t Target) ([]checks.ContextChoice, error)
 	// Collect reads the chosen contexts. It never fails as a whole.
 	Collect func(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, t Target) *fleet.Fleet
+	// Probe runs the live probes over what Collect read and returns their
+	// results, which doctor records on the fleet before the checks judge
+	// them. Nil, or --no-probes, means no probe runs.
+	Probe func(ctx context.Context, f *fleet.Fleet, t Target) *fleet.Probes
 	// Identify says what a reachable cluster is in the mesh: its cluster ID,
 	// network and role.
 	Identify func(c *fleet.Cluster) checks.ClusterSummary

@@ -86,7 +86,7 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 	f.BoolVar(&o.AllContexts, "all-contexts", false, "Read every context in the kubeconfig")
 	addOutputFlag(c, &o.Output, outputText, outputJSON, outputYAML)
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for each cluster")
-	f.BoolVar(&o.NoProbes, "no-probes", false, "Do not run live probes (gateway dials, remote credentials); only read the API servers")
+	f.BoolVar(&o.NoProbes, "no-probes", false, "Do not run live probes (TLS dials to east-west gateways); only read the API servers")
 	f.StringVar(&o.FailOn, "fail-on", o.FailOn, "Lowest severity that makes the exit code 2: error|warning")
 	f.StringSliceVar(&o.Checks, "checks", nil, "Run only these checks, by ID or area, comma-separated (e.g. trust,MF1002)")
 	f.StringSliceVar(&o.Skip, "skip", nil, "Skip these checks, by ID or area, comma-separated")
@@ -203,6 +203,11 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	progress = render.StartProgress(o.Streams.ErrOut, fmt.Sprintf("reading %d clusters…", len(contexts)))
 	f := o.Backend.Collect(ctx, o.Flags, contexts, target)
 	progress.Stop()
+	if !o.NoProbes && o.Backend.Probe != nil && len(f.Reachable()) > 0 {
+		progress = render.StartProgress(o.Streams.ErrOut, "probing east-west gateways…")
+		f.Probes = o.Backend.Probe(ctx, f, target)
+		progress.Stop()
+	}
 
 	report := checks.NewReport(chosen, o.summarize(f), checks.Run(f, o.Backend.Registry(), o.selection))
 	if err := o.render(report); err != nil {

@@ -172,3 +172,32 @@ func TestDoctorCannotChoose(t *testing.T) {
 		t.Errorf("wrote a report without contexts:\n%s", r.stdout)
 	}
 }
+
+func TestDoctorProbes(t *testing.T) {
+	m := &fakeMesh{t: t, refuseGateway: true}
+	m.cluster("east", nil)
+	m.cluster("west", nil)
+	r := run(t, m.backend(), "doctor", "-o", "json")
+	r.expect(t, ExitFindings, "")
+	if m.probed != 1 {
+		t.Errorf("probes ran %d times, want once", m.probed)
+	}
+	if !strings.Contains(r.stdout, "gateway refused, probed from the test") {
+		t.Errorf("the probe's result did not reach the checks:\n%s", r.stdout)
+	}
+
+	m = &fakeMesh{t: t, refuseGateway: true}
+	m.cluster("east", nil)
+	m.cluster("west", nil)
+	run(t, m.backend(), "doctor", "--no-probes").expect(t, ExitOK, "")
+	if m.probed != 0 {
+		t.Error("--no-probes, yet probes ran")
+	}
+
+	// Nothing reachable: nothing to probe.
+	m = &fakeMesh{t: t}
+	run(t, m.backend(), "doctor").expect(t, ExitFailed, "no cluster could be reached")
+	if m.probed != 0 {
+		t.Error("probed a fleet with no reachable cluster")
+	}
+}

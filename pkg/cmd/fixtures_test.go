@@ -62,6 +62,23 @@ func labelCheck(id checks.ID, key string) checks.Check {
 	}}
 }
 
+// probeCheck finds, like labelCheck, on "root" labels, and also one finding
+// per refused gateway probe: probes reach checks only as fleet data.
+func probeCheck(id checks.ID) checks.Check {
+	byLabel := labelCheck(id, "root")
+	return checks.Func{CheckID: id, Fn: func(f *fleet.Fleet) []checks.Finding {
+		out := byLabel.Run(f)
+		if f.Probes != nil {
+			for _, g := range f.Probes.Gateways {
+				if g.Outcome == fleet.ProbeRefused {
+					out = append(out, checks.Finding{Message: "gateway refused, probed from " + f.Probes.From})
+				}
+			}
+		}
+		return out
+	}}
+}
+
 // fakeMesh is a kubeconfig's worth of clusters for the doctor tests.
 type fakeMesh struct {
 	t         *testing.T
@@ -71,6 +88,9 @@ type fakeMesh struct {
 	target    Target
 	collected []string
 	chosen    bool
+	probed    int
+	// refuseGateway makes the fake gateway probe see a refused connection.
+	refuseGateway bool
 }
 
 // cluster adds a reachable cluster whose default namespace has labels.
@@ -87,7 +107,7 @@ func (m *fakeMesh) backend() Backend {
 		Catalog: func() *checks.Catalog { return testCat(m.t) },
 		Registry: func() *checks.Registry {
 			reg, err := checks.NewRegistry(testCat(m.t),
-				labelCheck("MF1001", "id"), labelCheck("MF2001", "root"), labelCheck("MF5001", "zone"))
+				labelCheck("MF1001", "id"), probeCheck("MF2001"), labelCheck("MF5001", "zone"))
 			if err != nil {
 				m.t.Fatal(err)
 			}
@@ -119,6 +139,14 @@ func (m *fakeMesh) backend() Backend {
 				f.Clusters = append(f.Clusters, c)
 			}
 			return f
+		},
+		Probe: func(_ context.Context, f *fleet.Fleet, _ Target) *fleet.Probes {
+			m.probed++
+			outcome := fleet.ProbeOK
+			if m.refuseGateway {
+				outcome = fleet.ProbeRefused
+			}
+			return &fleet.Probes{From: "the test", Gateways: []fleet.GatewayProbe{{Outcome: outcome}}}
 		},
 		Identify: func(c *fleet.Cluster) checks.ClusterSummary {
 			if !c.Reachable {

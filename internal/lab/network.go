@@ -118,8 +118,12 @@ func canIsolate() (bool, string) {
 // allocate picks an octet no other lab and no route of this machine uses and
 // claims it in the registry.
 func allocate(isolated bool, clusters []string, workDir string) (*network, error) {
-	if err := os.MkdirAll(registryDir(), 0o700); err != nil {
-		return nil, err
+	// Shared by every user's labs (sticky, like /tmp), so octets stay unique.
+	for _, d := range []string{filepath.Dir(registryDir()), registryDir()} {
+		if err := os.Mkdir(d, os.ModeSticky|0o777); err != nil && !os.IsExist(err) {
+			return nil, err
+		}
+		_ = os.Chmod(d, os.ModeSticky|0o777) // umask, or made by an older lab; fails harmlessly if not ours
 	}
 	used := usedPrefixes()
 	start := 64 + rand.IntN(190)

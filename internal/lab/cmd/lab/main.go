@@ -227,11 +227,14 @@ func demo(args []string) error {
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			// Findings are the point of a demo: report the code, do not fail.
-			fmt.Fprintf(os.Stderr, "\n(doctor exited %d)\n", ee.ExitCode())
-		} else {
+		if !errors.As(err, &ee) {
 			return err
+		}
+		// Findings (exit 1 or 2) are the point of a demo: report the code,
+		// do not fail. 3 and above mean the doctor could not do its job.
+		fmt.Fprintf(os.Stderr, "\n(kubectl %s exited %d)\n", cmdArgs[0], ee.ExitCode())
+		if ee.ExitCode() >= 3 || ee.ExitCode() < 0 {
+			return fmt.Errorf("kubectl %s failed (exit %d)", strings.Join(cmdArgs[:2], " "), ee.ExitCode())
 		}
 	}
 	return nil

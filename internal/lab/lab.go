@@ -134,8 +134,12 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	running.Store(l, true)
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("lab %s: %w (logs in %s)", sc.Name, err, filepath.Join(l.workDir, "logs"))
-			l.cfg.KeepWorkDir = true
+			if ctx.Err() == nil {
+				// A real failure: keep the logs to read (Sweep removes
+				// them after a day).
+				err = fmt.Errorf("lab %s: %w (logs in %s)", sc.Name, err, filepath.Join(l.workDir, "logs"))
+				l.cfg.KeepWorkDir = true
+			}
 			_ = l.Stop()
 			l = nil
 		}

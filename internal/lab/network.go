@@ -417,6 +417,25 @@ func Sweep() {
 		}
 		_ = os.Remove(f)
 	}
+	// Work directories kept for their logs, after a day.
+	live := map[string]bool{}
+	ents, _ = os.ReadDir(registryDir())
+	for _, e := range ents {
+		if b, err := os.ReadFile(filepath.Join(registryDir(), e.Name())); err == nil {
+			var rec record
+			if json.Unmarshal(b, &rec) == nil {
+				live[rec.WorkDir] = true
+			}
+		}
+	}
+	if dirs, err := filepath.Glob(filepath.Join(os.TempDir(), "meshfed-lab-*")); err == nil {
+		for _, d := range dirs {
+			fi, err := os.Stat(d)
+			if err == nil && fi.IsDir() && !live[d] && time.Since(fi.ModTime()) > 24*time.Hour {
+				_ = os.RemoveAll(d)
+			}
+		}
+	}
 	// Namespaces whose record is gone but whose name says which pid made them.
 	nss, _ := os.ReadDir("/run/netns")
 	for _, e := range nss {

@@ -68,9 +68,9 @@ func SignedBy(child, parent *x509.Certificate) bool {
 }
 
 // CAProblems lists why c cannot sign certificates: it is not marked as a CA
-// (basicConstraints), or its keyUsage lacks keyCertSign. crypto/x509 does not
-// check keyCertSign when verifying, but BoringSSL (Envoy) and OpenSSL reject
-// a chain through such a certificate, so it is checked here.
+// (basicConstraints), or its keyUsage lacks keyCertSign. crypto/x509,
+// BoringSSL (Envoy) and OpenSSL all reject a chain through such a
+// certificate; this names the reason instead of "unknown authority".
 func CAProblems(c *x509.Certificate) []string {
 	var out []string
 	if !c.BasicConstraintsValid || !c.IsCA {

@@ -284,7 +284,11 @@ func explain(err error) string {
 			if !unknown.Cert.IsCA {
 				end = "the workload certificate"
 			}
-			return fmt.Sprintf("no root of the bundle issued the chain (it ends at %s, issued by %q)", end, unknown.Cert.Issuer.String())
+			why := fmt.Sprintf("no root of the bundle issued the chain (it ends at %s, issued by %q)", end, unknown.Cert.Issuer.String())
+			if _, hint, ok := strings.Cut(err.Error(), "possibly because of "); ok {
+				why += ", possibly because of " + strings.TrimSuffix(hint, ")")
+			}
+			return why
 		}
 		return "no root of the bundle issued the chain"
 	case errors.As(err, &invalid):

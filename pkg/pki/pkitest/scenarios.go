@@ -141,6 +141,8 @@ func Scenarios() map[string]Scenario {
 
 	add("not-ca", plugged("east", root.Issue("intermediate east (not a CA)", Opts{NotCA: true})), plugged("west", west))
 
+	add("no-cert-sign", plugged("east", root.Issue("intermediate east (no keyCertSign)", Opts{NoCertSign: true})), plugged("west", west))
+
 	root0 := NewRoot("meshfed test root pathlen 0", Opts{PathLen: IntPtr(0)})
 	add("root-pathlen-zero", plugged("east", root0.Issue("intermediate east", Opts{})), plugged("west", root0.Issue("intermediate west", Opts{})))
 
@@ -201,6 +203,7 @@ func Fixtures() []Fixture {
 	for _, n := range []string{"two-roots", "self-signed", "expired-intermediate", "chain-not-to-root", "mismatched-root-configmap", "not-yet-valid", "key-mismatch"} {
 		fail("MF2001", n, exp("MF2001", errS, nil, "east", "west"))
 	}
+	fail("MF2001", "no-cert-sign", exp("MF2001", errS, nil, "east", "west"))
 	fail("MF2001", "istio-csr", exp("MF2001", unkS, nil, "east"))
 
 	pass("MF2002", "shared-root", "tls-layout")
@@ -216,6 +219,7 @@ func Fixtures() []Fixture {
 
 	pass("MF2005", "shared-root")
 	fail("MF2005", "not-ca", exp("MF2005", errS, cacertsRef, "east"))
+	fail("MF2005", "no-cert-sign", exp("MF2005", errS, cacertsRef, "east"))
 	fail("MF2005", "root-pathlen-zero", exp("MF2005", errS, cacertsRef, "east"), exp("MF2005", errS, cacertsRef, "west"))
 
 	pass("MF2006", "shared-root", "tls-layout", "self-signed")

@@ -51,7 +51,7 @@ func TestMatrixAgreesWithTLS(t *testing.T) {
 				if r.TLS.Done {
 					handshakes[name]++
 				}
-				t.Logf("%s → %s: matrix %s; TLS ok=%v mTLS ok=%v %s", r.From, r.To, r.Cell.Verdict, r.TLS.OK, r.MTLS.OK, r.Skipped)
+				t.Logf("%s → %s: matrix %s; TLS ok=%v mTLS ok=%v %s%s", r.From, r.To, r.Cell.Verdict, r.TLS.OK, r.MTLS.OK, r.Skipped, r.TLS.Err)
 			}
 		})
 	}

@@ -5,7 +5,8 @@
 //
 //	go run ./pkg/pki/internal/gentrust
 //
-// It replaces only the MF2* fixture folders it generates.
+// It writes only the fixture folders that do not exist yet, so that adding a
+// case does not rewrite every committed certificate; -all rewrites them all.
 package main
 
 import (
@@ -22,10 +23,14 @@ import (
 
 func main() {
 	out := flag.String("out", "pkg/checks/all/testdata", "the fixtures folder")
+	all := flag.Bool("all", false, "rewrite every fixture, not only missing ones")
 	flag.Parse()
 	n := 0
 	for _, fx := range pkitest.Fixtures() {
 		dir := filepath.Join(*out, fx.Check, fx.Case)
+		if _, err := os.Stat(dir); err == nil && !*all {
+			continue
+		}
 		if err := os.RemoveAll(dir); err != nil {
 			log.Fatal(err)
 		}

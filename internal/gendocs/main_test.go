@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
 
 // TestDocsUpToDate fails when docs/checks.md no longer matches the catalog.
@@ -110,5 +111,25 @@ func TestGenerateEmptyCatalog(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "no checks in the catalog") || strings.Contains(b.String(), "<a id=") {
 		t.Errorf("empty catalog document:\n%s", b.String())
+	}
+}
+
+// Every link `explain` prints must land on an anchor this document has.
+func TestExplainLinksLandOnAnchors(t *testing.T) {
+	var b bytes.Buffer
+	cat := checks.DefaultCatalog()
+	if err := Generate(&b, cat); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range cat.Entries() {
+		link := render.DocLink(m)
+		file, anchor, ok := strings.Cut(link, "#")
+		if !ok || !strings.HasSuffix(file, "/docs/checks.md") {
+			t.Errorf("%s: link %s does not point into docs/checks.md", m.ID, link)
+			continue
+		}
+		if !strings.Contains(b.String(), `<a id="`+anchor+`"></a>`) {
+			t.Errorf("%s: link %s has no anchor in docs/checks.md", m.ID, link)
+		}
 	}
 }

@@ -207,15 +207,17 @@ func issue(a Peer, now time.Time) (issued, string, string) {
 		return issued{}, "", fmt.Sprintf("%s's istiod does not sign workload certificates itself (%s); its CA's chain is not in the snapshot", a.Context, strings.Join(ca.External, "; "))
 	case ca.Source == mesh.CANone:
 		return issued{}, "", fmt.Sprintf("%s has no cacerts or istio-ca-secret: its CA cannot be read", a.Context)
-	case ca.Signing == nil:
-		return issued{}, "", fmt.Sprintf("%s's signing certificate cannot be read: %v", a.Context, ca.Err)
 	}
 	for _, p := range ca.Problems {
 		if p.Fatal {
-			// istiod refuses such a bundle at start (pilot/pkg/bootstrap
-			// createIstioCA): it issues nothing at all.
+			// istiod refuses an incomplete or unparsable bundle at start
+			// (pilot/pkg/bootstrap createIstioCA, security/pkg/pki/util
+			// Verify), or hands out a chain no peer can parse.
 			return issued{fail: fmt.Sprintf("%s's CA material is broken, so nothing it issues can verify: %v", a.Context, p.Err)}, MethodLeaf, ""
 		}
+	}
+	if ca.Signing == nil {
+		return issued{}, "", fmt.Sprintf("%s's signing certificate cannot be read: %v", a.Context, ca.Err)
 	}
 	// Peers receive exactly what istiod appends to each leaf: cert-chain.pem
 	// (or tls.crt and ca.crt), not necessarily the signing certificate.

@@ -17,8 +17,9 @@ import (
 // Checks returns the trust checks with the default options.
 func Checks() []checks.Check { return ChecksWith(DefaultOptions()) }
 
-// ChecksWith returns the trust checks tuned by opts. Each run fixes
-// opts.Now once (when unset) so that every check judges the same instant.
+// ChecksWith returns the trust checks tuned by opts. When opts.Now is unset
+// each check judges at the moment it runs; set it to judge the whole run at
+// one instant (the CLI can set it to the run's start).
 func ChecksWith(opts Options) []checks.Check {
 	with := func(id checks.ID, fn func(*fleet.Fleet, Options) []checks.Finding) checks.Check {
 		return checks.Func{CheckID: id, Fn: func(f *fleet.Fleet) []checks.Finding { return fn(f, opts.withDefaults()) }}

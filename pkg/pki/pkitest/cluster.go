@@ -123,6 +123,18 @@ spec:
 	doc("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio\n  namespace: %s\ndata:\n  mesh: |\n%s", istioNS, mesh.String())
 	values := fmt.Sprintf(`{"global":{"meshID":"mesh1","multiCluster":{"clusterName":%q}%s}}`, id, caAddress(c.CAAddress))
 	doc("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio-sidecar-injector\n  namespace: %s\ndata:\n  values: '%s'\n", istioNS, values)
+	b.Write(c.TrustManifests(istioNS))
+	return []byte(b.String())
+}
+
+// TrustManifests renders only the trust objects: the CA secrets and the
+// istio-ca-root-cert ConfigMaps (for a live cluster that has its own istiod).
+func (c Cluster) TrustManifests(istioNS string) []byte {
+	var b strings.Builder
+	doc := func(format string, args ...any) {
+		fmt.Fprintf(&b, format, args...)
+		b.WriteString("---\n")
+	}
 	for _, ns := range sortedKeys(c.RootCerts) {
 		doc("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio-ca-root-cert\n  namespace: %s\ndata:\n  root-cert.pem: |\n%s", ns, indent(string(c.RootCerts[ns]), "    "))
 	}

@@ -128,7 +128,9 @@ type Cell struct {
 	Reason string `json:"reason,omitempty"`
 	// Method is how it was decided: "issued leaf" (a throwaway workload
 	// certificate from From's CA key, verified like a peer would) or
-	// "signing chain" (From's key is not readable: its CA chain verified).
+	// "signing chain" (From's key is not readable: its CA chain verified),
+	// or "trust bundles compared" (From's chain is not readable, but no root
+	// its own workloads trust is trusted by To: a failure for certain).
 	Method string `json:"method,omitempty"`
 }
 
@@ -153,9 +155,37 @@ func (m Matrix) Cell(from, to string) (Cell, bool) {
 
 // Method names.
 const (
-	MethodLeaf  = "issued leaf"
-	MethodChain = "signing chain"
+	MethodLeaf    = "issued leaf"
+	MethodChain   = "signing chain"
+	MethodBundles = "trust bundles compared"
 )
+
+// disjoint reports whether a's bundles are known and no root of them is in
+// any of b's bundles.
+func disjoint(a, b []Bundle) bool {
+	ra := unionRoots(a)
+	if len(ra) == 0 {
+		return false
+	}
+	for _, r := range unionRoots(b) {
+		if containsCert(ra, r) {
+			return false
+		}
+	}
+	return true
+}
+
+func unionRoots(bs []Bundle) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, b := range bs {
+		for _, r := range b.Roots {
+			if !containsCert(out, r) {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
 
 // BuildMatrix decides, for every ordered pair (A, B) of primaries, whether a
 // workload certificate issued by A's istiod verifies under B's trust bundles,
@@ -177,6 +207,14 @@ func BuildMatrix(f *fleet.Fleet, opts Options) Matrix {
 		for _, b := range peers {
 			cell := Cell{From: a.Context, To: b.Context, Method: method}
 			switch {
+			case why != "" && len(b.Bundles) > 0 && disjoint(a.Bundles, b.Bundles):
+				// A's chain is unknown, but whatever A's workloads present
+				// chains to a root A's own workloads trust; if B trusts none
+				// of those, B rejects it (two istio-csr installs that each
+				// discovered their own root).
+				cell.Verdict, cell.Method = VerdictFail, MethodBundles
+				cell.Reason = fmt.Sprintf("%s's signing chain is not readable (%s), but its workloads trust only %s and %s's bundle holds none of those roots: %s",
+					a.Context, why, describeAll(unionRoots(a.Bundles)), b.Context, describeAll(unionRoots(b.Bundles)))
 			case why != "":
 				cell.Verdict, cell.Reason, cell.Method = VerdictUnknown, why, ""
 			case len(b.Bundles) == 0:

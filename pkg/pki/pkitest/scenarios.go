@@ -134,6 +134,10 @@ func Scenarios() map[string]Scenario {
 		CAAddress: "cert-manager-istio-csr.cert-manager.svc:443",
 		RootCerts: map[string][]byte{istioNS: root.CertPEM(), "default": root.CertPEM()}}
 	add("istio-csr", csr, plugged("west", west))
+	csrWest := csr
+	csrWest.Context = "west"
+	csrWest.RootCerts = map[string][]byte{istioNS: rootB.CertPEM(), "default": rootB.CertPEM()}
+	add("istio-csr-two-roots", csr, csrWest)
 
 	other := NewRoot("unrelated key holder", Opts{})
 	wrongKey := plugged("east", east.WithKey(other.Key))
@@ -205,6 +209,7 @@ func Fixtures() []Fixture {
 	}
 	fail("MF2001", "no-cert-sign", exp("MF2001", errS, nil, "east", "west"))
 	fail("MF2001", "istio-csr", exp("MF2001", unkS, nil, "east"))
+	fail("MF2001", "istio-csr-two-roots", exp("MF2001", errS, nil, "east", "west"))
 
 	pass("MF2002", "shared-root", "tls-layout")
 	fail("MF2002", "self-signed", exp("MF2002", errS, selfRef, "east"))

@@ -502,7 +502,7 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 		"POD_NAME=istiod-" + c.name,
 		"REVISION=default",
 		"CLUSTER_ID=" + c.name,
-		"INJECTION_WEBHOOK_CONFIG_NAME=",
+		"INJECTION_WEBHOOK_CONFIG_NAME=istio-sidecar-injector",
 		"VALIDATION_WEBHOOK_CONFIG_NAME=",
 		"PILOT_REMOTE_CLUSTER_TIMEOUT=" + l.cfg.RemoteClusterTimeout.String(),
 		"ROOT_CA_DIR=" + filepath.Join(c.dir, "cacerts"),

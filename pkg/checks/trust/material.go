@@ -292,7 +292,7 @@ func malformed(f *fleet.Fleet, _ Options) []checks.Finding {
 			}
 			msg := p.Context + ": " + pr.Error()
 			if pr.Fatal {
-				msg += "; istiod cannot load its CA from this secret"
+				msg += "; the CA cannot work from this secret (istiod refuses an incomplete bundle, and peers cannot parse a broken chain)"
 			}
 			out = append(out, checks.Finding{Contexts: []string{p.Context}, Object: secretRef(p.CA), Message: msg})
 		}

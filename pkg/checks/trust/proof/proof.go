@@ -7,6 +7,17 @@
 // (the lab's end-to-end tests) alike.
 //
 // Nothing here is a check: it listens on loopback, which checks never do.
+//
+// On a live fleet (the lab's end-to-end tests):
+//
+//	f := fleet.Collect(ctx, flags, contexts, fleet.Options{…}) // secret data stays in memory
+//	results, m := proof.Handshakes(ctx, f, trust.Options{})
+//	for _, d := range proof.Compare(results, m) {
+//		t.Error(d.Why)
+//	}
+//
+// The lab can install the scenarios with pkitest.Scenarios() and
+// Cluster.TrustManifests (the CA secrets and istio-ca-root-cert ConfigMaps).
 package proof
 
 import (

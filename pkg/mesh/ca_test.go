@@ -62,3 +62,15 @@ func FuzzReadCA(f *testing.F) {
 		}
 	})
 }
+
+// A snapshot loaded from a dump keeps key names only: the CA is withheld,
+// which is not a parse error.
+func TestReadCAFromDump(t *testing.T) {
+	c := &fleet.Cluster{Context: "east", IstioNamespace: "istio-system", Reachable: true}
+	c.Secrets = []fleet.Secret{{Meta: fleet.Meta{Namespace: "istio-system", Name: "cacerts"},
+		Data: fleet.SecretData{"ca-cert.pem": nil, "ca-key.pem": nil, "cert-chain.pem": nil, "root-cert.pem": nil}}}
+	ca := readCA(c)
+	if !ca.Withheld || ca.Signing != nil || ca.Key() != nil || len(ca.Problems) != 1 || ca.Problems[0].Fatal {
+		t.Errorf("got withheld=%v problems=%v", ca.Withheld, ca.Problems)
+	}
+}

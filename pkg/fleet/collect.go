@@ -223,95 +223,102 @@ var istioSelected = fromCache(metav1.ListOptions{LabelSelector: "istio"})
 
 func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 	all := fromCache(metav1.ListOptions{})
-	inIstioNS := func(ns string) bool { return ns == r.ns }
-	core, apps := r.kube.CoreV1(), r.kube.AppsV1()
+	notInIstioNS := func(ns string) bool { return ns != r.ns }
+	core, apps, istio := r.kube.CoreV1(), r.kube.AppsV1(), r.istio.NetworkingV1()
 	switch k {
 	case KindNamespaces:
 		// Only labels and UIDs matter: a metadata-only LIST.
-		l, err := r.meta.Resource(corev1.SchemeGroupVersion.WithResource("namespaces")).List(ctx, all)
-		if err != nil {
-			return err
-		}
-		for _, n := range l.Items {
-			c.addNamespace(n.ObjectMeta)
-		}
-		return nil
+		return eachPage(ctx, all, r.meta.Resource(corev1.SchemeGroupVersion.WithResource("namespaces")).List,
+			func(l *metav1.PartialObjectMetadataList) error {
+				for _, n := range l.Items {
+					c.addNamespace(n.ObjectMeta)
+				}
+				return nil
+			})
 	case KindNodes:
-		l, err := core.Nodes().List(ctx, all)
-		return addItems(c, err, func() []corev1.Node { return l.Items })
+		return eachPage(ctx, all, core.Nodes().List, func(l *corev1.NodeList) error { return addAll(c, l.Items, nil) })
 	case KindServices:
-		l, err := core.Services("").List(ctx, all)
-		return addItems(c, err, func() []corev1.Service { return l.Items })
+		return eachPage(ctx, all, core.Services("").List, func(l *corev1.ServiceList) error { return addAll(c, l.Items, nil) })
 	case KindEndpointSlices:
-		l, err := r.kube.DiscoveryV1().EndpointSlices("").List(ctx, all)
-		return addItems(c, err, func() []discoveryv1.EndpointSlice { return l.Items })
+		return eachPage(ctx, all, r.kube.DiscoveryV1().EndpointSlices("").List, func(l *discoveryv1.EndpointSliceList) error { return addAll(c, l.Items, nil) })
 	case KindDeployments:
-		l, err := apps.Deployments("").List(ctx, istioSelected)
-		return addItems(c, err, func() []appsv1.Deployment { return l.Items })
+		return eachPage(ctx, istioSelected, apps.Deployments("").List, func(l *appsv1.DeploymentList) error { return addAll(c, l.Items, nil) })
 	case KindPods:
-		l, err := core.Pods("").List(ctx, istioSelected)
-		return addItems(c, err, func() []corev1.Pod { return l.Items })
+		return eachPage(ctx, istioSelected, core.Pods("").List, func(l *corev1.PodList) error { return addAll(c, l.Items, nil) })
 	case KindConfigMaps:
 		// Everything in Istio's namespace (mesh config, injector values),
 		// and the root certificate that workloads trust, in every namespace.
-		l, err := core.ConfigMaps(r.ns).List(ctx, all)
-		if err := addItems(c, err, func() []corev1.ConfigMap { return l.Items }); err != nil {
+		if err := eachPage(ctx, all, core.ConfigMaps(r.ns).List, func(l *corev1.ConfigMapList) error { return addAll(c, l.Items, nil) }); err != nil {
 			return err
 		}
-		roots, err := core.ConfigMaps("").List(ctx, fromCache(metav1.ListOptions{FieldSelector: "metadata.name=" + RootCertConfigMap}))
-		return addItems(c, err, func() []corev1.ConfigMap {
-			return skip(roots.Items, func(o corev1.ConfigMap) bool { return inIstioNS(o.Namespace) })
+		roots := fromCache(metav1.ListOptions{FieldSelector: "metadata.name=" + RootCertConfigMap})
+		return eachPage(ctx, roots, core.ConfigMaps("").List, func(l *corev1.ConfigMapList) error {
+			return addAll(c, l.Items, func(o *corev1.ConfigMap) bool { return notInIstioNS(o.Namespace) })
 		})
 	case KindSecrets:
 		// Everything in Istio's namespace (cacerts, istio-ca-secret, remote
 		// secrets with or without their label), and remote secrets that
 		// were put in another namespace, where istiod never sees them.
-		l, err := core.Secrets(r.ns).List(ctx, all)
-		if err := addItems(c, err, func() []corev1.Secret { return l.Items }); err != nil {
+		if err := eachPage(ctx, all, core.Secrets(r.ns).List, func(l *corev1.SecretList) error { return addAll(c, l.Items, nil) }); err != nil {
 			return err
 		}
-		remote, err := core.Secrets("").List(ctx, fromCache(metav1.ListOptions{LabelSelector: MultiClusterSecretLabel}))
-		return addItems(c, err, func() []corev1.Secret {
-			return skip(remote.Items, func(o corev1.Secret) bool { return inIstioNS(o.Namespace) })
+		remote := fromCache(metav1.ListOptions{LabelSelector: MultiClusterSecretLabel})
+		return eachPage(ctx, remote, core.Secrets("").List, func(l *corev1.SecretList) error {
+			return addAll(c, l.Items, func(o *corev1.Secret) bool { return notInIstioNS(o.Namespace) })
 		})
 	case KindWebhooks:
-		l, err := r.kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, all)
-		return addItems(c, err, func() []admissionv1.MutatingWebhookConfiguration { return l.Items })
+		return eachPage(ctx, all, r.kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List,
+			func(l *admissionv1.MutatingWebhookConfigurationList) error { return addAll(c, l.Items, nil) })
 	case KindGateways:
-		l, err := r.istio.NetworkingV1().Gateways("").List(ctx, all)
-		return addItems(c, err, func() []*istionet.Gateway { return l.Items })
+		return eachPage(ctx, all, istio.Gateways("").List, func(l *istionet.GatewayList) error { return addAll(c, l.Items, nil) })
 	case KindDestinationRules:
-		l, err := r.istio.NetworkingV1().DestinationRules("").List(ctx, all)
-		return addItems(c, err, func() []*istionet.DestinationRule { return l.Items })
+		return eachPage(ctx, all, istio.DestinationRules("").List, func(l *istionet.DestinationRuleList) error { return addAll(c, l.Items, nil) })
 	}
 	return fmt.Errorf("unknown kind %s", k)
 }
 
-// addItems reduces every item of a LIST into the cluster. items is called
-// only when the LIST succeeded.
-func addItems[T any](c *Cluster, err error, items func() []T) error {
-	if err != nil {
-		return err
+// pageSize bounds how much of a large LIST is decoded at once: each page is
+// reduced to the snapshot's few fields before the next one is read, so the
+// doctor's memory follows the snapshot, not the size of the cluster.
+const pageSize = 500
+
+// eachPage LISTs in pages and hands each page to add. The first page asks
+// for the watch cache (resourceVersion 0); the following ones follow its
+// continue token, which carries the same snapshot.
+func eachPage[L interface{ GetContinue() string }](ctx context.Context, opts metav1.ListOptions,
+	list func(context.Context, metav1.ListOptions) (L, error), add func(L) error) error {
+	opts.Limit = pageSize
+	for {
+		l, err := list(ctx, opts)
+		if err != nil {
+			return err
+		}
+		if err := add(l); err != nil {
+			return err
+		}
+		next := l.GetContinue()
+		if next == "" {
+			return nil
+		}
+		// A continue token may not be combined with a resourceVersion.
+		opts.Continue, opts.ResourceVersion, opts.ResourceVersionMatch = next, "", ""
 	}
-	list := items()
-	for i := range list {
-		var obj any = &list[i]
-		if p, ok := any(list[i]).(runtime.Object); ok {
-			obj = p // lists of Istio kinds hold pointers already
+}
+
+// addAll reduces every item of a page into the cluster, except those drop
+// rejects (nil keeps all). Lists of Istio's kinds hold pointers already.
+func addAll[T any](c *Cluster, items []T, drop func(*T) bool) error {
+	for i := range items {
+		if drop != nil && drop(&items[i]) {
+			continue
+		}
+		var obj any = &items[i]
+		if p, ok := any(items[i]).(runtime.Object); ok {
+			obj = p
 		}
 		if err := c.Add(obj.(runtime.Object)); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func skip[T any](items []T, drop func(T) bool) []T {
-	out := items[:0:0]
-	for _, it := range items {
-		if !drop(it) {
-			out = append(out, it)
-		}
-	}
-	return out
 }

@@ -179,3 +179,17 @@ func keyForms(t *testing.T, pemData []byte) []string {
 	}
 	return out
 }
+
+// An AWS Private CA address in the chain is clear evidence; a subject that
+// says "Amazon" is not.
+func TestProvenanceFromCertificates(t *testing.T) {
+	root := pkitest.NewRoot("root", pkitest.Opts{Organization: "Amazon"})
+	pca := root.Issue("inter", pkitest.Opts{OCSPServer: []string{"http://ocsp.acm-pca.eu-west-1.amazonaws.com"}})
+	named := root.Issue("inter", pkitest.Opts{Organization: "Amazon Web Services"})
+	if got := run(Options{}, "MF2013", fleetOf(t, plugged("east", pca))); len(got) != 1 || !strings.Contains(got[0].Message, "AWS Private CA") {
+		t.Errorf("OCSP address of AWS Private CA: got %+v", got)
+	}
+	if got := run(Options{}, "MF2013", fleetOf(t, plugged("east", named))); len(got) != 0 {
+		t.Errorf("a subject name is not evidence: got %+v", got)
+	}
+}

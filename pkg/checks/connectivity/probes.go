@@ -71,7 +71,7 @@ func gatewayUnreachable(f *fleet.Fleet) []checks.Finding {
 		ev := []string{
 			fmt.Sprintf("probed from %s", f.Probes.From),
 			fmt.Sprintf("dialled %s with SNI %s: %s after %s", p.Address, p.SNI, p.Outcome, p.Duration.Round(1e6)),
-			fmt.Sprintf("the address that the istiod of %s hands out for network %q", strings.Join(g.sources, ", "), p.Network),
+			fmt.Sprintf("the address istiod gives the proxies of network %s for network %q", strings.Join(quoted(g.sources), ", "), p.Network),
 		}
 		if p.Detail != "" {
 			ev = append(ev, p.Detail)

@@ -1,0 +1,437 @@
+// Package probe holds the live part of a diagnosis: dials from this machine
+// to what the mesh exposes (east-west gateways). A probe never decides
+// anything: it records what it saw as data (fleet.Probes) on the Fleet
+// before the checks run, and the checks judge it. Every probe is bound by
+// one absolute deadline, and says where it ran from.
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+)
+
+// Options control one probe pass.
+type Options struct {
+	// Deadline is when every probe must have finished; results not in by
+	// then are recorded as timeouts. Zero means now + Timeout.
+	Deadline time.Time
+	// Timeout bounds each probe (default 3s), within Deadline.
+	Timeout time.Duration
+	// Domain is the cluster DNS domain used in service host names
+	// (default cluster.local).
+	Domain string
+	// From names where the probes run (default "this machine (<hostname>)").
+	From string
+	// Dial opens the TCP connection (default a net.Dialer); tests replace it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Now is the clock for certificate validity (default time.Now).
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Second
+	}
+	if o.Deadline.IsZero() {
+		o.Deadline = time.Now().Add(o.Timeout)
+	}
+	if o.Domain == "" {
+		o.Domain = "cluster.local"
+	}
+	if o.From == "" {
+		o.From = ThisMachine()
+	}
+	if o.Dial == nil {
+		var d net.Dialer
+		o.Dial = d.DialContext
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// ThisMachine names the machine the probes run on.
+func ThisMachine() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return "this machine (" + h + ")"
+	}
+	return "this machine"
+}
+
+// SNI is the server name an Istio proxy sends to another network's gateway
+// for a service: outbound_.<port>_.<subset>_.<host>, the DNS-SRV form of the
+// cluster name (istio.io/istio pilot/pkg/model BuildDNSSrvSubsetKey with
+// TrafficDirectionOutbound and no subset). AUTO_PASSTHROUGH routes on it.
+func SNI(port int32, host string) string {
+	return "outbound_." + strconv.Itoa(int(port)) + "_._." + host
+}
+
+// Target is one dial: a gateway address of a destination network, and the
+// source networks whose istiod hands that address out.
+type Target struct {
+	Network string
+	Context string
+	Service string // namespace/name, or "meshNetworks"
+	Address string // host:port
+	SNI     string
+	Sources []string
+	// NotRun says why the target cannot be dialled (empty when it can).
+	NotRun string
+}
+
+// Plan lists the dials of a multi-network fleet: for every ordered pair of
+// networks (S, N), the addresses S's istiod hands out for N (meshNetworks,
+// else the load-balancer addresses of N's labelled gateways). One network
+// (or none) plans nothing: there is no gateway path to probe.
+func Plan(f *fleet.Fleet, domain string) []Target {
+	if domain == "" {
+		domain = "cluster.local"
+	}
+	nets := mesh.NamedNetworks(f)
+	if len(nets) < 2 {
+		return nil
+	}
+	_, members := mesh.Networks(f)
+	byKey := map[string]*Target{}
+	var keys []string
+	for _, dst := range nets {
+		sni, sniWhy := serviceSNI(f, members[dst], domain)
+		for _, src := range nets {
+			if src == dst {
+				continue
+			}
+			view := viewCluster(f, members[src])
+			if view == nil {
+				continue
+			}
+			addrs, _ := mesh.GatewayAddressFor(f, view, dst)
+			for _, a := range addrs {
+				ctx, svc, port := gatewayOf(f, dst, a)
+				hostport := net.JoinHostPort(a, strconv.Itoa(int(port)))
+				k := dst + "|" + hostport
+				t, ok := byKey[k]
+				if !ok {
+					t = &Target{Network: dst, Context: ctx, Service: svc, Address: hostport, SNI: sni}
+					if sni == "" {
+						t.NotRun = sniWhy
+					}
+					byKey[k] = t
+					keys = append(keys, k)
+				}
+				t.Sources = append(t.Sources, src)
+			}
+		}
+	}
+	sort.Strings(keys)
+	out := make([]Target, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, *byKey[k])
+	}
+	return out
+}
+
+// viewCluster is the cluster whose istiod serves network src's proxies: a
+// primary of that network, else any of its clusters.
+func viewCluster(f *fleet.Fleet, contexts []string) *fleet.Cluster {
+	var first *fleet.Cluster
+	for _, name := range contexts {
+		c := f.Cluster(name)
+		if c == nil || !c.Reachable {
+			continue
+		}
+		if mesh.Identify(c).Role == mesh.RolePrimary {
+			return c
+		}
+		if first == nil {
+			first = c
+		}
+	}
+	return first
+}
+
+// gatewayOf finds the labelled gateway Service of network that has addr.
+func gatewayOf(f *fleet.Fleet, network, addr string) (ctx, svc string, port int32) {
+	for _, c := range f.Clusters {
+		if !c.Reachable {
+			continue
+		}
+		for _, g := range mesh.NetworkGateways(c) {
+			if g.Network != network || g.Port == 0 {
+				continue
+			}
+			for _, a := range g.Addresses {
+				if a == addr {
+					return c.Context, g.Ref(), g.Port
+				}
+			}
+		}
+	}
+	return "", "meshNetworks", mesh.CrossNetworkPort
+}
+
+var skipNamespaces = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true}
+
+// serviceSNI picks a real service of the network to name in the SNI: one
+// with ready endpoints, outside the system namespaces, the first by name.
+func serviceSNI(f *fleet.Fleet, contexts []string, domain string) (string, string) {
+	type cand struct {
+		host string
+		port int32
+	}
+	var cands []cand
+	for _, name := range contexts {
+		c := f.Cluster(name)
+		if c == nil || !c.Reachable {
+			continue
+		}
+		ready := map[string]bool{}
+		for _, es := range c.EndpointSlices {
+			if es.Ready > 0 && len(es.Addresses) > 0 {
+				ready[es.Namespace+"/"+es.Service] = true
+			}
+		}
+		for _, s := range c.Services {
+			if skipNamespaces[s.Namespace] || s.Namespace == c.IstioNamespace || s.Labels[mesh.NetworkLabel] != "" ||
+				s.Type == "ExternalName" || len(s.Ports) == 0 || !ready[s.Namespace+"/"+s.Name] ||
+				(s.Namespace == "default" && s.Name == "kubernetes") {
+				continue
+			}
+			cands = append(cands, cand{s.Name + "." + s.Namespace + ".svc." + domain, s.Ports[0].Port})
+		}
+	}
+	if len(cands) == 0 {
+		return "", "no service with ready endpoints in the network to name in the SNI"
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].host < cands[j].host })
+	return SNI(cands[0].port, cands[0].host), ""
+}
+
+// Gateways plans and runs the gateway probes of a fleet, concurrently, and
+// returns their results. It returns by opts.Deadline (plus the time to
+// collect results) whatever the gateways do.
+func Gateways(ctx context.Context, f *fleet.Fleet, opts Options) *fleet.Probes {
+	opts = opts.withDefaults()
+	out := &fleet.Probes{From: opts.From, Deadline: opts.Deadline}
+	targets := Plan(f, opts.Domain)
+	if len(targets) == 0 {
+		return out
+	}
+	bundles := map[string][]*x509.Certificate{}
+	for _, t := range targets {
+		for _, s := range t.Sources {
+			if _, ok := bundles[s]; !ok {
+				bundles[s] = TrustBundle(f, s)
+			}
+		}
+	}
+	ctx, cancel := context.WithDeadline(ctx, opts.Deadline)
+	defer cancel()
+	type result struct {
+		i int
+		d dialResult
+	}
+	ch := make(chan result, len(targets))
+	for i, t := range targets {
+		if t.NotRun != "" {
+			ch <- result{i, dialResult{outcome: fleet.ProbeNotRun, detail: t.NotRun}}
+			continue
+		}
+		go func() {
+			pctx, pcancel := context.WithTimeout(ctx, opts.Timeout)
+			defer pcancel()
+			ch <- result{i, dial(pctx, opts, t)}
+		}()
+	}
+	got := make([]*dialResult, len(targets))
+	// A dial honours its context; the timer is a backstop so that nothing
+	// a gateway does can hold the run past the deadline.
+	backstop := time.NewTimer(time.Until(opts.Deadline) + 100*time.Millisecond)
+	defer backstop.Stop()
+collect:
+	for n := 0; n < len(targets); n++ {
+		select {
+		case r := <-ch:
+			got[r.i] = &r.d
+		case <-backstop.C:
+			break collect
+		}
+	}
+	for i, t := range targets {
+		d := got[i]
+		if d == nil {
+			d = &dialResult{outcome: fleet.ProbeTimeout, detail: "no result by the deadline", took: time.Until(opts.Deadline)}
+		}
+		for _, src := range t.Sources {
+			p := fleet.GatewayProbe{
+				SourceNetwork: src, Network: t.Network, Context: t.Context, Service: t.Service,
+				Address: t.Address, SNI: t.SNI, Outcome: d.outcome, Detail: d.detail, Duration: d.took,
+			}
+			if len(d.chain) > 0 {
+				p.Presented = describe(d.chain[0])
+				p.Outcome, p.Detail = judge(d, bundles[src], src, opts.Now())
+			}
+			out.Gateways = append(out.Gateways, p)
+		}
+	}
+	return out
+}
+
+// dialResult is what one dial saw, before any trust bundle judged it.
+type dialResult struct {
+	outcome fleet.ProbeOutcome
+	detail  string
+	took    time.Duration
+	chain   []*x509.Certificate
+	// hsErr is the handshake error after a certificate arrived (a server
+	// asking for a client certificate the probe does not have).
+	hsErr error
+}
+
+// istioALPN is what an Istio proxy offers to a peer proxy.
+var istioALPN = []string{"istio-peer-exchange", "istio"}
+
+func dial(ctx context.Context, opts Options, t Target) dialResult {
+	start := time.Now()
+	res := func(o fleet.ProbeOutcome, detail string) dialResult {
+		return dialResult{outcome: o, detail: detail, took: time.Since(start)}
+	}
+	conn, err := opts.Dial(ctx, "tcp", t.Address)
+	if err != nil {
+		return res(classify(ctx, err), oneLine(err))
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	var chain []*x509.Certificate
+	cfg := &tls.Config{
+		ServerName: t.SNI,
+		NextProtos: istioALPN,
+		MinVersion: tls.VersionTLS12,
+		// The chain is judged afterwards, against each source network's
+		// bundle; here it is only captured (also when the server then
+		// rejects the handshake for want of a client certificate).
+		InsecureSkipVerify: true, //nolint:gosec // verified in judge
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			chain = cs.PeerCertificates
+			return nil
+		},
+	}
+	tc := tls.Client(conn, cfg)
+	err = tc.HandshakeContext(ctx)
+	if len(chain) > 0 {
+		return dialResult{outcome: fleet.ProbeOK, took: time.Since(start), chain: chain, hsErr: err}
+	}
+	if err != nil {
+		o := classify(ctx, err)
+		if o == fleet.ProbeRefused || o == fleet.ProbeError {
+			o = fleet.ProbeHandshake // TCP was up: the TLS exchange failed
+		}
+		return res(o, oneLine(err))
+	}
+	return res(fleet.ProbeHandshake, "the server completed TLS without a certificate")
+}
+
+func classify(ctx context.Context, err error) fleet.ProbeOutcome {
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fleet.ProbeTimeout
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return fleet.ProbeTimeout
+	case errors.As(err, &dnsErr):
+		return fleet.ProbeUnresolved
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET):
+		return fleet.ProbeRefused
+	}
+	return fleet.ProbeError
+}
+
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+// judge verifies a presented chain against a source network's roots.
+func judge(d *dialResult, roots []*x509.Certificate, src string, now time.Time) (fleet.ProbeOutcome, string) {
+	if len(roots) == 0 {
+		return fleet.ProbeNotRun, fmt.Sprintf("a certificate was presented, but no trust bundle (istio-ca-root-cert) was read for network %q to judge it", src)
+	}
+	pool := x509.NewCertPool()
+	for _, r := range roots {
+		pool.AddCert(r)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range d.chain[1:] {
+		inter.AddCert(c)
+	}
+	_, err := d.chain[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return fleet.ProbeUntrusted, fmt.Sprintf("does not chain to the %d root(s) network %q trusts: %s", len(roots), src, oneLine(err))
+	}
+	detail := fmt.Sprintf("chains to the roots network %q trusts", src)
+	if d.hsErr != nil {
+		detail += "; then the server ended the handshake (" + oneLine(d.hsErr) + "), as a sidecar does without a client certificate"
+	}
+	return fleet.ProbeOK, detail
+}
+
+// describe names a certificate by its public facts.
+func describe(c *x509.Certificate) string {
+	parts := []string{"subject " + c.Subject.String()}
+	for _, u := range c.URIs {
+		parts = append(parts, "URI "+u.String())
+	}
+	parts = append(parts, "issuer "+c.Issuer.String(), fleet.Fingerprint(c.Raw))
+	return strings.Join(parts, ", ")
+}
+
+// TrustBundle returns the roots the workloads of a network trust: every
+// certificate in the istio-ca-root-cert ConfigMaps (root-cert.pem) of the
+// Istio namespace of the network's clusters.
+func TrustBundle(f *fleet.Fleet, network string) []*x509.Certificate {
+	_, members := mesh.Networks(f)
+	var out []*x509.Certificate
+	seen := map[string]bool{}
+	for _, name := range members[network] {
+		c := f.Cluster(name)
+		if c == nil {
+			continue
+		}
+		for _, cm := range c.ConfigMaps {
+			if cm.Name != fleet.RootCertConfigMap || cm.Namespace != c.IstioNamespace {
+				continue
+			}
+			rest := []byte(cm.Data["root-cert.pem"])
+			for {
+				var b *pem.Block
+				b, rest = pem.Decode(rest)
+				if b == nil {
+					break
+				}
+				cert, err := x509.ParseCertificate(b.Bytes)
+				if err != nil || seen[string(cert.Raw)] {
+					continue
+				}
+				seen[string(cert.Raw)] = true
+				out = append(out, cert)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,298 @@
+// Package topology describes the shape of a mesh as the fleet shows it:
+// networks with the clusters on them (role, cluster ID, version), each
+// network's east-west gateway addresses, and the discovery edges (which
+// primary's istiod reads which cluster, from its remote secrets). It is
+// data only; pkg/render draws it as text boxes, JSON or Graphviz dot.
+package topology
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/probe"
+)
+
+// APIVersion and Kind identify the document of `topology -o json`.
+const (
+	APIVersion = "meshfed.dev/v1alpha1"
+	Kind       = "Topology"
+)
+
+// Control-plane and network models.
+const (
+	MultiPrimary  = "multi-primary"
+	PrimaryRemote = "primary-remote"
+	SinglePrimary = "single-cluster"
+	NoControl     = "no-control-plane"
+	SingleNetwork = "single-network"
+	MultiNetwork  = "multi-network"
+)
+
+// Edge states: what the remote secrets say about one discovery edge.
+const (
+	// EdgeConfigured: the reader holds a remote secret for the cluster.
+	EdgeConfigured = "configured"
+	// EdgeMissing: the reader is a primary and the cluster is in the mesh,
+	// but no remote secret names it; the reader cannot see it.
+	EdgeMissing = "missing"
+	// EdgeOutside: a remote secret names a cluster ID no chosen context has.
+	EdgeOutside = "not-in-fleet"
+)
+
+// Topology is the mesh as drawn.
+type Topology struct {
+	APIVersion   string    `json:"apiVersion"`
+	Kind         string    `json:"kind"`
+	ControlPlane string    `json:"controlPlane"`
+	Networking   string    `json:"networking"`
+	Networks     []Network `json:"networks"`
+	Edges        []Edge    `json:"edges"`
+	// EdgesFrom says where the edges come from (remote secrets, not istiod's live view).
+	EdgesFrom string `json:"edgesFrom"`
+	// Reachability is the probes' network × network view (nil when no probe ran).
+	Reachability *probe.Matrix `json:"reachability,omitempty"`
+	// TradeOffs explains, in one paragraph, what this shape gives and costs.
+	TradeOffs string `json:"tradeOffs"`
+}
+
+// Network is one network with its clusters and gateways. A network named ""
+// holds the clusters that name none.
+type Network struct {
+	Name     string    `json:"name"`
+	Clusters []Cluster `json:"clusters"`
+	Gateways []Gateway `json:"gateways,omitempty"`
+}
+
+// Cluster is one context as the mesh sees it.
+type Cluster struct {
+	Context   string `json:"context"`
+	ClusterID string `json:"clusterID,omitempty"`
+	Role      string `json:"role"`
+	Version   string `json:"version,omitempty"`
+	Revision  string `json:"revision,omitempty"`
+	MeshID    string `json:"meshID,omitempty"`
+	Reachable bool   `json:"reachable"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Gateway is a network's east-west gateway Service.
+type Gateway struct {
+	Context   string   `json:"context"`
+	Service   string   `json:"service"`
+	Port      int32    `json:"port,omitempty"`
+	Addresses []string `json:"addresses,omitempty"`
+	// Pending is true when the Service has no load-balancer address.
+	Pending bool `json:"pending,omitempty"`
+}
+
+// Edge is one discovery edge: the istiod of From reads the API server of To.
+type Edge struct {
+	From   string `json:"from"`             // reader's context
+	To     string `json:"to,omitempty"`     // read cluster's context ("" when not in the fleet)
+	ToID   string `json:"toID"`             // the cluster ID the secret names
+	Secret string `json:"secret,omitempty"` // namespace/name of the remote secret
+	State  string `json:"state"`
+}
+
+// Build reads the topology out of a fleet (and its probe results, if any).
+func Build(f *fleet.Fleet) *Topology {
+	t := &Topology{APIVersion: APIVersion, Kind: Kind, EdgesFrom: "remote secrets (istio/multiCluster=true) in each primary's Istio namespace; not istiod's live view"}
+	byNet := map[string]*Network{}
+	var primaries, remotes int
+	idOf := map[string]string{} // cluster ID → context
+	for _, c := range f.Clusters {
+		id := mesh.Identify(c)
+		cl := Cluster{Context: c.Context, ClusterID: id.ClusterID, Role: string(id.Role), Version: id.Version, Revision: id.Revision,
+			MeshID: id.MeshID, Reachable: c.Reachable, Error: c.Error}
+		switch id.Role {
+		case mesh.RolePrimary:
+			primaries++
+		case mesh.RoleRemote:
+			remotes++
+		}
+		if id.ClusterID != "" {
+			if _, dup := idOf[id.ClusterID]; !dup {
+				idOf[id.ClusterID] = c.Context
+			}
+		}
+		n := byNet[id.Network]
+		if n == nil {
+			n = &Network{Name: id.Network}
+			byNet[id.Network] = n
+		}
+		n.Clusters = append(n.Clusters, cl)
+		if !c.Reachable {
+			continue
+		}
+		for _, g := range mesh.NetworkGateways(c) {
+			gn := byNet[g.Network]
+			if gn == nil {
+				gn = &Network{Name: g.Network}
+				byNet[g.Network] = gn
+			}
+			gn.Gateways = append(gn.Gateways, Gateway{Context: c.Context, Service: g.Ref(), Port: g.Port, Addresses: g.Addresses, Pending: len(g.Addresses) == 0})
+		}
+	}
+	var names []string
+	for n := range byNet {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	named := 0
+	for _, n := range names {
+		t.Networks = append(t.Networks, *byNet[n])
+		if n != "" {
+			named++
+		}
+	}
+	switch {
+	case primaries > 1:
+		t.ControlPlane = MultiPrimary
+		if remotes > 0 {
+			t.ControlPlane = MultiPrimary + " with remotes"
+		}
+	case primaries == 1 && remotes > 0:
+		t.ControlPlane = PrimaryRemote
+	case primaries == 1:
+		t.ControlPlane = SinglePrimary
+	default:
+		t.ControlPlane = NoControl
+	}
+	t.Networking = SingleNetwork
+	if named > 1 {
+		t.Networking = MultiNetwork
+	}
+	t.Edges = edges(f, idOf)
+	if f.Probes != nil {
+		m := probe.NewMatrix(f.Probes)
+		m.From = f.Probes.From
+		t.Reachability = &m
+	}
+	t.TradeOffs = tradeOffs(t)
+	return t
+}
+
+func edges(f *fleet.Fleet, idOf map[string]string) []Edge {
+	var out []Edge
+	for _, p := range f.Clusters {
+		pid := mesh.Identify(p)
+		if pid.Role != mesh.RolePrimary {
+			continue
+		}
+		keys := mesh.RemoteSecretKeys(p)
+		covered := map[string]bool{}
+		var ids []string
+		for k := range keys {
+			ids = append(ids, k)
+		}
+		sort.Strings(ids)
+		for _, k := range ids {
+			if k == pid.ClusterID {
+				continue // istiod ignores a secret for itself
+			}
+			covered[k] = true
+			e := Edge{From: p.Context, ToID: k, Secret: keys[k], State: EdgeConfigured}
+			if to, ok := idOf[k]; ok {
+				e.To = to
+			} else {
+				e.State = EdgeOutside
+			}
+			out = append(out, e)
+		}
+		for _, q := range f.Clusters {
+			qid := mesh.Identify(q)
+			if q == p || qid.ClusterID == "" || qid.ClusterID == pid.ClusterID || covered[qid.ClusterID] ||
+				(qid.Role != mesh.RolePrimary && qid.Role != mesh.RoleRemote) {
+				continue
+			}
+			out = append(out, Edge{From: p.Context, To: q.Context, ToID: qid.ClusterID, State: EdgeMissing})
+		}
+	}
+	return out
+}
+
+// tradeOffs explains the shape found, in one paragraph.
+func tradeOffs(t *Topology) string {
+	var s []string
+	switch {
+	case strings.HasPrefix(t.ControlPlane, MultiPrimary):
+		s = append(s, "Multi-primary: every primary runs its own istiod and reads the other clusters' API servers, so a cluster cut off from the others keeps configuring its own proxies and issuing their certificates; what it loses is the cut-off clusters' endpoints. Each primary needs a remote secret for every peer, and all must share a root of trust.")
+		if strings.Contains(t.ControlPlane, "remotes") {
+			s = append(s, "Its remote clusters depend on their primary's istiod, reached through that primary's east-west gateway.")
+		}
+	case t.ControlPlane == PrimaryRemote:
+		s = append(s, "Primary-remote: only the primary runs istiod; the remote clusters' proxies get configuration and certificates from it (15012) and their API servers call its injection webhook (15017), through the primary's east-west gateway. When the primary or the path to it is cut, remote proxies keep their last configuration but get no updates and no new certificates, and pods cannot be created where the webhook fails closed. One control plane to run and upgrade, at the price of that dependency.")
+	case t.ControlPlane == SinglePrimary:
+		s = append(s, "One primary and no remote cluster: a single-cluster mesh, or the other clusters were not chosen (see --contexts).")
+	default:
+		s = append(s, "No istiod was found in the chosen clusters.")
+	}
+	if t.Networking == MultiNetwork {
+		s = append(s, "Several networks: traffic between them goes through the destination network's east-west gateway on 15443 (mTLS passed through by SNI), so each network needs a gateway with a reachable address, and pod IP ranges may overlap across networks.")
+	} else if len(t.Networks) > 0 && countClusters(t) > 1 {
+		s = append(s, "One network: proxies send traffic straight to the other clusters' pod IPs, with no gateway in the path, which requires routable, non-overlapping pod CIDRs between all clusters.")
+	}
+	return strings.Join(s, " ")
+}
+
+func countClusters(t *Topology) int {
+	n := 0
+	for _, nw := range t.Networks {
+		n += len(nw.Clusters)
+	}
+	return n
+}
+
+// Compact is the one-line-per-network summary the doctor's text report can
+// open with, e.g. `network-east: east (primary east, 1.28.0) · gateway 10.0.0.1`.
+func Compact(t *Topology) []string {
+	out := []string{fmt.Sprintf("%s, %s", t.ControlPlane, t.Networking)}
+	for _, n := range t.Networks {
+		var cs []string
+		for _, c := range n.Clusters {
+			cs = append(cs, fmt.Sprintf("%s (%s)", c.Context, describeCluster(c)))
+		}
+		line := fmt.Sprintf("%s: %s", NetworkName(n.Name), strings.Join(cs, ", "))
+		for _, g := range n.Gateways {
+			line += " · gateway " + GatewayAddress(g)
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+func describeCluster(c Cluster) string {
+	if !c.Reachable {
+		return "unreachable"
+	}
+	parts := []string{c.Role}
+	if c.ClusterID != "" {
+		parts = append(parts, "ID "+c.ClusterID)
+	}
+	if c.Version != "" {
+		parts = append(parts, c.Version)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// NetworkName is how a network is named in output ("" is "(no network)").
+func NetworkName(n string) string {
+	if n == "" {
+		return "(no network)"
+	}
+	return n
+}
+
+// GatewayAddress names a gateway's address, or says it is pending.
+func GatewayAddress(g Gateway) string {
+	if g.Pending {
+		return "pending (" + g.Service + " in " + g.Context + ")"
+	}
+	return strings.Join(g.Addresses, ",")
+}
+
+// Describe is a cluster's box line, e.g. "primary · ID east · 1.28.0".
+func Describe(c Cluster) string { return describeCluster(c) }

@@ -279,7 +279,7 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		"--profiling=false",
 		"--cert-dir=" + f("apiserver-certs"),
 		"--v=1",
-	}, []string{"GOMAXPROCS=2"})
+	}, append([]string{"GOMAXPROCS=2"}, splitEnv(os.Getenv("MESHFED_LAB_APISERVER_ENV"))...))
 	if err != nil {
 		return err
 	}
@@ -581,3 +581,5 @@ func (l *Lab) waitSettled(ctx context.Context) error {
 		return nil
 	})
 }
+
+func splitEnv(s string) []string { return strings.Fields(s) }

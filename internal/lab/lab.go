@@ -220,6 +220,9 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	}
 	l.ready = time.Since(l.started)
 	l.logf("lab %s ready in %s", sc.Name, l.ready.Round(100*time.Millisecond))
+	// Nothing logs after Start; drop the writer (a test's t.Log must not
+	// be called once its test is over).
+	l.log = io.Discard
 	return l, nil
 }
 

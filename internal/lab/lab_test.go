@@ -218,7 +218,7 @@ faults:
 }
 
 func TestPrimaryRemote(t *testing.T) {
-	l := labtest.Start(t, "primary-remote", 2)
+	l := labtest.Shared(t, "primary-remote", 2)
 	c := ctx(t, time.Minute)
 	if got := l.Primaries(); len(got) != 1 || got[0] != "east" {
 		t.Fatalf("primaries %v", got)

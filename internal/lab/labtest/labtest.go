@@ -147,12 +147,66 @@ func Plugin(t testing.TB) string {
 	return pluginPath
 }
 
-// Cleanup removes the plugin Plugin built; call it from TestMain after m.Run
-// (optional: the binary is otherwise left in the temp directory).
+// Cleanup stops the labs Shared started and removes the plugin Plugin
+// built; call it from TestMain after m.Run:
+//
+//	func TestMain(m *testing.M) { code := m.Run(); labtest.Cleanup(); os.Exit(code) }
+//
+// Without it, shared labs' processes still die with the test binary and
+// their namespaces are swept by the next lab.
 func Cleanup() {
+	sharedMu.Lock()
+	for k, l := range shared {
+		_ = l.Stop()
+		delete(shared, k)
+	}
+	sharedMu.Unlock()
 	if pluginPath != "" && os.Getenv("MESHFED_PLUGIN") == "" {
 		_ = os.RemoveAll(filepath.Dir(pluginPath))
 	}
+}
+
+var (
+	sharedMu  sync.Mutex
+	shared    = map[string]*lab.Lab{}
+	sharedErr = map[string]error{}
+)
+
+// Shared returns a lab of the scenario with n clusters that every test of
+// the test binary shares: started by the first caller, stopped by Cleanup
+// (call it from TestMain). Tests must not change what others read from it
+// (or put it back, as CutPath/HealPath do).
+func Shared(t testing.TB, scenario string, clusters int) *lab.Lab {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("lab: skipped in -short mode")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skipf("lab: needs Linux (have %s)", runtime.GOOS)
+	}
+	key := fmt.Sprintf("%s/%d", scenario, clusters)
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if l := shared[key]; l != nil {
+		return l
+	}
+	if err := sharedErr[key]; err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	stopOnSignal()
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	defer cancel()
+	// The lab only logs while it starts; the first test's log holds it.
+	l, err := lab.Start(ctx, lab.Config{Scenario: scenario, Clusters: clusters, Log: logWriter{t}})
+	if errors.Is(err, lab.ErrNoBinaries) {
+		t.Skipf("lab: %v", err)
+	}
+	if err != nil {
+		sharedErr[key] = err
+		t.Fatalf("lab: %v", err)
+	}
+	shared[key] = l
+	return l
 }
 
 // RunTimeout bounds one Run.

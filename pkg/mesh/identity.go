@@ -46,6 +46,9 @@ type Identity struct {
 	// there is none); MeshConfigError says why it could not be parsed.
 	Mesh            *meshconfig.MeshConfig
 	MeshConfigError string
+	// ConfigCluster is true for a remote cluster that also holds the mesh's
+	// configuration for an external istiod (values.global.configCluster).
+	ConfigCluster bool
 }
 
 // Well-known names of an Istio install.
@@ -97,6 +100,7 @@ func identify(c *fleet.Cluster) Identity {
 		}
 	case hasRemoteTraces(c, values):
 		id.Role = RoleRemote
+		id.ConfigCluster = values.Global.ConfigCluster
 	case len(c.Namespaces) > 0 && !hasNamespace(c, ns):
 		id.Role = RoleNone
 	}
@@ -174,9 +178,10 @@ func imageTag(w fleet.Workload) string {
 
 type injectorValuesDoc struct {
 	Global struct {
-		MeshID       string `json:"meshID"`
-		Network      string `json:"network"`
-		MultiCluster struct {
+		MeshID        string `json:"meshID"`
+		Network       string `json:"network"`
+		ConfigCluster bool   `json:"configCluster"`
+		MultiCluster  struct {
 			ClusterName string `json:"clusterName"`
 		} `json:"multiCluster"`
 	} `json:"global"`

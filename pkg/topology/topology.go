@@ -31,6 +31,10 @@ const (
 	MultiNetwork  = "multi-network"
 )
 
+// RoleConfig is a remote cluster that holds the configuration of an
+// external istiod (values.global.configCluster).
+const RoleConfig = "config"
+
 // Edge states: what the remote secrets say about one discovery edge.
 const (
 	// EdgeConfigured: the reader holds a remote secret for the cluster.
@@ -112,6 +116,9 @@ func Build(f *fleet.Fleet) *Topology {
 			primaries++
 		case mesh.RoleRemote:
 			remotes++
+			if id.ConfigCluster {
+				cl.Role = RoleConfig
+			}
 		}
 		if id.ClusterID != "" {
 			if _, dup := idOf[id.ClusterID]; !dup {

@@ -76,9 +76,12 @@ func (l *Lab) makeClusters() error {
 		return err
 	}
 	for i, name := range l.names {
-		c := &cluster{name: name, index: i, dir: filepath.Join(l.workDir, name), role: "primary", network: "network1"}
+		c := &cluster{name: name, id: name, index: i, dir: filepath.Join(l.workDir, name), role: "primary", network: "network1"}
 		if sc.MultiNetwork {
 			c.network = "network-" + name
+		}
+		for _, f := range sc.faultsFor(name, FaultClusterID) {
+			c.id = f.Value
 		}
 		if sc.Topology == PrimaryRemote && i > 0 {
 			c.role = "remote"
@@ -363,7 +366,9 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 }
 
 // remoteSecretName is the name istioctl create-remote-secret gives.
-func remoteSecretName(cluster string) string { return "istio-remote-secret-" + cluster }
+func remoteSecretName(cluster string) string {
+	return "istio-remote-secret-" + strings.ToLower(cluster)
+}
 
 // writeRemoteSecrets gives every primary a secret for every other cluster,
 // the way `istioctl create-remote-secret --name=<peer> | kubectl apply` does,
@@ -397,24 +402,25 @@ func (l *Lab) writeRemoteSecrets(ctx context.Context) error {
 
 func (l *Lab) writeRemoteSecret(ctx context.Context, p, peer *cluster, token string) error {
 	kc := clientcmdapi.NewConfig()
-	kc.Clusters[peer.name] = &clientcmdapi.Cluster{Server: peer.rest.Host, CertificateAuthorityData: peer.kubeCA.certPEM}
-	kc.AuthInfos[peer.name] = &clientcmdapi.AuthInfo{Token: token}
-	kc.Contexts[peer.name] = &clientcmdapi.Context{Cluster: peer.name, AuthInfo: peer.name}
-	kc.CurrentContext = peer.name
+	// istioctl names everything in the kubeconfig after the cluster ID (--name).
+	kc.Clusters[peer.id] = &clientcmdapi.Cluster{Server: peer.rest.Host, CertificateAuthorityData: peer.kubeCA.certPEM}
+	kc.AuthInfos[peer.id] = &clientcmdapi.AuthInfo{Token: token}
+	kc.Contexts[peer.id] = &clientcmdapi.Context{Cluster: peer.id, AuthInfo: peer.id}
+	kc.CurrentContext = peer.id
 	b, err := clientcmd.Write(*kc)
 	if err != nil {
 		return err
 	}
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      remoteSecretName(peer.name),
+			Name:      remoteSecretName(peer.id),
 			Namespace: "istio-system",
 			Labels:    map[string]string{"istio/multiCluster": "true"},
 			Annotations: map[string]string{
-				"networking.istio.io/cluster": peer.name,
+				"networking.istio.io/cluster": peer.id,
 			},
 		},
-		Data: map[string][]byte{peer.name: b},
+		Data: map[string][]byte{peer.id: b},
 	}
 	if _, err := p.client.CoreV1().Secrets("istio-system").Create(ctx, s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("remote secret for %s: %w", peer.name, err)
@@ -432,12 +438,12 @@ func (l *Lab) ReaddRemoteSecret(ctx context.Context, primary, peer string) error
 		return fmt.Errorf("no remote secret of %s for %s", primary, peer)
 	}
 	secrets := p.client.CoreV1().Secrets("istio-system")
-	err := secrets.Delete(ctx, remoteSecretName(peer), metav1.DeleteOptions{})
+	err := secrets.Delete(ctx, remoteSecretName(q.id), metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
 	// Let istiod see the deletion before the new secret arrives.
-	if _, err := l.WaitClusterz(ctx, primary, func(m map[string]string) bool { _, ok := m[peer]; return !ok }); err != nil {
+	if _, err := l.WaitClusterz(ctx, primary, func(m map[string]string) bool { _, ok := m[q.id]; return !ok }); err != nil {
 		return err
 	}
 	return l.writeRemoteSecret(ctx, p, q, q.token)
@@ -485,7 +491,7 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 	c.istiod, err = l.startProc("istiod-"+c.name, l.net.ns(c.name), work, l.bin("pilot-discovery"), []string{
 		"discovery",
 		"--kubeconfig", filepath.Join(c.dir, "kubeconfig"),
-		"--clusterID", c.name,
+		"--clusterID", c.id,
 		"--domain", "cluster.local",
 		"--meshConfig", filepath.Join(c.dir, "mesh.yaml"),
 		"--networksConfig", filepath.Join(c.dir, "networks.yaml"),
@@ -501,7 +507,7 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 		"POD_NAMESPACE=istio-system",
 		"POD_NAME=istiod-" + c.name,
 		"REVISION=default",
-		"CLUSTER_ID=" + c.name,
+		"CLUSTER_ID=" + c.id,
 		"INJECTION_WEBHOOK_CONFIG_NAME=istio-sidecar-injector",
 		"VALIDATION_WEBHOOK_CONFIG_NAME=",
 		"PILOT_REMOTE_CLUSTER_TIMEOUT=" + l.cfg.RemoteClusterTimeout.String(),
@@ -530,12 +536,15 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 	})
 }
 
-// expectedPeers lists the clusters a primary has a usable remote secret for.
-func (l *Lab) expectedPeers(p *cluster) []string {
-	var out []string
+// expectedIDs lists the cluster IDs a primary's clusterz will show: its own
+// and those of the peers it has a remote secret for (a secret keyed with
+// its own ID is ignored by istiod).
+func (l *Lab) expectedIDs(p *cluster) []string {
+	out := []string{p.id}
 	for _, n := range l.names {
-		if n != p.name && !l.scenario.hasFor(p.name, n, FaultMissingRemoteSecret) {
-			out = append(out, n)
+		q := l.clusters[n]
+		if q != p && q.id != p.id && !l.scenario.hasFor(p.name, n, FaultMissingRemoteSecret) {
+			out = append(out, q.id)
 		}
 	}
 	return out
@@ -548,7 +557,7 @@ func (l *Lab) waitSettled(ctx context.Context) error {
 		if c.role != "primary" {
 			return nil
 		}
-		want := append(l.expectedPeers(c), c.name)
+		want := l.expectedIDs(c)
 		var last []ClusterStatus
 		err := poll(ctx, 60*time.Second+2*l.cfg.RemoteClusterTimeout, 200*time.Millisecond, func() (bool, error) {
 			if err := c.istiod.exited(); err != nil {

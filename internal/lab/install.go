@@ -88,7 +88,7 @@ func (l *Lab) templateData(c *cluster) (*TemplateData, error) {
 		td = f.Value
 	}
 	d := &TemplateData{
-		Cluster: c.name, ClusterID: c.name, Index: k, Clusters: l.names,
+		Cluster: c.name, ClusterID: c.id, Index: k, Clusters: l.names,
 		Role: c.role, Remote: c.role == "remote", RunsIstiod: c.role == "primary", Primary: c.primary,
 		Network: c.network, MultiNetwork: sc.MultiNetwork, NetworkLabel: !sc.has(c.name, FaultMissingNetworkLabel),
 		MeshID: sc.MeshID, TrustDomain: td, Region: region,

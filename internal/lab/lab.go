@@ -73,7 +73,8 @@ type Lab struct {
 // cluster is one cluster's processes, files and clients.
 type cluster struct {
 	name      string
-	index     int // 0-based
+	id        string // CLUSTER_ID; the name unless a cluster-id fault says otherwise
+	index     int    // 0-based
 	dir       string
 	role      string // primary or remote
 	network   string
@@ -347,8 +348,18 @@ func (l *Lab) SetKeepWorkDir(keep bool) {
 func (l *Lab) Kubeconfig() string { return filepath.Join(l.workDir, "kubeconfig") }
 
 // Contexts lists the context names in cluster order: east, west, central, north, south, ...
-// The context name is also the cluster ID (CLUSTER_ID) and the remote-secret key.
+// The context name is also the cluster ID (CLUSTER_ID) and the remote-secret
+// key, unless a cluster-id fault changes it (see ClusterID).
 func (l *Lab) Contexts() []string { return append([]string(nil), l.names...) }
+
+// ClusterID is the cluster ID (istiod's CLUSTER_ID, the remote-secret key)
+// of a context: the context name unless the scenario has a cluster-id fault.
+func (l *Lab) ClusterID(context string) string {
+	if c := l.clusters[context]; c != nil {
+		return c.id
+	}
+	return ""
+}
 
 // Primaries lists the clusters that run an istiod.
 func (l *Lab) Primaries() []string {

@@ -51,12 +51,17 @@ const (
 	FaultCutPath = "cut-path"
 	// FaultTrustDomain: the cluster's meshConfig.trustDomain is Value.
 	FaultTrustDomain = "trust-domain"
+	// FaultClusterID: the cluster's ID (CLUSTER_ID, clusterName, and the key
+	// of the remote secrets that point at it) is Value instead of its name:
+	// "Kubernetes" (left at istiod's default) or another cluster's ID (a
+	// duplicate, whose remote secret that cluster's istiod then ignores).
+	FaultClusterID = "cluster-id"
 )
 
 var knownFaults = map[string]bool{
 	FaultOwnRoot: true, FaultSelfSignedCA: true, FaultMissingRemoteSecret: true, FaultBadRemoteSecret: true,
 	FaultMissingNetworkLabel: true, FaultGatewayPending: true, FaultNoOutlierDetection: true,
-	FaultNodeWithoutZone: true, FaultCutPath: true, FaultTrustDomain: true,
+	FaultNodeWithoutZone: true, FaultCutPath: true, FaultTrustDomain: true, FaultClusterID: true,
 }
 
 // Scenario describes a mesh as a real Istio multi-cluster install has it. It
@@ -160,6 +165,9 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		}
 		if f.Cluster == "" {
 			return nil, fmt.Errorf("scenario %s: fault %s names no cluster", s.Name, f.Type)
+		}
+		if (f.Type == FaultTrustDomain || f.Type == FaultClusterID) && f.Value == "" {
+			return nil, fmt.Errorf("scenario %s: %s needs a value", s.Name, f.Type)
 		}
 		if f.Type == FaultCutPath && f.Peer == "" {
 			return nil, fmt.Errorf("scenario %s: cut-path needs a peer", s.Name)

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"time"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
@@ -9,7 +10,11 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/all"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 )
+
+// defaultProbeTimeout bounds each live probe unless --timeout is shorter.
+const defaultProbeTimeout = 3 * time.Second
 
 // DefaultBackend wires the commands to the real collector, mesh identity and
 // check registry.
@@ -32,6 +37,11 @@ func DefaultBackend() Backend {
 		},
 		Collect: func(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, t Target) *fleet.Fleet {
 			return fleet.Collect(ctx, flags, contexts, fleet.Options{Timeout: t.Timeout, IstioNamespace: t.IstioNamespace})
+		},
+		Probe: func(ctx context.Context, f *fleet.Fleet, t Target) *fleet.Probes {
+			// The probe package's own bound per dial, never more than the
+			// user's --timeout: a black-holed gateway must not outlast the read.
+			return probe.Gateways(ctx, f, probe.Options{Timeout: min(t.Timeout, defaultProbeTimeout)})
 		},
 		Identify: func(c *fleet.Cluster) checks.ClusterSummary {
 			id := mesh.Identify(c)

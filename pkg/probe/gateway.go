@@ -226,6 +226,9 @@ func serviceSNI(f *fleet.Fleet, contexts []string, domain string) (string, strin
 // collect results) whatever the gateways do.
 func Gateways(ctx context.Context, f *fleet.Fleet, opts Options) *fleet.Probes {
 	opts = opts.withDefaults()
+	if dl, ok := ctx.Deadline(); ok && dl.Before(opts.Deadline) {
+		opts.Deadline = dl // the caller's budget for the whole run wins
+	}
 	out := &fleet.Probes{From: opts.From, Deadline: opts.Deadline}
 	targets := Plan(f, opts.Domain)
 	if len(targets) == 0 {
@@ -233,7 +236,7 @@ func Gateways(ctx context.Context, f *fleet.Fleet, opts Options) *fleet.Probes {
 	}
 	bundles := map[string][]*x509.Certificate{}
 	for _, t := range targets {
-		for _, s := range t.Sources {
+		for _, s := range append([]string{t.Network}, t.Sources...) {
 			if _, ok := bundles[s]; !ok {
 				bundles[s] = TrustBundle(f, s)
 			}
@@ -284,6 +287,9 @@ collect:
 			if len(d.chain) > 0 {
 				p.Presented = describe(d.chain[0])
 				p.Outcome, p.Detail = judge(d, bundles[src], src, opts.Now())
+				if p.Outcome == fleet.ProbeUntrusted {
+					p.Detail += "; " + ownVerdict(d, bundles[t.Network], t.Network, opts.Now())
+				}
 			}
 			out.Gateways = append(out.Gateways, p)
 		}
@@ -389,6 +395,19 @@ func judge(d *dialResult, roots []*x509.Certificate, src string, now time.Time) 
 		detail += "; then the server ended the handshake (" + oneLine(d.hsErr) + "), as a sidecar does without a client certificate"
 	}
 	return fleet.ProbeOK, detail
+}
+
+// ownVerdict says whether the gateway's own network trusts what it
+// presented: if it does, the networks merely do not share a root; if not,
+// something other than the mesh's gateway answers at that address.
+func ownVerdict(d *dialResult, roots []*x509.Certificate, network string, now time.Time) string {
+	switch o, _ := judge(d, roots, network, now); o {
+	case fleet.ProbeOK:
+		return fmt.Sprintf("network %q itself trusts it: the networks do not share a root (see MF2001)", network)
+	case fleet.ProbeUntrusted:
+		return fmt.Sprintf("not even network %q, whose gateway it is, trusts it: something other than the east-west gateway's passthrough answers there", network)
+	}
+	return fmt.Sprintf("no trust bundle of network %q was read to say whether it trusts it", network)
 }
 
 // describe names a certificate by its public facts.

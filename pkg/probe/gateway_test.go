@@ -297,3 +297,21 @@ func TestSingleNetworkPlansNothing(t *testing.T) {
 		t.Errorf("one network planned %+v", ts)
 	}
 }
+
+func TestCallersDeadlineWins(t *testing.T) {
+	root := newCA(t, "mesh root")
+	s := &servers{}
+	s.hang(t, "192.0.2.1")
+	s.hang(t, "192.0.2.2")
+	f := fleetOf(t, root, "192.0.2.1", "192.0.2.2")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	p := Gateways(ctx, f, Options{Timeout: 5 * time.Second, Dial: s.dial})
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("took %s past the caller's 200ms", took)
+	}
+	if !p.Deadline.Before(start.Add(time.Second)) {
+		t.Errorf("recorded deadline %s", p.Deadline)
+	}
+}

@@ -126,6 +126,15 @@ func box(b *strings.Builder, title string, lines []string) {
 	b.WriteString("└" + strings.Repeat("─", width+2) + "┘\n")
 }
 
+// ReachabilityText writes the probes' network × network view on its own
+// (the doctor's text report can show it after the findings).
+func ReachabilityText(w io.Writer, m *probe.Matrix) error {
+	var b strings.Builder
+	reachability(&b, m)
+	_, err := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
+	return err
+}
+
 func reachability(b *strings.Builder, m *probe.Matrix) {
 	fmt.Fprintf(b, "\nReachability of the east-west gateways (probed from %s; rows: the network whose istiod hands out the address and whose roots judge the certificate):\n", m.From)
 	if len(m.Networks) == 0 {

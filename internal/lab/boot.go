@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -42,7 +43,7 @@ func findBinDir(dir string) (string, error) {
 }
 
 // ErrNoBinaries means the lab's binaries have not been built.
-var ErrNoBinaries = fmt.Errorf("lab binaries missing")
+var ErrNoBinaries = errors.New("lab binaries missing")
 
 // moduleRoot finds the directory of kubectl-meshfed's go.mod from the working
 // directory upwards.

@@ -18,7 +18,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -465,13 +464,3 @@ func (l *Lab) CutPath(from, to string) error { return l.net.cut(from, to) }
 
 // HealPath removes a cut made by CutPath (or by a cut-path fault).
 func (l *Lab) HealPath(from, to string) error { return l.net.heal(from, to) }
-
-// sortedNames returns map keys sorted.
-func sortedNames[T any](m map[string]T) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}

@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -325,11 +326,25 @@ func (l *Lab) installCRDs(ctx context.Context, c *cluster) error {
 	}
 	// A plain create: server-side apply of ~1 MB of schemas costs the
 	// apiserver seconds of CPU computing managed fields.
-	for _, u := range crds {
-		_, err := c.dyn.Resource(crdGVR).Create(ctx, u.DeepCopy(), metav1.CreateOptions{FieldManager: "meshfed-lab"})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create CRD %s: %w", u.GetName(), err)
-		}
+	// A few at a time: the apiserver overlaps storing one with building
+	// the OpenAPI of another.
+	errs := make([]error, len(crds))
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, u := range crds {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, u *unstructured.Unstructured) {
+			defer func() { <-sem; wg.Done() }()
+			_, err := c.dyn.Resource(crdGVR).Create(ctx, u.DeepCopy(), metav1.CreateOptions{FieldManager: "meshfed-lab"})
+			if err != nil && !apierrors.IsAlreadyExists(err) {
+				errs[i] = fmt.Errorf("create CRD %s: %w", u.GetName(), err)
+			}
+		}(i, u)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	l.tracef("%s: CRDs created", c.name)
 	return poll(ctx, 90*time.Second, 100*time.Millisecond, func() (bool, error) {

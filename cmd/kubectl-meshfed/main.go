@@ -26,8 +26,14 @@ func run() (code int) {
 			code = cmd.ExitFailed
 		}
 	}()
+	// The first Ctrl-C cancels the reads (each cluster's error then says
+	// so); restoring the default handler lets a second one kill at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	err := cmd.NewRootCmd(streams, cmd.DefaultBackend()).ExecuteContext(ctx)

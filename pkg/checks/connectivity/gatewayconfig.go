@@ -86,8 +86,7 @@ func networkLabels(f *fleet.Fleet) []checks.Finding {
 					fmt.Sprintf("namespace %s label %s=%s", x.C.IstioNamespace, mesh.NetworkLabel, x.ID.Network)},
 			})
 		}
-		deps, pods := mesh.SelectedWorkloads(x.C, s)
-		ws := append(append([]fleet.Workload{}, deps...), pods...)
+		ws := gatewayWorkloads(x.C, s)
 		if len(ws) == 0 {
 			if len(s.Selector) == 0 {
 				continue // a Service without selector (managed elsewhere): nothing to compare
@@ -141,8 +140,7 @@ func requestedNetworkView(f *fleet.Fleet) []checks.Finding {
 	}
 	var out []checks.Finding
 	for _, x := range gateways(f) {
-		deps, pods := mesh.SelectedWorkloads(x.C, x.G.Service)
-		for _, w := range append(deps, pods...) {
+		for _, w := range gatewayWorkloads(x.C, x.G.Service) {
 			v, ok := w.Env(mesh.RequestedNetworkView)
 			kind := "Pod"
 			if w.PodLabels != nil {
@@ -164,6 +162,16 @@ func requestedNetworkView(f *fleet.Fleet) []checks.Finding {
 		}
 	}
 	return out
+}
+
+// gatewayWorkloads are the Deployments behind a gateway Service, or its
+// Pods when no Deployment was read (one finding per Deployment, not per replica).
+func gatewayWorkloads(c *fleet.Cluster, s fleet.Service) []fleet.Workload {
+	deps, pods := mesh.SelectedWorkloads(c, s)
+	if len(deps) > 0 {
+		return deps
+	}
+	return pods
 }
 
 func containsItem(list, item string) bool {

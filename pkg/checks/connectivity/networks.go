@@ -127,6 +127,9 @@ func istiodExposed(f *fleet.Fleet) []checks.Finding {
 	}
 	var out []checks.Finding
 	for _, p := range primaries {
+		if direct := istiodLoadBalancer(p); direct != "" {
+			continue // istiod has a load balancer of its own (external istiod, or its Service of type LoadBalancer)
+		}
 		var cands []fleet.Service
 		for _, s := range p.Services {
 			if s.Labels["istio"] == "eastwestgateway" || s.Labels[mesh.NetworkLabel] != "" {
@@ -173,6 +176,24 @@ func istiodExposed(f *fleet.Fleet) []checks.Finding {
 		})
 	}
 	return out
+}
+
+// istiodLoadBalancer names a LoadBalancer Service with an address that
+// exposes 15012 and 15017 and selects istiod itself, so remotes reach it
+// without a gateway.
+func istiodLoadBalancer(c *fleet.Cluster) string {
+	for _, s := range c.Services {
+		if s.Type != "LoadBalancer" || len(s.LoadBalancer) == 0 || s.Selector["app"] != mesh.IstiodApp {
+			continue
+		}
+		if _, ok := mesh.ServicePort(s, mesh.IstiodXDSPort); !ok {
+			continue
+		}
+		if _, ok := mesh.ServicePort(s, mesh.IstiodWebhookPort); ok {
+			return s.Namespace + "/" + s.Name
+		}
+	}
+	return ""
 }
 
 func gatewayListens(c *fleet.Cluster, s fleet.Service, port int32) bool {

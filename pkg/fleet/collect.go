@@ -277,13 +277,17 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 	return fmt.Errorf("unknown kind %s", k)
 }
 
-// pageSize bounds how much of a large LIST is decoded at once: each page is
-// reduced to the snapshot's few fields before the next one is read, so the
-// doctor's memory follows the snapshot, not the size of the cluster.
+// pageSize bounds how much of a large LIST is decoded at once when the API
+// server pages. Measured on kube-apiserver 1.36 with 5,000 Services per
+// cluster: at resourceVersion 0 the watch cache ignores the limit and answers
+// whole, which is the fastest read (0.5 s for three clusters against 0.8 s
+// paged, for 155 MB peak against 130 MB); the doctor takes the speed. The
+// limit still bounds memory where a server does page (a request delegated
+// to etcd, another version).
 const pageSize = 500
 
 // eachPage LISTs in pages and hands each page to add. The first page asks
-// for the watch cache (resourceVersion 0); the following ones follow its
+// for the watch cache (resourceVersion 0); any following ones follow its
 // continue token, which carries the same snapshot.
 func eachPage[L interface{ GetContinue() string }](ctx context.Context, opts metav1.ListOptions,
 	list func(context.Context, metav1.ListOptions) (L, error), add func(L) error) error {

@@ -57,9 +57,9 @@ var unreachable = map[fleet.ProbeOutcome]string{
 }
 
 // gatewayUnreachable reports gateway addresses the probe could not complete
-// TLS with, from the machine it ran on.
+// TLS with, from the machine it ran on, and those it could not try (unknown).
 func gatewayUnreachable(f *fleet.Fleet) []checks.Finding {
-	var out []checks.Finding
+	out := notRun(f, false, "the gateway could not be probed")
 	for _, g := range groupProbes(f, func(p fleet.GatewayProbe) bool { _, bad := unreachable[p.Outcome]; return bad }) {
 		p := g.first
 		sev := checks.SeverityOK
@@ -90,7 +90,7 @@ func gatewayUnreachable(f *fleet.Fleet) []checks.Finding {
 // gatewayUntrusted reports gateways whose certificate (the passthrough
 // target's) does not chain to the roots a source network trusts.
 func gatewayUntrusted(f *fleet.Fleet) []checks.Finding {
-	var out []checks.Finding
+	out := notRun(f, true, "the certificate the gateway presented could not be judged")
 	for _, g := range groupProbes(f, func(p fleet.GatewayProbe) bool { return p.Outcome == fleet.ProbeUntrusted }) {
 		p := g.first
 		out = append(out, checks.Finding{
@@ -112,6 +112,26 @@ func quoted(ss []string) []string {
 	out := make([]string, len(ss))
 	for i, s := range ss {
 		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+// notRun turns probes that could not decide into unknown findings: those
+// that dialled nothing (presented false) for reachability, those that got a
+// certificate but had no trust bundle to judge it (presented true) for trust.
+func notRun(f *fleet.Fleet, presented bool, what string) []checks.Finding {
+	var out []checks.Finding
+	for _, g := range groupProbes(f, func(p fleet.GatewayProbe) bool {
+		return p.Outcome == fleet.ProbeNotRun && (p.Presented != "") == presented
+	}) {
+		p := g.first
+		out = append(out, checks.Finding{
+			Severity: checks.SeverityUnknown,
+			Contexts: []string{p.Context},
+			Object:   probeRef(p),
+			Message:  fmt.Sprintf("east-west gateway %s of network %q at %s: %s: %s", p.Service, p.Network, p.Address, what, p.Detail),
+			Evidence: []string{fmt.Sprintf("probed from %s, for network %s", f.Probes.From, strings.Join(quoted(g.sources), ", "))},
+		})
 	}
 	return out
 }

@@ -66,6 +66,11 @@ type GatewayProbe struct {
 	// Detail is the error or the verification result, in one line.
 	Detail   string        `json:"detail,omitempty"`
 	Duration time.Duration `json:"duration"`
+	// OwnNetworkTrusts says, for an untrusted certificate, whether the
+	// gateway's own network trusts it: true means the two networks merely
+	// sign under different roots (a trust finding); false means something
+	// other than the mesh answers at the address. Nil when not judged.
+	OwnNetworkTrusts *bool `json:"ownNetworkTrusts,omitempty"`
 	// Presented describes the leaf certificate (subject, URI SANs, issuer,
 	// SHA-256 fingerprint): public facts only.
 	Presented string `json:"presented,omitempty"`

@@ -288,7 +288,9 @@ collect:
 				p.Presented = describe(d.chain[0])
 				p.Outcome, p.Detail = judge(d, bundles[src], src, opts.Now())
 				if p.Outcome == fleet.ProbeUntrusted {
-					p.Detail += "; " + ownVerdict(d, bundles[t.Network], t.Network, opts.Now())
+					verdict, own := ownVerdict(d, bundles[t.Network], t.Network, opts.Now())
+					p.Detail += "; " + verdict
+					p.OwnNetworkTrusts = own
 				}
 			}
 			out.Gateways = append(out.Gateways, p)
@@ -400,14 +402,15 @@ func judge(d *dialResult, roots []*x509.Certificate, src string, now time.Time) 
 // ownVerdict says whether the gateway's own network trusts what it
 // presented: if it does, the networks merely do not share a root; if not,
 // something other than the mesh's gateway answers at that address.
-func ownVerdict(d *dialResult, roots []*x509.Certificate, network string, now time.Time) string {
+func ownVerdict(d *dialResult, roots []*x509.Certificate, network string, now time.Time) (string, *bool) {
+	yes, no := true, false
 	switch o, _ := judge(d, roots, network, now); o {
 	case fleet.ProbeOK:
-		return fmt.Sprintf("network %q itself trusts it: the networks do not share a root (see MF2001)", network)
+		return fmt.Sprintf("network %q itself trusts it: the networks do not share a root (see MF2001)", network), &yes
 	case fleet.ProbeUntrusted:
-		return fmt.Sprintf("not even network %q, whose gateway it is, trusts it: something other than the east-west gateway's passthrough answers there", network)
+		return fmt.Sprintf("not even network %q, whose gateway it is, trusts it: something other than the east-west gateway's passthrough answers there", network), &no
 	}
-	return fmt.Sprintf("no trust bundle of network %q was read to say whether it trusts it", network)
+	return fmt.Sprintf("no trust bundle of network %q was read to say whether it trusts it", network), nil
 }
 
 // describe names a certificate by its public facts.

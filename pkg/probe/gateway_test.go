@@ -248,6 +248,11 @@ func TestGatewaysTellOutcomesApart(t *testing.T) {
 					t.Errorf("server saw SNI %q", sni)
 				}
 			}
+			for _, g := range p.Gateways {
+				if g.Outcome == fleet.ProbeUntrusted && (g.OwnNetworkTrusts == nil || *g.OwnNetworkTrusts) {
+					t.Errorf("a certificate from a root no network trusts: own network trusts %v", g.OwnNetworkTrusts)
+				}
+			}
 			m := NewMatrix(p)
 			if m.Cells["net-east"]["net-west"].Outcome != tc.want || m.From != "test" {
 				t.Errorf("matrix %+v", m)

@@ -91,13 +91,18 @@ func gatewayUnreachable(f *fleet.Fleet) []checks.Finding {
 // target's) does not chain to the roots a source network trusts.
 func gatewayUntrusted(f *fleet.Fleet) []checks.Finding {
 	out := notRun(f, true, "the certificate the gateway presented could not be judged")
-	for _, g := range groupProbes(f, func(p fleet.GatewayProbe) bool { return p.Outcome == fleet.ProbeUntrusted }) {
+	// When the gateway's own network trusts the certificate, the networks
+	// only sign under different roots: MF2001 reports that, once.
+	untrusted := func(p fleet.GatewayProbe) bool {
+		return p.Outcome == fleet.ProbeUntrusted && (p.OwnNetworkTrusts == nil || !*p.OwnNetworkTrusts)
+	}
+	for _, g := range groupProbes(f, untrusted) {
 		p := g.first
 		out = append(out, checks.Finding{
 			Contexts: []string{p.Context},
 			Object:   probeRef(p),
-			Message: fmt.Sprintf("east-west gateway %s of network %q at %s presents a certificate that the workloads of network %s do not trust",
-				p.Service, p.Network, p.Address, strings.Join(quoted(g.sources), ", ")),
+			Message: fmt.Sprintf("east-west gateway %s of network %q at %s presents a certificate that the workloads of network %s do not trust%s",
+				p.Service, p.Network, p.Address, strings.Join(quoted(g.sources), ", "), ownClause(p)),
 			Evidence: []string{
 				fmt.Sprintf("probed from %s with SNI %s", f.Probes.From, p.SNI),
 				"presented: " + p.Presented,
@@ -134,4 +139,11 @@ func notRun(f *fleet.Fleet, presented bool, what string) []checks.Finding {
 		})
 	}
 	return out
+}
+
+func ownClause(p fleet.GatewayProbe) string {
+	if p.OwnNetworkTrusts != nil && !*p.OwnNetworkTrusts {
+		return ", nor does its own network: something other than the gateway answers there"
+	}
+	return ""
 }

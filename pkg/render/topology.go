@@ -136,7 +136,7 @@ func ReachabilityText(w io.Writer, m *probe.Matrix) error {
 }
 
 func reachability(b *strings.Builder, m *probe.Matrix) {
-	fmt.Fprintf(b, "\nReachability of the east-west gateways (probed from %s; rows: the network whose istiod hands out the address and whose roots judge the certificate):\n", m.From)
+	fmt.Fprintf(b, "\nReachability of the east-west gateways, probed from %s (rows: the network whose istiod hands out the address and whose roots judge the certificate; \"not probed\": no address to dial):\n", m.From)
 	if len(m.Networks) == 0 {
 		b.WriteString("  (nothing to probe: one network, or no gateway address)\n")
 		return
@@ -149,7 +149,7 @@ func reachability(b *strings.Builder, m *probe.Matrix) {
 			case src == dst:
 				row = append(row, "·")
 			case !ok:
-				row = append(row, "-")
+				row = append(row, "not probed")
 			default:
 				row = append(row, string(c.Outcome))
 			}

@@ -313,16 +313,17 @@ func crossNetworkGateway(f *fleet.Fleet) []checks.Finding {
 	return out
 }
 
-// duplicateGateway: two Gateway objects (or two servers) selecting the same
-// east-west gateway on its mTLS port conflict; istiod keeps one listener and
-// rejects the other, so which Gateway applies depends on their age.
+// duplicateGateway: two Gateway servers selecting the same east-west
+// gateway on its mTLS port for the same host conflict; istiod keeps the
+// first and skips the other, so which one applies depends on their order.
 func duplicateGateway(f *fleet.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, x := range gateways(f) {
 		if x.G.Port == 0 {
 			continue
 		}
-		servers, _ := passthroughServers(f, x.C, x.ID, x.G)
+		all, _ := passthroughServers(f, x.C, x.ID, x.G)
+		servers := sharingHosts(all)
 		if len(servers) < 2 {
 			continue
 		}
@@ -338,6 +339,40 @@ func duplicateGateway(f *fleet.Fleet) []checks.Finding {
 			Message:  fmt.Sprintf("%d Gateway servers (in %d objects) listen on port %d of east-west gateway %s in %s: they conflict", len(servers), len(objs), x.G.Port, x.G.Ref(), x.C.Context),
 			Evidence: ev,
 		})
+	}
+	return out
+}
+
+// sharingHosts keeps the servers that name a host another server on the
+// same port names too: istiod skips such a server ("duplicate host names",
+// pilot/pkg/model MergeGateways), servers for different hosts coexist.
+func sharingHosts(servers []gwServer) []gwServer {
+	count := map[string]int{}
+	for _, s := range servers {
+		for _, h := range uniqHosts(s.srv.Hosts) {
+			count[h]++
+		}
+	}
+	var out []gwServer
+	for _, s := range servers {
+		for _, h := range uniqHosts(s.srv.Hosts) {
+			if count[h] > 1 {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func uniqHosts(hosts []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, h := range hosts {
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
 	}
 	return out
 }

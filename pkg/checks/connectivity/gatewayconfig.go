@@ -60,7 +60,7 @@ func portNotTLS(f *fleet.Fleet) []checks.Finding {
 		out = append(out, checks.Finding{
 			Contexts: []string{x.C.Context},
 			Object:   svcRef(x.G.Service),
-			Message:  fmt.Sprintf("port %d of east-west gateway %s in %s is named %s, not tls: Istio does not treat it as TLS", x.G.Port, x.G.Ref(), x.C.Context, name),
+			Message:  fmt.Sprintf("port %d of east-west gateway %s in %s is named %s, not tls: its protocol is no longer TLS by name", x.G.Port, x.G.Ref(), x.C.Context, name),
 			Evidence: []string{fmt.Sprintf("Service %s ports %s", x.G.Ref(), ports(x.G.Service))},
 		})
 	}

@@ -1,0 +1,44 @@
+package topology
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+)
+
+func cluster(t *testing.T, name, doc string) *fleet.Cluster {
+	t.Helper()
+	c := &fleet.Cluster{Context: name, IstioNamespace: "istio-system", Reachable: true}
+	if err := fleet.AddManifests(c, []byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestConfigClusterAndUnreachable(t *testing.T) {
+	cfg := cluster(t, "cfg", `apiVersion: v1
+kind: Namespace
+metadata: {name: istio-system}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio-sidecar-injector, namespace: istio-system}
+data:
+  values: '{"global": {"configCluster": true, "multiCluster": {"clusterName": "cfg"}}}'
+`)
+	dead := &fleet.Cluster{Context: "dead", Error: "connection refused"}
+	topo := Build(&fleet.Fleet{Clusters: []*fleet.Cluster{cfg, dead}})
+	roles := map[string]string{}
+	for _, n := range topo.Networks {
+		for _, c := range n.Clusters {
+			roles[c.Context] = c.Role + "/" + describeCluster(c)
+		}
+	}
+	if roles["cfg"] != "config/config, ID cfg" || !strings.HasSuffix(roles["dead"], "/unreachable") {
+		t.Errorf("roles %v", roles)
+	}
+	if topo.ControlPlane != NoControl || len(topo.Edges) != 0 {
+		t.Errorf("%s, edges %v", topo.ControlPlane, topo.Edges)
+	}
+}

@@ -326,3 +326,51 @@ func fromRegistries(n *meshconfig.Network) []string {
 	}
 	return out
 }
+
+// AWS annotations that make the load balancer terminate TLS on a Service's
+// ports (the in-tree cloud provider and the AWS Load Balancer Controller).
+const (
+	awsSSLCert  = "service.beta.kubernetes.io/aws-load-balancer-ssl-cert"
+	awsSSLPorts = "service.beta.kubernetes.io/aws-load-balancer-ssl-ports"
+)
+
+// tlsTerminated: a load balancer that terminates TLS in front of the mTLS
+// port hands the gateway plaintext (or its own certificate to the client):
+// AUTO_PASSTHROUGH has no SNI to route on and the peers' mTLS breaks, with
+// 503s and TLS errors.
+func tlsTerminated(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, x := range gateways(f) {
+		s := x.G.Service
+		cert, ok := s.Annotations[awsSSLCert]
+		if !ok || cert == "" || x.G.Port == 0 {
+			continue
+		}
+		p, _ := mesh.ServicePort(s, x.G.Port)
+		ports, listed := s.Annotations[awsSSLPorts]
+		if listed && !sslPortCovers(ports, p) {
+			continue
+		}
+		why := fmt.Sprintf("%s is set and %s lists %s", awsSSLCert, awsSSLPorts, ports)
+		if !listed {
+			why = fmt.Sprintf("%s is set without %s, so every port terminates TLS", awsSSLCert, awsSSLPorts)
+		}
+		out = append(out, checks.Finding{
+			Contexts: []string{x.C.Context},
+			Object:   svcRef(s),
+			Message:  fmt.Sprintf("the load balancer of east-west gateway %s in %s terminates TLS on port %d: cross-network mTLS cannot pass through it", x.G.Ref(), x.C.Context, x.G.Port),
+			Evidence: []string{why},
+		})
+	}
+	return out
+}
+
+func sslPortCovers(list string, p fleet.ServicePort) bool {
+	for _, v := range strings.Split(list, ",") {
+		v = strings.TrimSpace(v)
+		if v == "*" || v == p.Name || v == fmt.Sprint(p.Port) {
+			return true
+		}
+	}
+	return false
+}

@@ -13,6 +13,9 @@ type Probes struct {
 	From string `json:"from"`
 	// Deadline is the time every probe had to finish by.
 	Deadline time.Time `json:"deadline"`
+	// Skipped says why no probe was dialled although probes were on (the
+	// run's deadline left no time); the checks then judge nothing.
+	Skipped string `json:"skipped,omitempty"`
 	// Gateways holds one result per (source network, gateway address).
 	Gateways []GatewayProbe `json:"gateways,omitempty"`
 }

@@ -320,3 +320,17 @@ func TestCallersDeadlineWins(t *testing.T) {
 		t.Errorf("recorded deadline %s", p.Deadline)
 	}
 }
+
+func TestNoTimeLeftSkips(t *testing.T) {
+	root := newCA(t, "mesh root")
+	f := fleetOf(t, root, "192.0.2.1", "192.0.2.2")
+	dialled := false
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dialled = true
+		return nil, fmt.Errorf("no")
+	}
+	p := Gateways(context.Background(), f, Options{Deadline: time.Now().Add(50 * time.Millisecond), Dial: dial})
+	if dialled || len(p.Gateways) != 0 || p.Skipped == "" {
+		t.Errorf("with 50ms left: dialled %v, results %+v, skipped %q", dialled, p.Gateways, p.Skipped)
+	}
+}

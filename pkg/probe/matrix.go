@@ -12,6 +12,7 @@ import (
 // from Probes.From, not from the source network's pods.
 type Matrix struct {
 	From     string                     `json:"from"`
+	Skipped  string                     `json:"skipped,omitempty"`
 	Networks []string                   `json:"networks"`
 	Cells    map[string]map[string]Cell `json:"cells"` // [source][destination]
 }
@@ -35,7 +36,7 @@ func NewMatrix(p *fleet.Probes) Matrix {
 	if p == nil {
 		return m
 	}
-	m.From = p.From
+	m.From, m.Skipped = p.From, p.Skipped
 	nets := map[string]bool{}
 	for _, g := range p.Gateways {
 		nets[g.SourceNetwork], nets[g.Network] = true, true

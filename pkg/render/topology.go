@@ -137,6 +137,10 @@ func ReachabilityText(w io.Writer, m *probe.Matrix) error {
 
 func reachability(b *strings.Builder, m *probe.Matrix) {
 	fmt.Fprintf(b, "\nReachability of the east-west gateways, probed from %s (rows: the network whose istiod hands out the address and whose roots judge the certificate; \"not probed\": no address to dial):\n", m.From)
+	if m.Skipped != "" {
+		b.WriteString("  (probes skipped: " + m.Skipped + ")\n")
+		return
+	}
 	if len(m.Networks) == 0 {
 		b.WriteString("  (nothing to probe: one network, or no gateway address)\n")
 		return

@@ -2,9 +2,12 @@ package connectivity
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	meshconfig "istio.io/api/mesh/v1alpha1"
@@ -373,4 +376,86 @@ func sslPortCovers(list string, p fleet.ServicePort) bool {
 		}
 	}
 	return false
+}
+
+// remoteWebhook: a remote cluster's API server calls the sidecar injector
+// of its primary's istiod by URL, through the primary's east-west gateway
+// (or istiod's own load balancer) on 15017. A URL whose host:port no
+// primary of the fleet exposes means pod creation in the remote fails or
+// goes unmeshed.
+func remoteWebhook(f *fleet.Fleet) []checks.Finding {
+	exposed := map[string]string{} // host:port → what exposes it
+	primaries := 0
+	for _, p := range f.Clusters {
+		if !p.Reachable || mesh.Identify(p).Role != mesh.RolePrimary {
+			continue
+		}
+		primaries++
+		for _, s := range p.Services {
+			if s.Type != "LoadBalancer" {
+				continue
+			}
+			for _, in := range s.LoadBalancer {
+				host := in.IP
+				if host == "" {
+					host = in.Hostname
+				}
+				for _, port := range s.Ports {
+					exposed[net.JoinHostPort(host, strconv.Itoa(int(port.Port)))] = fmt.Sprintf("Service %s/%s in %s", s.Namespace, s.Name, p.Context)
+				}
+			}
+		}
+	}
+	if primaries == 0 {
+		return nil
+	}
+	var out []checks.Finding
+	for _, c := range f.Clusters {
+		if !c.Reachable || mesh.Identify(c).Role != mesh.RoleRemote {
+			continue
+		}
+		for _, w := range c.Webhooks {
+			if !strings.Contains(w.Name, "sidecar-injector") {
+				continue
+			}
+			for _, h := range w.Hooks {
+				if h.URL == "" {
+					continue // calls a Service in the remote (istiod's Service with endpoints): not a URL to compare
+				}
+				u, err := url.Parse(h.URL)
+				if err != nil || u.Host == "" {
+					continue
+				}
+				hostport := u.Host
+				if u.Port() == "" {
+					hostport = net.JoinHostPort(u.Hostname(), "443")
+				}
+				if _, ok := exposed[hostport]; ok {
+					continue
+				}
+				out = append(out, checks.Finding{
+					Contexts: []string{c.Context},
+					Object:   &checks.ObjectRef{Kind: "MutatingWebhookConfiguration", Name: w.Name},
+					Message:  fmt.Sprintf("the injection webhook %s of remote cluster %s calls %s, which no primary of the fleet exposes through a load balancer: pods created there fail or are not injected", h.Name, c.Context, hostport),
+					Evidence: []string{"load-balancer addresses of the primaries: " + describeExposed(exposed)},
+				})
+			}
+		}
+	}
+	return out
+}
+
+func describeExposed(m map[string]string) string {
+	var parts []string
+	for hp, what := range m {
+		parts = append(parts, hp+" ("+what+")")
+	}
+	sort.Strings(parts)
+	if len(parts) == 0 {
+		return "none"
+	}
+	if len(parts) > 8 {
+		parts = append(parts[:8], fmt.Sprintf("… and %d more", len(parts)-8))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -407,49 +407,63 @@ func endpointRegions(f *fleet.Fleet, name, ns string) (map[string]int, []string)
 	regions := map[string]int{}
 	var unknown []string
 	for _, c := range f.Clusters {
-		clusterRegion := ""
-		one := true
-		type cidr struct {
-			p      netip.Prefix
-			region string
+		idx := indexOf(c)
+		for _, a := range idx.endpoints[ns+"/"+name] {
+			r := idx.region
+			if ip, err := netip.ParseAddr(a); err == nil {
+				for _, cd := range idx.cidrs {
+					if cd.p.Contains(ip) {
+						r = cd.region
+						break
+					}
+				}
+			}
+			if r == "" {
+				unknown = append(unknown, c.Context)
+				continue
+			}
+			regions[r]++
 		}
-		var cidrs []cidr
+	}
+	return regions, uniq(unknown)
+}
+
+type regionCIDR struct {
+	p      netip.Prefix
+	region string
+}
+
+// clusterIndex is what endpointRegions needs of a cluster, computed once.
+type clusterIndex struct {
+	region    string // the cluster's only region, "" when several or none
+	cidrs     []regionCIDR
+	endpoints map[string][]string // namespace/service → addresses
+}
+
+func indexOf(c *fleet.Cluster) *clusterIndex {
+	return c.Memo("locality.index", func() any {
+		idx := &clusterIndex{endpoints: map[string][]string{}}
+		one := true
 		for _, n := range c.Nodes {
 			r := n.Labels[RegionLabel]
-			if clusterRegion == "" {
-				clusterRegion = r
-			} else if r != clusterRegion {
+			if idx.region == "" {
+				idx.region = r
+			} else if r != idx.region {
 				one = false
 			}
 			for _, s := range n.PodCIDRs {
 				if p, err := netip.ParsePrefix(s); err == nil && r != "" {
-					cidrs = append(cidrs, cidr{p, r})
+					idx.cidrs = append(idx.cidrs, regionCIDR{p, r})
 				}
 			}
 		}
 		if !one {
-			clusterRegion = ""
+			idx.region = ""
 		}
 		for _, es := range c.EndpointSlices {
-			if es.Namespace != ns || es.Service != name {
-				continue
-			}
-			for _, a := range es.Addresses {
-				r := clusterRegion
-				if ip, err := netip.ParseAddr(a); err == nil {
-					for _, cd := range cidrs {
-						if cd.p.Contains(ip) {
-							r = cd.region
-						}
-					}
-				}
-				if r == "" {
-					unknown = append(unknown, c.Context)
-					continue
-				}
-				regions[r]++
-			}
+			k := es.Namespace + "/" + es.Service
+			idx.endpoints[k] = append(idx.endpoints[k], es.Addresses...)
 		}
-	}
-	return regions, uniq(unknown)
+		return idx
+	}).(*clusterIndex)
 }

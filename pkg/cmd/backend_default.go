@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -19,12 +20,13 @@ const defaultProbeTimeout = 3 * time.Second
 // DefaultBackend wires the commands to the real collector, mesh identity and
 // check registry.
 func DefaultBackend() Backend {
+	runs := &runs{}
 	return Backend{
 		Catalog:  checks.DefaultCatalog,
 		Registry: all.Registry,
 		Choose: func(ctx context.Context, flags *genericclioptions.ConfigFlags, t Target) ([]checks.ContextChoice, error) {
-			chosen, err := fleet.ChooseContexts(ctx, flags, fleet.ChooseOptions{
-				Contexts: t.Contexts, All: t.AllContexts, Timeout: t.Timeout, IstioNamespace: t.IstioNamespace,
+			chosen, err := runs.of(flags, t).collector.ChooseContexts(ctx, fleet.ChooseOptions{
+				Contexts: t.Contexts, All: t.AllContexts,
 			})
 			if err != nil {
 				return nil, err
@@ -36,12 +38,14 @@ func DefaultBackend() Backend {
 			return out, nil
 		},
 		Collect: func(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, t Target) *fleet.Fleet {
-			return fleet.Collect(ctx, flags, contexts, fleet.Options{Timeout: t.Timeout, IstioNamespace: t.IstioNamespace})
+			return runs.of(flags, t).collector.Collect(ctx, contexts)
 		},
 		Probe: func(ctx context.Context, f *fleet.Fleet, t Target) *fleet.Probes {
 			// The probe package's own bound per dial, never more than the
 			// user's --timeout: a black-holed gateway must not outlast the read.
-			return probe.Gateways(ctx, f, probe.Options{Timeout: min(t.Timeout, defaultProbeTimeout)})
+			// The whole run, reads and probes, ends by its start + --timeout.
+			deadline := runs.of(nil, t).started.Add(t.Timeout)
+			return probe.Gateways(ctx, f, probe.Options{Timeout: min(t.Timeout, defaultProbeTimeout), Deadline: deadline})
 		},
 		Identify: func(c *fleet.Cluster) checks.ClusterSummary {
 			id := mesh.Identify(c)
@@ -49,4 +53,33 @@ func DefaultBackend() Backend {
 			return checks.ClusterSummary{ClusterID: string(id.ClusterID), Network: string(id.Network), Role: string(id.Role)}
 		},
 	}
+}
+
+// runs keeps the current collection: its collector, so that the clusters
+// read while following the mesh are not read again, and the run's start,
+// from which every deadline of the run is counted.
+type runs struct {
+	mu      sync.Mutex
+	flags   *genericclioptions.ConfigFlags
+	current *collection
+}
+
+type collection struct {
+	collector *fleet.Collector
+	started   time.Time
+}
+
+// of returns the collection of these flags, starting one when the flags are
+// new (nil flags: the current collection).
+func (r *runs) of(flags *genericclioptions.ConfigFlags, t Target) *collection {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.current == nil || (flags != nil && flags != r.flags) {
+		r.flags = flags
+		r.current = &collection{
+			collector: fleet.NewCollector(flags, fleet.Options{Timeout: t.Timeout, IstioNamespace: t.IstioNamespace}),
+			started:   time.Now(),
+		}
+	}
+	return r.current
 }

@@ -8,9 +8,7 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -36,6 +34,11 @@ type Choice struct {
 // API server is the target of a remote secret of an already chosen cluster
 // is added, until no new one appears.
 func ChooseContexts(ctx context.Context, flags *genericclioptions.ConfigFlags, opts ChooseOptions) ([]Choice, error) {
+	return NewCollector(flags, Options{Timeout: opts.Timeout, IstioNamespace: opts.IstioNamespace}).ChooseContexts(ctx, opts)
+}
+
+func chooseContexts(ctx context.Context, c *Collector, opts ChooseOptions) ([]Choice, error) {
+	flags := c.flags
 	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeconfig: %w", err)
@@ -90,56 +93,55 @@ func ChooseContexts(ctx context.Context, flags *genericclioptions.ConfigFlags, o
 		sort.Strings(names)
 	}
 
-	opts.Timeout = Options{Timeout: opts.Timeout}.withDefaults().Timeout
-	if opts.IstioNamespace == "" {
-		opts.IstioNamespace = "istio-system"
-	}
+	return c.follow(ctx, start, byServer), nil
+}
+
+// follow starts at one context and adds, round by round, every context whose
+// API server a remote secret of an already chosen cluster points at. Each
+// round reads its new clusters at once, and the reads are the collection
+// itself: Collect later returns them rather than reading them again, so
+// following the mesh costs no second pass and no second timeout.
+func (c *Collector) follow(ctx context.Context, start string, byServer map[string][]string) []Choice {
 	chosen := []Choice{{Context: start, Reason: "current context"}}
 	seen := map[string]bool{start: true}
-	for i := 0; i < len(chosen); i++ {
-		for _, t := range remoteTargets(ctx, flags, chosen[i].Context, opts) {
-			for _, name := range byServer[normalizeServer(t.server)] {
-				if seen[name] {
-					continue
+	for round := chosen; len(round) > 0; {
+		names := make([]string, len(round))
+		for i, ch := range round {
+			names[i] = ch.Context
+		}
+		read := c.Collect(ctx, names)
+		var next []Choice
+		for _, cl := range read.Clusters {
+			for _, t := range remoteTargets(cl) {
+				for _, name := range byServer[normalizeServer(t.server)] {
+					if seen[name] {
+						continue
+					}
+					seen[name] = true
+					next = append(next, Choice{Context: name, Reason: fmt.Sprintf(
+						"remote secret %s (cluster %q) in context %s points at its API server %s",
+						t.secret, t.clusterID, cl.Context, t.server)})
 				}
-				seen[name] = true
-				chosen = append(chosen, Choice{Context: name, Reason: fmt.Sprintf(
-					"remote secret %s (cluster %q) in context %s points at its API server %s",
-					t.secret, t.clusterID, chosen[i].Context, t.server)})
 			}
 		}
+		chosen = append(chosen, next...)
+		round = next
 	}
-	return chosen, nil
+	return chosen
 }
 
 type remoteTarget struct{ secret, clusterID, server string }
 
-// remoteTargets lists the API servers named by a context's remote secrets.
-// A cluster that cannot be read has none: the doctor reports it later.
-func remoteTargets(ctx context.Context, flags *genericclioptions.ConfigFlags, name string, opts ChooseOptions) []remoteTarget {
-	cfg, err := RESTConfig(flags, name)
-	if err != nil {
-		return nil
-	}
-	cfg.Timeout = opts.Timeout
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
-	l, err := cs.CoreV1().Secrets(opts.IstioNamespace).List(ctx, fromCache(metav1.ListOptions{LabelSelector: MultiClusterSecretLabel + "=true"}))
-	if err != nil {
-		return nil
-	}
+// remoteTargets lists the API servers named by the remote secrets istiod
+// reads in a cluster. A cluster that could not be read has none: the doctor
+// reports it.
+func remoteTargets(c *Cluster) []remoteTarget {
 	var out []remoteTarget
-	for _, s := range l.Items {
-		keys := make([]string, 0, len(s.Data))
-		for k := range s.Data {
-			keys = append(keys, k)
+	for _, s := range c.Secrets {
+		if s.Namespace != c.IstioNamespace || s.Labels[MultiClusterSecretLabel] != "true" {
+			continue
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range s.Data.Keys() {
 			if server, err := KubeconfigServer(s.Data[k]); err == nil {
 				out = append(out, remoteTarget{secret: s.Namespace + "/" + s.Name, clusterID: k, server: server})
 			}

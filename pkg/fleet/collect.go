@@ -50,18 +50,62 @@ func (o Options) withDefaults() Options {
 // Reachable false and Error set; a kind that cannot be read is recorded in
 // Failures with the reason, and the rest of that cluster is still read.
 func Collect(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, opts Options) *Fleet {
-	opts = opts.withDefaults()
-	f := &Fleet{IstioNamespace: opts.IstioNamespace, Clusters: make([]*Cluster, len(contexts))}
+	return NewCollector(flags, opts).Collect(ctx, contexts)
+}
+
+// Collector reads clusters and remembers them: choosing contexts by following
+// the mesh and collecting them share one read of each cluster.
+type Collector struct {
+	flags *genericclioptions.ConfigFlags
+	opts  Options
+
+	mu   sync.Mutex
+	read map[string]*readOnce
+}
+
+type readOnce struct {
+	once    sync.Once
+	cluster *Cluster
+}
+
+// NewCollector returns a Collector for the kubeconfig the flags name.
+func NewCollector(flags *genericclioptions.ConfigFlags, opts Options) *Collector {
+	return &Collector{flags: flags, opts: opts.withDefaults(), read: map[string]*readOnce{}}
+}
+
+// Collect returns the named contexts' clusters, reading concurrently those
+// not read before.
+func (c *Collector) Collect(ctx context.Context, contexts []string) *Fleet {
+	f := &Fleet{IstioNamespace: c.opts.IstioNamespace, Clusters: make([]*Cluster, len(contexts))}
 	var wg sync.WaitGroup
 	for i, name := range contexts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f.Clusters[i] = collectCluster(ctx, flags, name, opts)
+			f.Clusters[i] = c.cluster(ctx, name)
 		}()
 	}
 	wg.Wait()
 	return f
+}
+
+func (c *Collector) cluster(ctx context.Context, name string) *Cluster {
+	c.mu.Lock()
+	r, ok := c.read[name]
+	if !ok {
+		r = &readOnce{}
+		c.read[name] = r
+	}
+	c.mu.Unlock()
+	r.once.Do(func() { r.cluster = collectCluster(ctx, c.flags, name, c.opts) })
+	return r.cluster
+}
+
+// ChooseContexts is ChooseContexts on this Collector: the clusters read to
+// follow the mesh are kept for Collect.
+func (c *Collector) ChooseContexts(ctx context.Context, opts ChooseOptions) ([]Choice, error) {
+	opts.Timeout, opts.IstioNamespace = c.opts.Timeout, c.opts.IstioNamespace
+	return chooseContexts(ctx, c, opts)
 }
 
 // RESTConfig builds the client configuration of one kubeconfig context,

@@ -17,6 +17,9 @@ type Target struct {
 	Timeout        time.Duration // --timeout, per cluster
 	IstioNamespace string        // --istio-namespace
 	NoProbes       bool          // --no-probes
+	// CertWarnDays and CertErrorDays: a CA certificate expiring within them
+	// is a warning or an error (--cert-warn-days, --cert-error-days).
+	CertWarnDays, CertErrorDays int
 	// IstiodDebug maps a context to the address of its istiod's debug
 	// endpoint (--istiod-debug-address), for istiods a port-forward cannot
 	// reach, such as the lab's, which run outside their cluster.
@@ -30,7 +33,7 @@ type Backend struct {
 	// Catalog is the catalog checks, explain and --checks/--skip read.
 	Catalog func() *checks.Catalog
 	// Registry pairs the catalog with the checks doctor runs.
-	Registry func() *checks.Registry
+	Registry func(Target) *checks.Registry
 	// Choose picks the contexts to read and says why each was picked. An
 	// error means nothing could be chosen.
 	Choose func(ctx context.Context, flags *genericclioptions.ConfigFlags, t Target) ([]checks.ContextChoice, error)

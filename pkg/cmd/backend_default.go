@@ -22,8 +22,14 @@ const defaultProbeTimeout = 3 * time.Second
 func DefaultBackend() Backend {
 	runs := &runs{}
 	return Backend{
-		Catalog:  checks.DefaultCatalog,
-		Registry: all.Registry,
+		Catalog: checks.DefaultCatalog,
+		Registry: func(t Target) *checks.Registry {
+			opts := all.DefaultOptions()
+			opts.Trust.Now = time.Now() // every check judges expiry at the same instant
+			opts.Trust.CertWarn = time.Duration(t.CertWarnDays) * 24 * time.Hour
+			opts.Trust.CertError = time.Duration(t.CertErrorDays) * 24 * time.Hour
+			return all.RegistryWith(opts)
+		},
 		Choose: func(ctx context.Context, flags *genericclioptions.ConfigFlags, t Target) ([]checks.ContextChoice, error) {
 			chosen, err := runs.of(flags, t).collector.ChooseContexts(ctx, fleet.ChooseOptions{
 				Contexts: t.Contexts, All: t.AllContexts,

@@ -15,6 +15,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
@@ -30,6 +31,8 @@ type DoctorOptions struct {
 	Output         string
 	Timeout        time.Duration
 	NoProbes       bool
+	CertWarnDays   int
+	CertErrorDays  int
 	FailOn         string
 	Checks         []string
 	Skip           []string
@@ -48,6 +51,7 @@ func NewDoctorOptions(flags *genericclioptions.ConfigFlags, streams genericioopt
 	return &DoctorOptions{
 		Flags: flags, Streams: streams, Backend: backend,
 		Output: outputText, Timeout: 10 * time.Second, FailOn: "error", IstioNamespace: "istio-system",
+		CertWarnDays: trust.DefaultCertWarnDays, CertErrorDays: trust.DefaultCertErrorDays,
 	}
 }
 
@@ -86,6 +90,8 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 	f.BoolVar(&o.AllContexts, "all-contexts", false, "Read every context in the kubeconfig")
 	addOutputFlag(c, &o.Output, outputText, outputJSON, outputYAML)
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for each cluster")
+	f.IntVar(&o.CertWarnDays, "cert-warn-days", o.CertWarnDays, "A CA certificate that expires within this many days is a warning")
+	f.IntVar(&o.CertErrorDays, "cert-error-days", o.CertErrorDays, "A CA certificate that expires within this many days is an error")
 	f.BoolVar(&o.NoProbes, "no-probes", false, "Do not run live probes (TLS dials to east-west gateways); only read the API servers")
 	f.StringVar(&o.FailOn, "fail-on", o.FailOn, "Lowest severity that makes the exit code 2: error|warning")
 	f.StringSliceVar(&o.Checks, "checks", nil, "Run only these checks, by ID or area, comma-separated (e.g. trust,MF1002)")
@@ -133,6 +139,9 @@ func (o *DoctorOptions) Validate() error {
 	o.failOn = sev
 	if o.Timeout <= 0 {
 		return failed("--timeout must be positive, not %s", o.Timeout)
+	}
+	if o.CertErrorDays < 0 || o.CertWarnDays < o.CertErrorDays {
+		return failed("--cert-error-days (%d) must be at least 0 and at most --cert-warn-days (%d)", o.CertErrorDays, o.CertWarnDays)
 	}
 	if o.AllContexts && len(o.Contexts) > 0 {
 		return failed("--contexts and --all-contexts cannot be used together")
@@ -183,7 +192,7 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 		ctx = context.Background()
 	}
 	target := Target{Contexts: o.Contexts, AllContexts: o.AllContexts, Timeout: o.Timeout, IstioNamespace: o.IstioNamespace,
-		NoProbes: o.NoProbes, IstiodDebug: o.istiod}
+		NoProbes: o.NoProbes, IstiodDebug: o.istiod, CertWarnDays: o.CertWarnDays, CertErrorDays: o.CertErrorDays}
 	// Following the mesh reads remote secrets, which takes a moment.
 	progress := render.StartProgress(o.Streams.ErrOut, "finding the mesh's clusters…")
 	chosen, err := o.Backend.Choose(ctx, o.Flags, target)
@@ -209,7 +218,7 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 		progress.Stop()
 	}
 
-	report := checks.NewReport(chosen, o.summarize(f), checks.Run(f, o.Backend.Registry(), o.selection))
+	report := checks.NewReport(chosen, o.summarize(f), checks.Run(f, o.Backend.Registry(target), o.selection))
 	if err := o.render(report); err != nil {
 		return failed("writing the report: %v", err)
 	}

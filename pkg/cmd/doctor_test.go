@@ -19,6 +19,8 @@ func TestDoctorFlagValidation(t *testing.T) {
 		{[]string{"--fail-on", "info"}, "--fail-on must be error or warning"},
 		{[]string{"--timeout", "0s"}, "--timeout must be positive"},
 		{[]string{"--timeout", "-1s"}, "--timeout must be positive"},
+		{[]string{"--cert-warn-days", "3", "--cert-error-days", "7"}, "at most --cert-warn-days"},
+		{[]string{"--cert-error-days", "-1"}, "at least 0"},
 		{[]string{"--contexts", "a", "--all-contexts"}, "cannot be used together"},
 		{[]string{"--istio-namespace", "Istio_System"}, "is not a namespace name"},
 		{[]string{"--checks", "MF9999"}, `"MF9999" is neither a check ID nor an area`},

@@ -105,7 +105,7 @@ func (m *fakeMesh) cluster(name string, labels map[string]string) {
 func (m *fakeMesh) backend() Backend {
 	return Backend{
 		Catalog: func() *checks.Catalog { return testCat(m.t) },
-		Registry: func() *checks.Registry {
+		Registry: func(Target) *checks.Registry {
 			reg, err := checks.NewRegistry(testCat(m.t),
 				labelCheck("MF1001", "id"), probeCheck("MF2001"), labelCheck("MF5001", "zone"))
 			if err != nil {

@@ -11,11 +11,22 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
 )
 
-// Checks lists every implemented check.
-func Checks() []checks.Check {
+// Options tune the checks that take settings.
+type Options struct {
+	Trust trust.Options
+}
+
+// DefaultOptions are the options without flags.
+func DefaultOptions() Options { return Options{Trust: trust.DefaultOptions()} }
+
+// Checks lists every implemented check with the default options.
+func Checks() []checks.Check { return ChecksWith(DefaultOptions()) }
+
+// ChecksWith lists every implemented check, tuned by opts.
+func ChecksWith(opts Options) []checks.Check {
 	var out []checks.Check
 	for _, area := range [][]checks.Check{
-		general.Checks(), topology.Checks(), trust.Checks(),
+		general.Checks(), topology.Checks(), trust.ChecksWith(opts.Trust),
 		connectivity.Checks(), discovery.Checks(), locality.Checks(),
 	} {
 		out = append(out, area...)
@@ -23,9 +34,12 @@ func Checks() []checks.Check {
 	return out
 }
 
-// Registry pairs every check with its catalog entry.
-func Registry() *checks.Registry {
-	r, err := checks.NewRegistry(checks.DefaultCatalog(), Checks()...)
+// Registry pairs every check, with the default options, with its catalog entry.
+func Registry() *checks.Registry { return RegistryWith(DefaultOptions()) }
+
+// RegistryWith pairs every check, tuned by opts, with its catalog entry.
+func RegistryWith(opts Options) *checks.Registry {
+	r, err := checks.NewRegistry(checks.DefaultCatalog(), ChecksWith(opts)...)
 	if err != nil {
 		panic(err) // caught by TestRegistry; a release cannot reach this
 	}

@@ -42,6 +42,10 @@ type Summary struct {
 	Unknowns int `json:"unknowns"`
 	Checks   int `json:"checks"`
 	Passed   int `json:"passed"`
+	// Incomplete counts the checks that could not look at every cluster
+	// (status unknown). Unknowns counts findings; without this, a run where
+	// half the clusters were unreadable would read "0 unknowns".
+	Incomplete int `json:"incomplete"`
 }
 
 // NewReport assembles a report from a run's result.
@@ -68,8 +72,11 @@ func NewReport(selection []ContextChoice, clusters []ClusterSummary, res Result)
 	}
 	r.Summary.Checks = len(r.Checks)
 	for _, c := range r.Checks {
-		if c.Status == StatusPass {
+		switch c.Status {
+		case StatusPass:
 			r.Summary.Passed++
+		case StatusUnknown:
+			r.Summary.Incomplete++
 		}
 	}
 	return r

@@ -265,17 +265,8 @@ func (t *textReport) summary() {
 		clusters += fmt.Sprintf(" (%d unreachable)", unreachable)
 	}
 	checked := []string{plural(s.Checks, "check", "checks"), fmt.Sprintf("%d passed", s.Passed)}
-	// Checks that could not look at every cluster: the summary's unknown
-	// count is of findings, so without this a run where half the clusters
-	// were unreadable would read "0 unknown" under a column of "?".
-	incomplete := 0
-	for _, c := range t.r.Checks {
-		if c.Status == checks.StatusUnknown {
-			incomplete++
-		}
-	}
-	if incomplete > 0 {
-		checked = append(checked, t.st.Unknown.Render(fmt.Sprintf("%d incomplete", incomplete)))
+	if s.Incomplete > 0 {
+		checked = append(checked, t.st.Unknown.Render(fmt.Sprintf("%d incomplete", s.Incomplete)))
 	}
 	t.b.WriteByte('\n')
 	t.line(0, strings.Join(counts, ", "), "·", strings.Join(checked, ", "), "·", clusters)

@@ -23,7 +23,7 @@ tools:
 
 # Every test: unit tests and the end-to-end tests on the lab (needs root for
 # the lab's network namespaces; without it the lab falls back to loopback).
-test: tools build
+test: lint tools build
 	$(GO) test -count=1 -timeout 30m ./...
 
 # Unit tests only: no lab, seconds.

@@ -1,5 +1,7 @@
 package checks
 
+import "time"
+
 // APIVersion and KindReport identify the report document (-o json|yaml).
 const (
 	APIVersion = "meshfed.dev/v1alpha1"
@@ -16,7 +18,46 @@ type Report struct {
 	Findings   []Finding        `json:"findings"`
 	Checks     []CheckResult    `json:"checks"`
 	Summary    Summary          `json:"summary"`
+	// Trust is the trust matrix: for every ordered pair of primaries, whether
+	// a workload certificate issued by one verifies under the other's trust
+	// bundles. Set when the trust area is selected and at least two
+	// primaries were read; otherwise absent.
+	Trust *TrustMatrix `json:"trust,omitempty"`
 }
+
+// TrustMatrix is the A×B trust matrix (pkg/checks/trust BuildMatrix) as the
+// report carries it.
+type TrustMatrix struct {
+	// Contexts are the primaries, in the order of the rows and columns.
+	Contexts []string `json:"contexts"`
+	// Cells are row-major by From: (Contexts[i], Contexts[j]) is
+	// Cells[i*len(Contexts)+j]. The diagonal says whether a cluster's own
+	// workloads trust each other.
+	Cells []TrustCell `json:"cells"`
+	// At is the instant certificates were judged at.
+	At time.Time `json:"at"`
+}
+
+// TrustCell says whether workloads of To accept a workload certificate
+// issued by From's CA.
+type TrustCell struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Verdict is ok, fail or unknown.
+	Verdict string `json:"verdict"`
+	// Reason explains a fail or unknown verdict.
+	Reason string `json:"reason,omitempty"`
+	// Method is how it was decided: "issued leaf", "signing chain" or
+	// "trust bundles compared".
+	Method string `json:"method,omitempty"`
+}
+
+// Trust verdicts of TrustCell.
+const (
+	TrustOK      = "ok"
+	TrustFail    = "fail"
+	TrustUnknown = "unknown"
+)
 
 // ContextChoice says why a context is part of the run.
 type ContextChoice struct {

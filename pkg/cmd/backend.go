@@ -24,6 +24,9 @@ type Target struct {
 	// endpoint (--istiod-debug-address), for istiods a port-forward cannot
 	// reach, such as the lab's, which run outside their cluster.
 	IstiodDebug map[string]string
+	// Now is the instant every check and the trust matrix judge
+	// certificates at; zero means the time Registry is called.
+	Now time.Time
 }
 
 // Backend is everything the commands need from the rest of the program. The
@@ -46,4 +49,8 @@ type Backend struct {
 	// Identify says what a reachable cluster is in the mesh: its cluster ID,
 	// network and role.
 	Identify func(c *fleet.Cluster) checks.ClusterSummary
+	// Trust builds the report's trust matrix over what Collect read, or
+	// returns nil when there are fewer than two primaries. Nil means no
+	// matrix.
+	Trust func(f *fleet.Fleet, t Target) *checks.TrustMatrix
 }

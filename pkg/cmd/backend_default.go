@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/all"
+	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
@@ -25,7 +26,10 @@ func DefaultBackend() Backend {
 		Catalog: checks.DefaultCatalog,
 		Registry: func(t Target) *checks.Registry {
 			opts := all.DefaultOptions()
-			opts.Trust.Now = time.Now() // every check judges expiry at the same instant
+			opts.Trust.Now = t.Now // every check judges expiry at the same instant
+			if opts.Trust.Now.IsZero() {
+				opts.Trust.Now = time.Now()
+			}
 			opts.Trust.CertWarn = time.Duration(t.CertWarnDays) * 24 * time.Hour
 			opts.Trust.CertError = time.Duration(t.CertErrorDays) * 24 * time.Hour
 			return all.RegistryWith(opts)
@@ -58,7 +62,24 @@ func DefaultBackend() Backend {
 			// string() because identity fields may be named string types.
 			return checks.ClusterSummary{ClusterID: string(id.ClusterID), Network: string(id.Network), Role: string(id.Role)}
 		},
+		Trust: func(f *fleet.Fleet, t Target) *checks.TrustMatrix {
+			return trustMatrix(f, t.Now)
+		},
 	}
+}
+
+// trustMatrix builds the trust matrix at now, as the report carries it; nil
+// with fewer than two primaries, where there is no pair to judge.
+func trustMatrix(f *fleet.Fleet, now time.Time) *checks.TrustMatrix {
+	m := trust.BuildMatrix(f, trust.Options{Now: now})
+	if len(m.Contexts) < 2 {
+		return nil
+	}
+	out := &checks.TrustMatrix{Contexts: m.Contexts, At: m.At, Cells: make([]checks.TrustCell, len(m.Cells))}
+	for i, c := range m.Cells {
+		out.Cells[i] = checks.TrustCell{From: c.From, To: c.To, Verdict: string(c.Verdict), Reason: c.Reason, Method: c.Method}
+	}
+	return out
 }
 
 // runs keeps the current collection: its collector, so that the clusters

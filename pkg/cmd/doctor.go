@@ -192,7 +192,8 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 		ctx = context.Background()
 	}
 	target := Target{Contexts: o.Contexts, AllContexts: o.AllContexts, Timeout: o.Timeout, IstioNamespace: o.IstioNamespace,
-		NoProbes: o.NoProbes, IstiodDebug: o.istiod, CertWarnDays: o.CertWarnDays, CertErrorDays: o.CertErrorDays}
+		NoProbes: o.NoProbes, IstiodDebug: o.istiod, CertWarnDays: o.CertWarnDays, CertErrorDays: o.CertErrorDays,
+		Now: time.Now()}
 	// Following the mesh reads remote secrets, which takes a moment.
 	progress := render.StartProgress(o.Streams.ErrOut, "finding the mesh's clusters…")
 	chosen, err := o.Backend.Choose(ctx, o.Flags, target)
@@ -219,6 +220,9 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	}
 
 	report := checks.NewReport(chosen, o.summarize(f), checks.Run(f, o.Backend.Registry(target), o.selection))
+	if o.Backend.Trust != nil && o.trustSelected() {
+		report.Trust = o.Backend.Trust(f, target)
+	}
 	if err := o.render(report); err != nil {
 		return failed("writing the report: %v", err)
 	}
@@ -229,6 +233,17 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 		return &ExitError{Code: code}
 	}
 	return nil
+}
+
+// trustSelected reports whether a check of the trust area runs: the trust
+// matrix belongs to the report only then.
+func (o *DoctorOptions) trustSelected() bool {
+	for _, m := range o.catalog.Entries() {
+		if m.Area == checks.AreaTrust && o.selection.Includes(m) {
+			return true
+		}
+	}
+	return false
 }
 
 // printChoices says on stderr which contexts doctor reads and why, so a

@@ -116,6 +116,9 @@ func (t *textReport) areas() {
 		for _, c := range inArea {
 			t.check(c, byCheck[c.ID])
 		}
+		if area == checks.AreaTrust {
+			t.trustMatrix()
+		}
 	}
 }
 

@@ -1,0 +1,72 @@
+package render
+
+import (
+	"strings"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+)
+
+// trustMatrix writes the report's trust matrix under the Trust checks: one
+// row per issuing cluster, one column per verifying cluster, a symbol per
+// cell and a legend. The verdicts are the report's; this only draws them.
+func (t *textReport) trustMatrix() {
+	m := t.r.Trust
+	if m == nil || len(m.Contexts) == 0 {
+		return
+	}
+	n := len(m.Contexts)
+	t.b.WriteByte('\n')
+	t.line(1, t.st.Bold.Render("Trust matrix")+t.st.Faint.Render(" (row: cluster that issues the workload certificate; column: cluster whose workloads verify it)"))
+	rows := [][]string{append([]string{""}, m.Contexts...)}
+	for i, from := range m.Contexts {
+		row := []string{from}
+		for j := range m.Contexts {
+			row = append(row, t.trustSymbol(cellAt(m, i, j, n)))
+		}
+		rows = append(rows, row)
+	}
+	widths := columnWidths(rows)
+	for i, row := range rows {
+		cells := make([]string, len(row))
+		for j, cell := range row {
+			if j < len(row)-1 {
+				cell = pad(cell, widths[j])
+			}
+			if i == 0 || j == 0 {
+				cell = t.st.Faint.Render(cell)
+			}
+			cells[j] = cell
+		}
+		t.line(2, strings.TrimRight(strings.Join(cells, "  "), " "))
+	}
+	t.line(2, t.st.Faint.Render(strings.Join([]string{
+		t.trustSymbol(checks.TrustOK) + " verifies",
+		t.trustSymbol(checks.TrustFail) + " rejected",
+		t.trustSymbol(checks.TrustUnknown) + " cannot be decided",
+	}, "  ")+" (why: the findings above, or -o json)"))
+}
+
+// cellAt returns the verdict of (Contexts[i], Contexts[j]): the cell at its
+// row-major place when it is that pair, otherwise found by name.
+func cellAt(m *checks.TrustMatrix, i, j, n int) string {
+	from, to := m.Contexts[i], m.Contexts[j]
+	if k := i*n + j; k < len(m.Cells) && m.Cells[k].From == from && m.Cells[k].To == to {
+		return m.Cells[k].Verdict
+	}
+	for _, c := range m.Cells {
+		if c.From == from && c.To == to {
+			return c.Verdict
+		}
+	}
+	return checks.TrustUnknown
+}
+
+func (t *textReport) trustSymbol(verdict string) string {
+	switch verdict {
+	case checks.TrustOK:
+		return t.st.Pass.Render("✓")
+	case checks.TrustFail:
+		return t.st.Error.Render("✗")
+	}
+	return t.st.Unknown.Render("?")
+}

@@ -28,7 +28,7 @@ func findBinDir(dir string) (string, error) {
 		dir = os.Getenv("MESHFED_LAB_BIN")
 	}
 	if dir == "" {
-		root, err := moduleRoot()
+		root, err := ModuleRoot()
 		if err != nil {
 			return "", fmt.Errorf("no BinDir and no MESHFED_LAB_BIN: %w", err)
 		}
@@ -45,9 +45,9 @@ func findBinDir(dir string) (string, error) {
 // ErrNoBinaries means the lab's binaries have not been built.
 var ErrNoBinaries = errors.New("lab binaries missing")
 
-// moduleRoot finds the directory of kubectl-meshfed's go.mod from the working
+// ModuleRoot finds the directory of kubectl-meshfed's go.mod from the working
 // directory upwards.
-func moduleRoot() (string, error) {
+func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

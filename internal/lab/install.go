@@ -380,7 +380,7 @@ func IstioModuleDir() (string, error) {
 			istioDir = d
 			return
 		}
-		root, err := moduleRoot()
+		root, err := ModuleRoot()
 		if err != nil {
 			istioDirErr = err
 			return

@@ -124,7 +124,7 @@ func Plugin(t testing.TB) string {
 			pluginPath, pluginErr = filepath.Abs(p)
 			return
 		}
-		root, err := moduleRoot()
+		root, err := lab.ModuleRoot()
 		if err != nil {
 			pluginErr = err
 			return
@@ -256,26 +256,8 @@ func binDir() string {
 	if d := os.Getenv("MESHFED_LAB_BIN"); d != "" {
 		return d
 	}
-	if root, err := moduleRoot(); err == nil {
+	if root, err := lab.ModuleRoot(); err == nil {
 		return filepath.Join(root, ".bin")
 	}
 	return ".bin"
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.Contains(string(b), "module github.com/meshfed/kubectl-meshfed\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the kubectl-meshfed module")
-		}
-		dir = parent
-	}
 }

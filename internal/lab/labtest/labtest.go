@@ -76,7 +76,11 @@ func StartConfig(t testing.TB, cfg lab.Config) *lab.Lab {
 	defer cancel()
 	l, err := lab.Start(ctx, cfg)
 	if errors.Is(err, lab.ErrNoBinaries) {
-		t.Skipf("lab: %v", err)
+		if os.Getenv("CI") != "" {
+			// CI runs `make test`, which builds them: missing is a failure.
+			t.Fatalf("lab: %v", err)
+		}
+		t.Skipf("lab: %v (make tools builds them)", err)
 	}
 	if err != nil {
 		t.Fatalf("lab: %v", err)
@@ -199,7 +203,11 @@ func Shared(t testing.TB, scenario string, clusters int) *lab.Lab {
 	// The lab only logs while it starts; the first test's log holds it.
 	l, err := lab.Start(ctx, lab.Config{Scenario: scenario, Clusters: clusters, Log: logWriter{t}})
 	if errors.Is(err, lab.ErrNoBinaries) {
-		t.Skipf("lab: %v", err)
+		if os.Getenv("CI") != "" {
+			// CI runs `make test`, which builds them: missing is a failure.
+			t.Fatalf("lab: %v", err)
+		}
+		t.Skipf("lab: %v (make tools builds them)", err)
 	}
 	if err != nil {
 		sharedErr[key] = err

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -165,7 +167,10 @@ func collectCluster(parent context.Context, flags *genericclioptions.ConfigFlags
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	g.Go(func() error {
-		if v, err := r.kube.Discovery().ServerVersion(); err == nil {
+		// Discovery's ServerVersion takes no context; this one keeps the deadline.
+		raw, err := r.kube.Discovery().RESTClient().Get().AbsPath("/version").Do(gctx).Raw()
+		var v version.Info
+		if err == nil && json.Unmarshal(raw, &v) == nil {
 			c.ServerVersion = v.GitVersion
 		}
 		return nil

@@ -1,0 +1,176 @@
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+)
+
+// TestCollectOnRealClusters reads real kube-apiservers the way the doctor
+// does and checks what a read records: everything for an admin; a 403 on one
+// kind for a user who may not read Secrets, with the rest complete; a 401 for
+// a rejected token; a 404 for a kind whose CRD is gone.
+func TestCollectOnRealClusters(t *testing.T) {
+	l := labtest.Start(t, "multi-primary", 2)
+	ctx := context.Background()
+	east, west := l.Contexts()[0], l.Contexts()[1]
+
+	limitedToken := readerWithoutSecrets(t, l.Client(east))
+	kubeconfig := extendKubeconfig(t, l.Kubeconfig(), east, map[string]string{
+		"limited":  limitedToken,
+		"rejected": "not-a-valid-token",
+	})
+
+	// west loses the DestinationRule CRD: its kind is no longer served.
+	dyn, err := dynamic.NewForConfig(l.RESTConfig(west))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds := dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+	if err := crds.Delete(ctx, "destinationrules.networking.istio.io", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Deletion finishes once the CRD's objects are gone.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if _, err := crds.Get(ctx, "destinationrules.networking.istio.io", metav1.GetOptions{}); err != nil {
+			break
+		}
+	}
+
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &kubeconfig
+	f := fleet.Collect(ctx, flags, []string{east, west, "limited", "rejected"}, fleet.Options{Timeout: 10 * time.Second})
+
+	admin := f.Cluster(east)
+	if !admin.Reachable || len(admin.Failures) > 0 {
+		t.Fatalf("%s: reachable %v, failures %v, error %q", east, admin.Reachable, admin.Failures, admin.Error)
+	}
+	// An apiserver built from the module proxy has no version stamped in:
+	// its version is "v0.0.0-master+…", but it answers.
+	if admin.ServerVersion == "" || admin.KubeSystemUID == "" || admin.Server != l.APIServerURL(east) {
+		t.Errorf("%s: version %q, kube-system UID %q, server %q", east, admin.ServerVersion, admin.KubeSystemUID, admin.Server)
+	}
+	has := func(what string, n int) {
+		if n == 0 {
+			t.Errorf("%s: no %s read", east, what)
+		}
+	}
+	has("namespaces", len(admin.Namespaces))
+	has("nodes", len(admin.Nodes))
+	has("services", len(admin.Services))
+	has("endpoint slices", len(admin.EndpointSlices))
+	has("Istio deployments", len(admin.Deployments))
+	has("config maps", len(admin.ConfigMaps))
+	has("secrets", len(admin.Secrets))
+	has("webhooks", len(admin.Webhooks))
+	has("Istio Gateways", len(admin.Gateways))
+	has("DestinationRules", len(admin.DestinationRules))
+	var rootCerts int
+	for _, cm := range admin.ConfigMaps {
+		if cm.Name == fleet.RootCertConfigMap {
+			rootCerts++
+		}
+	}
+	if rootCerts < 2 {
+		t.Errorf("%s: istio-ca-root-cert read in %d namespaces, want every namespace that has it", east, rootCerts)
+	}
+
+	if w := f.Cluster(west); !w.Reachable || len(w.Failures) != 1 || !strings.Contains(w.Failures[fleet.KindDestinationRules], "404") {
+		t.Errorf("%s without the DestinationRule CRD: reachable %v, failures %v", west, w.Reachable, w.Failures)
+	}
+	limited := f.Cluster("limited")
+	if !limited.Reachable || len(limited.Failures) != 1 || !strings.Contains(limited.Failures[fleet.KindSecrets], "forbidden (403)") {
+		t.Errorf("limited: reachable %v, failures %v; want only secrets forbidden", limited.Reachable, limited.Failures)
+	}
+	if len(limited.Services) != len(admin.Services) {
+		t.Errorf("limited read %d services, the admin %d: a 403 on secrets must not lose the rest", len(limited.Services), len(admin.Services))
+	}
+	if r := f.Cluster("rejected"); r.Reachable || !strings.Contains(r.Error, "401") {
+		t.Errorf("rejected: reachable %v, error %q; want a 401", r.Reachable, r.Error)
+	}
+	for _, c := range f.Clusters {
+		for _, s := range append([]string{c.Error}, values(c.Failures)...) {
+			if strings.Contains(s, limitedToken) || strings.Contains(s, "not-a-valid-token") {
+				t.Errorf("%s: an error shows a token", c.Context)
+			}
+		}
+	}
+}
+
+func values(m map[fleet.Kind]string) []string {
+	var out []string
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// readerWithoutSecrets makes a service account that may read every kind the
+// doctor reads except Secrets, and returns a token for it.
+func readerWithoutSecrets(t *testing.T, cs kubernetes.Interface) string {
+	t.Helper()
+	ctx := context.Background()
+	const name = "meshfed-reader-without-secrets"
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}}
+	if _, err := cs.CoreV1().ServiceAccounts("default").Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"namespaces", "nodes", "services", "pods", "configmaps"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"gateways", "destinationrules"}, Verbs: []string{"get", "list"}},
+	}}
+	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "default", Name: name}},
+	}
+	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cs.CoreV1().ServiceAccounts("default").CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr.Status.Token
+}
+
+// extendKubeconfig writes a copy of a kubeconfig with one more context per
+// token, each reaching the cluster of base as a user with that token.
+func extendKubeconfig(t *testing.T, path, base string, tokens map[string]string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, token := range tokens {
+		cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: token}
+		cfg.Contexts[name] = &clientcmdapi.Context{Cluster: cfg.Contexts[base].Cluster, AuthInfo: name}
+	}
+	out := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

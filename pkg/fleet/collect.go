@@ -272,7 +272,7 @@ var istioSelected = fromCache(metav1.ListOptions{LabelSelector: "istio"})
 
 func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 	all := fromCache(metav1.ListOptions{})
-	notInIstioNS := func(ns string) bool { return ns != r.ns }
+	inIstioNS := func(ns string) bool { return ns == r.ns } // read by the first LIST already
 	core, apps, istio := r.kube.CoreV1(), r.kube.AppsV1(), r.istio.NetworkingV1()
 	switch k {
 	case KindNamespaces:
@@ -302,7 +302,7 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 		}
 		roots := fromCache(metav1.ListOptions{FieldSelector: "metadata.name=" + RootCertConfigMap})
 		return eachPage(ctx, roots, core.ConfigMaps("").List, func(l *corev1.ConfigMapList) error {
-			return addAll(c, l.Items, func(o *corev1.ConfigMap) bool { return notInIstioNS(o.Namespace) })
+			return addAll(c, l.Items, func(o *corev1.ConfigMap) bool { return inIstioNS(o.Namespace) })
 		})
 	case KindSecrets:
 		// Everything in Istio's namespace (cacerts, istio-ca-secret, remote
@@ -313,7 +313,7 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 		}
 		remote := fromCache(metav1.ListOptions{LabelSelector: MultiClusterSecretLabel})
 		return eachPage(ctx, remote, core.Secrets("").List, func(l *corev1.SecretList) error {
-			return addAll(c, l.Items, func(o *corev1.Secret) bool { return notInIstioNS(o.Namespace) })
+			return addAll(c, l.Items, func(o *corev1.Secret) bool { return inIstioNS(o.Namespace) })
 		})
 	case KindWebhooks:
 		return eachPage(ctx, all, r.kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List,

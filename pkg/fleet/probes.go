@@ -18,6 +18,11 @@ type Probes struct {
 	Skipped string `json:"skipped,omitempty"`
 	// Gateways holds one result per (source network, gateway address).
 	Gateways []GatewayProbe `json:"gateways,omitempty"`
+	// Credentials holds one result per remote secret entry of a primary:
+	// a call to the peer's API server with the secret's own credentials.
+	Credentials []CredentialProbe `json:"credentials,omitempty"`
+	// Istiod holds each primary's istiod's own view of its clusters.
+	Istiod []IstiodView `json:"istiod,omitempty"`
 }
 
 // ProbeOutcome names what a gateway probe saw, from best to worst.
@@ -77,4 +82,75 @@ type GatewayProbe struct {
 	// Presented describes the leaf certificate (subject, URI SANs, issuer,
 	// SHA-256 fingerprint): public facts only.
 	Presented string `json:"presented,omitempty"`
+}
+
+// CredentialOutcome names what a call with a remote secret's credentials saw.
+type CredentialOutcome string
+
+const (
+	// CredOK: authenticated; KubeSystemUID says which cluster answered.
+	CredOK CredentialOutcome = "ok"
+	// CredUnauthorized: the API server rejected the credentials (401).
+	CredUnauthorized CredentialOutcome = "unauthorized"
+	// CredForbidden: authenticated, but not allowed to read kube-system (403).
+	CredForbidden CredentialOutcome = "forbidden"
+	// CredTLS: the server's certificate does not verify against the
+	// kubeconfig's certificate-authority-data (or names another host).
+	CredTLS CredentialOutcome = "tls-mismatch"
+	// CredUnreachable: no connection (refused, no route, unresolved).
+	CredUnreachable CredentialOutcome = "unreachable"
+	// CredTimeout: no answer before the deadline.
+	CredTimeout CredentialOutcome = "timeout"
+	// CredError: anything else, described in Detail.
+	CredError CredentialOutcome = "error"
+	// CredNotRun: not attempted (the kubeconfig cannot be used); Detail says why.
+	CredNotRun CredentialOutcome = "not-run"
+)
+
+// CredentialProbe is one call to a remote cluster's API server with the
+// kubeconfig of one data key of a remote secret, from Probes.From. It holds
+// public facts only: never the token or the kubeconfig.
+type CredentialProbe struct {
+	// Context is the primary holding the secret; Secret is namespace/name;
+	// Key is the data key (the cluster ID istiod registers).
+	Context string            `json:"context"`
+	Secret  string            `json:"secret"`
+	Key     string            `json:"key"`
+	Server  string            `json:"server"`
+	Outcome CredentialOutcome `json:"outcome"`
+	Detail  string            `json:"detail,omitempty"`
+	// KubeSystemUID is the UID of the kube-system namespace the credentials
+	// reach: it names the cluster that answered.
+	KubeSystemUID string `json:"kubeSystemUID,omitempty"`
+	// TokenSubject and TokenExpiry are read from the token's claims when it
+	// is a JWT (unverified; the expiry is absent for tokens without one).
+	TokenSubject string     `json:"tokenSubject,omitempty"`
+	TokenExpiry  *time.Time `json:"tokenExpiry,omitempty"`
+	// RBACChecked counts the reader's access checks asked
+	// (SelfSubjectAccessReview); RBACDenied lists those refused, as
+	// "verb group/resource".
+	RBACChecked int      `json:"rbacChecked,omitempty"`
+	RBACDenied  []string `json:"rbacDenied,omitempty"`
+	// RBACError says why the access checks could not be asked.
+	RBACError string        `json:"rbacError,omitempty"`
+	Duration  time.Duration `json:"duration"`
+}
+
+// IstiodView is what a primary's istiod reports of its clusters at
+// /debug/clusterz.
+type IstiodView struct {
+	Context string `json:"context"`
+	// Address is the debug address read (empty when none was known).
+	Address string `json:"address,omitempty"`
+	// NotRun says why istiod was not asked; Error why the read failed.
+	NotRun   string          `json:"notRun,omitempty"`
+	Error    string          `json:"error,omitempty"`
+	Clusters []IstiodCluster `json:"clusters,omitempty"`
+}
+
+// IstiodCluster is one entry of /debug/clusterz.
+type IstiodCluster struct {
+	ID         string `json:"id"`
+	SecretName string `json:"secretName,omitempty"`
+	SyncStatus string `json:"syncStatus"`
 }

@@ -13,26 +13,33 @@ import (
 
 // Checks returns the discovery checks.
 func Checks() []checks.Check {
-	return []checks.Check{checks.Func{CheckID: "MF4001", Fn: missingRemoteSecret}}
+	return []checks.Check{
+		checks.Func{CheckID: "MF4001", Fn: missingRemoteSecret},
+		checks.Func{CheckID: "MF4002", Fn: ignoredSecret},
+		checks.Func{CheckID: "MF4003", Fn: ownKey},
+		checks.Func{CheckID: "MF4004", Fn: annotationMismatch},
+		checks.Func{CheckID: "MF4005", Fn: badKubeconfig},
+		checks.Func{CheckID: "MF4006", Fn: loopbackServer},
+		checks.Func{CheckID: "MF4007", Fn: wrongTarget},
+	}
 }
 
-// missingRemoteSecret: every primary needs, for every other cluster of the
-// mesh, a remote secret that istiod reads (Istio's namespace, the label) with
-// a data key equal to the peer's cluster ID.
+// missingRemoteSecret (MF4001): every primary needs, for every other cluster
+// of the mesh, a remote secret that istiod reads (Istio's namespace, the
+// label) with a data key equal to the peer's cluster ID. A peer that some
+// secret is meant for (its key, or a kubeconfig pointing at it) is left to
+// the check that says what is wrong with that secret (MF4002, MF4003, MF4007).
 func missingRemoteSecret(f *fleet.Fleet) []checks.Finding {
 	var out []checks.Finding
-	for _, p := range f.Clusters {
-		pid := mesh.Identify(p)
-		if pid.Role != mesh.RolePrimary {
-			continue
-		}
+	for _, pr := range primaries(f) {
+		p, pid := pr.c, pr.id
 		keys := mesh.RemoteSecretKeys(p)
 		for _, r := range f.Clusters {
 			rid := mesh.Identify(r)
 			if r == p || rid.ClusterID == "" || rid.ClusterID == pid.ClusterID || rid.Role == mesh.RoleNone {
 				continue // itself, an ID unknown, a duplicate ID (MF1001) or not in the mesh
 			}
-			if _, ok := keys[rid.ClusterID]; ok {
+			if _, ok := keys[rid.ClusterID]; ok || covers(f, pr, r, rid.ClusterID) {
 				continue
 			}
 			ev := []string{fmt.Sprintf("%s's cluster ID is %q (%s)", r.Context, rid.ClusterID, rid.ClusterIDSource)}

@@ -1,0 +1,343 @@
+package discovery
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+)
+
+// secretKinds are what a remote-secret check reads of a primary.
+var secretKinds = append(append([]fleet.Kind{}, mesh.IdentityKinds...), fleet.KindSecrets)
+
+// primary is a primary whose identity and secrets were read, with its
+// remote secrets and the mesh's other clusters.
+type primary struct {
+	c       *fleet.Cluster
+	id      mesh.Identity
+	secrets []mesh.RemoteSecret
+}
+
+// primaries lists the readable primaries of the fleet. Checks whose catalog
+// entry needs nothing (so that they see the probes: the runner's views of
+// the fleet carry none) skip unreadable clusters here.
+func primaries(f *fleet.Fleet) []primary {
+	var out []primary
+	for _, c := range f.Clusters {
+		if ok, _ := c.Readable(secretKinds...); !ok {
+			continue
+		}
+		id := mesh.Identify(c)
+		if id.Role != mesh.RolePrimary {
+			continue
+		}
+		out = append(out, primary{c: c, id: id, secrets: mesh.RemoteSecrets(c)})
+	}
+	return out
+}
+
+// target is the cluster a remote secret entry reaches, and how that is known.
+type target struct {
+	c   *fleet.Cluster
+	how string
+}
+
+// targetOf finds the cluster an entry points at: by the kube-system UID the
+// credential probe read (the proof), else by the API server URL of a
+// context of this run. Nil when neither tells.
+func targetOf(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry) *target {
+	if cp := credentialProbe(f, p.c.Context, s.Ref(), e.Key); cp != nil && cp.KubeSystemUID != "" {
+		for _, c := range f.Clusters {
+			if c.KubeSystemUID == cp.KubeSystemUID {
+				return &target{c, fmt.Sprintf("its credentials reach kube-system UID %s, which is %s's (probed from %s)", cp.KubeSystemUID, c.Context, f.Probes.From)}
+			}
+		}
+		return nil
+	}
+	if e.Server == "" {
+		return nil
+	}
+	for _, c := range f.Clusters {
+		if mesh.SameServer(c.Server, e.Server) {
+			return &target{c, fmt.Sprintf("its server %s is the API server of context %s", e.Server, c.Context)}
+		}
+	}
+	return nil
+}
+
+// credentialProbe returns the probe of one secret entry, or nil.
+func credentialProbe(f *fleet.Fleet, context, secret, key string) *fleet.CredentialProbe {
+	if f.Probes == nil {
+		return nil
+	}
+	for i, cp := range f.Probes.Credentials {
+		if cp.Context == context && cp.Secret == secret && cp.Key == key {
+			return &f.Probes.Credentials[i]
+		}
+	}
+	return nil
+}
+
+// clusterWithID returns the cluster of the fleet whose cluster ID is id.
+func clusterWithID(f *fleet.Fleet, id string) *fleet.Cluster {
+	for _, c := range f.Clusters {
+		if c.Reachable && mesh.Identify(c).ClusterID == id {
+			return c
+		}
+	}
+	return nil
+}
+
+func secretRef(s mesh.RemoteSecret) *checks.ObjectRef {
+	return &checks.ObjectRef{Kind: "Secret", Namespace: s.Namespace, Name: s.Name}
+}
+
+func contexts(names ...string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range names {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ignoredSecret (MF4002): a secret meant as a remote secret that istiod does
+// not read: outside the Istio namespace, or without istio/multiCluster=true.
+func ignoredSecret(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, p := range primaries(f) {
+		for _, s := range p.secrets {
+			if s.Read() {
+				continue
+			}
+			var why []string
+			if !s.InIstioNamespace {
+				why = append(why, fmt.Sprintf("it is in namespace %s, but istiod watches only %s", s.Namespace, p.c.IstioNamespace))
+			}
+			switch {
+			case s.LabelValue != "":
+				why = append(why, fmt.Sprintf("its label %s is %q, but istiod selects %s=true", fleet.MultiClusterSecretLabel, s.LabelValue, fleet.MultiClusterSecretLabel))
+			case !s.Labelled:
+				why = append(why, fmt.Sprintf("it has no label %s=true, which istiod selects on", fleet.MultiClusterSecretLabel))
+			}
+			var keys []string
+			ctxs := []string{p.c.Context}
+			for _, e := range s.Entries {
+				keys = append(keys, e.Key)
+				if t := targetOf(f, p, s, e); t != nil && t.c != p.c {
+					ctxs = append(ctxs, t.c.Context)
+				} else if r := clusterWithID(f, e.Key); r != nil && r != p.c {
+					ctxs = append(ctxs, r.Context)
+				}
+			}
+			ev := []string{fmt.Sprintf("data keys (cluster IDs): %s", strings.Join(keys, ", "))}
+			if s.Annotation != "" {
+				ev = append(ev, fmt.Sprintf("annotation %s=%s", mesh.ClusterAnnotation, s.Annotation))
+			}
+			out = append(out, checks.Finding{
+				Contexts: contexts(ctxs...),
+				Object:   secretRef(s),
+				Message:  fmt.Sprintf("istiod of %s ignores remote secret %s: %s", p.c.Context, s.Ref(), strings.Join(why, "; and ")),
+				Evidence: ev,
+			})
+		}
+	}
+	return out
+}
+
+// ownKey (MF4003): a data key equal to the primary's own cluster ID, which
+// istiod skips ("would overwrite the config cluster").
+func ownKey(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, p := range primaries(f) {
+		for _, s := range p.secrets {
+			if !s.Read() {
+				continue // MF4002
+			}
+			for _, e := range s.Entries {
+				if e.Key != p.id.ClusterID {
+					continue
+				}
+				msg := fmt.Sprintf("remote secret %s in %s has data key %q, %s's own cluster ID: istiod ignores it", s.Ref(), p.c.Context, e.Key, p.c.Context)
+				ctxs := []string{p.c.Context}
+				ev := []string{fmt.Sprintf("%s's cluster ID is %q (%s)", p.c.Context, p.id.ClusterID, p.id.ClusterIDSource)}
+				if t := targetOf(f, p, s, e); t != nil && t.c != p.c {
+					msg += fmt.Sprintf("; it points at %s, whose cluster ID is %q: the key should be that", t.c.Context, mesh.Identify(t.c).ClusterID)
+					ctxs = append(ctxs, t.c.Context)
+					ev = append(ev, t.how)
+				}
+				out = append(out, checks.Finding{Contexts: ctxs, Object: secretRef(s), Message: msg, Evidence: ev})
+			}
+		}
+	}
+	return out
+}
+
+// annotationMismatch (MF4004): the networking.istio.io/cluster annotation
+// names a cluster that is not a data key. istiod goes by the key; the
+// annotation is what people (and istioctl) read.
+func annotationMismatch(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, p := range primaries(f) {
+		for _, s := range p.secrets {
+			if !s.Read() || s.Annotation == "" || len(s.Entries) == 0 {
+				continue
+			}
+			var keys []string
+			found := false
+			for _, e := range s.Entries {
+				keys = append(keys, e.Key)
+				found = found || e.Key == s.Annotation
+			}
+			if found {
+				continue
+			}
+			out = append(out, checks.Finding{
+				Contexts: []string{p.c.Context},
+				Object:   secretRef(s),
+				Message:  fmt.Sprintf("remote secret %s in %s is annotated %s=%s, but its data key is %s: istiod registers the cluster by the key", s.Ref(), p.c.Context, mesh.ClusterAnnotation, s.Annotation, strings.Join(keys, ", ")),
+			})
+		}
+	}
+	return out
+}
+
+// badKubeconfig (MF4005): a data value istiod cannot load as a kubeconfig
+// (the cluster then never appears in clusterz).
+func badKubeconfig(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, p := range primaries(f) {
+		for _, s := range p.secrets {
+			if !s.Read() {
+				continue
+			}
+			for _, e := range s.Entries {
+				if e.Err == "" || e.Key == p.id.ClusterID {
+					continue
+				}
+				ctxs := []string{p.c.Context}
+				if r := clusterWithID(f, e.Key); r != nil {
+					ctxs = append(ctxs, r.Context)
+				}
+				out = append(out, checks.Finding{
+					Contexts: contexts(ctxs...),
+					Object:   secretRef(s),
+					Message:  fmt.Sprintf("remote secret %s in %s: the kubeconfig for cluster %q cannot be used: %s; istiod never adds that cluster", s.Ref(), p.c.Context, e.Key, e.Err),
+				})
+			}
+		}
+	}
+	return out
+}
+
+// loopbackServer (MF4006): the kubeconfig's server is localhost or a
+// loopback address; the istiod reading it runs in a pod, where that is the
+// pod itself (a kind kubeconfig, typically).
+func loopbackServer(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, p := range primaries(f) {
+		for _, s := range p.secrets {
+			if !s.Read() {
+				continue
+			}
+			for _, e := range s.Entries {
+				if e.Err != "" || e.Key == p.id.ClusterID || !mesh.LoopbackServer(e.Server) {
+					continue
+				}
+				ctxs := []string{p.c.Context}
+				if r := clusterWithID(f, e.Key); r != nil {
+					ctxs = append(ctxs, r.Context)
+				}
+				out = append(out, checks.Finding{
+					Contexts: contexts(ctxs...),
+					Object:   secretRef(s),
+					Message:  fmt.Sprintf("remote secret %s in %s points istiod at %s for cluster %q: from istiod's pod that is the pod itself, so the cluster times out", s.Ref(), p.c.Context, e.Server, e.Key),
+					Evidence: []string{fmt.Sprintf("istiod runs in %s as a workload (%s)", p.c.Context, p.id.ClusterIDSource)},
+				})
+			}
+		}
+	}
+	return out
+}
+
+// wrongTarget (MF4007): an entry whose key is one cluster ID but whose
+// kubeconfig reaches another cluster (or the primary itself): istiod files
+// that cluster's services under the wrong ID.
+func wrongTarget(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, p := range primaries(f) {
+		for _, s := range p.secrets {
+			if !s.Read() {
+				continue
+			}
+			for _, e := range s.Entries {
+				if e.Err != "" || e.Key == p.id.ClusterID || mesh.LoopbackServer(e.Server) {
+					continue // MF4005, MF4003, MF4006
+				}
+				if fd, ok := judgeTarget(f, p, s, e); ok {
+					out = append(out, fd)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func judgeTarget(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry) (checks.Finding, bool) {
+	named := clusterWithID(f, e.Key)
+	t := targetOf(f, p, s, e)
+	if t == nil {
+		cp := credentialProbe(f, p.c.Context, s.Ref(), e.Key)
+		if cp == nil || cp.KubeSystemUID == "" || named == nil || named.KubeSystemUID == "" {
+			return checks.Finding{}, false // nothing tells where it points
+		}
+		return checks.Finding{
+			Contexts: []string{p.c.Context, named.Context},
+			Object:   secretRef(s),
+			Message:  fmt.Sprintf("remote secret %s in %s, key %q, reaches a cluster that is not %s: kube-system UID %s, not %s", s.Ref(), p.c.Context, e.Key, named.Context, cp.KubeSystemUID, named.KubeSystemUID),
+			Evidence: []string{fmt.Sprintf("server %s, probed from %s", e.Server, f.Probes.From)},
+		}, true
+	}
+	tid := mesh.Identify(t.c).ClusterID
+	switch {
+	case t.c == p.c:
+		return checks.Finding{
+			Contexts: []string{p.c.Context},
+			Object:   secretRef(s),
+			Message:  fmt.Sprintf("remote secret %s in %s, key %q, points back at %s itself", s.Ref(), p.c.Context, e.Key, p.c.Context),
+			Evidence: []string{t.how},
+		}, true
+	case tid != "" && tid != e.Key:
+		ctxs := []string{p.c.Context, t.c.Context}
+		msg := fmt.Sprintf("remote secret %s in %s has key %q but points at %s, whose cluster ID is %q: istiod registers %s's services as cluster %q", s.Ref(), p.c.Context, e.Key, t.c.Context, tid, t.c.Context, e.Key)
+		if named != nil {
+			ctxs = append(ctxs, named.Context)
+			msg += fmt.Sprintf(", and reads nothing of %s", named.Context)
+		}
+		return checks.Finding{Contexts: contexts(ctxs...), Object: secretRef(s), Message: msg, Evidence: []string{t.how}}, true
+	}
+	return checks.Finding{}, false
+}
+
+// covers reports whether any secret of p, read or not, is meant for r: a key
+// equal to r's cluster ID, or a kubeconfig that points at r. MF4001 is for
+// peers no secret is meant for; the others are reported by the check that
+// says what is wrong with the secret.
+func covers(f *fleet.Fleet, p primary, r *fleet.Cluster, rid string) bool {
+	for _, s := range p.secrets {
+		for _, e := range s.Entries {
+			if e.Key == rid {
+				return true
+			}
+			if t := targetOf(f, p, s, e); t != nil && t.c == r {
+				return true
+			}
+		}
+	}
+	return false
+}

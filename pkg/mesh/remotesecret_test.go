@@ -1,0 +1,48 @@
+package mesh
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLoopbackServer(t *testing.T) {
+	for s, want := range map[string]bool{
+		"https://127.0.0.1:6443": true, "https://localhost:6443": true, "https://[::1]:6443": true,
+		"https://127.3.2.2:6443": true, "https://api.localhost": true,
+		"https://10.0.0.1:6443": false, "https://east.example": false, "::bad": false,
+	} {
+		if got := LoopbackServer(s); got != want {
+			t.Errorf("LoopbackServer(%q) = %v", s, got)
+		}
+	}
+}
+
+func TestSameServer(t *testing.T) {
+	if !SameServer("https://East.example", "https://east.example:443/") {
+		t.Error("default port and case should not matter")
+	}
+	if SameServer("https://east.example:6443", "https://east.example") || SameServer("", "") {
+		t.Error("different ports, or nothing, are not the same server")
+	}
+}
+
+func TestParseEntryErrorsNeverQuote(t *testing.T) {
+	const token = "sekret-token-value"
+	for name, kc := range map[string]string{
+		"garbage":    "{{ " + token,
+		"no-context": "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user: {token: " + token + "}\n",
+		"token-file": "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: 'https://" + token + ":1'}\nusers:\n- name: u\n  user: {tokenFile: /" + token + "}\n",
+	} {
+		e := parseEntry([]byte(kc))
+		if e.Err == "" {
+			t.Errorf("%s: no error", name)
+		}
+		if strings.Contains(e.Err, token) || strings.Contains(e.Auth, token) {
+			t.Errorf("%s: error quotes the kubeconfig: %s", name, e.Err)
+		}
+	}
+	ok := parseEntry([]byte("apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: 'https://east.example:6443'}\nusers:\n- name: u\n  user: {token: " + token + "}\n"))
+	if ok.Err != "" || ok.Auth != "token" || ok.Server != "https://east.example:6443" {
+		t.Errorf("valid kubeconfig: %+v", ok)
+	}
+}

@@ -44,7 +44,14 @@ func TopologyText(w io.Writer, t *topology.Topology) error {
 		case topology.EdgeOutside:
 			detail = "remote secret " + e.Secret + " names a cluster no chosen context has"
 		}
-		rows = append(rows, []string{e.From + " → " + to, e.State, detail})
+		live := ""
+		if e.Istiod != "" {
+			live = "istiod: " + e.Istiod
+		}
+		if e.Credentials != "" {
+			live = strings.TrimPrefix(live+", credentials: "+e.Credentials, ", ")
+		}
+		rows = append(rows, []string{e.From + " → " + to, e.State, live, detail})
 	}
 	table(&b, "  ", rows)
 	if t.Reachability != nil {
@@ -211,13 +218,19 @@ func TopologyDOT(w io.Writer, t *topology.Topology) error {
 			fmt.Fprintf(&b, "  %s [style=dotted, label=%s];\n", dotQuote(to), dotQuote(e.ToID+"\n(not in the chosen contexts)"))
 		}
 		style := ""
-		switch e.State {
-		case topology.EdgeMissing:
+		switch {
+		case e.State == topology.EdgeMissing:
 			style = ", style=dashed, color=red"
-		case topology.EdgeOutside:
+		case e.State == topology.EdgeOutside:
 			style = ", style=dotted"
+		case e.Istiod != "" && e.Istiod != "synced":
+			style = ", color=red"
 		}
-		fmt.Fprintf(&b, "  %s -> %s [label=%s%s];\n", dotQuote(e.From), dotQuote(to), dotQuote("reads ("+e.State+")"), style)
+		label := "reads (" + e.State + ")"
+		if e.Istiod != "" {
+			label += "\nistiod: " + e.Istiod
+		}
+		fmt.Fprintf(&b, "  %s -> %s [label=%s%s];\n", dotQuote(e.From), dotQuote(to), dotQuote(label), style)
 	}
 	b.WriteString("}\n")
 	_, err := io.WriteString(w, b.String())

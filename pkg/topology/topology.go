@@ -99,6 +99,14 @@ type Edge struct {
 	ToID   string `json:"toID"`             // the cluster ID the secret names
 	Secret string `json:"secret,omitempty"` // namespace/name of the remote secret
 	State  string `json:"state"`
+	// Istiod is the sync status the reader's istiod reports for the cluster
+	// at /debug/clusterz (synced, syncing, timeout, closed), "not listed"
+	// when it does not list it; empty when istiod was not asked.
+	Istiod string `json:"istiod,omitempty"`
+	// Credentials is how the peer's API server answered the secret's own
+	// credentials, called from this machine (ok, unauthorized, …); empty
+	// when not probed.
+	Credentials string `json:"credentials,omitempty"`
 }
 
 // Build reads the topology out of a fleet (and its probe results, if any).
@@ -173,6 +181,7 @@ func Build(f *fleet.Fleet) *Topology {
 		t.Networking = MultiNetwork
 	}
 	t.Edges = edges(f, idOf)
+	liveState(t, f.Probes)
 	if f.Probes != nil {
 		m := probe.NewMatrix(f.Probes)
 		m.From = f.Probes.From
@@ -219,6 +228,45 @@ func edges(f *fleet.Fleet, idOf map[string]string) []Edge {
 		}
 	}
 	return out
+}
+
+// liveState adds to each edge what the probes saw: istiod's own view of the
+// cluster and the answer to the remote secret's credentials.
+func liveState(t *Topology, p *fleet.Probes) {
+	if p == nil {
+		return
+	}
+	views := map[string]map[string]string{} // reader context → cluster ID → sync status
+	for _, v := range p.Istiod {
+		if v.NotRun != "" || v.Error != "" {
+			continue
+		}
+		m := map[string]string{}
+		for _, c := range v.Clusters {
+			m[c.ID] = c.SyncStatus
+		}
+		views[v.Context] = m
+	}
+	creds := map[string]string{} // context|key → outcome
+	for _, c := range p.Credentials {
+		creds[c.Context+"|"+c.Key] = string(c.Outcome)
+	}
+	asked := false
+	for i := range t.Edges {
+		e := &t.Edges[i]
+		if m, ok := views[e.From]; ok {
+			asked = true
+			if st, ok := m[e.ToID]; ok {
+				e.Istiod = st
+			} else {
+				e.Istiod = "not listed"
+			}
+		}
+		e.Credentials = creds[e.From+"|"+e.ToID]
+	}
+	if asked {
+		t.EdgesFrom = "remote secrets in each primary's Istio namespace, with each istiod's own view (/debug/clusterz)"
+	}
 }
 
 // tradeOffs explains the shape found, in one paragraph.

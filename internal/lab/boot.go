@@ -124,6 +124,10 @@ func (l *Lab) makeClusters() error {
 		// of its own, or none (istiod then self-signs).
 		switch {
 		case c.role == "remote" || sc.has(name, FaultSelfSignedCA):
+		case sc.has(name, FaultPKIScenario):
+			if c.meshCA, c.istiodEnv, err = l.pkiCluster(name); err != nil {
+				return err
+			}
 		case sc.has(name, FaultOwnRoot):
 			own, err := newRootCA(name+" own root CA", "meshfed-lab "+name)
 			if err != nil {
@@ -324,6 +328,11 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		}
 		objs = append(objs, o...)
 	}
+	stale, err := l.staleRootObjects(c)
+	if err != nil {
+		return err
+	}
+	objs = append(objs, stale...)
 	// Kubernetes' own kinds go in while the apiserver is still establishing
 	// Istio's CRDs; Istio's kinds follow once they are served.
 	var core, istio []*unstructured.Unstructured
@@ -489,6 +498,10 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 	if err := os.MkdirAll(work, 0o700); err != nil {
 		return err
 	}
+	var extraEnv []string
+	for k, v := range c.istiodEnv {
+		extraEnv = append(extraEnv, k+"="+v)
+	}
 	c.istiod, err = l.startProc("istiod-"+c.name, l.net.ns(c.name), work, l.bin("pilot-discovery"), []string{
 		"discovery",
 		"--kubeconfig", filepath.Join(c.dir, "kubeconfig"),
@@ -504,7 +517,7 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 		"--ctrlz_port", "9876",
 		"--ctrlz_address", addr,
 		"--log_output_level", "default:info",
-	}, []string{
+	}, append([]string{
 		"POD_NAMESPACE=istio-system",
 		"POD_NAME=istiod-" + c.name,
 		"REVISION=default",
@@ -517,14 +530,14 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 		"PILOT_ENABLE_ANALYSIS=false",
 		"GOMAXPROCS=2",
 		"KUBECONFIG=",
-	})
+	}, extraEnv...))
 	if err != nil {
 		return err
 	}
 	if err := l.startDebugForward(c); err != nil {
 		return err
 	}
-	return poll(ctx, 90*time.Second, 100*time.Millisecond, func() (bool, error) {
+	err = poll(ctx, 90*time.Second, 100*time.Millisecond, func() (bool, error) {
 		if err := c.istiod.exited(); err != nil {
 			return false, err
 		}
@@ -535,6 +548,14 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 		resp.Body.Close()
 		return resp.StatusCode == 200, nil
 	})
+	if exitErr := c.istiod.exited(); err != nil && exitErr != nil && l.mayRefuseCA(c) {
+		// The CA was installed broken on purpose; istiod refusing it is
+		// what a real cluster would show, so the lab reports it.
+		c.istiodErr = exitErr
+		l.logf("  %s: istiod refused its CA and exited: %s", c.name, lastLines(exitErr.Error(), 1))
+		return l.reportIstiodDown(ctx, c, exitErr)
+	}
+	return err
 }
 
 // expectedIDs lists the cluster IDs a primary's clusterz will show: its own
@@ -559,6 +580,9 @@ func (l *Lab) waitSettled(ctx context.Context) error {
 			return nil
 		}
 		want := l.expectedIDs(c)
+		if c.istiodErr != nil {
+			return nil // exited at start (IstiodExited): nothing to settle
+		}
 		var last []ClusterStatus
 		err := poll(ctx, 60*time.Second+2*l.cfg.RemoteClusterTimeout, 200*time.Millisecond, func() (bool, error) {
 			if err := c.istiod.exited(); err != nil {

@@ -154,6 +154,9 @@ func (l *Lab) templateData(c *cluster) (*TemplateData, error) {
 			"proxyMetadata":    map[string]any{},
 		},
 	}
+	if ds := l.discoverySelectors(c); ds != nil {
+		mesh["discoverySelectors"] = ds
+	}
 	mb, err := yaml.Marshal(mesh)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/pki/pkitest"
 )
 
 // Config says which lab to start.
@@ -67,6 +69,9 @@ type Lab struct {
 	closers  []io.Closer
 	stopOnce sync.Once
 	stopErr  error
+	// pkiScenarios are pkg/pki/pkitest's trust scenarios, made once for
+	// the pki-scenario faults (under mu).
+	pkiScenarios map[string]pkitest.Scenario
 }
 
 // cluster is one cluster's processes, files and clients.
@@ -85,6 +90,11 @@ type cluster struct {
 	kcm       *proc
 	istiod    *proc
 	meshCA    *ca // signs workload certificates (cacerts); nil when self-signed
+	// istiodEnv is extra environment for istiod (pki-scenario faults).
+	istiodEnv map[string]string
+	// istiodErr: istiod refused its CA and exited during Start (only with a
+	// pki-scenario fault; see IstiodExited).
+	istiodErr error
 	kubeCA    *ca
 	token     string
 }

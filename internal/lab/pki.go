@@ -29,6 +29,9 @@ type ca struct {
 	// a root it is empty.
 	chainPEM []byte
 	rootPEM  []byte
+	// files, when set, are the cacerts files exactly as given (a
+	// pki-scenario fault), broken or not.
+	files map[string][]byte
 }
 
 // certReq describes a certificate to issue.
@@ -149,6 +152,13 @@ func (a *ca) intermediate(cn, org string) (*ca, error) {
 
 // cacertsFiles returns the four files of Istio's "cacerts" secret.
 func (a *ca) cacertsFiles() map[string][]byte {
+	if a.files != nil {
+		out := map[string][]byte{}
+		for k, v := range a.files {
+			out[k] = v
+		}
+		return out
+	}
 	chain := append(append([]byte{}, a.chainPEM...), a.rootPEM...)
 	return map[string][]byte{
 		"ca-cert.pem":    a.certPEM,

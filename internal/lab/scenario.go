@@ -56,12 +56,28 @@ const (
 	// "Kubernetes" (left at istiod's default) or another cluster's ID (a
 	// duplicate, whose remote secret that cluster's istiod then ignores).
 	FaultClusterID = "cluster-id"
+	// FaultPKIScenario: the cluster's Istio CA (the cacerts files istiod
+	// reads and the cacerts Secret, and the root it publishes) and istiod's
+	// extra environment are those of the same-named cluster (east or west)
+	// of pkg/pki/pkitest's trust scenario Value, e.g. expired-intermediate,
+	// chain-not-to-root, multi-root-rotation. Broken material is installed
+	// as it is; an istiod that refuses it and exits is reported
+	// (Lab.IstiodExited, the istiod Pod in CrashLoopBackOff), not a failed
+	// start.
+	FaultPKIScenario = "pki-scenario"
+	// FaultStaleRootConfigMap: namespace Value (made, labelled
+	// meshfed-lab/outside-discovery) is left out of istiod's meshConfig
+	// discoverySelectors and holds an istio-ca-root-cert with a root no CA
+	// of the mesh signs under. istiod rewrites the ConfigMap in every
+	// namespace it discovers, so a mismatch only lasts where it does not look.
+	FaultStaleRootConfigMap = "stale-root-configmap"
 )
 
 var knownFaults = map[string]bool{
 	FaultOwnRoot: true, FaultSelfSignedCA: true, FaultMissingRemoteSecret: true, FaultBadRemoteSecret: true,
 	FaultMissingNetworkLabel: true, FaultGatewayPending: true, FaultNoOutlierDetection: true,
 	FaultNodeWithoutZone: true, FaultCutPath: true, FaultTrustDomain: true, FaultClusterID: true,
+	FaultPKIScenario: true, FaultStaleRootConfigMap: true,
 }
 
 // Scenario describes a mesh as a real Istio multi-cluster install has it. It
@@ -166,7 +182,7 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		if f.Cluster == "" {
 			return nil, fmt.Errorf("scenario %s: fault %s names no cluster", s.Name, f.Type)
 		}
-		if (f.Type == FaultTrustDomain || f.Type == FaultClusterID) && f.Value == "" {
+		if (f.Type == FaultTrustDomain || f.Type == FaultClusterID || f.Type == FaultPKIScenario || f.Type == FaultStaleRootConfigMap) && f.Value == "" {
 			return nil, fmt.Errorf("scenario %s: %s needs a value", s.Name, f.Type)
 		}
 		if f.Type == FaultCutPath && f.Peer == "" {

@@ -1,0 +1,330 @@
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/flowcontrol"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+)
+
+// CredentialTarget is one remote secret entry istiod reads: a primary, the
+// secret, the data key (cluster ID) and the API server its kubeconfig names.
+type CredentialTarget struct {
+	Context, Secret, Key, Server string
+	// NotRun says why the entry is not probed (empty when it is).
+	NotRun string
+	// kubeconfig is the entry's value; only ever handed to client-go.
+	kubeconfig []byte
+}
+
+// PlanCredentials lists the remote secret entries of every primary that
+// istiod reads and would use: in the Istio namespace, labelled, with a key
+// other than the primary's own cluster ID. An entry whose kubeconfig istiod
+// refuses is planned as not run, with the reason.
+func PlanCredentials(f *fleet.Fleet) []CredentialTarget {
+	var out []CredentialTarget
+	for _, c := range f.Clusters {
+		if ok, _ := c.Readable(fleet.KindSecrets); !ok {
+			continue
+		}
+		id := mesh.Identify(c)
+		if id.Role != mesh.RolePrimary {
+			continue
+		}
+		for _, s := range mesh.RemoteSecrets(c) {
+			if !s.Read() {
+				continue
+			}
+			data := secretData(c, s.Namespace, s.Name)
+			for _, e := range s.Entries {
+				if e.Key == id.ClusterID {
+					continue
+				}
+				t := CredentialTarget{Context: c.Context, Secret: s.Ref(), Key: e.Key, Server: e.Server, kubeconfig: data[e.Key]}
+				switch {
+				case e.Err != "":
+					t.NotRun = e.Err
+				case len(t.kubeconfig) == 0:
+					t.NotRun = "the secret's data was not read (a snapshot loaded from a dump holds none)"
+				}
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+func secretData(c *fleet.Cluster, ns, name string) fleet.SecretData {
+	for _, s := range c.Secrets {
+		if s.Namespace == ns && s.Name == name {
+			return s.Data
+		}
+	}
+	return nil
+}
+
+// rbacParallel bounds the concurrent access reviews of one credential.
+const rbacParallel = 8
+
+// Credentials calls each planned remote cluster's API server with the
+// credentials of its remote secret, from this machine, concurrently: it
+// reads kube-system (who answers, and whether the credentials are accepted)
+// and asks SelfSubjectAccessReview for every permission of Istio's reader
+// ClusterRole. It returns by opts.Deadline whatever the servers do.
+func Credentials(ctx context.Context, f *fleet.Fleet, opts Options) []fleet.CredentialProbe {
+	opts = opts.withDefaults()
+	if dl, ok := ctx.Deadline(); ok && dl.Before(opts.Deadline) {
+		opts.Deadline = dl
+	}
+	targets := PlanCredentials(f)
+	out := make([]fleet.CredentialProbe, len(targets))
+	for i, t := range targets {
+		out[i] = fleet.CredentialProbe{Context: t.Context, Secret: t.Secret, Key: t.Key, Server: t.Server}
+		if t.NotRun == "" {
+			out[i].TokenSubject, out[i].TokenExpiry = tokenClaims(t.kubeconfig)
+		}
+	}
+	if left := time.Until(opts.Deadline); left < MinTime {
+		for i := range out {
+			out[i].Outcome = fleet.CredNotRun
+			out[i].Detail = fmt.Sprintf("not called: the run's deadline left %s", left.Round(time.Millisecond))
+		}
+		return out
+	}
+	ctx, cancel := context.WithDeadline(ctx, opts.Deadline)
+	defer cancel()
+	done := make(chan int, len(targets))
+	var mu sync.Mutex
+	results := make([]fleet.CredentialProbe, len(targets))
+	for i, t := range targets {
+		if t.NotRun != "" {
+			out[i].Outcome, out[i].Detail = fleet.CredNotRun, t.NotRun
+			done <- i
+			continue
+		}
+		go func() {
+			pctx, pcancel := context.WithTimeout(ctx, opts.Timeout)
+			defer pcancel()
+			r := out[i]
+			callCredential(pctx, opts, t, &r)
+			mu.Lock()
+			results[i] = r
+			mu.Unlock()
+			done <- i
+		}()
+	}
+	got := make([]bool, len(targets))
+	backstop := time.NewTimer(time.Until(opts.Deadline) + 100*time.Millisecond)
+	defer backstop.Stop()
+collect:
+	for n := 0; n < len(targets); n++ {
+		select {
+		case i := <-done:
+			got[i] = true
+		case <-backstop.C:
+			break collect
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, t := range targets {
+		switch {
+		case t.NotRun != "":
+		case got[i]:
+			out[i] = results[i]
+		default:
+			out[i].Outcome, out[i].Detail = fleet.CredTimeout, "no result by the deadline"
+		}
+	}
+	return out
+}
+
+// callCredential fills r with what the API server said to the credentials.
+func callCredential(ctx context.Context, opts Options, t CredentialTarget, r *fleet.CredentialProbe) {
+	start := time.Now()
+	defer func() { r.Duration = time.Since(start) }()
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(t.kubeconfig)
+	if err != nil {
+		r.Outcome, r.Detail = fleet.CredNotRun, "the kubeconfig cannot be loaded"
+		return
+	}
+	secrets := credentialsOf(cfg)
+	cfg.Timeout = opts.Timeout
+	cfg.UserAgent = "kubectl-meshfed (credential probe)"
+	cfg.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter() // a few dozen reviews, not a load
+	if opts.Dial != nil {
+		cfg.Dial = opts.Dial
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		r.Outcome, r.Detail = fleet.CredError, scrub(oneLine(err), secrets)
+		return
+	}
+	ns, err := client.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
+	switch {
+	case err == nil:
+		r.Outcome, r.KubeSystemUID = fleet.CredOK, string(ns.UID)
+	default:
+		r.Outcome = classifyAPI(ctx, err)
+		r.Detail = scrub(oneLine(err), secrets)
+	}
+	if r.Outcome != fleet.CredOK && r.Outcome != fleet.CredForbidden {
+		return // not authenticated: there is nobody to ask access reviews for
+	}
+	r.RBACChecked, r.RBACDenied, r.RBACError = reviewReader(ctx, client)
+	if r.RBACError != "" {
+		r.RBACError = scrub(r.RBACError, secrets)
+	}
+}
+
+// reviewReader asks SelfSubjectAccessReview for every permission of the
+// reader ClusterRole (cluster-wide) and returns the refused ones.
+func reviewReader(ctx context.Context, client kubernetes.Interface) (checked int, denied []string, errText string) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, rbacParallel)
+	var firstErr error
+	for _, a := range ReaderAccess {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			rev := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Group: a.Group, Resource: a.Resource, Verb: a.Verb},
+			}}
+			res, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, rev, metav1.CreateOptions{})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			checked++
+			if !res.Status.Allowed {
+				denied = append(denied, a.String())
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Strings(denied)
+	if firstErr != nil {
+		errText = fmt.Sprintf("%d of %d access reviews failed: %s", len(ReaderAccess)-checked, len(ReaderAccess), oneLine(firstErr))
+	}
+	return checked, denied, errText
+}
+
+// classifyAPI tells a rejected credential (401), a refused read (403), a
+// server whose certificate the kubeconfig's CA does not verify, and an
+// unreachable or silent server apart.
+func classifyAPI(ctx context.Context, err error) fleet.CredentialOutcome {
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verifyErr *tls.CertificateVerificationError
+	var recordErr tls.RecordHeaderError
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case apierrors.IsUnauthorized(err):
+		return fleet.CredUnauthorized
+	case apierrors.IsForbidden(err):
+		return fleet.CredForbidden
+	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalid),
+		errors.As(err, &verifyErr), errors.As(err, &recordErr):
+		return fleet.CredTLS
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fleet.CredTimeout
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return fleet.CredTimeout
+	case errors.As(err, &dnsErr), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return fleet.CredUnreachable
+	case strings.Contains(err.Error(), "x509: ") || strings.Contains(err.Error(), "tls: "):
+		return fleet.CredTLS // errors client-go flattens to text
+	}
+	return fleet.CredError
+}
+
+// credentialsOf lists the secret strings of a rest.Config, to scrub them
+// from any text that leaves the probe.
+func credentialsOf(cfg *rest.Config) []string {
+	var out []string
+	for _, s := range []string{cfg.BearerToken, cfg.Password, string(cfg.KeyData)} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func scrub(s string, secrets []string) string {
+	for _, sec := range secrets {
+		s = strings.ReplaceAll(s, sec, "<redacted>")
+	}
+	return s
+}
+
+// tokenClaims reads the subject and expiry of the kubeconfig's bearer token
+// when it is a JWT. The signature is not verified (the API server does
+// that); only these two public claims are kept, never the token.
+func tokenClaims(kubeconfig []byte) (subject string, expiry *time.Time) {
+	cfg, err := clientcmd.Load(kubeconfig)
+	if err != nil {
+		return "", nil
+	}
+	kctx, ok := cfg.Contexts[cfg.CurrentContext]
+	if !ok {
+		return "", nil
+	}
+	user, ok := cfg.AuthInfos[kctx.AuthInfo]
+	if !ok {
+		return "", nil
+	}
+	return jwtClaims(user.Token)
+}
+
+func jwtClaims(token string) (string, *time.Time) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", nil
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return "", nil
+	}
+	var claims struct {
+		Sub string   `json:"sub"`
+		Exp *float64 `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return "", nil
+	}
+	if claims.Exp == nil {
+		return claims.Sub, nil
+	}
+	exp := time.Unix(int64(*claims.Exp), 0).UTC()
+	return claims.Sub, &exp
+}

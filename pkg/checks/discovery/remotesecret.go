@@ -21,6 +21,10 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: "MF4005", Fn: badKubeconfig},
 		checks.Func{CheckID: "MF4006", Fn: loopbackServer},
 		checks.Func{CheckID: "MF4007", Fn: wrongTarget},
+		checks.Func{CheckID: "MF4008", Fn: credentialsFail},
+		checks.Func{CheckID: "MF4009", Fn: tokenExpiry},
+		checks.Func{CheckID: "MF4010", Fn: readerRBAC},
+		checks.Func{CheckID: "MF4011", Fn: istiodView},
 	}
 }
 

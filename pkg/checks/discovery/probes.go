@@ -1,0 +1,284 @@
+package discovery
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+)
+
+// TokenWarn is how close to its expiry a remote secret's token is reported.
+const TokenWarn = 7 * 24 * time.Hour
+
+// The checks of this file read the probes' results. Their catalog entries
+// need no kinds, so that the runner hands them the whole fleet with its
+// Probes; primaries() skips clusters that could not be read.
+
+var credentialFailure = map[fleet.CredentialOutcome]string{
+	fleet.CredUnauthorized: "the API server rejects the credentials (401 Unauthorized)",
+	fleet.CredTLS:          "the API server's certificate does not verify against the kubeconfig's certificate-authority-data",
+	fleet.CredUnreachable:  "the API server cannot be reached",
+	fleet.CredTimeout:      "the API server did not answer in time",
+	fleet.CredError:        "the call failed",
+}
+
+// istiodStatus returns what a primary's istiod reports for a cluster ID:
+// its sync status, "missing" when istiod lists no such cluster, or "" when
+// istiod's view was not read.
+func istiodStatus(f *fleet.Fleet, context, id string) (string, *fleet.IstiodView) {
+	if f.Probes == nil {
+		return "", nil
+	}
+	for i, v := range f.Probes.Istiod {
+		if v.Context != context {
+			continue
+		}
+		if v.NotRun != "" || v.Error != "" {
+			return "", &f.Probes.Istiod[i]
+		}
+		for _, c := range v.Clusters {
+			if c.ID == id {
+				return c.SyncStatus, &f.Probes.Istiod[i]
+			}
+		}
+		return "missing", &f.Probes.Istiod[i]
+	}
+	return "", nil
+}
+
+// tokenExpired reports whether the probe saw a token that had expired by
+// the time the probes ran.
+func tokenExpired(f *fleet.Fleet, cp fleet.CredentialProbe) bool {
+	return cp.TokenExpiry != nil && !cp.TokenExpiry.After(f.Probes.Deadline)
+}
+
+// credentialsFail (MF4008): this machine, with a remote secret's own
+// credentials, is rejected by or cannot reach the peer's API server. When
+// istiod's view was read and shows the peer not synced, MF4011 reports it
+// with this result as the explanation; when istiod shows it synced, only the
+// path from this machine fails, and the finding says so (info).
+func credentialsFail(f *fleet.Fleet) []checks.Finding {
+	if f.Probes == nil {
+		return nil
+	}
+	var out []checks.Finding
+	for _, cp := range f.Probes.Credentials {
+		what, failed := credentialFailure[cp.Outcome]
+		if !failed || (cp.Outcome == fleet.CredUnauthorized && tokenExpired(f, cp)) {
+			continue // MF4009 says why it is rejected
+		}
+		status, _ := istiodStatus(f, cp.Context, cp.Key)
+		if status != "" && status != "synced" {
+			continue // MF4011
+		}
+		fd := checks.Finding{
+			Contexts: peerContexts(f, cp),
+			Object:   secretObject(cp.Secret),
+			Message:  fmt.Sprintf("remote secret %s in %s, cluster %q at %s: from %s, %s", cp.Secret, cp.Context, cp.Key, cp.Server, f.Probes.From, what),
+			Evidence: []string{"probe: " + string(cp.Outcome) + detail(cp.Detail)},
+		}
+		if status == "synced" {
+			fd.Severity = checks.SeverityInfo
+			fd.Message += fmt.Sprintf("; but istiod of %s reports %q synced, so only the path from %s fails, not istiod's", cp.Context, cp.Key, f.Probes.From)
+		}
+		out = append(out, fd)
+	}
+	return out
+}
+
+// tokenExpiry (MF4009): the token of a remote secret is a JWT that has
+// expired, or expires within TokenWarn, when the probes ran.
+func tokenExpiry(f *fleet.Fleet) []checks.Finding {
+	if f.Probes == nil {
+		return nil
+	}
+	var out []checks.Finding
+	for _, cp := range f.Probes.Credentials {
+		if cp.TokenExpiry == nil {
+			continue
+		}
+		left := cp.TokenExpiry.Sub(f.Probes.Deadline)
+		if left > TokenWarn {
+			continue
+		}
+		fd := checks.Finding{
+			Contexts: peerContexts(f, cp),
+			Object:   secretObject(cp.Secret),
+			Evidence: []string{fmt.Sprintf("token subject %s, expiry %s (from its claims, unverified)", cp.TokenSubject, cp.TokenExpiry.UTC().Format(time.RFC3339))},
+		}
+		if left <= 0 {
+			fd.Message = fmt.Sprintf("the token of remote secret %s in %s (cluster %q) expired at %s: istiod can no longer read that cluster", cp.Secret, cp.Context, cp.Key, cp.TokenExpiry.UTC().Format(time.RFC3339))
+		} else {
+			fd.Severity = checks.SeverityWarning
+			fd.Message = fmt.Sprintf("the token of remote secret %s in %s (cluster %q) expires in %s", cp.Secret, cp.Context, cp.Key, left.Round(time.Minute))
+		}
+		out = append(out, fd)
+	}
+	return out
+}
+
+// readerRBAC (MF4010): the remote secret's identity lacks permissions of
+// Istio's reader ClusterRole on the peer.
+func readerRBAC(f *fleet.Fleet) []checks.Finding {
+	if f.Probes == nil {
+		return nil
+	}
+	var out []checks.Finding
+	for _, cp := range f.Probes.Credentials {
+		switch {
+		case len(cp.RBACDenied) > 0:
+			out = append(out, checks.Finding{
+				Contexts: peerContexts(f, cp),
+				Object:   secretObject(cp.Secret),
+				Message:  fmt.Sprintf("the identity of remote secret %s in %s may not %s on cluster %q: istiod's reader needs all of them", cp.Secret, cp.Context, strings.Join(cp.RBACDenied, ", "), cp.Key),
+				Evidence: []string{fmt.Sprintf("%d of %d SelfSubjectAccessReviews refused, asked from %s as %s", len(cp.RBACDenied), cp.RBACChecked, f.Probes.From, subject(cp))},
+			})
+		case cp.RBACError != "":
+			out = append(out, checks.Finding{
+				Severity: checks.SeverityUnknown,
+				Contexts: peerContexts(f, cp),
+				Object:   secretObject(cp.Secret),
+				Message:  fmt.Sprintf("the permissions of remote secret %s in %s on cluster %q could not be reviewed: %s", cp.Secret, cp.Context, cp.Key, cp.RBACError),
+			})
+		}
+	}
+	return out
+}
+
+// istiodView (MF4011): each primary's istiod must report every peer it has
+// a usable remote secret for as synced. A peer that is not is explained by
+// what the credential probe saw; when the probe from this machine succeeds
+// where istiod fails, the path from istiod is what is broken.
+func istiodView(f *fleet.Fleet) []checks.Finding {
+	if f.Probes == nil {
+		return nil
+	}
+	var out []checks.Finding
+	for _, p := range primaries(f) {
+		_, view := istiodStatus(f, p.c.Context, "")
+		if view == nil {
+			continue
+		}
+		obj := &checks.ObjectRef{Kind: "Deployment", Namespace: p.c.IstioNamespace, Name: mesh.IstiodApp}
+		if view.NotRun != "" || view.Error != "" {
+			why := view.NotRun
+			if why == "" {
+				why = "reading " + view.Address + "/debug/clusterz failed: " + view.Error
+			}
+			out = append(out, checks.Finding{
+				Severity: checks.SeverityUnknown, Contexts: []string{p.c.Context}, Object: obj,
+				Message: fmt.Sprintf("istiod's own view of %s's remote clusters is unknown: %s", p.c.Context, why),
+			})
+			continue
+		}
+		expected := map[string]bool{}
+		for _, s := range p.secrets {
+			if !s.Read() {
+				continue
+			}
+			for _, e := range s.Entries {
+				if e.Key == p.id.ClusterID {
+					continue
+				}
+				expected[e.Key] = true
+				status, _ := istiodStatus(f, p.c.Context, e.Key)
+				if status == "synced" {
+					continue
+				}
+				if status == "missing" && e.Err != "" {
+					continue // MF4005: istiod cannot load it, as clusterz shows
+				}
+				cp := credentialProbe(f, p.c.Context, s.Ref(), e.Key)
+				var ctxs []string
+				if cp != nil {
+					ctxs = peerContexts(f, *cp)
+				} else {
+					ctxs = []string{p.c.Context}
+				}
+				state := "reports cluster " + fmt.Sprintf("%q %s", e.Key, status)
+				if status == "missing" {
+					state = fmt.Sprintf("does not list cluster %q", e.Key)
+				}
+				out = append(out, checks.Finding{
+					Contexts: ctxs, Object: obj,
+					Message:  fmt.Sprintf("istiod of %s %s: %s", p.c.Context, state, explain(f, p, s, e, status, cp)),
+					Evidence: []string{fmt.Sprintf("/debug/clusterz at %s", view.Address), fmt.Sprintf("remote secret %s, server %s", s.Ref(), e.Server)},
+				})
+			}
+		}
+		for _, c := range view.Clusters {
+			if c.ID == p.id.ClusterID || expected[c.ID] || c.SyncStatus == "synced" {
+				continue
+			}
+			out = append(out, checks.Finding{
+				Severity: checks.SeverityWarning, Contexts: []string{p.c.Context}, Object: obj,
+				Message: fmt.Sprintf("istiod of %s reports cluster %q %s, from %s, which holds no remote secret entry the doctor read for it", p.c.Context, c.ID, c.SyncStatus, c.SecretName),
+			})
+		}
+	}
+	return out
+}
+
+// explain says why istiod does not have a peer synced, from the probe.
+func explain(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry, status string, cp *fleet.CredentialProbe) string {
+	if status == "missing" {
+		return "it has not loaded remote secret " + s.Ref() + " (an istiod that has not caught up, or a second secret for the same cluster ID)"
+	}
+	if mesh.LoopbackServer(e.Server) {
+		return fmt.Sprintf("its server %s is istiod's own pod (MF4006)", e.Server)
+	}
+	if cp == nil {
+		return "no credential probe ran to tell why"
+	}
+	from := f.Probes.From
+	switch {
+	case cp.Outcome == fleet.CredOK || cp.Outcome == fleet.CredForbidden:
+		if len(cp.RBACDenied) > 0 {
+			return fmt.Sprintf("its credentials authenticate from %s but may not %s (MF4010)", from, strings.Join(cp.RBACDenied, ", "))
+		}
+		return fmt.Sprintf("from %s, %s answers these very credentials (kube-system UID %s), so the credentials are good and the path from %s's istiod to %s is broken (firewall, private endpoint, DNS or proxy seen only from there)", from, e.Server, cp.KubeSystemUID, p.c.Context, e.Server)
+	case cp.Outcome == fleet.CredUnauthorized && tokenExpired(f, *cp):
+		return fmt.Sprintf("its token expired at %s (MF4009)", cp.TokenExpiry.UTC().Format(time.RFC3339))
+	case cp.Outcome == fleet.CredUnauthorized:
+		return fmt.Sprintf("the API server rejects the secret's token (401, from %s too): the token is wrong, revoked, or from another cluster", from)
+	case cp.Outcome == fleet.CredTLS:
+		return fmt.Sprintf("the server's certificate does not verify against the secret's CA (from %s too): %s", from, cp.Detail)
+	case cp.Outcome == fleet.CredUnreachable || cp.Outcome == fleet.CredTimeout:
+		return fmt.Sprintf("%s cannot reach %s either (%s): the server address is wrong or down, or unreachable from both", from, e.Server, cp.Outcome)
+	case cp.Outcome == fleet.CredNotRun:
+		return "the credential probe did not run: " + cp.Detail
+	}
+	return fmt.Sprintf("the probe from %s failed too: %s", from, cp.Detail)
+}
+
+// peerContexts names the primary holding the secret and the cluster the
+// key names, when it is in the fleet.
+func peerContexts(f *fleet.Fleet, cp fleet.CredentialProbe) []string {
+	ctxs := []string{cp.Context}
+	if r := clusterWithID(f, cp.Key); r != nil {
+		ctxs = append(ctxs, r.Context)
+	}
+	return contexts(ctxs...)
+}
+
+func secretObject(ref string) *checks.ObjectRef {
+	ns, name, _ := strings.Cut(ref, "/")
+	return &checks.ObjectRef{Kind: "Secret", Namespace: ns, Name: name}
+}
+
+func subject(cp fleet.CredentialProbe) string {
+	if cp.TokenSubject != "" {
+		return cp.TokenSubject
+	}
+	return "the secret's identity"
+}
+
+func detail(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}

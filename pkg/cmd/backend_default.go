@@ -55,7 +55,11 @@ func DefaultBackend() Backend {
 			// user's --timeout: a black-holed gateway must not outlast the read.
 			// The whole run, reads and probes, ends by its start + --timeout.
 			deadline := runs.of(nil, t).started.Add(t.Timeout)
-			return probe.Gateways(ctx, f, probe.Options{Timeout: min(t.Timeout, defaultProbeTimeout), Deadline: deadline})
+			opts := probe.Options{Timeout: min(t.Timeout, defaultProbeTimeout), Deadline: deadline}
+			discovery := probe.StartDiscovery(ctx, f, opts, t.IstiodDebug) // remote credentials, istiod's clusterz
+			p := probe.Gateways(ctx, f, opts)
+			discovery(p)
+			return p
 		},
 		Identify: func(c *fleet.Cluster) checks.ClusterSummary {
 			id := mesh.Identify(c)

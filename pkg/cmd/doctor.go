@@ -92,7 +92,7 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for each cluster")
 	f.IntVar(&o.CertWarnDays, "cert-warn-days", o.CertWarnDays, "A CA certificate that expires within this many days is a warning")
 	f.IntVar(&o.CertErrorDays, "cert-error-days", o.CertErrorDays, "A CA certificate that expires within this many days is an error")
-	f.BoolVar(&o.NoProbes, "no-probes", false, "Do not run live probes (TLS dials to east-west gateways); only read the API servers")
+	f.BoolVar(&o.NoProbes, "no-probes", false, "Do not run live probes (TLS dials to east-west gateways, calls with remote secrets' credentials, istiod's clusterz); only read the API servers")
 	f.StringVar(&o.FailOn, "fail-on", o.FailOn, "Lowest severity that makes the exit code 2: error|warning")
 	f.StringSliceVar(&o.Checks, "checks", nil, "Run only these checks, by ID or area, comma-separated (e.g. trust,MF1002)")
 	f.StringSliceVar(&o.Skip, "skip", nil, "Skip these checks, by ID or area, comma-separated")
@@ -214,7 +214,7 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	f := o.Backend.Collect(ctx, o.Flags, contexts, target)
 	progress.Stop()
 	if !o.NoProbes && o.Backend.Probe != nil && len(f.Reachable()) > 0 {
-		progress = render.StartProgress(o.Streams.ErrOut, "probing east-west gateways…")
+		progress = render.StartProgress(o.Streams.ErrOut, "probing east-west gateways, remote credentials and istiod…")
 		f.Probes = o.Backend.Probe(ctx, f, target)
 		progress.Stop()
 	}

@@ -188,10 +188,10 @@ func istiodView(f *fleet.Fleet) []checks.Finding {
 				if status == "synced" {
 					continue
 				}
-				if status == "missing" && e.Err != "" {
-					continue // MF4005: istiod cannot load it, as clusterz shows
-				}
 				cp := credentialProbe(f, p.c.Context, s.Ref(), e.Key)
+				if explainedElsewhere(f, p, s, e, cp) {
+					continue // istiod agrees with the finding that names the cause
+				}
 				var ctxs []string
 				if cp != nil {
 					ctxs = peerContexts(f, *cp)
@@ -220,6 +220,21 @@ func istiodView(f *fleet.Fleet) []checks.Finding {
 		}
 	}
 	return out
+}
+
+// explainedElsewhere reports whether another discovery check already names
+// the cause of a peer istiod has not synced: a kubeconfig istiod cannot load
+// (MF4005), a loopback server (MF4006), a secret pointing at another cluster
+// (MF4007), an expired token (MF4009), missing reader permissions (MF4010).
+// Reporting istiod's state as well would tell one fact twice.
+func explainedElsewhere(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry, cp *fleet.CredentialProbe) bool {
+	if e.Err != "" || mesh.LoopbackServer(e.Server) {
+		return true
+	}
+	if _, wrong := judgeTarget(f, p, s, e); wrong {
+		return true
+	}
+	return cp != nil && (len(cp.RBACDenied) > 0 || (cp.Outcome == fleet.CredUnauthorized && tokenExpired(f, *cp)))
 }
 
 // explain says why istiod does not have a peer synced, from the probe.

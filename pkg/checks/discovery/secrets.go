@@ -166,12 +166,15 @@ func ownKey(f *fleet.Fleet) []checks.Finding {
 				msg := fmt.Sprintf("remote secret %s in %s has data key %q, %s's own cluster ID: istiod ignores it", s.Ref(), p.c.Context, e.Key, p.c.Context)
 				ctxs := []string{p.c.Context}
 				ev := []string{fmt.Sprintf("%s's cluster ID is %q (%s)", p.c.Context, p.id.ClusterID, p.id.ClusterIDSource)}
+				sev := checks.SeverityWarning // an entry that does nothing
 				if t := targetOf(f, p, s, e); t != nil && t.c != p.c {
-					msg += fmt.Sprintf("; it points at %s, whose cluster ID is %q: the key should be that", t.c.Context, mesh.Identify(t.c).ClusterID)
+					// It was meant for a peer, which istiod therefore never reads.
+					sev = checks.SeverityError
+					msg += fmt.Sprintf("; it points at %s, whose cluster ID is %q: the key should be that, and until it is istiod does not read %s", t.c.Context, mesh.Identify(t.c).ClusterID, t.c.Context)
 					ctxs = append(ctxs, t.c.Context)
 					ev = append(ev, t.how)
 				}
-				out = append(out, checks.Finding{Contexts: ctxs, Object: secretRef(s), Message: msg, Evidence: ev})
+				out = append(out, checks.Finding{Severity: sev, Contexts: ctxs, Object: secretRef(s), Message: msg, Evidence: ev})
 			}
 		}
 	}

@@ -113,9 +113,15 @@ func (t *textReport) areas() {
 		}
 		t.b.WriteByte('\n')
 		t.line(0, t.st.Heading.Render(areaTitle(area)))
+		var passed []string
 		for _, c := range inArea {
+			if c.Status == checks.StatusPass && len(byCheck[c.ID]) == 0 && len(c.Unknown) == 0 {
+				passed = append(passed, string(c.ID))
+				continue
+			}
 			t.check(c, byCheck[c.ID])
 		}
+		t.passed(passed)
 		if area == checks.AreaTrust {
 			t.trustMatrix()
 		}
@@ -133,9 +139,23 @@ func areaTitle(a checks.Area) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// check writes one check: a single line when it passed with nothing to say,
-// otherwise its findings, the contexts it could not look at, why it matters
-// and where to read more.
+// passedPerLine keeps the line of passed checks within a terminal's width.
+const passedPerLine = 10
+
+// passed writes the checks of an area that passed with nothing to say on one
+// line, by ID: in an incident the findings are what matters, and a title
+// names the problem a check looks for, which reads wrongly next to a ✓.
+// `kubectl meshfed checks` lists the titles.
+func (t *textReport) passed(ids []string) {
+	for len(ids) > 0 {
+		n := min(len(ids), passedPerLine)
+		t.line(1, t.st.Pass.Render("✓"), t.st.Faint.Render("passed:"), t.st.ID.Render(strings.Join(ids[:n], " ")))
+		ids = ids[n:]
+	}
+}
+
+// check writes one check with its findings, the contexts it could not look
+// at, why it matters and where to read more.
 func (t *textReport) check(c checks.CheckResult, found []checks.Finding) {
 	t.line(1, t.checkSymbol(c), t.st.ID.Render(string(c.ID)), c.Title)
 	if len(found) == 0 && len(c.Unknown) == 0 {

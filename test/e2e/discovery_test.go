@@ -7,6 +7,12 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
 )
@@ -88,6 +94,213 @@ func TestDiscoveryAgreesWithIstiod(t *testing.T) {
 				if f.Severity == "error" && strings.Join(f.Contexts, ",") == "east,west" {
 					errorEastWest = true
 				}
+			}
+			if errorEastWest != (clusterz["west"] != lab.Synced) {
+				t.Errorf("istiod of east reports west %q, but the doctor's error about it: %v", clusterz["west"], errorEastWest)
+			}
+			for _, s := range labSecrets(t, l) {
+				if len(s) > 8 && (strings.Contains(out, s) || strings.Contains(stderr, s)) {
+					t.Errorf("the report quotes secret material (%d bytes)", len(s))
+				}
+			}
+		})
+	}
+}
+
+// secretFault changes east's remote secret for west (or west's reader
+// role) on a running healthy lab.
+type secretFault struct {
+	name string
+	// edit returns the secrets to write instead of the original (nil: none,
+	// the secret is deleted); server is east's and west's API server URLs.
+	edit func(t *testing.T, orig *corev1.Secret, servers map[string]string) []*corev1.Secret
+	// role edits west's reader ClusterRole (nil: untouched).
+	role func(r *rbacv1.ClusterRole)
+	// clusterz is what east's istiod must then report of west ("" absent).
+	clusterz string
+	want     []string
+	say      string
+}
+
+func withKubeconfig(t *testing.T, s *corev1.Secret, key string, edit func(c *clientcmdapi.Config)) {
+	t.Helper()
+	for k, v := range s.Data {
+		cfg, err := clientcmd.Load(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if edit != nil {
+			edit(cfg)
+		}
+		b, err := clientcmd.Write(*cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delete(s.Data, k)
+		s.Data[key] = b
+	}
+}
+
+func setServer(server string) func(c *clientcmdapi.Config) {
+	return func(c *clientcmdapi.Config) {
+		for _, cl := range c.Clusters {
+			cl.Server = server
+		}
+	}
+}
+
+var secretFaults = []secretFault{
+	{name: "key is east's own ID", clusterz: "", want: []string{"MF4003@east,west"},
+		edit: func(t *testing.T, s *corev1.Secret, _ map[string]string) []*corev1.Secret {
+			withKubeconfig(t, s, "east", nil)
+			return []*corev1.Secret{s}
+		}},
+	{name: "key is not west's ID", clusterz: "", want: []string{"MF4007@east,west"}, say: `registers west's services as cluster "west-1"`,
+		edit: func(t *testing.T, s *corev1.Secret, _ map[string]string) []*corev1.Secret {
+			withKubeconfig(t, s, "west-1", nil) // istioctl create-remote-secret --name=west-1
+			s.Annotations["networking.istio.io/cluster"] = "west-1"
+			return []*corev1.Secret{s}
+		}},
+	{name: "wrong namespace", clusterz: "", want: []string{"MF4002@east,west"},
+		edit: func(t *testing.T, s *corev1.Secret, _ map[string]string) []*corev1.Secret {
+			s.Namespace = "default"
+			return []*corev1.Secret{s}
+		}},
+	{name: "missing label", clusterz: "", want: []string{"MF4002@east,west"},
+		edit: func(t *testing.T, s *corev1.Secret, _ map[string]string) []*corev1.Secret {
+			delete(s.Labels, "istio/multiCluster")
+			return []*corev1.Secret{s}
+		}},
+	{name: "malformed kubeconfig", clusterz: "", want: []string{"MF4005@east,west"},
+		edit: func(t *testing.T, s *corev1.Secret, _ map[string]string) []*corev1.Secret {
+			s.Data = map[string][]byte{"west": []byte("{{ this is not a kubeconfig")}
+			return []*corev1.Secret{s}
+		}},
+	{name: "secret deleted", clusterz: "", want: []string{"MF4001@east,west"},
+		edit: func(t *testing.T, s *corev1.Secret, _ map[string]string) []*corev1.Secret { return nil }},
+	{name: "server points back at east", clusterz: lab.Timeout, want: []string{"MF4007@east,west"}, say: "points back at east",
+		edit: func(t *testing.T, s *corev1.Secret, servers map[string]string) []*corev1.Secret {
+			withKubeconfig(t, s, "west", setServer(servers["east"]))
+			return []*corev1.Secret{s}
+		}},
+	{name: "server where nothing listens", clusterz: lab.Timeout, want: []string{"MF4011@east,west"}, say: "either",
+		edit: func(t *testing.T, s *corev1.Secret, servers map[string]string) []*corev1.Secret {
+			u := strings.Replace(servers["west"], ":6443", ":6449", 1)
+			withKubeconfig(t, s, "west", setServer(u))
+			return []*corev1.Secret{s}
+		}},
+	{name: "reader may not read nodes", clusterz: lab.Timeout, want: []string{"MF4010@east,west"}, say: "core/nodes",
+		role: func(r *rbacv1.ClusterRole) {
+			for i := range r.Rules {
+				var keep []string
+				for _, res := range r.Rules[i].Resources {
+					if res != "nodes" {
+						keep = append(keep, res)
+					}
+				}
+				r.Rules[i].Resources = keep
+			}
+		}},
+}
+
+// TestDiscoveryFaultsOnLiveLab breaks east's remote secret for west one way
+// at a time on a healthy lab, waits for east's istiod to show it, and checks
+// that the doctor's discovery findings name the fault and agree with
+// istiod's /debug/clusterz; then restores the secret.
+func TestDiscoveryFaultsOnLiveLab(t *testing.T) {
+	l := labtest.Start(t, "multi-primary", 2)
+	ctx := context.Background()
+	east, west := l.Client("east"), l.Client("west")
+	const name, roleName = "istio-remote-secret-west", "istio-reader-clusterrole-istio-system"
+	raw, err := clientcmd.LoadFromFile(l.Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers := map[string]string{}
+	for n, c := range raw.Contexts {
+		servers[n] = raw.Clusters[c.Cluster].Server
+	}
+	for _, tc := range secretFaults {
+		t.Run(tc.name, func(t *testing.T) {
+			wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+			defer cancel()
+			orig, err := east.CoreV1().Secrets("istio-system").Get(wctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			origRole, err := west.RbacV1().ClusterRoles().Get(wctx, roleName, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Restore: the original role, no stray copies, the secret re-added.
+			defer func() {
+				rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
+				defer rcancel()
+				if tc.role != nil {
+					cur, err := west.RbacV1().ClusterRoles().Get(rctx, roleName, metav1.GetOptions{})
+					if err == nil {
+						cur.Rules = origRole.Rules
+						_, err = west.RbacV1().ClusterRoles().Update(rctx, cur, metav1.UpdateOptions{})
+					}
+					if err != nil {
+						t.Fatalf("restoring the reader role: %v", err)
+					}
+				}
+				_ = east.CoreV1().Secrets("default").Delete(rctx, name, metav1.DeleteOptions{})
+				if err := l.ReaddRemoteSecret(rctx, "east", "west"); err != nil {
+					t.Fatalf("restoring the remote secret: %v", err)
+				}
+				if m, err := l.WaitClusterz(rctx, "east", func(m map[string]string) bool { return m["west"] == lab.Synced && len(m) == 2 }); err != nil {
+					t.Fatalf("east never synced west again: %v (%v)", err, m)
+				}
+			}()
+
+			if tc.role != nil {
+				r := origRole.DeepCopy()
+				tc.role(r)
+				if _, err := west.RbacV1().ClusterRoles().Update(wctx, r, metav1.UpdateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				// istiod's open watches outlive an RBAC change; connect anew.
+				if err := l.ReaddRemoteSecret(wctx, "east", "west"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.edit != nil {
+				if err := east.CoreV1().Secrets("istio-system").Delete(wctx, name, metav1.DeleteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				s := orig.DeepCopy()
+				s.ResourceVersion, s.UID, s.CreationTimestamp, s.ManagedFields = "", "", metav1.Time{}, nil
+				for _, n := range tc.edit(t, s, servers) {
+					if _, err := east.CoreV1().Secrets(n.Namespace).Create(wctx, n, metav1.CreateOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			clusterz, err := l.WaitClusterz(wctx, "east", func(m map[string]string) bool {
+				_, has := m["west"]
+				return m["west"] == tc.clusterz || (tc.clusterz == "" && !has)
+			})
+			if err != nil {
+				t.Fatalf("east's clusterz never showed west %q: %v (last %v)", tc.clusterz, err, clusterz)
+			}
+
+			args := append([]string{"doctor", "-o", "json", "--contexts", "east,west"}, l.IstiodDebugFlags()...)
+			out, stderr, _ := labtest.Run(t, l, args...)
+			got := onlyDiscovery(parseReport(t, out).Findings)
+			for _, f := range got {
+				t.Logf("%s %s %v: %s", f.Check, f.Severity, f.Contexts, f.Message)
+			}
+			if k := keys(got); !reflect.DeepEqual(k, tc.want) {
+				t.Errorf("findings %v, want %v (east's clusterz %v)\nstderr: %s", k, tc.want, clusterz, stderr)
+			}
+			if tc.say != "" && len(got) > 0 && !strings.Contains(got[0].Message, tc.say) {
+				t.Errorf("%s does not say %q", got[0].Check, tc.say)
+			}
+			var errorEastWest bool
+			for _, f := range got {
+				errorEastWest = errorEastWest || (f.Severity == "error" && strings.Join(f.Contexts, ",") == "east,west")
 			}
 			if errorEastWest != (clusterz["west"] != lab.Synced) {
 				t.Errorf("istiod of east reports west %q, but the doctor's error about it: %v", clusterz["west"], errorEastWest)

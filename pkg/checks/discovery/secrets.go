@@ -192,13 +192,15 @@ func annotationMismatch(f *fleet.Fleet) []checks.Finding {
 				continue
 			}
 			var keys []string
-			found := false
+			found, keyWrong := false, false
 			for _, e := range s.Entries {
 				keys = append(keys, e.Key)
 				found = found || e.Key == s.Annotation
+				_, wrong := judgeTarget(f, p, s, e)
+				keyWrong = keyWrong || e.Key == p.id.ClusterID || (e.Err == "" && wrong)
 			}
-			if found {
-				continue
+			if found || keyWrong {
+				continue // agreeing, or the key itself is wrong (MF4003, MF4007)
 			}
 			out = append(out, checks.Finding{
 				Contexts: []string{p.c.Context},
@@ -309,8 +311,12 @@ func judgeTarget(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEn
 	tid := mesh.Identify(t.c).ClusterID
 	switch {
 	case t.c == p.c:
+		ctxs := []string{p.c.Context}
+		if named != nil {
+			ctxs = append(ctxs, named.Context) // the peer istiod then misses
+		}
 		return checks.Finding{
-			Contexts: []string{p.c.Context},
+			Contexts: contexts(ctxs...),
 			Object:   secretRef(s),
 			Message:  fmt.Sprintf("remote secret %s in %s, key %q, points back at %s itself", s.Ref(), p.c.Context, e.Key, p.c.Context),
 			Evidence: []string{t.how},

@@ -54,6 +54,9 @@ type RemoteEntry struct {
 	// Err says why istiod cannot use the kubeconfig (empty when it can).
 	// It never quotes the kubeconfig.
 	Err string
+	// Unread: the value is not in the snapshot (a fleet loaded from a dump
+	// holds key names only), so nothing is known of the kubeconfig.
+	Unread bool
 }
 
 // RemoteSecrets lists a cluster's remote secrets and look-alikes, sorted by
@@ -96,6 +99,10 @@ func remoteSecrets(c *fleet.Cluster) []RemoteSecret {
 // errors of its own that never quote the input.
 func parseEntry(b []byte) RemoteEntry {
 	var e RemoteEntry
+	if b == nil {
+		e.Unread = true
+		return e
+	}
 	if len(b) == 0 {
 		e.Err = "the kubeconfig is empty"
 		return e

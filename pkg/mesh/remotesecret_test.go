@@ -46,3 +46,12 @@ func TestParseEntryErrorsNeverQuote(t *testing.T) {
 		t.Errorf("valid kubeconfig: %+v", ok)
 	}
 }
+
+func TestParseEntryWithoutData(t *testing.T) {
+	if e := parseEntry(nil); !e.Unread || e.Err != "" {
+		t.Errorf("a value not in the snapshot (a dump) is unread, not broken: %+v", e)
+	}
+	if e := parseEntry([]byte{}); e.Unread || e.Err == "" {
+		t.Errorf("an empty value is a broken kubeconfig: %+v", e)
+	}
+}

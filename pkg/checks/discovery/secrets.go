@@ -222,7 +222,7 @@ func badKubeconfig(f *fleet.Fleet) []checks.Finding {
 				continue
 			}
 			for _, e := range s.Entries {
-				if e.Err == "" || e.Key == p.id.ClusterID {
+				if e.Err == "" || e.Unread || e.Key == p.id.ClusterID {
 					continue
 				}
 				ctxs := []string{p.c.Context}

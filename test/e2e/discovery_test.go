@@ -313,3 +313,29 @@ func TestDiscoveryFaultsOnLiveLab(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDoctorWithProbes times `doctor` with every probe (gateways,
+// remote credentials with the reader's access reviews, istiod's clusterz)
+// on 3 healthy clusters, warm: the first run is not timed.
+//
+//	go test ./test/e2e -run '^$' -bench DoctorWithProbes -benchtime 5x
+func BenchmarkDoctorWithProbes(b *testing.B) {
+	l := labtest.Start(b, "multi-primary", 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, p := range l.Primaries() {
+		if _, err := l.WaitClusterz(ctx, p, func(m map[string]string) bool {
+			return len(m) == 3 && m["east"] == lab.Synced && m["west"] == lab.Synced && m["central"] == lab.Synced
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	args := append([]string{"doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ",")}, l.IstiodDebugFlags()...)
+	if out, stderr, code := labtest.Run(b, l, args...); code != 0 {
+		b.Fatalf("a healthy lab: exit %d\n%s\n%s", code, out, stderr)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		labtest.Run(b, l, args...)
+	}
+}

@@ -42,6 +42,7 @@ type discoveryCase struct {
 
 var discoveryCases = []discoveryCase{
 	{scenario: "multi-primary", clusterz: lab.Synced},
+	{scenario: "primary-remote", clusterz: lab.Synced},
 	// The token is rejected: istiod times out, and the probe says why.
 	{scenario: "bad-remote-secret", clusterz: lab.Timeout, want: []string{"MF4011@east,west"}, say: "401"},
 	// No secret at all: istiod does not list west.

@@ -350,3 +350,46 @@ func covers(f *fleet.Fleet, p primary, r *fleet.Cluster, rid string) bool {
 	}
 	return false
 }
+
+// duplicateKey (MF4013): two remote secrets istiod reads name the same
+// cluster ID. istiod registers the cluster from whichever it processes
+// first and ignores the other ("cluster has already been registered",
+// pkg/kube/multicluster): which kubeconfig is in use is left to chance.
+func duplicateKey(f *fleet.Fleet) []checks.Finding {
+	var out []checks.Finding
+	for _, p := range primaries(f) {
+		by := map[string][]string{}
+		var order []string
+		for _, s := range p.secrets {
+			if !s.Read() {
+				continue
+			}
+			for _, e := range s.Entries {
+				if e.Key == p.id.ClusterID {
+					continue
+				}
+				if _, ok := by[e.Key]; !ok {
+					order = append(order, e.Key)
+				}
+				by[e.Key] = append(by[e.Key], s.Ref())
+			}
+		}
+		for _, k := range order {
+			refs := by[k]
+			if len(refs) < 2 {
+				continue
+			}
+			ctxs := []string{p.c.Context}
+			if r := clusterWithID(f, k); r != nil {
+				ctxs = append(ctxs, r.Context)
+			}
+			ns, name, _ := strings.Cut(refs[1], "/")
+			out = append(out, checks.Finding{
+				Contexts: contexts(ctxs...),
+				Object:   &checks.ObjectRef{Kind: "Secret", Namespace: ns, Name: name},
+				Message:  fmt.Sprintf("%d remote secrets in %s name cluster %q (%s): istiod uses whichever it reads first and ignores the others", len(refs), p.c.Context, k, strings.Join(refs, ", ")),
+			})
+		}
+	}
+	return out
+}

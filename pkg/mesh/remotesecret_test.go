@@ -55,3 +55,20 @@ func TestParseEntryWithoutData(t *testing.T) {
 		t.Errorf("an empty value is a broken kubeconfig: %+v", e)
 	}
 }
+
+// FuzzParseEntry: a remote secret's value is untrusted input. Parsing never
+// panics, and a token in it never reaches the error or the auth kind.
+func FuzzParseEntry(f *testing.F) {
+	f.Add([]byte("apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: 'https://a:1'}\nusers:\n- name: u\n  user: {token: FUZZTOKENVALUE}\n"))
+	f.Add([]byte("{{ FUZZTOKENVALUE"))
+	f.Add([]byte(`{"apiVersion":"v1","kind":"Config","users":[{"name":"u","user":{"token":"FUZZTOKENVALUE"}}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e := parseEntry(b)
+		if strings.Contains(e.Err, "FUZZTOKENVALUE") {
+			t.Errorf("the error quotes the input: %s", e.Err)
+		}
+		if e.Err == "" && e.Server == "" && !e.Unread {
+			t.Errorf("a usable entry has a server: %+v", e)
+		}
+	})
+}

@@ -109,3 +109,17 @@ func TestSelection(t *testing.T) {
 		t.Errorf("selection %+v: MF1001 %v MF5001 %v", s, s.Includes(m1), s.Includes(m5))
 	}
 }
+
+func TestRunnerViewKeepsProbes(t *testing.T) {
+	probes := &fleet.Probes{From: "this machine"}
+	var saw *fleet.Probes
+	reg := testRegistry(t,
+		Func{"MF1001", func(f *fleet.Fleet) []Finding { saw = f.Probes; return nil }},
+		Func{"MF5001", func(*fleet.Fleet) []Finding { return nil }},
+	)
+	f := &fleet.Fleet{Probes: probes, Clusters: []*fleet.Cluster{{Context: "a", Reachable: true}}}
+	Run(f, reg, Selection{Only: []string{"MF1001"}})
+	if saw != probes {
+		t.Error("a check with needs did not see the probes' results")
+	}
+}

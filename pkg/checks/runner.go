@@ -150,7 +150,9 @@ func usableView(f *fleet.Fleet, needs []fleet.Kind) (*fleet.Fleet, []UnknownCont
 	if len(needs) == 0 {
 		return f, nil // the general checks report on the clusters themselves
 	}
-	view := &fleet.Fleet{IstioNamespace: f.IstioNamespace}
+	// Everything but the clusters is the fleet's (the probes' results among it).
+	view := *f
+	view.Clusters = nil
 	var unknown []UnknownContext
 	for _, c := range f.Clusters {
 		if ok, why := c.Readable(needs...); ok {
@@ -159,7 +161,7 @@ func usableView(f *fleet.Fleet, needs []fleet.Kind) (*fleet.Fleet, []UnknownCont
 			unknown = append(unknown, UnknownContext{Context: c.Context, Reason: why})
 		}
 	}
-	return view, unknown
+	return &view, unknown
 }
 
 func summarize(m Meta, found []Finding, unknown []UnknownContext) CheckResult {

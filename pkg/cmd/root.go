@@ -46,6 +46,7 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it,
 		NewChecksCmd(streams, backend),
 		NewExplainCmd(streams, backend),
 		NewVersionCmd(streams),
+		NewTopologyCmd(flags, streams, backend),
 	)
 	return root
 }

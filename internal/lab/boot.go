@@ -66,6 +66,9 @@ func ModuleRoot() (string, error) {
 }
 
 func (l *Lab) hasGateway(c *cluster) bool {
+	if l.scenario.has(c.name, FaultNoGateway) {
+		return false
+	}
 	return l.scenario.MultiNetwork || (l.scenario.Topology == PrimaryRemote && c.role == "primary")
 }
 

@@ -26,13 +26,19 @@ func (l *Lab) startGateways() error {
 		if err != nil {
 			return err
 		}
-		ln, err := listenIn(ns, net.JoinHostPort(addr, "15443"))
-		if err != nil {
-			return fmt.Errorf("%s gateway stand-in: %w", name, err)
+		if !l.scenario.has(name, FaultGatewayRefusing) { // refusing: nothing listens on 15443
+			ln, err := listenIn(ns, net.JoinHostPort(addr, "15443"))
+			if err != nil {
+				return fmt.Errorf("%s gateway stand-in: %w", name, err)
+			}
+			l.addCloser(ln)
+			if l.scenario.has(name, FaultGatewayHanging) {
+				go holdOpen(ln)
+			} else {
+				tl := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+				go serveTLS(tl)
+			}
 		}
-		l.addCloser(ln)
-		tl := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		go serveTLS(tl)
 
 		st, err := listenIn(ns, net.JoinHostPort(addr, "15021"))
 		if err != nil {
@@ -70,7 +76,7 @@ func (l *Lab) addCloser(c io.Closer) {
 // (a lab-made root of its own for a self-signed cluster).
 func (l *Lab) gatewayCert(c *cluster) (tls.Certificate, error) {
 	issuer := c.meshCA
-	if issuer == nil {
+	if issuer == nil || l.scenario.has(c.name, FaultGatewayWrongCert) {
 		r, err := newRootCA(c.name+" self-signed istiod root", "cluster.local")
 		if err != nil {
 			return tls.Certificate{}, err

@@ -67,7 +67,7 @@ Contexts are chosen as doctor chooses them.`,
 	f.BoolVar(&o.AllContexts, "all-contexts", false, "Read every context in the kubeconfig")
 	addOutputFlag(c, &o.Output, outputText, outputJSON, outputDOT)
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for each cluster (and, within it, the probes)")
-	f.BoolVar(&o.NoProbes, "no-probes", false, "Do not dial the east-west gateways")
+	f.BoolVar(&o.NoProbes, "no-probes", false, "Do not run live probes (east-west gateway dials, remote credentials, istiod's view); only read the API servers")
 	f.StringVar(&o.IstioNamespace, "istio-namespace", o.IstioNamespace, "Namespace of Istio's control plane")
 	f.StringArrayVar(&o.IstiodDebug, "istiod-debug-address", nil, "CONTEXT=URL: reach that context's istiod debug endpoint at URL instead of through a port-forward (repeatable)")
 	return c

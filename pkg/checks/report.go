@@ -15,14 +15,23 @@ type Report struct {
 	Kind       string           `json:"kind"`
 	Selection  []ContextChoice  `json:"selection,omitempty"`
 	Clusters   []ClusterSummary `json:"clusters"`
-	Findings   []Finding        `json:"findings"`
-	Checks     []CheckResult    `json:"checks"`
-	Summary    Summary          `json:"summary"`
+	// Mesh is the mesh's shape in brief (pkg/topology): the control plane
+	// and networks found, and what that shape trades off.
+	Mesh     *MeshOverview `json:"mesh,omitempty"`
+	Findings []Finding     `json:"findings"`
+	Checks   []CheckResult `json:"checks"`
+	Summary  Summary       `json:"summary"`
 	// Trust is the trust matrix: for every ordered pair of primaries, whether
 	// a workload certificate issued by one verifies under the other's trust
 	// bundles. Set when the trust area is selected and at least two
 	// primaries were read; otherwise absent.
 	Trust *TrustMatrix `json:"trust,omitempty"`
+}
+
+// MeshOverview is the mesh's shape in a few lines, and its trade-offs.
+type MeshOverview struct {
+	Lines     []string `json:"lines"`
+	TradeOffs string   `json:"tradeOffs,omitempty"`
 }
 
 // TrustMatrix is the A×B trust matrix (pkg/checks/trust BuildMatrix) as the

@@ -53,4 +53,7 @@ type Backend struct {
 	// returns nil when there are fewer than two primaries. Nil means no
 	// matrix.
 	Trust func(f *fleet.Fleet, t Target) *checks.TrustMatrix
+	// Mesh draws the mesh's shape in brief for the report's opening (nil:
+	// none).
+	Mesh func(f *fleet.Fleet) *checks.MeshOverview
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
+	"github.com/meshfed/kubectl-meshfed/pkg/topology"
 )
 
 // defaultProbeTimeout bounds each live probe unless --timeout is shorter.
@@ -24,6 +25,10 @@ func DefaultBackend() Backend {
 	runs := &runs{}
 	return Backend{
 		Catalog: checks.DefaultCatalog,
+		Mesh: func(f *fleet.Fleet) *checks.MeshOverview {
+			t := topology.Build(f)
+			return &checks.MeshOverview{Lines: topology.Compact(t), TradeOffs: t.TradeOffs}
+		},
 		Registry: func(t Target) *checks.Registry {
 			opts := all.DefaultOptions()
 			opts.Trust.Now = t.Now // every check judges expiry at the same instant

@@ -220,6 +220,9 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	}
 
 	report := checks.NewReport(chosen, o.summarize(f), checks.Run(f, o.Backend.Registry(target), o.selection))
+	if o.Backend.Mesh != nil && len(f.Reachable()) > 0 {
+		report.Mesh = o.Backend.Mesh(f)
+	}
 	if o.Backend.Trust != nil && o.trustSelected() {
 		report.Trust = o.Backend.Trust(f, target)
 	}

@@ -16,6 +16,7 @@ import (
 func Text(w io.Writer, r *checks.Report, cat *checks.Catalog, st Styles) error {
 	t := textReport{r: r, cat: cat, st: st}
 	t.clusters()
+	t.mesh()
 	t.areas()
 	t.summary()
 	_, err := io.WriteString(w, t.b.String())
@@ -71,6 +72,23 @@ func (t *textReport) clusters() {
 			cells[last] = t.st.Error.Render(cells[last])
 		}
 		t.line(1, strings.Join(cells, "  "))
+	}
+}
+
+// mesh writes the mesh's shape in brief under the clusters, and what that
+// shape trades off, so the findings below are read against it.
+func (t *textReport) mesh() {
+	m := t.r.Mesh
+	if m == nil || len(m.Lines) == 0 {
+		return
+	}
+	t.b.WriteByte('\n')
+	t.line(0, t.st.Heading.Render("Mesh"), m.Lines[0])
+	for _, l := range m.Lines[1:] {
+		t.line(1, l)
+	}
+	for _, l := range wrapWords(strings.Fields(m.TradeOffs), 100) {
+		t.line(1, t.st.Faint.Render(l))
 	}
 }
 

@@ -181,3 +181,25 @@ func TestJSONKeepsMessagesReadable(t *testing.T) {
 		t.Errorf("JSON escapes the message:\n%s", b.String())
 	}
 }
+
+func TestTextOpensWithTheMesh(t *testing.T) {
+	r := healthyReport(t)
+	r.Mesh = &checks.MeshOverview{
+		Lines:     []string{"multi-primary, 2 networks", "network1: east (primary)", "network2: west (primary)"},
+		TradeOffs: "Every primary keeps working when another network is cut.",
+	}
+	var b bytes.Buffer
+	if err := Text(&b, r, mustCatalog(t), plainStyles()); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	mesh, areas := strings.Index(out, "Mesh multi-primary, 2 networks"), strings.Index(out, "\nGeneral\n")
+	if mesh < 0 || areas < 0 || mesh > areas || !strings.Contains(out, "  network2: west (primary)") || !strings.Contains(out, "keeps working") {
+		t.Errorf("the mesh overview should follow the clusters and precede the checks:\n%s", out)
+	}
+	r.Mesh = nil
+	b.Reset()
+	if err := Text(&b, r, mustCatalog(t), plainStyles()); err != nil || strings.Contains(b.String(), "Mesh") {
+		t.Errorf("no overview, no Mesh heading:\n%s", b.String())
+	}
+}

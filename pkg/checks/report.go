@@ -1,6 +1,10 @@
 package checks
 
-import "time"
+import (
+	"time"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/probe"
+)
 
 // APIVersion and KindReport identify the report document (-o json|yaml).
 const (
@@ -17,10 +21,13 @@ type Report struct {
 	Clusters   []ClusterSummary `json:"clusters"`
 	// Mesh is the mesh's shape in brief (pkg/topology): the control plane
 	// and networks found, and what that shape trades off.
-	Mesh     *MeshOverview `json:"mesh,omitempty"`
-	Findings []Finding     `json:"findings"`
-	Checks   []CheckResult `json:"checks"`
-	Summary  Summary       `json:"summary"`
+	Mesh *MeshOverview `json:"mesh,omitempty"`
+	// Reachability is the network × network view of the gateway probes,
+	// with where they ran from; absent with --no-probes or one network.
+	Reachability *probe.Matrix `json:"reachability,omitempty"`
+	Findings     []Finding     `json:"findings"`
+	Checks       []CheckResult `json:"checks"`
+	Summary      Summary       `json:"summary"`
 	// Trust is the trust matrix: for every ordered pair of primaries, whether
 	// a workload certificate issued by one verifies under the other's trust
 	// bundles. Set when the trust area is selected and at least two

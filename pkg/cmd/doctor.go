@@ -17,6 +17,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
 
@@ -222,6 +223,10 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	report := checks.NewReport(chosen, o.summarize(f), checks.Run(f, o.Backend.Registry(target), o.selection))
 	if o.Backend.Mesh != nil && len(f.Reachable()) > 0 {
 		report.Mesh = o.Backend.Mesh(f)
+	}
+	if f.Probes != nil && len(f.Probes.Gateways) > 0 {
+		m := probe.NewMatrix(f.Probes)
+		report.Reachability = &m
 	}
 	if o.Backend.Trust != nil && o.trustSelected() {
 		report.Trust = o.Backend.Trust(f, target)

@@ -140,6 +140,13 @@ func (t *textReport) areas() {
 			t.check(c, byCheck[c.ID])
 		}
 		t.passed(passed)
+		if area == checks.AreaConnectivity && t.r.Reachability != nil {
+			var b strings.Builder
+			reachability(&b, t.r.Reachability)
+			for _, l := range strings.Split(strings.Trim(b.String(), "\n"), "\n") {
+				t.line(1, l)
+			}
+		}
 		if area == checks.AreaTrust {
 			t.trustMatrix()
 		}

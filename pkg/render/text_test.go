@@ -10,6 +10,8 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 )
 
 func plainStyles() Styles { return NewStyles(&bytes.Buffer{}, false) }
@@ -201,5 +203,22 @@ func TestTextOpensWithTheMesh(t *testing.T) {
 	b.Reset()
 	if err := Text(&b, r, mustCatalog(t), plainStyles()); err != nil || strings.Contains(b.String(), "Mesh") {
 		t.Errorf("no overview, no Mesh heading:\n%s", b.String())
+	}
+}
+
+func TestTextShowsReachabilityUnderConnectivity(t *testing.T) {
+	r := healthyReport(t)
+	r.Reachability = &probe.Matrix{From: "this machine (ci)", Networks: []string{"net1", "net2"}, Cells: map[string]map[string]probe.Cell{
+		"net1": {"net2": {Outcome: fleet.ProbeOK, Addresses: []string{"192.0.2.2:15443"}}},
+		"net2": {"net1": {Outcome: fleet.ProbeRefused, Addresses: []string{"192.0.2.1:15443"}}},
+	}}
+	var b bytes.Buffer
+	if err := Text(&b, r, mustCatalog(t), plainStyles()); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	conn, view, next := strings.Index(out, "\nConnectivity\n"), strings.Index(out, "probed from this machine (ci)"), strings.Index(out, "\nLocality\n")
+	if conn < 0 || view < conn || view > next || !strings.Contains(out, "refused") {
+		t.Errorf("the reachability view should sit in the Connectivity section and say where the probes ran:\n%s", out)
 	}
 }

@@ -195,29 +195,9 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	target := Target{Contexts: o.Contexts, AllContexts: o.AllContexts, Timeout: o.Timeout, IstioNamespace: o.IstioNamespace,
 		NoProbes: o.NoProbes, IstiodDebug: o.istiod, CertWarnDays: o.CertWarnDays, CertErrorDays: o.CertErrorDays,
 		Now: time.Now()}
-	// Following the mesh reads remote secrets, which takes a moment.
-	progress := render.StartProgress(o.Streams.ErrOut, "finding the mesh's clusters…")
-	chosen, err := o.Backend.Choose(ctx, o.Flags, target)
-	progress.Stop()
+	chosen, f, err := readMesh(ctx, o.Streams, o.Flags, o.Backend, target)
 	if err != nil {
-		return failed("choosing contexts: %v", err)
-	}
-	if len(chosen) == 0 {
-		return failed("no kubeconfig context to read")
-	}
-	printChoices(o.Streams.ErrOut, chosen)
-
-	contexts := make([]string, len(chosen))
-	for i, c := range chosen {
-		contexts[i] = c.Context
-	}
-	progress = render.StartProgress(o.Streams.ErrOut, fmt.Sprintf("reading %d clusters…", len(contexts)))
-	f := o.Backend.Collect(ctx, o.Flags, contexts, target)
-	progress.Stop()
-	if !o.NoProbes && o.Backend.Probe != nil && len(f.Reachable()) > 0 {
-		progress = render.StartProgress(o.Streams.ErrOut, "probing east-west gateways, remote credentials and istiod…")
-		f.Probes = o.Backend.Probe(ctx, f, target)
-		progress.Stop()
+		return err
 	}
 
 	report := checks.NewReport(chosen, o.summarize(f), checks.Run(f, o.Backend.Registry(target), o.selection))

@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -109,31 +108,12 @@ func (o *TopologyOptions) Run(ctx context.Context) error {
 	}
 	target := Target{Contexts: o.Contexts, AllContexts: o.AllContexts, Timeout: o.Timeout, IstioNamespace: o.IstioNamespace,
 		NoProbes: o.NoProbes, IstiodDebug: o.istiod}
-	progress := render.StartProgress(o.Streams.ErrOut, "finding the mesh's clusters…")
-	chosen, err := o.Backend.Choose(ctx, o.Flags, target)
-	progress.Stop()
+	_, f, err := readMesh(ctx, o.Streams, o.Flags, o.Backend, target)
 	if err != nil {
-		return failed("choosing contexts: %v", err)
+		return err
 	}
-	if len(chosen) == 0 {
-		return failed("no kubeconfig context to read")
-	}
-	printChoices(o.Streams.ErrOut, chosen)
-	contexts := make([]string, len(chosen))
-	for i, c := range chosen {
-		contexts[i] = c.Context
-	}
-	progress = render.StartProgress(o.Streams.ErrOut, fmt.Sprintf("reading %d clusters…", len(contexts)))
-	f := o.Backend.Collect(ctx, o.Flags, contexts, target)
-	progress.Stop()
 	if len(f.Reachable()) == 0 {
 		return failed("no cluster could be reached")
-	}
-	if !o.NoProbes && o.Backend.Probe != nil {
-		// The backend bounds the probes by the run's deadline, as for doctor.
-		progress = render.StartProgress(o.Streams.ErrOut, "probing east-west gateways…")
-		f.Probes = o.Backend.Probe(ctx, f, target)
-		progress.Stop()
 	}
 	t := topology.Build(f)
 	w := o.Streams.Out

@@ -236,7 +236,7 @@ func TestGatewaysTellOutcomesApart(t *testing.T) {
 			f := fleetOf(t, root, "192.0.2.1", "192.0.2.2")
 			start := time.Now()
 			p := Gateways(context.Background(), f, Options{Timeout: 500 * time.Millisecond, Dial: s.dial, From: "test"})
-			if took := time.Since(start); took > 800*time.Millisecond {
+			if took := time.Since(start); took > 1500*time.Millisecond { // the promise: deadline + 1 s
 				t.Errorf("took %s with a 500ms timeout", took)
 			}
 			got := outcomes(p)
@@ -274,7 +274,7 @@ func TestDeadlineHoldsWhateverTheGatewayDoes(t *testing.T) {
 	}
 	start := time.Now()
 	p := Gateways(context.Background(), f, Options{Deadline: time.Now().Add(300 * time.Millisecond), Timeout: 10 * time.Second, Dial: stuck})
-	if took := time.Since(start); took > 600*time.Millisecond {
+	if took := time.Since(start); took > 1300*time.Millisecond { // the promise: deadline + 1 s
 		t.Errorf("took %s past a 300ms deadline", took)
 	}
 	for _, g := range p.Gateways {
@@ -313,7 +313,7 @@ func TestCallersDeadlineWins(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	p := Gateways(ctx, f, Options{Timeout: 5 * time.Second, Dial: s.dial})
-	if took := time.Since(start); took > 500*time.Millisecond {
+	if took := time.Since(start); took > 1200*time.Millisecond { // the promise: deadline + 1 s
 		t.Errorf("took %s past the caller's 200ms", took)
 	}
 	if !p.Deadline.Before(start.Add(time.Second)) {

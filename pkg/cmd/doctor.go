@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -27,31 +26,25 @@ type DoctorOptions struct {
 	Streams genericiooptions.IOStreams
 	Backend Backend
 
-	Contexts       []string
-	AllContexts    bool
-	Output         string
-	Timeout        time.Duration
-	NoProbes       bool
-	CertWarnDays   int
-	CertErrorDays  int
-	FailOn         string
-	Checks         []string
-	Skip           []string
-	IstioNamespace string
-	IstiodDebug    []string // CONTEXT=URL
+	MeshFlags
+	Output        string
+	CertWarnDays  int
+	CertErrorDays int
+	FailOn        string
+	Checks        []string
+	Skip          []string
 
 	// Set by Complete.
 	failOn    checks.Severity
 	selection checks.Selection
 	catalog   *checks.Catalog
-	istiod    map[string]string
 }
 
 // NewDoctorOptions returns the options with their defaults.
 func NewDoctorOptions(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, backend Backend) *DoctorOptions {
 	return &DoctorOptions{
 		Flags: flags, Streams: streams, Backend: backend,
-		Output: outputText, Timeout: 10 * time.Second, FailOn: "error", IstioNamespace: "istio-system",
+		MeshFlags: defaultMeshFlags(), Output: outputText, FailOn: "error",
 		CertWarnDays: trust.DefaultCertWarnDays, CertErrorDays: trust.DefaultCertErrorDays,
 	}
 }
@@ -87,18 +80,14 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 		},
 	}
 	f := c.Flags()
-	f.StringSliceVar(&o.Contexts, "contexts", nil, "Kubeconfig contexts to read, comma-separated (default: the current context and the clusters its remote secrets point at)")
-	f.BoolVar(&o.AllContexts, "all-contexts", false, "Read every context in the kubeconfig")
+	o.MeshFlags.AddFlags(f, "How long to wait for each cluster",
+		"Do not run live probes (TLS dials to east-west gateways, calls with remote secrets' credentials, istiod's clusterz); only read the API servers")
 	addOutputFlag(c, &o.Output, outputText, outputJSON, outputYAML)
-	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for each cluster")
 	f.IntVar(&o.CertWarnDays, "cert-warn-days", o.CertWarnDays, "A CA certificate that expires within this many days is a warning")
 	f.IntVar(&o.CertErrorDays, "cert-error-days", o.CertErrorDays, "A CA certificate that expires within this many days is an error")
-	f.BoolVar(&o.NoProbes, "no-probes", false, "Do not run live probes (TLS dials to east-west gateways, calls with remote secrets' credentials, istiod's clusterz); only read the API servers")
 	f.StringVar(&o.FailOn, "fail-on", o.FailOn, "Lowest severity that makes the exit code 2: error|warning")
 	f.StringSliceVar(&o.Checks, "checks", nil, "Run only these checks, by ID or area, comma-separated (e.g. trust,MF1002)")
 	f.StringSliceVar(&o.Skip, "skip", nil, "Skip these checks, by ID or area, comma-separated")
-	f.StringVar(&o.IstioNamespace, "istio-namespace", o.IstioNamespace, "Namespace of Istio's control plane")
-	f.StringArrayVar(&o.IstiodDebug, "istiod-debug-address", nil, "CONTEXT=URL: reach that context's istiod debug endpoint at URL instead of through a port-forward (repeatable)")
 	_ = c.RegisterFlagCompletionFunc("fail-on", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"error", "warning"}, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -109,7 +98,7 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 func (o *DoctorOptions) Complete() error {
 	o.Output = strings.ToLower(strings.TrimSpace(o.Output))
 	o.FailOn = strings.ToLower(strings.TrimSpace(o.FailOn))
-	o.Contexts = trimAll(o.Contexts)
+	o.MeshFlags.Complete()
 	o.selection = checks.Selection{Only: trimAll(o.Checks), Skip: trimAll(o.Skip)}
 	if o.Backend.Catalog != nil {
 		o.catalog = o.Backend.Catalog()
@@ -138,23 +127,12 @@ func (o *DoctorOptions) Validate() error {
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
 	o.failOn = sev
-	if o.Timeout <= 0 {
-		return failed("--timeout must be positive, not %s", o.Timeout)
-	}
 	if o.CertErrorDays < 0 || o.CertWarnDays < o.CertErrorDays {
 		return failed("--cert-error-days (%d) must be at least 0 and at most --cert-warn-days (%d)", o.CertErrorDays, o.CertWarnDays)
 	}
-	if o.AllContexts && len(o.Contexts) > 0 {
-		return failed("--contexts and --all-contexts cannot be used together")
+	if err := o.MeshFlags.Validate(); err != nil {
+		return err
 	}
-	if errs := validation.IsDNS1123Label(o.IstioNamespace); len(errs) > 0 {
-		return failed("--istio-namespace %q is not a namespace name: %s", o.IstioNamespace, errs[0])
-	}
-	istiod, err := parseIstiodDebug(o.IstiodDebug)
-	if err != nil {
-		return &ExitError{Code: ExitFailed, Err: err}
-	}
-	o.istiod = istiod
 	if o.catalog == nil {
 		return failed("no check catalog")
 	}
@@ -192,9 +170,8 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	target := Target{Contexts: o.Contexts, AllContexts: o.AllContexts, Timeout: o.Timeout, IstioNamespace: o.IstioNamespace,
-		NoProbes: o.NoProbes, IstiodDebug: o.istiod, CertWarnDays: o.CertWarnDays, CertErrorDays: o.CertErrorDays,
-		Now: time.Now()}
+	target := o.MeshFlags.Target()
+	target.CertWarnDays, target.CertErrorDays, target.Now = o.CertWarnDays, o.CertErrorDays, time.Now()
 	chosen, f, err := readMesh(ctx, o.Streams, o.Flags, o.Backend, target)
 	if err != nil {
 		return err

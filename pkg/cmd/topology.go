@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -23,20 +21,13 @@ type TopologyOptions struct {
 	Streams genericiooptions.IOStreams
 	Backend Backend
 
-	Contexts       []string
-	AllContexts    bool
-	Output         string
-	Timeout        time.Duration
-	NoProbes       bool
-	IstioNamespace string
-	IstiodDebug    []string // CONTEXT=URL
-
-	istiod map[string]string
+	MeshFlags
+	Output string
 }
 
 // NewTopologyCmd builds `kubectl meshfed topology`.
 func NewTopologyCmd(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
-	o := &TopologyOptions{Flags: flags, Streams: streams, Backend: backend, Output: outputText, Timeout: 10 * time.Second, IstioNamespace: "istio-system"}
+	o := &TopologyOptions{Flags: flags, Streams: streams, Backend: backend, MeshFlags: defaultMeshFlags(), Output: outputText}
 	c := &cobra.Command{
 		Use:   "topology",
 		Short: "Draw the mesh: networks, clusters, gateways and who reads whom",
@@ -62,20 +53,16 @@ Contexts are chosen as doctor chooses them.`,
 		},
 	}
 	f := c.Flags()
-	f.StringSliceVar(&o.Contexts, "contexts", nil, "Kubeconfig contexts to read, comma-separated (default: the current context and the clusters its remote secrets point at)")
-	f.BoolVar(&o.AllContexts, "all-contexts", false, "Read every context in the kubeconfig")
+	o.MeshFlags.AddFlags(f, "How long to wait for each cluster (and, within it, the probes)",
+		"Do not run live probes (east-west gateway dials, remote credentials, istiod's view); only read the API servers")
 	addOutputFlag(c, &o.Output, outputText, outputJSON, outputDOT)
-	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for each cluster (and, within it, the probes)")
-	f.BoolVar(&o.NoProbes, "no-probes", false, "Do not run live probes (east-west gateway dials, remote credentials, istiod's view); only read the API servers")
-	f.StringVar(&o.IstioNamespace, "istio-namespace", o.IstioNamespace, "Namespace of Istio's control plane")
-	f.StringArrayVar(&o.IstiodDebug, "istiod-debug-address", nil, "CONTEXT=URL: reach that context's istiod debug endpoint at URL instead of through a port-forward (repeatable)")
 	return c
 }
 
 // Complete normalises the flags.
 func (o *TopologyOptions) Complete() error {
 	o.Output = strings.ToLower(strings.TrimSpace(o.Output))
-	o.Contexts = trimAll(o.Contexts)
+	o.MeshFlags.Complete()
 	return nil
 }
 
@@ -84,20 +71,9 @@ func (o *TopologyOptions) Validate() error {
 	if err := validateOutput(o.Output, outputText, outputJSON, outputDOT); err != nil {
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
-	if o.Timeout <= 0 {
-		return failed("--timeout must be positive, not %s", o.Timeout)
+	if err := o.MeshFlags.Validate(); err != nil {
+		return err
 	}
-	if o.AllContexts && len(o.Contexts) > 0 {
-		return failed("--contexts and --all-contexts cannot be used together")
-	}
-	if errs := validation.IsDNS1123Label(o.IstioNamespace); len(errs) > 0 {
-		return failed("--istio-namespace %q is not a namespace name: %s", o.IstioNamespace, errs[0])
-	}
-	istiod, err := parseIstiodDebug(o.IstiodDebug)
-	if err != nil {
-		return &ExitError{Code: ExitFailed, Err: err}
-	}
-	o.istiod = istiod
 	return nil
 }
 
@@ -106,8 +82,7 @@ func (o *TopologyOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	target := Target{Contexts: o.Contexts, AllContexts: o.AllContexts, Timeout: o.Timeout, IstioNamespace: o.IstioNamespace,
-		NoProbes: o.NoProbes, IstiodDebug: o.istiod}
+	target := o.MeshFlags.Target()
 	_, f, err := readMesh(ctx, o.Streams, o.Flags, o.Backend, target)
 	if err != nil {
 		return err

@@ -1,0 +1,64 @@
+package cmd
+
+import (
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// MeshFlags are the flags that say which clusters to read and how: the part
+// doctor and topology share.
+type MeshFlags struct {
+	Contexts       []string
+	AllContexts    bool
+	Timeout        time.Duration
+	NoProbes       bool
+	IstioNamespace string
+	IstiodDebug    []string // CONTEXT=URL
+
+	istiod map[string]string // IstiodDebug, parsed by Validate
+}
+
+func defaultMeshFlags() MeshFlags {
+	return MeshFlags{Timeout: 10 * time.Second, IstioNamespace: "istio-system"}
+}
+
+// AddFlags registers the flags; timeoutHelp and noProbesHelp say what they
+// bound or turn off for the command at hand.
+func (m *MeshFlags) AddFlags(f *pflag.FlagSet, timeoutHelp, noProbesHelp string) {
+	f.StringSliceVar(&m.Contexts, "contexts", nil, "Kubeconfig contexts to read, comma-separated (default: the current context and the clusters its remote secrets point at)")
+	f.BoolVar(&m.AllContexts, "all-contexts", false, "Read every context in the kubeconfig")
+	f.DurationVar(&m.Timeout, "timeout", m.Timeout, timeoutHelp)
+	f.BoolVar(&m.NoProbes, "no-probes", false, noProbesHelp)
+	f.StringVar(&m.IstioNamespace, "istio-namespace", m.IstioNamespace, "Namespace of Istio's control plane")
+	f.StringArrayVar(&m.IstiodDebug, "istiod-debug-address", nil, "CONTEXT=URL: reach that context's istiod debug endpoint at URL instead of through a port-forward (repeatable)")
+}
+
+// Complete normalises the context list, so "--contexts a,,b " works.
+func (m *MeshFlags) Complete() { m.Contexts = trimAll(m.Contexts) }
+
+// Validate rejects flags no run could honour; every error exits 3.
+func (m *MeshFlags) Validate() error {
+	if m.Timeout <= 0 {
+		return failed("--timeout must be positive, not %s", m.Timeout)
+	}
+	if m.AllContexts && len(m.Contexts) > 0 {
+		return failed("--contexts and --all-contexts cannot be used together")
+	}
+	if errs := validation.IsDNS1123Label(m.IstioNamespace); len(errs) > 0 {
+		return failed("--istio-namespace %q is not a namespace name: %s", m.IstioNamespace, errs[0])
+	}
+	istiod, err := parseIstiodDebug(m.IstiodDebug)
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	m.istiod = istiod
+	return nil
+}
+
+// Target is the run these flags describe.
+func (m *MeshFlags) Target() Target {
+	return Target{Contexts: m.Contexts, AllContexts: m.AllContexts, Timeout: m.Timeout,
+		IstioNamespace: m.IstioNamespace, NoProbes: m.NoProbes, IstiodDebug: m.istiod}
+}

@@ -1,0 +1,163 @@
+// Package fix turns the doctor's findings into a Plan: per context, the
+// objects to create or change, each with the findings it answers and the
+// reason in plain words. Printing a plan and applying it are two renderings
+// of the same Plan, so what is printed is what --apply does.
+//
+// Fixers are pure over what was read (the Fleet and the findings) and the
+// user's options; the only live step is applying, and a change whose content
+// can only be known then (a token the remote cluster issues) says so and
+// completes itself at apply time.
+package fix
+
+import (
+	"context"
+	"crypto/x509"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/pki"
+)
+
+// FieldManager is the server-side-apply field manager of every change.
+const FieldManager = "kubectl-meshfed"
+
+// Phase orders changes across contexts: a change of a lower phase is applied
+// everywhere before any change of a higher one (the remote cluster's reader
+// identity before the primary's secret that uses it).
+type Phase int
+
+const (
+	// PhasePrepare: namespaces and labels other objects rely on.
+	PhasePrepare Phase = iota
+	// PhaseIdentity: service accounts, roles, bindings, token secrets, CA material.
+	PhaseIdentity
+	// PhaseConfigure: the objects that use them (remote secrets, gateways, rules).
+	PhaseConfigure
+)
+
+// Change is one object to create or change in one context.
+type Change struct {
+	// Context is the kubeconfig context the object is applied to.
+	Context string
+	// Object is the apply configuration: apiVersion, kind, metadata.name
+	// (and namespace) and only the fields meshfed owns. A Secret's data is
+	// never rendered, only its keys and fingerprints.
+	Object *unstructured.Unstructured
+	// Answers are the check IDs of the findings this change answers.
+	Answers []checks.ID
+	// Reason says, in plain words, why this change and these values.
+	Reason string
+	Phase  Phase
+	// Complete, when set, fills in what only the live clusters know at apply
+	// time (a service-account token) and returns the object to apply.
+	// Pending says, for the printed plan, what will be filled in and from where.
+	Complete func(ctx context.Context, c Clients) (*unstructured.Unstructured, error)
+	Pending  string
+}
+
+// Note is a step the user must take that no object change does (a restart,
+// a migration in stages), printed with the plan.
+type Note struct {
+	Context string // empty: the whole mesh
+	Answers []checks.ID
+	Text    string
+}
+
+// Refusal is a finding fix will not act on by itself, and why (replacing a
+// trust root without --allow-root-change, a loopback API server address).
+type Refusal struct {
+	Context string
+	Answers []checks.ID
+	Reason  string
+}
+
+// Plan is everything one fix run would do.
+type Plan struct {
+	Changes []Change
+	Notes   []Note
+	Refused []Refusal
+}
+
+// Empty reports whether the plan changes nothing.
+func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
+
+// Add appends another plan's parts.
+func (p *Plan) Add(o Plan) {
+	p.Changes = append(p.Changes, o.Changes...)
+	p.Notes = append(p.Notes, o.Notes...)
+	p.Refused = append(p.Refused, o.Refused...)
+}
+
+// Input is what a fixer plans from.
+type Input struct {
+	Fleet *fleet.Fleet
+	// Findings are the diagnosis's findings the user asked to fix (--only
+	// already applied), of any check; a fixer picks those it answers.
+	Findings []checks.Finding
+	Options  Options
+}
+
+// FindingsOf returns the findings of the given checks.
+func (in Input) FindingsOf(ids ...checks.ID) []checks.Finding {
+	var out []checks.Finding
+	for _, f := range in.Findings {
+		for _, id := range ids {
+			if f.Check == id {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// Options are the user's choices that fixers need.
+type Options struct {
+	// Root is the mesh root to issue intermediates from (--root-cert,
+	// --root-key); nil when none was given.
+	Root *Root
+	// AllowRootChange permits replacing a cluster's existing, different root.
+	AllowRootChange bool
+	// IntermediateKeyDir, when set, also receives each issued intermediate's
+	// private key (mode 0600); otherwise keys go only into the clusters.
+	IntermediateKeyDir string
+	// TokenDuration, when non-zero, makes remote secrets use a TokenRequest
+	// token of that lifetime instead of a service-account token secret.
+	TokenDuration time.Duration
+	// Servers overrides, per context, the API server address written into
+	// remote secrets that point at that context's cluster.
+	Servers map[string]string
+	// AWSLoadBalancer is "", "internal" or "internet-facing": the NLB
+	// scheme annotation for east-west gateway Services.
+	AWSLoadBalancer string
+	// Now is the instant certificates are issued at.
+	Now time.Time
+}
+
+// Root is a CA that can sign intermediates.
+type Root struct {
+	Cert *x509.Certificate
+	// Chain is the certificates between Cert and the root, if Cert is itself
+	// an intermediate; empty when Cert is the root.
+	Chain []*x509.Certificate
+	Key   *pki.Key
+}
+
+// Clients gives apply-time code access to the live clusters.
+type Clients interface {
+	Kubernetes(context string) (kubernetes.Interface, error)
+	Dynamic(context string) (dynamic.Interface, error)
+}
+
+// Fixer plans the changes that answer some checks' findings.
+type Fixer interface {
+	// Answers lists the check IDs whose findings this fixer acts on.
+	Answers() []checks.ID
+	// Plan returns the changes, notes and refusals for in's findings. An
+	// error means the fixer could not plan at all (bad options).
+	Plan(in Input) (Plan, error)
+}

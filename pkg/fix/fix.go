@@ -120,6 +120,9 @@ type Options struct {
 	// Root is the mesh root to issue intermediates from (--root-cert,
 	// --root-key); nil when none was given.
 	Root *Root
+	// Issuer, when set, signs the intermediates instead of Root (the AWS
+	// Private CA source); Root is then unused.
+	Issuer pki.Issuer
 	// AllowRootChange permits replacing a cluster's existing, different root.
 	AllowRootChange bool
 	// IntermediateKeyDir, when set, also receives each issued intermediate's

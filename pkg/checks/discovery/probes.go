@@ -175,39 +175,34 @@ func istiodView(f *fleet.Fleet) []checks.Finding {
 			continue
 		}
 		expected := map[string]bool{}
-		for _, s := range p.secrets {
-			if !s.Read() {
+		for s, e := range p.readEntries() {
+			if e.Key == p.id.ClusterID {
 				continue
 			}
-			for _, e := range s.Entries {
-				if e.Key == p.id.ClusterID {
-					continue
-				}
-				expected[e.Key] = true
-				status, _ := istiodStatus(f, p.c.Context, e.Key)
-				if status == "synced" {
-					continue
-				}
-				cp := credentialProbe(f, p.c.Context, s.Ref(), e.Key)
-				if explainedElsewhere(f, p, s, e, cp) {
-					continue // istiod agrees with the finding that names the cause
-				}
-				var ctxs []string
-				if cp != nil {
-					ctxs = peerContexts(f, *cp)
-				} else {
-					ctxs = []string{p.c.Context}
-				}
-				state := "reports cluster " + fmt.Sprintf("%q %s", e.Key, status)
-				if status == "missing" {
-					state = fmt.Sprintf("does not list cluster %q", e.Key)
-				}
-				out = append(out, checks.Finding{
-					Contexts: ctxs, Object: obj,
-					Message:  fmt.Sprintf("istiod of %s %s: %s", p.c.Context, state, explain(f, p, s, e, status, cp)),
-					Evidence: []string{fmt.Sprintf("/debug/clusterz at %s", view.Address), fmt.Sprintf("remote secret %s, server %s", s.Ref(), e.Server)},
-				})
+			expected[e.Key] = true
+			status, _ := istiodStatus(f, p.c.Context, e.Key)
+			if status == "synced" {
+				continue
 			}
+			cp := credentialProbe(f, p.c.Context, s.Ref(), e.Key)
+			if explainedElsewhere(f, p, s, e, cp) {
+				continue // istiod agrees with the finding that names the cause
+			}
+			var ctxs []string
+			if cp != nil {
+				ctxs = peerContexts(f, *cp)
+			} else {
+				ctxs = []string{p.c.Context}
+			}
+			state := "reports cluster " + fmt.Sprintf("%q %s", e.Key, status)
+			if status == "missing" {
+				state = fmt.Sprintf("does not list cluster %q", e.Key)
+			}
+			out = append(out, checks.Finding{
+				Contexts: ctxs, Object: obj,
+				Message:  fmt.Sprintf("istiod of %s %s: %s", p.c.Context, state, explain(f, p, s, e, status, cp)),
+				Evidence: []string{fmt.Sprintf("/debug/clusterz at %s", view.Address), fmt.Sprintf("remote secret %s, server %s", s.Ref(), e.Server)},
+			})
 		}
 		for _, c := range view.Clusters {
 			if c.ID == p.id.ClusterID || expected[c.ID] || c.SyncStatus == "synced" {

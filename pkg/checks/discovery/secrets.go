@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"fmt"
+	"iter"
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
@@ -36,6 +37,44 @@ func primaries(f *fleet.Fleet) []primary {
 		out = append(out, primary{c: c, id: id, secrets: mesh.RemoteSecrets(c)})
 	}
 	return out
+}
+
+// readEntries yields each data key of the remote secrets p's istiod reads
+// (Istio's namespace, the label), with its secret.
+func (p primary) readEntries() iter.Seq2[mesh.RemoteSecret, mesh.RemoteEntry] {
+	return func(yield func(mesh.RemoteSecret, mesh.RemoteEntry) bool) {
+		for _, s := range p.secrets {
+			if !s.Read() {
+				continue // MF4002 reports it
+			}
+			for _, e := range s.Entries {
+				if !yield(s, e) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// readEntry is one data key of a remote secret a primary's istiod reads.
+type readEntry struct {
+	p primary
+	s mesh.RemoteSecret
+	e mesh.RemoteEntry
+}
+
+// readEntries yields, primary by primary, every data key of the remote
+// secrets istiod reads: the shape most remote-secret checks walk.
+func readEntries(f *fleet.Fleet) iter.Seq[readEntry] {
+	return func(yield func(readEntry) bool) {
+		for _, p := range primaries(f) {
+			for s, e := range p.readEntries() {
+				if !yield(readEntry{p, s, e}) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // target is the cluster a remote secret entry reaches, and how that is known.
@@ -154,29 +193,23 @@ func ignoredSecret(f *fleet.Fleet) []checks.Finding {
 // istiod skips ("would overwrite the config cluster").
 func ownKey(f *fleet.Fleet) []checks.Finding {
 	var out []checks.Finding
-	for _, p := range primaries(f) {
-		for _, s := range p.secrets {
-			if !s.Read() {
-				continue // MF4002
-			}
-			for _, e := range s.Entries {
-				if e.Key != p.id.ClusterID {
-					continue
-				}
-				msg := fmt.Sprintf("remote secret %s in %s has data key %q, %s's own cluster ID: istiod ignores it", s.Ref(), p.c.Context, e.Key, p.c.Context)
-				ctxs := []string{p.c.Context}
-				ev := []string{fmt.Sprintf("%s's cluster ID is %q (%s)", p.c.Context, p.id.ClusterID, p.id.ClusterIDSource)}
-				sev := checks.SeverityWarning // an entry that does nothing
-				if t := targetOf(f, p, s, e); t != nil && t.c != p.c {
-					// It was meant for a peer, which istiod therefore never reads.
-					sev = checks.SeverityError
-					msg += fmt.Sprintf("; it points at %s, whose cluster ID is %q: the key should be that, and until it is istiod does not read %s", t.c.Context, mesh.Identify(t.c).ClusterID, t.c.Context)
-					ctxs = append(ctxs, t.c.Context)
-					ev = append(ev, t.how)
-				}
-				out = append(out, checks.Finding{Severity: sev, Contexts: ctxs, Object: secretRef(s), Message: msg, Evidence: ev})
-			}
+	for r := range readEntries(f) {
+		p, s, e := r.p, r.s, r.e
+		if e.Key != p.id.ClusterID {
+			continue
 		}
+		msg := fmt.Sprintf("remote secret %s in %s has data key %q, %s's own cluster ID: istiod ignores it", s.Ref(), p.c.Context, e.Key, p.c.Context)
+		ctxs := []string{p.c.Context}
+		ev := []string{fmt.Sprintf("%s's cluster ID is %q (%s)", p.c.Context, p.id.ClusterID, p.id.ClusterIDSource)}
+		sev := checks.SeverityWarning // an entry that does nothing
+		if t := targetOf(f, p, s, e); t != nil && t.c != p.c {
+			// It was meant for a peer, which istiod therefore never reads.
+			sev = checks.SeverityError
+			msg += fmt.Sprintf("; it points at %s, whose cluster ID is %q: the key should be that, and until it is istiod does not read %s", t.c.Context, mesh.Identify(t.c).ClusterID, t.c.Context)
+			ctxs = append(ctxs, t.c.Context)
+			ev = append(ev, t.how)
+		}
+		out = append(out, checks.Finding{Severity: sev, Contexts: ctxs, Object: secretRef(s), Message: msg, Evidence: ev})
 	}
 	return out
 }
@@ -216,26 +249,16 @@ func annotationMismatch(f *fleet.Fleet) []checks.Finding {
 // (the cluster then never appears in clusterz).
 func badKubeconfig(f *fleet.Fleet) []checks.Finding {
 	var out []checks.Finding
-	for _, p := range primaries(f) {
-		for _, s := range p.secrets {
-			if !s.Read() {
-				continue
-			}
-			for _, e := range s.Entries {
-				if e.Err == "" || e.Unread || e.Key == p.id.ClusterID {
-					continue
-				}
-				ctxs := []string{p.c.Context}
-				if r := clusterWithID(f, e.Key); r != nil {
-					ctxs = append(ctxs, r.Context)
-				}
-				out = append(out, checks.Finding{
-					Contexts: contexts(ctxs...),
-					Object:   secretRef(s),
-					Message:  fmt.Sprintf("remote secret %s in %s: the kubeconfig for cluster %q cannot be used: %s; istiod never adds that cluster", s.Ref(), p.c.Context, e.Key, e.Err),
-				})
-			}
+	for r := range readEntries(f) {
+		p, s, e := r.p, r.s, r.e
+		if e.Err == "" || e.Unread || e.Key == p.id.ClusterID {
+			continue
 		}
+		out = append(out, checks.Finding{
+			Contexts: peerOf(f, p, e.Key),
+			Object:   secretRef(s),
+			Message:  fmt.Sprintf("remote secret %s in %s: the kubeconfig for cluster %q cannot be used: %s; istiod never adds that cluster", s.Ref(), p.c.Context, e.Key, e.Err),
+		})
 	}
 	return out
 }
@@ -245,29 +268,29 @@ func badKubeconfig(f *fleet.Fleet) []checks.Finding {
 // pod itself (a kind kubeconfig, typically).
 func loopbackServer(f *fleet.Fleet) []checks.Finding {
 	var out []checks.Finding
-	for _, p := range primaries(f) {
-		for _, s := range p.secrets {
-			if !s.Read() {
-				continue
-			}
-			for _, e := range s.Entries {
-				if e.Err != "" || e.Key == p.id.ClusterID || !mesh.LoopbackServer(e.Server) {
-					continue
-				}
-				ctxs := []string{p.c.Context}
-				if r := clusterWithID(f, e.Key); r != nil {
-					ctxs = append(ctxs, r.Context)
-				}
-				out = append(out, checks.Finding{
-					Contexts: contexts(ctxs...),
-					Object:   secretRef(s),
-					Message:  fmt.Sprintf("remote secret %s in %s points istiod at %s for cluster %q: from istiod's pod that is the pod itself, so the cluster times out", s.Ref(), p.c.Context, e.Server, e.Key),
-					Evidence: []string{fmt.Sprintf("istiod runs in %s as a workload (%s)", p.c.Context, p.id.ClusterIDSource)},
-				})
-			}
+	for r := range readEntries(f) {
+		p, s, e := r.p, r.s, r.e
+		if e.Err != "" || e.Key == p.id.ClusterID || !mesh.LoopbackServer(e.Server) {
+			continue
 		}
+		out = append(out, checks.Finding{
+			Contexts: peerOf(f, p, e.Key),
+			Object:   secretRef(s),
+			Message:  fmt.Sprintf("remote secret %s in %s points istiod at %s for cluster %q: from istiod's pod that is the pod itself, so the cluster times out", s.Ref(), p.c.Context, e.Server, e.Key),
+			Evidence: []string{fmt.Sprintf("istiod runs in %s as a workload (%s)", p.c.Context, p.id.ClusterIDSource)},
+		})
 	}
 	return out
+}
+
+// peerOf names the primary and, when it is in the fleet, the cluster whose
+// ID a key is.
+func peerOf(f *fleet.Fleet, p primary, key string) []string {
+	ctxs := []string{p.c.Context}
+	if r := clusterWithID(f, key); r != nil {
+		ctxs = append(ctxs, r.Context)
+	}
+	return contexts(ctxs...)
 }
 
 // wrongTarget (MF4007): an entry whose key is one cluster ID but whose
@@ -275,19 +298,13 @@ func loopbackServer(f *fleet.Fleet) []checks.Finding {
 // that cluster's services under the wrong ID.
 func wrongTarget(f *fleet.Fleet) []checks.Finding {
 	var out []checks.Finding
-	for _, p := range primaries(f) {
-		for _, s := range p.secrets {
-			if !s.Read() {
-				continue
-			}
-			for _, e := range s.Entries {
-				if e.Err != "" || e.Key == p.id.ClusterID || mesh.LoopbackServer(e.Server) {
-					continue // MF4005, MF4003, MF4006
-				}
-				if fd, ok := judgeTarget(f, p, s, e); ok {
-					out = append(out, fd)
-				}
-			}
+	for r := range readEntries(f) {
+		p, s, e := r.p, r.s, r.e
+		if e.Err != "" || e.Key == p.id.ClusterID || mesh.LoopbackServer(e.Server) {
+			continue // MF4005, MF4003, MF4006
+		}
+		if fd, ok := judgeTarget(f, p, s, e); ok {
+			out = append(out, fd)
 		}
 	}
 	return out
@@ -360,32 +377,23 @@ func duplicateKey(f *fleet.Fleet) []checks.Finding {
 	for _, p := range primaries(f) {
 		by := map[string][]string{}
 		var order []string
-		for _, s := range p.secrets {
-			if !s.Read() {
+		for s, e := range p.readEntries() {
+			if e.Key == p.id.ClusterID {
 				continue
 			}
-			for _, e := range s.Entries {
-				if e.Key == p.id.ClusterID {
-					continue
-				}
-				if _, ok := by[e.Key]; !ok {
-					order = append(order, e.Key)
-				}
-				by[e.Key] = append(by[e.Key], s.Ref())
+			if _, ok := by[e.Key]; !ok {
+				order = append(order, e.Key)
 			}
+			by[e.Key] = append(by[e.Key], s.Ref())
 		}
 		for _, k := range order {
 			refs := by[k]
 			if len(refs) < 2 {
 				continue
 			}
-			ctxs := []string{p.c.Context}
-			if r := clusterWithID(f, k); r != nil {
-				ctxs = append(ctxs, r.Context)
-			}
 			ns, name, _ := strings.Cut(refs[1], "/")
 			out = append(out, checks.Finding{
-				Contexts: contexts(ctxs...),
+				Contexts: peerOf(f, p, k),
 				Object:   &checks.ObjectRef{Kind: "Secret", Namespace: ns, Name: name},
 				Message:  fmt.Sprintf("%d remote secrets in %s name cluster %q (%s): istiod uses whichever it reads first and ignores the others", len(refs), p.c.Context, k, strings.Join(refs, ", ")),
 			})

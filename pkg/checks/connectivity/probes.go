@@ -23,8 +23,8 @@ func groupProbes(f *fleet.Fleet, keep func(fleet.GatewayProbe) bool) []probeGrou
 	byKey := map[string]*probeGroup{}
 	var keys []string
 	for _, p := range f.Probes.Gateways {
-		if !keep(p) {
-			continue
+		if f.Cluster(p.Context) == nil || !keep(p) {
+			continue // the gateway's cluster is not in the check's view: the runner reports it unknown
 		}
 		k := p.Context + "|" + p.Service + "|" + p.Address + "|" + string(p.Outcome)
 		g, ok := byKey[k]

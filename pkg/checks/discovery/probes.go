@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
@@ -13,9 +14,10 @@ import (
 // TokenWarn is how close to its expiry a remote secret's token is reported.
 const TokenWarn = 7 * 24 * time.Hour
 
-// The checks of this file read the probes' results. Their catalog entries
-// need no kinds, so that the runner hands them the whole fleet with its
-// Probes; primaries() skips clusters that could not be read.
+// The checks of this file read the probes' results, which the runner's view
+// of the fleet keeps; their catalog entries need identity and secrets, so a
+// cluster where those could not be read is "unknown" for them, with the
+// reason, and its probe results are not judged here.
 
 var credentialFailure = map[fleet.CredentialOutcome]string{
 	fleet.CredUnauthorized: "the API server rejects the credentials (401 Unauthorized)",
@@ -23,6 +25,21 @@ var credentialFailure = map[fleet.CredentialOutcome]string{
 	fleet.CredUnreachable:  "the API server cannot be reached",
 	fleet.CredTimeout:      "the API server did not answer in time",
 	fleet.CredError:        "the call failed",
+}
+
+// credentialProbes yields the credential probes of the primaries in f: in
+// the runner's view, those whose identity and secrets were read.
+func credentialProbes(f *fleet.Fleet) iter.Seq[fleet.CredentialProbe] {
+	return func(yield func(fleet.CredentialProbe) bool) {
+		for _, cp := range f.Probes.Credentials {
+			if f.Cluster(cp.Context) == nil {
+				continue
+			}
+			if !yield(cp) {
+				return
+			}
+		}
+	}
 }
 
 // istiodStatus returns what a primary's istiod reports for a cluster ID:
@@ -65,7 +82,7 @@ func credentialsFail(f *fleet.Fleet) []checks.Finding {
 		return nil
 	}
 	var out []checks.Finding
-	for _, cp := range f.Probes.Credentials {
+	for cp := range credentialProbes(f) {
 		what, failed := credentialFailure[cp.Outcome]
 		if !failed || (cp.Outcome == fleet.CredUnauthorized && tokenExpired(f, cp)) {
 			continue // MF4009 says why it is rejected
@@ -96,7 +113,7 @@ func tokenExpiry(f *fleet.Fleet) []checks.Finding {
 		return nil
 	}
 	var out []checks.Finding
-	for _, cp := range f.Probes.Credentials {
+	for cp := range credentialProbes(f) {
 		if cp.TokenExpiry == nil {
 			continue
 		}
@@ -127,7 +144,7 @@ func readerRBAC(f *fleet.Fleet) []checks.Finding {
 		return nil
 	}
 	var out []checks.Finding
-	for _, cp := range f.Probes.Credentials {
+	for cp := range credentialProbes(f) {
 		switch {
 		case len(cp.RBACDenied) > 0:
 			out = append(out, checks.Finding{

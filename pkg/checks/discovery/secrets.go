@@ -21,9 +21,10 @@ type primary struct {
 	secrets []mesh.RemoteSecret
 }
 
-// primaries lists the readable primaries of the fleet. Checks whose catalog
-// entry needs nothing (so that they see the probes: the runner's views of
-// the fleet carry none) skip unreadable clusters here.
+// primaries lists the primaries of the fleet whose identity and secrets
+// were read. The runner hands these checks only such clusters (their catalog
+// entries need identity and secrets) and reports the others as unknown, with
+// the reason; the test here keeps a check honest on any fleet.
 func primaries(f *fleet.Fleet) []primary {
 	var out []primary
 	for _, c := range f.Clusters {

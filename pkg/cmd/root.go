@@ -47,6 +47,7 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it,
 		NewExplainCmd(streams, backend),
 		NewVersionCmd(streams),
 		NewTopologyCmd(flags, streams, backend),
+		NewCACmd(streams),
 	)
 	return root
 }

@@ -7,6 +7,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 )
 
@@ -56,4 +57,14 @@ type Backend struct {
 	// Mesh draws the mesh's shape in brief for the report's opening (nil:
 	// none).
 	Mesh func(f *fleet.Fleet) *checks.MeshOverview
+	// Fixers are the fixers fix plans with (nil: none).
+	Fixers func() []fix.Fixer
+	// Clients reach the live clusters for fix --apply, every request
+	// bounded by the target's timeout.
+	Clients func(flags *genericclioptions.ConfigFlags, t Target) fix.Clients
+	// Apply applies (or server-side dry-runs) a plan: fix.Apply.
+	Apply func(ctx context.Context, p fix.Plan, c fix.Clients, o fix.ApplyOptions) fix.Result
+	// Reread reads the contexts anew, nothing kept from an earlier read
+	// (fix, after applying, judges the clusters as they are now).
+	Reread func(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, t Target) *fleet.Fleet
 }

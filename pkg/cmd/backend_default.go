@@ -6,10 +6,13 @@ import (
 	"time"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/rest"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/all"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
+	"github.com/meshfed/kubectl-meshfed/pkg/fix"
+	fixall "github.com/meshfed/kubectl-meshfed/pkg/fix/all"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
@@ -74,6 +77,16 @@ func DefaultBackend() Backend {
 		Trust: func(f *fleet.Fleet, t Target) *checks.TrustMatrix {
 			return trustMatrix(f, t.Now)
 		},
+		Fixers: fixall.Fixers,
+		Clients: func(flags *genericclioptions.ConfigFlags, t Target) fix.Clients {
+			return fix.NewRESTClients(func(context string) (*rest.Config, error) {
+				return fleet.RESTConfig(flags, context)
+			}, t.Timeout)
+		},
+		Apply: fix.Apply,
+		Reread: func(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, t Target) *fleet.Fleet {
+			return runs.fresh(flags, t).collector.Collect(ctx, contexts)
+		},
 	}
 }
 
@@ -111,11 +124,24 @@ func (r *runs) of(flags *genericclioptions.ConfigFlags, t Target) *collection {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.current == nil || (flags != nil && flags != r.flags) {
-		r.flags = flags
-		r.current = &collection{
-			collector: fleet.NewCollector(flags, fleet.Options{Timeout: t.Timeout, IstioNamespace: t.IstioNamespace}),
-			started:   time.Now(),
-		}
+		r.start(flags, t)
 	}
 	return r.current
+}
+
+// fresh starts a new collection of these flags, nothing read yet, its
+// deadlines counted from now.
+func (r *runs) fresh(flags *genericclioptions.ConfigFlags, t Target) *collection {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.start(flags, t)
+	return r.current
+}
+
+func (r *runs) start(flags *genericclioptions.ConfigFlags, t Target) {
+	r.flags = flags
+	r.current = &collection{
+		collector: fleet.NewCollector(flags, fleet.Options{Timeout: t.Timeout, IstioNamespace: t.IstioNamespace}),
+		started:   time.Now(),
+	}
 }

@@ -144,23 +144,37 @@ func (o *DoctorOptions) Validate() error {
 
 // parseIstiodDebug reads --istiod-debug-address CONTEXT=URL values.
 func parseIstiodDebug(values []string) (map[string]string, error) {
+	return parseContextValues("--istiod-debug-address", "URL", values, httpURL)
+}
+
+// httpURL accepts an absolute http(s) URL.
+func httpURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", v)
+	}
+	return nil
+}
+
+// parseContextValues reads repeatable CONTEXT=VALUE flags (what names the
+// value in errors), each value checked by valid, each context at most once.
+func parseContextValues(flag, what string, values []string, valid func(string) error) (map[string]string, error) {
 	if len(values) == 0 {
 		return nil, nil
 	}
 	out := map[string]string{}
 	for _, v := range values {
-		ctx, addr, ok := strings.Cut(v, "=")
-		if !ok || ctx == "" {
-			return nil, fmt.Errorf("--istiod-debug-address %q: want CONTEXT=URL", v)
+		ctx, val, ok := strings.Cut(v, "=")
+		if !ok || ctx == "" || val == "" {
+			return nil, fmt.Errorf("%s %q: want CONTEXT=%s", flag, v, what)
 		}
-		u, err := url.Parse(addr)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("--istiod-debug-address %q: %q is not an http(s) URL", v, addr)
+		if err := valid(val); err != nil {
+			return nil, fmt.Errorf("%s %q: %v", flag, v, err)
 		}
 		if _, dup := out[ctx]; dup {
-			return nil, fmt.Errorf("--istiod-debug-address names context %q twice", ctx)
+			return nil, fmt.Errorf("%s names context %q twice", flag, ctx)
 		}
-		out[ctx] = addr
+		out[ctx] = val
 	}
 	return out, nil
 }

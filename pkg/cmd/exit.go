@@ -16,6 +16,11 @@ const (
 	// ExitFailed: the tool could not do its job (bad flags, unknown check,
 	// no context to read, no cluster reachable).
 	ExitFailed = 3
+	// ExitNotApplied: fix --apply (or --dry-run=server) could not make
+	// every change: a cluster rejected one, or it was skipped after an
+	// earlier failure in its context. The result says which, where; the
+	// other clusters' changes were applied.
+	ExitNotApplied = 4
 )
 
 // ExitError carries the process exit code up to main, the only place that

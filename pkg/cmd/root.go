@@ -23,7 +23,8 @@ context each) and reports what keeps them from working as one mesh: cluster IDs,
 networks and gateways, trust roots, remote secrets, locality.
 
 Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it,
-3 the tool could not do its job (bad flags, no cluster reachable).`,
+3 the tool could not do its job (bad flags, no cluster reachable),
+4 fix could not apply every change (the result says which, where).`,
 		// The report says what is wrong; usage text after every failed check
 		// would bury it. main prints errors, once.
 		SilenceUsage:  true,
@@ -48,6 +49,7 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it,
 		NewVersionCmd(streams),
 		NewTopologyCmd(flags, streams, backend),
 		NewCACmd(streams),
+		NewFixCmd(flags, streams, backend),
 	)
 	return root
 }

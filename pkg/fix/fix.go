@@ -134,6 +134,9 @@ type Options struct {
 	// Servers overrides, per context, the API server address written into
 	// remote secrets that point at that context's cluster.
 	Servers map[string]string
+	// Networks names, per context, the network a cluster is on
+	// (--network), for clusters whose own evidence does not say.
+	Networks map[string]string
 	// AWSLoadBalancer is "", "internal" or "internet-facing": the NLB
 	// scheme annotation for east-west gateway Services.
 	AWSLoadBalancer string

@@ -1,6 +1,10 @@
 package mesh
 
-import "github.com/meshfed/kubectl-meshfed/pkg/fleet"
+import (
+	"strings"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+)
 
 // CrossNetworkPort is the east-west gateway's port for mTLS traffic between
 // networks (AUTO_PASSTHROUGH, port name "tls").
@@ -24,4 +28,30 @@ func EastWestGateways(c *fleet.Cluster, network string) []fleet.Service {
 		}
 	}
 	return out
+}
+
+// HostsCoverLocal reports whether a Gateway server's hosts admit every
+// *.local service name: AUTO_PASSTHROUGH matches the SNI's host against them,
+// so "*" or "*.local" (in any namespace, "ns/…") let every service through.
+func HostsCoverLocal(hosts []string) bool {
+	for _, h := range hosts {
+		if i := strings.Index(h, "/"); i >= 0 {
+			h = h[i+1:]
+		}
+		if h == "*" || h == "*.local" {
+			return true
+		}
+	}
+	return false
+}
+
+// NetworkViewIncludes reports whether an ISTIO_META_REQUESTED_NETWORK_VIEW
+// value (a comma-separated list of networks) names network.
+func NetworkViewIncludes(view, network string) bool {
+	for _, v := range strings.Split(view, ",") {
+		if strings.TrimSpace(v) == network {
+			return true
+		}
+	}
+	return false
 }

@@ -146,7 +146,7 @@ func requestedNetworkView(f *fleet.Fleet) []checks.Finding {
 			if w.PodLabels != nil {
 				kind = "Deployment"
 			}
-			if ok && containsItem(v, x.G.Network) {
+			if ok && mesh.NetworkViewIncludes(v, x.G.Network) {
 				continue
 			}
 			msg := fmt.Sprintf("%s %s/%s (east-west gateway of network %q in %s) does not set %s", kind, w.Namespace, w.Name, x.G.Network, x.C.Context, mesh.RequestedNetworkView)
@@ -172,15 +172,6 @@ func gatewayWorkloads(c *fleet.Cluster, s fleet.Service) []fleet.Workload {
 		return deps
 	}
 	return pods
-}
-
-func containsItem(list, item string) bool {
-	for _, v := range strings.Split(list, ",") {
-		if strings.TrimSpace(v) == item {
-			return true
-		}
-	}
-	return false
 }
 
 func selectorString(sel map[string]string) string {
@@ -251,20 +242,6 @@ func passthroughServers(f *fleet.Fleet, c *fleet.Cluster, id mesh.Identity, g me
 	return matching, selects
 }
 
-// coversLocal reports whether a Gateway server's hosts admit every *.local
-// service name (AUTO_PASSTHROUGH matches SNI against them).
-func coversLocal(hosts []string) bool {
-	for _, h := range hosts {
-		if i := strings.Index(h, "/"); i >= 0 {
-			h = h[i+1:]
-		}
-		if h == "*" || h == "*.local" {
-			return true
-		}
-	}
-	return false
-}
-
 // crossNetworkGateway: in a multi-network mesh, every east-west gateway
 // needs a Gateway object that selects it with a server on its mTLS port in
 // TLS mode AUTO_PASSTHROUGH for hosts *.local; without it nothing listens on
@@ -282,7 +259,7 @@ func crossNetworkGateway(f *fleet.Fleet) []checks.Finding {
 		ok := false
 		var seen []string
 		for _, s := range servers {
-			if s.srv.TLSMode == "AUTO_PASSTHROUGH" && coversLocal(s.srv.Hosts) {
+			if s.srv.TLSMode == "AUTO_PASSTHROUGH" && mesh.HostsCoverLocal(s.srv.Hosts) {
 				ok = true
 			}
 			seen = append(seen, fmt.Sprintf("%s: Gateway %s/%s port %d mode %s hosts %s", s.ctx, s.gw.Namespace, s.gw.Name, s.srv.Port, orNone(s.srv.TLSMode), strings.Join(s.srv.Hosts, ",")))

@@ -104,8 +104,19 @@ func LoadDir(dir, istioNamespace string) (*Fleet, error) {
 			return nil, fmt.Errorf("%s: %w", ProbesFile, err)
 		}
 	}
+	// What the AWS APIs said, when the fixture has it (DIR/_awsnetwork.yaml).
+	if b, err := os.ReadFile(filepath.Join(dir, AWSNetworkFile)); err == nil {
+		f.AWSNetwork = &AWSNetwork{}
+		if err := yaml.UnmarshalStrict(b, f.AWSNetwork); err != nil {
+			return nil, fmt.Errorf("%s: %w", AWSNetworkFile, err)
+		}
+	}
 	return f, nil
 }
+
+// AWSNetworkFile is the optional file at the top of a fixture folder holding
+// what the AWS APIs said (an AWSNetwork document).
+const AWSNetworkFile = "_awsnetwork.yaml"
 
 // ProbesFile is the optional file at the top of a fixture folder holding
 // the live probes' results (a Probes document).

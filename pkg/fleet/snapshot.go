@@ -21,6 +21,9 @@ type Fleet struct {
 	// Probes holds the live probes' results (nil when none ran), added by
 	// pkg/probe after collection and before the checks run.
 	Probes *Probes `json:"probes,omitempty"`
+	// AWSNetwork holds what the AWS APIs said about the network under the
+	// clusters (nil when AWS was not asked), added by pkg/aws/network.
+	AWSNetwork *AWSNetwork `json:"awsNetwork,omitempty"`
 }
 
 // Cluster returns the cluster read from the named context, or nil.

@@ -3,6 +3,7 @@ package all
 
 import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/checks/aws"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/connectivity"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/discovery"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/general"
@@ -27,7 +28,7 @@ func ChecksWith(opts Options) []checks.Check {
 	var out []checks.Check
 	for _, area := range [][]checks.Check{
 		general.Checks(), topology.Checks(), trust.ChecksWith(opts.Trust),
-		connectivity.Checks(), discovery.Checks(), locality.Checks(),
+		connectivity.Checks(), discovery.Checks(), locality.Checks(), aws.NetworkChecks(),
 	} {
 		out = append(out, area...)
 	}

@@ -219,7 +219,7 @@ func BuildPath(cert *x509.Certificate, pool []*x509.Certificate) []*x509.Certifi
 		}
 		var next *x509.Certificate
 		for _, p := range pool {
-			if !p.Equal(cur) && !contains(path, p) && SignedBy(cur, p) {
+			if !p.Equal(cur) && !ContainsCert(path, p) && SignedBy(cur, p) {
 				next = p
 				break
 			}
@@ -233,7 +233,8 @@ func BuildPath(cert *x509.Certificate, pool []*x509.Certificate) []*x509.Certifi
 	return path
 }
 
-func contains(list []*x509.Certificate, c *x509.Certificate) bool {
+// ContainsCert reports whether list holds c (byte for byte).
+func ContainsCert(list []*x509.Certificate, c *x509.Certificate) bool {
 	for _, l := range list {
 		if l.Equal(c) {
 			return true

@@ -209,7 +209,7 @@ func (a *applier) dryRun(ctx context.Context, changes []Change, i int) (Action, 
 	c := changes[i]
 	obj, detail := c.Object, ""
 	if c.Complete != nil {
-		done, err := a.complete(ctx, c)
+		done, err := a.complete(WithDryRun(ctx), c)
 		if err != nil {
 			// An object this plan creates first (a service account whose
 			// token the change reads) cannot be read yet: validate what

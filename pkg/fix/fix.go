@@ -56,8 +56,25 @@ type Change struct {
 	// Complete, when set, fills in what only the live clusters know at apply
 	// time (a service-account token) and returns the object to apply.
 	// Pending says, for the printed plan, what will be filled in and from where.
+	// Apply calls it for the server-side dry run too, with a context for
+	// which IsDryRun is true: it must then leave nothing behind outside the
+	// clusters (no key file written, nothing issued by a billed CA); an
+	// error there only makes the dry run validate the known part.
 	Complete func(ctx context.Context, c Clients) (*unstructured.Unstructured, error)
 	Pending  string
+}
+
+type dryRunKey struct{}
+
+// WithDryRun marks ctx as a server-side dry run's.
+func WithDryRun(ctx context.Context) context.Context {
+	return context.WithValue(ctx, dryRunKey{}, true)
+}
+
+// IsDryRun tells a Complete called for the server-side dry run.
+func IsDryRun(ctx context.Context) bool {
+	v, _ := ctx.Value(dryRunKey{}).(bool)
+	return v
 }
 
 // Note is a step the user must take that no object change does (a restart,

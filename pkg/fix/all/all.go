@@ -5,9 +5,10 @@ package all
 
 import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
+	"github.com/meshfed/kubectl-meshfed/pkg/fix/trust"
 )
 
 // Fixers returns every fixer.
 func Fixers() []fix.Fixer {
-	return []fix.Fixer{}
+	return []fix.Fixer{trust.New()}
 }

@@ -22,12 +22,14 @@
 // The intermediate's key and certificate are made when applying, in the
 // change's Complete, never to print a plan: a printed plan holds no key, a
 // cloud CA issues nothing for a plan nobody applies, and the plan text is
-// the same from run to run. Complete runs once per plan, whatever the
-// engine calls it for (a server-side dry run, then the apply), so both see
-// the same certificate. With Options.IntermediateKeyDir it writes the key
-// there (mode 0600) before returning the Secret: if the file cannot be
-// written nothing is applied, and the key is never only in a cluster the
-// user asked to keep a copy of. The plan text holds fingerprints only.
+// the same from run to run. Complete issues once per plan, on its first
+// call (the engine's server-side dry run), so the dry run validates the
+// very Secret the apply sends. With Options.IntermediateKeyDir the key is
+// written there (mode 0600) on the first call that is not a dry run
+// (fix.IsDryRun), before the Secret is applied: --dry-run=server and a
+// failed dry run leave no key file, and if the file cannot be written the
+// Secret is not applied, so the key never lives only in a cluster when the
+// user asked for a copy. The plan text holds fingerprints only.
 package trust
 
 import (
@@ -350,15 +352,30 @@ type issuance struct {
 	layout string
 	bundle []*x509.Certificate
 
-	once sync.Once
-	obj  *unstructured.Unstructured
-	err  error
+	once   sync.Once
+	obj    *unstructured.Unstructured
+	issued pki.Issued
+	key    *pki.Key
+	err    error
+
+	keep    sync.Once
+	keepErr error
 }
 
+// complete issues on its first call, whatever the call is for, so that the
+// dry run validates what the apply sends. The key file is written on the
+// first call that is not a dry run, before the Secret is applied: if it
+// cannot be written, nothing is applied.
 func (is *issuance) complete(ctx context.Context, _ fix.Clients) (*unstructured.Unstructured, error) {
 	is.once.Do(func() { is.obj, is.err = is.issue(ctx) })
 	if is.err != nil {
 		return nil, is.err
+	}
+	if dir := is.target.opts.IntermediateKeyDir; dir != "" && !fix.IsDryRun(ctx) {
+		is.keep.Do(func() { is.keepErr = writeKeyFiles(dir, is.target.peer.Context, is.issued, is.key) })
+		if is.keepErr != nil {
+			return nil, is.keepErr
+		}
 	}
 	return is.obj.DeepCopy(), nil
 }
@@ -396,11 +413,7 @@ func (is *issuance) issue(ctx context.Context) (*unstructured.Unstructured, erro
 	if err != nil {
 		return nil, err
 	}
-	if dir := t.opts.IntermediateKeyDir; dir != "" {
-		if err := writeKeyFiles(dir, t.peer.Context, out, keyPEM); err != nil {
-			return nil, err
-		}
-	}
+	is.issued, is.key = out, key
 	data := map[string][]byte{}
 	if is.layout == "tls" {
 		var chain []*x509.Certificate
@@ -430,7 +443,11 @@ func (is *issuance) issue(ctx context.Context) (*unstructured.Unstructured, erro
 // writeKeyFiles keeps a copy of the intermediate's key (0600) and its
 // certificate chain (0644) in dir, named after the context and the
 // certificate's fingerprint so that no earlier key is ever overwritten.
-func writeKeyFiles(dir, context string, out pki.Issued, keyPEM []byte) error {
+func writeKeyFiles(dir, context string, out pki.Issued, key *pki.Key) error {
+	keyPEM, err := key.PrivateKeyPEM()
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("--intermediate-key-dir: %v", err)
 	}

@@ -405,9 +405,19 @@ func TestLayoutAndKeyDir(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatal("planning must not write key files")
 	}
+	dry, err := ch.Complete(fix.WithDryRun(context.Background()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatal("a server-side dry run must not write key files")
+	}
 	obj, err := ch.Complete(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !equalData(dry.Object["data"], obj.Object["data"]) {
+		t.Fatal("the dry run and the apply must send the same intermediate")
 	}
 	data := obj.Object["data"].(map[string]any)
 	dec := func(k string) []byte { b, _ := base64.StdEncoding.DecodeString(data[k].(string)); return b }

@@ -16,8 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
@@ -144,7 +144,11 @@ func Apply(ctx context.Context, plan Plan, clients Clients, opts ApplyOptions) R
 			continue
 		}
 		for _, i := range byContext[name] {
-			if o := &res.Outcomes[i]; o.Action != Failed {
+			switch o := &res.Outcomes[i]; o.Action {
+			case Failed:
+			case Skipped: // keeps its own reason (a cluster that did not answer)
+				o.DryRun = false
+			default:
 				o.Action, o.DryRun = Skipped, false
 				o.Detail = "not applied: the dry run of a change in " + name + " failed, so nothing was applied there"
 			}
@@ -195,6 +199,7 @@ type applier struct {
 	opts    ApplyOptions
 
 	mapper  meta.RESTMapper
+	kube    kubernetes.Interface
 	dynamic dynamic.Interface
 	// failed: a dry run failed, nothing is applied here.
 	failed bool
@@ -304,7 +309,7 @@ func (a *applier) send(ctx context.Context, obj *unstructured.Unstructured, dryR
 
 // resource finds where obj's kind is served in this cluster.
 func (a *applier) resource(ctx context.Context, obj *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
-	if a.mapper == nil {
+	if a.dynamic == nil {
 		kc, err := a.clients.Kubernetes(a.context)
 		if err != nil {
 			return nil, err
@@ -313,30 +318,36 @@ func (a *applier) resource(ctx context.Context, obj *unstructured.Unstructured) 
 		if err != nil {
 			return nil, err
 		}
-		a.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(kc.Discovery()))
-		a.dynamic = dc
+		a.kube, a.dynamic = kc, dc
+	}
+	if a.mapper == nil {
+		// Discovery takes no context: bound it here so a hung cluster
+		// cannot hold the run (the clients' own timeout ends the request).
+		type found struct {
+			groups []*restmapper.APIGroupResources
+			err    error
+		}
+		done := make(chan found, 1)
+		go func() {
+			groups, err := restmapper.GetAPIGroupResources(a.kube.Discovery())
+			done <- found{groups, err}
+		}()
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("discovering the cluster's resources: %w", ctx.Err())
+		case f := <-done:
+			if f.err != nil && len(f.groups) == 0 {
+				return nil, fmt.Errorf("discovering the cluster's resources: %w", f.err)
+			}
+			// Groups that failed discovery (an aggregated API that is
+			// down) are left out; the kinds fix applies are elsewhere.
+			a.mapper = restmapper.NewDiscoveryRESTMapper(f.groups)
+		}
 	}
 	gvk := obj.GroupVersionKind()
-	// Discovery takes no context: bound it here so a hung cluster cannot
-	// hold the run (the clients' own timeout ends the request itself).
-	type found struct {
-		m   *meta.RESTMapping
-		err error
-	}
-	done := make(chan found, 1)
-	go func() {
-		m, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		done <- found{m, err}
-	}()
-	var m *meta.RESTMapping
-	select {
-	case <-ctx.Done():
-		return nil, fmt.Errorf("finding where %s is served: %w", gvk.Kind, ctx.Err())
-	case f := <-done:
-		if f.err != nil {
-			return nil, fmt.Errorf("%s is not served by this cluster: %w", gvk.GroupVersion().WithKind(gvk.Kind), f.err)
-		}
-		m = f.m
+	m, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not served by this cluster: %w", gvk.GroupVersion().WithKind(gvk.Kind), err)
 	}
 	if m.Scope.Name() == meta.RESTScopeNameNamespace {
 		return a.dynamic.Resource(m.Resource).Namespace(obj.GetNamespace()), nil

@@ -5,10 +5,11 @@ package all
 
 import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
+	"github.com/meshfed/kubectl-meshfed/pkg/fix/connectivity"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix/trust"
 )
 
 // Fixers returns every fixer.
 func Fixers() []fix.Fixer {
-	return []fix.Fixer{trust.New()}
+	return []fix.Fixer{trust.New(), connectivity.Fixer{}}
 }

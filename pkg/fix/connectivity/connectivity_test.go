@@ -19,6 +19,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/all"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	meshrender "github.com/meshfed/kubectl-meshfed/pkg/render"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden plans")
@@ -243,25 +244,25 @@ func keysOf(m map[string]bool) []string {
 	return out
 }
 
-// render prints a plan for the golden files: each change with its context,
-// answers and reason, then its object; notes and refusals last.
+// render prints a plan as `kubectl meshfed fix` does, after fix.Build
+// put it in its stable order.
 func render(p fix.Plan) string {
+	built, err := fix.Build([]fix.Fixer{planOf{p}}, fix.Input{Findings: []checks.Finding{{Check: networkWithoutGateway}}})
+	if err != nil {
+		panic(err)
+	}
 	var b strings.Builder
-	for _, c := range p.Changes {
-		y, err := yaml.Marshal(c.Object.Object)
-		if err != nil {
-			panic(err)
-		}
-		fmt.Fprintf(&b, "# context: %s  phase: %d  answers: %v\n# %s\n%s---\n", c.Context, c.Phase, c.Answers, c.Reason, y)
-	}
-	for _, n := range p.Notes {
-		fmt.Fprintf(&b, "# note (%s, %v): %s\n", n.Context, n.Answers, n.Text)
-	}
-	for _, r := range p.Refused {
-		fmt.Fprintf(&b, "# refused (%s, %v): %s\n", r.Context, r.Answers, r.Reason)
+	if err := meshrender.Plan(&b, &built, all.Registry().Catalog); err != nil {
+		panic(err)
 	}
 	return b.String()
 }
+
+// planOf hands fix.Build a plan already made.
+type planOf struct{ p fix.Plan }
+
+func (planOf) Answers() []checks.ID               { return []checks.ID{networkWithoutGateway} }
+func (x planOf) Plan(fix.Input) (fix.Plan, error) { return x.p, nil }
 
 func golden(t *testing.T, path, got string) {
 	t.Helper()

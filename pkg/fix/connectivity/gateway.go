@@ -127,6 +127,7 @@ func (p *planner) patchService(c *fleet.Cluster, s fleet.Service, id checks.ID, 
 		p.change(c.Context, u, fix.PhaseConfigure, id, reason)
 		return
 	}
+	p.foreign(c, "Service", s.Meta, id)
 	u := object("v1", "Service", s.Namespace, s.Name)
 	if network != "" {
 		u.Object["metadata"].(map[string]any)["labels"] = map[string]any{mesh.NetworkLabel: network}
@@ -196,6 +197,7 @@ func (p *planner) patchDeployment(c *fleet.Cluster, w fleet.Workload, network st
 		p.refuse(c.Context, id, fmt.Sprintf("Deployment %s/%s has no container to set the proxy's environment in", w.Namespace, w.Name))
 		return
 	}
+	p.foreign(c, "Deployment", w.Meta, id)
 	view := network
 	if v, ok := w.Env(mesh.RequestedNetworkView); ok && mesh.NetworkViewIncludes(v, network) {
 		view = v // it already names the network, perhaps among others
@@ -212,6 +214,12 @@ func (p *planner) patchDeployment(c *fleet.Cluster, w fleet.Workload, network st
 		},
 	}
 	p.change(c.Context, u, fix.PhaseConfigure, id, reason+" Changing the pod template rolls the gateway's pods.")
+}
+
+// foreign notes, once per object, what changing an object another installer
+// made means.
+func (p *planner) foreign(c *fleet.Cluster, kind string, m fleet.Meta, id checks.ID) {
+	p.note(c.Context, id, fmt.Sprintf("%s %s/%s was installed by something else (Helm, istioctl, an operator): where fix changes a field that installer set, --apply needs --force-conflicts, and the installer's next upgrade sets it back unless its own values say the same.", kind, m.Namespace, m.Name))
 }
 
 // proxyContainer names the gateway's proxy container: the one that already

@@ -62,6 +62,7 @@ type TemplateData struct {
 	GatewayAddress     string // "" when pending
 	GatewayPodIP       string
 	NoOutlierDetection bool
+	NoHTTPBinService   bool
 	// PrimaryGatewayAddress is where a remote reaches its primary's istiod.
 	PrimaryGatewayAddress string
 	CACerts               map[string]string
@@ -98,6 +99,7 @@ func (l *Lab) templateData(c *cluster) (*TemplateData, error) {
 		HasGateway:         l.hasGateway(c),
 		ExposesIstiod:      sc.Topology == PrimaryRemote && c.role == "primary",
 		NoOutlierDetection: sc.has(c.name, FaultNoOutlierDetection),
+		NoHTTPBinService:   sc.has(c.name, FaultNoHTTPBinService),
 		IstioTag:           istioTag(),
 		PodSuffix:          fmt.Sprintf("x%dq%d", k, k*7),
 		// istiod's flag parser takes Go durations.

@@ -71,13 +71,19 @@ const (
 	// of the mesh signs under. istiod rewrites the ConfigMap in every
 	// namespace it discovers, so a mismatch only lasts where it does not look.
 	FaultStaleRootConfigMap = "stale-root-configmap"
+	// FaultNoHTTPBinService: the cluster has no Service sample/httpbin.
+	// httpbin has endpoints only in the first two clusters; the others
+	// carry its Service without endpoints, as multi-cluster guides advise
+	// so that the name resolves everywhere. Without it, clients there
+	// cannot resolve the name unless their sidecars proxy DNS.
+	FaultNoHTTPBinService = "no-httpbin-service"
 )
 
 var knownFaults = map[string]bool{
 	FaultOwnRoot: true, FaultSelfSignedCA: true, FaultMissingRemoteSecret: true, FaultBadRemoteSecret: true,
 	FaultMissingNetworkLabel: true, FaultGatewayPending: true, FaultNoOutlierDetection: true,
 	FaultNodeWithoutZone: true, FaultCutPath: true, FaultTrustDomain: true, FaultClusterID: true,
-	FaultPKIScenario: true, FaultStaleRootConfigMap: true,
+	FaultPKIScenario: true, FaultStaleRootConfigMap: true, FaultNoHTTPBinService: true,
 }
 
 // Scenario describes a mesh as a real Istio multi-cluster install has it. It

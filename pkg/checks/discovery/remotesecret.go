@@ -27,6 +27,7 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: "MF4011", Fn: istiodView},
 		checks.Func{CheckID: "MF4012", Fn: serviceSameness},
 		checks.Func{CheckID: "MF4013", Fn: duplicateKey},
+		checks.Func{CheckID: "MF4014", Fn: serviceWithoutDNS},
 	}
 }
 

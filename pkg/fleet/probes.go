@@ -132,8 +132,14 @@ type CredentialProbe struct {
 	RBACChecked int      `json:"rbacChecked,omitempty"`
 	RBACDenied  []string `json:"rbacDenied,omitempty"`
 	// RBACError says why the access checks could not be asked.
-	RBACError string        `json:"rbacError,omitempty"`
-	Duration  time.Duration `json:"duration"`
+	RBACError string `json:"rbacError,omitempty"`
+	// ControlChecked, ControlDenied and ControlError are the same for the
+	// writes a primary's istiod makes in a remote cluster it controls (what
+	// a remote's install adds to the reader ClusterRole).
+	ControlChecked int           `json:"controlChecked,omitempty"`
+	ControlDenied  []string      `json:"controlDenied,omitempty"`
+	ControlError   string        `json:"controlError,omitempty"`
+	Duration       time.Duration `json:"duration"`
 }
 
 // IstiodView is what a primary's istiod reports of its clusters at

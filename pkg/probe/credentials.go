@@ -191,20 +191,19 @@ func callCredential(ctx context.Context, opts Options, t CredentialTarget, r *fl
 	if r.Outcome != fleet.CredOK && r.Outcome != fleet.CredForbidden {
 		return // not authenticated: there is nobody to ask access reviews for
 	}
-	r.RBACChecked, r.RBACDenied, r.RBACError = reviewReader(ctx, client)
-	if r.RBACError != "" {
-		r.RBACError = scrub(r.RBACError, secrets)
-	}
+	r.RBACChecked, r.RBACDenied, r.RBACError = review(ctx, client, ReaderAccess)
+	r.ControlChecked, r.ControlDenied, r.ControlError = review(ctx, client, RemoteControlAccess)
+	r.RBACError, r.ControlError = scrub(r.RBACError, secrets), scrub(r.ControlError, secrets)
 }
 
-// reviewReader asks SelfSubjectAccessReview for every permission of the
-// reader ClusterRole (cluster-wide) and returns the refused ones.
-func reviewReader(ctx context.Context, client kubernetes.Interface) (checked int, denied []string, errText string) {
+// review asks a SelfSubjectAccessReview for every one of accesses
+// (cluster-wide) and returns the refused ones.
+func review(ctx context.Context, client kubernetes.Interface, accesses []Access) (checked int, denied []string, errText string) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, rbacParallel)
 	var firstErr error
-	for _, a := range ReaderAccess {
+	for _, a := range accesses {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -231,7 +230,7 @@ func reviewReader(ctx context.Context, client kubernetes.Interface) (checked int
 	wg.Wait()
 	sort.Strings(denied)
 	if firstErr != nil {
-		errText = fmt.Sprintf("%d of %d access reviews failed: %s", len(ReaderAccess)-checked, len(ReaderAccess), oneLine(firstErr))
+		errText = fmt.Sprintf("%d of %d access reviews failed: %s", len(accesses)-checked, len(accesses), oneLine(firstErr))
 	}
 	return checked, denied, errText
 }

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -33,33 +34,89 @@ func (a Access) String() string {
 
 // ParseReaderRules reads the rules of the reader ClusterRole chart template
 // as a primary installs it: the MCS API group at the chart's default, the
-// extras of an istiod-remote (config cluster) install left out. Each rule is
-// expanded to its (group, resource, verb) triples, sorted and unique.
+// extras of an istiod-remote install left out. Each rule is expanded to its
+// (group, resource, verb) triples, sorted and unique.
 func ParseReaderRules(chart []byte) ([]Access, error) {
+	base, _, err := readerRuleTexts(chart)
+	if err != nil {
+		return nil, err
+	}
+	return parseRules(base)
+}
+
+// ParseRemoteControlRules reads what the chart adds to the reader
+// ClusterRole of a remote cluster (values.istiodRemote.enabled): the writes a
+// primary's istiod makes there when it controls the remote (the
+// istio-ca-root-cert ConfigMaps and leader election, the webhooks' caBundle),
+// without the permissions the reader has anyway.
+func ParseRemoteControlRules(chart []byte) ([]Access, error) {
+	base, extras, err := readerRuleTexts(chart)
+	if err != nil {
+		return nil, err
+	}
+	if extras == "" {
+		return nil, fmt.Errorf("%s: no istiodRemote rules", ReaderChart)
+	}
+	reader, err := parseRules(base)
+	if err != nil {
+		return nil, err
+	}
+	all, err := parseRules("rules:" + extras)
+	if err != nil {
+		return nil, err
+	}
+	var out []Access
+	for _, a := range all {
+		if !slices.Contains(reader, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+const remoteBlock = "{{- if .Values.istiodRemote.enabled }}"
+
+// readerRuleTexts splits the chart's rules into the reader's and the
+// istiod-remote extras, with the templates they use resolved.
+func readerRuleTexts(chart []byte) (base, extras string, err error) {
 	s := string(chart)
 	i := strings.Index(s, "\nrules:\n")
 	if i < 0 {
-		return nil, fmt.Errorf("%s: no rules", ReaderChart)
+		return "", "", fmt.Errorf("%s: no rules", ReaderChart)
 	}
 	rules := s[i+1:]
-	if j := strings.Index(rules, "{{- if .Values.istiodRemote.enabled }}"); j >= 0 {
-		rules = rules[:j]
+	if j := strings.Index(rules, remoteBlock); j >= 0 {
+		rules, extras = rules[:j], rules[j+len(remoteBlock):]
 	}
 	const mcs = `{{ $mcsAPIGroup := or .Values.env.MCS_API_GROUP "multicluster.x-k8s.io" }}`
 	if !strings.Contains(s, mcs) {
-		return nil, fmt.Errorf("%s: the MCS API group is no longer defaulted as expected", ReaderChart)
+		return "", "", fmt.Errorf("%s: the MCS API group is no longer defaulted as expected", ReaderChart)
 	}
-	rules = strings.ReplaceAll(rules, "{{ $mcsAPIGroup }}", "multicluster.x-k8s.io")
-	var lines []string
-	for _, l := range strings.Split(rules, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(l), "{{") && strings.HasSuffix(strings.TrimSpace(l), "}}") {
-			continue // the template's closing {{- end }} lines
+	resolve := func(text string) (string, error) {
+		text = strings.ReplaceAll(text, "{{ $mcsAPIGroup }}", "multicluster.x-k8s.io")
+		var lines []string
+		for _, l := range strings.Split(text, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "{{") && strings.HasSuffix(strings.TrimSpace(l), "}}") {
+				continue // the template's closing {{- end }} lines
+			}
+			if strings.Contains(l, "{{") {
+				return "", fmt.Errorf("%s: unexpected template in the rules: %s", ReaderChart, strings.TrimSpace(l))
+			}
+			lines = append(lines, l)
 		}
-		if strings.Contains(l, "{{") {
-			return nil, fmt.Errorf("%s: unexpected template in the rules: %s", ReaderChart, strings.TrimSpace(l))
-		}
-		lines = append(lines, l)
+		return strings.Join(lines, "\n"), nil
 	}
+	if base, err = resolve(rules); err != nil {
+		return "", "", err
+	}
+	if extras, err = resolve(extras); strings.TrimSpace(extras) == "" {
+		extras = ""
+	}
+	return base, extras, err
+}
+
+// parseRules expands a "rules:" YAML list to sorted, unique accesses.
+func parseRules(text string) ([]Access, error) {
 	var doc struct {
 		Rules []struct {
 			APIGroups []string `json:"apiGroups"`
@@ -67,7 +124,7 @@ func ParseReaderRules(chart []byte) ([]Access, error) {
 			Verbs     []string `json:"verbs"`
 		} `json:"rules"`
 	}
-	if err := yaml.UnmarshalStrict([]byte(strings.Join(lines, "\n")), &doc); err != nil {
+	if err := yaml.UnmarshalStrict([]byte(text), &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", ReaderChart, err)
 	}
 	seen := map[Access]bool{}

@@ -78,3 +78,18 @@ var ReaderAccess = []Access{
 	{Group: "telemetry.istio.io", Resource: "*", Verb: "list"},
 	{Group: "telemetry.istio.io", Resource: "*", Verb: "watch"},
 }
+
+// RemoteControlAccess is what a remote cluster's install (istiodRemote) adds to the reader ClusterRole: the writes of a primary's istiod that controls the remote.
+var RemoteControlAccess = []Access{
+	{Group: "", Resource: "configmaps", Verb: "create"},
+	{Group: "", Resource: "configmaps", Verb: "update"},
+	{Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations", Verb: "get"},
+	{Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations", Verb: "list"},
+	{Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations", Verb: "patch"},
+	{Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations", Verb: "update"},
+	{Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations", Verb: "watch"},
+	{Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations", Verb: "get"},
+	{Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations", Verb: "list"},
+	{Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations", Verb: "update"},
+	{Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations", Verb: "watch"},
+}

@@ -29,6 +29,21 @@ func TestReaderAccessMatchesIstio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	control, err := ParseRemoteControlRules(chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(RemoteControlAccess, control) {
+		t.Errorf("readerrules_gen.go is stale: run go generate ./pkg/probe\n table %v\n chart %v", RemoteControlAccess, control)
+	}
+	for _, a := range []Access{{"", "configmaps", "create"}, {"admissionregistration.k8s.io", "mutatingwebhookconfigurations", "patch"}} {
+		if !contains(control, a) {
+			t.Errorf("the remote's extra rules lack %s", a)
+		}
+	}
+	if contains(control, Access{"", "configmaps", "get"}) {
+		t.Error("the remote's extra rules repeat the reader's")
+	}
 	if !reflect.DeepEqual(ReaderAccess, want) {
 		t.Errorf("readerrules_gen.go is stale: run go generate ./pkg/probe\n table %v\n chart %v", ReaderAccess, want)
 	}

@@ -1,0 +1,264 @@
+package pca_test
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/acmpca"
+
+	"github.com/meshfed/kubectl-meshfed/internal/awstest"
+	"github.com/meshfed/kubectl-meshfed/pkg/aws/pca"
+	"github.com/meshfed/kubectl-meshfed/pkg/pki"
+)
+
+// fastPolls keeps the waiter's logic but not its one-second pauses.
+var fastPolls = pca.Options{PollMinDelay: 5 * time.Millisecond, PollMaxDelay: 20 * time.Millisecond}
+
+func server(t *testing.T) *awstest.Server {
+	t.Helper()
+	s := awstest.New()
+	if err := s.StartTLS(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// client is the real SDK client as the plugin makes it (pca.Client), with a
+// shorter retry backoff.
+func client(t *testing.T, s *awstest.Server, caARN string) *acmpca.Client {
+	t.Helper()
+	c, err := pca.Client(s.Config(), caARN, func(o *acmpca.Options) {
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) { so.Backoff = retry.NewExponentialJitterBackoff(10 * time.Millisecond) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func request(t *testing.T, cluster string) (pki.IntermediateRequest, *pki.Key) {
+	t.Helper()
+	key, err := pki.GenerateKey(pki.DefaultIntermediateAlgorithm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := pki.NewCSR(key, pki.IntermediateSubject("meshfed", cluster), []string{pki.IntermediateDNSName("istio-system")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pki.IntermediateRequest{CSR: csr, NotBefore: time.Now(), Validity: pki.DefaultIntermediateValidity}, key
+}
+
+func TestIssueIntermediateEndToEnd(t *testing.T) {
+	s := server(t)
+	// A root and a subordinate issuing CA in another region than the
+	// config's default: the client must go where the ARN says.
+	root, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: "corp root", KeyAlgorithm: "EC_secp384r1", Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	issuing, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: "mesh issuing", KeyAlgorithm: "RSA_2048", Region: "eu-west-1", Parent: root, MaxPathLen: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.PCA.SetPendingPolls(2)
+	ctx := context.Background()
+	iss, err := pca.NewIssuer(ctx, client(t, s, issuing.ARN), issuing.ARN, fastPolls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !iss.Root().Equal(root.Cert) {
+		t.Fatalf("root: %s, want the hierarchy's root %s", pki.Describe(iss.Root()), pki.Describe(root.Cert))
+	}
+	if ca := iss.CA(); ca.Status != "ACTIVE" || ca.KeyAlgorithm != "RSA_2048" || ca.Type != "SUBORDINATE" || !ca.NotAfter.Equal(issuing.Cert.NotAfter) {
+		t.Errorf("CA: %+v", ca)
+	}
+	req, key := request(t, "east")
+	out, err := iss.IssueIntermediate(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !key.Matches(out.Cert) {
+		t.Error("the certificate is not for the local key")
+	}
+	if !out.Cert.IsCA || !out.Cert.MaxPathLenZero || out.Cert.MaxPathLen != 0 {
+		t.Errorf("intermediate: CA %v pathlen %d (zero %v), want CA with pathlen 0", out.Cert.IsCA, out.Cert.MaxPathLen, out.Cert.MaxPathLenZero)
+	}
+	if len(out.Chain) != 2 || !out.Chain[0].Equal(issuing.Cert) || !out.Root.Equal(root.Cert) {
+		t.Errorf("chain: %d certificates, root %s", len(out.Chain), pki.Describe(out.Root))
+	}
+	if _, err := pki.Verify(out.Cert, out.Chain, []*x509.Certificate{root.Cert}, time.Now()); err != nil {
+		t.Errorf("does not verify to the root: %v", err)
+	}
+	if d := out.Cert.NotAfter.Sub(req.NotBefore); d < pki.DefaultIntermediateValidity-time.Minute || d > pki.DefaultIntermediateValidity+time.Minute {
+		t.Errorf("validity %v, want %v", d, pki.DefaultIntermediateValidity)
+	}
+	if n := s.Calls(awstest.ServicePCA, "GetCertificate"); n != 3 {
+		t.Errorf("GetCertificate called %d times, want 3 (two in progress, then issued)", n)
+	}
+	if got := out.Cert.Subject.CommonName; got != "Intermediate CA east" {
+		t.Errorf("subject CN %q", got)
+	}
+	if !strings.Contains(iss.Describe(), issuing.ARN) || !strings.Contains(iss.Describe(), pki.Fingerprint(root.Cert)) {
+		t.Errorf("Describe: %s", iss.Describe())
+	}
+}
+
+func TestIntermediateEndsWithTheCA(t *testing.T) {
+	s := server(t)
+	ca, err := s.PCA.CreateCA(awstest.CAOptions{NotAfter: time.Now().Add(90 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := pca.NewIssuer(context.Background(), client(t, s, ca.ARN), ca.ARN, fastPolls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := request(t, "west")
+	out, err := iss.IssueIntermediate(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Cert.NotAfter.After(ca.Cert.NotAfter) {
+		t.Errorf("the intermediate ends %s, after its CA (%s)", out.Cert.NotAfter, ca.Cert.NotAfter)
+	}
+}
+
+func TestInactiveCAIsRefused(t *testing.T) {
+	for _, status := range []string{awstest.StatusDisabled, awstest.StatusExpired, awstest.StatusPendingCertificate} {
+		t.Run(status, func(t *testing.T) {
+			s := server(t)
+			ca, err := s.PCA.CreateCA(awstest.CAOptions{Status: status})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = pca.NewIssuer(context.Background(), client(t, s, ca.ARN), ca.ARN, fastPolls)
+			if err == nil || !strings.Contains(err.Error(), status) || !strings.Contains(err.Error(), "not ACTIVE") {
+				t.Errorf("want a refusal naming %s, got %v", status, err)
+			}
+			if s.Calls(awstest.ServicePCA, "IssueCertificate") != 0 {
+				t.Error("IssueCertificate was called")
+			}
+		})
+	}
+}
+
+func TestThrottledThenSucceeds(t *testing.T) {
+	s := server(t)
+	ca, err := s.PCA.CreateCA(awstest.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"DescribeCertificateAuthority", "GetCertificateAuthorityCertificate", "IssueCertificate", "GetCertificate"} {
+		s.Throttle(awstest.ServicePCA, a, 2)
+	}
+	ctx := context.Background()
+	iss, err := pca.NewIssuer(ctx, client(t, s, ca.ARN), ca.ARN, fastPolls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := request(t, "east")
+	if _, err := iss.IssueIntermediate(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Calls(awstest.ServicePCA, "IssueCertificate"); n != 3 {
+		t.Errorf("IssueCertificate attempts: %d, want 3", n)
+	}
+	if n := s.PCA.Issued(); n != 1 {
+		t.Errorf("%d certificates issued, want 1", n)
+	}
+}
+
+func TestDeniedNamesTheAction(t *testing.T) {
+	for _, action := range []string{"DescribeCertificateAuthority", "GetCertificateAuthorityCertificate", "IssueCertificate", "GetCertificate"} {
+		t.Run(action, func(t *testing.T) {
+			s := server(t)
+			ca, err := s.PCA.CreateCA(awstest.CAOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Deny(awstest.ServicePCA, action)
+			ctx := context.Background()
+			iss, err := pca.NewIssuer(ctx, client(t, s, ca.ARN), ca.ARN, fastPolls)
+			if err == nil {
+				req, _ := request(t, "east")
+				_, err = iss.IssueIntermediate(ctx, req)
+			}
+			var denied *pca.DeniedError
+			if !errors.As(err, &denied) || denied.Action != "acm-pca:"+action {
+				t.Fatalf("want a denial naming acm-pca:%s, got %v", action, err)
+			}
+			if !strings.Contains(err.Error(), "acm-pca:"+action) {
+				t.Errorf("the message does not name the action: %v", err)
+			}
+		})
+	}
+}
+
+func TestBadSignatureIsRejected(t *testing.T) {
+	s := server(t)
+	ca, err := s.PCA.CreateCA(awstest.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.Config()
+	cfg.Credentials = credentials.NewStaticCredentialsProvider(awstest.TestAccessKeyID, "a-wrong-secret", "")
+	c, err := pca.Client(cfg, ca.ARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pca.NewIssuer(context.Background(), c, ca.ARN, fastPolls)
+	if err == nil || !strings.Contains(err.Error(), "InvalidSignatureException") {
+		t.Fatalf("want InvalidSignatureException, got %v", err)
+	}
+	if strings.Contains(err.Error(), "a-wrong-secret") {
+		t.Error("the error shows the secret key")
+	}
+	if len(s.Called()) != 0 {
+		t.Errorf("calls with a bad signature reached the CA: %v", s.Called())
+	}
+}
+
+func TestTheWaitEndsWithTheContext(t *testing.T) {
+	s := server(t)
+	ca, err := s.PCA.CreateCA(awstest.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.PCA.SetPendingPolls(1 << 20)
+	iss, err := pca.NewIssuer(context.Background(), client(t, s, ca.ARN), ca.ARN, fastPolls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	req, _ := request(t, "east")
+	_, err = iss.IssueIntermediate(ctx, req)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want the wait to end with the context, got %v", err)
+	}
+}
+
+func TestRegionComesFromTheARN(t *testing.T) {
+	for arn, want := range map[string]string{
+		"arn:aws:acm-pca:eu-central-1:111122223333:certificate-authority/1234": "eu-central-1",
+		"arn:aws-cn:acm-pca:cn-north-1:111122223333:certificate-authority/ab":  "cn-north-1",
+	} {
+		if got, err := pca.Region(arn); err != nil || got != want {
+			t.Errorf("%s: %q %v", arn, got, err)
+		}
+	}
+	for _, bad := range []string{"", "arn:aws:acm:us-east-1:111122223333:certificate/1", "arn:aws:acm-pca::111122223333:certificate-authority/1", "not-an-arn"} {
+		if _, err := pca.Region(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

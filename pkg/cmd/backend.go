@@ -22,8 +22,9 @@ type Target struct {
 	// is a warning or an error (--cert-warn-days, --cert-error-days).
 	CertWarnDays, CertErrorDays int
 	// IstiodDebug maps a context to the address of its istiod's debug
-	// endpoint (--istiod-debug-address), for istiods a port-forward cannot
-	// reach, such as the lab's, which run outside their cluster.
+	// endpoint (--istiod-debug-address), read instead of port-forwarding to
+	// its istiod pods: for istiods no pod of the cluster runs (an external
+	// control plane) or that a port-forward cannot reach.
 	IstiodDebug map[string]string
 	// Now is the instant every check and the trust matrix judge
 	// certificates at; zero means the time Registry is called.

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -62,8 +63,17 @@ func DefaultBackend() Backend {
 			// The probe package's own bound per dial, never more than the
 			// user's --timeout: a black-holed gateway must not outlast the read.
 			// The whole run, reads and probes, ends by its start + --timeout.
-			deadline := runs.of(nil, t).started.Add(t.Timeout)
-			opts := probe.Options{Timeout: min(t.Timeout, defaultProbeTimeout), Deadline: deadline}
+			run := runs.of(nil, t)
+			deadline := run.started.Add(t.Timeout)
+			opts := probe.Options{Timeout: min(t.Timeout, defaultProbeTimeout), Deadline: deadline,
+				// istiod's pods are reached through the API server the
+				// snapshot was read from, with the user's own credentials.
+				RESTConfig: func(context string) (*rest.Config, error) {
+					if run.flags == nil {
+						return nil, errors.New("no kubeconfig flags in this run")
+					}
+					return fleet.RESTConfig(run.flags, context)
+				}}
 			discovery := probe.StartDiscovery(ctx, f, opts, t.IstiodDebug) // remote credentials, istiod's clusterz
 			p := probe.Gateways(ctx, f, opts)
 			discovery(p)
@@ -115,6 +125,7 @@ type runs struct {
 
 type collection struct {
 	collector *fleet.Collector
+	flags     *genericclioptions.ConfigFlags
 	started   time.Time
 }
 
@@ -142,6 +153,7 @@ func (r *runs) start(flags *genericclioptions.ConfigFlags, t Target) {
 	r.flags = flags
 	r.current = &collection{
 		collector: fleet.NewCollector(flags, fleet.Options{Timeout: t.Timeout, IstioNamespace: t.IstioNamespace}),
+		flags:     flags,
 		started:   time.Now(),
 	}
 }

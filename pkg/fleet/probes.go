@@ -142,16 +142,35 @@ type CredentialProbe struct {
 	Duration       time.Duration `json:"duration"`
 }
 
-// IstiodView is what a primary's istiod reports of its clusters at
-// /debug/clusterz.
+// IstiodView is what one istiod replica of a primary reports of its
+// clusters at /debug/clusterz: read through a port-forward to its pod, as
+// `istioctl remote-clusters` does, or at a debug address given for the
+// context (--istiod-debug-address), which stands for the whole control plane.
 type IstiodView struct {
 	Context string `json:"context"`
-	// Address is the debug address read (empty when none was known).
+	// Pod names the replica read through a port-forward (namespace/name);
+	// empty when the view was read at a debug address, or when no pod was
+	// found to read.
+	Pod string `json:"pod,omitempty"`
+	// Address is the debug address read, or "port-forward to
+	// <namespace>/<pod>:<port>".
 	Address string `json:"address,omitempty"`
 	// NotRun says why istiod was not asked; Error why the read failed.
 	NotRun   string          `json:"notRun,omitempty"`
 	Error    string          `json:"error,omitempty"`
 	Clusters []IstiodCluster `json:"clusters,omitempty"`
+}
+
+// Read reports whether the view holds istiod's answer.
+func (v IstiodView) Read() bool { return v.NotRun == "" && v.Error == "" }
+
+// Replica names the istiod the view was read from, for a report: its pod,
+// or "istiod" when read at a debug address.
+func (v IstiodView) Replica() string {
+	if v.Pod != "" {
+		return v.Pod
+	}
+	return "istiod"
 }
 
 // IstiodCluster is one entry of /debug/clusterz.

@@ -7,11 +7,10 @@ import (
 )
 
 // StartDiscovery starts the discovery probes (remote secrets' credentials,
-// and istiod's clusterz for the contexts given a debug address) in the
-// background, so they share the run's deadline with the gateway probes
-// rather than follow them. The returned function waits for them and records
-// their results in p. With no debug address at all istiod is not asked, and
-// MF4011 judges nothing, as the other probe checks do under --no-probes.
+// and the clusterz of every primary's istiod: at its debug address when one
+// is given, else through port-forwards to its pods) in the background, so
+// they share the run's deadline with the gateway probes rather than follow
+// them. The returned function waits for them and records their results in p.
 func StartDiscovery(ctx context.Context, f *fleet.Fleet, opts Options, istiodDebug map[string]string) func(p *fleet.Probes) {
 	var creds []fleet.CredentialProbe
 	var views []fleet.IstiodView
@@ -21,9 +20,7 @@ func StartDiscovery(ctx context.Context, f *fleet.Fleet, opts Options, istiodDeb
 		done <- struct{}{}
 	}()
 	go func() {
-		if len(istiodDebug) > 0 {
-			views = Istiod(ctx, f, opts, istiodDebug)
-		}
+		views = Istiod(ctx, f, opts, istiodDebug)
 		done <- struct{}{}
 	}()
 	return func(p *fleet.Probes) {

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 )
@@ -44,6 +46,10 @@ type Options struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Now is the clock for certificate validity (default time.Now).
 	Now func() time.Time
+	// RESTConfig gives the client configuration of a context, for the
+	// port-forwards to istiod pods (nil: istiod is read only at the debug
+	// addresses given).
+	RESTConfig func(context string) (*rest.Config, error)
 }
 
 func (o Options) withDefaults() Options {

@@ -3,43 +3,57 @@ package probe
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 )
 
-// NoDebugAddress is what an istiod view says when no address was given for
-// a primary's istiod: a port-forward to the istiod pod, as istioctl does, is
-// not implemented yet.
-const NoDebugAddress = "no debug address for its istiod (give --istiod-debug-address CONTEXT=URL; a port-forward to the istiod pod is not implemented yet)"
+// IstiodMonitoringPort is the port istiod serves /debug/* on inside its pod
+// (--monitoringAddr=:15014 in Istio's chart). A pod's prometheus.io/port
+// annotation names another, as istioctl's kube.FindIstiodMonitoringPort
+// reads it.
+const IstiodMonitoringPort = 15014
 
-// Istiod reads /debug/clusterz of each primary's istiod at the debug
-// address given for its context (addresses: context → http(s) base URL),
-// concurrently and by opts.Deadline.
+// clusterzLimit bounds the answer read: a few hundred bytes per cluster.
+const clusterzLimit = 4 << 20
+
+// istiodTarget is one istiod to ask: at a debug address (url), or one
+// replica's pod through a port-forward.
+type istiodTarget struct {
+	view      fleet.IstiodView
+	url       string
+	namespace string
+	pod       string
+	port      int
+}
+
+// Istiod reads /debug/clusterz of every istiod of each primary, concurrently
+// and by opts.Deadline: at the debug address given for its context
+// (addresses: context → http(s) base URL), which stands for its whole control
+// plane; otherwise through a port-forward to each Running istiod pod (app=istiod
+// in the Istio namespace), as `istioctl remote-clusters` does, giving one view
+// per replica. A replica that does not answer in time is an error of its own
+// view; the others still report.
 func Istiod(ctx context.Context, f *fleet.Fleet, opts Options, addresses map[string]string) []fleet.IstiodView {
 	opts = opts.withDefaults()
 	if dl, ok := ctx.Deadline(); ok && dl.Before(opts.Deadline) {
 		opts.Deadline = dl
 	}
-	var out []fleet.IstiodView
-	for _, c := range f.Clusters {
-		if !c.Reachable || mesh.Identify(c).Role != mesh.RolePrimary {
-			continue
-		}
-		v := fleet.IstiodView{Context: c.Context, Address: strings.TrimSuffix(addresses[c.Context], "/")}
-		if v.Address == "" {
-			v.NotRun = NoDebugAddress
-		}
-		out = append(out, v)
-	}
+	targets, configs := planIstiod(f, opts, addresses)
 	if left := time.Until(opts.Deadline); left < MinTime {
-		for i := range out {
+		out := make([]fleet.IstiodView, len(targets))
+		for i, t := range targets {
+			out[i] = t.view
 			if out[i].NotRun == "" {
 				out[i].NotRun = fmt.Sprintf("not read: the run's deadline left %s", left.Round(time.Millisecond))
 			}
@@ -49,27 +63,127 @@ func Istiod(ctx context.Context, f *fleet.Fleet, opts Options, addresses map[str
 	ctx, cancel := context.WithDeadline(ctx, opts.Deadline)
 	defer cancel()
 	client := &http.Client{Transport: &http.Transport{DialContext: opts.Dial}}
-	done := make(chan struct{}, len(out))
-	results := make([]fleet.IstiodView, len(out))
-	for i, v := range out {
-		if v.NotRun != "" {
-			results[i] = v
-			done <- struct{}{}
+	type result struct {
+		i    int
+		view fleet.IstiodView
+	}
+	done := make(chan result, len(targets))
+	out := make([]fleet.IstiodView, len(targets))
+	finished := make([]bool, len(targets))
+	pending := 0
+	for i, t := range targets {
+		out[i] = t.view
+		if t.view.NotRun != "" {
+			finished[i] = true
 			continue
 		}
+		pending++
 		go func() {
 			pctx, pcancel := context.WithTimeout(ctx, opts.Timeout)
 			defer pcancel()
-			v.Clusters, v.Error = readClusterz(pctx, client, v.Address)
-			results[i] = v
-			done <- struct{}{}
+			v := t.view
+			if t.url != "" {
+				v.Clusters, v.Error = readClusterz(pctx, client, t.url)
+			} else {
+				v.Clusters, v.Error = forwardClusterz(pctx, configs[v.Context], t)
+			}
+			done <- result{i, v}
 		}()
 	}
-	// Every read honours its context, which ends by the deadline.
-	for range out {
-		<-done
+	// Every read honours its context; the deadline also bounds the wait,
+	// so a read stuck where client-go takes no context cannot hold the run.
+	timeout := time.NewTimer(time.Until(opts.Deadline) + 100*time.Millisecond)
+	defer timeout.Stop()
+	for ; pending > 0; pending-- {
+		select {
+		case r := <-done:
+			out[r.i], finished[r.i] = r.view, true
+		case <-timeout.C:
+			for i := range out {
+				if !finished[i] {
+					out[i].Error = "no answer by the run's deadline"
+				}
+			}
+			return out
+		}
 	}
-	return results
+	return out
+}
+
+// planIstiod lists the istiods to ask, and the client configuration of each
+// context read through port-forwards.
+func planIstiod(f *fleet.Fleet, opts Options, addresses map[string]string) ([]istiodTarget, map[string]*rest.Config) {
+	var out []istiodTarget
+	configs := map[string]*rest.Config{}
+	for _, c := range f.Clusters {
+		if !c.Reachable || mesh.Identify(c).Role != mesh.RolePrimary {
+			continue
+		}
+		if a := strings.TrimSuffix(addresses[c.Context], "/"); a != "" {
+			out = append(out, istiodTarget{view: fleet.IstiodView{Context: c.Context, Address: a}, url: a})
+			continue
+		}
+		none := fleet.IstiodView{Context: c.Context}
+		if ok, why := c.Readable(fleet.KindPods); !ok {
+			none.NotRun = "its istiod pods were not listed (" + why + ")"
+			out = append(out, istiodTarget{view: none})
+			continue
+		}
+		pods := istiodPods(c)
+		if len(pods) == 0 {
+			none.NotRun = fmt.Sprintf("no Running istiod pod (app=%s) in %s to port-forward to; for an istiod outside the cluster give --istiod-debug-address %s=URL", mesh.IstiodApp, c.IstioNamespace, c.Context)
+			out = append(out, istiodTarget{view: none})
+			continue
+		}
+		var cfgErr string
+		if opts.RESTConfig == nil {
+			cfgErr = "no client for its API server to port-forward through"
+		} else if cfg, err := opts.RESTConfig(c.Context); err != nil {
+			cfgErr = "no client for its API server to port-forward through: " + oneLine(err)
+		} else {
+			configs[c.Context] = cfg
+		}
+		for _, p := range pods {
+			t := istiodTarget{namespace: p.Namespace, pod: p.Name, port: monitoringPort(p)}
+			t.view = fleet.IstiodView{Context: c.Context, Pod: p.Namespace + "/" + p.Name,
+				Address: fmt.Sprintf("port-forward to %s/%s:%d", p.Namespace, p.Name, t.port), NotRun: cfgErr}
+			out = append(out, t)
+		}
+	}
+	return out, configs
+}
+
+// istiodPods are a cluster's Running istiod pods, by name: the ones
+// `istioctl remote-clusters` asks (app=istiod, status.phase=Running). A pod
+// running but not ready still answers, and is often the one to hear from:
+// istiod stays unready while its remote clusters sync.
+func istiodPods(c *fleet.Cluster) []fleet.Workload {
+	var out []fleet.Workload
+	for _, p := range c.Pods {
+		if p.Namespace == c.IstioNamespace && p.Labels["app"] == mesh.IstiodApp && p.Phase == "Running" {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func monitoringPort(p fleet.Workload) int {
+	if v, err := strconv.Atoi(p.Annotations["prometheus.io/port"]); err == nil && v > 0 && v < 65536 {
+		return v
+	}
+	return IstiodMonitoringPort
+}
+
+func forwardClusterz(ctx context.Context, cfg *rest.Config, t istiodTarget) ([]fleet.IstiodCluster, string) {
+	b, err := portForwardGet(ctx, cfg, t.namespace, t.pod, t.port, "/debug/clusterz", clusterzLimit)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, "port-forward: no answer by the deadline"
+		}
+		return nil, "port-forward: " + oneLine(err)
+	}
+	return parseClusterz(b)
 }
 
 func readClusterz(ctx context.Context, client *http.Client, base string) ([]fleet.IstiodCluster, string) {
@@ -82,13 +196,17 @@ func readClusterz(ctx context.Context, client *http.Client, base string) ([]flee
 		return nil, oneLine(err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, clusterzLimit))
 	if err != nil {
 		return nil, oneLine(err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, "/debug/clusterz answered " + resp.Status
 	}
+	return parseClusterz(b)
+}
+
+func parseClusterz(b []byte) ([]fleet.IstiodCluster, string) {
 	var got []fleet.IstiodCluster
 	if err := json.Unmarshal(b, &got); err != nil {
 		return nil, "/debug/clusterz is not the list istiod writes: " + oneLine(err)

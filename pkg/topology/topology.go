@@ -7,6 +7,7 @@ package topology
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -236,16 +237,21 @@ func liveState(t *Topology, p *fleet.Probes) {
 	if p == nil {
 		return
 	}
-	views := map[string]map[string]string{} // reader context → cluster ID → sync status
+	// reader context → cluster ID → sync status; replicas of one istiod
+	// that disagree show every status they report, e.g. "synced/timeout".
+	views := map[string]map[string]string{}
 	for _, v := range p.Istiod {
-		if v.NotRun != "" || v.Error != "" {
+		if !v.Read() {
 			continue
 		}
-		m := map[string]string{}
-		for _, c := range v.Clusters {
-			m[c.ID] = c.SyncStatus
+		m := views[v.Context]
+		if m == nil {
+			m = map[string]string{}
+			views[v.Context] = m
 		}
-		views[v.Context] = m
+		for _, c := range v.Clusters {
+			m[c.ID] = mergeStatus(m[c.ID], c.SyncStatus)
+		}
 	}
 	creds := map[string]string{} // context|key → outcome
 	for _, c := range p.Credentials {
@@ -267,6 +273,21 @@ func liveState(t *Topology, p *fleet.Probes) {
 	if asked {
 		t.EdgesFrom = "remote secrets in each primary's Istio namespace, with each istiod's own view (/debug/clusterz)"
 	}
+}
+
+// mergeStatus adds one replica's status to those already seen, sorted
+// and each once.
+func mergeStatus(seen, status string) string {
+	if seen == "" {
+		return status
+	}
+	all := strings.Split(seen, "/")
+	if slices.Contains(all, status) {
+		return seen
+	}
+	all = append(all, status)
+	sort.Strings(all)
+	return strings.Join(all, "/")
 }
 
 // tradeOffs explains the shape found, in one paragraph.

@@ -42,3 +42,13 @@ data:
 		t.Errorf("%s, edges %v", topo.ControlPlane, topo.Edges)
 	}
 }
+
+func TestMergeStatusOfReplicas(t *testing.T) {
+	got := ""
+	for _, s := range []string{"timeout", "synced", "timeout"} {
+		got = mergeStatus(got, s)
+	}
+	if got != "synced/timeout" {
+		t.Errorf("two replicas reporting timeout and one synced: %q", got)
+	}
+}

@@ -35,3 +35,28 @@ func TestFindingsNeverQuoteSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestIstiodReplicasAreNamed: when replicas of one istiod disagree, or one
+// cannot be read, the finding names the replica (its pod), so that the
+// person reading it knows which pod to look at.
+func TestIstiodReplicasAreNamed(t *testing.T) {
+	for dir, want := range map[string][]string{
+		"fail-replicas-disagree":  {"istio-system/istiod-7d9c-a", "istio-system/istiod-7d9c-b"},
+		"fail-replica-unreadable": {"istiod-7d9c-b"},
+	} {
+		f, err := fleet.LoadDir(filepath.Join("../all/testdata/MF4011", dir), "istio-system")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := checks.Run(f, all.Registry(), checks.Selection{Only: []string{"MF4011"}})
+		if len(res.Findings) != 1 {
+			t.Fatalf("%s: want one MF4011 finding, got %+v", dir, res.Findings)
+		}
+		for _, w := range want {
+			if !strings.Contains(res.Findings[0].Message, w) {
+				t.Errorf("%s: the finding does not name replica %s: %s", dir, w, res.Findings[0].Message)
+			}
+		}
+		t.Logf("%s: %s", dir, res.Findings[0].Message)
+	}
+}

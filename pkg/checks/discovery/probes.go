@@ -42,28 +42,55 @@ func credentialProbes(f *fleet.Fleet) iter.Seq[fleet.CredentialProbe] {
 	}
 }
 
-// istiodStatus returns what a primary's istiod reports for a cluster ID:
-// its sync status, "missing" when istiod lists no such cluster, or "" when
-// istiod's view was not read.
-func istiodStatus(f *fleet.Fleet, context, id string) (string, *fleet.IstiodView) {
+// istiodViews returns the views of a primary's istiod: one per replica
+// read through a port-forward, or one for a debug address. Nil when istiod
+// was not asked.
+func istiodViews(f *fleet.Fleet, context string) []fleet.IstiodView {
 	if f.Probes == nil {
-		return "", nil
+		return nil
 	}
-	for i, v := range f.Probes.Istiod {
-		if v.Context != context {
+	var out []fleet.IstiodView
+	for _, v := range f.Probes.Istiod {
+		if v.Context == context {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// replicaStatus is what one istiod replica that answered reports of a
+// cluster ID: its sync status, or "missing" when it does not list it.
+type replicaStatus struct {
+	replica, status string
+}
+
+// istiodStatuses returns what each replica that answered reports of id.
+func istiodStatuses(views []fleet.IstiodView, id string) []replicaStatus {
+	var out []replicaStatus
+	for _, v := range views {
+		if !v.Read() {
 			continue
 		}
-		if v.NotRun != "" || v.Error != "" {
-			return "", &f.Probes.Istiod[i]
-		}
+		st := "missing"
 		for _, c := range v.Clusters {
 			if c.ID == id {
-				return c.SyncStatus, &f.Probes.Istiod[i]
+				st = c.SyncStatus
 			}
 		}
-		return "missing", &f.Probes.Istiod[i]
+		out = append(out, replicaStatus{v.Replica(), st})
 	}
-	return "", nil
+	return out
+}
+
+// notSynced keeps the replicas that do not report the cluster synced.
+func notSynced(sts []replicaStatus) []replicaStatus {
+	var out []replicaStatus
+	for _, s := range sts {
+		if s.status != "synced" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // tokenExpired reports whether the probe saw a token that had expired by
@@ -87,8 +114,8 @@ func credentialsFail(f *fleet.Fleet) []checks.Finding {
 		if !failed || (cp.Outcome == fleet.CredUnauthorized && tokenExpired(f, cp)) {
 			continue // MF4009 says why it is rejected
 		}
-		status, _ := istiodStatus(f, cp.Context, cp.Key)
-		if status != "" && status != "synced" {
+		statuses := istiodStatuses(istiodViews(f, cp.Context), cp.Key)
+		if len(notSynced(statuses)) > 0 {
 			continue // MF4011
 		}
 		fd := checks.Finding{
@@ -97,7 +124,7 @@ func credentialsFail(f *fleet.Fleet) []checks.Finding {
 			Message:  fmt.Sprintf("remote secret %s in %s, cluster %q at %s: from %s, %s", cp.Secret, cp.Context, cp.Key, cp.Server, f.Probes.From, what),
 			Evidence: []string{"probe: " + string(cp.Outcome) + detail(cp.Detail)},
 		}
-		if status == "synced" {
+		if len(statuses) > 0 {
 			fd.Severity = checks.SeverityInfo
 			fd.Message += fmt.Sprintf("; but istiod of %s reports %q synced, so only the path from %s fails, not istiod's", cp.Context, cp.Key, f.Probes.From)
 		}
@@ -165,30 +192,34 @@ func readerRBAC(f *fleet.Fleet) []checks.Finding {
 	return out
 }
 
-// istiodView (MF4011): each primary's istiod must report every peer it has
-// a usable remote secret for as synced. A peer that is not is explained by
-// what the credential probe saw; when the probe from this machine succeeds
-// where istiod fails, the path from istiod is what is broken.
+// istiodView (MF4011): every istiod replica of each primary must report
+// every peer it has a usable remote secret for as synced. A peer that is not
+// is explained by what the credential probe saw; when the probe from this
+// machine succeeds where istiod fails, the path from istiod is what is
+// broken. Replicas that disagree are named: they read the same secrets, so
+// what differs is the replica.
 func istiodView(f *fleet.Fleet) []checks.Finding {
 	if f.Probes == nil {
 		return nil
 	}
 	var out []checks.Finding
 	for _, p := range primaries(f) {
-		_, view := istiodStatus(f, p.c.Context, "")
-		if view == nil {
+		views := istiodViews(f, p.c.Context)
+		if len(views) == 0 {
 			continue
 		}
 		obj := &checks.ObjectRef{Kind: "Deployment", Namespace: p.c.IstioNamespace, Name: mesh.IstiodApp}
-		if view.NotRun != "" || view.Error != "" {
-			why := view.NotRun
-			if why == "" {
-				why = "reading " + view.Address + "/debug/clusterz failed: " + view.Error
+		var read []fleet.IstiodView
+		var evidence []string
+		for _, v := range views {
+			if v.Read() {
+				read = append(read, v)
+				evidence = append(evidence, fmt.Sprintf("/debug/clusterz of %s (%s)", v.Replica(), v.Address))
+				continue
 			}
-			out = append(out, checks.Finding{
-				Severity: checks.SeverityUnknown, Contexts: []string{p.c.Context}, Object: obj,
-				Message: fmt.Sprintf("istiod's own view of %s's remote clusters is unknown: %s", p.c.Context, why),
-			})
+			out = append(out, unreadView(p, v, obj))
+		}
+		if len(read) == 0 {
 			continue
 		}
 		expected := map[string]bool{}
@@ -197,12 +228,14 @@ func istiodView(f *fleet.Fleet) []checks.Finding {
 				continue
 			}
 			expected[e.Key] = true
-			status, _ := istiodStatus(f, p.c.Context, e.Key)
-			if status == "synced" {
+			statuses := istiodStatuses(read, e.Key)
+			behind := notSynced(statuses)
+			if len(behind) == 0 {
 				continue
 			}
 			cp := credentialProbe(f, p.c.Context, s.Ref(), e.Key)
-			if explainedElsewhere(f, p, s, e, cp) {
+			disagree := len(behind) < len(statuses)
+			if !disagree && explainedElsewhere(f, p, s, e, cp) {
 				continue // istiod agrees with the finding that names the cause
 			}
 			var ctxs []string
@@ -211,27 +244,81 @@ func istiodView(f *fleet.Fleet) []checks.Finding {
 			} else {
 				ctxs = []string{p.c.Context}
 			}
-			state := "reports cluster " + fmt.Sprintf("%q %s", e.Key, status)
-			if status == "missing" {
-				state = fmt.Sprintf("does not list cluster %q", e.Key)
+			why := explain(f, p, s, e, behind[0].status, cp)
+			msg := fmt.Sprintf("istiod of %s %s: %s", p.c.Context, describeStatuses(e.Key, statuses), why)
+			if disagree {
+				msg = fmt.Sprintf("istiod replicas of %s disagree: %s. They read the same remote secret, so what differs is the replica (its pod's network or node, or a restart it has not recovered from); for the ones behind: %s",
+					p.c.Context, describeStatuses(e.Key, statuses), why)
 			}
 			out = append(out, checks.Finding{
-				Contexts: ctxs, Object: obj,
-				Message:  fmt.Sprintf("istiod of %s %s: %s", p.c.Context, state, explain(f, p, s, e, status, cp)),
-				Evidence: []string{fmt.Sprintf("/debug/clusterz at %s", view.Address), fmt.Sprintf("remote secret %s, server %s", s.Ref(), e.Server)},
+				Contexts: ctxs, Object: obj, Message: msg,
+				Evidence: append(append([]string(nil), evidence...), fmt.Sprintf("remote secret %s, server %s", s.Ref(), e.Server)),
 			})
 		}
-		for _, c := range view.Clusters {
-			if c.ID == p.id.ClusterID || expected[c.ID] || c.SyncStatus == "synced" {
-				continue
+		for _, v := range read {
+			for _, c := range v.Clusters {
+				if c.ID == p.id.ClusterID || expected[c.ID] || c.SyncStatus == "synced" {
+					continue
+				}
+				out = append(out, checks.Finding{
+					Severity: checks.SeverityWarning, Contexts: []string{p.c.Context}, Object: obj,
+					Message: fmt.Sprintf("%s of %s reports cluster %q %s, from %s, which holds no remote secret entry the doctor read for it", v.Replica(), p.c.Context, c.ID, c.SyncStatus, c.SecretName),
+				})
 			}
-			out = append(out, checks.Finding{
-				Severity: checks.SeverityWarning, Contexts: []string{p.c.Context}, Object: obj,
-				Message: fmt.Sprintf("istiod of %s reports cluster %q %s, from %s, which holds no remote secret entry the doctor read for it", p.c.Context, c.ID, c.SyncStatus, c.SecretName),
-			})
 		}
 	}
 	return out
+}
+
+// unreadView is the unknown finding for an istiod view that could not be
+// read; a replica read through a port-forward is named as its Pod.
+func unreadView(p primary, v fleet.IstiodView, deployment *checks.ObjectRef) checks.Finding {
+	why := v.NotRun
+	if why == "" {
+		why = fmt.Sprintf("reading /debug/clusterz (%s) failed: %s", v.Address, v.Error)
+	}
+	fd := checks.Finding{
+		Severity: checks.SeverityUnknown, Contexts: []string{p.c.Context}, Object: deployment,
+		Message: fmt.Sprintf("istiod's own view of %s's remote clusters is unknown: %s", p.c.Context, why),
+	}
+	if ns, name, ok := strings.Cut(v.Pod, "/"); ok {
+		fd.Object = &checks.ObjectRef{Kind: "Pod", Namespace: ns, Name: name}
+		fd.Message = fmt.Sprintf("the view of %s's remote clusters of istiod replica %s is unknown: %s", p.c.Context, name, why)
+	}
+	return fd
+}
+
+// describeStatuses says what the replicas report of a cluster, naming the
+// replicas when they were read one by one.
+func describeStatuses(id string, sts []replicaStatus) string {
+	var order []string
+	by := map[string][]string{}
+	for _, s := range sts {
+		if _, ok := by[s.status]; !ok {
+			order = append(order, s.status)
+		}
+		by[s.status] = append(by[s.status], s.replica)
+	}
+	phrase := func(status string, plural bool) string {
+		verb := map[bool][2]string{false: {"does not list", "reports"}, true: {"do not list", "report"}}[plural]
+		if status == "missing" {
+			return fmt.Sprintf("%s cluster %q", verb[0], id)
+		}
+		return fmt.Sprintf("%s cluster %q %s", verb[1], id, status)
+	}
+	var parts []string
+	for _, st := range order {
+		replicas := by[st]
+		switch {
+		case len(replicas) == 1 && replicas[0] == "istiod":
+			parts = append(parts, phrase(st, false)) // a debug address: the control plane as a whole
+		case len(replicas) == 1:
+			parts = append(parts, fmt.Sprintf("replica %s %s", replicas[0], phrase(st, false)))
+		default:
+			parts = append(parts, fmt.Sprintf("replicas %s %s", strings.Join(replicas, ", "), phrase(st, true)))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // explainedElsewhere reports whether another discovery check already names

@@ -1,0 +1,171 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/transport/spdy"
+	streamhttp "k8s.io/streaming/pkg/httpstream"
+)
+
+// portForwardGet sends one GET for path to port of a pod through the API
+// server's pods/portforward subresource, the way kubectl port-forward and
+// istioctl reach istiod: WebSockets first (SPDY tunnelled over them, which
+// client-go recommends since Kubernetes 1.31), SPDY when the server cannot
+// upgrade to WebSockets. The request travels on the forwarded stream itself,
+// so no local port is opened. It returns the body of a 200 answer; every
+// step ends when ctx does, even where client-go takes no context.
+func portForwardGet(ctx context.Context, cfg *rest.Config, namespace, pod string, port int, path string, limit int64) ([]byte, error) {
+	dialer, err := portForwardDialer(cfg, namespace, pod)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := dialContext(ctx, dialer)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	// A stream that hangs (a kubelet that accepted the upgrade and went
+	// silent) ends with the connection.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+
+	// One error stream and one data stream per forwarded connection, with
+	// the headers kubectl sends (k8s.io/api/core/v1's port-forward names).
+	headers := http.Header{}
+	headers.Set(corev1.StreamType, corev1.StreamTypeError)
+	headers.Set(corev1.PortHeader, strconv.Itoa(port))
+	headers.Set(corev1.PortForwardRequestIDHeader, "0")
+	errorStream, err := conn.CreateStream(headers)
+	if err != nil {
+		return nil, ctxOr(ctx, fmt.Errorf("creating the error stream: %w", err))
+	}
+	_ = errorStream.Close() // nothing is sent on it
+	remoteErr := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(errorStream, 4096))
+		remoteErr <- strings.TrimSpace(string(b))
+	}()
+	headers.Set(corev1.StreamType, corev1.StreamTypeData)
+	data, err := conn.CreateStream(headers)
+	if err != nil {
+		return nil, ctxOr(ctx, fmt.Errorf("creating the data stream: %w", err))
+	}
+	defer data.Reset()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost"+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Close = true
+	body, err := exchange(req, data, limit)
+	if err == nil {
+		return body, nil
+	}
+	// The kubelet says on the error stream why the pod's port did not
+	// answer (nothing listening, the pod gone); prefer its words.
+	_ = data.Reset()
+	select {
+	case msg := <-remoteErr:
+		if msg != "" && ctx.Err() == nil {
+			return nil, errors.New(msg)
+		}
+	case <-ctx.Done():
+	}
+	return nil, ctxOr(ctx, err)
+}
+
+// exchange writes req on the stream and reads the answer.
+func exchange(req *http.Request, stream io.ReadWriter, limit int64) ([]byte, error) {
+	if err := req.Write(stream); err != nil {
+		return nil, fmt.Errorf("sending %s: %w", req.URL.Path, err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(stream), req)
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer to %s: %w", req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer to %s: %w", req.URL.Path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %s", req.URL.Path, resp.Status)
+	}
+	return b, nil
+}
+
+// portForwardDialer is kubectl port-forward's dialer (k8s.io/kubectl's
+// createDialer): a WebSocket tunnel, falling back to SPDY on an upgrade
+// failure or a proxy that refuses it.
+func portForwardDialer(cfg *rest.Config, namespace, pod string) (streamhttp.Dialer, error) {
+	core, err := corev1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	u := core.RESTClient().Post().Resource("pods").Namespace(namespace).Name(pod).SubResource("portforward").URL()
+	transport, upgrader, err := spdy.RoundTripperFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	spdyDialer := spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
+	tunnel, err := portforward.NewSPDYOverWebsocketDialerForStreaming(u, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return portforward.NewFallbackDialerForStreaming(tunnel, spdyDialer, func(err error) bool {
+		return streamhttp.IsUpgradeFailure(err) || streamhttp.IsHTTPSProxyError(err)
+	}), nil
+}
+
+// dialContext upgrades the connection, giving up when ctx ends: client-go's
+// dialers take no context, so a dial still under way then is closed when
+// it completes.
+func dialContext(ctx context.Context, d streamhttp.Dialer) (streamhttp.Connection, error) {
+	type dialed struct {
+		conn streamhttp.Connection
+		err  error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		conn, protocol, err := d.Dial(portforward.PortForwardProtocolV1Name)
+		if err == nil && protocol != portforward.PortForwardProtocolV1Name {
+			_ = conn.Close()
+			conn, err = nil, fmt.Errorf("the server speaks port-forward protocol %q, not %q", protocol, portforward.PortForwardProtocolV1Name)
+		}
+		ch <- dialed{conn, err}
+	}()
+	select {
+	case d := <-ch:
+		if d.err != nil {
+			return nil, fmt.Errorf("upgrading to a port-forward stream: %w", d.err)
+		}
+		return d.conn, nil
+	case <-ctx.Done():
+		go func() {
+			if d := <-ch; d.conn != nil {
+				_ = d.conn.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// ctxOr returns ctx's error once it has ended (the cause of a closed
+// stream), else err.
+func ctxOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}

@@ -271,8 +271,11 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	addr := l.net.addr(c.name)
 	ns := l.net.ns(c.name)
 	f := func(n string) string { return filepath.Join(c.dir, n) }
-	var err error
-	c.apiserver, err = l.startProc("kube-apiserver-"+c.name, ns, c.dir, l.bin("kube-apiserver"), []string{
+	kubelet, err := l.kubeletFlags(c) // pods/portforward through the node agents
+	if err != nil {
+		return err
+	}
+	c.apiserver, err = l.startProc("kube-apiserver-"+c.name, ns, c.dir, l.bin("kube-apiserver"), append([]string{
 		"--etcd-servers=http://" + l.net.hostAddr() + ":2379",
 		"--etcd-prefix=/registry-" + c.name,
 		"--bind-address=" + addr, "--advertise-address=" + addr, "--secure-port=6443",
@@ -290,7 +293,7 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		"--profiling=false",
 		"--cert-dir=" + f("apiserver-certs"),
 		"--v=1",
-	}, append([]string{"GOMAXPROCS=2"}, splitEnv(os.Getenv("MESHFED_LAB_APISERVER_ENV"))...))
+	}, kubelet...), append([]string{"GOMAXPROCS=2"}, splitEnv(os.Getenv("MESHFED_LAB_APISERVER_ENV"))...))
 	if err != nil {
 		return err
 	}
@@ -361,6 +364,9 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		return err
 	}
 	l.tracef("%s: istio objects applied", c.name)
+	if err := l.startNodeAgents(ctx, c); err != nil {
+		return err
+	}
 	// The reader token, filled by kube-controller-manager's token controller.
 	return poll(ctx, 60*time.Second, 100*time.Millisecond, func() (bool, error) {
 		if err := c.kcm.exited(); err != nil {
@@ -493,9 +499,10 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 	if err := os.WriteFile(filepath.Join(c.dir, "networks.yaml"), []byte("networks: {}\n"), 0o600); err != nil {
 		return err
 	}
-	httpAddr := ":8080" // in its own namespace, like in a pod
+	// In its own namespace, like in a pod (Istio's chart: --monitoringAddr=:15014).
+	httpAddr, monitoringAddr := ":8080", ":15014"
 	if !l.net.isolated {
-		httpAddr = addr + ":8080"
+		httpAddr, monitoringAddr = addr+":8080", addr+":15014"
 	}
 	work := filepath.Join(c.dir, "istiod")
 	if err := os.MkdirAll(work, 0o700); err != nil {
@@ -516,7 +523,7 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 		"--grpcAddr", addr + ":15010",
 		"--secureGRPCAddr", addr + ":15012",
 		"--httpsAddr", addr + ":15017",
-		"--monitoringAddr", addr + ":15014",
+		"--monitoringAddr", monitoringAddr,
 		"--ctrlz_port", "9876",
 		"--ctrlz_address", addr,
 		"--log_output_level", "default:info",

@@ -72,6 +72,8 @@ type Lab struct {
 	// pkiScenarios are pkg/pki/pkitest's trust scenarios, made once for
 	// the pki-scenario faults (under mu).
 	pkiScenarios map[string]pkitest.Scenario
+	// agents are the node agents (kubelet.go) by cluster/node (under mu).
+	agents map[string]*nodeAgent
 }
 
 // cluster is one cluster's processes, files and clients.

@@ -138,7 +138,7 @@ func up(args []string) error {
 		fmt.Printf("note: no separate networks (%s)\n", l.IsolationReason())
 	}
 	fmt.Printf("\nexport KUBECONFIG=%s\n\n", l.Kubeconfig())
-	fmt.Printf("kubectl meshfed doctor --contexts %s %s\n\n", strings.Join(l.Contexts(), ","), strings.Join(l.IstiodDebugFlags(), " "))
+	fmt.Printf("kubectl meshfed doctor --contexts %s\n\n", strings.Join(l.Contexts(), ","))
 	for _, c := range l.Contexts() {
 		gw := l.GatewayAddress(c)
 		if gw == "" {
@@ -201,7 +201,6 @@ func demo(args []string) error {
 	fmt.Fprintf(os.Stderr, "lab %q up in %s: contexts %s\n\n", f.scenario, l.ReadyAfter().Round(100*time.Millisecond), strings.Join(l.Contexts(), ", "))
 
 	cmdArgs := []string{"meshfed", "doctor", "--contexts", strings.Join(l.Contexts(), ",")}
-	cmdArgs = append(cmdArgs, l.IstiodDebugFlags()...)
 	cmdArgs = append(cmdArgs, f.rest...)
 	if f.plugin == "" {
 		// Without a plugin: show that the lab works through kubectl itself.

@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshfed/kubectl-meshfed/internal/lab"
+	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/pkg/topology"
+)
+
+// These tests give the doctor no --istiod-debug-address: it reads istiod's
+// /debug/clusterz the way istioctl does, through pods/portforward of each
+// istiod pod, and the lab's API servers proxy that to the node agents
+// standing in for kubelets, which forward to the cluster's real istiod.
+
+// topologyThroughPortForward runs `topology -o json` without debug
+// addresses: each edge's istiod state is what the reader's istiod pods
+// reported through the port-forward.
+func topologyThroughPortForward(t *testing.T, l *lab.Lab, contexts ...string) *topology.Topology {
+	t.Helper()
+	out, stderr, code := labtest.Run(t, l, "topology", "-o", "json", "--contexts", strings.Join(contexts, ","))
+	if code != 0 {
+		t.Fatalf("topology: exit %d\n%s", code, stderr)
+	}
+	var topo topology.Topology
+	if err := json.Unmarshal([]byte(out), &topo); err != nil {
+		t.Fatalf("topology -o json: %v\n%s", err, out)
+	}
+	return &topo
+}
+
+// checkStatus returns the status of a check in the report.
+func checkStatus(t testing.TB, out, id string) string {
+	t.Helper()
+	var r struct {
+		Checks []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.Checks {
+		if c.ID == id {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+func TestIstiodViewThroughPortForwardOnAHealthyLab(t *testing.T) {
+	l := labtest.Shared(t, "multi-primary", 3)
+	out, stderr, _ := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ","))
+	r := parseReport(t, out)
+	if got := onlyDiscovery(r.Findings); len(got) != 0 {
+		t.Errorf("discovery findings on a healthy lab: %v\nstderr: %s", keys(got), stderr)
+		for _, f := range got {
+			t.Logf("  %s %s: %s", f.Check, f.Severity, f.Message)
+		}
+	}
+	// MF4011 judged (istiod's view was read), and passed.
+	if st := checkStatus(t, out, "MF4011"); st != "pass" {
+		t.Errorf("MF4011 is %q, want pass: istiod's view through the port-forward was not judged", st)
+	}
+	topo := topologyThroughPortForward(t, l, l.Contexts()...)
+	if len(topo.Edges) != 6 {
+		t.Errorf("edges %+v, want 6", topo.Edges)
+	}
+	for _, e := range topo.Edges {
+		if e.Istiod != lab.Synced {
+			t.Errorf("edge %s → %s: istiod reports %q through the port-forward, want synced", e.From, e.To, e.Istiod)
+		}
+	}
+}
+
+// TestIstiodViewThroughPortForwardWithFaults: on a lab where east's remote
+// secret for west carries a rejected token, the port-forward view shows west
+// not synced and MF4011 says why; then east gets a second istiod pod on its
+// other node, whose node agent hangs and then goes down: that replica's view
+// is unknown within --timeout, while the first still reports.
+func TestIstiodViewThroughPortForwardWithFaults(t *testing.T) {
+	l := labtest.Start(t, "bad-remote-secret", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if m, err := l.WaitClusterz(ctx, "east", func(m map[string]string) bool { return m["west"] == lab.Timeout }); err != nil {
+		t.Fatalf("east's clusterz never showed west timing out: %v (last %v)", err, m)
+	}
+	doctor := func(t *testing.T, extra ...string) []finding {
+		t.Helper()
+		args := append([]string{"doctor", "-o", "json", "--contexts", "east,west"}, extra...)
+		start := time.Now()
+		out, stderr, _ := labtest.Run(t, l, args...)
+		t.Logf("doctor %s took %s", strings.Join(extra, " "), time.Since(start).Round(time.Millisecond))
+		got := onlyDiscovery(parseReport(t, out).Findings)
+		for _, f := range got {
+			t.Logf("%s %s %v %v: %s", f.Check, f.Severity, f.Contexts, f.Object, f.Message)
+		}
+		if strings.Contains(stderr, "panic") {
+			t.Errorf("stderr: %s", stderr)
+		}
+		return got
+	}
+
+	t.Run("bad token", func(t *testing.T) {
+		topo := topologyThroughPortForward(t, l, "east", "west")
+		for _, e := range topo.Edges {
+			want := lab.Synced
+			if e.From == "east" {
+				want = lab.Timeout
+			}
+			if e.Istiod != want {
+				t.Errorf("edge %s → %s: istiod %q through the port-forward, want %q", e.From, e.To, e.Istiod, want)
+			}
+		}
+		got := doctor(t)
+		if k := keys(got); !reflect.DeepEqual(k, []string{"MF4011@east,west"}) {
+			t.Fatalf("findings %v, want MF4011@east,west", k)
+		}
+		if f := got[0]; f.Severity != "error" || !strings.Contains(f.Message, "401") {
+			t.Errorf("MF4011 does not explain the timeout with the probe's 401: %s", f.Message)
+		}
+		pods, err := l.IstiodPods(ctx, "east")
+		if err != nil || len(pods) != 1 {
+			t.Fatalf("east's istiod pods %v: %v", pods, err)
+		}
+		for pod := range pods {
+			if !strings.Contains(strings.Join(got[0].Evidence, " "), pod) {
+				t.Errorf("the evidence does not name the replica read (%s): %v", pod, got[0].Evidence)
+			}
+		}
+	})
+
+	second, err := l.AddIstiodPod(ctx, "east", "east-node-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("two replicas agree", func(t *testing.T) {
+		got := doctor(t)
+		if k := keys(got); !reflect.DeepEqual(k, []string{"MF4011@east,west"}) {
+			t.Fatalf("findings %v, want one MF4011@east,west for both replicas", k)
+		}
+		if !strings.Contains(got[0].Message, second) {
+			t.Errorf("the finding does not name replica %s: %s", second, got[0].Message)
+		}
+	})
+
+	for _, mode := range []struct {
+		name string
+		mode lab.NodeAgentMode
+	}{{"hangs", lab.NodeAgentHangs}, {"is down", lab.NodeAgentDown}} {
+		t.Run("node agent "+mode.name, func(t *testing.T) {
+			if err := l.SetNodeAgent("east", "east-node-b", mode.mode); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if err := l.SetNodeAgent("east", "east-node-b", lab.NodeAgentServes); err != nil {
+					t.Error(err)
+				}
+			}()
+			// The doctor's promise, as with a hanging gateway: done within
+			// --timeout + 1 s.
+			const timeout = 3 * time.Second
+			start := time.Now()
+			got := doctor(t, "--timeout", timeout.String())
+			if took := time.Since(start); took > timeout+time.Second {
+				t.Errorf("doctor took %s with a node agent that %s, --timeout %s", took, mode.name, timeout)
+			}
+			var unknown, eastWest bool
+			for _, f := range got {
+				switch {
+				case f.Check == "MF4011" && f.Severity == "unknown" && f.Object != nil && f.Object.Kind == "Pod" && f.Object.Name == second:
+					unknown = true
+				case f.Check == "MF4011" && f.Severity == "error" && strings.Join(f.Contexts, ",") == "east,west":
+					eastWest = true
+				default:
+					t.Errorf("unexpected finding %s %s %v: %s", f.Check, f.Severity, f.Contexts, f.Message)
+				}
+			}
+			if !unknown {
+				t.Errorf("no unknown MF4011 for replica %s behind a node agent that %s", second, mode.name)
+			}
+			if !eastWest {
+				t.Errorf("the replica that answers no longer reports west not synced")
+			}
+		})
+	}
+}

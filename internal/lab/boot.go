@@ -586,44 +586,47 @@ func (l *Lab) expectedIDs(p *cluster) []string {
 // for, none of them still syncing.
 func (l *Lab) waitSettled(ctx context.Context) error {
 	return l.forEach(func(c *cluster) error {
-		if c.role != "primary" {
-			return nil
-		}
-		want := l.expectedIDs(c)
-		if c.istiodErr != nil {
+		if c.role != "primary" || c.istiodErr != nil {
 			return nil // exited at start (IstiodExited): nothing to settle
 		}
-		var last []ClusterStatus
-		err := poll(ctx, 60*time.Second+2*l.cfg.RemoteClusterTimeout, 200*time.Millisecond, func() (bool, error) {
-			if err := c.istiod.exited(); err != nil {
-				return false, err
-			}
-			st, err := l.Clusterz(ctx, c.name)
-			if err != nil {
+		return l.settle(ctx, c)
+	})
+}
+
+// settle waits until the primary's istiod lists every cluster it has a
+// secret for, none of them still syncing.
+func (l *Lab) settle(ctx context.Context, c *cluster) error {
+	want := l.expectedIDs(c)
+	var last []ClusterStatus
+	err := poll(ctx, 60*time.Second+2*l.cfg.RemoteClusterTimeout, 200*time.Millisecond, func() (bool, error) {
+		if err := c.istiod.exited(); err != nil {
+			return false, err
+		}
+		st, err := l.Clusterz(ctx, c.name)
+		if err != nil {
+			return false, nil
+		}
+		last = st
+		seen := map[string]string{}
+		for _, s := range st {
+			seen[s.ID] = s.SyncStatus
+		}
+		for _, w := range want {
+			if s, ok := seen[w]; !ok || s == "syncing" {
 				return false, nil
 			}
-			last = st
-			seen := map[string]string{}
-			for _, s := range st {
-				seen[s.ID] = s.SyncStatus
-			}
-			for _, w := range want {
-				if s, ok := seen[w]; !ok || s == "syncing" {
-					return false, nil
-				}
-			}
-			if c.meshCA == nil {
-				// Self-signed: wait for istiod to publish its root.
-				_, err := c.client.CoreV1().ConfigMaps("sample").Get(ctx, "istio-ca-root-cert", metav1.GetOptions{})
-				return err == nil, nil
-			}
-			return true, nil
-		})
-		if err != nil {
-			return fmt.Errorf("istiod did not settle (clusterz %v): %w", last, err)
 		}
-		return nil
+		if c.meshCA == nil {
+			// Self-signed: wait for istiod to publish its root.
+			_, err := c.client.CoreV1().ConfigMaps("sample").Get(ctx, "istio-ca-root-cert", metav1.GetOptions{})
+			return err == nil, nil
+		}
+		return true, nil
 	})
+	if err != nil {
+		return fmt.Errorf("istiod did not settle (clusterz %v): %w", last, err)
+	}
+	return nil
 }
 
 func splitEnv(s string) []string { return strings.Fields(s) }

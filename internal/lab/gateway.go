@@ -146,13 +146,14 @@ func forward(ln net.Listener, dial func() (net.Conn, error)) {
 // own loopback, so istiod serves /debug/* without authentication, as it
 // does for `istioctl remote-clusters`.
 func (l *Lab) startDebugForward(c *cluster) error {
-	if !l.net.isolated {
-		return nil // istiod listens on the loopback address itself
+	if !l.net.isolated || c.debugForward {
+		return nil // istiod listens on the loopback address itself, or a restarted istiod keeps its forward
 	}
 	ln, err := listenIn("", net.JoinHostPort(l.net.debugAddr(c.name), "8080"))
 	if err != nil {
 		return fmt.Errorf("istiod debug forward: %w", err)
 	}
+	c.debugForward = true
 	l.addCloser(ln)
 	ns := l.net.ns(c.name)
 	go forward(ln, func() (net.Conn, error) { return dialIn(ns, "127.0.0.1:8080") })

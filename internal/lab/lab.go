@@ -97,8 +97,10 @@ type cluster struct {
 	// istiodErr: istiod refused its CA and exited during Start (only with a
 	// pki-scenario fault; see IstiodExited).
 	istiodErr error
-	kubeCA    *ca
-	token     string
+	// debugForward: istiod's debug port is forwarded (it outlives a restart).
+	debugForward bool
+	kubeCA       *ca
+	token        string
 }
 
 // Start starts a lab and returns when every istiod has settled: every remote

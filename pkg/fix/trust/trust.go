@@ -294,6 +294,12 @@ func (t target) change(existing fleet.Secret, hasSecret bool, ca mesh.CA, bundle
 	if layout == "tls" {
 		keys = []string{mesh.KeyTLSCert, mesh.KeyTLSKey, mesh.KeyTLSRoot}
 	}
+	// The keys, empty until applying: the plan shows them as filled in then.
+	placeholders := map[string]any{}
+	for _, k := range keys {
+		placeholders[k] = ""
+	}
+	obj.Object["data"] = placeholders
 	subject := pki.IntermediateSubject(organization(t.root), t.clusterID())
 	is := &issuance{target: t, base: obj, layout: layout, bundle: bundle}
 

@@ -224,7 +224,7 @@ func (a *applier) dryRun(ctx context.Context, changes []Change, i int) (Action, 
 			obj = done
 		}
 	}
-	action, err := a.send(ctx, obj, true)
+	action, err := a.send(ctx, obj, true, c.TakeOver)
 	if err != nil && apierrors.IsNotFound(err) && createsNamespace(changes[:i], c) {
 		return Created, "validated once this plan has created namespace " + c.Object.GetNamespace()
 	}
@@ -246,7 +246,7 @@ func (a *applier) apply(ctx context.Context, c Change) (Action, string) {
 		}
 		obj = done
 	}
-	action, err := a.send(ctx, obj, false)
+	action, err := a.send(ctx, obj, false, c.TakeOver)
 	if err != nil {
 		a.noteUnanswered(err)
 		return Failed, oneLine(err.Error(), obj)
@@ -277,7 +277,7 @@ func (a *applier) noteUnanswered(err error) {
 // the object as it was: by the resourceVersion before and after, or, in a
 // dry run (which writes nothing), by comparing the object the server
 // returns with the one it holds.
-func (a *applier) send(ctx context.Context, obj *unstructured.Unstructured, dryRun bool) (Action, error) {
+func (a *applier) send(ctx context.Context, obj *unstructured.Unstructured, dryRun, takeOver bool) (Action, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
 	defer cancel()
 	ri, err := a.resource(ctx, obj)
@@ -289,7 +289,7 @@ func (a *applier) send(ctx context.Context, obj *unstructured.Unstructured, dryR
 		return Failed, err
 	}
 	exists := err == nil
-	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: a.opts.ForceConflicts}
+	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: a.opts.ForceConflicts || takeOver}
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}

@@ -62,6 +62,12 @@ type Change struct {
 	// error there only makes the dry run validate the known part.
 	Complete func(ctx context.Context, c Clients) (*unstructured.Unstructured, error)
 	Pending  string
+	// TakeOver applies the change with force, taking over the fields other
+	// field managers own, without --force-conflicts: for an object whose
+	// replacement is the change itself (a CA secret another tool wrote,
+	// replaced only with the user's consent), which would otherwise always
+	// conflict. The Reason must say so.
+	TakeOver bool
 }
 
 type dryRunKey struct{}

@@ -316,8 +316,14 @@ func (t target) change(existing fleet.Secret, hasSecret bool, ca mesh.CA, bundle
 	} else {
 		pending += "; the key goes only into this Secret"
 	}
+	if hasSecret {
+		// Every key of the CA material is rewritten: whoever wrote them
+		// (kubectl create secret, an installer) owns them, and the apply
+		// takes them over rather than conflict on each.
+		reason += " The apply takes these keys over from the field manager that wrote them."
+	}
 	return fix.Change{Context: t.peer.Context, Object: obj, Answers: t.answers, Reason: reason, Phase: fix.PhaseIdentity,
-		Complete: is.complete, Pending: pending}
+		Complete: is.complete, Pending: pending, TakeOver: hasSecret}
 }
 
 // keyText describes the intermediate key every issuance makes
@@ -348,7 +354,7 @@ func (t target) migrationNote(current, bundle []*x509.Certificate) string {
 		"1) apply this in every primary; 2) restart istiod in each (it loads the new intermediate and publishes the two-root bundle; a running istiod takes a new root without restart only with ISTIO_MULTIROOT_MESH=true); "+
 		"3) restart every workload, so that it gets a certificate from the new intermediate and the new bundle; "+
 		"4) once no workload holds a certificate under the old root (after the restarts, or the certificate lifetime, 24 h by default), rewrite root-cert.pem in %s/%s with the new root alone and restart istiod again: kubectl meshfed never drops a root by itself",
-		t.peer.Context, fingerprints(current), pki.Fingerprint(t.root), kept, t.cluster.IstioNamespace, mesh.CACertsSecret)
+		t.peer.Context, fingerprints(current), "sha256 "+pki.Fingerprint(t.root), kept, t.cluster.IstioNamespace, mesh.CACertsSecret)
 }
 
 // issuance makes the intermediate when the change is applied, once.

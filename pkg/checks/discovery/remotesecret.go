@@ -28,6 +28,7 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: "MF4012", Fn: serviceSameness},
 		checks.Func{CheckID: "MF4013", Fn: duplicateKey},
 		checks.Func{CheckID: "MF4014", Fn: serviceWithoutDNS},
+		checks.Func{CheckID: "MF4015", Fn: secretRole},
 	}
 }
 

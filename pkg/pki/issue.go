@@ -200,7 +200,9 @@ func (i Issued) CertChain() []*x509.Certificate {
 // fix calls IssueIntermediate only when applying (from Change.Complete),
 // never to print a plan: issuing is a side effect for a cloud CA (a
 // recorded, billed certificate), and a printed plan holds no key that
-// nothing will use. Root and Describe are called while planning.
+// nothing will use. The server-side dry run before an apply asks only a
+// *LocalIssuer; any other issuer is asked once, at the apply. Root and
+// Describe are called while planning.
 type Issuer interface {
 	// Root is the root every certificate issued chains to. It is known
 	// before issuing, without side effects.

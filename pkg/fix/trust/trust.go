@@ -24,7 +24,8 @@
 // cloud CA issues nothing for a plan nobody applies, and the plan text is
 // the same from run to run. Complete issues once per plan, on its first
 // call (the engine's server-side dry run), so the dry run validates the
-// very Secret the apply sends. With Options.IntermediateKeyDir the key is
+// very Secret the apply sends; an issuer outside this process (AWS Private
+// CA, which records and bills each certificate) is asked only at the apply. With Options.IntermediateKeyDir the key is
 // written there (mode 0600) on the first call that is not a dry run
 // (fix.IsDryRun), before the Secret is applied: --dry-run=server and a
 // failed dry run leave no key file, and if the file cannot be written the
@@ -379,6 +380,12 @@ type issuance struct {
 // first call that is not a dry run, before the Secret is applied: if it
 // cannot be written, nothing is applied.
 func (is *issuance) complete(ctx context.Context, _ fix.Clients) (*unstructured.Unstructured, error) {
+	if _, local := is.target.issuer.(*pki.LocalIssuer); fix.IsDryRun(ctx) && !local {
+		// A CA outside this process (AWS Private CA) records and bills
+		// every certificate: it is asked only when applying, and the dry
+		// run validates the Secret without its data.
+		return nil, fmt.Errorf("the intermediate is issued by %s only when applying", is.target.issuer.Describe())
+	}
 	is.once.Do(func() { is.obj, is.err = is.issue(ctx) })
 	if is.err != nil {
 		return nil, is.err

@@ -473,3 +473,40 @@ func allEmpty(data any) bool {
 	}
 	return true
 }
+
+// countingIssuer stands for an issuer outside this process (AWS Private CA).
+type countingIssuer struct {
+	pki.Issuer
+	calls int
+}
+
+func (c *countingIssuer) IssueIntermediate(ctx context.Context, req pki.IntermediateRequest) (pki.Issued, error) {
+	c.calls++
+	return c.Issuer.IssueIntermediate(ctx, req)
+}
+
+// A remote issuer is not asked for the dry run, and once for the apply.
+func TestRemoteIssuerIssuesOnlyWhenApplying(t *testing.T) {
+	a := pkitest.NewRoot("root A", pkitest.Opts{})
+	local, err := pki.NewLocalIssuer(a.Cert, nil, pki.WrapKey(a.Key), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := &countingIssuer{Issuer: local}
+	f := fleetOf(t, faults(a)["expired-intermediate"])
+	p, err := New().Plan(fix.Input{Fleet: f, Findings: diagnose(f), Options: fix.Options{Issuer: iss, Now: now}})
+	if err != nil || len(p.Changes) != 1 {
+		t.Fatalf("plan: %v, %d changes", err, len(p.Changes))
+	}
+	if _, err := p.Changes[0].Complete(fix.WithDryRun(context.Background()), nil); err == nil || iss.calls != 0 {
+		t.Errorf("dry run: err %v, %d issued", err, iss.calls)
+	}
+	for range 2 {
+		if _, err := p.Changes[0].Complete(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if iss.calls != 1 {
+		t.Errorf("issued %d times, want once", iss.calls)
+	}
+}

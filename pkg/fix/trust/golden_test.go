@@ -1,0 +1,100 @@
+package trust
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	checksall "github.com/meshfed/kubectl-meshfed/pkg/checks/all"
+	"github.com/meshfed/kubectl-meshfed/pkg/fix"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/pki"
+	"github.com/meshfed/kubectl-meshfed/pkg/render"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden plans")
+
+// fixtures are the trust checks' own fixtures (pkg/checks/all/testdata).
+const fixtures = "../../checks/all/testdata"
+
+// TestGoldenPlans plans every failing fixture of the checks this fixer
+// answers three ways (no root given; a new root; a new root with
+// --allow-root-change) and compares the plans, as fix prints them, with a
+// golden file. The new root is made per run,
+// so its fingerprint reads "<given root>"; the fixtures' own certificates
+// are committed and keep theirs.
+func TestGoldenPlans(t *testing.T) {
+	scenarios := map[string]string{}
+	for _, id := range New().Answers() {
+		dirs, _ := filepath.Glob(filepath.Join(fixtures, string(id), "fail-*"))
+		for _, d := range dirs {
+			name := strings.TrimPrefix(filepath.Base(d), "fail-")
+			if _, seen := scenarios[name]; !seen {
+				scenarios[name] = d
+			}
+		}
+	}
+	if len(scenarios) < 10 {
+		t.Fatalf("only %d fixtures found under %s", len(scenarios), fixtures)
+	}
+	root := newMeshRoot(t)
+	for name, dir := range scenarios {
+		t.Run(name, func(t *testing.T) {
+			f, err := fleet.LoadDir(dir, "istio-system")
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := checksall.DefaultOptions()
+			opts.Trust.Now = now
+			findings := checks.Run(f, checksall.RegistryWith(opts), checks.Selection{Only: []string{"trust"}}).Findings
+			var b strings.Builder
+			for _, run := range []struct {
+				title string
+				opts  fix.Options
+			}{
+				{"no root given", fix.Options{Now: now}},
+				{"a new root", root.options()},
+				{"a new root, --allow-root-change", func() fix.Options { o := root.options(); o.AllowRootChange = true; return o }()},
+			} {
+				p, err := New().Plan(fix.Input{Fleet: f, Findings: findings, Options: run.opts})
+				if err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintf(&b, "### %s\n", run.title)
+				if err := render.Plan(&b, &p, checks.DefaultCatalog()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := strings.ReplaceAll(b.String(), pki.Fingerprint(root.cert), "<given root>")
+			if strings.Contains(got, "PRIVATE KEY") || strings.Contains(got, "BEGIN CERTIFICATE") {
+				t.Fatal("key or certificate material in a plan")
+			}
+			checkGolden(t, name, got)
+		})
+	}
+}
+
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("plan differs from %s (run with -update to accept):\n%s", path, got)
+	}
+}

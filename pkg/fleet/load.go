@@ -111,8 +111,19 @@ func LoadDir(dir, istioNamespace string) (*Fleet, error) {
 			return nil, fmt.Errorf("%s: %w", AWSNetworkFile, err)
 		}
 	}
+	// What AWS Private CA said, when the fixture has it (DIR/_awspca.yaml).
+	if b, err := os.ReadFile(filepath.Join(dir, AWSPrivateCAFile)); err == nil {
+		f.AWSPrivateCA = &AWSPrivateCA{}
+		if err := yaml.UnmarshalStrict(b, f.AWSPrivateCA); err != nil {
+			return nil, fmt.Errorf("%s: %w", AWSPrivateCAFile, err)
+		}
+	}
 	return f, nil
 }
+
+// AWSPrivateCAFile is the optional file at the top of a fixture folder
+// holding what AWS Private CA said (an AWSPrivateCA document).
+const AWSPrivateCAFile = "_awspca.yaml"
 
 // AWSNetworkFile is the optional file at the top of a fixture folder holding
 // what the AWS APIs said (an AWSNetwork document).

@@ -24,6 +24,9 @@ type Fleet struct {
 	// AWSNetwork holds what the AWS APIs said about the network under the
 	// clusters (nil when AWS was not asked), added by pkg/aws/network.
 	AWSNetwork *AWSNetwork `json:"awsNetwork,omitempty"`
+	// AWSPrivateCA holds what AWS Private CA said about the CA named with
+	// --pca-arn (nil when none was), added by pkg/aws/pca.
+	AWSPrivateCA *AWSPrivateCA `json:"awsPrivateCA,omitempty"`
 }
 
 // Cluster returns the cluster read from the named context, or nil.

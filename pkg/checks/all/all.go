@@ -28,7 +28,7 @@ func ChecksWith(opts Options) []checks.Check {
 	var out []checks.Check
 	for _, area := range [][]checks.Check{
 		general.Checks(), topology.Checks(), trust.ChecksWith(opts.Trust),
-		connectivity.Checks(), discovery.Checks(), locality.Checks(), aws.NetworkChecks(),
+		connectivity.Checks(), discovery.Checks(), locality.Checks(), aws.NetworkChecks(), aws.PCAChecks(opts.Trust),
 	} {
 		out = append(out, area...)
 	}

@@ -12,7 +12,9 @@
 //   - MF2007 expired or expiring: when the intermediate is what expires (a
 //     root that expires is refused: an intermediate cannot outlive it);
 //   - MF2009 only for the CA secret (istiod rewrites a broken
-//     istio-ca-root-cert ConfigMap itself once its CA loads).
+//     istio-ca-root-cert ConfigMap itself once its CA loads);
+//   - MF6001 a cluster not under the AWS Private CA's root (with the
+//     Private CA as the issuer, fix --ca aws-pca).
 //
 // It does not answer MF2010 (a ConfigMap with a stray root: istiod's
 // restart or another writer is the cause), MF2008 (weak crypto may sit in
@@ -65,6 +67,7 @@ const (
 	chainNotRoot  checks.ID = "MF2006"
 	expiry        checks.ID = "MF2007"
 	unparseableCA checks.ID = "MF2009"
+	notPCARoot    checks.ID = "MF6001"
 )
 
 // why says in a few words what each answered finding is about.
@@ -76,6 +79,7 @@ var why = map[checks.ID]string{
 	chainNotRoot:  "its signing chain does not lead to the root it distributes",
 	expiry:        "a certificate of its CA is expired, not yet valid or expiring soon",
 	unparseableCA: "its CA secret is incomplete or does not parse",
+	notPCARoot:    "it does not sign under the AWS Private CA's root",
 }
 
 // Fixer issues intermediates for the trust findings.
@@ -86,7 +90,7 @@ func New() Fixer { return Fixer{} }
 
 // Answers lists the checks a new intermediate answers.
 func (Fixer) Answers() []checks.ID {
-	return []checks.ID{noCommonRoot, selfSigned, keyMismatch, notUsableCA, chainNotRoot, expiry, unparseableCA}
+	return []checks.ID{noCommonRoot, selfSigned, keyMismatch, notUsableCA, chainNotRoot, expiry, unparseableCA, notPCARoot}
 }
 
 // Plan turns the findings into one cacerts change per primary that needs one.

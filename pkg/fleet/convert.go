@@ -188,6 +188,9 @@ func fromDestinationRule(o *istionet.DestinationRule) DestinationRule {
 	for _, s := range o.Spec.GetSubsets() {
 		d.Subsets = append(d.Subsets, SubsetPolicy{Name: s.GetName(), TrafficPolicy: trafficPolicy(s.GetTrafficPolicy())})
 	}
+	for _, pl := range o.Spec.GetTrafficPolicy().GetPortLevelSettings() {
+		d.PortLevelPorts = append(d.PortLevelPorts, pl.GetPort().GetNumber())
+	}
 	return d
 }
 

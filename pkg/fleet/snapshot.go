@@ -283,6 +283,10 @@ type DestinationRule struct {
 	ExportTo      []string       `json:"exportTo,omitempty"`
 	TrafficPolicy *TrafficPolicy `json:"trafficPolicy,omitempty"`
 	Subsets       []SubsetPolicy `json:"subsets,omitempty"`
+	// PortLevelPorts are the ports of the top-level policy's
+	// portLevelSettings: for those ports the port-level policy replaces the
+	// top-level one instead of inheriting from it.
+	PortLevelPorts []uint32 `json:"portLevelPorts,omitempty"`
 }
 
 // SubsetPolicy is the traffic policy of one subset.

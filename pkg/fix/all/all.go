@@ -6,10 +6,12 @@ package all
 import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix/connectivity"
+	"github.com/meshfed/kubectl-meshfed/pkg/fix/locality"
+	"github.com/meshfed/kubectl-meshfed/pkg/fix/topology"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix/trust"
 )
 
 // Fixers returns every fixer.
 func Fixers() []fix.Fixer {
-	return []fix.Fixer{trust.New(), connectivity.Fixer{}}
+	return []fix.Fixer{trust.New(), connectivity.Fixer{}, topology.NetworkLabel{}, locality.OutlierDetection{}}
 }

@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -165,14 +167,19 @@ func (l *Lab) istiodTarget(c *cluster) podTarget {
 }
 
 func (l *Lab) registerPod(c *cluster, p *corev1.Pod) error {
+	return l.registerTarget(c, p.Spec.NodeName, p.Namespace+"/"+p.Name, l.istiodTarget(c))
+}
+
+// registerTarget tells node's agent where the ports of pod (namespace/name) are.
+func (l *Lab) registerTarget(c *cluster, node, pod string, t podTarget) error {
 	l.mu.Lock()
-	a := l.agents[c.name+"/"+p.Spec.NodeName]
+	a := l.agents[c.name+"/"+node]
 	l.mu.Unlock()
 	if a == nil {
-		return fmt.Errorf("pod %s/%s: no node agent for node %q", p.Namespace, p.Name, p.Spec.NodeName)
+		return fmt.Errorf("pod %s: no node agent for node %q", pod, node)
 	}
 	a.mu.Lock()
-	a.pods[p.Namespace+"/"+p.Name] = l.istiodTarget(c)
+	a.pods[pod] = t
 	a.mu.Unlock()
 	return nil
 }
@@ -336,4 +343,100 @@ func (f forwarder) PortForward(ctx context.Context, pod, _ string, port int32, s
 		return err
 	}
 	return nil
+}
+
+// istiodReplicaOffset shifts every port of a second istiod process in a
+// cluster's network, which the first already listens on.
+const istiodReplicaOffset = 100
+
+// StartIstiodReplica starts a second istiod process for a primary, as a
+// second replica of its Deployment: the first one's command and
+// environment, its own pod name and ports, and an istiod Pod on node whose
+// node agent forwards the pod's ports (15014, 8080, …) to this process. It
+// returns the pod's name once the replica serves /debug/clusterz. The
+// replica reads the remote secrets anew, so, started after CutPath, it
+// cannot reach the cut peer while the first replica still reports it synced.
+func (l *Lab) StartIstiodReplica(ctx context.Context, context, node string) (string, error) {
+	c := l.clusters[context]
+	if c == nil || c.role != "primary" || c.istiod == nil {
+		return "", fmt.Errorf("%s runs no istiod", context)
+	}
+	args, env, err := replicaCommand(c.istiod.cmd.Args, c.istiod.cmd.Env, istiodReplicaOffset)
+	if err != nil {
+		return "", err
+	}
+	pod, err := l.AddIstiodPod(ctx, context, node)
+	if err != nil {
+		return "", err
+	}
+	env = append(env, "POD_NAME="+pod)
+	work := filepath.Join(c.dir, "istiod-"+pod)
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return "", err
+	}
+	// exec.Cmd.Env keeps the last value of a variable: POD_NAME is the pod's.
+	p, err := l.startProc("istiod-"+pod, l.net.ns(c.name), work, l.bin("pilot-discovery"), args, env)
+	if err != nil {
+		return "", err
+	}
+	first := l.istiodTarget(c)
+	target := func(port int32) (net.Conn, error) { return first(port + istiodReplicaOffset) }
+	if err := l.registerTarget(c, node, "istio-system/"+pod, target); err != nil {
+		return "", err
+	}
+	err = poll(ctx, 90*time.Second, 200*time.Millisecond, func() (bool, error) {
+		if err := p.exited(); err != nil {
+			return false, err
+		}
+		conn, err := target(15014)
+		if err != nil {
+			return false, nil
+		}
+		conn.Close()
+		return true, nil
+	})
+	return pod, err
+}
+
+// replicaCommand derives a second istiod's arguments (after the binary) and
+// environment from the first's: every listening port moved by offset, and
+// the addresses on the cluster's loopback or own address, where the first
+// listens on all (":8080"), so the two never collide.
+func replicaCommand(cmdArgs, cmdEnv []string, offset int) ([]string, []string, error) {
+	i := slices.Index(cmdArgs, "discovery")
+	if i < 0 {
+		return nil, nil, fmt.Errorf("not an istiod command: %v", cmdArgs)
+	}
+	args := slices.Clone(cmdArgs[i:])
+	shift := func(hostPort string) (string, error) {
+		host, port, err := net.SplitHostPort(hostPort)
+		if err != nil {
+			return "", err
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil {
+			return "", err
+		}
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		return net.JoinHostPort(host, strconv.Itoa(n+offset)), nil
+	}
+	for j := 0; j+1 < len(args); j++ {
+		var err error
+		switch args[j] {
+		case "--httpAddr", "--grpcAddr", "--secureGRPCAddr", "--httpsAddr", "--monitoringAddr":
+			args[j+1], err = shift(args[j+1])
+		case "--ctrlz_port":
+			var n int
+			if n, err = strconv.Atoi(args[j+1]); err == nil {
+				args[j+1] = strconv.Itoa(n + offset)
+			}
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s %s: %w", args[j], args[j+1], err)
+		}
+	}
+	env := slices.DeleteFunc(slices.Clone(cmdEnv), func(v string) bool { return strings.HasPrefix(v, "POD_NAME=") })
+	return args, env, nil
 }

@@ -192,3 +192,62 @@ func TestIstiodViewThroughPortForwardWithFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestIstiodReplicasDisagree: two real istiod processes for east, each
+// behind its own pod and node agent. After the path from east to west's
+// API server is cut, the first replica still reports west synced (its
+// informers were filled before), while a second replica started after the
+// cut cannot reach west. The doctor reads both through port-forwards and
+// says that the replicas disagree, naming both, with the probe's
+// explanation: this machine reaches west with the same credentials.
+func TestIstiodReplicasDisagree(t *testing.T) {
+	l := labtest.Start(t, "multi-primary", 2)
+	labtest.RequireIsolation(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pods, err := l.IstiodPods(ctx, "east")
+	if err != nil || len(pods) != 1 {
+		t.Fatalf("east's istiod pods %v: %v", pods, err)
+	}
+	var first string
+	for p := range pods {
+		first = p
+	}
+	if err := l.CutPath("east", "west"); err != nil {
+		t.Fatal(err)
+	}
+	second, err := l.StartIstiodReplica(ctx, "east", "east-node-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := l.ClusterzMap(ctx, "east"); err != nil || m["west"] != lab.Synced {
+		t.Fatalf("the first replica's clusterz %v (%v): west should still be synced", m, err)
+	}
+
+	out, stderr, _ := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", "east,west")
+	got := onlyDiscovery(parseReport(t, out).Findings)
+	for _, f := range got {
+		t.Logf("%s %s %v: %s", f.Check, f.Severity, f.Contexts, f.Message)
+	}
+	if k := keys(got); !reflect.DeepEqual(k, []string{"MF4011@east,west"}) {
+		t.Fatalf("findings %v, want MF4011@east,west\nstderr: %s", k, stderr)
+	}
+	f := got[0]
+	if f.Severity != "error" {
+		t.Errorf("severity %s", f.Severity)
+	}
+	for _, pod := range []string{first, second} {
+		if !strings.Contains(f.Message, pod) {
+			t.Errorf("the finding does not name replica %s: %s", pod, f.Message)
+		}
+	}
+	if !strings.Contains(f.Message, "path from east's istiod") {
+		t.Errorf("the finding does not say the path from east's istiod is broken: %s", f.Message)
+	}
+	topo := topologyThroughPortForward(t, l, "east", "west")
+	for _, e := range topo.Edges {
+		if e.From == "east" && e.Istiod == lab.Synced {
+			t.Errorf("edge east → west shows %q: the replica behind the cut is hidden", e.Istiod)
+		}
+	}
+}

@@ -12,8 +12,10 @@ package network
 
 import (
 	"context"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -78,13 +80,25 @@ type Clients struct {
 // ClientsFor returns a region's clients.
 type ClientsFor func(region string) Clients
 
-// SDKClients makes the real SDK clients from cfg, one set per region asked.
-// cfg carries the credentials, the retryer and any endpoint override
-// (AWS_ENDPOINT_URL, or BaseEndpoint in tests).
+// Retries: a throttled or failed call is tried up to maxAttempts times in
+// all, with jittered exponential backoff of at most maxBackoff between
+// attempts (the SDK's standard retryer, which knows each service's
+// throttling codes). The run's deadline cuts any wait short.
+const (
+	maxAttempts = 5
+	maxBackoff  = 2 * time.Second
+)
+
+// SDKClients makes the real SDK clients from cfg, one set per region asked,
+// with the retryer above. cfg carries the credentials and any endpoint
+// override (AWS_ENDPOINT_URL, or BaseEndpoint in tests).
 func SDKClients(cfg aws.Config) ClientsFor {
 	return func(region string) Clients {
 		c := cfg.Copy()
 		c.Region = region
+		c.Retryer = func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts, o.MaxBackoff = maxAttempts, maxBackoff })
+		}
 		return Clients{EKS: eks.NewFromConfig(c), ELB: elb.NewFromConfig(c), EC2: ec2.NewFromConfig(c)}
 	}
 }

@@ -20,6 +20,7 @@ type regionIDs struct {
 }
 
 func (r *regionIDs) addVPC(id string) {
+	// (An empty ID is a cluster or load balancer that could not be read.)
 	if id != "" && !slices.Contains(r.vpcs, id) {
 		r.vpcs = append(r.vpcs, id)
 	}
@@ -46,9 +47,6 @@ func (g *gatherer) readEC2(ctx context.Context, n *fleet.AWSNetwork) {
 		return byRegion[region]
 	}
 	for _, c := range n.Clusters {
-		if c.Error != "" {
-			continue
-		}
 		ids(c.Region).addVPC(c.VPC)
 		ids(c.Region).addGroups(c.SecurityGroups...)
 		for _, gw := range c.Gateways {
@@ -74,7 +72,12 @@ func (g *gatherer) readEC2(ctx context.Context, n *fleet.AWSNetwork) {
 	for _, p := range parts {
 		n.VPCs = append(n.VPCs, p.VPCs...)
 		n.SecurityGroups = append(n.SecurityGroups, p.SecurityGroups...)
-		n.Peerings = append(n.Peerings, p.Peerings...)
+		for _, pc := range p.Peerings {
+			// A peering between regions is seen from both.
+			if !slices.ContainsFunc(n.Peerings, func(o fleet.AWSPeering) bool { return o.ID == pc.ID }) {
+				n.Peerings = append(n.Peerings, pc)
+			}
+		}
 		n.TransitGatewayAttachments = append(n.TransitGatewayAttachments, p.TransitGatewayAttachments...)
 		n.Errors = append(n.Errors, p.Errors...)
 	}

@@ -117,7 +117,6 @@ func (g *gatherer) cluster(ctx context.Context, t Target) *fleet.AWSCluster {
 		d, err := r.clients.EKS.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(id.Name)})
 		if err != nil {
 			out.Error = Describe(ActDescribeCluster, err)
-			return out
 		}
 		desc = d
 	} else {
@@ -128,18 +127,21 @@ func (g *gatherer) cluster(ctx context.Context, t Target) *fleet.AWSCluster {
 				break
 			}
 		}
-		if desc == nil {
-			if !isEKS && errText == "" {
-				return nil // --aws, but this context is no EKS cluster of the region
-			}
+		switch {
+		case desc != nil:
+		case !isEKS && errText == "":
+			return nil // --aws, but this context is no EKS cluster of the region
+		case errText != "":
 			out.Error = errText
-			if errText == "" {
-				out.Error = fmt.Sprintf("no EKS cluster in %s has the endpoint %s", id.Region, t.Server)
-			}
-			return out
+		default:
+			out.Error = fmt.Sprintf("no EKS cluster in %s has the endpoint %s", id.Region, t.Server)
 		}
 	}
-	fillCluster(out, desc)
+	if out.Error == "" {
+		fillCluster(out, desc)
+	}
+	// The gateways' load balancers are found by their DNS names, whether or
+	// not the cluster itself could be described.
 	var wg sync.WaitGroup
 	out.Gateways = make([]fleet.AWSGateway, len(t.Gateways))
 	for i, gw := range t.Gateways {

@@ -447,6 +447,9 @@ func filteringGroups(n *fleet.AWSNetwork, ac *fleet.AWSCluster, gw fleet.AWSGate
 		src, why := peerSource()
 		return gw.SecurityGroups, src, why
 	}
+	if ac.Error != "" {
+		return nil, source{}, "the NLB has no security group, and the targets' (the cluster's) are not known: " + ac.Error
+	}
 	l := listenerOn(gw, peer.port)
 	if l == nil {
 		return nil, source{}, fmt.Sprintf("the NLB %s has no listener on %d", gw.Name, peer.port)

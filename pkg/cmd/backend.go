@@ -26,6 +26,12 @@ type Target struct {
 	// its istiod pods: for istiods no pod of the cluster runs (an external
 	// control plane) or that a port-forward cannot reach.
 	IstiodDebug map[string]string
+	// ReadAWS: the command reads the AWS network under the clusters (it
+	// takes --aws). AWS asks AWS whether or not a context looks like EKS
+	// (--aws, or --aws-profile); AWSProfile is the shared-config profile.
+	ReadAWS    bool
+	AWS        bool
+	AWSProfile string
 	// Now is the instant every check and the trust matrix judge
 	// certificates at; zero means the time Registry is called.
 	Now time.Time
@@ -48,6 +54,10 @@ type Backend struct {
 	// results, which doctor records on the fleet before the checks judge
 	// them. Nil, or --no-probes, means no probe runs.
 	Probe func(ctx context.Context, f *fleet.Fleet, t Target) *fleet.Probes
+	// AWS reads what AWS says of the network under what Collect read (EKS,
+	// ELBv2, EC2), recorded on the fleet for the AWS checks; nil when AWS is
+	// not in play (no --aws, no EKS context, or EKS without credentials).
+	AWS func(ctx context.Context, flags *genericclioptions.ConfigFlags, f *fleet.Fleet, t Target) *fleet.AWSNetwork
 	// Identify says what a reachable cluster is in the mesh: its cluster ID,
 	// network and role.
 	Identify func(c *fleet.Cluster) checks.ClusterSummary

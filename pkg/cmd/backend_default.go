@@ -9,6 +9,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/rest"
 
+	"github.com/meshfed/kubectl-meshfed/pkg/aws/awsconfig"
+	"github.com/meshfed/kubectl-meshfed/pkg/aws/network"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/all"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
@@ -78,6 +80,9 @@ func DefaultBackend() Backend {
 			p := probe.Gateways(ctx, f, opts)
 			discovery(p)
 			return p
+		},
+		AWS: func(ctx context.Context, flags *genericclioptions.ConfigFlags, f *fleet.Fleet, t Target) *fleet.AWSNetwork {
+			return readAWSNetwork(ctx, flags, f, t, runs.of(nil, t).started.Add(t.Timeout))
 		},
 		Identify: func(c *fleet.Cluster) checks.ClusterSummary {
 			id := mesh.Identify(c)
@@ -156,4 +161,44 @@ func (r *runs) start(flags *genericclioptions.ConfigFlags, t Target) {
 		flags:     flags,
 		started:   time.Now(),
 	}
+}
+
+// readAWSNetwork reads the AWS network under the fleet when --aws asks for
+// it, or when a context is an EKS cluster and AWS credentials are found;
+// by the run's deadline. With --aws and no credentials, the network is
+// recorded as not read, with why, and the AWS checks say "unknown".
+func readAWSNetwork(ctx context.Context, flags *genericclioptions.ConfigFlags, f *fleet.Fleet, t Target, deadline time.Time) *fleet.AWSNetwork {
+	entries := clusterEntries(flags)
+	if !t.AWS && !network.Wanted(f, entries) {
+		return nil
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	cfg, err := awsconfig.Load(ctx, t.AWSProfile)
+	if err != nil {
+		if !t.AWS {
+			return nil // EKS contexts, but no AWS credentials here: AWS is not in play
+		}
+		return &fleet.AWSNetwork{Skipped: err.Error()}
+	}
+	return network.Gather(ctx, network.SDKClients(cfg), network.Targets(f, entries), network.Options{DefaultRegion: cfg.Region})
+}
+
+// clusterEntries maps each kubeconfig context to its cluster entry's name
+// (an EKS ARN when `aws eks update-kubeconfig` wrote it).
+func clusterEntries(flags *genericclioptions.ConfigFlags) map[string]string {
+	if flags == nil {
+		return nil
+	}
+	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for name, c := range raw.Contexts {
+		if c != nil {
+			out[name] = c.Cluster
+		}
+	}
+	return out
 }

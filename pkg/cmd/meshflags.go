@@ -16,6 +16,12 @@ type MeshFlags struct {
 	NoProbes       bool
 	IstioNamespace string
 	IstiodDebug    []string // CONTEXT=URL
+	// AWS asks AWS about the network under the clusters even when no
+	// context looks like EKS; AWSProfile picks the shared-config profile.
+	AWS        bool
+	AWSProfile string
+
+	awsFlags bool // AddAWSFlags was called: the command reads the AWS network
 
 	istiod map[string]string // IstiodDebug, parsed by Validate
 }
@@ -33,6 +39,14 @@ func (m *MeshFlags) AddFlags(f *pflag.FlagSet, timeoutHelp, noProbesHelp string)
 	f.BoolVar(&m.NoProbes, "no-probes", false, noProbesHelp)
 	f.StringVar(&m.IstioNamespace, "istio-namespace", m.IstioNamespace, "Namespace of Istio's control plane")
 	f.StringArrayVar(&m.IstiodDebug, "istiod-debug-address", nil, "CONTEXT=URL: reach that context's istiod debug endpoint at URL instead of through a port-forward (repeatable)")
+}
+
+// AddAWSFlags registers --aws and --aws-profile: the command then reads the
+// AWS network under the clusters, when asked or when a context is EKS.
+func (m *MeshFlags) AddAWSFlags(f *pflag.FlagSet) {
+	m.awsFlags = true
+	f.BoolVar(&m.AWS, "aws", false, "Read the AWS network under the clusters (EKS endpoints, gateway NLBs, security groups, VPC routes) even when no context looks like EKS; EKS contexts turn it on by themselves when AWS credentials are present")
+	f.StringVar(&m.AWSProfile, "aws-profile", "", "AWS shared-config profile to use (default: the standard chain: environment, AWS_PROFILE, default profile, SSO, web identity); implies --aws")
 }
 
 // Complete normalises the context list, so "--contexts a,,b " works.
@@ -60,5 +74,6 @@ func (m *MeshFlags) Validate() error {
 // Target is the run these flags describe.
 func (m *MeshFlags) Target() Target {
 	return Target{Contexts: m.Contexts, AllContexts: m.AllContexts, Timeout: m.Timeout,
-		IstioNamespace: m.IstioNamespace, NoProbes: m.NoProbes, IstiodDebug: m.istiod}
+		IstioNamespace: m.IstioNamespace, NoProbes: m.NoProbes, IstiodDebug: m.istiod,
+		ReadAWS: m.awsFlags, AWS: m.AWS || m.AWSProfile != "", AWSProfile: m.AWSProfile}
 }

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -37,11 +38,19 @@ func readMesh(ctx context.Context, streams genericiooptions.IOStreams, flags *ge
 	progress = render.StartProgress(streams.ErrOut, fmt.Sprintf("reading %d clusters…", len(contexts)))
 	f := backend.Collect(ctx, flags, contexts, target)
 	progress.Stop()
+	// AWS is read alongside the probes; the backend bounds both by the
+	// run's deadline.
+	var aws sync.WaitGroup
+	var awsNetwork *fleet.AWSNetwork
+	if target.ReadAWS && backend.AWS != nil && len(f.Reachable()) > 0 {
+		aws.Go(func() { awsNetwork = backend.AWS(ctx, flags, f, target) })
+	}
 	if !target.NoProbes && backend.Probe != nil && len(f.Reachable()) > 0 {
-		// The backend bounds the probes by the run's deadline.
 		progress = render.StartProgress(streams.ErrOut, "probing east-west gateways, remote credentials and istiod…")
 		f.Probes = backend.Probe(ctx, f, target)
 		progress.Stop()
 	}
+	aws.Wait()
+	f.AWSNetwork = awsNetwork
 	return chosen, f, nil
 }

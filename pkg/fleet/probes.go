@@ -23,6 +23,32 @@ type Probes struct {
 	Credentials []CredentialProbe `json:"credentials,omitempty"`
 	// Istiod holds each primary's istiod's own view of its clusters.
 	Istiod []IstiodView `json:"istiod,omitempty"`
+	// IstiodPaths holds one TLS dial per address a remote cluster reaches
+	// its primary's istiod at (15012 for its proxies, 15017 for its webhook).
+	IstiodPaths []IstiodPathProbe `json:"istiodPaths,omitempty"`
+}
+
+// IstiodPathProbe is one TLS dial, from Probes.From, to an address where a
+// remote cluster reaches a primary's istiod: the URL of its injection
+// webhook (15017), or the endpoints of its istiod Service (15012).
+type IstiodPathProbe struct {
+	// Context is the remote cluster; Via names the object that holds the
+	// address (the webhook, or the istiod Service).
+	Context string `json:"context"`
+	Via     string `json:"via"`
+	// Kind is "MutatingWebhookConfiguration" or "Service"; Namespace and
+	// Name name the object.
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	// Address is host:port as dialled.
+	Address string       `json:"address"`
+	Outcome ProbeOutcome `json:"outcome"`
+	Detail  string       `json:"detail,omitempty"`
+	// Presented describes the certificate istiod (or whatever answered)
+	// presented: public facts only.
+	Presented string        `json:"presented,omitempty"`
+	Duration  time.Duration `json:"duration"`
 }
 
 // ProbeOutcome names what a gateway probe saw, from best to worst.

@@ -7,14 +7,16 @@ import (
 )
 
 // StartDiscovery starts the discovery probes (remote secrets' credentials,
-// and the clusterz of every primary's istiod: at its debug address when one
-// is given, else through port-forwards to its pods) in the background, so
+// the clusterz of every primary's istiod: at its debug address when one is
+// given, else through port-forwards to its pods; and the remote clusters'
+// paths to their primary's istiod, 15012 and 15017) in the background, so
 // they share the run's deadline with the gateway probes rather than follow
 // them. The returned function waits for them and records their results in p.
 func StartDiscovery(ctx context.Context, f *fleet.Fleet, opts Options, istiodDebug map[string]string) func(p *fleet.Probes) {
 	var creds []fleet.CredentialProbe
 	var views []fleet.IstiodView
-	done := make(chan struct{}, 2)
+	var paths []fleet.IstiodPathProbe
+	done := make(chan struct{}, 3)
 	go func() {
 		creds = Credentials(ctx, f, opts)
 		done <- struct{}{}
@@ -23,11 +25,16 @@ func StartDiscovery(ctx context.Context, f *fleet.Fleet, opts Options, istiodDeb
 		views = Istiod(ctx, f, opts, istiodDebug)
 		done <- struct{}{}
 	}()
+	go func() {
+		paths = IstiodPaths(ctx, f, opts)
+		done <- struct{}{}
+	}()
 	return func(p *fleet.Probes) {
 		<-done
 		<-done
+		<-done
 		if p != nil {
-			p.Credentials, p.Istiod = creds, views
+			p.Credentials, p.Istiod, p.IstiodPaths = creds, views, paths
 		}
 	}
 }

@@ -395,16 +395,7 @@ func judge(d *dialResult, roots []*x509.Certificate, src string, now time.Time) 
 	if len(roots) == 0 {
 		return fleet.ProbeNotRun, fmt.Sprintf("a certificate was presented, but no trust bundle (istio-ca-root-cert) was read for network %q to judge it", src)
 	}
-	pool := x509.NewCertPool()
-	for _, r := range roots {
-		pool.AddCert(r)
-	}
-	inter := x509.NewCertPool()
-	for _, c := range d.chain[1:] {
-		inter.AddCert(c)
-	}
-	_, err := d.chain[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-	if err != nil {
+	if err := verifyChain(d.chain, roots, now); err != nil {
 		return fleet.ProbeUntrusted, fmt.Sprintf("does not chain to the %d root(s) network %q trusts: %s", len(roots), src, oneLine(err))
 	}
 	detail := fmt.Sprintf("chains to the roots network %q trusts", src)
@@ -412,6 +403,21 @@ func judge(d *dialResult, roots []*x509.Certificate, src string, now time.Time) 
 		detail += "; then the server ended the handshake (" + oneLine(d.hsErr) + "), as a sidecar does without a client certificate"
 	}
 	return fleet.ProbeOK, detail
+}
+
+// verifyChain verifies a presented chain (leaf first) against roots, for
+// any key usage and without a host name: the probes judge trust, not names.
+func verifyChain(chain, roots []*x509.Certificate, now time.Time) error {
+	pool := x509.NewCertPool()
+	for _, r := range roots {
+		pool.AddCert(r)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err
 }
 
 // ownVerdict says whether the gateway's own network trusts what it

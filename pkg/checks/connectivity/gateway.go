@@ -30,6 +30,7 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: "MF3013", Fn: gatewayUntrusted},
 		checks.Func{CheckID: "MF3014", Fn: tlsTerminated},
 		checks.Func{CheckID: "MF3015", Fn: remoteWebhook},
+		checks.Func{CheckID: "MF3016", Fn: istiodPath},
 	}
 }
 

@@ -1,0 +1,60 @@
+package connectivity
+
+import (
+	"fmt"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+)
+
+var istiodPathFailure = map[fleet.ProbeOutcome]string{
+	fleet.ProbeRefused:    "the connection was refused: nothing listens there",
+	fleet.ProbeTimeout:    "no answer before the deadline",
+	fleet.ProbeHandshake:  "TCP connected but the TLS handshake failed before a certificate arrived (no passthrough to istiod on that port)",
+	fleet.ProbeUnresolved: "the host name does not resolve",
+	fleet.ProbeError:      "the dial failed",
+	fleet.ProbeUntrusted:  "what answers presents a certificate the remote does not trust",
+	fleet.ProbeNotRun:     "it could not be judged",
+}
+
+// istiodPath (MF3016): a remote cluster's API server calls the primary's
+// injector at its webhook URL (15017), and its proxies reach istiod at the
+// endpoints of their istiod Service (15012); the probe dials both from this
+// machine. A refused dial, a failed handshake or an untrusted certificate
+// fails for every caller (error); a timeout or a name that does not resolve
+// may be this machine's alone (warning); a dial that could not be judged is
+// unknown.
+func istiodPath(f *fleet.Fleet) []checks.Finding {
+	if f.Probes == nil {
+		return nil
+	}
+	var out []checks.Finding
+	for _, p := range f.Probes.IstiodPaths {
+		what, bad := istiodPathFailure[p.Outcome]
+		if !bad || f.Cluster(p.Context) == nil {
+			continue
+		}
+		sev := checks.SeverityOK
+		switch p.Outcome {
+		case fleet.ProbeTimeout, fleet.ProbeUnresolved:
+			sev = checks.SeverityWarning // a private address may answer the remote and not this machine
+		case fleet.ProbeNotRun:
+			sev = checks.SeverityUnknown
+		}
+		ev := []string{fmt.Sprintf("dialled %s from %s: %s after %s", p.Address, f.Probes.From, p.Outcome, p.Duration.Round(1e6))}
+		if p.Detail != "" {
+			ev = append(ev, p.Detail)
+		}
+		if p.Presented != "" {
+			ev = append(ev, "presented: "+p.Presented)
+		}
+		out = append(out, checks.Finding{
+			Severity: sev,
+			Contexts: []string{p.Context},
+			Object:   &checks.ObjectRef{Kind: p.Kind, Namespace: p.Namespace, Name: p.Name},
+			Message:  fmt.Sprintf("remote cluster %s reaches its primary's istiod through %s at %s, and from %s %s", p.Context, p.Via, p.Address, f.Probes.From, what),
+			Evidence: ev,
+		})
+	}
+	return out
+}

@@ -1,0 +1,195 @@
+package probe
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+)
+
+// istiodPath is one address a remote cluster reaches its primary's istiod
+// at, with the roots that must verify what answers there.
+type istiodPath struct {
+	probe fleet.IstiodPathProbe
+	sni   string
+	roots []*x509.Certificate
+	// rootsFrom names where the roots come from, for the verdict.
+	rootsFrom string
+}
+
+// PlanIstiodPaths lists, for every remote cluster, the addresses its API
+// server and proxies use to reach the primary's istiod: the URL of each
+// sidecar-injector webhook (verified against the webhook's caBundle, as the
+// API server does) and the endpoints of its istiod Service on 15012 (or the
+// ExternalName), verified against the cluster's istio-ca-root-cert, as its
+// proxies do. A webhook that calls a Service and an istiod Service that
+// selects local pods are not paths to another cluster.
+func PlanIstiodPaths(f *fleet.Fleet) []istiodPath {
+	var out []istiodPath
+	for _, c := range f.Clusters {
+		if !c.Reachable || mesh.Identify(c).Role != mesh.RoleRemote {
+			continue
+		}
+		for _, w := range c.Webhooks {
+			if !strings.Contains(w.Name, "sidecar-injector") {
+				continue
+			}
+			for _, h := range w.Hooks {
+				u, err := url.Parse(h.URL)
+				if h.URL == "" || err != nil || u.Host == "" {
+					continue
+				}
+				port := u.Port()
+				if port == "" {
+					port = "443"
+				}
+				p := istiodPath{
+					probe: fleet.IstiodPathProbe{Context: c.Context, Via: fmt.Sprintf("injection webhook %s of %s", h.Name, w.Name),
+						Kind: "MutatingWebhookConfiguration", Name: w.Name, Address: net.JoinHostPort(u.Hostname(), port)},
+					roots: parseCerts(h.CABundle), rootsFrom: "the webhook's caBundle",
+				}
+				if !mesh.IsIP(u.Hostname()) {
+					p.sni = u.Hostname()
+				}
+				out = append(out, p)
+			}
+		}
+		for _, s := range c.Services {
+			if s.Namespace != c.IstioNamespace || s.Name != mesh.IstiodApp || len(s.Selector) > 0 {
+				continue
+			}
+			roots := rootCerts(c)
+			base := istiodPath{
+				probe: fleet.IstiodPathProbe{Context: c.Context, Via: fmt.Sprintf("istiod Service %s/%s", s.Namespace, s.Name),
+					Kind: "Service", Namespace: s.Namespace, Name: s.Name},
+				sni: fmt.Sprintf("%s.%s.svc", s.Name, s.Namespace), roots: roots,
+				rootsFrom: fmt.Sprintf("%s's %s", c.Context, fleet.RootCertConfigMap),
+			}
+			var hosts []string
+			if s.Type == "ExternalName" {
+				hosts = []string{s.ExternalName}
+			}
+			for _, es := range c.EndpointSlices {
+				if es.Namespace == s.Namespace && es.Service == s.Name {
+					hosts = append(hosts, es.Addresses...)
+				}
+			}
+			sort.Strings(hosts)
+			for i, h := range hosts {
+				if i > 0 && hosts[i-1] == h {
+					continue
+				}
+				p := base
+				p.probe.Address = net.JoinHostPort(h, strconv.Itoa(int(mesh.IstiodXDSPort)))
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// IstiodPaths dials every path PlanIstiodPaths lists, from this machine,
+// within opts' deadline, and judges what answers against the roots the
+// remote cluster's API server or proxies would use.
+func IstiodPaths(ctx context.Context, f *fleet.Fleet, opts Options) []fleet.IstiodPathProbe {
+	opts = opts.withDefaults()
+	if dl, ok := ctx.Deadline(); ok && dl.Before(opts.Deadline) {
+		opts.Deadline = dl
+	}
+	paths := PlanIstiodPaths(f)
+	out := make([]fleet.IstiodPathProbe, len(paths))
+	for i, p := range paths {
+		out[i] = p.probe
+	}
+	if len(paths) == 0 {
+		return nil
+	}
+	if left := time.Until(opts.Deadline); left < MinTime {
+		for i := range out {
+			out[i].Outcome, out[i].Detail = fleet.ProbeNotRun, fmt.Sprintf("not dialled: the run's deadline left %s", left.Round(time.Millisecond))
+		}
+		return out
+	}
+	ctx, cancel := context.WithDeadline(ctx, opts.Deadline)
+	defer cancel()
+	type result struct {
+		i int
+		d dialResult
+	}
+	ch := make(chan result, len(paths))
+	for i, p := range paths {
+		go func() {
+			pctx, pcancel := context.WithTimeout(ctx, opts.Timeout)
+			defer pcancel()
+			ch <- result{i, dial(pctx, opts, Target{Address: p.probe.Address, SNI: p.sni})}
+		}()
+	}
+	got := make([]*dialResult, len(paths))
+	backstop := time.NewTimer(time.Until(opts.Deadline) + 100*time.Millisecond)
+	defer backstop.Stop()
+collect:
+	for n := 0; n < len(paths); n++ {
+		select {
+		case r := <-ch:
+			got[r.i] = &r.d
+		case <-backstop.C:
+			break collect
+		}
+	}
+	for i, p := range paths {
+		d := got[i]
+		if d == nil {
+			d = &dialResult{outcome: fleet.ProbeTimeout, detail: "no result by the deadline", took: time.Until(opts.Deadline)}
+		}
+		r := &out[i]
+		r.Outcome, r.Detail, r.Duration = d.outcome, d.detail, d.took
+		if len(d.chain) == 0 {
+			continue
+		}
+		r.Presented = describe(d.chain[0])
+		if len(p.roots) == 0 {
+			r.Outcome, r.Detail = fleet.ProbeNotRun, fmt.Sprintf("a certificate was presented, but %s holds no certificate to judge it by", p.rootsFrom)
+			continue
+		}
+		if err := verifyChain(d.chain, p.roots, opts.Now()); err != nil {
+			r.Outcome, r.Detail = fleet.ProbeUntrusted, fmt.Sprintf("does not chain to %s: %s", p.rootsFrom, oneLine(err))
+		} else {
+			r.Detail = "chains to " + p.rootsFrom
+		}
+	}
+	return out
+}
+
+// rootCerts reads the roots of the cluster's istio-ca-root-cert in Istio's
+// namespace: what its proxies verify istiod with.
+func rootCerts(c *fleet.Cluster) []*x509.Certificate {
+	for _, cm := range c.ConfigMaps {
+		if cm.Name == fleet.RootCertConfigMap && cm.Namespace == c.IstioNamespace {
+			return parseCerts([]byte(cm.Data["root-cert.pem"]))
+		}
+	}
+	return nil
+}
+
+func parseCerts(b []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return out
+		}
+		if c, err := x509.ParseCertificate(blk.Bytes); err == nil {
+			out = append(out, c)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package connectivity
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,11 +17,10 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/all"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
+	"github.com/meshfed/kubectl-meshfed/pkg/fix/fixtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	meshrender "github.com/meshfed/kubectl-meshfed/pkg/render"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden plans")
 
 // fixtureCase is a fleet fixture (DIR/<context>/*.yaml) and the options to
 // plan it with.
@@ -93,7 +91,7 @@ func TestPlans(t *testing.T) {
 			if plan.Empty() && len(tc.stays) == 0 {
 				t.Fatalf("no change planned for %v", ids(before))
 			}
-			golden(t, filepath.Join("testdata", "golden", tc.name+".yaml"), render(plan))
+			fixtest.Golden(t, filepath.Join("testdata", "golden", tc.name+".yaml"), render(plan))
 			have := map[string]bool{}
 			for _, c := range plan.Changes {
 				have[fmt.Sprintf("%s %s %s/%s", c.Context, c.Object.GetKind(), c.Object.GetNamespace(), c.Object.GetName())] = true
@@ -263,26 +261,6 @@ type planOf struct{ p fix.Plan }
 
 func (planOf) Answers() []checks.ID               { return []checks.ID{networkWithoutGateway} }
 func (x planOf) Plan(fix.Input) (fix.Plan, error) { return x.p, nil }
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to write it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("plan differs from %s (run with -update to accept):\n%s", path, got)
-	}
-}
 
 // readable are the kinds a fleet fixture can hold (what the doctor reads).
 var readable = map[string]bool{

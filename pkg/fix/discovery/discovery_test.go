@@ -3,9 +3,7 @@ package discovery
 import (
 	"context"
 	"encoding/base64"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,11 +21,10 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/all"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
+	"github.com/meshfed/kubectl-meshfed/pkg/fix/fixtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden plans")
 
 // fixtures are the discovery checks' own fixtures (pkg/checks/all/testdata).
 const fixtures = "../../checks/all/testdata"
@@ -79,27 +76,6 @@ func describe(t *testing.T, p fix.Plan) string {
 	return b.String()
 }
 
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("plan differs from %s (run with -update to accept):\n%s", path, got)
-	}
-}
-
 // TestPlansFromFixtures plans every failing discovery fixture against a
 // golden file, and checks that no plan quotes a fixture's token or
 // kubeconfig, and that every answerable finding is answered by a change,
@@ -115,7 +91,7 @@ func TestPlansFromFixtures(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			plan, findings := planFixture(t, dir, fix.Options{})
 			got := describe(t, plan)
-			checkGolden(t, name, got)
+			fixtest.Golden(t, filepath.Join("testdata", name+".golden"), got)
 			for _, s := range forbidden {
 				if strings.Contains(got, s) {
 					t.Errorf("the plan quotes %q", s)

@@ -1,9 +1,7 @@
 package trust
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,12 +9,11 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	checksall "github.com/meshfed/kubectl-meshfed/pkg/checks/all"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
+	"github.com/meshfed/kubectl-meshfed/pkg/fix/fixtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden plans")
 
 // fixtures are the trust checks' own fixtures (pkg/checks/all/testdata).
 const fixtures = "../../checks/all/testdata"
@@ -73,28 +70,7 @@ func TestGoldenPlans(t *testing.T) {
 			if strings.Contains(got, "PRIVATE KEY") || strings.Contains(got, "BEGIN CERTIFICATE") {
 				t.Fatal("key or certificate material in a plan")
 			}
-			checkGolden(t, name, got)
+			fixtest.Golden(t, filepath.Join("testdata", name+".golden"), got)
 		})
-	}
-}
-
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("plan differs from %s (run with -update to accept):\n%s", path, got)
 	}
 }

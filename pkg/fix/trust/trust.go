@@ -120,7 +120,8 @@ func (f Fixer) Plan(in fix.Input) (fix.Plan, error) {
 	if issuer == nil {
 		return fix.Plan{Refused: []fix.Refusal{{Answers: all, Reason: "no mesh root to issue intermediates from: " +
 			"make one with `kubectl meshfed ca init --out-dir DIR` (or use your organisation's root), then run " +
-			"`kubectl meshfed fix --root-cert DIR/root-cert.pem --root-key DIR/root-key.pem`"}}}, nil
+			"`kubectl meshfed fix --root-cert DIR/root-cert.pem --root-key DIR/root-key.pem`; or issue from an AWS Private CA " +
+			"with `--ca aws-pca --pca-arn ARN`"}}}, nil
 	}
 	root := issuer.Root()
 	limits := checktrust.DefaultOptions()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
@@ -28,13 +29,13 @@ const (
 )
 
 // NewCACmd builds the `kubectl meshfed ca` group.
-func NewCACmd(streams genericiooptions.IOStreams) *cobra.Command {
+func NewCACmd(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "ca",
 		Short: "Make the mesh's certificate authority",
 		Args:  cobra.NoArgs,
 	}
-	c.AddCommand(NewCAInitCmd(streams))
+	c.AddCommand(NewCAInitCmd(streams), NewCAIssueCmd(flags, streams, backend))
 	return c
 }
 

@@ -48,7 +48,7 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it,
 		NewExplainCmd(streams, backend),
 		NewVersionCmd(streams),
 		NewTopologyCmd(flags, streams, backend),
-		NewCACmd(streams),
+		NewCACmd(flags, streams, backend),
 		NewFixCmd(flags, streams, backend),
 	)
 	return root

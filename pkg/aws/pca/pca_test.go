@@ -262,3 +262,34 @@ func TestRegionComesFromTheARN(t *testing.T) {
 		}
 	}
 }
+
+func TestReadRecordsWhatTheDoctorJudges(t *testing.T) {
+	s := server(t)
+	root, err := s.PCA.CreateCA(awstest.CAOptions{KeyAlgorithm: "EC_secp384r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := s.PCA.CreateCA(awstest.CAOptions{Parent: root, Status: awstest.StatusDisabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := pca.Read(context.Background(), client(t, s, sub.ARN), sub.ARN)
+	if got.Error != "" || got.Status != "DISABLED" || got.Type != "SUBORDINATE" || got.NotAfter == nil || !got.NotAfter.Equal(sub.Cert.NotAfter) {
+		t.Errorf("read: %+v", got)
+	}
+	certs, err := pki.ParseCertificates([]byte(got.Certificate + got.Chain))
+	if err != nil || len(certs) != 2 || !certs[0].Equal(sub.Cert) || !certs[1].Equal(root.Cert) {
+		t.Errorf("certificate and chain: %d certificates, %v", len(certs), err)
+	}
+
+	s.Deny(awstest.ServicePCA, "GetCertificateAuthorityCertificate")
+	got = pca.Read(context.Background(), client(t, s, root.ARN), root.ARN)
+	if got.Status != "ACTIVE" || got.Certificate != "" || !strings.Contains(got.CertificateError, pca.ActGetCertificateAuthorityCertificate) {
+		t.Errorf("certificate denied: %+v", got)
+	}
+	s.Deny(awstest.ServicePCA, "DescribeCertificateAuthority")
+	got = pca.Read(context.Background(), client(t, s, root.ARN), root.ARN)
+	if got.Status != "" || !strings.Contains(got.Error, pca.ActDescribeCertificateAuthority) {
+		t.Errorf("describe denied: %+v", got)
+	}
+}

@@ -1,0 +1,105 @@
+package cmd
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshfed/kubectl-meshfed/internal/awstest"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/pki"
+)
+
+// awsEnv points the standard AWS chain at a local test endpoint.
+func awsEnv(t *testing.T) *awstest.Server {
+	t.Helper()
+	s := awstest.New()
+	if err := s.StartTLS(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_PROFILE", "")
+	return s
+}
+
+func TestCAIssueFromPrivateCA(t *testing.T) {
+	s := awsEnv(t)
+	root, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: "corp root", Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.PCA.SetPendingPolls(1)
+	dir := filepath.Join(t.TempDir(), "east")
+	r := run(t, Backend{}, "ca", "issue", "--ca", "aws-pca", "--pca-arn", root.ARN, "--cluster-id", "east", "--out-dir", dir, "-o", "json")
+	r.expect(t, ExitOK, "")
+	var res CAIssueResult
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	key, err := pki.ParsePrivateKey(read(mesh.KeyCAKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := pki.ParseCertificates(read(mesh.KeyCACert))
+	chain, _ := pki.ParseCertificates(read(mesh.KeyCertChain))
+	roots, _ := pki.ParseCertificates(read(mesh.KeyRootCert))
+	if len(cert) != 1 || !key.Matches(cert[0]) || !cert[0].IsCA || !cert[0].MaxPathLenZero {
+		t.Fatalf("ca-cert.pem: want a pathlen-0 CA for ca-key.pem")
+	}
+	if len(roots) != 1 || !roots[0].Equal(root.Cert) || len(chain) != 2 || !chain[0].Equal(cert[0]) {
+		t.Errorf("root-cert.pem / cert-chain.pem are not the CA's root and the intermediate's chain")
+	}
+	if _, err := pki.Verify(cert[0], chain[1:], []*x509.Certificate{root.Cert}, time.Now()); err != nil {
+		t.Error(err)
+	}
+	if cert[0].Subject.CommonName != "Intermediate CA east" || res.ClusterID != "east" || res.Fingerprint != fullFingerprint(cert[0]) {
+		t.Errorf("result %+v, subject %q", res, cert[0].Subject)
+	}
+	for name, want := range map[string]os.FileMode{mesh.KeyCAKey: 0o600, mesh.KeyCACert: 0o644, mesh.KeyRootCert: 0o644, "": 0o700} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v (%v), want %v", name, st.Mode().Perm(), err, want)
+		}
+	}
+	if strings.Contains(r.stdout+r.stderr, "PRIVATE KEY") {
+		t.Error("the key was printed")
+	}
+	again := run(t, Backend{}, "ca", "issue", "--pca-arn", root.ARN, "--cluster-id", "east", "--out-dir", dir)
+	again.expect(t, ExitFailed, "never overwrites")
+}
+
+func TestCAIssueRefusals(t *testing.T) {
+	s := awsEnv(t)
+	disabled, err := s.PCA.CreateCA(awstest.CAOptions{Status: awstest.StatusDisabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	active, err := s.PCA.CreateCA(awstest.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := func() string { return filepath.Join(t.TempDir(), "x") }
+	run(t, Backend{}, "ca", "issue", "--pca-arn", disabled.ARN, "--cluster-id", "east", "--out-dir", out()).expect(t, ExitFailed, "not ACTIVE")
+	run(t, Backend{}, "ca", "issue", "--pca-arn", "arn:aws:acm:us-east-1:1:certificate/x", "--cluster-id", "east", "--out-dir", out()).expect(t, ExitFailed, "--pca-arn")
+	run(t, Backend{}, "ca", "issue", "--ca", "vault", "--pca-arn", active.ARN, "--out-dir", out()).expect(t, ExitFailed, "--ca")
+	s.Deny(awstest.ServicePCA, "IssueCertificate")
+	dir := out()
+	run(t, Backend{}, "ca", "issue", "--pca-arn", active.ARN, "--cluster-id", "east", "--out-dir", dir).expect(t, ExitFailed, "acm-pca:IssueCertificate")
+	if _, err := os.Stat(filepath.Join(dir, mesh.KeyCAKey)); err == nil {
+		t.Error("a key file was left although nothing was issued")
+	}
+}

@@ -40,6 +40,12 @@ func main() {
 	fmt.Fprintf(&b, "package probe\n\n")
 	table(&b, "ReaderAccess is every permission of Istio's reader ClusterRole, as a primary installs it.", "ReaderAccess", rules)
 	table(&b, "RemoteControlAccess is what a remote cluster's install (istiodRemote) adds to the reader ClusterRole: the writes of a primary's istiod that controls the remote.", "RemoteControlAccess", control)
+	reader, remote, err := probe.ParseReaderPolicy(chart)
+	if err != nil {
+		log.Fatal(err)
+	}
+	policy(&b, "ReaderPolicy is Istio's reader ClusterRole's rules as the chart writes them, in its order.", "ReaderPolicy", reader)
+	policy(&b, "RemoteControlPolicy is the chart's istiodRemote rules as it writes them, appended to ReaderPolicy in a remote cluster's install.", "RemoteControlPolicy", remote)
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		log.Fatal(err)
@@ -53,6 +59,14 @@ func table(b *bytes.Buffer, doc, name string, rules []probe.Access) {
 	fmt.Fprintf(b, "// %s\nvar %s = []Access{\n", doc, name)
 	for _, a := range rules {
 		fmt.Fprintf(b, "\t{Group: %q, Resource: %q, Verb: %q},\n", a.Group, a.Resource, a.Verb)
+	}
+	fmt.Fprintf(b, "}\n\n")
+}
+
+func policy(b *bytes.Buffer, doc, name string, rules []probe.ReaderRule) {
+	fmt.Fprintf(b, "// %s\nvar %s = []ReaderRule{\n", doc, name)
+	for _, r := range rules {
+		fmt.Fprintf(b, "\t{APIGroups: %#v, Resources: %#v, Verbs: %#v},\n", r.APIGroups, r.Resources, r.Verbs)
 	}
 	fmt.Fprintf(b, "}\n\n")
 }

@@ -115,21 +115,52 @@ func readerRuleTexts(chart []byte) (base, extras string, err error) {
 	return base, extras, err
 }
 
-// parseRules expands a "rules:" YAML list to sorted, unique accesses.
-func parseRules(text string) ([]Access, error) {
+// ReaderRule is one rule of the reader ClusterRole as the chart writes it.
+type ReaderRule struct {
+	APIGroups []string `json:"apiGroups"`
+	Resources []string `json:"resources"`
+	Verbs     []string `json:"verbs"`
+}
+
+// ParseReaderPolicy reads the same rules as ParseReaderRules in the chart's
+// own grouping and order, and, separately, the istiodRemote block's rules
+// as written: what an install puts into the ClusterRole, so that a fixer
+// writing it again changes nothing there (the rules are one atomic field).
+func ParseReaderPolicy(chart []byte) (reader, remoteControl []ReaderRule, err error) {
+	base, extras, err := readerRuleTexts(chart)
+	if err != nil {
+		return nil, nil, err
+	}
+	if reader, err = parsePolicy(base); err != nil {
+		return nil, nil, err
+	}
+	if extras == "" {
+		return nil, nil, fmt.Errorf("%s: no istiodRemote rules", ReaderChart)
+	}
+	remoteControl, err = parsePolicy("rules:" + extras)
+	return reader, remoteControl, err
+}
+
+// parsePolicy reads a "rules:" YAML list as it is written.
+func parsePolicy(text string) ([]ReaderRule, error) {
 	var doc struct {
-		Rules []struct {
-			APIGroups []string `json:"apiGroups"`
-			Resources []string `json:"resources"`
-			Verbs     []string `json:"verbs"`
-		} `json:"rules"`
+		Rules []ReaderRule `json:"rules"`
 	}
 	if err := yaml.UnmarshalStrict([]byte(text), &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", ReaderChart, err)
 	}
+	return doc.Rules, nil
+}
+
+// parseRules expands a "rules:" YAML list to sorted, unique accesses.
+func parseRules(text string) ([]Access, error) {
+	rules, err := parsePolicy(text)
+	if err != nil {
+		return nil, err
+	}
 	seen := map[Access]bool{}
 	var out []Access
-	for _, r := range doc.Rules {
+	for _, r := range rules {
 		for _, g := range r.APIGroups {
 			for _, res := range r.Resources {
 				for _, v := range r.Verbs {

@@ -44,6 +44,13 @@ func TestReaderAccessMatchesIstio(t *testing.T) {
 	if contains(control, Access{"", "configmaps", "get"}) {
 		t.Error("the remote's extra rules repeat the reader's")
 	}
+	reader, remote, err := ParseReaderPolicy(chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ReaderPolicy, reader) || !reflect.DeepEqual(RemoteControlPolicy, remote) {
+		t.Errorf("readerrules_gen.go's policies are stale: run go generate ./pkg/probe")
+	}
 	if !reflect.DeepEqual(ReaderAccess, want) {
 		t.Errorf("readerrules_gen.go is stale: run go generate ./pkg/probe\n table %v\n chart %v", ReaderAccess, want)
 	}

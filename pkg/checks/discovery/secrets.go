@@ -165,26 +165,42 @@ func ignoredSecret(f *fleet.Fleet) []checks.Finding {
 			case !s.Labelled:
 				why = append(why, fmt.Sprintf("it has no label %s=true, which istiod selects on", fleet.MultiClusterSecretLabel))
 			}
-			var keys []string
+			var keys, readElsewhere []string
 			ctxs := []string{p.c.Context}
+			read := mesh.RemoteSecretKeys(p.c)
 			for _, e := range s.Entries {
 				keys = append(keys, e.Key)
+				var peer *fleet.Cluster
 				if t := targetOf(f, p, s, e); t != nil && t.c != p.c {
-					ctxs = append(ctxs, t.c.Context)
+					peer = t.c
 				} else if r := clusterWithID(f, e.Key); r != nil && r != p.c {
-					ctxs = append(ctxs, r.Context)
+					peer = r
+				}
+				if peer == nil {
+					continue
+				}
+				ctxs = append(ctxs, peer.Context)
+				if id := mesh.Identify(peer).ClusterID; id != "" && read[id] != "" {
+					readElsewhere = append(readElsewhere, fmt.Sprintf("%s from %s", peer.Context, read[id]))
 				}
 			}
 			ev := []string{fmt.Sprintf("data keys (cluster IDs): %s", strings.Join(keys, ", "))}
 			if s.Annotation != "" {
 				ev = append(ev, fmt.Sprintf("annotation %s=%s", mesh.ClusterAnnotation, s.Annotation))
 			}
-			out = append(out, checks.Finding{
+			fd := checks.Finding{
 				Contexts: contexts(ctxs...),
 				Object:   secretRef(s),
 				Message:  fmt.Sprintf("istiod of %s ignores remote secret %s: %s", p.c.Context, s.Ref(), strings.Join(why, "; and ")),
 				Evidence: ev,
-			})
+			}
+			if len(readElsewhere) > 0 && len(readElsewhere) == len(ctxs)-1 {
+				// Every peer it names is read from a secret istiod does
+				// read: this one is a stale copy, not a missing peer.
+				fd.Severity = checks.SeverityWarning
+				fd.Message += fmt.Sprintf("; istiod reads %s, so this copy is only stale", strings.Join(readElsewhere, " and "))
+			}
+			out = append(out, fd)
 		}
 	}
 	return out
@@ -204,11 +220,17 @@ func ownKey(f *fleet.Fleet) []checks.Finding {
 		ev := []string{fmt.Sprintf("%s's cluster ID is %q (%s)", p.c.Context, p.id.ClusterID, p.id.ClusterIDSource)}
 		sev := checks.SeverityWarning // an entry that does nothing
 		if t := targetOf(f, p, s, e); t != nil && t.c != p.c {
-			// It was meant for a peer, which istiod therefore never reads.
-			sev = checks.SeverityError
-			msg += fmt.Sprintf("; it points at %s, whose cluster ID is %q: the key should be that, and until it is istiod does not read %s", t.c.Context, mesh.Identify(t.c).ClusterID, t.c.Context)
+			tid := mesh.Identify(t.c).ClusterID
 			ctxs = append(ctxs, t.c.Context)
 			ev = append(ev, t.how)
+			if from := mesh.RemoteSecretKeys(p.c)[tid]; tid != "" && from != "" {
+				// The peer it points at is read from another entry.
+				msg += fmt.Sprintf("; it points at %s, which istiod reads from %s, so this entry only does nothing", t.c.Context, from)
+			} else {
+				// It was meant for a peer, which istiod therefore never reads.
+				sev = checks.SeverityError
+				msg += fmt.Sprintf("; it points at %s, whose cluster ID is %q: the key should be that, and until it is istiod does not read %s", t.c.Context, tid, t.c.Context)
+			}
 		}
 		out = append(out, checks.Finding{Severity: sev, Contexts: ctxs, Object: secretRef(s), Message: msg, Evidence: ev})
 	}

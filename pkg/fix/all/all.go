@@ -6,6 +6,7 @@ package all
 import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix/connectivity"
+	"github.com/meshfed/kubectl-meshfed/pkg/fix/discovery"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix/locality"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix/topology"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix/trust"
@@ -13,5 +14,5 @@ import (
 
 // Fixers returns every fixer.
 func Fixers() []fix.Fixer {
-	return []fix.Fixer{trust.New(), connectivity.Fixer{}, topology.NetworkLabel{}, locality.OutlierDetection{}}
+	return []fix.Fixer{trust.New(), connectivity.Fixer{}, topology.NetworkLabel{}, locality.OutlierDetection{}, discovery.Fixer{}}
 }

@@ -166,7 +166,7 @@ func (pl *planner) takeFor(fd checks.Finding, p *fleet.Cluster, peers []*fleet.C
 			}
 			continue
 		case "MF4003", "MF4007":
-			if hasSecret && !hasKey(s, rid) {
+			if hasSecret && (!hasKey(s, rid) || !pl.entryBroken(p, s, rid, r)) {
 				// The secret reaches r under another key (the primary's own
 				// ID, or a wrong one): r needs its own entry, and the wrong
 				// one should go.
@@ -189,6 +189,23 @@ func (pl *planner) takeFor(fd checks.Finding, p *fleet.Cluster, peers []*fleet.C
 		}
 		pl.need(p, r, fd.Check)
 	}
+}
+
+// entryBroken reports whether p's secret's entry for r's ID goes somewhere
+// other than r (the primary itself, or another cluster): then it is what a
+// wrong-target finding is about, not a second entry of the same secret.
+func (pl *planner) entryBroken(p *fleet.Cluster, s mesh.RemoteSecret, key string, r *fleet.Cluster) bool {
+	for _, e := range s.Entries {
+		if e.Key != key {
+			continue
+		}
+		for _, c := range pl.f.Clusters {
+			if c != r && c.Reachable && pl.reachesOnly(p, s, e, c) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // readsAsReader reports whether p's secret for r authenticates as r's
@@ -668,7 +685,7 @@ func (pl *planner) remoteSecretChange(pr *pair, server string, src credentialSou
 	pl.plan.Changes = append(pl.plan.Changes, fix.Change{
 		Context: p.Context, Object: obj, Answers: answers.list(), Phase: fix.PhaseConfigure,
 		Reason:   reason,
-		Pending:  fmt.Sprintf("data key %s: a kubeconfig for %s with %s, filled in at apply", rid, server, src.describe()),
+		Pending:  fmt.Sprintf("data key %s: a kubeconfig for %s with %s", rid, server, src.describe()),
 		Complete: completeRemoteSecret(obj, rid, server, src),
 	})
 	return k
@@ -718,8 +735,8 @@ func (pl *planner) readerChanges(r *fleet.Cluster, a idSet, src credentialSource
 	add := func(obj *unstructured.Unstructured, reason string) {
 		pl.plan.Changes = append(pl.plan.Changes, fix.Change{Context: r.Context, Object: obj, Answers: answers, Phase: fix.PhaseIdentity, Reason: reason})
 	}
-	add(readerServiceAccount(ns), fmt.Sprintf("The identity the primaries' istiod reads %s as (istioctl create-remote-secret's default); unchanged where it exists.", r.Context))
-	roleReason := "Istio's reader ClusterRole, with the rules of istio.io/istio's chart: what istiod watches on a peer (services, endpoint slices, pods, nodes, namespaces, Istio's resources, …); unchanged where it already has them."
+	add(readerServiceAccount(ns), fmt.Sprintf("The identity the primaries' istiod reads %s as (istioctl create-remote-secret's default); where it exists, this only adds what it lacks.", r.Context))
+	roleReason := "Istio's reader ClusterRole, with the rules of istio.io/istio's chart: what istiod watches on a peer (services, endpoint slices, pods, nodes, namespaces, Istio's resources, …); the same list an install holds, so where it has them they stay as they are."
 	if a.has("MF4010") {
 		roleReason += " It restores the permissions the reader was found to lack; istiod's informers, which retry, then get through without a restart."
 	}
@@ -769,9 +786,9 @@ func (pl *planner) staleNotes(targets map[pairKey]target) {
 			if _, needed := pl.pairs[k]; needed && !planned {
 				continue // the refusal says why
 			}
-			then = " now: istiod of " + st.p.Context + " reads " + st.r.Context + " from another secret"
+			then = " now (istiod of " + st.p.Context + " reads " + st.r.Context + " from another secret)"
 			if planned {
-				then = fmt.Sprintf(" once istiod of %s reports %q synced (%s/%s)", st.p.Context, mesh.Identify(st.r).ClusterID, t.obj.namespace, t.obj.name)
+				then = fmt.Sprintf(" once istiod of %s reports %q synced from %s/%s", st.p.Context, mesh.Identify(st.r).ClusterID, t.obj.namespace, t.obj.name)
 			}
 		}
 		var text string

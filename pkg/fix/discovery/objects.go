@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"sort"
-	"strings"
 
 	"istio.io/istio/pkg/config/constants"
 	corev1 "k8s.io/api/core/v1"
@@ -37,37 +36,18 @@ func readerRoleName(ns string) string { return readerRolePrefix + ns }
 // readerLabels are the chart's labels on the reader objects.
 var readerLabels = map[string]string{"app": "istio-reader", "app.kubernetes.io/name": "istio-reader"}
 
-// readerRules are Istio's reader ClusterRole rules, regrouped from the
-// generated per-verb list (probe.ReaderAccess, read from istio.io/istio's
-// chart): one rule per API group and set of verbs.
+// readerRules are Istio's reader ClusterRole rules as its chart writes
+// them (generated from istio.io/istio into probe.ReaderPolicy): the same
+// list an install holds, so that applying it there changes nothing (the
+// rules are one atomic field to server-side apply).
 func readerRules() []rbacv1.PolicyRule {
-	verbs := map[[2]string][]string{} // (group, resource) → verbs
-	var order [][2]string
-	for _, a := range probe.ReaderAccess {
-		k := [2]string{a.Group, a.Resource}
-		if _, ok := verbs[k]; !ok {
-			order = append(order, k)
+	out := make([]rbacv1.PolicyRule, len(probe.ReaderPolicy))
+	for i, r := range probe.ReaderPolicy {
+		out[i] = rbacv1.PolicyRule{
+			APIGroups: append([]string(nil), r.APIGroups...),
+			Resources: append([]string(nil), r.Resources...),
+			Verbs:     append([]string(nil), r.Verbs...),
 		}
-		verbs[k] = append(verbs[k], a.Verb)
-	}
-	type ruleKey struct{ group, verbs string }
-	byKey := map[ruleKey]*rbacv1.PolicyRule{}
-	var rules []*rbacv1.PolicyRule
-	for _, k := range order {
-		v := append([]string(nil), verbs[k]...)
-		sort.Strings(v)
-		rk := ruleKey{k[0], strings.Join(v, ",")}
-		r, ok := byKey[rk]
-		if !ok {
-			r = &rbacv1.PolicyRule{APIGroups: []string{k[0]}, Verbs: v}
-			byKey[rk] = r
-			rules = append(rules, r)
-		}
-		r.Resources = append(r.Resources, k[1])
-	}
-	out := make([]rbacv1.PolicyRule, len(rules))
-	for i, r := range rules {
-		out[i] = *r
 	}
 	return out
 }

@@ -515,25 +515,34 @@ func (pl *planner) duplicates(fd checks.Finding, p *fleet.Cluster) {
 	}
 }
 
-// istiodStatus is what istiod's clusterz says of a cluster ID: its sync
-// status, "" when it lists no such cluster; ok is false when istiod's view
-// of that primary was not read.
+// istiodStatus is what istiod's clusterz says of a cluster ID, across the
+// replicas read: "" when one lists no such cluster, else the first status
+// other than synced, else synced; ok is false when no replica of that
+// primary was read.
 func (pl *planner) istiodStatus(context, id string) (status string, ok bool) {
 	if pl.f.Probes == nil {
 		return "", false
 	}
+	worst := ""
 	for _, v := range pl.f.Probes.Istiod {
-		if v.Context != context || v.NotRun != "" || v.Error != "" {
+		if v.Context != context || !v.Read() {
 			continue
 		}
+		listed := ""
 		for _, c := range v.Clusters {
 			if c.ID == id {
-				return c.SyncStatus, true
+				listed = c.SyncStatus
 			}
 		}
-		return "", true
+		switch {
+		case listed == "":
+			return "", true
+		case !ok || (worst == "synced" && listed != "synced"):
+			worst = listed
+		}
+		ok = true
 	}
-	return "", false
+	return worst, ok
 }
 
 // istiodSecret is the secret istiod's clusterz says it registered a
@@ -679,7 +688,7 @@ func (pl *planner) remoteSecretChange(pr *pair, server string, src credentialSou
 	if found {
 		verb = "Rewrites"
 	}
-	reason := fmt.Sprintf("istiod of %s reads cluster %q only from a Secret in %s labelled %s=true whose data key is the cluster ID. %s %s/%s as `istioctl create-remote-secret --context %s --name %s` writes it: a kubeconfig for %s's API server %s (from %s) with the token of %s's %s.%s",
+	reason := fmt.Sprintf("istiod of %s reads cluster %q only from a Secret in %s labelled %s=true whose data key is the cluster ID. %s %s/%s as `istioctl create-remote-secret --context %s --name %s` writes it: a kubeconfig for %s's API server %s (from %s) with the token of %s's %s (istioctl's --type remote; --type config, for the istiod account, is only an external control plane's own config cluster).%s",
 		p.Context, rid, p.IstioNamespace, fleet.MultiClusterSecretLabel, verb, ns, name, r.Context, rid, r.Context, server, serverFrom, r.Context, ReaderServiceAccount, causes(answers, p, r, pl.in.Options))
 	obj := remoteSecret(ns, name, annotation)
 	pl.plan.Changes = append(pl.plan.Changes, fix.Change{
@@ -740,7 +749,11 @@ func (pl *planner) readerChanges(r *fleet.Cluster, a idSet, src credentialSource
 	if a.has("MF4010") {
 		roleReason += " It restores the permissions the reader was found to lack; istiod's informers, which retry, then get through without a restart."
 	}
-	add(readerClusterRole(ns), roleReason)
+	remote := mesh.Identify(r).Role == mesh.RoleRemote
+	if remote {
+		roleReason += fmt.Sprintf(" %s is a remote cluster: as its install (istiodRemote) does, the role also lets the primary's istiod that controls it write its istio-ca-root-cert ConfigMaps and the webhooks' caBundle.", r.Context)
+	}
+	add(readerClusterRole(ns, remote), roleReason)
 	add(readerBinding(ns), fmt.Sprintf("Grants the reader ClusterRole to %s/%s.", ns, ReaderServiceAccount))
 	if src.tokenSecret != "" && existingTokenSecret(r) == "" {
 		add(tokenSecret(ns, src.tokenSecret), fmt.Sprintf("A token for %s that does not expire, filled in by %s's token controller: what istioctl create-remote-secret creates on Kubernetes 1.24+ (--token-duration uses a TokenRequest instead).", ReaderServiceAccount, r.Context))

@@ -39,10 +39,16 @@ var readerLabels = map[string]string{"app": "istio-reader", "app.kubernetes.io/n
 // readerRules are Istio's reader ClusterRole rules as its chart writes
 // them (generated from istio.io/istio into probe.ReaderPolicy): the same
 // list an install holds, so that applying it there changes nothing (the
-// rules are one atomic field to server-side apply).
-func readerRules() []rbacv1.PolicyRule {
-	out := make([]rbacv1.PolicyRule, len(probe.ReaderPolicy))
-	for i, r := range probe.ReaderPolicy {
+// rules are one atomic field to server-side apply). A remote cluster's
+// install (istiodRemote) appends the writes of the primary's istiod that
+// controls it: its istio-ca-root-cert ConfigMaps and webhooks' caBundle.
+func readerRules(remote bool) []rbacv1.PolicyRule {
+	policy := probe.ReaderPolicy
+	if remote {
+		policy = append(append([]probe.ReaderRule(nil), policy...), probe.RemoteControlPolicy...)
+	}
+	out := make([]rbacv1.PolicyRule, len(policy))
+	for i, r := range policy {
 		out[i] = rbacv1.PolicyRule{
 			APIGroups: append([]string(nil), r.APIGroups...),
 			Resources: append([]string(nil), r.Resources...),
@@ -59,11 +65,11 @@ func readerServiceAccount(ns string) *unstructured.Unstructured {
 	})
 }
 
-func readerClusterRole(ns string) *unstructured.Unstructured {
+func readerClusterRole(ns string, remote bool) *unstructured.Unstructured {
 	return toUnstructured(&rbacv1.ClusterRole{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
 		ObjectMeta: metav1.ObjectMeta{Name: readerRoleName(ns), Labels: readerLabels},
-		Rules:      readerRules(),
+		Rules:      readerRules(remote),
 	})
 }
 

@@ -32,7 +32,7 @@ type Fixer struct{}
 
 var answered = []checks.ID{
 	"MF4001", "MF4002", "MF4003", "MF4004", "MF4005", "MF4006", "MF4007",
-	"MF4008", "MF4009", "MF4010", "MF4011", "MF4013",
+	"MF4008", "MF4009", "MF4010", "MF4011", "MF4013", "MF4015",
 }
 
 // Answers lists the discovery checks whose findings this fixer acts on.
@@ -126,6 +126,10 @@ func (pl *planner) takeFor(fd checks.Finding, p *fleet.Cluster, peers []*fleet.C
 	case "MF4013":
 		pl.duplicates(fd, p)
 		return
+	case "MF4015":
+		if fd.Severity != checks.SeverityError {
+			return // istiod's identity for a peer primary works (info), or the writes could not be reviewed
+		}
 	case "MF4008", "MF4011":
 		if fd.Severity != checks.SeverityError {
 			return // only the path from this machine fails, or istiod's view is unknown
@@ -183,7 +187,7 @@ func (pl *planner) takeFor(fd checks.Finding, p *fleet.Cluster, peers []*fleet.C
 				continue
 			}
 		}
-		if fd.Check == "MF4010" && pl.readsAsReader(p, s, r) {
+		if (fd.Check == "MF4010" || fd.Check == "MF4015") && pl.readsAsReader(p, s, r) {
 			pl.needReader(p, r, fd.Check)
 			continue
 		}
@@ -684,20 +688,30 @@ func (pl *planner) remoteSecretChange(pr *pair, server string, src credentialSou
 	if _, ok := pl.in.Options.Servers[r.Context]; ok {
 		serverFrom = "--server"
 	}
-	verb := "Creates"
+	verb, takeOver := "Creates", false
 	if found {
-		verb = "Rewrites"
+		// The key is replaced: whoever wrote it before, the change takes
+		// it over (the secret's other keys stay theirs).
+		verb, takeOver = "Rewrites", true
 	}
-	reason := fmt.Sprintf("istiod of %s reads cluster %q only from a Secret in %s labelled %s=true whose data key is the cluster ID. %s %s/%s as `istioctl create-remote-secret --context %s --name %s` writes it: a kubeconfig for %s's API server %s (from %s) with the token of %s's %s (istioctl's --type remote; --type config, for the istiod account, is only an external control plane's own config cluster).%s",
-		p.Context, rid, p.IstioNamespace, fleet.MultiClusterSecretLabel, verb, ns, name, r.Context, rid, r.Context, server, serverFrom, r.Context, ReaderServiceAccount, causes(answers, p, r, pl.in.Options))
+	reason := fmt.Sprintf("istiod of %s reads cluster %q only from a Secret in %s labelled %s=true whose data key is the cluster ID. %s %s/%s as `istioctl create-remote-secret --context %s --name %s` writes it: a kubeconfig for %s's API server %s (from %s) with the token of %s's %s (istioctl's --type remote; --type config, for the istiod account, is only an external control plane's own config cluster).%s%s",
+		p.Context, rid, p.IstioNamespace, fleet.MultiClusterSecretLabel, verb, ns, name, r.Context, rid, r.Context, server, serverFrom, r.Context, ReaderServiceAccount, causes(answers, p, r, pl.in.Options), takeOverNote(takeOver, rid))
 	obj := remoteSecret(ns, name, annotation)
 	pl.plan.Changes = append(pl.plan.Changes, fix.Change{
 		Context: p.Context, Object: obj, Answers: answers.list(), Phase: fix.PhaseConfigure,
 		Reason:   reason,
 		Pending:  fmt.Sprintf("data key %s: a kubeconfig for %s with %s", rid, server, src.describe()),
 		Complete: completeRemoteSecret(obj, rid, server, src),
+		TakeOver: takeOver,
 	})
 	return k
+}
+
+func takeOverNote(takeOver bool, key string) string {
+	if !takeOver {
+		return ""
+	}
+	return fmt.Sprintf(" The secret exists: data key %s, its label and annotation are taken over from whoever wrote them; its other keys stay as they are.", key)
 }
 
 func annotationIsAKey(s mesh.RemoteSecret, rid string) bool {
@@ -718,6 +732,7 @@ func causes(a idSet, p, r *fleet.Cluster, o fix.Options) string {
 		"MF4009": "it replaces an expired or expiring token",
 		"MF4010": "its identity is not the reader's, whose permissions the reader ClusterRole grants",
 		"MF4011": "it replaces the credentials or server that keep istiod from syncing",
+		"MF4015": "its identity is not the reader's, which the remote's reader ClusterRole lets write what the controlling primary writes",
 	}
 	var parts []string
 	for _, id := range a.list() {
@@ -741,22 +756,25 @@ func causes(a idSet, p, r *fleet.Cluster, o fix.Options) string {
 func (pl *planner) readerChanges(r *fleet.Cluster, a idSet, src credentialSource) {
 	ns := r.IstioNamespace
 	answers := a.list()
-	add := func(obj *unstructured.Unstructured, reason string) {
-		pl.plan.Changes = append(pl.plan.Changes, fix.Change{Context: r.Context, Object: obj, Answers: answers, Phase: fix.PhaseIdentity, Reason: reason})
+	add := func(obj *unstructured.Unstructured, reason string, takeOver bool) {
+		pl.plan.Changes = append(pl.plan.Changes, fix.Change{Context: r.Context, Object: obj, Answers: answers, Phase: fix.PhaseIdentity, Reason: reason, TakeOver: takeOver})
 	}
-	add(readerServiceAccount(ns), fmt.Sprintf("The identity the primaries' istiod reads %s as (istioctl create-remote-secret's default); where it exists, this only adds what it lacks.", r.Context))
+	add(readerServiceAccount(ns), fmt.Sprintf("The identity the primaries' istiod reads %s as (istioctl create-remote-secret's default); where it exists, this only adds what it lacks.", r.Context), false)
 	roleReason := "Istio's reader ClusterRole, with the rules of istio.io/istio's chart: what istiod watches on a peer (services, endpoint slices, pods, nodes, namespaces, Istio's resources, …); the same list an install holds, so where it has them they stay as they are."
-	if a.has("MF4010") {
-		roleReason += " It restores the permissions the reader was found to lack; istiod's informers, which retry, then get through without a restart."
-	}
 	remote := mesh.Identify(r).Role == mesh.RoleRemote
 	if remote {
 		roleReason += fmt.Sprintf(" %s is a remote cluster: as its install (istiodRemote) does, the role also lets the primary's istiod that controls it write its istio-ca-root-cert ConfigMaps and the webhooks' caBundle.", r.Context)
 	}
-	add(readerClusterRole(ns, remote), roleReason)
-	add(readerBinding(ns), fmt.Sprintf("Grants the reader ClusterRole to %s/%s.", ns, ReaderServiceAccount))
+	// Restoring permissions replaces a rule list someone else changed: the
+	// change takes the list over, as it must to restore it.
+	restore := a.has("MF4010") || a.has("MF4015")
+	if restore {
+		roleReason += " It restores the permissions the reader was found to lack, taking the rules over from whoever changed them; istiod's informers, which retry, then get through without a restart."
+	}
+	add(readerClusterRole(ns, remote), roleReason, restore)
+	add(readerBinding(ns), fmt.Sprintf("Grants the reader ClusterRole to %s/%s.", ns, ReaderServiceAccount), false)
 	if src.tokenSecret != "" && existingTokenSecret(r) == "" {
-		add(tokenSecret(ns, src.tokenSecret), fmt.Sprintf("A token for %s that does not expire, filled in by %s's token controller: what istioctl create-remote-secret creates on Kubernetes 1.24+ (--token-duration uses a TokenRequest instead).", ReaderServiceAccount, r.Context))
+		add(tokenSecret(ns, src.tokenSecret), fmt.Sprintf("A token for %s that does not expire, filled in by %s's token controller: what istioctl create-remote-secret creates on Kubernetes 1.24+ (--token-duration uses a TokenRequest instead).", ReaderServiceAccount, r.Context), false)
 	}
 }
 

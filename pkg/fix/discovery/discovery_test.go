@@ -52,7 +52,7 @@ func describe(t *testing.T, p fix.Plan) string {
 	t.Helper()
 	var b strings.Builder
 	for _, c := range p.Changes {
-		fmt.Fprintf(&b, "change %s phase=%d %s %s/%s answers=%v\n  reason: %s\n", c.Context, c.Phase, c.Object.GetKind(), c.Object.GetNamespace(), c.Object.GetName(), c.Answers, c.Reason)
+		fmt.Fprintf(&b, "change %s phase=%d %s %s/%s answers=%v takeOver=%v\n  reason: %s\n", c.Context, c.Phase, c.Object.GetKind(), c.Object.GetNamespace(), c.Object.GetName(), c.Answers, c.TakeOver, c.Reason)
 		if c.Pending != "" {
 			fmt.Fprintf(&b, "  pending: %s\n", c.Pending)
 		}

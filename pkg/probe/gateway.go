@@ -99,6 +99,9 @@ type Target struct {
 	Service string // namespace/name, or "meshNetworks"
 	Address string // host:port
 	SNI     string
+	// ALPN is what the client offers (nil: what an Istio proxy offers a
+	// peer proxy).
+	ALPN    []string
 	Sources []string
 	// NotRun says why the target cannot be dialled (empty when it can).
 	NotRun string
@@ -341,10 +344,14 @@ func dial(ctx context.Context, opts Options, t Target) dialResult {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
+	alpn := t.ALPN
+	if alpn == nil {
+		alpn = istioALPN
+	}
 	var chain []*x509.Certificate
 	cfg := &tls.Config{
 		ServerName: t.SNI,
-		NextProtos: istioALPN,
+		NextProtos: alpn,
 		MinVersion: tls.VersionTLS12,
 		// The chain is judged afterwards, against each source network's
 		// bundle; here it is only captured (also when the server then

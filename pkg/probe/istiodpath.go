@@ -21,6 +21,7 @@ import (
 type istiodPath struct {
 	probe fleet.IstiodPathProbe
 	sni   string
+	alpn  []string
 	roots []*x509.Certificate
 	// rootsFrom names where the roots come from, for the verdict.
 	rootsFrom string
@@ -56,6 +57,7 @@ func PlanIstiodPaths(f *fleet.Fleet) []istiodPath {
 					probe: fleet.IstiodPathProbe{Context: c.Context, Via: fmt.Sprintf("injection webhook %s of %s", h.Name, w.Name),
 						Kind: "MutatingWebhookConfiguration", Name: w.Name, Address: net.JoinHostPort(u.Hostname(), port)},
 					roots: parseCerts(h.CABundle), rootsFrom: "the webhook's caBundle",
+					alpn: []string{"h2", "http/1.1"}, // as the API server calls a webhook
 				}
 				if !mesh.IsIP(u.Hostname()) {
 					p.sni = u.Hostname()
@@ -72,6 +74,7 @@ func PlanIstiodPaths(f *fleet.Fleet) []istiodPath {
 				probe: fleet.IstiodPathProbe{Context: c.Context, Via: fmt.Sprintf("istiod Service %s/%s", s.Namespace, s.Name),
 					Kind: "Service", Namespace: s.Namespace, Name: s.Name},
 				sni: fmt.Sprintf("%s.%s.svc", s.Name, s.Namespace), roots: roots,
+				alpn:      []string{"h2"}, // xDS is gRPC
 				rootsFrom: fmt.Sprintf("%s's %s", c.Context, fleet.RootCertConfigMap),
 			}
 			var hosts []string
@@ -130,7 +133,7 @@ func IstiodPaths(ctx context.Context, f *fleet.Fleet, opts Options) []fleet.Isti
 		go func() {
 			pctx, pcancel := context.WithTimeout(ctx, opts.Timeout)
 			defer pcancel()
-			ch <- result{i, dial(pctx, opts, Target{Address: p.probe.Address, SNI: p.sni})}
+			ch <- result{i, dial(pctx, opts, Target{Address: p.probe.Address, SNI: p.sni, ALPN: p.alpn})}
 		}()
 	}
 	got := make([]*dialResult, len(paths))

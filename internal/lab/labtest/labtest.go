@@ -227,6 +227,13 @@ func Run(t testing.TB, l *lab.Lab, args ...string) (stdout, stderr string, exitC
 	return run(t, l, Plugin(t), args, nil)
 }
 
+// RunEnv is Run with extra environment variables (KEY=VALUE), which win
+// over this process's own: an AWS endpoint override and test credentials.
+func RunEnv(t testing.TB, l *lab.Lab, env []string, args ...string) (stdout, stderr string, exitCode int) {
+	t.Helper()
+	return run(t, l, Plugin(t), args, env)
+}
+
 // RunKubectl runs `kubectl <args>` with the lab's KUBECONFIG and the plugin's
 // directory first on PATH, so `RunKubectl(t, l, "meshfed", "doctor")` goes
 // through kubectl's plugin discovery as a user's would.

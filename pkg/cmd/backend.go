@@ -32,6 +32,9 @@ type Target struct {
 	ReadAWS    bool
 	AWS        bool
 	AWSProfile string
+	// PCAARN is the AWS Private CA to read and judge the clusters against
+	// (--pca-arn; "" for none).
+	PCAARN string
 	// Now is the instant every check and the trust matrix judge
 	// certificates at; zero means the time Registry is called.
 	Now time.Time
@@ -58,6 +61,9 @@ type Backend struct {
 	// ELBv2, EC2), recorded on the fleet for the AWS checks; nil when AWS is
 	// not in play (no --aws, no EKS context, or EKS without credentials).
 	AWS func(ctx context.Context, flags *genericclioptions.ConfigFlags, f *fleet.Fleet, t Target) *fleet.AWSNetwork
+	// PrivateCA reads what AWS Private CA says of the CA t.PCAARN names,
+	// recorded on the fleet for the Private CA checks.
+	PrivateCA func(ctx context.Context, t Target) *fleet.AWSPrivateCA
 	// Identify says what a reachable cluster is in the mesh: its cluster ID,
 	// network and role.
 	Identify func(c *fleet.Cluster) checks.ClusterSummary

@@ -81,6 +81,11 @@ func DefaultBackend() Backend {
 			discovery(p)
 			return p
 		},
+		PrivateCA: func(ctx context.Context, t Target) *fleet.AWSPrivateCA {
+			ctx, cancel := context.WithDeadline(ctx, runs.of(nil, t).started.Add(t.Timeout))
+			defer cancel()
+			return readPrivateCA(ctx, t.AWSProfile, t.PCAARN)
+		},
 		AWS: func(ctx context.Context, flags *genericclioptions.ConfigFlags, f *fleet.Fleet, t Target) *fleet.AWSNetwork {
 			return readAWSNetwork(ctx, flags, f, t, runs.of(nil, t).started.Add(t.Timeout))
 		},

@@ -82,7 +82,7 @@ and restart istiod (or let kubectl meshfed fix --ca aws-pca do all of this).`,
 		},
 	}
 	f := c.Flags()
-	o.PCAFlags.AddFlags(f, "Where the intermediate comes from: aws-pca (the only source of ca issue)")
+	o.PCAFlags.AddFlags(f, "Where the intermediate comes from: aws-pca (the only source of ca issue)", true)
 	f.StringVar(&o.AWSProfile, "aws-profile", "", "AWS shared-config profile to use (default: the standard chain: environment, AWS_PROFILE, default profile, SSO, web identity)")
 	f.StringVar(&o.OutDir, "out-dir", "", "Directory to write the cacerts files to (created with mode 0700 if missing)")
 	f.StringVar(&o.ClusterID, "cluster-id", "", "The cluster's ID for the intermediate's subject (default: read from the context)")

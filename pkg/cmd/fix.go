@@ -40,6 +40,7 @@ type FixOptions struct {
 	Backend Backend
 
 	MeshFlags
+	PCAFlags // --ca aws-pca, --pca-template; the ARN is MeshFlags' --pca-arn
 	Only           []string
 	Apply          bool
 	DryRun         string
@@ -117,6 +118,8 @@ reachable, a plan that cannot be made); 4 a change was rejected or not applied
 	f.BoolVar(&o.ForceConflicts, "force-conflicts", false, "Take over fields another field manager owns instead of failing on the conflict")
 	f.StringVar(&o.RootCert, "root-cert", "", "PEM file of the mesh root (or an intermediate followed by its chain) to issue each cluster's intermediate from")
 	f.StringVar(&o.RootKey, "root-key", "", "PEM file of --root-cert's private key (read, never printed)")
+	o.MeshFlags.AddAWSFlags(f)
+	o.PCAFlags.AddFlags(f, "Where the intermediates come from: aws-pca issues them from the AWS Private CA --pca-arn names (default: --root-cert/--root-key)", false)
 	f.BoolVar(&o.AllowRootChange, "allow-root-change", false, "Allow replacing a cluster's existing, different root (the plan explains the migration)")
 	f.StringVar(&o.IntermediateKeyDir, "intermediate-key-dir", "", "Also write each issued intermediate's private key into DIR (mode 0600); by default keys go only into the clusters")
 	f.DurationVar(&o.TokenDuration, "token-duration", 0, "Give remote secrets a TokenRequest token of this lifetime (at least 10m) instead of a service-account token secret")
@@ -198,6 +201,13 @@ func (o *FixOptions) Validate() error {
 	if err != nil {
 		return failed("%v", err)
 	}
+	o.PCAFlags.ARN = o.MeshFlags.PCAARN
+	if err := o.PCAFlags.Validate(); err != nil {
+		return failed("%v", err)
+	}
+	if o.Issuing() && (o.RootCert != "" || o.RootKey != "") {
+		return failed("--ca %s and --root-cert/--root-key are two sources of intermediates: give one", caSourceAWSPCA)
+	}
 	root, err := o.readRoot()
 	if err != nil {
 		return failed("%v", err)
@@ -238,6 +248,17 @@ func (o *FixOptions) Run(ctx context.Context) error {
 	}
 	target := o.MeshFlags.Target()
 	target.CertWarnDays, target.CertErrorDays, target.Now = trust.DefaultCertWarnDays, trust.DefaultCertErrorDays, time.Now()
+	if o.Issuing() {
+		// Read the Private CA first: one that cannot issue stops the run
+		// before anything is planned.
+		pctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		issuer, err := newPCAIssuer(pctx, o.AWSProfile, o.PCAFlags)
+		cancel()
+		if err != nil {
+			return failed("%v", err)
+		}
+		o.fixOpts.Issuer = issuer
+	}
 	_, f, err := readMesh(ctx, o.Streams, o.Flags, o.Backend, target)
 	if err != nil {
 		return err

@@ -1,10 +1,13 @@
 package cmd
 
 import (
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/aws/pca"
 )
 
 // MeshFlags are the flags that say which clusters to read and how: the part
@@ -20,6 +23,9 @@ type MeshFlags struct {
 	// context looks like EKS; AWSProfile picks the shared-config profile.
 	AWS        bool
 	AWSProfile string
+	// PCAARN names the AWS Private CA the mesh's roots should come from
+	// (--pca-arn): the doctor reads it and judges the clusters against it.
+	PCAARN string
 
 	awsFlags bool // AddAWSFlags was called: the command reads the AWS network
 
@@ -47,6 +53,7 @@ func (m *MeshFlags) AddAWSFlags(f *pflag.FlagSet) {
 	m.awsFlags = true
 	f.BoolVar(&m.AWS, "aws", false, "Read the AWS network under the clusters (EKS endpoints, gateway NLBs, security groups, VPC routes) even when no context looks like EKS; EKS contexts turn it on by themselves when AWS credentials are present")
 	f.StringVar(&m.AWSProfile, "aws-profile", "", "AWS shared-config profile to use (default: the standard chain: environment, AWS_PROFILE, default profile, SSO, web identity); implies --aws")
+	f.StringVar(&m.PCAARN, "pca-arn", "", "ARN of the AWS Private CA the mesh's roots come from (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID): read it and check the clusters against it (MF6001-MF6004)")
 }
 
 // Complete normalises the context list, so "--contexts a,,b " works.
@@ -63,6 +70,11 @@ func (m *MeshFlags) Validate() error {
 	if errs := validation.IsDNS1123Label(m.IstioNamespace); len(errs) > 0 {
 		return failed("--istio-namespace %q is not a namespace name: %s", m.IstioNamespace, errs[0])
 	}
+	if m.PCAARN = strings.TrimSpace(m.PCAARN); m.PCAARN != "" {
+		if _, err := pca.Region(m.PCAARN); err != nil {
+			return failed("--pca-arn: %v", err)
+		}
+	}
 	istiod, err := parseIstiodDebug(m.IstiodDebug)
 	if err != nil {
 		return &ExitError{Code: ExitFailed, Err: err}
@@ -75,5 +87,5 @@ func (m *MeshFlags) Validate() error {
 func (m *MeshFlags) Target() Target {
 	return Target{Contexts: m.Contexts, AllContexts: m.AllContexts, Timeout: m.Timeout,
 		IstioNamespace: m.IstioNamespace, NoProbes: m.NoProbes, IstiodDebug: m.istiod,
-		ReadAWS: m.awsFlags, AWS: m.AWS || m.AWSProfile != "", AWSProfile: m.AWSProfile}
+		ReadAWS: m.awsFlags, AWS: m.AWS || m.AWSProfile != "", AWSProfile: m.AWSProfile, PCAARN: m.PCAARN}
 }

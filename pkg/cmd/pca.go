@@ -23,10 +23,13 @@ type PCAFlags struct {
 	Template string
 }
 
-// AddFlags registers --ca, --pca-arn and --pca-template.
-func (p *PCAFlags) AddFlags(f *pflag.FlagSet, caHelp string) {
+// AddFlags registers --ca and --pca-template, and --pca-arn unless the
+// command has it already (MeshFlags.AddAWSFlags).
+func (p *PCAFlags) AddFlags(f *pflag.FlagSet, caHelp string, withARN bool) {
 	f.StringVar(&p.CA, "ca", p.CA, caHelp)
-	f.StringVar(&p.ARN, "pca-arn", "", "ARN of the AWS Private CA to issue from (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID); its region is the ARN's")
+	if withARN {
+		f.StringVar(&p.ARN, "pca-arn", "", "ARN of the AWS Private CA to issue from (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID); its region is the ARN's")
+	}
 	f.StringVar(&p.Template, "pca-template", pca.DefaultTemplate, "AWS Private CA certificate template of the intermediates (a subordinate-CA template)")
 }
 

@@ -45,12 +45,16 @@ func readMesh(ctx context.Context, streams genericiooptions.IOStreams, flags *ge
 	if target.ReadAWS && backend.AWS != nil && len(f.Reachable()) > 0 {
 		aws.Go(func() { awsNetwork = backend.AWS(ctx, flags, f, target) })
 	}
+	var privateCA *fleet.AWSPrivateCA
+	if target.PCAARN != "" && backend.PrivateCA != nil {
+		aws.Go(func() { privateCA = backend.PrivateCA(ctx, target) })
+	}
 	if !target.NoProbes && backend.Probe != nil && len(f.Reachable()) > 0 {
 		progress = render.StartProgress(streams.ErrOut, "probing east-west gateways, remote credentials and istiod…")
 		f.Probes = backend.Probe(ctx, f, target)
 		progress.Stop()
 	}
 	aws.Wait()
-	f.AWSNetwork = awsNetwork
+	f.AWSNetwork, f.AWSPrivateCA = awsNetwork, privateCA
 	return chosen, f, nil
 }

@@ -40,7 +40,7 @@ type FixOptions struct {
 	Backend Backend
 
 	MeshFlags
-	PCAFlags // --ca aws-pca, --pca-template; the ARN is MeshFlags' --pca-arn
+	PCAFlags       // --ca aws-pca, --pca-template; the ARN is MeshFlags' --pca-arn
 	Only           []string
 	Apply          bool
 	DryRun         string

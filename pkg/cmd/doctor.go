@@ -81,7 +81,7 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 	}
 	f := c.Flags()
 	o.MeshFlags.AddFlags(f, "How long to wait for each cluster",
-		"Do not run live probes (TLS dials to east-west gateways, calls with remote secrets' credentials, istiod's clusterz); only read the API servers")
+		"Do not run live probes (TLS dials to east-west gateways, calls with remote secrets' credentials, each istiod pod's clusterz through a port-forward); only read the API servers")
 	o.MeshFlags.AddAWSFlags(f)
 	addOutputFlag(c, &o.Output, outputText, outputJSON, outputYAML)
 	f.IntVar(&o.CertWarnDays, "cert-warn-days", o.CertWarnDays, "A CA certificate that expires within this many days is a warning")

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -625,6 +626,31 @@ func (l *Lab) settle(ctx context.Context, c *cluster) error {
 	})
 	if err != nil {
 		return fmt.Errorf("istiod did not settle (clusterz %v): %w", last, err)
+	}
+	return l.waitSecurePorts(ctx, c)
+}
+
+// waitSecurePorts waits until istiod completes TLS on 15012 (xDS) and
+// 15017 (webhook): those servers start once istiod has its own
+// certificate, a moment after /ready, and a remote cluster's proxies and
+// webhook reach istiod there (through the gateway stand-in).
+func (l *Lab) waitSecurePorts(ctx context.Context, c *cluster) error {
+	for _, port := range []string{"15012", "15017"} {
+		addr := net.JoinHostPort(l.net.addr(c.name), port)
+		var last error
+		err := poll(ctx, 30*time.Second, 200*time.Millisecond, func() (bool, error) {
+			d := tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second},
+				Config: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}} //nolint:gosec // only whether TLS completes
+			conn, err := d.DialContext(ctx, "tcp", addr)
+			if last = err; err != nil {
+				return false, nil
+			}
+			_ = conn.Close()
+			return true, nil
+		})
+		if err != nil {
+			return fmt.Errorf("istiod of %s does not serve TLS on %s: %v (%w)", c.name, addr, last, err)
+		}
 	}
 	return nil
 }

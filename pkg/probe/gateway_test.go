@@ -159,7 +159,11 @@ func (s *servers) set(ip, to string) {
 	if s.addrs == nil {
 		s.addrs = map[string]string{}
 	}
-	s.addrs[net.JoinHostPort(ip, "15443")] = to
+	key := ip // host:port, or an IP whose gateway port 15443 is meant
+	if _, _, err := net.SplitHostPort(ip); err != nil {
+		key = net.JoinHostPort(ip, "15443")
+	}
+	s.addrs[key] = to
 }
 
 // hang accepts and never answers.

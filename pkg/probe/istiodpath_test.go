@@ -1,0 +1,109 @@
+package probe
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+)
+
+// remoteFleet is a primary east and a remote west whose webhook calls
+// 192.0.2.8:15017 with caBundle webhookRoot, and whose istiod Service has
+// the endpoint 192.0.2.7, judged by west's istio-ca-root-cert (meshRoot).
+func remoteFleet(t *testing.T, meshRoot, webhookRoot *ca) *fleet.Fleet {
+	t.Helper()
+	f := &fleet.Fleet{IstioNamespace: "istio-system"}
+	docs := map[string]string{
+		"east": `
+apiVersion: v1
+kind: Namespace
+metadata: {name: istio-system}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: istiod, namespace: istio-system, labels: {app: istiod}}
+spec:
+  selector: {matchLabels: {app: istiod}}
+  template:
+    metadata: {labels: {app: istiod}}
+    spec: {containers: [{name: discovery, image: "istio/pilot:1.28.0", env: [{name: CLUSTER_ID, value: east}]}]}
+`,
+		"west": fmt.Sprintf(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: istio-system}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: istiod, namespace: istio-system}
+spec: {ports: [{name: tls-istiod, port: 15012}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: istiod-x, namespace: istio-system, labels: {kubernetes.io/service-name: istiod}}
+addressType: IPv4
+endpoints: [{addresses: [192.0.2.7], conditions: {ready: true}}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio-ca-root-cert, namespace: istio-system}
+data:
+  root-cert.pem: %q
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {name: istio-sidecar-injector}
+webhooks:
+- name: rev.namespace.sidecar-injector.istio.io
+  admissionReviewVersions: [v1]
+  sideEffects: None
+  clientConfig: {url: "https://192.0.2.8:15017/inject/cluster/west/net/n1", caBundle: %s}
+`, meshRoot.pem(), base64.StdEncoding.EncodeToString([]byte(webhookRoot.pem()))),
+	}
+	for _, name := range []string{"east", "west"} {
+		cl := &fleet.Cluster{Context: name, Reachable: true, IstioNamespace: "istio-system"}
+		if err := fleet.AddManifests(cl, []byte(docs[name])); err != nil {
+			t.Fatal(err)
+		}
+		f.Clusters = append(f.Clusters, cl)
+	}
+	return f
+}
+
+func TestIstiodPathsJudgeByTheRemotesRoots(t *testing.T) {
+	mesh, other := newCA(t, "mesh root"), newCA(t, "another root")
+	var s servers
+	s.tlsServer(t, "192.0.2.7:15012", mesh.workload(t), false)  // istiod through the gateway
+	s.tlsServer(t, "192.0.2.8:15017", other.workload(t), false) // something the webhook's caBundle does not explain
+	f := remoteFleet(t, mesh, mesh)
+	opts := Options{Dial: s.dial, Timeout: 2 * time.Second}
+	got := map[string]fleet.ProbeOutcome{}
+	for _, p := range IstiodPaths(context.Background(), f, opts) {
+		if p.Context != "west" {
+			t.Errorf("a path of %s, but only west is remote", p.Context)
+		}
+		got[p.Address] = p.Outcome
+	}
+	want := map[string]fleet.ProbeOutcome{"192.0.2.7:15012": fleet.ProbeOK, "192.0.2.8:15017": fleet.ProbeUntrusted}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("outcomes %v, want %v", got, want)
+	}
+
+	// Judged by the webhook's own caBundle: trusted when it holds the root.
+	for _, p := range IstiodPaths(context.Background(), remoteFleet(t, mesh, other), opts) {
+		if p.Address == "192.0.2.8:15017" && p.Outcome != fleet.ProbeOK {
+			t.Errorf("webhook with its root in caBundle: %s (%s)", p.Outcome, p.Detail)
+		}
+	}
+
+	// Nothing listening: refused, within the deadline.
+	var none servers
+	for _, p := range IstiodPaths(context.Background(), f, Options{Dial: none.dial, Timeout: 2 * time.Second}) {
+		if p.Outcome != fleet.ProbeRefused {
+			t.Errorf("%s with nothing listening: %s", p.Address, p.Outcome)
+		}
+	}
+}

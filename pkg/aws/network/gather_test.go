@@ -378,3 +378,40 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// TestContextNamedByARN: a context named by its cluster's ARN (as `aws eks
+// update-kubeconfig` names it) is described directly in the ARN's region,
+// without listing the region's clusters; one whose endpoint no cluster has
+// is an error naming the endpoint when it is an EKS endpoint, and left out
+// when only --aws made it a candidate.
+func TestContextNamedByARN(t *testing.T) {
+	f := base(t)
+	srv, _ := startAWS(t, worldOf(f.AWSNetwork))
+	targets := network.Targets(f, map[string]string{"west": "arn:aws:eks:us-west-2:111122223333:cluster/west"})
+	targets[0].Context = "arn:aws:eks:us-east-1:111122223333:cluster/east"
+	targets = append(targets,
+		network.Target{Context: "gone", Server: "https://GONE0123.gr7.us-east-1.eks.amazonaws.com"},
+		network.Target{Context: "kind-kind", Server: "https://127.0.0.1:6443"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := network.Gather(ctx, network.SDKClients(srv.Config()), targets, network.Options{DefaultRegion: "us-east-1"})
+	var contexts []string
+	for _, c := range got.Clusters {
+		contexts = append(contexts, c.Context)
+	}
+	if want := []string{targets[0].Context, "west", "gone"}; !slices.Equal(contexts, want) {
+		t.Fatalf("clusters %v, want %v", contexts, want)
+	}
+	for _, c := range got.Clusters[:2] {
+		if c.Error != "" || c.VPC == "" || len(c.Gateways) != 1 || c.Gateways[0].Error != "" {
+			t.Errorf("%s: %+v", c.Context, c)
+		}
+	}
+	if e := got.Clusters[2].Error; !strings.Contains(e, "no EKS cluster in us-east-1 has the endpoint https://GONE0123") {
+		t.Errorf("gone: %q", e)
+	}
+	// Only "gone" and "kind-kind" needed the listing, in us-east-1.
+	if n := srv.Calls(awstest.ServiceEKS, "ListClusters"); n != 1 {
+		t.Errorf("ListClusters called %d times, want once (for us-east-1)", n)
+	}
+}

@@ -70,8 +70,17 @@ func TestFixTrust(t *testing.T) {
 				t.Fatalf("a refused fix changed cacerts: %v → %v", before, after)
 			}
 
-			// With it: every primary's cacerts are written.
+			// A server-side dry run validates the new cacerts and leaves
+			// nothing behind: no change, no key file.
 			keyDir := filepath.Join(dir, "intermediate-keys")
+			if out, code := run(append([]string{"fix", "--dry-run=server", "--allow-root-change", "--intermediate-key-dir", keyDir}, rootFlags...)...); code != 0 {
+				t.Fatalf("fix --dry-run=server: exit %d\n%s", code, out)
+			}
+			if entries, _ := os.ReadDir(keyDir); len(entries) > 0 || !equalMaps(before, cacertsVersions(t, l)) {
+				t.Fatalf("a server-side dry run wrote %d key files or changed cacerts", len(entries))
+			}
+
+			// With it: every primary's cacerts are written.
 			out, code = run(append([]string{"fix", "--apply", "--allow-root-change", "--intermediate-key-dir", keyDir}, rootFlags...)...)
 			if code != 0 {
 				t.Fatalf("fix --apply --allow-root-change: exit %d\n%s", code, out)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
@@ -203,7 +203,19 @@ func testApply(t *testing.T, l *lab.Lab) {
 func testPartialFailure(t *testing.T, l *lab.Lab) {
 	ctx := context.Background()
 	east, west := l.Contexts()[0], l.Contexts()[1]
-	DenyConfigMaps(t, l, west, "meshfed-denied")
+	if _, err := l.Client(west).CoreV1().ConfigMaps("istio-system").Create(ctx,
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "meshfed-denied", Namespace: "istio-system"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	undo, err := l.DenyUpdates(ctx, west, corev1.SchemeGroupVersion.WithResource("configmaps"), "istio-system", "meshfed-denied", "denied by the test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := undo(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
 	plan := Plan{Changes: []Change{
 		{Context: east, Phase: PhasePrepare, Object: configMap("istio-system", "first", map[string]any{"k": "v"})},
 		{Context: west, Phase: PhasePrepare, Object: configMap("istio-system", "first", map[string]any{"k": "v"})},
@@ -274,53 +286,6 @@ func testHungCluster(t *testing.T, l *lab.Lab) {
 		t.Errorf("east: %+v", r.Outcomes[2])
 	}
 	t.Logf("applied with a hung cluster in %s (timeout 2s per request)", took.Round(time.Millisecond))
-}
-
-// DenyConfigMaps makes context's API server reject ConfigMaps of that name
-// with a ValidatingAdmissionPolicy, as a cluster's policy would.
-func DenyConfigMaps(t *testing.T, l *lab.Lab, context, name string) {
-	t.Helper()
-	ctx := t.Context()
-	fail := admissionv1.Fail
-	c := l.Client(context).AdmissionregistrationV1()
-	policy := &admissionv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "deny-" + name},
-		Spec: admissionv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: &fail,
-			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
-				RuleWithOperations: admissionv1.RuleWithOperations{
-					Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update},
-					Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}},
-				},
-			}}},
-			Validations: []admissionv1.Validation{{Expression: fmt.Sprintf("object.metadata.name != %q", name), Message: "denied by the test"}},
-		},
-	}
-	if _, err := c.ValidatingAdmissionPolicies().Create(ctx, policy, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	binding := &admissionv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "deny-" + name},
-		Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: policy.Name,
-			ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny}},
-	}
-	if _, err := c.ValidatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// The policy takes effect once the API server has loaded it.
-	probe := configMap("istio-system", name, map[string]any{"k": "v"})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, err := l.Client(context).CoreV1().RESTClient().Post().AbsPath("/api/v1/namespaces/istio-system/configmaps").
-			Param("dryRun", "All").Body(mustJSON(t, probe)).Do(ctx).Get()
-		if err != nil && strings.Contains(err.Error(), "denied by the test") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the policy did not take effect: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 func mustJSON(t *testing.T, u *unstructured.Unstructured) []byte {

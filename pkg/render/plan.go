@@ -157,15 +157,23 @@ func comment(b *bytes.Buffer, lead, text string) {
 	prefix, indent := "# "+lead, "# "+strings.Repeat(" ", len(lead))
 	first := true
 	for _, para := range strings.Split(text, "\n") {
-		lines := wrapWords(strings.Fields(para), planWidth-len(indent))
+		// A list item's continuation lines hang under its text.
+		hang := ""
+		if strings.HasPrefix(para, "- ") {
+			hang = "  "
+		}
+		lines := wrapWords(strings.Fields(para), planWidth-len(indent)-len(hang))
 		if len(lines) == 0 {
 			b.WriteString("#\n")
 			continue
 		}
-		for _, l := range lines {
+		for i, l := range lines {
 			p := indent
 			if first {
 				p, first = prefix, false
+			}
+			if i > 0 {
+				p += hang
 			}
 			b.WriteString(p + l + "\n")
 		}

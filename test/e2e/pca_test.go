@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshfed/kubectl-meshfed/internal/awstest"
+	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/pkg/pki"
+)
+
+// TestFixTrustFromAWSPrivateCA moves a lab whose primaries have different
+// roots onto an AWS Private CA (the local test endpoint, spoken to by the
+// real SDK with SigV4): doctor --pca-arn says no primary signs under the
+// CA's root (MF6001); fix --ca aws-pca --apply issues each primary's
+// intermediate from the CA (keys made here, only the CSRs sent) into its
+// cacerts; after istiod's restart, doctor finds no trust error, MF6001
+// passes and every pair of primaries trusts each other. A DISABLED CA is
+// refused before anything is planned.
+func TestFixTrustFromAWSPrivateCA(t *testing.T) {
+	s := awstest.New()
+	if err := s.StartTLS(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ca, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: "corp mesh root", KeyAlgorithm: "EC_secp384r1", Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.PCA.SetPendingPolls(1) // each certificate: one RequestInProgressException first
+	env := s.Env()
+
+	l := labtest.Start(t, "different-roots", 2)
+	ctxs := strings.Join(l.Contexts(), ",")
+	var outputs []string
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		out, stderr, code := labtest.RunEnv(t, l, env, append(args, "--contexts", ctxs)...)
+		outputs = append(outputs, out, stderr)
+		return out, stderr, code
+	}
+	pcaFindings := func() (errs []string, mf6001 []finding) {
+		t.Helper()
+		out, stderr, _ := run("doctor", "-o", "json", "--checks", "trust,aws", "--pca-arn", ca.ARN)
+		r := parseReport(t, out)
+		for _, f := range r.Findings {
+			if f.Check == "MF6001" {
+				mf6001 = append(mf6001, f)
+			}
+			if f.Severity == "error" {
+				errs = append(errs, f.Check+"@"+strings.Join(f.Contexts, ","))
+			}
+		}
+		if r.Summary.Checks == 0 {
+			t.Fatalf("doctor ran no check\n%s", stderr)
+		}
+		return errs, mf6001
+	}
+
+	_, before := pcaFindings()
+	if len(before) != len(l.Primaries()) {
+		t.Fatalf("before: MF6001 findings %+v, want one error per primary", before)
+	}
+	for _, f := range before {
+		if f.Severity != "error" {
+			t.Errorf("before: MF6001 %s on %v, want error", f.Severity, f.Contexts)
+		}
+	}
+
+	// A CA that cannot issue is refused before anything is planned.
+	s.PCA.SetStatus(ca.ARN, awstest.StatusDisabled)
+	out, stderr, code := run("fix", "--apply", "--allow-root-change", "--ca", "aws-pca", "--pca-arn", ca.ARN)
+	if code != 3 || !strings.Contains(stderr, "not ACTIVE") || s.PCA.Issued() != 0 {
+		t.Fatalf("fix with a DISABLED CA: exit %d, %d issued\n%s\n%s", code, s.PCA.Issued(), out, stderr)
+	}
+	s.PCA.SetStatus(ca.ARN, awstest.StatusActive)
+
+	out, stderr, code = run("fix", "--apply", "--allow-root-change", "--ca", "aws-pca", "--pca-arn", ca.ARN)
+	if code != 0 {
+		t.Fatalf("fix --ca aws-pca --apply: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if n := s.PCA.Issued(); n != len(l.Primaries()) {
+		t.Errorf("the Private CA issued %d certificates, want one per primary (%d)", n, len(l.Primaries()))
+	}
+	for _, c := range l.Primaries() {
+		sec, err := l.Client(c).CoreV1().Secrets("istio-system").Get(context.Background(), "cacerts", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", c, err)
+		}
+		certs, err := pki.ParseCertificates(sec.Data["ca-cert.pem"])
+		if err != nil || !certs[0].IsCA || !certs[0].MaxPathLenZero || certs[0].CheckSignatureFrom(ca.Cert) != nil {
+			t.Errorf("%s: ca-cert.pem is not a pathlen-0 intermediate signed by the Private CA (%v)", c, err)
+		}
+		key, err := pki.ParsePrivateKey(sec.Data["ca-key.pem"])
+		if err != nil || !key.Matches(certs[0]) {
+			t.Errorf("%s: ca-key.pem is not the intermediate's key (%v)", c, err)
+		}
+		if err := l.RestartIstiod(context.Background(), c); err != nil {
+			t.Fatalf("restarting istiod in %s: %v", c, err)
+		}
+	}
+
+	errs, after := pcaFindings()
+	if len(errs) > 0 || len(after) > 0 {
+		t.Errorf("after the fix and the restarts: errors %v, MF6001 findings %+v", errs, after)
+	}
+	if errs := trustErrors(t, l); len(errs) > 0 {
+		t.Errorf("trust errors after the fix: %v", errs)
+	}
+	for _, o := range outputs {
+		if strings.Contains(o, "PRIVATE KEY") || strings.Contains(o, awstest.TestSecretAccessKey) {
+			t.Fatal("a private key or the AWS secret key was printed")
+		}
+	}
+}

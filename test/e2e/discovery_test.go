@@ -211,81 +211,12 @@ var secretFaults = []secretFault{
 func TestDiscoveryFaultsOnLiveLab(t *testing.T) {
 	l := labtest.Start(t, "multi-primary", 2)
 	ctx := context.Background()
-	east, west := l.Client("east"), l.Client("west")
-	const name, roleName = "istio-remote-secret-west", "istio-reader-clusterrole-istio-system"
-	raw, err := clientcmd.LoadFromFile(l.Kubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	servers := map[string]string{}
-	for n, c := range raw.Contexts {
-		servers[n] = raw.Clusters[c.Cluster].Server
-	}
+	servers := contextServers(t, l)
 	for _, tc := range secretFaults {
 		t.Run(tc.name, func(t *testing.T) {
 			wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 			defer cancel()
-			orig, err := east.CoreV1().Secrets("istio-system").Get(wctx, name, metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			origRole, err := west.RbacV1().ClusterRoles().Get(wctx, roleName, metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Restore: the original role, no stray copies, the secret re-added.
-			defer func() {
-				rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
-				defer rcancel()
-				if tc.role != nil {
-					cur, err := west.RbacV1().ClusterRoles().Get(rctx, roleName, metav1.GetOptions{})
-					if err == nil {
-						cur.Rules = origRole.Rules
-						_, err = west.RbacV1().ClusterRoles().Update(rctx, cur, metav1.UpdateOptions{})
-					}
-					if err != nil {
-						t.Fatalf("restoring the reader role: %v", err)
-					}
-				}
-				_ = east.CoreV1().Secrets("default").Delete(rctx, name, metav1.DeleteOptions{})
-				if err := l.ReaddRemoteSecret(rctx, "east", "west"); err != nil {
-					t.Fatalf("restoring the remote secret: %v", err)
-				}
-				if m, err := l.WaitClusterz(rctx, "east", func(m map[string]string) bool { return m["west"] == lab.Synced && len(m) == 2 }); err != nil {
-					t.Fatalf("east never synced west again: %v (%v)", err, m)
-				}
-			}()
-
-			if tc.role != nil {
-				r := origRole.DeepCopy()
-				tc.role(r)
-				if _, err := west.RbacV1().ClusterRoles().Update(wctx, r, metav1.UpdateOptions{}); err != nil {
-					t.Fatal(err)
-				}
-				// istiod's open watches outlive an RBAC change; connect anew.
-				if err := l.ReaddRemoteSecret(wctx, "east", "west"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if tc.edit != nil {
-				if err := east.CoreV1().Secrets("istio-system").Delete(wctx, name, metav1.DeleteOptions{}); err != nil {
-					t.Fatal(err)
-				}
-				s := orig.DeepCopy()
-				s.ResourceVersion, s.UID, s.CreationTimestamp, s.ManagedFields = "", "", metav1.Time{}, nil
-				for _, n := range tc.edit(t, s, servers) {
-					if _, err := east.CoreV1().Secrets(n.Namespace).Create(wctx, n, metav1.CreateOptions{}); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			clusterz, err := l.WaitClusterz(wctx, "east", func(m map[string]string) bool {
-				_, has := m["west"]
-				return m["west"] == tc.clusterz || (tc.clusterz == "" && !has)
-			})
-			if err != nil {
-				t.Fatalf("east's clusterz never showed west %q: %v (last %v)", tc.clusterz, err, clusterz)
-			}
+			clusterz := breakRemoteSecret(t, wctx, l, tc, servers)
 
 			args := append([]string{"doctor", "-o", "json", "--contexts", "east,west"}, l.IstiodDebugFlags()...)
 			out, stderr, _ := labtest.Run(t, l, args...)
@@ -355,4 +286,92 @@ func BenchmarkDoctorWithProbes(b *testing.B) {
 			}
 		})
 	}
+}
+
+// contextServers maps each context of the lab's kubeconfig to its API server URL.
+func contextServers(t *testing.T, l *lab.Lab) map[string]string {
+	t.Helper()
+	raw, err := clientcmd.LoadFromFile(l.Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers := map[string]string{}
+	for n, c := range raw.Contexts {
+		servers[n] = raw.Clusters[c.Cluster].Server
+	}
+	return servers
+}
+
+// breakRemoteSecret applies one fault to east's remote secret for west (or
+// west's reader role), waits until east's istiod shows it and returns
+// east's clusterz then; when the test ends it restores the role, removes
+// stray copies and re-adds the secret as the lab wrote it, until east has
+// west synced again.
+func breakRemoteSecret(t *testing.T, ctx context.Context, l *lab.Lab, tc secretFault, servers map[string]string) map[string]string {
+	t.Helper()
+	east, west := l.Client("east"), l.Client("west")
+	const name, roleName = "istio-remote-secret-west", "istio-reader-clusterrole-istio-system"
+	orig, err := east.CoreV1().Secrets("istio-system").Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	origRole, err := west.RbacV1().ClusterRoles().Get(ctx, roleName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		rctx, rcancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer rcancel()
+		if tc.role != nil {
+			cur, err := west.RbacV1().ClusterRoles().Get(rctx, roleName, metav1.GetOptions{})
+			if err == nil {
+				cur.Rules = origRole.Rules
+				_, err = west.RbacV1().ClusterRoles().Update(rctx, cur, metav1.UpdateOptions{})
+			}
+			if err != nil {
+				t.Errorf("restoring the reader role: %v", err)
+				return
+			}
+		}
+		_ = east.CoreV1().Secrets("default").Delete(rctx, name, metav1.DeleteOptions{})
+		if err := l.ReaddRemoteSecret(rctx, "east", "west"); err != nil {
+			t.Errorf("restoring the remote secret: %v", err)
+			return
+		}
+		if m, err := l.WaitClusterz(rctx, "east", func(m map[string]string) bool { return m["west"] == lab.Synced && len(m) == 2 }); err != nil {
+			t.Errorf("east never synced west again: %v (%v)", err, m)
+		}
+	})
+
+	if tc.role != nil {
+		r := origRole.DeepCopy()
+		tc.role(r)
+		if _, err := west.RbacV1().ClusterRoles().Update(ctx, r, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// istiod's open watches outlive an RBAC change; connect anew.
+		if err := l.ReaddRemoteSecret(ctx, "east", "west"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tc.edit != nil {
+		if err := east.CoreV1().Secrets("istio-system").Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		s := orig.DeepCopy()
+		s.ResourceVersion, s.UID, s.CreationTimestamp, s.ManagedFields = "", "", metav1.Time{}, nil
+		for _, n := range tc.edit(t, s, servers) {
+			if _, err := east.CoreV1().Secrets(n.Namespace).Create(ctx, n, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	clusterz, err := l.WaitClusterz(ctx, "east", func(m map[string]string) bool {
+		_, has := m["west"]
+		return m["west"] == tc.clusterz || (tc.clusterz == "" && !has)
+	})
+	if err != nil {
+		t.Fatalf("east's clusterz never showed west %q: %v (last %v)", tc.clusterz, err, clusterz)
+	}
+	return clusterz
 }

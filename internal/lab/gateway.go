@@ -10,56 +10,63 @@ import (
 )
 
 // startGateways runs, for every cluster whose east-west gateway has an
-// address, listeners standing in for the gateway at that address: 15443
-// (TLS, presenting a workload certificate from the cluster's Istio CA, as the
-// passthrough target of AUTO_PASSTHROUGH would), 15021 (status, HTTP
-// /healthz/ready), and on primaries 15012 and 15017 forwarded to istiod.
+// address, the stand-in for the gateway at that address (see startGateway).
 func (l *Lab) startGateways() error {
 	for _, name := range l.names {
-		c := l.clusters[name]
-		addr := l.GatewayAddress(name)
-		if addr == "" {
-			continue
+		if addr := l.GatewayAddress(name); addr != "" {
+			if err := l.startGateway(l.clusters[name], addr); err != nil {
+				return err
+			}
 		}
-		ns := l.net.ns(name)
-		cert, err := l.gatewayCert(c)
+	}
+	return nil
+}
+
+// startGateway runs listeners standing in for a cluster's east-west gateway
+// at addr: 15443 (TLS, presenting a workload certificate from the cluster's
+// Istio CA, as the passthrough target of AUTO_PASSTHROUGH would), 15021
+// (status, HTTP /healthz/ready), and on primaries 15012 and 15017 forwarded
+// to istiod.
+func (l *Lab) startGateway(c *cluster, addr string) error {
+	name := c.name
+	ns := l.net.ns(name)
+	cert, err := l.gatewayCert(c)
+	if err != nil {
+		return err
+	}
+	if !l.scenario.has(name, FaultGatewayRefusing) { // refusing: nothing listens on 15443
+		ln, err := listenIn(ns, net.JoinHostPort(addr, "15443"))
 		if err != nil {
-			return err
+			return fmt.Errorf("%s gateway stand-in: %w", name, err)
 		}
-		if !l.scenario.has(name, FaultGatewayRefusing) { // refusing: nothing listens on 15443
-			ln, err := listenIn(ns, net.JoinHostPort(addr, "15443"))
+		l.addCloser(ln)
+		if l.scenario.has(name, FaultGatewayHanging) {
+			go holdOpen(ln)
+		} else {
+			tl := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+			go serveTLS(tl)
+		}
+	}
+
+	st, err := listenIn(ns, net.JoinHostPort(addr, "15021"))
+	if err != nil {
+		return fmt.Errorf("%s gateway status stand-in: %w", name, err)
+	}
+	l.addCloser(st)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz/ready", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(st) }()
+
+	if c.role == "primary" {
+		for _, port := range []string{"15012", "15017"} {
+			fl, err := listenIn(ns, net.JoinHostPort(addr, port))
 			if err != nil {
-				return fmt.Errorf("%s gateway stand-in: %w", name, err)
+				return fmt.Errorf("%s gateway stand-in %s: %w", name, port, err)
 			}
-			l.addCloser(ln)
-			if l.scenario.has(name, FaultGatewayHanging) {
-				go holdOpen(ln)
-			} else {
-				tl := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-				go serveTLS(tl)
-			}
-		}
-
-		st, err := listenIn(ns, net.JoinHostPort(addr, "15021"))
-		if err != nil {
-			return fmt.Errorf("%s gateway status stand-in: %w", name, err)
-		}
-		l.addCloser(st)
-		mux := http.NewServeMux()
-		mux.HandleFunc("/healthz/ready", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(st) }()
-
-		if c.role == "primary" {
-			for _, port := range []string{"15012", "15017"} {
-				fl, err := listenIn(ns, net.JoinHostPort(addr, port))
-				if err != nil {
-					return fmt.Errorf("%s gateway stand-in %s: %w", name, port, err)
-				}
-				l.addCloser(fl)
-				to := net.JoinHostPort(l.net.addr(name), port)
-				go forward(fl, func() (net.Conn, error) { return net.DialTimeout("tcp", to, 5*time.Second) })
-			}
+			l.addCloser(fl)
+			to := net.JoinHostPort(l.net.addr(name), port)
+			go forward(fl, func() (net.Conn, error) { return net.DialTimeout("tcp", to, 5*time.Second) })
 		}
 	}
 	return nil

@@ -74,6 +74,9 @@ type Lab struct {
 	pkiScenarios map[string]pkitest.Scenario
 	// agents are the node agents (kubelet.go) by cluster/node (under mu).
 	agents map[string]*nodeAgent
+	// provisioned maps a cluster to the gateway Service ProvisionGateways
+	// gave its gateway address (under mu).
+	provisioned map[string]string
 }
 
 // cluster is one cluster's processes, files and clients.

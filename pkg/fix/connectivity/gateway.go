@@ -56,8 +56,12 @@ func (p *planner) ensureGateway(c *fleet.Cluster, network string, id checks.ID, 
 
 // installWorkload plans the gateway's identity and Deployment.
 func (p *planner) installWorkload(c *fleet.Cluster, ns, network string, id checks.ID, why string) {
+	td := mesh.Identify(c).TrustDomain
+	if td == "" {
+		td = "<trust domain>"
+	}
 	p.change(c.Context, gatewayServiceAccount(ns), fix.PhaseIdentity, id,
-		fmt.Sprintf("The east-west gateway's pods run as this service account; their mesh identity is spiffe://<trust domain>/ns/%s/sa/%s.", ns, gatewayName))
+		fmt.Sprintf("The east-west gateway's pods run as this service account; their mesh identity is spiffe://%s/ns/%s/sa/%s.", td, ns, gatewayName))
 	p.change(c.Context, gatewayRole(ns), fix.PhaseIdentity, id,
 		"As Istio's gateway chart does: lets the gateway read the TLS secrets that Gateway objects in its namespace name (credentialName).")
 	p.change(c.Context, gatewayRoleBinding(ns), fix.PhaseIdentity, id,

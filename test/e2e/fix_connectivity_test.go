@@ -1,0 +1,287 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"net"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshfed/kubectl-meshfed/internal/lab"
+	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/pkg/fix/fixtest"
+)
+
+// planned is one change of a printed plan: "context Kind namespace/name".
+type plannedChange struct {
+	Key     string
+	Answers []string
+}
+
+var (
+	contextComment = regexp.MustCompile(`(?m)^# context: (\S+)`)
+	answersComment = regexp.MustCompile(`(?m)^# answers: (MF\d{4})`)
+)
+
+// planChanges reads the changes of a plan `fix` printed: each YAML
+// document's object, with the context and answers from its comments.
+func planChanges(t *testing.T, out string) map[string]plannedChange {
+	t.Helper()
+	got := map[string]plannedChange{}
+	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(out, -1) {
+		ctx := contextComment.FindStringSubmatch(doc)
+		if ctx == nil {
+			continue
+		}
+		var obj struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Namespace string `json:"namespace"`
+				Name      string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatalf("plan document does not parse: %v\n%s", err, doc)
+		}
+		key := ctx[1] + " " + obj.Kind + " " + obj.Metadata.Namespace + "/" + obj.Metadata.Name
+		c := plannedChange{Key: key}
+		for _, m := range answersComment.FindAllStringSubmatch(doc, -1) {
+			c.Answers = append(c.Answers, m[1])
+		}
+		got[key] = c
+	}
+	return got
+}
+
+// expectPlan runs `fix` (print only) and checks that it plans at least the
+// changes in want, each answering the given check.
+func expectPlan(t *testing.T, l *lab.Lab, want map[string]string, args ...string) string {
+	t.Helper()
+	out, stderr, code := labtest.Run(t, l, append([]string{"fix", "--contexts", strings.Join(l.Contexts(), ",")}, args...)...)
+	if code != 0 {
+		t.Fatalf("fix exited %d\nstdout: %s\nstderr: %s", code, out, stderr)
+	}
+	got := planChanges(t, out)
+	for key, id := range want {
+		c, ok := got[key]
+		if !ok {
+			t.Errorf("the plan has no change %s; it has %v", key, sortedKeys(got))
+			continue
+		}
+		if !contains(c.Answers, id) {
+			t.Errorf("%s answers %v, want %s", key, c.Answers, id)
+		}
+	}
+	if t.Failed() {
+		t.Logf("plan:\n%s", out)
+	}
+	return out
+}
+
+// applyFix runs `fix --apply` and fails unless every change was applied.
+func applyFix(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	out, stderr, code := labtest.Run(t, l, "fix", "--apply", "--contexts", strings.Join(l.Contexts(), ","))
+	if code != 0 {
+		t.Fatalf("fix --apply exited %d\nstdout: %s\nstderr: %s", code, out, stderr)
+	}
+	return out
+}
+
+// expectNothingToDo runs `fix` and `fix --apply` again: both must say there
+// is nothing to do, and the objects fix made must keep their resourceVersion.
+func expectNothingToDo(t *testing.T, l *lab.Lab, objs []objectRef) {
+	t.Helper()
+	before := resourceVersions(t, l, objs)
+	for _, args := range [][]string{{"fix"}, {"fix", "--apply"}} {
+		out, stderr, code := labtest.Run(t, l, append(args, "--contexts", strings.Join(l.Contexts(), ","))...)
+		if code != 0 || !strings.HasPrefix(out, "# nothing to do") {
+			t.Errorf("%v again: exit %d, want 0 and nothing to do\nstdout: %s\nstderr: %s", args, code, out, stderr)
+		}
+	}
+	if after := resourceVersions(t, l, objs); !reflect.DeepEqual(before, after) {
+		t.Errorf("fix --apply with nothing to do changed objects: resourceVersions %v, then %v", before, after)
+	}
+}
+
+type objectRef struct {
+	context string
+	gvr     schema.GroupVersionResource
+	ns      string
+	name    string
+}
+
+var (
+	deploymentsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	servicesGVR    = schema.GroupVersionResource{Version: "v1", Resource: "services"}
+	gatewaysGVR    = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
+	vsGVR          = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
+)
+
+func resourceVersions(t *testing.T, l *lab.Lab, objs []objectRef) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, o := range objs {
+		dyn, err := dynamic.NewForConfig(l.RESTConfig(o.context))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := dyn.Resource(o.gvr).Namespace(o.ns).Get(context.Background(), o.name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("%s %s %s/%s: %v", o.context, o.gvr.Resource, o.ns, o.name, err)
+		}
+		out[o.context+" "+o.gvr.Resource+" "+o.ns+"/"+o.name] = u.GetResourceVersion()
+	}
+	return out
+}
+
+// provision does what the cloud and the kubelet would after the apply.
+func provision(t *testing.T, l *lab.Lab, want ...string) []lab.Provisioned {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got, err := l.ProvisionGateways(ctx)
+	if err != nil {
+		t.Fatalf("provision gateways: %v", err)
+	}
+	var names []string
+	for _, p := range got {
+		names = append(names, p.Context+" "+p.Service)
+	}
+	if !reflect.DeepEqual(names, want) {
+		t.Fatalf("provisioned %v, want %v", names, want)
+	}
+	return got
+}
+
+// reachability runs doctor (probes on) and returns its network × network
+// probe outcomes, [source][destination].
+func reachability(t *testing.T, l *lab.Lab) map[string]map[string]string {
+	t.Helper()
+	out, stderr, _ := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ","))
+	var r struct {
+		Reachability *struct {
+			Cells map[string]map[string]struct {
+				Outcome string `json:"outcome"`
+			} `json:"cells"`
+		} `json:"reachability"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("doctor json: %v\n%s", err, stderr)
+	}
+	if r.Reachability == nil {
+		t.Fatalf("doctor ran no gateway probe\nstderr: %s", stderr)
+	}
+	cells := map[string]map[string]string{}
+	for src, row := range r.Reachability.Cells {
+		cells[src] = map[string]string{}
+		for dst, c := range row {
+			cells[src][dst] = c.Outcome
+		}
+	}
+	return cells
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// A network without an east-west gateway: fix plans Istio's gateway and the
+// cross-network Gateway in west, applies them, and once the lab has done what
+// the cloud and the kubelet would, doctor is clean, the probe crosses into
+// west, and fix has nothing more to do.
+func TestFixConnectivityNoGateway(t *testing.T) {
+	l := labtest.Start(t, "no-gateway", 2)
+	expectFindings(t, l, []string{"MF3001@west"})
+
+	ns := "istio-system"
+	gw := "istio-eastwestgateway"
+	expectPlan(t, l, map[string]string{
+		"west ServiceAccount " + ns + "/" + gw:          "MF3001",
+		"west Role " + ns + "/" + gw:                    "MF3001",
+		"west RoleBinding " + ns + "/" + gw:             "MF3001",
+		"west Deployment " + ns + "/" + gw:              "MF3001",
+		"west Service " + ns + "/" + gw:                 "MF3001",
+		"west Gateway " + ns + "/cross-network-gateway": "MF3001",
+	})
+	aws := expectPlan(t, l, map[string]string{"west Service " + ns + "/" + gw: "MF3001"}, "--aws-lb", "internal")
+	fixtest.Golden(t, filepath.Join("testdata", "fix-no-gateway-aws-internal.yaml"), aws)
+
+	applyFix(t, l)
+	provision(t, l, "west "+ns+"/"+gw)
+
+	expectFindings(t, l, nil)
+	cells := reachability(t, l)
+	east, west := l.Network("east"), l.Network("west")
+	if got := cells[east][west]; got != "ok" {
+		t.Errorf("probe from network %s into %s: %q, want ok (cells %v)", east, west, got, cells)
+	}
+
+	expectNothingToDo(t, l, []objectRef{
+		{"west", deploymentsGVR, ns, gw}, {"west", servicesGVR, ns, gw}, {"west", gatewaysGVR, ns, "cross-network-gateway"},
+	})
+}
+
+// A primary that does not expose istiod to its remote: fix installs the
+// gateway in east with istiod's ports and expose-istiod.yaml's Gateway and
+// VirtualService; afterwards the remote's webhook URL is served, doctor is
+// clean, and istiod answers TLS through the gateway's address.
+func TestFixConnectivityPrimaryRemote(t *testing.T) {
+	l := labtest.Start(t, "primary-remote-unexposed", 2)
+	expectFindings(t, l, []string{"MF3010@east,west", "MF3015@west"})
+
+	ns := "istio-system"
+	gw := "istio-eastwestgateway"
+	expectPlan(t, l, map[string]string{
+		"east Deployment " + ns + "/" + gw:         "MF3010",
+		"east Service " + ns + "/" + gw:            "MF3010",
+		"east Gateway " + ns + "/istiod-gateway":   "MF3010",
+		"east VirtualService " + ns + "/istiod-vs": "MF3010",
+		"east ServiceAccount " + ns + "/" + gw:     "MF3010",
+	})
+	applyFix(t, l)
+	got := provision(t, l, "east "+ns+"/"+gw)
+
+	expectFindings(t, l, nil)
+	// The remote's proxies reach istiod's xDS port through the gateway.
+	// istiod serves 15012 once it has issued its own certificate, which
+	// it may not have yet on a young lab: try until a minute has passed.
+	var conn *tls.Conn
+	var err error
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		conn, err = tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", net.JoinHostPort(got[0].Address, "15012"),
+			&tls.Config{InsecureSkipVerify: true, ServerName: "istiod.istio-system.svc"}) //nolint:gosec // only who answers matters here
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("TLS to istiod through east's gateway %s:15012: %v", got[0].Address, err)
+	}
+	certs := conn.ConnectionState().PeerCertificates
+	conn.Close()
+	if len(certs) == 0 || !contains(certs[0].DNSNames, "istiod.istio-system.svc") {
+		t.Errorf("the gateway's 15012 answered with %v, want istiod's certificate", certs)
+	}
+
+	expectNothingToDo(t, l, []objectRef{
+		{"east", deploymentsGVR, ns, gw}, {"east", servicesGVR, ns, gw},
+		{"east", gatewaysGVR, ns, "istiod-gateway"}, {"east", vsGVR, ns, "istiod-vs"},
+	})
+}

@@ -22,7 +22,8 @@ import (
 //     cluster's Istio CA, 15021, and on a primary 15012 and 15017 forwarded
 //     to istiod), as at Start.
 //
-// No Pod is written: the gateway Deployment's pods would be injected by
+// The stand-in listens before this returns, and istiod already serves TLS
+// (Start waits for it), so the gateway is usable at once. No Pod is written: the gateway Deployment's pods would be injected by
 // istiod's webhook, which the API server cannot call without kube-proxy.
 // Each cluster has one gateway address, so a cluster whose gateway already
 // has one (from Start, or an earlier call) cannot get a second. It returns

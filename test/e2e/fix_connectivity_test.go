@@ -240,11 +240,12 @@ func TestFixConnectivityNoGateway(t *testing.T) {
 
 // A primary that does not expose istiod to its remote: fix installs the
 // gateway in east with istiod's ports and expose-istiod.yaml's Gateway and
-// VirtualService; afterwards the remote's webhook URL is served, doctor is
-// clean, and istiod answers TLS through the gateway's address.
+// VirtualService; afterwards the remote's webhook URL and istiod address are
+// served (MF3015, MF3016), doctor is clean, and istiod answers TLS through
+// the gateway's address.
 func TestFixConnectivityPrimaryRemote(t *testing.T) {
 	l := labtest.Start(t, "primary-remote-unexposed", 2)
-	expectFindings(t, l, []string{"MF3010@east,west", "MF3015@west"})
+	expectFindings(t, l, []string{"MF3010@east,west", "MF3015@west", "MF3016@west", "MF3016@west"})
 
 	ns := "istio-system"
 	gw := "istio-eastwestgateway"
@@ -260,17 +261,8 @@ func TestFixConnectivityPrimaryRemote(t *testing.T) {
 
 	expectFindings(t, l, nil)
 	// The remote's proxies reach istiod's xDS port through the gateway.
-	// istiod serves 15012 once it has issued its own certificate, which
-	// it may not have yet on a young lab: try until a minute has passed.
-	var conn *tls.Conn
-	var err error
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
-		conn, err = tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", net.JoinHostPort(got[0].Address, "15012"),
-			&tls.Config{InsecureSkipVerify: true, ServerName: "istiod.istio-system.svc"}) //nolint:gosec // only who answers matters here
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", net.JoinHostPort(got[0].Address, "15012"),
+		&tls.Config{InsecureSkipVerify: true, ServerName: "istiod.istio-system.svc"}) //nolint:gosec // only who answers matters here
 	if err != nil {
 		t.Fatalf("TLS to istiod through east's gateway %s:15012: %v", got[0].Address, err)
 	}

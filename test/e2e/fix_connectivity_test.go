@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
@@ -90,36 +88,11 @@ func expectPlan(t *testing.T, l *lab.Lab, want map[string]string, args ...string
 }
 
 // applyFix runs `fix --apply` and fails unless every change was applied.
-func applyFix(t *testing.T, l *lab.Lab) string {
+func applyFix(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	out, stderr, code := labtest.Run(t, l, "fix", "--apply", "--contexts", strings.Join(l.Contexts(), ","))
-	if code != 0 {
-		t.Fatalf("fix --apply exited %d\nstdout: %s\nstderr: %s", code, out, stderr)
+	if out, code := runFix(t, l, "--apply"); code != 0 {
+		t.Fatalf("fix --apply exited %d\n%s", code, out)
 	}
-	return out
-}
-
-// expectNothingToDo runs `fix` and `fix --apply` again: both must say there
-// is nothing to do, and the objects fix made must keep their resourceVersion.
-func expectNothingToDo(t *testing.T, l *lab.Lab, objs []objectRef) {
-	t.Helper()
-	before := resourceVersions(t, l, objs)
-	for _, args := range [][]string{{"fix"}, {"fix", "--apply"}} {
-		out, stderr, code := labtest.Run(t, l, append(args, "--contexts", strings.Join(l.Contexts(), ","))...)
-		if code != 0 || !strings.HasPrefix(out, "# nothing to do") {
-			t.Errorf("%v again: exit %d, want 0 and nothing to do\nstdout: %s\nstderr: %s", args, code, out, stderr)
-		}
-	}
-	if after := resourceVersions(t, l, objs); !reflect.DeepEqual(before, after) {
-		t.Errorf("fix --apply with nothing to do changed objects: resourceVersions %v, then %v", before, after)
-	}
-}
-
-type objectRef struct {
-	context string
-	gvr     schema.GroupVersionResource
-	ns      string
-	name    string
 }
 
 var (
@@ -128,23 +101,6 @@ var (
 	gatewaysGVR    = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
 	vsGVR          = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
 )
-
-func resourceVersions(t *testing.T, l *lab.Lab, objs []objectRef) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for _, o := range objs {
-		dyn, err := dynamic.NewForConfig(l.RESTConfig(o.context))
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, err := dyn.Resource(o.gvr).Namespace(o.ns).Get(context.Background(), o.name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatalf("%s %s %s/%s: %v", o.context, o.gvr.Resource, o.ns, o.name, err)
-		}
-		out[o.context+" "+o.gvr.Resource+" "+o.ns+"/"+o.name] = u.GetResourceVersion()
-	}
-	return out
-}
 
 // provision does what the cloud and the kubelet would after the apply.
 func provision(t *testing.T, l *lab.Lab, want ...string) []lab.Provisioned {
@@ -234,7 +190,7 @@ func TestFixConnectivityNoGateway(t *testing.T) {
 	}
 
 	expectNothingToDo(t, l, []objectRef{
-		{"west", deploymentsGVR, ns, gw}, {"west", servicesGVR, ns, gw}, {"west", gatewaysGVR, ns, "cross-network-gateway"},
+		{Context: "west", GVR: deploymentsGVR, Namespace: ns, Name: gw}, {Context: "west", GVR: servicesGVR, Namespace: ns, Name: gw}, {Context: "west", GVR: gatewaysGVR, Namespace: ns, Name: "cross-network-gateway"},
 	})
 }
 
@@ -273,7 +229,7 @@ func TestFixConnectivityPrimaryRemote(t *testing.T) {
 	}
 
 	expectNothingToDo(t, l, []objectRef{
-		{"east", deploymentsGVR, ns, gw}, {"east", servicesGVR, ns, gw},
-		{"east", gatewaysGVR, ns, "istiod-gateway"}, {"east", vsGVR, ns, "istiod-vs"},
+		{Context: "east", GVR: deploymentsGVR, Namespace: ns, Name: gw}, {Context: "east", GVR: servicesGVR, Namespace: ns, Name: gw},
+		{Context: "east", GVR: gatewaysGVR, Namespace: ns, Name: "istiod-gateway"}, {Context: "east", GVR: vsGVR, Namespace: ns, Name: "istiod-vs"},
 	})
 }

@@ -341,7 +341,10 @@ func cleanRecord(rec *record) []error {
 	}
 	if rec.HostLink != "" {
 		if _, err := net.InterfaceByName(rec.HostLink); err == nil {
-			if err := ipCmd("link", "del", rec.HostLink); err != nil {
+			// Deleting the router's namespace removes the link's peer, and the
+			// kernel then removes the link itself, asynchronously: it may be
+			// gone between the lookup and the delete.
+			if err := ipCmd("link", "del", rec.HostLink); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
 				errs = append(errs, err)
 			}
 		}

@@ -205,3 +205,48 @@ type IstiodCluster struct {
 	SecretName string `json:"secretName,omitempty"`
 	SyncStatus string `json:"syncStatus"`
 }
+
+// IstiodViews returns the views of a primary's istiod: one per replica read
+// through a port-forward, or one for a debug address. Nil when istiod was
+// not asked (or no probe ran).
+func (p *Probes) IstiodViews(context string) []IstiodView {
+	if p == nil {
+		return nil
+	}
+	var out []IstiodView
+	for _, v := range p.Istiod {
+		if v.Context == context {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// StatusMissing is a replica's status for a cluster ID its clusterz does
+// not list.
+const StatusMissing = "missing"
+
+// ReplicaStatus is what one istiod replica that answered reports of a
+// cluster ID: its sync status, or StatusMissing.
+type ReplicaStatus struct {
+	Replica, Status string
+}
+
+// ClusterStatuses returns what each replica among views that answered
+// reports of the cluster id.
+func ClusterStatuses(views []IstiodView, id string) []ReplicaStatus {
+	var out []ReplicaStatus
+	for _, v := range views {
+		if !v.Read() {
+			continue
+		}
+		st := StatusMissing
+		for _, c := range v.Clusters {
+			if c.ID == id {
+				st = c.SyncStatus
+			}
+		}
+		out = append(out, ReplicaStatus{v.Replica(), st})
+	}
+	return out
+}

@@ -42,51 +42,11 @@ func credentialProbes(f *fleet.Fleet) iter.Seq[fleet.CredentialProbe] {
 	}
 }
 
-// istiodViews returns the views of a primary's istiod: one per replica
-// read through a port-forward, or one for a debug address. Nil when istiod
-// was not asked.
-func istiodViews(f *fleet.Fleet, context string) []fleet.IstiodView {
-	if f.Probes == nil {
-		return nil
-	}
-	var out []fleet.IstiodView
-	for _, v := range f.Probes.Istiod {
-		if v.Context == context {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// replicaStatus is what one istiod replica that answered reports of a
-// cluster ID: its sync status, or "missing" when it does not list it.
-type replicaStatus struct {
-	replica, status string
-}
-
-// istiodStatuses returns what each replica that answered reports of id.
-func istiodStatuses(views []fleet.IstiodView, id string) []replicaStatus {
-	var out []replicaStatus
-	for _, v := range views {
-		if !v.Read() {
-			continue
-		}
-		st := "missing"
-		for _, c := range v.Clusters {
-			if c.ID == id {
-				st = c.SyncStatus
-			}
-		}
-		out = append(out, replicaStatus{v.Replica(), st})
-	}
-	return out
-}
-
 // notSynced keeps the replicas that do not report the cluster synced.
-func notSynced(sts []replicaStatus) []replicaStatus {
-	var out []replicaStatus
+func notSynced(sts []fleet.ReplicaStatus) []fleet.ReplicaStatus {
+	var out []fleet.ReplicaStatus
 	for _, s := range sts {
-		if s.status != "synced" {
+		if s.Status != "synced" {
 			out = append(out, s)
 		}
 	}
@@ -114,7 +74,7 @@ func credentialsFail(f *fleet.Fleet) []checks.Finding {
 		if !failed || (cp.Outcome == fleet.CredUnauthorized && tokenExpired(f, cp)) {
 			continue // MF4009 says why it is rejected
 		}
-		statuses := istiodStatuses(istiodViews(f, cp.Context), cp.Key)
+		statuses := fleet.ClusterStatuses(f.Probes.IstiodViews(cp.Context), cp.Key)
 		if len(notSynced(statuses)) > 0 {
 			continue // MF4011
 		}
@@ -204,7 +164,7 @@ func istiodView(f *fleet.Fleet) []checks.Finding {
 	}
 	var out []checks.Finding
 	for _, p := range primaries(f) {
-		views := istiodViews(f, p.c.Context)
+		views := f.Probes.IstiodViews(p.c.Context)
 		if len(views) == 0 {
 			continue
 		}
@@ -228,7 +188,7 @@ func istiodView(f *fleet.Fleet) []checks.Finding {
 				continue
 			}
 			expected[e.Key] = true
-			statuses := istiodStatuses(read, e.Key)
+			statuses := fleet.ClusterStatuses(read, e.Key)
 			behind := notSynced(statuses)
 			if len(behind) == 0 {
 				continue
@@ -244,7 +204,7 @@ func istiodView(f *fleet.Fleet) []checks.Finding {
 			} else {
 				ctxs = []string{p.c.Context}
 			}
-			why := explain(f, p, s, e, behind[0].status, cp)
+			why := explain(f, p, s, e, behind[0].Status, cp)
 			msg := fmt.Sprintf("istiod of %s %s: %s", p.c.Context, describeStatuses(e.Key, statuses), why)
 			if disagree {
 				msg = fmt.Sprintf("istiod replicas of %s disagree: %s. They read the same remote secret, so what differs is the replica (its pod's network or node, or a restart it has not recovered from); for the ones behind: %s",
@@ -290,18 +250,18 @@ func unreadView(p primary, v fleet.IstiodView, deployment *checks.ObjectRef) che
 
 // describeStatuses says what the replicas report of a cluster, naming the
 // replicas when they were read one by one.
-func describeStatuses(id string, sts []replicaStatus) string {
+func describeStatuses(id string, sts []fleet.ReplicaStatus) string {
 	var order []string
 	by := map[string][]string{}
 	for _, s := range sts {
-		if _, ok := by[s.status]; !ok {
-			order = append(order, s.status)
+		if _, ok := by[s.Status]; !ok {
+			order = append(order, s.Status)
 		}
-		by[s.status] = append(by[s.status], s.replica)
+		by[s.Status] = append(by[s.Status], s.Replica)
 	}
 	phrase := func(status string, plural bool) string {
 		verb := map[bool][2]string{false: {"does not list", "reports"}, true: {"do not list", "report"}}[plural]
-		if status == "missing" {
+		if status == fleet.StatusMissing {
 			return fmt.Sprintf("%s cluster %q", verb[0], id)
 		}
 		return fmt.Sprintf("%s cluster %q %s", verb[1], id, status)
@@ -338,7 +298,7 @@ func explainedElsewhere(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.R
 
 // explain says why istiod does not have a peer synced, from the probe.
 func explain(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry, status string, cp *fleet.CredentialProbe) string {
-	if status == "missing" {
+	if status == fleet.StatusMissing {
 		return "it has not loaded remote secret " + s.Ref() + " (an istiod that has not caught up, or a second secret for the same cluster ID)"
 	}
 	if mesh.LoopbackServer(e.Server) {

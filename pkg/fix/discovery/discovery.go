@@ -524,41 +524,22 @@ func (pl *planner) duplicates(fd checks.Finding, p *fleet.Cluster) {
 // other than synced, else synced; ok is false when no replica of that
 // primary was read.
 func (pl *planner) istiodStatus(context, id string) (status string, ok bool) {
-	if pl.f.Probes == nil {
-		return "", false
-	}
-	worst := ""
-	for _, v := range pl.f.Probes.Istiod {
-		if v.Context != context || !v.Read() {
-			continue
-		}
-		listed := ""
-		for _, c := range v.Clusters {
-			if c.ID == id {
-				listed = c.SyncStatus
-			}
-		}
+	for _, r := range fleet.ClusterStatuses(pl.f.Probes.IstiodViews(context), id) {
 		switch {
-		case listed == "":
+		case r.Status == fleet.StatusMissing:
 			return "", true
-		case !ok || (worst == "synced" && listed != "synced"):
-			worst = listed
+		case !ok || (status == "synced" && r.Status != "synced"):
+			status = r.Status
 		}
 		ok = true
 	}
-	return worst, ok
+	return status, ok
 }
 
 // istiodSecret is the secret istiod's clusterz says it registered a
 // cluster from ("" when unknown).
 func (pl *planner) istiodSecret(context, id string) string {
-	if pl.f.Probes == nil {
-		return ""
-	}
-	for _, v := range pl.f.Probes.Istiod {
-		if v.Context != context {
-			continue
-		}
+	for _, v := range pl.f.Probes.IstiodViews(context) {
 		for _, c := range v.Clusters {
 			if c.ID == id {
 				return c.SecretName

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,9 +18,12 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
@@ -236,6 +240,7 @@ type reader struct {
 	kube  kubernetes.Interface
 	meta  metadata.Interface
 	istio istioclient.Interface
+	dyn   dynamic.Interface // custom resources read as they are (cert-manager's issuers)
 	ns    string
 }
 
@@ -256,7 +261,11 @@ func newReader(cfg *rest.Config, istioNamespace string) (*reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &reader{kube: kube, meta: md, istio: ic, ns: istioNamespace}, nil
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &reader{kube: kube, meta: md, istio: ic, dyn: dyn, ns: istioNamespace}, nil
 }
 
 // fromCache asks for a LIST served from the API server's watch cache: the
@@ -291,7 +300,8 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 	case KindEndpointSlices:
 		return eachPage(ctx, all, r.kube.DiscoveryV1().EndpointSlices("").List, func(l *discoveryv1.EndpointSliceList) error { return addAll(c, l.Items, nil) })
 	case KindDeployments:
-		return eachPage(ctx, istioSelected, apps.Deployments("").List, func(l *appsv1.DeploymentList) error { return addAll(c, l.Items, nil) })
+		notCSR := func(o *appsv1.Deployment) bool { return isIstioCSR(o.Labels) } // read as KindIstioCSR
+		return eachPage(ctx, istioSelected, apps.Deployments("").List, func(l *appsv1.DeploymentList) error { return addAll(c, l.Items, notCSR) })
 	case KindPods:
 		return eachPage(ctx, istioSelected, core.Pods("").List, func(l *corev1.PodList) error { return addAll(c, l.Items, nil) })
 	case KindConfigMaps:
@@ -322,8 +332,72 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 		return eachPage(ctx, all, istio.Gateways("").List, func(l *istionet.GatewayList) error { return addAll(c, l.Items, nil) })
 	case KindDestinationRules:
 		return eachPage(ctx, all, istio.DestinationRules("").List, func(l *istionet.DestinationRuleList) error { return addAll(c, l.Items, nil) })
+	case KindIstioCSR:
+		csr := fromCache(metav1.ListOptions{LabelSelector: IstioCSRSelector})
+		if err := eachPage(ctx, csr, apps.Deployments("").List, func(l *appsv1.DeploymentList) error { return addAll(c, l.Items, nil) }); err != nil {
+			return err
+		}
+		return r.readRuntimeIssuers(ctx, c)
+	case KindAWSPCAIssuers:
+		return r.readAWSPCAIssuers(ctx, c)
 	}
 	return fmt.Errorf("unknown kind %s", k)
+}
+
+// readRuntimeIssuers GETs the runtime ConfigMap each istio-csr names: it
+// overrides the flags' issuer, and lives in istio-csr's namespace, which the
+// ConfigMaps read does not cover. A ConfigMap that does not exist leaves the
+// flags' issuer, as istio-csr does.
+func (r *reader) readRuntimeIssuers(ctx context.Context, c *Cluster) error {
+	for i := range c.IstioCSR {
+		ns, name, _ := strings.Cut(c.IstioCSR[i].RuntimeConfigMap, "/")
+		if name == "" {
+			continue
+		}
+		cm, err := r.kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("istio-csr %s/%s's runtime ConfigMap %s: %w", c.IstioCSR[i].Namespace, c.IstioCSR[i].Name, c.IstioCSR[i].RuntimeConfigMap, err)
+		default:
+			c.IstioCSR[i].RuntimeIssuer = runtimeIssuer(cm.Data)
+		}
+	}
+	return nil
+}
+
+// readAWSPCAIssuers LISTs both kinds of aws-privateca-issuer. Most clusters
+// do not have it: its API not being served means there are none. The API
+// server authorizes before it routes, so a user who may not read the kind
+// gets 403 whether or not it exists; discovery, which every user may read,
+// then tells the two apart.
+func (r *reader) readAWSPCAIssuers(ctx context.Context, c *Cluster) error {
+	for _, kind := range []string{KindNameAWSPCAClusterIssuer, KindNameAWSPCAIssuer} {
+		res := r.dyn.Resource(AWSPCAGroupVersion.WithResource(awsPCAResources[kind]))
+		err := eachPage(ctx, fromCache(metav1.ListOptions{}), res.List, func(l *unstructured.UnstructuredList) error {
+			for i := range l.Items {
+				if err := c.Add(&l.Items[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if apierrors.IsNotFound(err) || (apierrors.IsForbidden(err) && !r.served(ctx, AWSPCAGroupVersion)) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// served reports whether the API server serves gv (its discovery document
+// exists); any error but 404 counts as served, so that the read's own error
+// is the one recorded.
+func (r *reader) served(ctx context.Context, gv schema.GroupVersion) bool {
+	err := r.kube.Discovery().RESTClient().Get().AbsPath("/apis", gv.Group, gv.Version).Do(ctx).Error()
+	return !apierrors.IsNotFound(err)
 }
 
 // pageSize bounds how much of a large LIST is decoded at once when the API

@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -46,7 +47,11 @@ func (c *Cluster) Add(obj runtime.Object) error {
 	case *discoveryv1.EndpointSlice:
 		c.EndpointSlices = append(c.EndpointSlices, fromEndpointSlice(o))
 	case *appsv1.Deployment:
-		c.Deployments = append(c.Deployments, fromDeployment(o))
+		if isIstioCSR(o.Labels) {
+			c.IstioCSR = append(c.IstioCSR, fromIstioCSR(o))
+		} else {
+			c.Deployments = append(c.Deployments, fromDeployment(o))
+		}
 	case *corev1.Pod:
 		c.Pods = append(c.Pods, fromPod(o))
 	case *corev1.ConfigMap:
@@ -59,6 +64,11 @@ func (c *Cluster) Add(obj runtime.Object) error {
 		c.Gateways = append(c.Gateways, fromGateway(o))
 	case *istionet.DestinationRule:
 		c.DestinationRules = append(c.DestinationRules, fromDestinationRule(o))
+	case *unstructured.Unstructured:
+		if _, ok := awsPCAResources[o.GetKind()]; !ok || o.GroupVersionKind().Group != AWSPCAGroupVersion.Group {
+			return fmt.Errorf("the doctor does not read %s", o.GroupVersionKind())
+		}
+		c.AWSPCAIssuers = append(c.AWSPCAIssuers, fromAWSPCAIssuer(o))
 	default:
 		return fmt.Errorf("the doctor does not read %T", obj)
 	}
@@ -161,7 +171,22 @@ func loadContextDir(c *Cluster, dir string) error {
 			return fmt.Errorf("%s: %w", file, err)
 		}
 	}
+	c.resolveRuntimeIssuers()
 	return nil
+}
+
+// decode decodes one object: the kinds of Kubernetes and Istio typed, the
+// others (custom resources the doctor reads as unstructured) as they are.
+func decode(doc []byte) (runtime.Object, error) {
+	obj, _, err := decoder.Decode(doc, nil, nil)
+	if !runtime.IsNotRegisteredError(err) {
+		return obj, err
+	}
+	js, yerr := yaml.YAMLToJSON(doc)
+	if yerr != nil {
+		return nil, err
+	}
+	return runtime.Decode(unstructured.UnstructuredJSONScheme, js)
 }
 
 // AddManifests decodes a multi-document YAML stream and adds every object.
@@ -178,7 +203,7 @@ func AddManifests(c *Cluster, manifests []byte) error {
 		if len(bytes.TrimSpace(doc)) == 0 || strings.TrimSpace(string(doc)) == "---" {
 			continue
 		}
-		obj, _, err := decoder.Decode(doc, nil, nil)
+		obj, err := decode(doc)
 		if err != nil {
 			return fmt.Errorf("document %d: %w", i, err)
 		}

@@ -67,12 +67,20 @@ const (
 	KindWebhooks         Kind = "mutatingwebhookconfigurations"
 	KindGateways         Kind = "gateways.networking.istio.io"
 	KindDestinationRules Kind = "destinationrules.networking.istio.io"
+	// KindIstioCSR is istio-csr's Deployments (IstioCSRSelector) and the
+	// runtime ConfigMaps they name.
+	KindIstioCSR Kind = "istio-csr"
+	// KindAWSPCAIssuers is aws-privateca-issuer's AWSPCAIssuers and
+	// AWSPCAClusterIssuers; where its API is not served there are none,
+	// which is not a failure to read.
+	KindAWSPCAIssuers Kind = "awspcaissuers.awspca.cert-manager.io"
 )
 
 // AllKinds lists every kind the collector reads, in a stable order.
 var AllKinds = []Kind{
 	KindNamespaces, KindNodes, KindServices, KindEndpointSlices, KindDeployments, KindPods,
 	KindConfigMaps, KindSecrets, KindWebhooks, KindGateways, KindDestinationRules,
+	KindIstioCSR, KindAWSPCAIssuers,
 }
 
 // Cluster is everything read from one context.
@@ -108,6 +116,8 @@ type Cluster struct {
 	Webhooks         []Webhook         `json:"webhooks,omitempty"`
 	Gateways         []Gateway         `json:"gateways,omitempty"`
 	DestinationRules []DestinationRule `json:"destinationRules,omitempty"`
+	IstioCSR         []IstioCSR        `json:"istioCSR,omitempty"`
+	AWSPCAIssuers    []AWSPCAIssuer    `json:"awsPCAIssuers,omitempty"`
 
 	memo sync.Map // derived readings shared by the checks, see Memo
 }

@@ -53,7 +53,7 @@ func (m *MeshFlags) AddAWSFlags(f *pflag.FlagSet) {
 	m.awsFlags = true
 	f.BoolVar(&m.AWS, "aws", false, "Read the AWS network under the clusters (EKS endpoints, gateway NLBs, security groups, VPC routes) even when no context looks like EKS; EKS contexts turn it on by themselves when AWS credentials are present")
 	f.StringVar(&m.AWSProfile, "aws-profile", "", "AWS shared-config profile to use (default: the standard chain: environment, AWS_PROFILE, default profile, SSO, web identity); implies --aws")
-	f.StringVar(&m.PCAARN, "pca-arn", "", "ARN of the AWS Private CA the mesh's roots come from (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID): read it and check the clusters against it (MF6001-MF6004)")
+	f.StringVar(&m.PCAARN, "pca-arn", "", "ARN of the AWS Private CA the mesh's roots come from (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID): read it and check the clusters against it (MF6001-MF6004) and cert-manager's Private CA issuers too (MF6005)")
 }
 
 // Complete normalises the context list, so "--contexts a,,b " works.

@@ -35,6 +35,7 @@ func PCAChecks(opts trust.Options) []checks.Check {
 		with("MF6002", pcaStatus),
 		with("MF6003", pcaExpiry),
 		with("MF6004", pcaKeyAlgorithm),
+		with("MF6005", pcaIssuers),
 	}
 }
 

@@ -38,6 +38,7 @@ func ChecksWith(opts Options) []checks.Check {
 		with("MF2011", multiRoot),
 		with("MF2012", trustDomains),
 		with("MF2013", provenance),
+		with("MF2014", istioCSRRoot),
 	}
 }
 

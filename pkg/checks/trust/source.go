@@ -69,6 +69,41 @@ func externalCA(f *fleet.Fleet, _ Options) []checks.Finding {
 	return out
 }
 
+// istioCSRRoot: istio-csr without --root-ca-file hands its workloads, as
+// their root, whatever CA certificate its issuer returns, found in its own
+// cluster. With several primaries that is one shared root only by luck: an
+// issuer holding an intermediate hands out the intermediate, and each
+// cluster's issuer rotates on its own.
+func istioCSRRoot(f *fleet.Fleet, _ Options) []checks.Finding {
+	peers := Peers(f)
+	if len(peers) < 2 {
+		return nil // one primary: its remotes get the same discovered root
+	}
+	var out []checks.Finding
+	for _, p := range peers {
+		if p.CA.Source != mesh.CAExternal {
+			continue
+		}
+		for _, csr := range f.Cluster(p.Context).IstioCSR {
+			if csr.RootCAFile != "" {
+				continue
+			}
+			ev := []string{fmt.Sprintf("istio-csr %s/%s runs without --root-ca-file (Helm value app.tls.rootCAFile)", csr.Namespace, csr.Name)}
+			if ref, ok := csr.ActiveIssuer(); ok {
+				ev = append(ev, "its issuer: "+ref.String())
+			}
+			for _, b := range p.Bundles {
+				ev = append(ev, fmt.Sprintf("workloads trust %s: %s", b.Source, describeAll(b.Roots)))
+			}
+			out = append(out, checks.Finding{Contexts: []string{p.Context},
+				Object:   &checks.ObjectRef{Kind: "Deployment", Namespace: csr.Namespace, Name: csr.Name},
+				Message:  fmt.Sprintf("%s: istio-csr %s/%s pins no root: it distributes the CA certificate its issuer returns in this cluster, so the other primaries share it only if their issuers happen to return the same one", p.Context, csr.Namespace, csr.Name),
+				Evidence: ev})
+		}
+	}
+	return out
+}
+
 func externalKind(ca mesh.CA) string {
 	all := strings.Join(ca.External, " ")
 	switch {
@@ -82,15 +117,6 @@ func externalKind(ca mesh.CA) string {
 	return "a custom CA address"
 }
 
-// cert-manager's annotations on the secrets it writes.
-const (
-	annIssuerName  = "cert-manager.io/issuer-name"
-	annIssuerKind  = "cert-manager.io/issuer-kind"
-	annIssuerGroup = "cert-manager.io/issuer-group"
-	annCertificate = "cert-manager.io/certificate-name"
-	awsPCAGroup    = "awspca.cert-manager.io"
-)
-
 // provenance says where a primary's CA comes from when the evidence is
 // clear: cert-manager's annotations on cacerts (with the AWS Private CA
 // issuer's group or kinds), or an AWS Private CA OCSP/CRL/AIA address in the
@@ -101,14 +127,14 @@ func provenance(f *fleet.Fleet, _ Options) []checks.Finding {
 		var ev []string
 		var from []string
 		ann := p.CA.Annotations
-		if kind := ann[annIssuerKind]; kind != "" || ann[annIssuerName] != "" {
-			group := ann[annIssuerGroup]
+		if ref, ok := fleet.SecretIssuer(ann); ok {
 			ev = append(ev, fmt.Sprintf("secret %s was written by cert-manager: %s=%s, %s=%s, %s=%s, %s=%s", p.CA.Secret,
-				annCertificate, ann[annCertificate], annIssuerName, ann[annIssuerName], annIssuerKind, kind, annIssuerGroup, group))
-			if group == awsPCAGroup || kind == "AWSPCAClusterIssuer" || kind == "AWSPCAIssuer" {
-				from = append(from, fmt.Sprintf("AWS Private CA through cert-manager's %s %q", kind, ann[annIssuerName]))
+				fleet.AnnotationCertificate, ann[fleet.AnnotationCertificate], fleet.AnnotationIssuerName, ref.Name,
+				fleet.AnnotationIssuerKind, ref.Kind, fleet.AnnotationIssuerGroup, ref.Group))
+			if ref.IsAWSPCA() {
+				from = append(from, fmt.Sprintf("AWS Private CA through cert-manager's %s %q", ref.Kind, ref.Name))
 			} else {
-				from = append(from, fmt.Sprintf("cert-manager's %s %q", orDefault(kind, "Issuer"), ann[annIssuerName]))
+				from = append(from, fmt.Sprintf("cert-manager's %s %q", orDefault(ref.Kind, "Issuer"), ref.Name))
 			}
 		}
 		certs := append(p.CA.SigningChain(), p.CA.Roots...)

@@ -123,22 +123,28 @@ func values(m map[fleet.Kind]string) []string {
 }
 
 // readerWithoutSecrets makes a service account that may read every kind the
-// doctor reads except Secrets, and returns a token for it.
+// doctor reads except Secrets and cert-manager's, and returns a token for it.
 func readerWithoutSecrets(t *testing.T, cs kubernetes.Interface) string {
+	return readerToken(t, cs, "meshfed-reader-without-secrets", nil)
+}
+
+// readerToken makes a service account that may read the kinds the doctor
+// reads, except Secrets and cert-manager's, plus the extra rules, and
+// returns a token for it.
+func readerToken(t *testing.T, cs kubernetes.Interface, name string, extra []rbacv1.PolicyRule) string {
 	t.Helper()
 	ctx := context.Background()
-	const name = "meshfed-reader-without-secrets"
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}}
 	if _, err := cs.CoreV1().ServiceAccounts("default").Create(ctx, sa, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: append([]rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces", "nodes", "services", "pods", "configmaps"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"gateways", "destinationrules"}, Verbs: []string{"get", "list"}},
-	}}
+	}, extra...)}
 	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -68,9 +68,10 @@ or the current one), or given with --cluster-id. AWS credentials come from the
 standard chain (--aws-profile picks a profile); the region from the CA's ARN.
 A CA that is not ACTIVE is refused.
 
-Install the files with
-  kubectl create secret generic cacerts -n istio-system --from-file=DIR
-and restart istiod (or let kubectl meshfed fix --ca aws-pca do all of this).`,
+Install the files (replacing the cluster's cacerts, if it has one) with
+  kubectl -n istio-system delete secret cacerts --ignore-not-found
+  kubectl -n istio-system create secret generic cacerts --from-file=DIR
+and restart istiod, which reads cacerts only when it starts (or let kubectl meshfed fix --ca aws-pca do all of this).`,
 		Example: `  kubectl meshfed ca issue --ca aws-pca --pca-arn arn:aws:acm-pca:eu-west-1:111122223333:certificate-authority/ID \
     --context east --out-dir east-cacerts`,
 		Args: cobra.NoArgs,

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -109,6 +111,69 @@ func TestFixTrustFromAWSPrivateCA(t *testing.T) {
 	}
 	if errs := trustErrors(t, l); len(errs) > 0 {
 		t.Errorf("trust errors after the fix: %v", errs)
+	}
+	for _, o := range outputs {
+		if strings.Contains(o, "PRIVATE KEY") || strings.Contains(o, awstest.TestSecretAccessKey) {
+			t.Fatal("a private key or the AWS secret key was printed")
+		}
+	}
+}
+
+// TestCAIssueThenKubectlOnLab is ca issue on its own, as its help tells a
+// user to use it: issue each primary's intermediate from the Private CA into
+// files, install them with kubectl, restart istiod. The doctor then finds
+// every primary under the CA's root (no MF6001) and no trust error. The key
+// file is the user's only, and no output shows a key.
+func TestCAIssueThenKubectlOnLab(t *testing.T) {
+	s := awstest.New()
+	if err := s.StartTLS(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ca, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: "corp mesh root", KeyAlgorithm: "EC_prime256v1", Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := labtest.Start(t, "different-roots", 2)
+	var outputs []string
+	check := func(what string, out, stderr string, code int) {
+		t.Helper()
+		outputs = append(outputs, out, stderr)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", what, code, out, stderr)
+		}
+	}
+	for _, c := range l.Primaries() {
+		dir := filepath.Join(t.TempDir(), c+"-cacerts")
+		out, stderr, code := labtest.RunEnv(t, l, s.Env(), "ca", "issue", "--ca", "aws-pca", "--pca-arn", ca.ARN, "--context", c, "--out-dir", dir)
+		check("ca issue --context "+c, out, stderr, code)
+		if st, err := os.Stat(filepath.Join(dir, "ca-key.pem")); err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: ca-key.pem %v, %v; want mode 0600", c, st, err)
+		}
+		// The commands the help gives, through kubectl.
+		for _, args := range [][]string{
+			{"-n", "istio-system", "delete", "secret", "cacerts", "--ignore-not-found"},
+			{"-n", "istio-system", "create", "secret", "generic", "cacerts", "--from-file=" + dir},
+		} {
+			out, stderr, code := labtest.RunKubectl(t, l, append([]string{"--context", c}, args...)...)
+			check("kubectl "+strings.Join(args, " "), out, stderr, code)
+		}
+		if err := l.RestartIstiod(context.Background(), c); err != nil {
+			t.Fatalf("restarting istiod in %s: %v", c, err)
+		}
+	}
+	if n := s.PCA.Issued(); n != len(l.Primaries()) {
+		t.Errorf("the Private CA issued %d certificates, want %d", n, len(l.Primaries()))
+	}
+	out, stderr, _ := labtest.RunEnv(t, l, s.Env(), "doctor", "-o", "json", "--checks", "trust,aws", "--pca-arn", ca.ARN, "--contexts", strings.Join(l.Contexts(), ","))
+	outputs = append(outputs, out, stderr)
+	for _, f := range parseReport(t, out).Findings {
+		if f.Check == "MF6001" || f.Severity == "error" {
+			t.Errorf("after installing the issued cacerts: %s %s on %v: %s", f.Check, f.Severity, f.Contexts, f.Message)
+		}
+	}
+	if errs := trustErrors(t, l); len(errs) > 0 {
+		t.Errorf("trust errors: %v", errs)
 	}
 	for _, o := range outputs {
 		if strings.Contains(o, "PRIVATE KEY") || strings.Contains(o, awstest.TestSecretAccessKey) {

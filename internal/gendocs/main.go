@@ -95,6 +95,9 @@ func entry(b *strings.Builder, m checks.Meta) {
 		}
 		fmt.Fprintf(b, " · **Reads:** %s", strings.Join(kinds, ", "))
 	}
+	if m.Input != "" {
+		fmt.Fprintf(b, " · **Input:** %s", m.Input)
+	}
 	b.WriteString("\n\n**Why it matters.** " + paragraph(m.Explanation) + "\n\n")
 	b.WriteString("**How to fix.** " + paragraph(m.Remediation) + "\n")
 }

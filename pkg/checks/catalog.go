@@ -78,6 +78,8 @@ func validateMeta(m Meta) error {
 		}
 	}
 	switch {
+	case m.Input != "" && !m.Input.Known():
+		return fmt.Errorf("%s: input %q, which the doctor does not read", m.ID, m.Input)
 	case !m.ID.Valid():
 		return fmt.Errorf("%q is not a check ID (want MF and four digits, the first 0-6)", m.ID)
 	case m.Area != AreaOf(m.ID):

@@ -103,6 +103,8 @@ type Summary struct {
 	// (status unknown). Unknowns counts findings; without this, a run where
 	// half the clusters were unreadable would read "0 unknowns".
 	Incomplete int `json:"incomplete"`
+	// NotRun counts the checks whose input was not read (--pca-arn, --aws).
+	NotRun int `json:"notRun"`
 }
 
 // NewReport assembles a report from a run's result.
@@ -134,6 +136,8 @@ func NewReport(selection []ContextChoice, clusters []ClusterSummary, res Result)
 			r.Summary.Passed++
 		case StatusUnknown:
 			r.Summary.Incomplete++
+		case StatusNotRun:
+			r.Summary.NotRun++
 		}
 	}
 	return r

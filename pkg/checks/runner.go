@@ -70,6 +70,9 @@ const (
 	StatusPass    Status = "pass"
 	StatusFail    Status = "fail"
 	StatusUnknown Status = "unknown"
+	// StatusNotRun: the check's input was not read (CheckResult.NotRun says
+	// which and how to read it).
+	StatusNotRun Status = "not-run"
 )
 
 // CheckResult is one check's outcome over the whole fleet.
@@ -81,6 +84,8 @@ type CheckResult struct {
 	Worst  Severity `json:"worst"`
 	// Unknown says, per context, why the check could not look at it.
 	Unknown []UnknownContext `json:"unknown,omitempty"`
+	// NotRun says why the check did not run at all.
+	NotRun string `json:"notRun,omitempty"`
 }
 
 // UnknownContext is a cluster a check could not decide for, and why.
@@ -112,6 +117,10 @@ func Run(f *fleet.Fleet, reg *Registry, sel Selection) Result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if why := m.Input.Missing(f); why != "" {
+				results[i] = CheckResult{ID: m.ID, Area: m.Area, Title: m.Title, Status: StatusNotRun, NotRun: why}
+				return
+			}
 			check, _ := reg.Check(m.ID)
 			view, unknown := usableView(f, m.Needs)
 			found := safeRun(check, m, view)

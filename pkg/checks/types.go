@@ -102,6 +102,9 @@ type Meta struct {
 	// Needs lists the kinds the check reads; a cluster where one of them
 	// could not be read makes the check "unknown" for that cluster.
 	Needs []fleet.Kind `json:"needs,omitempty"`
+	// Input is what the check judges besides the clusters (an AWS Private
+	// CA, the AWS network); without it the check does not run.
+	Input Input `json:"input,omitempty"`
 }
 
 // DocURL is where the check is documented.

@@ -89,6 +89,9 @@ func Explain(w io.Writer, m checks.Meta, st Styles) error {
 		}
 		fields = append(fields, [2]string{"Reads:", strings.Join(kinds, ", ")})
 	}
+	if m.Input != "" {
+		fields = append(fields, [2]string{"Input:", m.Input.String()})
+	}
 	for _, f := range fields {
 		b.WriteString("  " + pad(f[0], 10) + f[1] + "\n")
 	}

@@ -83,6 +83,8 @@ func mixedReport() *checks.Report {
 				Unknown: []checks.UnknownContext{{Context: "north", Reason: "cluster unreachable: connection refused"}}},
 			{ID: "MF3001", Area: checks.AreaConnectivity, Title: "Every network has an east-west gateway", Status: checks.StatusFail, Worst: checks.SeverityWarning},
 			{ID: "MF5001", Area: checks.AreaLocality, Title: "Nodes carry region and zone labels", Status: checks.StatusPass, Worst: checks.SeverityInfo},
+			{ID: "MF6001", Area: checks.AreaAWS, Title: "A cluster does not sign under the AWS Private CA's root", Status: checks.StatusNotRun,
+				NotRun: "no AWS Private CA was named; --pca-arn ARN runs them"},
 		},
 	}
 	selection := []checks.ContextChoice{

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/charmbracelet/lipgloss"
@@ -132,14 +133,20 @@ func (t *textReport) areas() {
 		t.b.WriteByte('\n')
 		t.line(0, t.st.Heading.Render(areaTitle(area)))
 		var passed []string
+		notRun := map[string][]string{} // by reason
 		for _, c := range inArea {
-			if c.Status == checks.StatusPass && len(byCheck[c.ID]) == 0 && len(c.Unknown) == 0 {
+			switch {
+			case c.Status == checks.StatusNotRun:
+				notRun[c.NotRun] = append(notRun[c.NotRun], string(c.ID))
+				continue
+			case c.Status == checks.StatusPass && len(byCheck[c.ID]) == 0 && len(c.Unknown) == 0:
 				passed = append(passed, string(c.ID))
 				continue
 			}
 			t.check(c, byCheck[c.ID])
 		}
 		t.passed(passed)
+		t.notRun(notRun)
 		if area == checks.AreaConnectivity && t.r.Reachability != nil {
 			var b strings.Builder
 			reachability(&b, t.r.Reachability)
@@ -162,6 +169,19 @@ func areaTitle(a checks.Area) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// notRun writes the checks of an area that did not run, a line per reason:
+// they judged nothing, so they are neither passed nor unknown.
+func (t *textReport) notRun(byReason map[string][]string) {
+	reasons := make([]string, 0, len(byReason))
+	for r := range byReason {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		t.line(1, t.st.Faint.Render("– not run:"), t.st.ID.Render(strings.Join(byReason[r], " "))+t.st.Faint.Render(": "+r))
+	}
 }
 
 // passedPerLine keeps the line of passed checks within a terminal's width.
@@ -315,6 +335,9 @@ func (t *textReport) summary() {
 	checked := []string{plural(s.Checks, "check", "checks"), fmt.Sprintf("%d passed", s.Passed)}
 	if s.Incomplete > 0 {
 		checked = append(checked, t.st.Unknown.Render(fmt.Sprintf("%d incomplete", s.Incomplete)))
+	}
+	if s.NotRun > 0 {
+		checked = append(checked, fmt.Sprintf("%d not run", s.NotRun))
 	}
 	t.b.WriteByte('\n')
 	t.line(0, strings.Join(counts, ", "), "·", strings.Join(checked, ", "), "·", clusters)

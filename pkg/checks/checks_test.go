@@ -32,6 +32,7 @@ func TestCatalogRejects(t *testing.T) {
 		"duplicate":      {entry("MF1001", "topology", "") + entry("MF1001", "topology", ""), "twice"},
 		"unknown field":  {entry("MF1001", "topology", ", colour: red"), "unknown field"},
 		"unknown kind":   {entry("MF1001", "topology", ", needs: [widgets]"), "does not read"},
+		"unknown input":  {entry("MF6001", "aws", ", input: gcp-network"), "does not read"},
 		"bad severity":   {strings.Replace(entry("MF1001", "topology", ""), "error", "fatal", 1), "unknown severity"},
 		"no explanation": {strings.Replace(entry("MF1001", "topology", ""), "explanation: e", "explanation: ''", 1), "required"},
 	} {
@@ -91,6 +92,34 @@ func TestRunnerMarksUnreadableClustersUnknown(t *testing.T) {
 	report := NewReport(nil, nil, res)
 	if report.Summary.Checks != 2 || report.Summary.Passed != 0 || report.Summary.Unknowns != 1 {
 		t.Errorf("summary %+v", report.Summary)
+	}
+}
+
+// TestRunnerDoesNotRunWithoutInput: a check whose input was not read is
+// reported as not run, with the way to run it, and is never called; with
+// its input it runs.
+func TestRunnerDoesNotRunWithoutInput(t *testing.T) {
+	cat, err := LoadCatalog([]byte(`checks:
+- {id: MF6001, area: aws, title: t, severity: error, explanation: e, remediation: r, input: aws-private-ca}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	reg, err := NewRegistry(cat, Func{"MF6001", func(*fleet.Fleet) []Finding { calls++; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := Run(&fleet.Fleet{}, reg, Selection{})
+	if r := res.Checks[0]; calls != 0 || r.Status != StatusNotRun || !strings.Contains(r.NotRun, "--pca-arn") {
+		t.Errorf("without a Private CA: %d calls, %+v", calls, r)
+	}
+	if s := NewReport(nil, nil, res).Summary; s.NotRun != 1 || s.Passed != 0 {
+		t.Errorf("summary %+v, want one not run and none passed", s)
+	}
+	res = Run(&fleet.Fleet{AWSPrivateCA: &fleet.AWSPrivateCA{ARN: "arn"}}, reg, Selection{})
+	if r := res.Checks[0]; calls != 1 || r.Status != StatusPass {
+		t.Errorf("with a Private CA: %d calls, %+v", calls, r)
 	}
 }
 

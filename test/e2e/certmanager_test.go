@@ -43,19 +43,9 @@ import (
 //     workload certificates, with no root pinned (MF2014);
 //   - all of it set right: no finding of either check.
 func TestCertManagerIssuersOnLab(t *testing.T) {
-	s := awstest.New()
-	if err := s.StartTLS(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	meshCA, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: "corp mesh root", KeyAlgorithm: "EC_secp384r1", Region: "eu-west-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherCA, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: "another team's root", KeyAlgorithm: "EC_prime256v1", Region: "eu-west-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startAWS(t)
+	meshCA := createCA(t, s, "corp mesh root", "EC_secp384r1")
+	otherCA := createCA(t, s, "another team's root", "EC_prime256v1")
 
 	l := labtest.Start(t, "multi-primary", 2)
 	east, west := l.Contexts()[0], l.Contexts()[1]

@@ -23,15 +23,8 @@ import (
 // passes and every pair of primaries trusts each other. A DISABLED CA is
 // refused before anything is planned.
 func TestFixTrustFromAWSPrivateCA(t *testing.T) {
-	s := awstest.New()
-	if err := s.StartTLS(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ca, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: "corp mesh root", KeyAlgorithm: "EC_secp384r1", Region: "eu-west-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startAWS(t)
+	ca := createCA(t, s, "corp mesh root", "EC_secp384r1")
 	s.PCA.SetPendingPolls(1) // each certificate: one RequestInProgressException first
 	env := s.Env()
 
@@ -125,15 +118,8 @@ func TestFixTrustFromAWSPrivateCA(t *testing.T) {
 // every primary under the CA's root (no MF6001) and no trust error. The key
 // file is the user's only, and no output shows a key.
 func TestCAIssueThenKubectlOnLab(t *testing.T) {
-	s := awstest.New()
-	if err := s.StartTLS(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ca, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: "corp mesh root", KeyAlgorithm: "EC_prime256v1", Region: "eu-west-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startAWS(t)
+	ca := createCA(t, s, "corp mesh root", "EC_prime256v1")
 	l := labtest.Start(t, "different-roots", 2)
 	var outputs []string
 	check := func(what string, out, stderr string, code int) {
@@ -180,4 +166,25 @@ func TestCAIssueThenKubectlOnLab(t *testing.T) {
 			t.Fatal("a private key or the AWS secret key was printed")
 		}
 	}
+}
+
+// startAWS starts the local AWS endpoint over TLS, closed when the test ends.
+func startAWS(t *testing.T) *awstest.Server {
+	t.Helper()
+	s := awstest.New()
+	if err := s.StartTLS(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// createCA makes an ACTIVE root CA in eu-west-1 on the local endpoint.
+func createCA(t *testing.T, s *awstest.Server, commonName, keyAlgorithm string) *awstest.FakeCA {
+	t.Helper()
+	ca, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: commonName, KeyAlgorithm: keyAlgorithm, Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
 }

@@ -309,6 +309,52 @@ func (l *Lab) apply(ctx context.Context, c *cluster, objs []*unstructured.Unstru
 	return nil
 }
 
+// Apply server-side-applies a YAML stream into the cluster of context, in
+// order, with each object's status, as the lab installs its own objects. A
+// CustomResourceDefinition is waited for until Established, so that objects
+// of its kind may follow it in the stream.
+func (l *Lab) Apply(ctx context.Context, context, manifests string) error {
+	c, ok := l.clusters[context]
+	if !ok {
+		return fmt.Errorf("no cluster %q in the lab", context)
+	}
+	objs, err := splitYAML(manifests)
+	if err != nil {
+		return err
+	}
+	for _, u := range objs {
+		if err := l.apply(ctx, c, []*unstructured.Unstructured{u}); err != nil {
+			return err
+		}
+		if u.GetKind() == "CustomResourceDefinition" {
+			if err := waitEstablished(ctx, c, u.GetName()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// waitEstablished waits until the CRD of name is Established (served).
+func waitEstablished(ctx context.Context, c *cluster, name string) error {
+	return poll(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
+		crd, err := c.dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+		return err == nil && established(crd), nil
+	})
+}
+
+// established reports whether a CRD has the condition Established=True.
+func established(crd *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+	for _, cd := range conds {
+		m, _ := cd.(map[string]any)
+		if m["type"] == "Established" && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
 func (l *Lab) applyTemplate(ctx context.Context, c *cluster, name, text string, data *TemplateData) error {
 	objs, err := render(name, text, data)
 	if err != nil {
@@ -357,17 +403,13 @@ func (l *Lab) installCRDs(ctx context.Context, c *cluster) error {
 		if err != nil {
 			return false, nil
 		}
-		established := 0
-		for _, item := range list.Items {
-			conds, _, _ := unstructured.NestedSlice(item.Object, "status", "conditions")
-			for _, cd := range conds {
-				m, _ := cd.(map[string]any)
-				if m["type"] == "Established" && m["status"] == "True" {
-					established++
-				}
+		n := 0
+		for i := range list.Items {
+			if established(&list.Items[i]) {
+				n++
 			}
 		}
-		return established >= len(crds), nil
+		return n >= len(crds), nil
 	})
 }
 

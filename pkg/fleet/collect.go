@@ -374,14 +374,7 @@ func (r *reader) readRuntimeIssuers(ctx context.Context, c *Cluster) error {
 func (r *reader) readAWSPCAIssuers(ctx context.Context, c *Cluster) error {
 	for _, kind := range []string{KindNameAWSPCAClusterIssuer, KindNameAWSPCAIssuer} {
 		res := r.dyn.Resource(AWSPCAGroupVersion.WithResource(awsPCAResources[kind]))
-		err := eachPage(ctx, fromCache(metav1.ListOptions{}), res.List, func(l *unstructured.UnstructuredList) error {
-			for i := range l.Items {
-				if err := c.Add(&l.Items[i]); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err := eachPage(ctx, fromCache(metav1.ListOptions{}), res.List, func(l *unstructured.UnstructuredList) error { return addAll(c, l.Items, nil) })
 		if apierrors.IsNotFound(err) || (apierrors.IsForbidden(err) && !r.served(ctx, AWSPCAGroupVersion)) {
 			return nil
 		}

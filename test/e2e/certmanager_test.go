@@ -6,20 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshfed/kubectl-meshfed/internal/awstest"
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
@@ -286,77 +279,11 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-// testResources maps the kinds this test writes to their resources.
-var testResources = map[string]struct {
-	gvr        schema.GroupVersionResource
-	namespaced bool
-}{
-	"CustomResourceDefinition": {schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}, false},
-	"Namespace":                {schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, false},
-	"ConfigMap":                {schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, true},
-	"Deployment":               {schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, true},
-	"AWSPCAClusterIssuer":      {schema.GroupVersionResource{Group: "awspca.cert-manager.io", Version: "v1beta1", Resource: "awspcaclusterissuers"}, false},
-	"AWSPCAIssuer":             {schema.GroupVersionResource{Group: "awspca.cert-manager.io", Version: "v1beta1", Resource: "awspcaissuers"}, true},
-}
-
-// applyManifests server-side-applies a YAML stream into one lab cluster,
-// then each object's status where it carries one, and waits until the
-// CustomResourceDefinitions among it are served.
+// applyManifests applies a YAML stream into one lab cluster as the lab
+// installs its own objects (server-side, with status; CRDs waited for).
 func applyManifests(t *testing.T, l *lab.Lab, kubeContext, manifests string) {
 	t.Helper()
-	ctx := context.Background()
-	dyn, err := dynamic.NewForConfig(l.RESTConfig(kubeContext))
-	if err != nil {
-		t.Fatal(err)
+	if err := l.Apply(context.Background(), kubeContext, manifests); err != nil {
+		t.Fatalf("%s: %v", kubeContext, err)
 	}
-	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(manifests, -1) {
-		var m map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
-			t.Fatal(err)
-		}
-		if len(m) == 0 {
-			continue
-		}
-		u := &unstructured.Unstructured{Object: m}
-		res, ok := testResources[u.GetKind()]
-		if !ok {
-			t.Fatalf("applyManifests: no resource for %s", u.GetKind())
-		}
-		var ri dynamic.ResourceInterface = dyn.Resource(res.gvr)
-		if res.namespaced {
-			ri = dyn.Resource(res.gvr).Namespace(u.GetNamespace())
-		}
-		status, hasStatus := u.Object["status"]
-		delete(u.Object, "status")
-		opts := metav1.ApplyOptions{FieldManager: "meshfed-e2e", Force: true}
-		if _, err := ri.Apply(ctx, u.GetName(), u, opts); err != nil {
-			t.Fatalf("%s: apply %s %s: %v", kubeContext, u.GetKind(), u.GetName(), err)
-		}
-		if hasStatus {
-			u.Object["status"] = status
-			if _, err := ri.ApplyStatus(ctx, u.GetName(), u, opts); err != nil {
-				t.Fatalf("%s: apply the status of %s %s: %v", kubeContext, u.GetKind(), u.GetName(), err)
-			}
-		}
-		if u.GetKind() == "CustomResourceDefinition" {
-			waitServed(t, dyn, u)
-		}
-	}
-}
-
-// waitServed waits until the API server lists a new CRD's resource.
-func waitServed(t *testing.T, dyn dynamic.Interface, crd *unstructured.Unstructured) {
-	t.Helper()
-	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
-	plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
-	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
-	version, _ := versions[0].(map[string]any)["name"].(string)
-	gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: plural}
-	var err error
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if _, err = dyn.Resource(gvr).List(context.Background(), metav1.ListOptions{}); err == nil || !apierrors.IsNotFound(err) {
-			return
-		}
-	}
-	t.Fatalf("%s not served after 30s: %v", gvr, err)
 }

@@ -3,7 +3,6 @@ package aws
 import (
 	"cmp"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
@@ -219,15 +218,9 @@ func disagreement(uses []issuerUse, what string, value func(issuerUse) string, c
 	}
 	var parts []string
 	for v, cs := range byValue {
-		parts = append(parts, strings.Join(dedupeSorted(cs), ", ")+": "+v)
+		parts = append(parts, strings.Join(dedupe(cs), ", ")+": "+v)
 	}
 	sort.Strings(parts)
-	return checks.Finding{Severity: checks.SeverityWarning, Contexts: dedupeSorted(ctxs), Evidence: ev,
+	return checks.Finding{Severity: checks.SeverityWarning, Contexts: dedupe(ctxs), Evidence: ev,
 		Message: fmt.Sprintf("cert-manager's AWS Private CA issuers name different %s: %s; %s", what, strings.Join(parts, "; "), consequence)}, true
-}
-
-func dedupeSorted(in []string) []string {
-	out := slices.Clone(in)
-	slices.Sort(out)
-	return slices.Compact(out)
 }

@@ -145,24 +145,25 @@ func (r *runs) of(flags *genericclioptions.ConfigFlags, t Target) *collection {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.current == nil || (flags != nil && flags != r.flags) {
-		r.start(flags, t)
+		r.start(flags, t, false)
 	}
 	return r.current
 }
 
 // fresh starts a new collection of these flags, nothing read yet, its
-// deadlines counted from now.
+// deadlines counted from now. It reads the newest state: it follows writes
+// (fix --apply), which the API servers' watch caches may not show yet.
 func (r *runs) fresh(flags *genericclioptions.ConfigFlags, t Target) *collection {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.start(flags, t)
+	r.start(flags, t, true)
 	return r.current
 }
 
-func (r *runs) start(flags *genericclioptions.ConfigFlags, t Target) {
+func (r *runs) start(flags *genericclioptions.ConfigFlags, t Target, latest bool) {
 	r.flags = flags
 	r.current = &collection{
-		collector: fleet.NewCollector(flags, fleet.Options{Timeout: t.Timeout, IstioNamespace: t.IstioNamespace}),
+		collector: fleet.NewCollector(flags, fleet.Options{Timeout: t.Timeout, IstioNamespace: t.IstioNamespace, Latest: latest}),
 		flags:     flags,
 		started:   time.Now(),
 	}

@@ -39,6 +39,10 @@ type Options struct {
 	Timeout time.Duration
 	// IstioNamespace is Istio's system namespace (default istio-system).
 	IstioNamespace string
+	// Latest reads the newest state, as a read right after a write must. By
+	// default LISTs are served from the API server's watch cache, which may
+	// lag a write by a moment.
+	Latest bool
 }
 
 func (o Options) withDefaults() Options {
@@ -155,7 +159,7 @@ func collectCluster(parent context.Context, flags *genericclioptions.ConfigFlags
 	// SYN retries; the context deadline bounds it too, this makes it tidy.
 	cfg.Timeout = opts.Timeout
 
-	r, err := newReader(cfg, opts.IstioNamespace)
+	r, err := newReader(cfg, opts.IstioNamespace, opts.Latest)
 	if err != nil {
 		c.Error = err.Error()
 		return c
@@ -242,9 +246,11 @@ type reader struct {
 	istio istioclient.Interface
 	dyn   dynamic.Interface // custom resources read as they are (cert-manager's issuers)
 	ns    string
+	// latest skips the watch cache (see Options.Latest).
+	latest bool
 }
 
-func newReader(cfg *rest.Config, istioNamespace string) (*reader, error) {
+func newReader(cfg *rest.Config, istioNamespace string, latest bool) (*reader, error) {
 	proto := rest.CopyConfig(cfg)
 	proto.ContentType = runtime.ContentTypeProtobuf
 	proto.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
@@ -265,22 +271,25 @@ func newReader(cfg *rest.Config, istioNamespace string) (*reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &reader{kube: kube, meta: md, istio: ic, dyn: dyn, ns: istioNamespace}, nil
+	return &reader{kube: kube, meta: md, istio: ic, dyn: dyn, ns: istioNamespace, latest: latest}, nil
 }
 
-// fromCache asks for a LIST served from the API server's watch cache: the
-// fastest and cheapest read; a second of staleness does not matter here.
-func fromCache(o metav1.ListOptions) metav1.ListOptions {
-	o.ResourceVersion = "0"
+// listing asks for a LIST served from the API server's watch cache
+// (resourceVersion 0): the fastest and cheapest read, where a second of
+// staleness does not matter. A Latest read leaves the resourceVersion unset,
+// which asks for the newest state.
+func (r *reader) listing(o metav1.ListOptions) metav1.ListOptions {
+	if !r.latest {
+		o.ResourceVersion = "0"
+	}
 	return o
 }
 
-// istioSelected keeps the Istio workloads (istiod, gateways): they carry the
-// "istio" label, so one selected LIST finds them in any namespace.
-var istioSelected = fromCache(metav1.ListOptions{LabelSelector: "istio"})
-
 func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
-	all := fromCache(metav1.ListOptions{})
+	all := r.listing(metav1.ListOptions{})
+	// The Istio workloads (istiod, gateways) carry the "istio" label, so one
+	// selected LIST finds them in any namespace.
+	istioSelected := r.listing(metav1.ListOptions{LabelSelector: "istio"})
 	inIstioNS := func(ns string) bool { return ns == r.ns } // read by the first LIST already
 	core, apps, istio := r.kube.CoreV1(), r.kube.AppsV1(), r.istio.NetworkingV1()
 	switch k {
@@ -310,7 +319,7 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 		if err := eachPage(ctx, all, core.ConfigMaps(r.ns).List, func(l *corev1.ConfigMapList) error { return addAll(c, l.Items, nil) }); err != nil {
 			return err
 		}
-		roots := fromCache(metav1.ListOptions{FieldSelector: "metadata.name=" + RootCertConfigMap})
+		roots := r.listing(metav1.ListOptions{FieldSelector: "metadata.name=" + RootCertConfigMap})
 		return eachPage(ctx, roots, core.ConfigMaps("").List, func(l *corev1.ConfigMapList) error {
 			return addAll(c, l.Items, func(o *corev1.ConfigMap) bool { return inIstioNS(o.Namespace) })
 		})
@@ -321,7 +330,7 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 		if err := eachPage(ctx, all, core.Secrets(r.ns).List, func(l *corev1.SecretList) error { return addAll(c, l.Items, nil) }); err != nil {
 			return err
 		}
-		remote := fromCache(metav1.ListOptions{LabelSelector: MultiClusterSecretLabel})
+		remote := r.listing(metav1.ListOptions{LabelSelector: MultiClusterSecretLabel})
 		return eachPage(ctx, remote, core.Secrets("").List, func(l *corev1.SecretList) error {
 			return addAll(c, l.Items, func(o *corev1.Secret) bool { return inIstioNS(o.Namespace) })
 		})
@@ -333,7 +342,7 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 	case KindDestinationRules:
 		return eachPage(ctx, all, istio.DestinationRules("").List, func(l *istionet.DestinationRuleList) error { return addAll(c, l.Items, nil) })
 	case KindIstioCSR:
-		csr := fromCache(metav1.ListOptions{LabelSelector: IstioCSRSelector})
+		csr := r.listing(metav1.ListOptions{LabelSelector: IstioCSRSelector})
 		if err := eachPage(ctx, csr, apps.Deployments("").List, func(l *appsv1.DeploymentList) error { return addAll(c, l.Items, nil) }); err != nil {
 			return err
 		}
@@ -374,7 +383,7 @@ func (r *reader) readRuntimeIssuers(ctx context.Context, c *Cluster) error {
 func (r *reader) readAWSPCAIssuers(ctx context.Context, c *Cluster) error {
 	for _, kind := range []string{KindNameAWSPCAClusterIssuer, KindNameAWSPCAIssuer} {
 		res := r.dyn.Resource(AWSPCAGroupVersion.WithResource(awsPCAResources[kind]))
-		err := eachPage(ctx, fromCache(metav1.ListOptions{}), res.List, func(l *unstructured.UnstructuredList) error { return addAll(c, l.Items, nil) })
+		err := eachPage(ctx, r.listing(metav1.ListOptions{}), res.List, func(l *unstructured.UnstructuredList) error { return addAll(c, l.Items, nil) })
 		if apierrors.IsNotFound(err) || (apierrors.IsForbidden(err) && !r.served(ctx, AWSPCAGroupVersion)) {
 			return nil
 		}
@@ -403,8 +412,8 @@ func (r *reader) served(ctx context.Context, gv schema.GroupVersion) bool {
 const pageSize = 500
 
 // eachPage LISTs in pages and hands each page to add. The first page asks
-// for the watch cache (resourceVersion 0); any following ones follow its
-// continue token, which carries the same snapshot.
+// as opts say (the watch cache, or the newest state); any following ones
+// follow its continue token, which carries the same snapshot.
 func eachPage[L interface{ GetContinue() string }](ctx context.Context, opts metav1.ListOptions,
 	list func(context.Context, metav1.ListOptions) (L, error), add func(L) error) error {
 	opts.Limit = pageSize

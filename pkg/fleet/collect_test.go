@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,6 +87,59 @@ func TestNormalizeServer(t *testing.T) {
 	} {
 		if got := normalizeServer(in); got != want {
 			t.Errorf("normalizeServer(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestCollectLatestSkipsTheWatchCache: by default every LIST asks for the
+// watch cache (resourceVersion 0); a Latest read, which follows a write,
+// asks for the newest state (no resourceVersion) in every LIST.
+func TestCollectLatestSkipsTheWatchCache(t *testing.T) {
+	var mu sync.Mutex
+	var versions []string // resourceVersion of each LIST, "<unset>" without one
+	server := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Has("limit") { // eachPage's LISTs
+			mu.Lock()
+			v := "<unset>"
+			if q.Has("resourceVersion") {
+				v = q.Get("resourceVersion")
+			}
+			versions = append(versions, v)
+			mu.Unlock()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/api/v1/namespaces" {
+			_, _ = w.Write([]byte(`{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{},"items":[]}`))
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`))
+	}))
+	defer server.Close()
+	flags := kubeconfig(t, map[string]string{"one": server.URL})
+
+	for _, tc := range []struct {
+		latest bool
+		want   string
+	}{{false, "0"}, {true, "<unset>"}} {
+		mu.Lock()
+		versions = nil
+		mu.Unlock()
+		f := Collect(context.Background(), flags, []string{"one"}, Options{Timeout: 5 * time.Second, Latest: tc.latest})
+		if !f.Clusters[0].Reachable {
+			t.Fatalf("latest=%v: not reachable: %s", tc.latest, f.Clusters[0].Error)
+		}
+		mu.Lock()
+		got := append([]string(nil), versions...)
+		mu.Unlock()
+		if len(got) < len(AllKinds) {
+			t.Errorf("latest=%v: %d LISTs, want at least one per kind (%d)", tc.latest, len(got), len(AllKinds))
+		}
+		for i, v := range got {
+			if v != tc.want {
+				t.Errorf("latest=%v: LIST %d asked for resourceVersion %s, want %s", tc.latest, i, v, tc.want)
+			}
 		}
 	}
 }

@@ -40,6 +40,29 @@ type PCA struct {
 	issued  map[string]*issuedCert
 	pending int
 	nextID  int
+	fault   IssueFault
+}
+
+// IssueFault makes the CA issue something else than it was asked for: the
+// certificate a caller gets when something between it and AWS rewrote the
+// request, or a CA does not do what the template's name says. AWS itself
+// does neither; tests use it to check what callers do with a certificate
+// they did not ask for.
+type IssueFault struct {
+	// Template, when set, is the template ARN every IssueCertificate is
+	// signed with, whatever the request names.
+	Template string
+	// IgnorePathLen issues even when the template's path length is not
+	// below the CA's, which AWS refuses with a ValidationException.
+	IgnorePathLen bool
+}
+
+// SetIssueFault applies f to every later IssueCertificate (the zero
+// IssueFault ends it).
+func (p *PCA) SetIssueFault(f IssueFault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fault = f
 }
 
 // FakeCA is one certificate authority of the fake.
@@ -359,25 +382,38 @@ type issueRequest struct {
 	IdempotencyToken  string
 }
 
-// template is what one ACM-PCA certificate template puts into a certificate.
+// template is what one ACM-PCA certificate template puts into a certificate
+// (AWS's template definitions): EndEntityCertificate/V1, the default when
+// none is named, makes CA:FALSE with keyUsage digitalSignature and
+// keyEncipherment and extended key usage serverAuth and clientAuth (the
+// ClientAuth and ServerAuth variants only that one); the
+// SubordinateCACertificate_PathLenN templates make CA:TRUE with pathlen N and
+// keyUsage digitalSignature, keyCertSign and cRLSign. The passthrough
+// variants keep these (the template wins a conflict with the CSR).
 type template struct {
 	ca      bool
 	pathLen int // for CA templates
+	ekus    []x509.ExtKeyUsage
 }
 
-var templateARN = regexp.MustCompile(`^arn:aws[a-z-]*:acm-pca:::template/([A-Za-z]+)(?:_PathLen([0-9]))?(?:CSRPassthrough|APIPassthrough|APICSRPassthrough)?/V[0-9]+$`)
+var templateARN = regexp.MustCompile(`^arn:aws[a-z-]*:acm-pca:::template/([A-Za-z]+)(?:_PathLen([0-9]))?(?:_CSRPassthrough|_APIPassthrough|_APICSRPassthrough)?/V[0-9]+$`)
 
 func parseTemplate(arn string) (template, error) {
+	serverAndClient := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 	if arn == "" {
-		return template{}, nil // EndEntityCertificate/V1
+		return template{ekus: serverAndClient}, nil // EndEntityCertificate/V1
 	}
 	m := templateARN.FindStringSubmatch(arn)
 	if m == nil {
 		return template{}, NewError(400, "InvalidArgsException", fmt.Sprintf("The template ARN %q is not valid.", arn))
 	}
 	switch m[1] {
-	case "EndEntityCertificate", "EndEntityClientAuthCertificate", "EndEntityServerAuthCertificate":
-		return template{}, nil
+	case "EndEntityCertificate":
+		return template{ekus: serverAndClient}, nil
+	case "EndEntityClientAuthCertificate":
+		return template{ekus: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, nil
+	case "EndEntityServerAuthCertificate":
+		return template{ekus: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, nil
 	case "SubordinateCACertificate":
 		if m[2] == "" {
 			return template{}, NewError(400, "InvalidArgsException", fmt.Sprintf("The template ARN %q is not valid.", arn))
@@ -395,6 +431,12 @@ func (p *PCA) issue(c *Call) (any, error) {
 	}
 	if len(in.Csr) == 0 || in.SigningAlgorithm == "" || in.Validity == nil {
 		return nil, NewError(400, "ValidationException", "Csr, SigningAlgorithm and Validity are required.")
+	}
+	p.mu.Lock()
+	fault := p.fault
+	p.mu.Unlock()
+	if fault.Template != "" {
+		in.TemplateArn = fault.Template
 	}
 	tmpl, err := parseTemplate(in.TemplateArn)
 	if err != nil {
@@ -437,8 +479,10 @@ func (p *PCA) issue(c *Call) (any, error) {
 	if notAfter.After(ca.Cert.NotAfter) {
 		return nil, NewError(400, "ValidationException", fmt.Sprintf("The certificate's validity ends after the certificate authority's (%s).", ca.Cert.NotAfter.UTC().Format(time.RFC3339)))
 	}
-	if tmpl.ca && (ca.Cert.MaxPathLen > 0 || ca.Cert.MaxPathLenZero) && tmpl.pathLen >= ca.Cert.MaxPathLen {
-		return nil, NewError(400, "InvalidArgsException", fmt.Sprintf("The path length %d of the template is not below the certificate authority's path length %d.", tmpl.pathLen, ca.Cert.MaxPathLen))
+	// AWS refuses a CA certificate whose path length is not below its CA's
+	// ("Path length verification failed for CA", a ValidationException).
+	if tmpl.ca && (ca.Cert.MaxPathLen > 0 || ca.Cert.MaxPathLenZero) && tmpl.pathLen >= ca.Cert.MaxPathLen && !fault.IgnorePathLen {
+		return nil, NewError(400, "ValidationException", fmt.Sprintf("Path length verification failed for CA: the template's path length %d is not below the certificate authority's %d.", tmpl.pathLen, ca.Cert.MaxPathLen))
 	}
 
 	cert := &x509.Certificate{
@@ -459,7 +503,7 @@ func (p *PCA) issue(c *Call) (any, error) {
 		cert.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
 	} else {
 		cert.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
-		cert.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+		cert.ExtKeyUsage = tmpl.ekus
 	}
 	der, err := x509.CreateCertificate(rand.Reader, cert, ca.Cert, csr.PublicKey, ca.key)
 	if err != nil {

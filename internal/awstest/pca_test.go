@@ -165,19 +165,101 @@ func TestPCASubordinateCAHasChainAndLimitsPathLen(t *testing.T) {
 	if caCert.CertificateChain == nil || !parseOne(t, *caCert.CertificateChain).Equal(root.Cert) {
 		t.Fatalf("a subordinate's chain must end at the root")
 	}
-	issue := func(template string) error {
-		_, err := c.IssueCertificate(ctx, &acmpca.IssueCertificateInput{
+	issue := func(template string) (*x509.Certificate, error) {
+		out, err := c.IssueCertificate(ctx, &acmpca.IssueCertificateInput{
 			CertificateAuthorityArn: &sub.ARN, Csr: csrPEM(t, "x"), SigningAlgorithm: types.SigningAlgorithmSha256withecdsa,
 			TemplateArn: aws.String(template), Validity: &types.Validity{Type: types.ValidityPeriodTypeDays, Value: aws.Int64(30)},
 		})
-		return err
+		if err != nil {
+			return nil, err
+		}
+		got, err := c.GetCertificate(ctx, &acmpca.GetCertificateInput{CertificateAuthorityArn: &sub.ARN, CertificateArn: out.CertificateArn})
+		if err != nil {
+			return nil, err
+		}
+		return parseOne(t, *got.Certificate), nil
 	}
-	var args *types.InvalidArgsException
-	if err := issue("arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen1/V1"); !errors.As(err, &args) {
-		t.Errorf("PathLen1 below a pathlen-1 CA: want InvalidArgsException, got %v", err)
+	// AWS: "Path length verification failed for CA", a ValidationException.
+	if _, err := issue("arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen1/V1"); apiCode(err) != "ValidationException" {
+		t.Errorf("PathLen1 below a pathlen-1 CA: want ValidationException, got %v", err)
 	}
-	if err := issue("arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1"); err != nil {
+	if cert, err := issue("arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1"); err != nil || !cert.IsCA || !cert.MaxPathLenZero {
 		t.Errorf("PathLen0 below a pathlen-1 CA: %v", err)
+	}
+
+	// The fault: the CA signs with another template than asked, and past
+	// its own path-length refusal.
+	s.PCA.SetIssueFault(IssueFault{Template: "arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen1/V1", IgnorePathLen: true})
+	if cert, err := issue("arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1"); err != nil || !cert.IsCA || cert.MaxPathLen != 1 {
+		t.Errorf("fault PathLen1: %v, want a pathlen-1 CA", err)
+	}
+	s.PCA.SetIssueFault(IssueFault{})
+	if _, err := issue("arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen1/V1"); apiCode(err) != "ValidationException" {
+		t.Errorf("the fault did not end: %v", err)
+	}
+}
+
+// The templates put into a certificate what AWS's template definitions say.
+func TestPCATemplatesAsAWSDefinesThem(t *testing.T) {
+	s := startServer(t)
+	root, err := s.PCA.CreateCA(CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c := pcaClient(s)
+	issue := func(template string) (*x509.Certificate, error) {
+		in := &acmpca.IssueCertificateInput{
+			CertificateAuthorityArn: &root.ARN, Csr: csrPEM(t, "x"), SigningAlgorithm: types.SigningAlgorithmSha256withecdsa,
+			Validity: &types.Validity{Type: types.ValidityPeriodTypeDays, Value: aws.Int64(30)},
+		}
+		if template != "" {
+			in.TemplateArn = aws.String(template)
+		}
+		out, err := c.IssueCertificate(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		got, err := c.GetCertificate(ctx, &acmpca.GetCertificateInput{CertificateAuthorityArn: &root.ARN, CertificateArn: out.CertificateArn})
+		if err != nil {
+			return nil, err
+		}
+		return parseOne(t, *got.Certificate), nil
+	}
+	for _, tc := range []struct {
+		template string
+		ca       bool
+		pathLen  int
+	}{
+		{"", false, 0}, // no template: EndEntityCertificate/V1
+		{"arn:aws:acm-pca:::template/EndEntityCertificate/V1", false, 0},
+		{"arn:aws:acm-pca:::template/EndEntityCertificate_CSRPassthrough/V1", false, 0},
+		{"arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1", true, 0},
+		{"arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen2/V1", true, 2},
+		{"arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0_APICSRPassthrough/V1", true, 0},
+	} {
+		cert, err := issue(tc.template)
+		if err != nil {
+			t.Errorf("%q: %v", tc.template, err)
+			continue
+		}
+		if !tc.ca {
+			if cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign != 0 || len(cert.ExtKeyUsage) != 2 {
+				t.Errorf("%q: want CA:FALSE, no keyCertSign, serverAuth+clientAuth; got CA %v usage %b eku %v", tc.template, cert.IsCA, cert.KeyUsage, cert.ExtKeyUsage)
+			}
+			continue
+		}
+		if !cert.IsCA || cert.MaxPathLen != tc.pathLen || (tc.pathLen == 0) != cert.MaxPathLenZero || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
+			t.Errorf("%q: want CA:TRUE pathlen %d with keyCertSign; got CA %v pathlen %d usage %b", tc.template, tc.pathLen, cert.IsCA, cert.MaxPathLen, cert.KeyUsage)
+		}
+	}
+	if _, err := issue("arn:aws:acm-pca:::template/SubordinateCACertificate/V1"); apiCode(err) != "InvalidArgsException" {
+		t.Errorf("a subordinate template without a path length: %v", err)
+	}
+	// The fault signs with the end-entity template whatever is asked.
+	s.PCA.SetIssueFault(IssueFault{Template: "arn:aws:acm-pca:::template/EndEntityCertificate/V1"})
+	if cert, err := issue("arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1"); err != nil || cert.IsCA {
+		t.Errorf("fault end-entity: %v, want a CA:FALSE certificate", err)
 	}
 }
 

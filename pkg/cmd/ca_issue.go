@@ -170,24 +170,19 @@ func (o *CAIssueOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return failed("%v", err)
 	}
-	key, err := pki.GenerateKey(pki.DefaultIntermediateAlgorithm)
-	if err != nil {
-		return failed("%v", err)
-	}
 	org := pki.DefaultOrganization
 	if r := issuer.Root(); len(r.Subject.Organization) > 0 {
 		org = r.Subject.Organization[0]
 	}
-	csr, err := pki.NewCSR(key, pki.IntermediateSubject(org, id), []string{pki.IntermediateDNSName(o.IstioNamespace)})
+	// NewIntermediate refuses a certificate that cannot serve as istiod's
+	// CA (pki.CheckIssued), the same check fix makes: nothing is written
+	// unless it passed.
+	out, key, err := pki.NewIntermediate(ctx, issuer, pki.IntermediateSpec{
+		Subject: pki.IntermediateSubject(org, id), DNSNames: []string{pki.IntermediateDNSName(o.IstioNamespace)},
+		NotBefore: time.Now(), Validity: time.Duration(o.ValidDays) * 24 * time.Hour, Root: issuer.Root(),
+	})
 	if err != nil {
-		return failed("%v", err)
-	}
-	out, err := issuer.IssueIntermediate(ctx, pki.IntermediateRequest{CSR: csr, NotBefore: time.Now(), Validity: time.Duration(o.ValidDays) * 24 * time.Hour})
-	if err != nil {
-		return failed("%v", err)
-	}
-	if !key.Matches(out.Cert) {
-		return failed("AWS Private CA returned %s, which is not for the key made here", pki.Describe(out.Cert))
+		return failed("%v; nothing was written", err)
 	}
 	keyPEM, err := key.PrivateKeyPEM()
 	if err != nil {

@@ -103,3 +103,58 @@ func TestCAIssueRefusals(t *testing.T) {
 		t.Error("a key file was left although nothing was issued")
 	}
 }
+
+// --pca-template takes only a subordinate-CA template, by name or ARN; the
+// refusal lists those that work, before AWS is asked.
+func TestCAIssueRefusesANonCATemplate(t *testing.T) {
+	s := awsEnv(t)
+	ca, err := s.PCA.CreateCA(awstest.CAOptions{Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tmpl := range []string{"arn:aws:acm-pca:::template/EndEntityCertificate/V1", "EndEntityCertificate/V1", "arn:aws:acm-pca:::template/anything"} {
+		dir := filepath.Join(t.TempDir(), "east")
+		r := run(t, Backend{}, "ca", "issue", "--pca-arn", ca.ARN, "--pca-template", tmpl, "--cluster-id", "east", "--out-dir", dir)
+		r.expect(t, ExitFailed, "--pca-template")
+		if r.err != nil && !strings.Contains(r.err.Error(), "SubordinateCACertificate_PathLen0/V1 (the default") {
+			t.Errorf("%s: the refusal does not list the templates that work: %v", tmpl, r.err)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("%s: %s was created", tmpl, dir)
+		}
+	}
+	for _, tmpl := range []string{"SubordinateCACertificate_PathLen0/V1", "arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0_CSRPassthrough/V1"} {
+		run(t, Backend{}, "ca", "issue", "--pca-arn", ca.ARN, "--pca-template", tmpl, "--cluster-id", "east", "--out-dir", filepath.Join(t.TempDir(), "east")).expect(t, ExitOK, "")
+	}
+	if n := s.Calls(awstest.ServicePCA, "IssueCertificate"); n != 2 {
+		t.Errorf("IssueCertificate called %d times, want 2 (only for the subordinate-CA templates)", n)
+	}
+}
+
+// A certificate the CA returns that cannot serve as istiod's CA is refused
+// with the reason and the template, and nothing is written.
+func TestCAIssueRefusesWhatCannotSign(t *testing.T) {
+	s := awsEnv(t)
+	root, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: "corp root", Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for fault, want := range map[string]string{
+		"arn:aws:acm-pca:::template/EndEntityCertificate/V1":              "basicConstraints does not mark it as a CA",
+		"arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen1/V1": "path length is 1, but the template asks for pathlen 0",
+	} {
+		s.PCA.SetIssueFault(awstest.IssueFault{Template: fault})
+		dir := filepath.Join(t.TempDir(), "east")
+		r := run(t, Backend{}, "ca", "issue", "--pca-arn", root.ARN, "--cluster-id", "east", "--out-dir", dir)
+		r.expect(t, ExitFailed, want)
+		if r.err != nil && (!strings.Contains(r.err.Error(), "SubordinateCACertificate_PathLen0/V1") || !strings.Contains(r.err.Error(), "nothing was written")) {
+			t.Errorf("the refusal does not name the template or say nothing was written: %v", r.err)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("%s: %s was created", fault, dir)
+		}
+		if strings.Contains(r.stdout+r.stderr+r.err.Error(), "PRIVATE KEY") {
+			t.Error("a key was printed")
+		}
+	}
+}

@@ -30,10 +30,11 @@ func (p *PCAFlags) AddFlags(f *pflag.FlagSet, caHelp string, withARN bool) {
 	if withARN {
 		f.StringVar(&p.ARN, "pca-arn", "", "ARN of the AWS Private CA to issue from (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID); its region is the ARN's")
 	}
-	f.StringVar(&p.Template, "pca-template", pca.DefaultTemplate, "AWS Private CA certificate template of the intermediates (a subordinate-CA template)")
+	f.StringVar(&p.Template, "pca-template", pca.DefaultTemplate, "AWS Private CA certificate template of the intermediates: a subordinate-CA template, by name or ARN "+
+		"(SubordinateCACertificate_PathLen0/V1 signs workloads only; PathLen1-3 only when further CA levels are wanted below the cluster's intermediate)")
 }
 
-// Validate checks the source and the ARN.
+// Validate checks the source, the ARN and the template.
 func (p *PCAFlags) Validate() error {
 	p.CA = strings.ToLower(strings.TrimSpace(p.CA))
 	p.ARN = strings.TrimSpace(p.ARN)
@@ -50,8 +51,11 @@ func (p *PCAFlags) Validate() error {
 			return fmt.Errorf("--pca-arn: %v", err)
 		}
 	}
-	if !strings.HasPrefix(p.Template, "arn:") && !strings.HasPrefix(p.Template, "SubordinateCACertificate_") {
-		return fmt.Errorf("--pca-template %q is not a subordinate-CA template (SubordinateCACertificate_PathLen0/V1 …)", p.Template)
+	// Only a subordinate-CA template makes an intermediate istiod can
+	// sign with; anything else is refused here, before AWS is asked, with
+	// the list of those that work.
+	if _, _, err := pca.ParseTemplate(p.Template); err != nil {
+		return fmt.Errorf("--pca-template %v", err)
 	}
 	return nil
 }

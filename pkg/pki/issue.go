@@ -174,11 +174,13 @@ type IntermediateRequest struct {
 	Validity time.Duration
 }
 
-// Issued is an issued intermediate with what proves it.
+// Issued is an issued intermediate with what proves it, as the issuer
+// returned it: nothing in it is trusted before CheckIssued passed.
 type Issued struct {
-	// Cert is the new intermediate: basicConstraints CA:TRUE with path
-	// length 0 (it signs workloads only), keyUsage keyCertSign, cRLSign and
-	// digitalSignature (plus keyEncipherment for RSA).
+	// Cert is the new intermediate. Asked for: basicConstraints CA:TRUE
+	// with the template's path length (0: it signs workloads only),
+	// keyUsage keyCertSign, cRLSign and digitalSignature (plus
+	// keyEncipherment for RSA).
 	Cert *x509.Certificate
 	// Chain is Cert's issuers, nearest first, ending with Root.
 	Chain []*x509.Certificate
@@ -195,7 +197,9 @@ func (i Issued) CertChain() []*x509.Certificate {
 // holds a root (or an intermediate) key in memory; another signs through a
 // cloud CA (AWS Private CA), which is why issuing takes a context. The
 // intermediate's key and CSR are always made here (GenerateKey, NewCSR);
-// an Issuer only ever sees the CSR.
+// an Issuer only ever sees the CSR. Callers get intermediates through
+// NewIntermediate, which checks what came back (CheckIssued) before anyone
+// may write it anywhere.
 //
 // fix calls IssueIntermediate only when applying (from Change.Complete),
 // never to print a plan: issuing is a side effect for a cloud CA (a
@@ -210,6 +214,9 @@ type Issuer interface {
 	// Describe names the issuer in a plan: what signs, with fingerprints,
 	// never key material.
 	Describe() string
+	// Template is what the issuer asks its CA to put into an intermediate
+	// (the path length CheckIssued expects) and the name a refusal gives.
+	Template() Template
 	// IssueIntermediate signs an intermediate CA certificate for req.CSR.
 	IssueIntermediate(ctx context.Context, req IntermediateRequest) (Issued, error)
 }
@@ -266,6 +273,16 @@ func (l *LocalIssuer) Describe() string {
 	}
 	return "CA " + Describe(l.cert) + " under root " + Describe(l.root)
 }
+
+// LocalTemplate is what a LocalIssuer puts into every intermediate
+// (IntermediateTemplate).
+var LocalTemplate = Template{
+	Name:    "meshfed local intermediate (CA:TRUE pathlen 0, keyCertSign)",
+	PathLen: 0,
+}
+
+// Template is LocalTemplate.
+func (l *LocalIssuer) Template() Template { return LocalTemplate }
 
 // IssueIntermediate signs req.CSR with the local key.
 func (l *LocalIssuer) IssueIntermediate(_ context.Context, req IntermediateRequest) (Issued, error) {

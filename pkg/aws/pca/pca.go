@@ -4,7 +4,8 @@
 // The intermediate's key and CSR are made on this machine (pki.GenerateKey,
 // pki.NewCSR, by the caller); only the CSR goes to AWS. IssueCertificate
 // uses a subordinate-CA template (SubordinateCACertificate_PathLen0/V1 by
-// default: istiod signs workloads, never further CAs), the SDK's
+// default: istiod signs workloads, never further CAs; see template.go for
+// which templates are accepted and why), the SDK's
 // CertificateIssued waiter polls GetCertificate until the certificate is
 // there (bounded by the caller's context), and the root and chain come from
 // GetCertificateAuthorityCertificate. A CA that is not ACTIVE is refused
@@ -153,9 +154,10 @@ func parseCerts(cert, chain string) ([]*x509.Certificate, error) {
 
 // Options tune an Issuer.
 type Options struct {
-	// Template is the certificate template's name (DefaultTemplate when
-	// empty), e.g. "SubordinateCACertificate_PathLen0/V1"; a full template
-	// ARN is taken as is.
+	// Template is the subordinate-CA certificate template's name
+	// (DefaultTemplate when empty), e.g.
+	// "SubordinateCACertificate_PathLen0/V1", or its full ARN; anything
+	// else is refused (ParseTemplate).
 	Template string
 	// PollMinDelay and PollMaxDelay bound the waiter's pause between
 	// GetCertificate calls (the SDK's defaults, 1 s and 60 s, when zero).
@@ -170,15 +172,24 @@ type Issuer struct {
 	api  API
 	ca   CA
 	opts Options
+	// template is the subordinate-CA template's name (ParseTemplate), and
+	// pathLen the path length it gives.
+	template string
+	pathLen  int
 }
 
 var _ pki.Issuer = (*Issuer)(nil)
 
 // NewIssuer reads the CA and refuses one that cannot issue: not ACTIVE, no
-// certificate, or expired.
+// certificate, or expired; and a template that is not a subordinate CA's
+// (ParseTemplate), before anything is read.
 func NewIssuer(ctx context.Context, api API, caARN string, opts Options) (*Issuer, error) {
 	if _, err := Region(caARN); err != nil {
 		return nil, err
+	}
+	template, pathLen, err := ParseTemplate(opts.Template)
+	if err != nil {
+		return nil, fmt.Errorf("the certificate template: %v", err)
 	}
 	ca, err := Describe(ctx, api, caARN)
 	if err != nil {
@@ -193,7 +204,7 @@ func NewIssuer(ctx context.Context, api API, caARN string, opts Options) (*Issue
 	if now := time.Now(); now.After(ca.Cert.NotAfter) {
 		return nil, fmt.Errorf("AWS Private CA %s expired on %s", caARN, ca.Cert.NotAfter.UTC().Format(time.RFC3339))
 	}
-	return &Issuer{api: api, ca: ca, opts: opts}, nil
+	return &Issuer{api: api, ca: ca, opts: opts, template: template, pathLen: pathLen}, nil
 }
 
 // CA is what the issuer read of its CA.
@@ -208,24 +219,20 @@ func (i *Issuer) Describe() string {
 		i.ca.ARN, i.ca.Type, i.ca.KeyAlgorithm, i.templateARN(), pki.Describe(i.ca.Root))
 }
 
-// templateARN is the full ARN of the template, in the CA's partition.
+// templateARN is the full ARN of the template, in the CA's partition
+// (a template ARN given in full is read for its name only).
 func (i *Issuer) templateARN() string {
-	t := i.opts.Template
-	if t == "" {
-		t = DefaultTemplate
-	}
-	if strings.HasPrefix(t, "arn:") {
-		return t
-	}
 	partition := "aws"
 	if a, err := arn.Parse(i.ca.ARN); err == nil {
 		partition = a.Partition
 	}
-	return "arn:" + partition + ":acm-pca:::template/" + t
+	return "arn:" + partition + ":acm-pca:::template/" + i.template
 }
 
 // IssueIntermediate has the CA sign req.CSR with the subordinate-CA
 // template, waits for the certificate and returns it with the CA's chain.
+// It checks only that the answer parses and ends at the CA's root: what
+// the certificate is worth is pki.CheckIssued's to judge (pki.NewIntermediate).
 func (i *Issuer) IssueIntermediate(ctx context.Context, req pki.IntermediateRequest) (pki.Issued, error) {
 	if req.CSR == nil {
 		return pki.Issued{}, errors.New("no certificate request")

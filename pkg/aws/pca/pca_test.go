@@ -293,3 +293,104 @@ func TestReadRecordsWhatTheDoctorJudges(t *testing.T) {
 		t.Errorf("describe denied: %+v", got)
 	}
 }
+
+func TestParseTemplate(t *testing.T) {
+	for in, want := range map[string]int{
+		"":                                       0, // DefaultTemplate
+		"SubordinateCACertificate_PathLen0/V1":   0,
+		" SubordinateCACertificate_PathLen1/V1 ": 1,
+		"SubordinateCACertificate_PathLen3_APICSRPassthrough/V1":                            3,
+		"arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1":                   0,
+		"arn:aws-cn:acm-pca:::template/SubordinateCACertificate_PathLen2_CSRPassthrough/V1": 2,
+	} {
+		if _, got, err := pca.ParseTemplate(in); err != nil || got != want {
+			t.Errorf("%q: pathlen %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for in, why := range map[string]string{
+		"arn:aws:acm-pca:::template/EndEntityCertificate/V1":                                   "end-entity certificate (CA:FALSE)",
+		"EndEntityCertificate/V1":                                                              "end-entity certificate (CA:FALSE)",
+		"EndEntityServerAuthCertificate_APIPassthrough/V1":                                     "end-entity certificate (CA:FALSE)",
+		"RootCACertificate/V1":                                                                 "self-signed root",
+		"BlankSubordinateCACertificate_PathLen0_APIPassthrough/V1":                             "blank template",
+		"SubordinateCACertificate_PathLen4/V1":                                                 "path lengths 0 to 3",
+		"SubordinateCACertificate_PathLen0":                                                    "path lengths 0 to 3",
+		"arn:aws:acm-pca:eu-west-1:111122223333:template/SubordinateCACertificate_PathLen0/V1": "not the ARN of an AWS Private CA certificate template",
+		"arn:aws:acm:::template/SubordinateCACertificate_PathLen0/V1":                          "not the ARN of an AWS Private CA certificate template",
+	} {
+		_, _, err := pca.ParseTemplate(in)
+		if err == nil || !strings.Contains(err.Error(), why) || !strings.Contains(err.Error(), "SubordinateCACertificate_PathLen0/V1 (the default") {
+			t.Errorf("%q: want a refusal saying %q and listing the templates that work, got %v", in, why, err)
+		}
+	}
+}
+
+// NewIssuer refuses a template that is not a subordinate CA's before it
+// asks AWS anything.
+func TestIssuerRefusesAnEndEntityTemplate(t *testing.T) {
+	s := server(t)
+	ca, err := s.PCA.CreateCA(awstest.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pca.NewIssuer(context.Background(), client(t, s, ca.ARN), ca.ARN, pca.Options{Template: "arn:aws:acm-pca:::template/EndEntityCertificate/V1"})
+	if err == nil || !strings.Contains(err.Error(), "not a subordinate-CA template") {
+		t.Fatalf("want a refusal, got %v", err)
+	}
+	if len(s.Called()) != 0 {
+		t.Errorf("AWS was called: %v", s.Called())
+	}
+}
+
+// What the CA returns is judged by pki.CheckIssued: a certificate that is
+// not a CA, or not at the path length asked, or one the chain forbids, is
+// refused, naming the template asked for and the reason. AWS's own refusal
+// (a template path length not below its CA's) comes through as AWS's error.
+func TestMisissuedIntermediatesAreRefused(t *testing.T) {
+	s := server(t)
+	root, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: "corp root", Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	leafOnly, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: "issuing pathlen 0", Region: "eu-west-1", Parent: root, MaxPathLen: &zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const asked = "arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1"
+	for _, tc := range []struct {
+		name  string
+		ca    *awstest.FakeCA
+		fault awstest.IssueFault
+		want  string
+	}{
+		{"end-entity template", root, awstest.IssueFault{Template: "arn:aws:acm-pca:::template/EndEntityCertificate/V1"}, "basicConstraints does not mark it as a CA"},
+		{"pathlen 1 when 0 was asked", root, awstest.IssueFault{Template: "arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen1/V1"}, "path length is 1, but the template asks for pathlen 0"},
+		{"below a CA of pathlen 0", leafOnly, awstest.IssueFault{IgnorePathLen: true}, "the chain forbids it"},
+		{"AWS refuses below a CA of pathlen 0", leafOnly, awstest.IssueFault{}, "ValidationException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.PCA.SetIssueFault(tc.fault)
+			defer s.PCA.SetIssueFault(awstest.IssueFault{})
+			ctx := context.Background()
+			iss, err := pca.NewIssuer(ctx, client(t, s, tc.ca.ARN), tc.ca.ARN, fastPolls)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, key, err := pki.NewIntermediate(ctx, iss, pki.IntermediateSpec{Subject: pki.IntermediateSubject("corp", "east"), NotBefore: time.Now()})
+			if err == nil || key != nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want a refusal saying %q, got %v", tc.want, err)
+			}
+			var refused *pki.RefusedError
+			if tc.fault == (awstest.IssueFault{}) {
+				if errors.As(err, &refused) {
+					t.Errorf("AWS's refusal became the plugin's: %v", err)
+				}
+				return
+			}
+			if !errors.As(err, &refused) || !strings.Contains(err.Error(), asked) {
+				t.Errorf("the refusal does not name the template asked for (%s): %v", asked, err)
+			}
+		})
+	}
+}

@@ -313,8 +313,8 @@ func (t target) change(existing fleet.Secret, hasSecret bool, ca mesh.CA, bundle
 	if hasSecret {
 		verb = "replace the CA material of"
 	}
-	reason := fmt.Sprintf("%s %s/%s with a new intermediate %q (%s key, CA:TRUE pathlen 0, keyCertSign, valid %s) issued from %s, in the %s layout, because %s. root-cert.pem will hold %s.",
-		verb, ns, mesh.CACertsSecret, subject.String(), keyText, validityText(t.root, t.now), t.issuer.Describe(), layout,
+	reason := fmt.Sprintf("%s %s/%s with a new intermediate %q (%s key, CA:TRUE pathlen %d, keyCertSign, valid %s) issued from %s, in the %s layout, because %s. root-cert.pem will hold %s.",
+		verb, ns, mesh.CACertsSecret, subject.String(), keyText, t.issuer.Template().PathLen, validityText(t.root, t.now), t.issuer.Describe(), layout,
 		strings.Join(t.reasons(), "; "), describeAll(bundle))
 	pending := fmt.Sprintf("data %s: a new %s key made on this machine and its certificate, issued when applying", strings.Join(keys, ", "), keyText)
 	if t.opts.IntermediateKeyDir != "" {
@@ -410,28 +410,16 @@ func (is *issuance) issue(ctx context.Context) (*unstructured.Unstructured, erro
 	if now.IsZero() {
 		now = time.Now()
 	}
-	key, err := pki.GenerateKey(pki.DefaultIntermediateAlgorithm)
-	if err != nil {
-		return nil, err
-	}
-	csr, err := pki.NewCSR(key, pki.IntermediateSubject(organization(t.root), t.clusterID()), []string{pki.IntermediateDNSName(t.cluster.IstioNamespace)})
-	if err != nil {
-		return nil, err
-	}
-	out, err := t.issuer.IssueIntermediate(ctx, pki.IntermediateRequest{CSR: csr, NotBefore: now, Validity: pki.DefaultIntermediateValidity})
+	// NewIntermediate refuses a certificate that cannot serve as istiod's
+	// CA, or that does not chain to the root the plan named
+	// (pki.CheckIssued), the same check ca issue makes: the Secret is not
+	// applied unless it passed.
+	out, key, err := pki.NewIntermediate(ctx, t.issuer, pki.IntermediateSpec{
+		Subject: pki.IntermediateSubject(organization(t.root), t.clusterID()), DNSNames: []string{pki.IntermediateDNSName(t.cluster.IstioNamespace)},
+		NotBefore: now, Validity: pki.DefaultIntermediateValidity, Root: t.root,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("issuing the intermediate for %s: %w", t.peer.Context, err)
-	}
-	// Check what came back before it reaches a cluster: the key's
-	// certificate, a CA, chaining to the root the plan named.
-	if !key.Matches(out.Cert) || !out.Root.Equal(t.root) {
-		return nil, fmt.Errorf("the issuer returned %s under root %s, not a certificate for the new key under %s", pki.Describe(out.Cert), pki.Describe(out.Root), pki.Describe(t.root))
-	}
-	if _, err := pki.Verify(out.Cert, out.Chain, []*x509.Certificate{t.root}, now); err != nil {
-		return nil, fmt.Errorf("the issued intermediate %s does not verify to %s: %v", pki.Describe(out.Cert), pki.Describe(t.root), err)
-	}
-	if len(pki.CAProblems(out.Cert)) > 0 {
-		return nil, fmt.Errorf("the issued intermediate %s cannot sign: %v", pki.Describe(out.Cert), pki.CAProblems(out.Cert))
 	}
 	keyPEM, err := key.PrivateKeyPEM()
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshfed/kubectl-meshfed/internal/awstest"
+	"github.com/meshfed/kubectl-meshfed/pkg/aws/pca"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	checktrust "github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
@@ -508,5 +510,50 @@ func TestRemoteIssuerIssuesOnlyWhenApplying(t *testing.T) {
 	}
 	if iss.calls != 1 {
 		t.Errorf("issued %d times, want once", iss.calls)
+	}
+}
+
+// An intermediate the issuer returns that cannot serve as istiod's CA is
+// refused when applying, through the same check as ca issue
+// (pki.NewIntermediate): Complete gives no Secret, and no key file is
+// written. The issuer is AWS Private CA on the local test endpoint, signing
+// with another template than asked.
+func TestRefusedIntermediateIsNeverApplied(t *testing.T) {
+	s := awstest.New()
+	if err := s.StartTLS(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ca, err := s.PCA.CreateCA(awstest.CAOptions{CommonName: "corp root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := pca.Client(s.Config(), ca.ARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := pca.NewIssuer(context.Background(), client, ca.ARN, pca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := pkitest.NewRoot("root A", pkitest.Opts{})
+	f := fleetOf(t, faults(a)["expired-intermediate"])
+	for fault, want := range map[string]string{
+		"arn:aws:acm-pca:::template/EndEntityCertificate/V1":              "basicConstraints does not mark it as a CA",
+		"arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen2/V1": "path length is 2, but the template asks for pathlen 0",
+	} {
+		s.PCA.SetIssueFault(awstest.IssueFault{Template: fault})
+		dir := filepath.Join(t.TempDir(), "keys")
+		p, err := New().Plan(fix.Input{Fleet: f, Findings: diagnose(f), Options: fix.Options{Issuer: iss, Now: time.Now(), AllowRootChange: true, IntermediateKeyDir: dir}})
+		if err != nil || len(p.Changes) == 0 {
+			t.Fatalf("plan: %v, %d changes", err, len(p.Changes))
+		}
+		obj, err := p.Changes[0].Complete(context.Background(), nil)
+		if obj != nil || err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "SubordinateCACertificate_PathLen0/V1") {
+			t.Errorf("%s: want a refusal saying %q and naming the template, got %v", fault, want, err)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("%s: the key directory was created", fault)
+		}
 	}
 }

@@ -127,6 +127,7 @@ type Server struct {
 	faults   map[string]*fault
 	calls    map[string]int
 	reqID    int
+	badDate  bool
 }
 
 type fault struct {
@@ -230,6 +231,15 @@ func (s *Server) CertPool() *x509.CertPool {
 	return p
 }
 
+// BadDate makes every answer carry a Date header no HTTP date parser
+// reads, as a broken proxy might send; the SDK logs a warning for each at
+// its default settings, which is how tests see where its own log lines go.
+func (s *Server) BadDate(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.badDate = on
+}
+
 // Throttle answers the next n calls of service/action with the service's
 // throttling error.
 func (s *Server) Throttle(service, action string, n int) {
@@ -290,9 +300,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.reqID++
 	reqID := fmt.Sprintf("awstest-%08d", s.reqID)
+	badDate := s.badDate
 	s.mu.Unlock()
 	w.Header().Set("X-Amzn-Requestid", reqID)
 	w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
+	if badDate {
+		w.Header().Set("Date", "not a date")
+	}
 
 	body, err := io.ReadAll(r.Body)
 	if err != nil {

@@ -158,3 +158,28 @@ func TestCAIssueRefusesWhatCannotSign(t *testing.T) {
 		}
 	}
 }
+
+// The SDK's own lines (here a warning for every answer's unreadable Date
+// header) reach neither the command's stderr nor the process's.
+func TestCAIssuePrintsNoSDKLines(t *testing.T) {
+	s := awsEnv(t)
+	root, err := s.PCA.CreateCA(awstest.CAOptions{Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.BadDate(true)
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = f
+	r := run(t, Backend{}, "ca", "issue", "--pca-arn", root.ARN, "--cluster-id", "east", "--out-dir", filepath.Join(t.TempDir(), "east"))
+	os.Stderr = saved
+	f.Close()
+	r.expect(t, ExitOK, "")
+	process, _ := os.ReadFile(f.Name())
+	if len(process) > 0 || r.stderr != "" {
+		t.Errorf("stderr: process %q, command %q", process, r.stderr)
+	}
+}

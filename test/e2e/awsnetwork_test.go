@@ -169,8 +169,11 @@ func TestAWSNetworkUnderALab(t *testing.T) {
 }
 
 func init() {
-	// The user's own AWS setup must not reach the plugin these tests run.
+	// The user's own AWS setup must not reach the plugin these tests run,
+	// and no run of it may ask instance metadata (an address off this
+	// machine), whatever environment a test gives it.
 	for _, k := range []string{"AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_PROFILE"} {
 		os.Unsetenv(k)
 	}
+	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,4 +188,90 @@ func createCA(t *testing.T, s *awstest.Server, commonName, keyAlgorithm string) 
 		t.Fatal(err)
 	}
 	return ca
+}
+
+// TestRefusedIntermediatesAreNeverInstalled: a Private CA that signs the
+// request with another template than asked (the end-entity template, or a
+// subordinate template of the wrong path length) gets its certificate
+// refused by ca issue and by fix --apply alike, with the reason and the
+// template, exit non-zero, and nothing written: no file, no key file, no
+// Secret changed. A --pca-template that is not a subordinate CA's is
+// refused before AWS is asked. The SDK's own warnings (every answer here
+// carries a Date header it cannot read) never reach stderr.
+func TestRefusedIntermediatesAreNeverInstalled(t *testing.T) {
+	s := startAWS(t)
+	ca := createCA(t, s, "corp mesh root", "EC_prime256v1")
+	s.BadDate(true)
+	l := labtest.Start(t, "different-roots", 2)
+	ctxs := strings.Join(l.Contexts(), ",")
+	east := l.Primaries()[0]
+
+	cacerts := func() map[string]string {
+		t.Helper()
+		out := map[string]string{}
+		for _, c := range l.Primaries() {
+			sec, err := l.Client(c).CoreV1().Secrets("istio-system").Get(context.Background(), "cacerts", metav1.GetOptions{})
+			if err != nil {
+				t.Fatalf("%s: %v", c, err)
+			}
+			out[c] = sec.ResourceVersion + "/" + string(sec.Data["ca-cert.pem"])
+		}
+		return out
+	}
+	noSDKLines := func(what, stderr string) {
+		t.Helper()
+		if strings.Contains(stderr, "SDK ") || strings.Contains(stderr, "Date header") || strings.Contains(stderr, "aws-sdk") {
+			t.Errorf("%s: an AWS SDK line reached stderr:\n%s", what, stderr)
+		}
+		if strings.Contains(stderr, "PRIVATE KEY") || strings.Contains(stderr, awstest.TestSecretAccessKey) {
+			t.Fatalf("%s: a key was printed", what)
+		}
+	}
+
+	// The flag: an end-entity template is refused before AWS is asked.
+	dir := filepath.Join(t.TempDir(), "flag")
+	out, stderr, code := labtest.RunEnv(t, l, s.Env(), "ca", "issue", "--ca", "aws-pca", "--pca-arn", ca.ARN, "--context", east, "--out-dir", dir,
+		"--pca-template", "arn:aws:acm-pca:::template/EndEntityCertificate/V1")
+	if code != 3 || !strings.Contains(stderr, "not a subordinate-CA template") || !strings.Contains(stderr, "SubordinateCACertificate_PathLen0/V1") {
+		t.Errorf("--pca-template EndEntityCertificate/V1: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if n := s.Calls(awstest.ServicePCA, "IssueCertificate"); n != 0 {
+		t.Errorf("IssueCertificate called %d times for a refused template", n)
+	}
+
+	before := cacerts()
+	for fault, reason := range map[string]string{
+		"arn:aws:acm-pca:::template/EndEntityCertificate/V1":              "basicConstraints does not mark it as a CA",
+		"arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen1/V1": "path length is 1, but the template asks for pathlen 0",
+	} {
+		s.PCA.SetIssueFault(awstest.IssueFault{Template: fault})
+		issued := s.PCA.Issued()
+
+		dir := filepath.Join(t.TempDir(), "cacerts")
+		out, stderr, code := labtest.RunEnv(t, l, s.Env(), "ca", "issue", "--ca", "aws-pca", "--pca-arn", ca.ARN, "--context", east, "--out-dir", dir)
+		if code != 3 || !strings.Contains(stderr, reason) || !strings.Contains(stderr, "template/SubordinateCACertificate_PathLen0/V1") {
+			t.Errorf("ca issue signed with %s: exit %d, want 3 with %q and the template\n%s\n%s", fault, code, reason, out, stderr)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("ca issue signed with %s: %s was created", fault, dir)
+		}
+		noSDKLines("ca issue", stderr)
+
+		keys := filepath.Join(t.TempDir(), "keys")
+		out, stderr, code = labtest.RunEnv(t, l, s.Env(), "fix", "--apply", "--allow-root-change", "--ca", "aws-pca", "--pca-arn", ca.ARN,
+			"--intermediate-key-dir", keys, "--contexts", ctxs)
+		if code == 0 || !strings.Contains(out+stderr, reason) {
+			t.Errorf("fix --apply signed with %s: exit %d, want non-zero with %q\n%s\n%s", fault, code, reason, out, stderr)
+		}
+		if s.PCA.Issued() == issued {
+			t.Errorf("fix --apply signed with %s: nothing was issued, so nothing was checked", fault)
+		}
+		if _, err := os.Stat(keys); err == nil {
+			t.Errorf("fix --apply signed with %s: the key directory was created", fault)
+		}
+		if after := cacerts(); !maps.Equal(after, before) {
+			t.Errorf("fix --apply signed with %s changed a cacerts Secret", fault)
+		}
+		noSDKLines("fix --apply", stderr)
+	}
 }

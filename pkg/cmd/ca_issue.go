@@ -59,7 +59,11 @@ func NewCAIssueCmd(flags *genericclioptions.ConfigFlags, streams genericiooption
 		Short: "Issue one cluster's intermediate CA from AWS Private CA into cacerts files",
 		Long: `ca issue makes a key and a certificate request on this machine, has the AWS Private CA
 sign it with a subordinate-CA template (SubordinateCACertificate_PathLen0/V1: the
-intermediate signs workloads only), and writes Istio's cacerts files into DIR:
+intermediate signs workloads only; --pca-template takes no other kind), checks what
+came back (for the key made here, a CA at the template's path length that the CA's
+chain allows, valid as asked, chaining to the CA's root, able to sign a workload
+certificate: anything else is refused with the reason and nothing is written),
+and writes Istio's cacerts files into DIR:
 ca-cert.pem, cert-chain.pem and root-cert.pem (mode 0644) and ca-key.pem (mode 0600).
 The key never leaves this machine; no file is ever overwritten.
 

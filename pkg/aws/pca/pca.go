@@ -1,8 +1,9 @@
 // Package pca issues the mesh's per-cluster intermediates from an AWS Private
 // CA (ACM-PCA) and reads what the doctor needs to know of that CA.
 //
-// The intermediate's key and CSR are made on this machine (pki.GenerateKey,
-// pki.NewCSR, by the caller); only the CSR goes to AWS. IssueCertificate
+// The intermediate's key and CSR are made on this machine (by
+// pki.NewIntermediate, which also checks what comes back with
+// pki.CheckIssued); only the CSR goes to AWS. IssueCertificate
 // uses a subordinate-CA template (SubordinateCACertificate_PathLen0/V1 by
 // default: istiod signs workloads, never further CAs; see template.go for
 // which templates are accepted and why), the SDK's

@@ -55,10 +55,13 @@ demo: tools build
 	$(GO) run ./internal/lab/cmd/lab demo --scenario $(SCENARIO) --clusters $(CLUSTERS) --plugin $(PLUGIN)
 
 # The doctor's read on a lab of DESIGN.md's size, against the watch-cache
-# floor and istioctl analyze (see test/bench).
+# floor and istioctl analyze, on the binary `make build` makes: one run
+# prints the paired ratios, each process's peak RSS and the machine's load
+# (see test/bench/README.md). BENCH=Paired runs only that.
+BENCH ?= Paired
 bench: tools build
 	tools/build.sh istioctl >/dev/null
-	$(GO) test ./test/bench -run '^$$' -bench . -benchtime 10x -timeout 30m
+	MESHFED_PLUGIN=$(PLUGIN) $(GO) test ./test/bench -run '^$$' -bench '$(BENCH)' -benchtime 7x -timeout 60m
 
 # Release archives for krew, named as krew-manifest.yaml expects:
 # dist/kubectl-meshfed_<version>_<os>_<arch>.tar.gz and dist/SHA256SUMS.

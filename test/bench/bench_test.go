@@ -238,9 +238,9 @@ type process struct {
 	name string
 	path string
 	args []string
-	// walls and peaks (kB) of each round.
-	walls []time.Duration
-	peaks []int64
+	// walls, CPU times (user and system) and peaks (kB) of each round.
+	walls, cpus []time.Duration
+	peaks       []int64
 }
 
 // BenchmarkPaired runs every command once per round, in an order that turns
@@ -274,7 +274,7 @@ func BenchmarkPaired(b *testing.B) {
 		runProcess(b, l, p)
 	}
 	for _, p := range procs {
-		p.walls, p.peaks = nil, nil
+		p.walls, p.cpus, p.peaks = nil, nil, nil
 	}
 	loadBefore := loadAverage()
 	round := 0
@@ -282,8 +282,8 @@ func BenchmarkPaired(b *testing.B) {
 	for b.Loop() {
 		for i := range procs {
 			p := procs[(i+round)%len(procs)]
-			wall, peak := runProcess(b, l, p)
-			p.walls, p.peaks = append(p.walls, wall), append(p.peaks, peak)
+			wall, cpu, peak := runProcess(b, l, p)
+			p.walls, p.cpus, p.peaks = append(p.walls, wall), append(p.cpus, cpu), append(p.peaks, peak)
 		}
 		round++
 	}
@@ -295,10 +295,11 @@ func BenchmarkPaired(b *testing.B) {
 	fmt.Fprintf(&sb, "\npaired run: %d rounds on %d clusters (%d Services, %d EndpointSlices, %d Nodes, %d DestinationRules each), %s\n",
 		round, len(l.Contexts()), services, services, nodes, destinationRules, time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&sb, "machine: %d CPUs, load average before %s, after %s\n", runtime.NumCPU(), loadBefore, loadAfter)
-	fmt.Fprintf(&sb, "%-22s %12s %12s %14s\n", "process", "wall median", "wall range", "peak RSS median")
+	fmt.Fprintf(&sb, "%-22s %12s %16s %12s %16s\n", "process", "wall median", "wall range", "CPU median", "peak RSS median")
 	for _, p := range procs {
-		fmt.Fprintf(&sb, "%-22s %12s %12s %11.0f MB\n", p.name, median(p.walls).Round(time.Millisecond),
-			fmt.Sprintf("%s–%s", slices.Min(p.walls).Round(time.Millisecond), slices.Max(p.walls).Round(time.Millisecond)), float64(medianInt(p.peaks))/1024)
+		fmt.Fprintf(&sb, "%-22s %12s %16s %12s %13.0f MB\n", p.name, median(p.walls).Round(time.Millisecond),
+			fmt.Sprintf("%s–%s", slices.Min(p.walls).Round(time.Millisecond), slices.Max(p.walls).Round(time.Millisecond)),
+			median(p.cpus).Round(time.Millisecond), float64(medianInt(p.peaks))/1024)
 	}
 	for _, r := range []struct {
 		what      string
@@ -311,7 +312,8 @@ func BenchmarkPaired(b *testing.B) {
 	} {
 		ratios := pairedRatios(r.num.walls, r.den.walls)
 		m := medianFloat(ratios)
-		fmt.Fprintf(&sb, "%-42s %.2f× (%.2f–%.2f)\n", r.what, m, slices.Min(ratios), slices.Max(ratios))
+		cpu := pairedRatios(r.num.cpus, r.den.cpus)
+		fmt.Fprintf(&sb, "%-42s wall %.2f× (%.2f–%.2f), CPU %.2f×\n", r.what, m, slices.Min(ratios), slices.Max(ratios), medianFloat(cpu))
 		b.ReportMetric(m, r.reportKey)
 	}
 	b.ReportMetric(float64(medianInt(doctor.peaks))/1024, "doctor-peak-RSS-MB")
@@ -335,10 +337,10 @@ func buildFloor(b *testing.B) string {
 	return out
 }
 
-// runProcess runs one command as a user would and returns its wall time and
-// its peak resident set in kB. Any exit code but 3 (the doctor could not do
+// runProcess runs one command as a user would and returns its wall time,
+// its CPU time (user and system) and its peak resident set in kB. Any exit code but 3 (the doctor could not do
 // its job) is a run: 2 is the doctor's findings, istioctl has codes of its own.
-func runProcess(b *testing.B, l *lab.Lab, p *process) (time.Duration, int64) {
+func runProcess(b *testing.B, l *lab.Lab, p *process) (time.Duration, time.Duration, int64) {
 	b.Helper()
 	cmd := exec.Command(p.path, p.args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+l.Kubeconfig())
@@ -354,7 +356,7 @@ func runProcess(b *testing.B, l *lab.Lab, p *process) (time.Duration, int64) {
 	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() == 3) {
 		b.Fatalf("%s: %v\n%s", p.name, err, stderr.String())
 	}
-	return wall, <-hwm
+	return wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), <-hwm
 }
 
 // watchHighWater polls a process's VmHWM (its peak resident set, in kB)

@@ -2,15 +2,21 @@ package fleet
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+	"k8s.io/client-go/kubernetes"
 	clientscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 )
 
 func serviceList(n int, next string) *corev1.ServiceList {
@@ -80,5 +86,49 @@ func TestEachItemRejectsTruncatedBody(t *testing.T) {
 	}
 	if _, err := eachItem(buf.Bytes()[:buf.Len()-5], func([]byte) error { return nil }); err == nil {
 		t.Error("a truncated body was read without error")
+	}
+}
+
+// listItems follows continue tokens: the first page as asked (the watch
+// cache), the next ones with the token and no resourceVersion; every item of
+// every page lands in the cluster.
+func TestListItemsFollowsPages(t *testing.T) {
+	pages := map[string]*corev1.ServiceList{"": serviceList(2, "c1"), "c1": serviceList(1, "")}
+	pages["c1"].Items[0].Name = "svc-last"
+	var mu sync.Mutex
+	var asked []string
+	server := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		mu.Lock()
+		asked = append(asked, fmt.Sprintf("rv=%q continue=%q limit=%s", q.Get("resourceVersion"), q.Get("continue"), q.Get("limit")))
+		mu.Unlock()
+		var buf bytes.Buffer
+		if err := protobuf.NewSerializer(clientscheme.Scheme, clientscheme.Scheme).Encode(pages[q.Get("continue")], &buf); err != nil {
+			t.Error(err)
+		}
+		w.Header().Set("Content-Type", "application/vnd.kubernetes.protobuf")
+		_, _ = w.Write(buf.Bytes())
+	}))
+	defer server.Close()
+	cfg := &rest.Config{Host: server.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true},
+		ContentConfig: rest.ContentConfig{ContentType: runtime.ContentTypeProtobuf, AcceptContentTypes: runtime.ContentTypeProtobuf}}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Cluster
+	if err := listItems[corev1.Service](context.Background(), &c, kube.CoreV1().RESTClient(), "services", "", metav1.ListOptions{ResourceVersion: "0"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`rv="0" continue="" limit=500`, `rv="" continue="c1" limit=500`}
+	if !reflect.DeepEqual(asked, want) {
+		t.Errorf("requests %q, want %q", asked, want)
+	}
+	var names []string
+	for _, s := range c.Services {
+		names = append(names, s.Name)
+	}
+	if !reflect.DeepEqual(names, []string{"svc-0", "svc-1", "svc-last"}) {
+		t.Errorf("services %v", names)
 	}
 }

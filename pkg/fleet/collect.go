@@ -172,8 +172,10 @@ func collectCluster(parent context.Context, flags *genericclioptions.ConfigFlags
 	}
 	c.Reachable = true
 
+	// Every kind at once, as the watch-cache floor reads them: the requests
+	// share the cluster's HTTP/2 connection, and the large kinds are reduced
+	// item by item, so no limit is needed to bound memory.
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
 	g.Go(func() error {
 		// Discovery's ServerVersion takes no context; this one keeps the deadline.
 		raw, err := r.kube.Discovery().RESTClient().Get().AbsPath("/version").Do(gctx).Raw()
@@ -303,11 +305,11 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 				return nil
 			})
 	case KindNodes:
-		return eachPage(ctx, all, core.Nodes().List, func(l *corev1.NodeList) error { return addAll(c, l.Items, nil) })
+		return listItems[corev1.Node](ctx, c, core.RESTClient(), "nodes", "", all, nil)
 	case KindServices:
-		return eachPage(ctx, all, core.Services("").List, func(l *corev1.ServiceList) error { return addAll(c, l.Items, nil) })
+		return listItems[corev1.Service](ctx, c, core.RESTClient(), "services", "", all, nil)
 	case KindEndpointSlices:
-		return eachPage(ctx, all, r.kube.DiscoveryV1().EndpointSlices("").List, func(l *discoveryv1.EndpointSliceList) error { return addAll(c, l.Items, nil) })
+		return listItems[discoveryv1.EndpointSlice](ctx, c, r.kube.DiscoveryV1().RESTClient(), "endpointslices", "", all, nil)
 	case KindDeployments:
 		notCSR := func(o *appsv1.Deployment) bool { return isIstioCSR(o.Labels) } // read as KindIstioCSR
 		return eachPage(ctx, istioSelected, apps.Deployments("").List, func(l *appsv1.DeploymentList) error { return addAll(c, l.Items, notCSR) })
@@ -441,11 +443,13 @@ func addAll[T any](c *Cluster, items []T, drop func(*T) bool) error {
 		if drop != nil && drop(&items[i]) {
 			continue
 		}
-		var obj any = &items[i]
-		if p, ok := any(items[i]).(runtime.Object); ok {
-			obj = p
+		// Kubernetes lists hold values (the pointer is the object), Istio's
+		// hold pointers; boxing a value would copy the whole object.
+		obj, ok := any(&items[i]).(runtime.Object)
+		if !ok {
+			obj = any(items[i]).(runtime.Object)
 		}
-		if err := c.Add(obj.(runtime.Object)); err != nil {
+		if err := c.Add(obj); err != nil {
 			return err
 		}
 	}

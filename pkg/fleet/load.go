@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -27,12 +28,14 @@ import (
 	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
 )
 
-var decoder = func() runtime.Decoder {
+// decoder decodes fixtures and bundles; built on first use, not at every
+// start of the plugin (a scheme of every kind costs milliseconds).
+var decoder = sync.OnceValue(func() runtime.Decoder {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientscheme.AddToScheme(s))
 	utilruntime.Must(istioscheme.AddToScheme(s))
 	return serializer.NewCodecFactory(s).UniversalDeserializer()
-}()
+})
 
 // Add reduces an API object the way the collector does and adds it to the
 // cluster. Kinds the doctor does not read are an error.
@@ -178,7 +181,7 @@ func loadContextDir(c *Cluster, dir string) error {
 // decode decodes one object: the kinds of Kubernetes and Istio typed, the
 // others (custom resources the doctor reads as unstructured) as they are.
 func decode(doc []byte) (runtime.Object, error) {
-	obj, _, err := decoder.Decode(doc, nil, nil)
+	obj, _, err := decoder().Decode(doc, nil, nil)
 	if !runtime.IsNotRegisteredError(err) {
 		return obj, err
 	}
@@ -209,7 +212,7 @@ func AddManifests(c *Cluster, manifests []byte) error {
 		}
 		if list, ok := obj.(*corev1.List); ok {
 			for _, item := range list.Items {
-				o, _, err := decoder.Decode(item.Raw, nil, nil)
+				o, _, err := decoder().Decode(item.Raw, nil, nil)
 				if err != nil {
 					return fmt.Errorf("document %d: %w", i, err)
 				}

@@ -330,6 +330,13 @@ type RootConfigMap struct {
 func RootConfigMaps(c *fleet.Cluster) []RootConfigMap {
 	return c.Memo("mesh.RootConfigMaps", func() any {
 		var out []RootConfigMap
+		// istiod writes the same root into every namespace: parse each
+		// distinct bundle once, not once per namespace.
+		type parsed struct {
+			roots []*x509.Certificate
+			err   error
+		}
+		seen := map[string]parsed{}
 		for _, cm := range c.ConfigMaps {
 			if cm.Name != fleet.RootCertConfigMap {
 				continue
@@ -338,8 +345,17 @@ func RootConfigMaps(c *fleet.Cluster) []RootConfigMap {
 			data, ok := cm.Data[KeyRootCert]
 			if !ok {
 				r.Err = fmt.Errorf("ConfigMap %s/%s has no key %s", cm.Namespace, cm.Name, KeyRootCert)
-			} else if r.Roots, r.Err = pki.ParseCertificates([]byte(data)); r.Err != nil {
-				r.Err = fmt.Errorf("ConfigMap %s/%s key %s: %w", cm.Namespace, cm.Name, KeyRootCert, r.Err)
+				out = append(out, r)
+				continue
+			}
+			p, done := seen[data]
+			if !done {
+				p.roots, p.err = pki.ParseCertificates([]byte(data))
+				seen[data] = p
+			}
+			r.Roots = p.roots
+			if p.err != nil {
+				r.Err = fmt.Errorf("ConfigMap %s/%s key %s: %w", cm.Namespace, cm.Name, KeyRootCert, p.err)
 			}
 			out = append(out, r)
 		}

@@ -10,7 +10,6 @@ import (
 	"istio.io/api/label"
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/pkg/config/constants"
-	istiomesh "istio.io/istio/pkg/config/mesh"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 )
@@ -113,7 +112,7 @@ func identify(c *fleet.Cluster) Identity {
 	}
 
 	if cm, ok := findConfigMap(c, ns, meshConfigName(id.Revision)); ok {
-		m, err := istiomesh.ApplyMeshConfigDefaults(cm.Data["mesh"])
+		m, err := ParseMeshConfig(cm.Data["mesh"])
 		if err != nil {
 			id.MeshConfigError = err.Error()
 		} else {

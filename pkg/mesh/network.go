@@ -9,7 +9,6 @@ import (
 
 	"istio.io/api/label"
 	meshconfig "istio.io/api/mesh/v1alpha1"
-	istiomesh "istio.io/istio/pkg/config/mesh"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 )
@@ -186,7 +185,7 @@ func MeshNetworks(c *fleet.Cluster) (*meshconfig.MeshNetworks, string, error) {
 		return nil, "", nil
 	}
 	ref := "ConfigMap " + c.IstioNamespace + "/" + name + " key " + MeshNetworksKey
-	n, err := istiomesh.ParseMeshNetworks(doc)
+	n, err := ParseMeshNetworks(doc)
 	if err != nil {
 		return nil, ref, err
 	}

@@ -2,21 +2,29 @@
 // names: three clusters of real kube-apiservers, each holding 5,000
 // Services, 5,000 EndpointSlices, 200 Nodes and 500 DestinationRules.
 //
-//	make bench            # or: go test ./test/bench -run '^$' -bench . -benchtime 20x
+//	make bench    # go test ./test/bench -run '^$' -bench . -benchtime 7x
 //
-// BenchmarkWatchCacheRead is the floor: one LIST per kind per cluster from
-// the watch cache, decoded and dropped. BenchmarkCollect is the doctor's
-// read (fleet.Collect: the same LISTs, reduced to the fields checks use);
-// BenchmarkDoctor runs the built binary end to end and reports its peak RSS.
+// BenchmarkPaired is the figure that counts: whole processes, run in turn in
+// each round (the watch-cache floor, `doctor --no-probes -o json`, `istioctl
+// analyze -A`, the doctor with its probes, `version`), so that every ratio
+// pairs runs made within seconds of each other on a machine others share.
+// It prints the median of each paired ratio with its range, each process's
+// peak RSS, and the machine's load. BenchmarkWatchCacheRead, BenchmarkCollect
+// and BenchmarkDoctorInProcess are the same reads inside this process, for
+// -cpuprofile and -memprofile. Nothing here is a timed test.
 package bench
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,8 +34,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -37,7 +46,9 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/pkg/cmd"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/test/bench/floor"
 )
 
 // The size of each cluster, from DESIGN.md.
@@ -94,7 +105,7 @@ func populate(cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.ContentType = k8sruntime.ContentTypeProtobuf
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -160,50 +171,24 @@ func populate(cfg *rest.Config) error {
 	return g.Wait()
 }
 
-// BenchmarkWatchCacheRead is the floor the doctor is measured against:
-// every LIST the collector makes, from the watch cache, in protobuf where
-// the kind allows, all clusters and kinds at once, decoded and dropped.
+// BenchmarkWatchCacheRead is the floor the doctor is measured against
+// (package floor), inside this process.
 func BenchmarkWatchCacheRead(b *testing.B) {
 	l := populatedLab(b)
-	type client struct {
-		kube  kubernetes.Interface
-		istio istioclient.Interface
-	}
-	var clients []client
+	var readers []*floor.Reader
 	for _, ctx := range l.Contexts() {
-		cfg := rest.CopyConfig(l.RESTConfig(ctx))
-		cfg.QPS, cfg.Burst = -1, 0
-		ic, _ := istioclient.NewForConfig(rest.CopyConfig(cfg))
-		cfg.ContentType = runtime.ContentTypeProtobuf
-		cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
-		kc, _ := kubernetes.NewForConfig(cfg)
-		clients = append(clients, client{kc, ic})
+		r, err := floor.NewReader(l.RESTConfig(ctx))
+		if err != nil {
+			b.Fatal(err)
+		}
+		readers = append(readers, r)
 	}
-	cache := metav1.ListOptions{ResourceVersion: "0"}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		g, ctx := errgroup.WithContext(context.Background())
-		for _, c := range clients {
-			core := c.kube.CoreV1()
-			for _, list := range []func() error{
-				func() error { _, err := core.Namespaces().List(ctx, cache); return err },
-				func() error { _, err := core.Nodes().List(ctx, cache); return err },
-				func() error { _, err := core.Services("").List(ctx, cache); return err },
-				func() error { _, err := c.kube.DiscoveryV1().EndpointSlices("").List(ctx, cache); return err },
-				func() error { _, err := c.kube.AppsV1().Deployments("").List(ctx, cache); return err },
-				func() error { _, err := core.Pods("").List(ctx, cache); return err },
-				func() error { _, err := core.ConfigMaps("istio-system").List(ctx, cache); return err },
-				func() error { _, err := core.Secrets("istio-system").List(ctx, cache); return err },
-				func() error {
-					_, err := c.kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, cache)
-					return err
-				},
-				func() error { _, err := c.istio.NetworkingV1().Gateways("").List(ctx, cache); return err },
-				func() error { _, err := c.istio.NetworkingV1().DestinationRules("").List(ctx, cache); return err },
-			} {
-				g.Go(list)
-			}
+		for _, r := range readers {
+			g.Go(func() error { return r.ReadAll(ctx) })
 		}
 		if err := g.Wait(); err != nil {
 			b.Fatal(err)
@@ -229,44 +214,149 @@ func BenchmarkCollect(b *testing.B) {
 	}
 }
 
-// BenchmarkDoctor runs `kubectl-meshfed doctor --no-probes -o json` as a
-// user would and reports the process's peak resident memory.
-func BenchmarkDoctor(b *testing.B) {
+// BenchmarkDoctorInProcess runs `doctor --no-probes -o json` through the
+// command's own code inside this process: what -cpuprofile and -memprofile
+// see of the doctor's run.
+func BenchmarkDoctorInProcess(b *testing.B) {
 	l := populatedLab(b)
-	plugin := labtest.Plugin(b)
-	runCommand(b, l, plugin, "doctor", "--no-probes", "-o", "json", "--contexts", strings.Join(l.Contexts(), ","))
-}
-
-// BenchmarkIstioctlAnalyze is the comparison DESIGN.md names. It needs
-// istioctl, which tools/build.sh builds on request (`tools/build.sh istioctl`).
-func BenchmarkIstioctlAnalyze(b *testing.B) {
-	l := populatedLab(b)
-	istioctl := filepath.Join(os.Getenv("MESHFED_LAB_BIN"), "istioctl")
-	if _, err := os.Stat(istioctl); err != nil {
-		b.Skipf("no istioctl at %s: run tools/build.sh istioctl", istioctl)
-	}
-	runCommand(b, l, istioctl, "analyze", "-A", "--context", l.Contexts()[0])
-}
-
-func runCommand(b *testing.B, l *lab.Lab, bin string, args ...string) {
-	var peak int64
+	b.Setenv("KUBECONFIG", l.Kubeconfig())
+	args := []string{"doctor", "--no-probes", "-o", "json", "--contexts", strings.Join(l.Contexts(), ",")}
+	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+l.Kubeconfig())
-		var stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = nil, &stderr
-		if err := cmd.Start(); err != nil {
+		streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard}
+		root := cmd.NewRootCmd(streams, cmd.DefaultBackend())
+		root.SetArgs(args)
+		if err := root.ExecuteContext(context.Background()); err != nil && cmd.ExitCode(err) == cmd.ExitFailed {
 			b.Fatal(err)
 		}
-		hwm := watchHighWater(cmd.Process.Pid)
-		err := cmd.Wait()
-		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() == 3) {
-			b.Fatalf("%s: %v\n%s", filepath.Base(bin), err, stderr.String())
-		}
-		peak = max(peak, <-hwm)
 	}
-	b.ReportMetric(float64(peak)/1024, "peak-RSS-MB")
+}
+
+// process is one command of a paired round.
+type process struct {
+	name string
+	path string
+	args []string
+	// walls, CPU times (user and system) and peaks (kB) of each round.
+	walls, cpus []time.Duration
+	peaks       []int64
+}
+
+// BenchmarkPaired runs every command once per round, in an order that turns
+// with each round, and prints the paired ratios, the peak RSS of each
+// process and the machine's load over the run (-benchtime 7x: 7 rounds).
+// The doctor is the binary `make build` makes ($MESHFED_PLUGIN), the floor
+// is cmd/watchcacheread built the same way.
+func BenchmarkPaired(b *testing.B) {
+	l := populatedLab(b)
+	contexts := strings.Join(l.Contexts(), ",")
+	plugin := labtest.Plugin(b)
+	floorBin := buildFloor(b)
+	procs := []*process{
+		{name: "watch-cache read", path: floorBin, args: []string{"--contexts", contexts}},
+		{name: "doctor --no-probes", path: plugin, args: []string{"doctor", "--no-probes", "-o", "json", "--contexts", contexts}},
+		{name: "doctor (probes)", path: plugin, args: []string{"doctor", "-o", "json", "--contexts", contexts}},
+		{name: "version", path: plugin, args: []string{"version"}},
+	}
+	istioctl := filepath.Join(os.Getenv("MESHFED_LAB_BIN"), "istioctl")
+	if _, err := os.Stat(istioctl); err != nil {
+		b.Fatalf("no istioctl at %s: run tools/build.sh istioctl", istioctl)
+	}
+	procs = append(procs, &process{name: "istioctl analyze -A", path: istioctl, args: []string{"analyze", "-A", "--context", l.Contexts()[0]}})
+	byName := map[string]*process{}
+	for _, p := range procs {
+		byName[p.name] = p
+	}
+	// One round to warm what the first would pay alone (the API servers'
+	// caches, the page cache holding the binaries); it is not counted.
+	for _, p := range procs {
+		runProcess(b, l, p)
+	}
+	for _, p := range procs {
+		p.walls, p.cpus, p.peaks = nil, nil, nil
+	}
+	loadBefore := loadAverage()
+	round := 0
+	b.ResetTimer()
+	for b.Loop() {
+		for i := range procs {
+			p := procs[(i+round)%len(procs)]
+			wall, cpu, peak := runProcess(b, l, p)
+			p.walls, p.cpus, p.peaks = append(p.walls, wall), append(p.cpus, cpu), append(p.peaks, peak)
+		}
+		round++
+	}
+	b.StopTimer()
+	loadAfter := loadAverage()
+
+	doctor, floorRead, analyze, probes := byName["doctor --no-probes"], byName["watch-cache read"], byName["istioctl analyze -A"], byName["doctor (probes)"]
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\npaired run: %d rounds on %d clusters (%d Services, %d EndpointSlices, %d Nodes, %d DestinationRules each), %s\n",
+		round, len(l.Contexts()), services, services, nodes, destinationRules, time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&sb, "machine: %d CPUs, load average before %s, after %s\n", runtime.NumCPU(), loadBefore, loadAfter)
+	fmt.Fprintf(&sb, "%-22s %12s %16s %12s %16s\n", "process", "wall median", "wall range", "CPU median", "peak RSS median")
+	for _, p := range procs {
+		fmt.Fprintf(&sb, "%-22s %12s %16s %12s %13.0f MB\n", p.name, median(p.walls).Round(time.Millisecond),
+			fmt.Sprintf("%s–%s", slices.Min(p.walls).Round(time.Millisecond), slices.Max(p.walls).Round(time.Millisecond)),
+			median(p.cpus).Round(time.Millisecond), float64(medianInt(p.peaks))/1024)
+	}
+	for _, r := range []struct {
+		what      string
+		num, den  *process
+		reportKey string
+	}{
+		{"doctor --no-probes / watch-cache read", doctor, floorRead, "x-floor"},
+		{"doctor --no-probes / istioctl analyze -A", doctor, analyze, "x-analyze"},
+		{"doctor with probes / doctor --no-probes", probes, doctor, "x-probes"},
+	} {
+		ratios := pairedRatios(r.num.walls, r.den.walls)
+		m := medianFloat(ratios)
+		cpu := pairedRatios(r.num.cpus, r.den.cpus)
+		fmt.Fprintf(&sb, "%-42s wall %.2f× (%.2f–%.2f), CPU %.2f×\n", r.what, m, slices.Min(ratios), slices.Max(ratios), medianFloat(cpu))
+		b.ReportMetric(m, r.reportKey)
+	}
+	b.ReportMetric(float64(medianInt(doctor.peaks))/1024, "doctor-peak-RSS-MB")
+	b.ReportMetric(float64(medianInt(byName["version"].peaks))/1024, "version-peak-RSS-MB")
+	b.ReportMetric(float64(median(byName["version"].walls).Microseconds())/1000, "version-ms")
+	if fi, err := os.Stat(plugin); err == nil {
+		fmt.Fprintf(&sb, "binary: %s, %.1f MB\n", plugin, float64(fi.Size())/1e6)
+	}
+	fmt.Print(sb.String())
+}
+
+// buildFloor builds cmd/watchcacheread as `make build` builds the plugin.
+func buildFloor(b *testing.B) string {
+	b.Helper()
+	out := filepath.Join(b.TempDir(), "watchcacheread")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/watchcacheread")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building the floor: %v\n%s", err, msg)
+	}
+	return out
+}
+
+// runProcess runs one command as a user would and returns its wall time,
+// its CPU time (user and system) and its peak resident set in kB. Any exit code but 3 (the doctor could not do
+// its job) is a run: 2 is the doctor's findings, istioctl has codes of its own.
+func runProcess(b *testing.B, l *lab.Lab, p *process) (time.Duration, time.Duration, int64) {
+	b.Helper()
+	cmd := exec.Command(p.path, p.args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+l.Kubeconfig())
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	hwm := watchHighWater(cmd.Process.Pid)
+	err := cmd.Wait()
+	wall := time.Since(start)
+	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() == 3) {
+		b.Fatalf("%s: %v\n%s", p.name, err, stderr.String())
+	}
+	return wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), <-hwm
 }
 
 // watchHighWater polls a process's VmHWM (its peak resident set, in kB)
@@ -277,26 +367,78 @@ func watchHighWater(pid int) <-chan int64 {
 	out := make(chan int64, 1)
 	go func() {
 		var last int64
+		path := fmt.Sprintf("/proc/%d/status", pid)
 		for {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			b, err := os.ReadFile(path)
 			if err != nil {
 				out <- last
 				return
 			}
+			zombie := false
 			for _, line := range strings.Split(string(b), "\n") {
 				if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-					var kb int64
-					if _, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb); err == nil {
+					if kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64); err == nil {
 						last = kb
 					}
 				}
 				if strings.HasPrefix(line, "State:") && strings.Contains(line, "zombie") {
-					out <- last
-					return
+					zombie = true
 				}
 			}
-			time.Sleep(5 * time.Millisecond)
+			if zombie {
+				out <- last
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
 		}
 	}()
 	return out
+}
+
+// loadAverage is the machine's 1, 5 and 15 minute load averages.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func pairedRatios(num, den []time.Duration) []float64 {
+	out := make([]float64, len(num))
+	for i := range num {
+		out[i] = float64(num[i]) / float64(den[i])
+	}
+	return out
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianInt(d []int64) int64 {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianFloat(d []float64) float64 {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -139,8 +139,11 @@ func Plugin(t testing.TB) string {
 			return
 		}
 		pluginPath = filepath.Join(dir, "kubectl-meshfed")
-		cmd := exec.Command("go", "build", "-o", pluginPath, "./cmd/kubectl-meshfed")
+		// Built as `make build` and `make dist` build it (static, cgo
+		// off), so that the tests run the binary users get.
+		cmd := exec.Command("go", "build", "-trimpath", "-o", pluginPath, "./cmd/kubectl-meshfed")
 		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			pluginErr = fmt.Errorf("go build ./cmd/kubectl-meshfed: %v\n%s", err, out)
 		}

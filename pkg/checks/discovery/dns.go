@@ -85,7 +85,6 @@ type holder struct {
 // (NXDOMAIN) before the sidecar sees the call, unless the sidecar's DNS proxy
 // answers it from istiod's registry.
 func serviceWithoutDNS(f *fleet.Fleet) []checks.Finding {
-	type svcKey struct{ ns, name string }
 	holders := map[svcKey][]holder{}
 	var keys []svcKey
 	inMesh := map[*fleet.Cluster]mesh.Identity{}
@@ -95,11 +94,12 @@ func serviceWithoutDNS(f *fleet.Fleet) []checks.Finding {
 			continue
 		}
 		inMesh[c] = id
+		ix := indexOf(c)
 		for _, s := range c.Services {
 			if systemNamespaces[s.Namespace] || s.Namespace == c.IstioNamespace {
 				continue // the clusters' own and Istio's role-dependent services
 			}
-			ready := readyEndpoints(c, s)
+			ready := ix.ready[svcKey{s.Namespace, s.Name}]
 			if ready == 0 {
 				continue
 			}
@@ -110,7 +110,12 @@ func serviceWithoutDNS(f *fleet.Fleet) []checks.Finding {
 			holders[k] = append(holders[k], holder{c.Context, ready})
 		}
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].ns+"/"+keys[i].name < keys[j].ns+"/"+keys[j].name })
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].ns != keys[j].ns {
+			return keys[i].ns < keys[j].ns
+		}
+		return keys[i].name < keys[j].name
+	})
 	var out []checks.Finding
 	for _, c := range f.Clusters {
 		id, ok := inMesh[c]
@@ -118,8 +123,9 @@ func serviceWithoutDNS(f *fleet.Fleet) []checks.Finding {
 			continue
 		}
 		var dns *dnsSetting
+		ix := indexOf(c)
 		for _, k := range keys {
-			if hasService(c, k.ns, k.name) || !hasNamespace(c, k.ns) {
+			if ix.services[k] || !ix.namespaces[k.ns] {
 				continue
 			}
 			if dns == nil {
@@ -167,31 +173,35 @@ func contextsOf(hs []holder) string {
 	return strings.Join(names, ", ")
 }
 
-// readyEndpoints counts the ready endpoints of s's EndpointSlices in c.
-func readyEndpoints(c *fleet.Cluster, s fleet.Service) int {
-	n := 0
-	for _, es := range c.EndpointSlices {
-		if es.Namespace == s.Namespace && es.Service == s.Name {
-			n += es.Ready
-		}
-	}
-	return n
+// serviceIndex is what MF4014 looks up of one cluster, indexed once: a
+// lookup per Service per cluster over the whole lists made the check
+// quadratic (seconds at 10,000 Services).
+type serviceIndex struct {
+	ready      map[svcKey]int // ready endpoints of each Service's EndpointSlices
+	services   map[svcKey]bool
+	namespaces map[string]bool
 }
 
-func hasService(c *fleet.Cluster, ns, name string) bool {
-	for _, s := range c.Services {
-		if s.Namespace == ns && s.Name == name {
-			return true
-		}
-	}
-	return false
-}
+type svcKey struct{ ns, name string }
 
-func hasNamespace(c *fleet.Cluster, ns string) bool {
-	for _, n := range c.Namespaces {
-		if n.Name == ns {
-			return true
+func indexOf(c *fleet.Cluster) *serviceIndex {
+	return c.Memo("discovery.serviceIndex", func() any {
+		ix := &serviceIndex{
+			ready:      make(map[svcKey]int, len(c.EndpointSlices)),
+			services:   make(map[svcKey]bool, len(c.Services)),
+			namespaces: make(map[string]bool, len(c.Namespaces)),
 		}
-	}
-	return false
+		for _, es := range c.EndpointSlices {
+			if es.Service != "" {
+				ix.ready[svcKey{es.Namespace, es.Service}] += es.Ready
+			}
+		}
+		for _, s := range c.Services {
+			ix.services[svcKey{s.Namespace, s.Name}] = true
+		}
+		for _, n := range c.Namespaces {
+			ix.namespaces[n.Name] = true
+		}
+		return ix
+	}).(*serviceIndex)
 }

@@ -24,28 +24,32 @@ func rootConfigMaps(f *fleet.Fleet, opts Options) []checks.Finding {
 		}
 		c := f.Cluster(p.Context)
 		at := clamp(opts.Now, ca.Signing.NotBefore, ca.Signing.NotAfter)
-		// Group the disagreeing ConfigMaps by content.
+		// Group the ConfigMaps by content, and verify each distinct bundle
+		// once: every namespace holds the same root as a rule, and a
+		// signature check per namespace is most of the cost at thousands.
 		type group struct {
-			roots []*x509.Certificate
-			nss   []string
+			roots    []*x509.Certificate
+			nss      []string
+			disagree bool
 		}
 		var groups []group
 		for _, cm := range mesh.RootConfigMaps(c) {
 			if cm.Err != nil {
 				continue // MF2009
 			}
-			if _, err := pki.Verify(ca.Signing, ca.Chain, cm.Roots, at); err == nil || otherCheck(err) {
-				continue
-			}
 			i := slices.IndexFunc(groups, func(g group) bool { return sameCerts(g.roots, cm.Roots) })
 			if i < 0 {
-				groups = append(groups, group{roots: cm.Roots})
+				_, err := pki.Verify(ca.Signing, ca.Chain, cm.Roots, at)
+				groups = append(groups, group{roots: cm.Roots, disagree: err != nil && !otherCheck(err)})
 				i = len(groups) - 1
 			}
 			groups[i].nss = append(groups[i].nss, cm.Namespace)
 		}
 		top := path(ca)
 		for _, g := range groups {
+			if !g.disagree {
+				continue
+			}
 			ns := g.nss[0]
 			if slices.Contains(g.nss, c.IstioNamespace) {
 				ns = c.IstioNamespace

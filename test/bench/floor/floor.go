@@ -1,0 +1,68 @@
+// Package floor is the read the doctor is measured against: every LIST the
+// doctor's collector makes, served from the API server's watch cache
+// (resourceVersion 0), in protobuf where the kind allows, all kinds of a
+// cluster at once, decoded into client-go's types and dropped. Nothing is
+// kept: it is the least a tool that reads these kinds can do.
+package floor
+
+import (
+	"context"
+
+	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+)
+
+// Reader reads one cluster.
+type Reader struct {
+	kube  kubernetes.Interface
+	istio istioclient.Interface
+}
+
+// NewReader builds the clients of one cluster without client-side throttling,
+// as the doctor does.
+func NewReader(cfg *rest.Config) (*Reader, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = -1, 0
+	ic, err := istioclient.NewForConfig(rest.CopyConfig(cfg)) // CRDs: JSON only
+	if err != nil {
+		return nil, err
+	}
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{kube: kc, istio: ic}, nil
+}
+
+// ReadAll LISTs every kind at once and drops what it read.
+func (r *Reader) ReadAll(ctx context.Context) error {
+	cache := metav1.ListOptions{ResourceVersion: "0"}
+	core := r.kube.CoreV1()
+	g, ctx := errgroup.WithContext(ctx)
+	for _, list := range []func() error{
+		func() error { _, err := core.Namespaces().List(ctx, cache); return err },
+		func() error { _, err := core.Nodes().List(ctx, cache); return err },
+		func() error { _, err := core.Services("").List(ctx, cache); return err },
+		func() error { _, err := r.kube.DiscoveryV1().EndpointSlices("").List(ctx, cache); return err },
+		func() error { _, err := r.kube.AppsV1().Deployments("").List(ctx, cache); return err },
+		func() error { _, err := core.Pods("").List(ctx, cache); return err },
+		func() error { _, err := core.ConfigMaps("istio-system").List(ctx, cache); return err },
+		func() error { _, err := core.Secrets("istio-system").List(ctx, cache); return err },
+		func() error {
+			_, err := r.kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, cache)
+			return err
+		},
+		func() error { _, err := r.istio.NetworkingV1().Gateways("").List(ctx, cache); return err },
+		func() error { _, err := r.istio.NetworkingV1().DestinationRules("").List(ctx, cache); return err },
+	} {
+		g.Go(list)
+	}
+	return g.Wait()
+}

@@ -1,5 +1,6 @@
-// Builds krew's manifest validator (validate-krew-manifest), the same check
-// krew-index runs on a pull request, for `make krew-check`.
+// Builds krew and its manifest validator (validate-krew-manifest, the check
+// krew-index runs on a pull request) for `make krew-check`, pinned here so
+// the check is the same on every machine.
 module github.com/meshfed/kubectl-meshfed/tools/krew
 
 go 1.26.0

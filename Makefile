@@ -78,7 +78,7 @@ bench: tools build
 DIST      := $(CURDIR)/dist
 PLATFORMS := linux_amd64 linux_arm64 darwin_amd64 darwin_arm64 windows_amd64
 ARCHIVES  := $(foreach p,$(PLATFORMS),$(DIST)/kubectl-meshfed_$(VERSION)_$(p).tar.gz)
-SOURCES   := $(shell git ls-files cmd pkg go.mod go.sum 2>/dev/null) LICENSE README.md
+SOURCES   := $(shell git ls-files -- cmd pkg go.mod go.sum ':!:*_test.go' ':!:*/testdata/*' 2>/dev/null) LICENSE README.md
 MANIFEST  := $(DIST)/plugins/meshfed.yaml
 
 dist: $(DIST)/SHA256SUMS

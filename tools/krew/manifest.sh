@@ -4,13 +4,14 @@
 # version and each {{SHA256 <os>_<arch>}} with the checksum of
 # kubectl-meshfed_<version>_<os>_<arch>.tar.gz in SHA256SUMS. Fails, writing
 # nothing usable, when an archive has no checksum or a placeholder is left.
+# The template's leading comment (how to use it) is left out.
 #
 #   tools/krew/manifest.sh v0.2.0 dist/SHA256SUMS < plugins/meshfed.yaml.tmpl
 set -euo pipefail
 version=${1:?usage: manifest.sh VERSION SHA256SUMS < template}
 sums=${2:?usage: manifest.sh VERSION SHA256SUMS < template}
 
-out=$(sed "s|{{VERSION}}|$version|g")
+out=$(sed -e '1,/^[^#]/{/^#/d}' -e "s|{{VERSION}}|$version|g")
 for platform in $(grep -o '{{SHA256 [a-z0-9_]*}}' <<<"$out" | sed 's/{{SHA256 \(.*\)}}/\1/' | sort -u); do
 	archive=kubectl-meshfed_${version}_${platform}.tar.gz
 	sum=$(awk -v f="$archive" '$2 == f || $2 == "*" f { print $1 }' "$sums")

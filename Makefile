@@ -8,8 +8,13 @@ PLUGIN    := $(BIN)/kubectl-meshfed
 # A semantic version, as krew requires: the tag, or v0.0.0-g<commit> before
 # the first tag. COMMIT is stamped too (GOFLAGS=-buildvcs=false leaves the
 # binary's own build info without it).
-VERSION   ?= $(shell v=$$(git describe --tags --always --dirty 2>/dev/null || echo dev); case $$v in v[0-9]*) echo $$v;; *) echo v0.0.0-g$$v;; esac)
-COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# Both are computed once (:=), so one run never names two versions.
+ifeq ($(origin VERSION),undefined)
+VERSION   := $(shell v=$$(git describe --tags --always --dirty 2>/dev/null || echo dev); case $$v in (v[0-9]*) echo $$v;; (*) echo v0.0.0-g$$v;; esac)
+endif
+ifeq ($(origin COMMIT),undefined)
+COMMIT    := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+endif
 LDFLAGS   := -s -w -X github.com/meshfed/kubectl-meshfed/pkg/cmd.version=$(VERSION) -X github.com/meshfed/kubectl-meshfed/pkg/cmd.commit=$(COMMIT)
 SCENARIO  ?= demo
 CLUSTERS  ?= 3

@@ -10,7 +10,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-bin=${BIN:-$root/.bin}
+# Resolved, so that the links it makes stay valid when .bin is itself a link
+# (a git worktree sharing another checkout's .bin).
+bin=$(realpath -m "${BIN:-$root/.bin}")
 
 declare -A module=(
 	[etcd]=etcd

@@ -5,13 +5,23 @@
 GO        ?= go
 BIN       := $(CURDIR)/.bin
 PLUGIN    := $(BIN)/kubectl-meshfed
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X github.com/meshfed/kubectl-meshfed/pkg/cmd.version=$(VERSION)
+# A semantic version, as krew requires: the tag, or v0.0.0-g<commit> before
+# the first tag. COMMIT is stamped too (GOFLAGS=-buildvcs=false leaves the
+# binary's own build info without it).
+# Both are computed once (:=), so one run never names two versions.
+ifeq ($(origin VERSION),undefined)
+VERSION   := $(shell v=$$(git describe --tags --always --dirty 2>/dev/null || echo dev); case $$v in (v[0-9]*) echo $$v;; (*) echo v0.0.0-g$$v;; esac)
+endif
+ifeq ($(origin COMMIT),undefined)
+COMMIT    := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+endif
+LDFLAGS   := -s -w -X github.com/meshfed/kubectl-meshfed/pkg/cmd.version=$(VERSION) -X github.com/meshfed/kubectl-meshfed/pkg/cmd.commit=$(COMMIT)
 SCENARIO  ?= demo
 CLUSTERS  ?= 3
 export MESHFED_LAB_BIN := $(BIN)
 
-.PHONY: all build tools test unit demo lint generate lab-up lab-down lab-list bench clean dist
+.PHONY: all build tools test unit demo lint generate lab-up lab-down lab-list bench clean
+.PHONY: dist release krew-check test-deps
 
 all: build
 
@@ -26,12 +36,19 @@ tools:
 
 # Every test: unit tests and the end-to-end tests on the lab (needs root for
 # the lab's network namespaces; without it the lab falls back to loopback).
-test: lint tools build
-	$(GO) test -count=1 -timeout 30m ./...
+# The end-to-end tests run the binary `make build` built (MESHFED_PLUGIN),
+# the one that ships.
+test: lint tools build krew-check test-deps
+	MESHFED_PLUGIN=$(PLUGIN) $(GO) test -count=1 -timeout 30m ./...
 
 # Unit tests only: no lab, seconds.
-unit:
+unit: test-deps
 	$(GO) test -short ./...
+
+# What the tests call besides Go: xmllint validates -o junit against the
+# JUnit schema (Debian's libxml2-utils; CI runs as root).
+test-deps:
+	@command -v xmllint >/dev/null || (apt-get update && apt-get install -y libxml2-utils)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
@@ -63,21 +80,47 @@ bench: tools build
 	tools/build.sh istioctl >/dev/null
 	MESHFED_PLUGIN=$(PLUGIN) $(GO) test ./test/bench -run '^$$' -bench '$(BENCH)' -benchtime 7x -timeout 60m
 
-# Release archives for krew, named as krew-manifest.yaml expects:
-# dist/kubectl-meshfed_<version>_<os>_<arch>.tar.gz and dist/SHA256SUMS.
+# Release archives for krew: dist/kubectl-meshfed_<version>_<os>_<arch>.tar.gz,
+# each the static binary, LICENSE and README.md, and dist/SHA256SUMS. Only
+# what changed is rebuilt; archives of other versions are removed.
 DIST      := $(CURDIR)/dist
-PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+PLATFORMS := linux_amd64 linux_arm64 darwin_amd64 darwin_arm64 windows_amd64
+ARCHIVES  := $(foreach p,$(PLATFORMS),$(DIST)/kubectl-meshfed_$(VERSION)_$(p).tar.gz)
+SOURCES   := $(shell git ls-files -- cmd pkg go.mod go.sum ':!:*_test.go' ':!:*/testdata/*' 2>/dev/null) LICENSE README.md
+MANIFEST  := $(DIST)/plugins/meshfed.yaml
 
-dist:
-	rm -rf $(DIST) && mkdir -p $(DIST)
-	@set -e; for p in $(PLATFORMS); do \
-	  os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
-	  name=kubectl-meshfed_$(VERSION)_$${os}_$${arch}; stage=$(DIST)/$$name; mkdir -p $$stage; \
-	  echo "building $$name"; \
-	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$stage/kubectl-meshfed$$ext ./cmd/kubectl-meshfed; \
-	  cp README.md $$stage/; tar -C $$stage -czf $(DIST)/$$name.tar.gz .; rm -rf $$stage; \
-	done
-	cd $(DIST) && sha256sum *.tar.gz > SHA256SUMS
+dist: $(DIST)/SHA256SUMS
+
+$(DIST)/kubectl-meshfed_$(VERSION)_%.tar.gz: $(SOURCES)
+	@p=$*; os=$${p%_*}; arch=$${p#*_}; ext=; [ $$os = windows ] && ext=.exe; \
+	stage=$(DIST)/.stage-$$p; rm -rf $$stage && mkdir -p $$stage; echo "building $(@F)"; \
+	CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$stage/kubectl-meshfed$$ext ./cmd/kubectl-meshfed && \
+	cp LICENSE README.md $$stage/ && tar -C $$stage -czf $@.tmp . && mv $@.tmp $@; \
+	status=$$?; rm -rf $$stage $@.tmp; exit $$status
+
+$(DIST)/SHA256SUMS: $(ARCHIVES)
+	find $(DIST) -maxdepth 1 -name 'kubectl-meshfed_*.tar.gz' ! -name 'kubectl-meshfed_$(VERSION)_*' -delete
+	cd $(DIST) && sha256sum $(notdir $(ARCHIVES)) > SHA256SUMS
+
+# `make release VERSION=v0.2.0`: the archives, SHA256SUMS and the krew
+# manifest with their real checksums and download URIs, at
+# dist/plugins/meshfed.yaml (where krew-index keeps it). Upload the archives
+# to the GitHub release of that tag; the manifest goes to krew-index.
+release: $(MANIFEST)
+
+$(MANIFEST): plugins/meshfed.yaml.tmpl $(DIST)/SHA256SUMS tools/krew/manifest.sh
+	@mkdir -p $(@D)
+	tools/krew/manifest.sh $(VERSION) $(DIST)/SHA256SUMS < plugins/meshfed.yaml.tmpl > $@.tmp && mv $@.tmp $@
+
+# krew's own validator (sigs.k8s.io/krew, pinned in tools/krew) on the
+# release's manifest, with its install test: every platform installed from
+# the local archive, its checksum and LICENSE checked. Cached: it runs again
+# only when the manifest or an archive changed.
+krew-check: $(DIST)/krew-check.ok
+
+$(DIST)/krew-check.ok: $(MANIFEST) $(ARCHIVES) tools/krew/check.sh tools/krew/go.mod tools/krew/go.sum
+	tools/krew/check.sh $(MANIFEST) $(DIST)
+	@touch $@
 
 clean:
 	rm -rf $(BIN) $(DIST)

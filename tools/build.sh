@@ -5,15 +5,20 @@
 #
 #   tools/build.sh            build everything the lab needs
 #   tools/build.sh istioctl   build only what is named
+#   (krew and validate-krew-manifest, for `make krew-check`, are built only
+#   when named)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-bin=${BIN:-$root/.bin}
+# Resolved, so that the links it makes stay valid when .bin is itself a link
+# (a git worktree sharing another checkout's .bin).
+bin=$(realpath -m "${BIN:-$root/.bin}")
 
 declare -A module=(
 	[etcd]=etcd
 	[kube-apiserver]=kube [kube-controller-manager]=kube [kubectl]=kube
 	[pilot-discovery]=istio [istioctl]=istio
+	[krew]=krew [validate-krew-manifest]=krew
 )
 declare -A pkg=(
 	[etcd]=go.etcd.io/etcd/server/v3
@@ -22,6 +27,8 @@ declare -A pkg=(
 	[kubectl]=k8s.io/kubernetes/cmd/kubectl
 	[pilot-discovery]=istio.io/istio/pilot/cmd/pilot-discovery
 	[istioctl]=istio.io/istio/istioctl/cmd/istioctl
+	[krew]=sigs.k8s.io/krew/cmd/krew
+	[validate-krew-manifest]=sigs.k8s.io/krew/cmd/validate-krew-manifest
 )
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kube-controller-manager kubectl pilot-discovery)

@@ -2,7 +2,10 @@ package cmd
 
 import (
 	"encoding/json"
+	"reflect"
+	"regexp"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -94,8 +97,46 @@ func TestVersion(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
 		t.Fatal(err)
 	}
-	if v != CurrentVersion() || v.GoVersion != runtime.Version() || v.Platform != runtime.GOOS+"/"+runtime.GOARCH {
+	if !reflect.DeepEqual(v, CurrentVersion()) || v.GoVersion != runtime.Version() || v.Platform != runtime.GOOS+"/"+runtime.GOARCH {
 		t.Errorf("version -o json = %+v", v)
+	}
+	if v.Commit == "" {
+		t.Error("version -o json names no commit (not even \"unknown\")")
+	}
+	// A test binary carries no module list (go test does not embed it), so
+	// here the Istio versions must say "unknown", not guess; test/e2e's
+	// TestVersionNamesCommitAndIstio reads them from the built binary.
+	if v.Istio.Release != "unknown" || len(v.Istio.Modules) != 0 {
+		if len(v.Istio.Modules) != len(istioModules) || !regexp.MustCompile(`^1\.[0-9]+$`).MatchString(v.Istio.Release) {
+			t.Errorf("istio %+v", v.Istio)
+		}
+	}
+	if r := run(t, b, "version"); !strings.Contains(r.stdout, "checks written against Istio "+v.Istio.Release) {
+		t.Errorf("version does not name the Istio release: %q", r.stdout)
+	}
+}
+
+func TestIstioVersions(t *testing.T) {
+	deps := []*debug.Module{
+		{Path: "k8s.io/api", Version: "v0.36.3"},
+		{Path: "istio.io/api", Version: "v1.31.0-rc.0.0.20260824154656-b943409680a7"},
+		{Path: "istio.io/istio", Version: "v0.0.0-20260827124520-eed52ebb66ad", Replace: &debug.Module{Path: "istio.io/istio", Version: "v1.30.2"}},
+	}
+	got := istioVersions(deps)
+	want := IstioVersions{Release: "1.31", Modules: []ModuleVersion{
+		{Path: "istio.io/istio", Version: "v1.30.2"},
+		{Path: "istio.io/api", Version: "v1.31.0-rc.0.0.20260824154656-b943409680a7"},
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("istioVersions = %+v, want %+v", got, want)
+	}
+	if got := istioVersions(nil); got.Release != "unknown" || len(got.Modules) != 0 {
+		t.Errorf("no modules: %+v", got)
+	}
+	for in, want := range map[string]string{"v1.31.0": "1.31", "v2": "unknown", "": "unknown"} {
+		if got := minorRelease(in); got != want {
+			t.Errorf("minorRelease(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

@@ -83,7 +83,7 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 	o.MeshFlags.AddFlags(f, "How long to wait for each cluster",
 		"Do not run live probes (TLS dials to east-west gateways, calls with remote secrets' credentials, each istiod pod's clusterz through a port-forward); only read the API servers")
 	o.MeshFlags.AddAWSFlags(f)
-	addOutputFlag(c, &o.Output, outputText, outputJSON, outputYAML)
+	addOutputFlag(c, &o.Output, doctorOutputs...)
 	f.IntVar(&o.CertWarnDays, "cert-warn-days", o.CertWarnDays, "A CA certificate that expires within this many days is a warning")
 	f.IntVar(&o.CertErrorDays, "cert-error-days", o.CertErrorDays, "A CA certificate that expires within this many days is an error")
 	f.StringVar(&o.FailOn, "fail-on", o.FailOn, "Lowest severity that makes the exit code 2: error|warning")
@@ -94,6 +94,9 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 	})
 	return c
 }
+
+// doctorOutputs are the formats doctor writes; the first is the default.
+var doctorOutputs = []string{outputText, outputJSON, outputYAML, outputSARIF, outputJUnit}
 
 // Complete normalises the flags and reads the catalog.
 func (o *DoctorOptions) Complete() error {
@@ -120,7 +123,7 @@ func trimAll(in []string) []string {
 
 // Validate rejects flags the run could not honour; every error exits 3.
 func (o *DoctorOptions) Validate() error {
-	if err := validateOutput(o.Output, outputText, outputJSON, outputYAML); err != nil {
+	if err := validateOutput(o.Output, doctorOutputs...); err != nil {
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
 	sev, err := ParseFailOn(o.FailOn)
@@ -268,6 +271,10 @@ func (o *DoctorOptions) render(r *checks.Report) error {
 		return render.JSON(w, r)
 	case outputYAML:
 		return render.YAML(w, r)
+	case outputSARIF:
+		return render.SARIF(w, r, o.catalog, CurrentTool())
+	case outputJUnit:
+		return render.JUnit(w, r)
 	case outputText:
 		return render.Text(w, r, o.catalog, render.NewStyles(w, render.ColorEnabled(w)))
 	}

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"strings"
 	"testing"
@@ -202,4 +203,52 @@ func TestDoctorProbes(t *testing.T) {
 	if m.probed != 0 {
 		t.Error("probed a fleet with no reachable cluster")
 	}
+}
+
+// -o sarif and -o junit write the same run as -o json, with the same exit
+// code; pkg/render's tests validate them against the published schemas.
+func TestDoctorCIOutputs(t *testing.T) {
+	m := &fakeMesh{t: t}
+	m.cluster("east", map[string]string{"root": "bad"})
+
+	r := run(t, m.backend(), "doctor", "-o", "sarif", "--skip", "locality")
+	r.expect(t, ExitFindings, "")
+	var log struct {
+		Version string `json:"version"`
+		Runs    []struct {
+			Tool struct {
+				Driver struct {
+					Name    string `json:"name"`
+					Version string `json:"version"`
+				} `json:"driver"`
+			} `json:"tool"`
+			Results []struct {
+				RuleID string `json:"ruleId"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &log); err != nil {
+		t.Fatalf("-o sarif is not JSON: %v\n%s", err, r.stdout)
+	}
+	if log.Version != "2.1.0" || len(log.Runs) != 1 || log.Runs[0].Tool.Driver.Name != "kubectl-meshfed" || log.Runs[0].Tool.Driver.Version != version {
+		t.Errorf("sarif header %+v", log)
+	}
+	if res := log.Runs[0].Results; len(res) != 1 || res[0].RuleID != "MF2001" {
+		t.Errorf("sarif results %+v, want the one MF2001 finding", res)
+	}
+
+	r = run(t, m.backend(), "doctor", "-o", "JUnit", "--skip", "locality")
+	r.expect(t, ExitFindings, "")
+	var suites struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+	}
+	if err := xml.Unmarshal([]byte(r.stdout), &suites); err != nil {
+		t.Fatalf("-o junit is not XML: %v\n%s", err, r.stdout)
+	}
+	if suites.Tests != 2 || suites.Failures != 1 {
+		t.Errorf("junit: %d tests, %d failures; want 2 checks, MF2001 failed", suites.Tests, suites.Failures)
+	}
+
+	run(t, m.backend(), "doctor", "-o", "html").expect(t, ExitFailed, "sarif, junit")
 }

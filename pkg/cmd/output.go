@@ -13,6 +13,10 @@ const (
 	outputText = "text"
 	outputJSON = "json"
 	outputYAML = "yaml"
+	// outputSARIF and outputJUnit are doctor's formats for CI systems:
+	// code-scanning services read SARIF, test-report pages read JUnit XML.
+	outputSARIF = "sarif"
+	outputJUnit = "junit"
 )
 
 // addOutputFlag adds -o/--output with the formats the command supports (the

@@ -55,6 +55,7 @@ lint:
 	$(GO) vet ./...
 
 generate:
+	$(GO) run ./internal/genfindings -o pkg/checks/findings_gen.go
 	$(GO) run ./internal/gendocs > docs/checks.md
 
 # A lab that stays up (Ctrl-C or `make lab-down` stops it); `make lab-list`

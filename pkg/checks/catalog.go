@@ -72,6 +72,13 @@ func expandNeeds(needs []fleet.Kind) []fleet.Kind {
 }
 
 func validateMeta(m Meta) error {
+	seen := map[Role]bool{}
+	for _, r := range m.Roles {
+		if seen[r.Role] {
+			return fmt.Errorf("%s: role %q is declared twice", m.ID, r.Role)
+		}
+		seen[r.Role] = true
+	}
 	for _, k := range m.Needs {
 		if !slices.Contains(fleet.AllKinds, k) {
 			return fmt.Errorf("%s: needs %q, which the collector does not read", m.ID, k)

@@ -105,6 +105,9 @@ type Meta struct {
 	// Input is what the check judges besides the clusters (an AWS Private
 	// CA, the AWS network); without it the check does not run.
 	Input Input `json:"input,omitempty"`
+	// Roles are what the contexts of the check's findings are to them
+	// ("primary", "remote..."); findings_gen.go is generated from them.
+	Roles []RoleSpec `json:"roles,omitempty"`
 }
 
 // DocURL is where the check is documented.
@@ -140,6 +143,9 @@ type Finding struct {
 	Area     Area       `json:"area"`
 	Severity Severity   `json:"severity"`
 	Contexts []string   `json:"contexts"`
+	// Subjects say by role what each context is to the finding; consumers
+	// read them, never the order of Contexts (which is sorted for display).
+	Subjects []Subject `json:"subjects,omitempty"`
 	Object   *ObjectRef `json:"object,omitempty"`
 	Message  string     `json:"message"`
 	Evidence []string   `json:"evidence,omitempty"`

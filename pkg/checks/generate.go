@@ -1,0 +1,3 @@
+package checks
+
+//go:generate go run ../../internal/genfindings -o findings_gen.go

@@ -90,8 +90,8 @@ func Generate(cat *checks.Catalog) ([]byte, error) {
 			}
 		}
 		b.WriteString("}\n\n")
-		fmt.Fprintf(&b, "// New%s starts an %s finding (%s) about s: its check,\n// area, subjects and contexts.\n", m.ID, m.ID, m.Title)
-		fmt.Fprintf(&b, "func New%s(s %sSubjects) Finding {\n\tvar b subjectsBuilder\n", m.ID, m.ID)
+		fmt.Fprintf(&b, "// New%s is an %s finding (%s) about s: its check, area,\n// subjects and contexts come from the catalog and s, the rest from d.\n", m.ID, m.ID, m.Title)
+		fmt.Fprintf(&b, "func New%s(s %sSubjects, d Details) Finding {\n\tvar b subjectsBuilder\n", m.ID, m.ID)
 		for _, s := range m.Roles {
 			if s.Many {
 				fmt.Fprintf(&b, "\tb.add(%s, s.%s...)\n", roleConsts[s.Role], fieldName(s))
@@ -99,7 +99,7 @@ func Generate(cat *checks.Catalog) ([]byte, error) {
 				fmt.Fprintf(&b, "\tb.add(%s, s.%s)\n", roleConsts[s.Role], fieldName(s))
 			}
 		}
-		fmt.Fprintf(&b, "\treturn b.finding(%s, %s)\n}\n", m.ID, area)
+		fmt.Fprintf(&b, "\treturn b.finding(%s, %s, d)\n}\n", m.ID, area)
 	}
 	return format.Source(b.Bytes())
 }

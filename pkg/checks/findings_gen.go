@@ -73,3 +73,315 @@ const (
 	MF6014 ID = "MF6014" // VPC ranges overlap between clusters of one network
 	MF6015 ID = "MF6015" // No route between the VPCs of clusters on one network
 )
+
+// MF1003Subjects are the contexts an MF1003 finding is about, by role.
+type MF1003Subjects struct {
+	Cluster string
+}
+
+// NewMF1003 is an MF1003 finding (A cluster has no network in a multi-network mesh) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF1003(s MF1003Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF1003, AreaTopology, d)
+}
+
+// MF3001Subjects are the contexts an MF3001 finding is about, by role.
+type MF3001Subjects struct {
+	Members []string
+}
+
+// NewMF3001 is an MF3001 finding (A network has no east-west gateway) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3001(s MF3001Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF3001, AreaConnectivity, d)
+}
+
+// MF3003Subjects are the contexts an MF3003 finding is about, by role.
+type MF3003Subjects struct {
+	Cluster string
+}
+
+// NewMF3003 is an MF3003 finding (East-west gateway port 15443 is not named tls) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3003(s MF3003Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3003, AreaConnectivity, d)
+}
+
+// MF3004Subjects are the contexts an MF3004 finding is about, by role.
+type MF3004Subjects struct {
+	Cluster string
+}
+
+// NewMF3004 is an MF3004 finding (East-west gateway network labels disagree) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3004(s MF3004Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3004, AreaConnectivity, d)
+}
+
+// MF3005Subjects are the contexts an MF3005 finding is about, by role.
+type MF3005Subjects struct {
+	Cluster string
+}
+
+// NewMF3005 is an MF3005 finding (East-west gateway does not request its network's view) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3005(s MF3005Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3005, AreaConnectivity, d)
+}
+
+// MF3006Subjects are the contexts an MF3006 finding is about, by role.
+type MF3006Subjects struct {
+	Cluster string
+}
+
+// NewMF3006 is an MF3006 finding (No cross-network Gateway on the east-west gateway) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3006(s MF3006Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3006, AreaConnectivity, d)
+}
+
+// MF3007Subjects are the contexts an MF3007 finding is about, by role.
+type MF3007Subjects struct {
+	Cluster string
+}
+
+// NewMF3007 is an MF3007 finding (Duplicate cross-network Gateways) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3007(s MF3007Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3007, AreaConnectivity, d)
+}
+
+// MF3010Subjects are the contexts an MF3010 finding is about, by role.
+type MF3010Subjects struct {
+	Primary string
+	Remotes []string
+}
+
+// NewMF3010 is an MF3010 finding (Primary does not expose istiod to its remote clusters) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3010(s MF3010Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RoleRemote, s.Remotes...)
+	return b.finding(MF3010, AreaConnectivity, d)
+}
+
+// MF4001Subjects are the contexts an MF4001 finding is about, by role.
+type MF4001Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4001 is an MF4001 finding (A primary has no remote secret for a peer) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4001(s MF4001Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4001, AreaDiscovery, d)
+}
+
+// MF4002Subjects are the contexts an MF4002 finding is about, by role.
+type MF4002Subjects struct {
+	Primary string
+	Peers   []string
+}
+
+// NewMF4002 is an MF4002 finding (A remote secret istiod does not read) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4002(s MF4002Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peers...)
+	return b.finding(MF4002, AreaDiscovery, d)
+}
+
+// MF4003Subjects are the contexts an MF4003 finding is about, by role.
+type MF4003Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4003 is an MF4003 finding (A remote secret's key is the primary's own cluster ID) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4003(s MF4003Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4003, AreaDiscovery, d)
+}
+
+// MF4004Subjects are the contexts an MF4004 finding is about, by role.
+type MF4004Subjects struct {
+	Primary string
+}
+
+// NewMF4004 is an MF4004 finding (A remote secret's cluster annotation disagrees with its key) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4004(s MF4004Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF4004, AreaDiscovery, d)
+}
+
+// MF4005Subjects are the contexts an MF4005 finding is about, by role.
+type MF4005Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4005 is an MF4005 finding (A remote secret's kubeconfig cannot be used) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4005(s MF4005Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4005, AreaDiscovery, d)
+}
+
+// MF4006Subjects are the contexts an MF4006 finding is about, by role.
+type MF4006Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4006 is an MF4006 finding (A remote secret points istiod at localhost) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4006(s MF4006Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4006, AreaDiscovery, d)
+}
+
+// MF4007Subjects are the contexts an MF4007 finding is about, by role.
+type MF4007Subjects struct {
+	Primary string
+	Peers   []string
+}
+
+// NewMF4007 is an MF4007 finding (A remote secret points at a different cluster than its key names) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4007(s MF4007Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peers...)
+	return b.finding(MF4007, AreaDiscovery, d)
+}
+
+// MF4008Subjects are the contexts an MF4008 finding is about, by role.
+type MF4008Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4008 is an MF4008 finding (A remote secret's credentials do not work from this machine) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4008(s MF4008Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4008, AreaDiscovery, d)
+}
+
+// MF4009Subjects are the contexts an MF4009 finding is about, by role.
+type MF4009Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4009 is an MF4009 finding (A remote secret's token has expired or expires soon) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4009(s MF4009Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4009, AreaDiscovery, d)
+}
+
+// MF4010Subjects are the contexts an MF4010 finding is about, by role.
+type MF4010Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4010 is an MF4010 finding (A remote secret's identity lacks permissions istiod's reader needs) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4010(s MF4010Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4010, AreaDiscovery, d)
+}
+
+// MF4011Subjects are the contexts an MF4011 finding is about, by role.
+type MF4011Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4011 is an MF4011 finding (istiod does not report a peer synced) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4011(s MF4011Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4011, AreaDiscovery, d)
+}
+
+// MF4013Subjects are the contexts an MF4013 finding is about, by role.
+type MF4013Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4013 is an MF4013 finding (Two remote secrets name the same cluster) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4013(s MF4013Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4013, AreaDiscovery, d)
+}
+
+// MF4015Subjects are the contexts an MF4015 finding is about, by role.
+type MF4015Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4015 is an MF4015 finding (A remote secret's identity does not fit the role of the cluster it reads) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4015(s MF4015Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4015, AreaDiscovery, d)
+}
+
+// MF5002Subjects are the contexts an MF5002 finding is about, by role.
+type MF5002Subjects struct {
+	Cluster string
+}
+
+// NewMF5002 is an MF5002 finding (Locality failover without outlier detection) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF5002(s MF5002Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF5002, AreaLocality, d)
+}

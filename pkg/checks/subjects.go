@@ -111,6 +111,15 @@ func (m Meta) Declares(role Role) bool {
 	return false
 }
 
+// Details are what a generated constructor takes besides the subjects:
+// everything of a Finding but what the catalog and the roles decide.
+type Details struct {
+	Severity Severity // SeverityOK: the catalog's
+	Object   *ObjectRef
+	Message  string
+	Evidence []string
+}
+
 // subjectsBuilder collects a finding's subjects in role order; the
 // generated constructors use it.
 type subjectsBuilder struct{ subjects []Subject }
@@ -126,8 +135,8 @@ func (b *subjectsBuilder) add(role Role, contexts ...string) {
 // finding is a finding of check id about the collected subjects; its
 // Contexts are theirs, each once, in role order (the runner sorts them for
 // display).
-func (b *subjectsBuilder) finding(id ID, area Area) Finding {
-	fd := Finding{Check: id, Area: area, Subjects: b.subjects}
+func (b *subjectsBuilder) finding(id ID, area Area, d Details) Finding {
+	fd := Finding{Check: id, Area: area, Severity: d.Severity, Object: d.Object, Message: d.Message, Evidence: d.Evidence, Subjects: b.subjects}
 	seen := map[string]bool{}
 	for _, s := range b.subjects {
 		if !seen[s.Context] {

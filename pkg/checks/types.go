@@ -139,13 +139,13 @@ func (o *ObjectRef) String() string {
 // Finding is one thing a check found. Message names the concrete values seen;
 // Evidence lists the facts behind it. Neither ever holds secret material.
 type Finding struct {
-	Check    ID         `json:"check"`
-	Area     Area       `json:"area"`
-	Severity Severity   `json:"severity"`
-	Contexts []string   `json:"contexts"`
+	Check    ID       `json:"check"`
+	Area     Area     `json:"area"`
+	Severity Severity `json:"severity"`
+	Contexts []string `json:"contexts"`
 	// Subjects say by role what each context is to the finding; consumers
 	// read them, never the order of Contexts (which is sorted for display).
-	Subjects []Subject `json:"subjects,omitempty"`
+	Subjects []Subject  `json:"subjects,omitempty"`
 	Object   *ObjectRef `json:"object,omitempty"`
 	Message  string     `json:"message"`
 	Evidence []string   `json:"evidence,omitempty"`

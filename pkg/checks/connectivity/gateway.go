@@ -62,12 +62,11 @@ func networkWithoutGateway(f *fleet.Fleet) []checks.Finding {
 		if hasGateway[n] {
 			continue
 		}
-		out = append(out, checks.Finding{
-			Contexts: members[n],
-			Message:  fmt.Sprintf("network %q (%s) has no east-west gateway, so no other network can reach it", n, strings.Join(members[n], ", ")),
+		out = append(out, checks.NewMF3001(checks.MF3001Subjects{Members: members[n]}, checks.Details{
+			Message: fmt.Sprintf("network %q (%s) has no east-west gateway, so no other network can reach it", n, strings.Join(members[n], ", ")),
 			Evidence: []string{fmt.Sprintf("networks in the mesh: %s", strings.Join(nets, ", ")),
 				fmt.Sprintf("no Service labelled %s=%s exposing port %d in %s", mesh.NetworkLabel, n, mesh.CrossNetworkPort, strings.Join(members[n], ", "))},
-		})
+		}))
 	}
 	return out
 }

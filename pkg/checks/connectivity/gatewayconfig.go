@@ -57,12 +57,11 @@ func portNotTLS(f *fleet.Fleet) []checks.Finding {
 		if name == "" {
 			name = "(no name)"
 		}
-		out = append(out, checks.Finding{
-			Contexts: []string{x.C.Context},
+		out = append(out, checks.NewMF3003(checks.MF3003Subjects{Cluster: x.C.Context}, checks.Details{
 			Object:   svcRef(x.G.Service),
 			Message:  fmt.Sprintf("port %d of east-west gateway %s in %s is named %s, not tls: its protocol is no longer TLS by name", x.G.Port, x.G.Ref(), x.C.Context, name),
 			Evidence: []string{fmt.Sprintf("Service %s ports %s", x.G.Ref(), ports(x.G.Service))},
-		})
+		}))
 	}
 	return out
 }
@@ -77,27 +76,25 @@ func networkLabels(f *fleet.Fleet) []checks.Finding {
 	for _, x := range gateways(f) {
 		s, nw := x.G.Service, x.G.Network
 		if x.ID.Network != "" && x.ID.Network != nw {
-			out = append(out, checks.Finding{
-				Contexts: []string{x.C.Context},
-				Object:   svcRef(s),
+			out = append(out, checks.NewMF3004(checks.MF3004Subjects{Cluster: x.C.Context}, checks.Details{
+				Object: svcRef(s),
 				Message: fmt.Sprintf("east-west gateway %s in %s is labelled for network %q, but the cluster is on network %q: istiod takes it as %q's gateway",
 					x.G.Ref(), x.C.Context, nw, x.ID.Network, nw),
 				Evidence: []string{fmt.Sprintf("Service %s label %s=%s", x.G.Ref(), mesh.NetworkLabel, nw),
 					fmt.Sprintf("namespace %s label %s=%s", x.C.IstioNamespace, mesh.NetworkLabel, x.ID.Network)},
-			})
+			}))
 		}
 		ws := gatewayWorkloads(x.C, s)
 		if len(ws) == 0 {
 			if len(s.Selector) == 0 {
 				continue // a Service without selector (managed elsewhere): nothing to compare
 			}
-			out = append(out, checks.Finding{
+			out = append(out, checks.NewMF3004(checks.MF3004Subjects{Cluster: x.C.Context}, checks.Details{
 				Severity: checks.SeverityUnknown,
-				Contexts: []string{x.C.Context},
 				Object:   svcRef(s),
 				Message:  fmt.Sprintf("no Deployment or Pod labelled istio=… in %s matches the selector of east-west gateway %s, so its pods' network cannot be read", s.Namespace, x.G.Ref()),
 				Evidence: []string{"selector " + selectorString(s.Selector)},
-			})
+			}))
 			continue
 		}
 		for _, w := range ws {
@@ -108,21 +105,19 @@ func networkLabels(f *fleet.Fleet) []checks.Finding {
 			}
 			switch {
 			case got == "":
-				out = append(out, checks.Finding{
+				out = append(out, checks.NewMF3004(checks.MF3004Subjects{Cluster: x.C.Context}, checks.Details{
 					Severity: checks.SeverityWarning,
-					Contexts: []string{x.C.Context},
 					Object:   &checks.ObjectRef{Kind: kind, Namespace: w.Namespace, Name: w.Name},
 					Message:  fmt.Sprintf("%s %s/%s behind east-west gateway %s has no network (no %s label on it or its namespace, no ISTIO_META_NETWORK)", kind, w.Namespace, w.Name, x.G.Ref(), mesh.NetworkLabel),
 					Evidence: []string{fmt.Sprintf("the gateway Service says network %q", nw)},
-				})
+				}))
 			case got != nw:
-				out = append(out, checks.Finding{
-					Contexts: []string{x.C.Context},
-					Object:   &checks.ObjectRef{Kind: kind, Namespace: w.Namespace, Name: w.Name},
-					Message:  fmt.Sprintf("%s %s/%s behind east-west gateway %s is on network %q, the Service on %q", kind, w.Namespace, w.Name, x.G.Ref(), got, nw),
+				out = append(out, checks.NewMF3004(checks.MF3004Subjects{Cluster: x.C.Context}, checks.Details{
+					Object:  &checks.ObjectRef{Kind: kind, Namespace: w.Namespace, Name: w.Name},
+					Message: fmt.Sprintf("%s %s/%s behind east-west gateway %s is on network %q, the Service on %q", kind, w.Namespace, w.Name, x.G.Ref(), got, nw),
 					Evidence: []string{fmt.Sprintf("%s/%s network %q from %s", w.Namespace, w.Name, got, src),
 						fmt.Sprintf("Service %s label %s=%s", x.G.Ref(), mesh.NetworkLabel, nw)},
-				})
+				}))
 			}
 		}
 	}
@@ -153,12 +148,11 @@ func requestedNetworkView(f *fleet.Fleet) []checks.Finding {
 			if ok {
 				msg = fmt.Sprintf("%s %s/%s (east-west gateway of network %q in %s) sets %s=%q, which does not name its network", kind, w.Namespace, w.Name, x.G.Network, x.C.Context, mesh.RequestedNetworkView, v)
 			}
-			out = append(out, checks.Finding{
-				Contexts: []string{x.C.Context},
+			out = append(out, checks.NewMF3005(checks.MF3005Subjects{Cluster: x.C.Context}, checks.Details{
 				Object:   &checks.ObjectRef{Kind: kind, Namespace: w.Namespace, Name: w.Name},
 				Message:  msg,
 				Evidence: []string{fmt.Sprintf("gateway Service %s, network %q", x.G.Ref(), x.G.Network)},
-			})
+			}))
 		}
 	}
 	return out
@@ -280,12 +274,11 @@ func crossNetworkGateway(f *fleet.Fleet) []checks.Finding {
 		if len(ev) == 0 {
 			ev = []string{"gateway pods selected by " + selectorString(x.G.Service.Selector)}
 		}
-		out = append(out, checks.Finding{
-			Contexts: []string{x.C.Context},
+		out = append(out, checks.NewMF3006(checks.MF3006Subjects{Cluster: x.C.Context}, checks.Details{
 			Object:   svcRef(x.G.Service),
 			Message:  fmt.Sprintf("east-west gateway %s of network %q in %s does not pass cross-network traffic through: %s", x.G.Ref(), x.G.Network, x.C.Context, why),
 			Evidence: ev,
-		})
+		}))
 	}
 	return out
 }
@@ -310,12 +303,11 @@ func duplicateGateway(f *fleet.Fleet) []checks.Finding {
 			objs[s.ctx+"/"+s.gw.Namespace+"/"+s.gw.Name] = true
 			ev = append(ev, fmt.Sprintf("%s: Gateway %s/%s port %d (%s) mode %s hosts %s", s.ctx, s.gw.Namespace, s.gw.Name, s.srv.Port, s.srv.PortName, orNone(s.srv.TLSMode), strings.Join(s.srv.Hosts, ",")))
 		}
-		out = append(out, checks.Finding{
-			Contexts: []string{x.C.Context},
+		out = append(out, checks.NewMF3007(checks.MF3007Subjects{Cluster: x.C.Context}, checks.Details{
 			Object:   svcRef(x.G.Service),
 			Message:  fmt.Sprintf("%d Gateway servers (in %d objects) listen on port %d of east-west gateway %s in %s: they conflict", len(servers), len(objs), x.G.Port, x.G.Ref(), x.C.Context),
 			Evidence: ev,
-		})
+		}))
 	}
 	return out
 }

@@ -140,11 +140,10 @@ func istiodExposed(f *fleet.Fleet) []checks.Finding {
 			}
 		}
 		if len(cands) == 0 {
-			out = append(out, checks.Finding{
-				Contexts: append([]string{p.Context}, remotes...),
+			out = append(out, checks.NewMF3010(checks.MF3010Subjects{Primary: p.Context, Remotes: remotes}, checks.Details{
 				Message:  fmt.Sprintf("primary %s has no east-west gateway through which its remote clusters (%s) reach istiod on %d and %d", p.Context, strings.Join(remotes, ", "), mesh.IstiodXDSPort, mesh.IstiodWebhookPort),
 				Evidence: []string{fmt.Sprintf("no Service labelled istio=eastwestgateway or %s in %s", mesh.NetworkLabel, p.Context)},
-			})
+			}))
 			continue
 		}
 		var problems []string
@@ -171,12 +170,11 @@ func istiodExposed(f *fleet.Fleet) []checks.Finding {
 		if done {
 			continue
 		}
-		out = append(out, checks.Finding{
-			Contexts: append([]string{p.Context}, remotes...),
+		out = append(out, checks.NewMF3010(checks.MF3010Subjects{Primary: p.Context, Remotes: remotes}, checks.Details{
 			Object:   svcRef(*worst),
 			Message:  fmt.Sprintf("primary %s does not expose istiod (%d, %d) through its east-west gateway, so its remotes (%s) get no configuration and their pods are not injected", p.Context, mesh.IstiodXDSPort, mesh.IstiodWebhookPort, strings.Join(remotes, ", ")),
 			Evidence: problems,
-		})
+		}))
 	}
 	return out
 }

@@ -96,12 +96,11 @@ func failoverWithoutOutlier(f *fleet.Fleet) []checks.Finding {
 			if !p.failover() || p.outlier {
 				continue
 			}
-			out = append(out, checks.Finding{
-				Contexts: []string{c.Context},
+			out = append(out, checks.NewMF5002(checks.MF5002Subjects{Cluster: c.Context}, checks.Details{
 				Object:   p.obj,
 				Message:  fmt.Sprintf("%s in %s configures locality failover for %s without outlierDetection: failover never happens", p.where, c.Context, p.host),
 				Evidence: []string{describe(p.locality)},
-			})
+			}))
 		}
 	}
 	return out

@@ -94,13 +94,12 @@ func networkUnset(f *fleet.Fleet) []checks.Finding {
 		if ids[c].Network != "" {
 			continue
 		}
-		out = append(out, checks.Finding{
-			Contexts: []string{c.Context},
-			Object:   &checks.ObjectRef{Kind: "Namespace", Name: c.IstioNamespace},
+		out = append(out, checks.NewMF1003(checks.MF1003Subjects{Cluster: c.Context}, checks.Details{
+			Object: &checks.ObjectRef{Kind: "Namespace", Name: c.IstioNamespace},
 			Message: fmt.Sprintf("context %s has no network (namespace %s has no %s label) while other clusters are on %s: istiod treats it as reachable by pod IP from everywhere",
 				c.Context, c.IstioNamespace, mesh.NetworkLabel, strings.Join(quoteAll(nets), ", ")),
 			Evidence: []string{fmt.Sprintf("networks named in the fleet: %s", strings.Join(nets, ", "))},
-		})
+		}))
 	}
 	return out
 }

@@ -23,15 +23,17 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 )
 
-// Check IDs this fixer answers.
+// Check IDs this fixer answers. It reads each finding's subjects by role
+// (the catalog declares them), never by the position of a context: the
+// runner sorts contexts for display.
 const (
-	networkWithoutGateway checks.ID = "MF3001"
-	portNotTLS            checks.ID = "MF3003"
-	networkLabels         checks.ID = "MF3004"
-	networkView           checks.ID = "MF3005"
-	noCrossNetworkGateway checks.ID = "MF3006"
-	duplicateGateway      checks.ID = "MF3007"
-	istiodNotExposed      checks.ID = "MF3010"
+	networkWithoutGateway = checks.MF3001
+	portNotTLS            = checks.MF3003
+	networkLabels         = checks.MF3004
+	networkView           = checks.MF3005
+	noCrossNetworkGateway = checks.MF3006
+	duplicateGateway      = checks.MF3007
+	istiodNotExposed      = checks.MF3010
 )
 
 // Fixer plans the connectivity fixes.
@@ -131,7 +133,8 @@ func containsID(ids []checks.ID, id checks.ID) bool {
 // from its own cluster) and the Gateway that opens 15443 on it.
 func (p *planner) networkWithoutGateway(fd checks.Finding) {
 	var c *fleet.Cluster
-	for _, ctx := range fd.Contexts {
+	members := fd.SubjectsOf(checks.RoleMember)
+	for _, ctx := range members {
 		cc := p.f.Cluster(ctx)
 		if cc == nil || !cc.Reachable {
 			continue
@@ -141,11 +144,11 @@ func (p *planner) networkWithoutGateway(fd checks.Finding) {
 		}
 	}
 	if c == nil {
-		p.refuse(strings.Join(fd.Contexts, ","), fd.Check, "no cluster of the network could be read, so there is nowhere to plan its gateway")
+		p.refuse(strings.Join(members, ","), fd.Check, "no cluster of the network could be read, so there is nowhere to plan its gateway")
 		return
 	}
 	network := mesh.Identify(c).Network
-	why := fmt.Sprintf("Network %q (%s) has no east-west gateway, so no other network can reach its endpoints.", network, strings.Join(fd.Contexts, ", "))
+	why := fmt.Sprintf("Network %q (%s) has no east-west gateway, so no other network can reach its endpoints.", network, strings.Join(members, ", "))
 	sel, ok := p.ensureGateway(c, network, fd.Check, why)
 	if !ok {
 		return
@@ -171,10 +174,10 @@ func (p *planner) portNotTLS(fd checks.Finding) {
 // networkLabels puts the gateway Service and the gateway's pods on the
 // cluster's network.
 func (p *planner) networkLabels(fd checks.Finding) {
-	if fd.Object == nil || len(fd.Contexts) == 0 {
+	if fd.Object == nil {
 		return
 	}
-	c := p.f.Cluster(fd.Contexts[0])
+	c := p.f.Cluster(fd.Subject(checks.RoleCluster))
 	if c == nil {
 		return
 	}
@@ -206,10 +209,10 @@ func (p *planner) networkLabels(fd checks.Finding) {
 // networkView makes the gateway proxy ask istiod for its own network's
 // endpoints only.
 func (p *planner) networkView(fd checks.Finding) {
-	if fd.Object == nil || len(fd.Contexts) == 0 {
+	if fd.Object == nil {
 		return
 	}
-	c := p.f.Cluster(fd.Contexts[0])
+	c := p.f.Cluster(fd.Subject(checks.RoleCluster))
 	if c == nil {
 		return
 	}
@@ -250,21 +253,17 @@ func (p *planner) noCrossNetworkGateway(fd checks.Finding) {
 // duplicateGateway only explains: which copy is meant to stay is the
 // user's call, and fix deletes nothing.
 func (p *planner) duplicateGateway(fd checks.Finding) {
-	ctx := strings.Join(fd.Contexts, ",")
-	p.note(ctx, fd.Check, "Several Gateway servers listen on the same port of one east-west gateway for the same hosts; istiod keeps one and skips the others, so which settings apply depends on their order. Keep one and delete the others (`kubectl delete gateway -n <namespace> <name> --context <context>`); fix deletes nothing. The servers: "+strings.Join(fd.Evidence, "; "))
+	p.note(fd.Subject(checks.RoleCluster), fd.Check, "Several Gateway servers listen on the same port of one east-west gateway for the same hosts; istiod keeps one and skips the others, so which settings apply depends on their order. Keep one and delete the others (`kubectl delete gateway -n <namespace> <name> --context <context>`); fix deletes nothing. The servers: "+strings.Join(fd.Evidence, "; "))
 }
 
 // istiodNotExposed exposes the primary's istiod to its remotes through the
 // primary's east-west gateway, installing the gateway when it has none.
 func (p *planner) istiodNotExposed(fd checks.Finding) {
-	if len(fd.Contexts) == 0 {
-		return
-	}
-	c := p.f.Cluster(fd.Contexts[0])
+	c := p.f.Cluster(fd.Subject(checks.RolePrimary))
 	if c == nil || !c.Reachable {
 		return
 	}
-	remotes := strings.Join(fd.Contexts[1:], ", ")
+	remotes := strings.Join(fd.SubjectsOf(checks.RoleRemote), ", ")
 	var sel map[string]any
 	if fd.Object == nil {
 		network := mesh.Identify(c).Network
@@ -298,10 +297,10 @@ func (p *planner) istiodNotExposed(fd checks.Finding) {
 
 // gatewayOf finds the network gateway a finding's object names.
 func (p *planner) gatewayOf(fd checks.Finding) (*fleet.Cluster, mesh.NetworkGateway, bool) {
-	if fd.Object == nil || len(fd.Contexts) == 0 {
+	if fd.Object == nil {
 		return nil, mesh.NetworkGateway{}, false
 	}
-	c := p.f.Cluster(fd.Contexts[0])
+	c := p.f.Cluster(fd.Subject(checks.RoleCluster))
 	if c == nil {
 		return nil, mesh.NetworkGateway{}, false
 	}

@@ -20,7 +20,7 @@ import (
 type OutlierDetection struct{}
 
 // Answers is MF5002.
-func (OutlierDetection) Answers() []checks.ID { return []checks.ID{"MF5002"} }
+func (OutlierDetection) Answers() []checks.ID { return []checks.ID{checks.MF5002} }
 
 // The values, and why each; Reason spells them out.
 const (
@@ -45,11 +45,12 @@ Tune them to the service: lower consecutive5xxErrors for faster failover, higher
 func (OutlierDetection) Plan(in fix.Input) (fix.Plan, error) {
 	var p fix.Plan
 	done := map[string]bool{}
-	for _, f := range in.FindingsOf("MF5002") {
-		if f.Object == nil || f.Object.Kind != "DestinationRule" || len(f.Contexts) != 1 {
-			continue // the check names one DestinationRule in one context
+	for _, f := range in.FindingsOf(checks.MF5002) {
+		ctx := f.Subject(checks.RoleCluster)
+		if f.Object == nil || f.Object.Kind != "DestinationRule" || ctx == "" {
+			continue // the check names one DestinationRule in one cluster
 		}
-		ctx, ns, name := f.Contexts[0], f.Object.Namespace, f.Object.Name
+		ns, name := f.Object.Namespace, f.Object.Name
 		key := ctx + "/" + ns + "/" + name
 		if done[key] {
 			continue // the top-level policy and a subset: one change for both
@@ -70,10 +71,10 @@ func (OutlierDetection) Plan(in fix.Input) (fix.Plan, error) {
 				"maxEjectionPercent":   int64(maxEjectionPercent),
 			}}},
 		}}
-		p.Changes = append(p.Changes, fix.Change{Context: ctx, Object: obj, Answers: []checks.ID{"MF5002"},
+		p.Changes = append(p.Changes, fix.Change{Context: ctx, Object: obj, Answers: []checks.ID{checks.MF5002},
 			Phase: fix.PhaseConfigure, Reason: fmt.Sprintf("DestinationRule %s/%s (host %s) fails over without outlier detection. %s", ns, name, dr.Host, reason)})
 		if len(dr.PortLevelPorts) > 0 {
-			p.Notes = append(p.Notes, fix.Note{Context: ctx, Answers: []checks.ID{"MF5002"}, Text: fmt.Sprintf(
+			p.Notes = append(p.Notes, fix.Note{Context: ctx, Answers: []checks.ID{checks.MF5002}, Text: fmt.Sprintf(
 				"DestinationRule %s/%s has portLevelSettings for port %s: a port-level policy replaces the top-level one instead of inheriting it (pilot/pkg/networking/util GetPortLevelTrafficPolicy), so traffic to those ports gets neither the top-level outlierDetection nor its locality settings. fix leaves portLevelSettings to you (applying one entry would take over the whole list): add the same outlierDetection to each entry whose loadBalancer sets failover.",
 				ns, name, ports(dr.PortLevelPorts))})
 		}

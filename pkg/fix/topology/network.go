@@ -21,15 +21,15 @@ import (
 type NetworkLabel struct{}
 
 // Answers is MF1003.
-func (NetworkLabel) Answers() []checks.ID { return []checks.ID{"MF1003"} }
+func (NetworkLabel) Answers() []checks.ID { return []checks.ID{checks.MF1003} }
 
 // Plan labels each unlabelled cluster's Istio namespace, or refuses when the
 // network cannot be told.
 func (NetworkLabel) Plan(in fix.Input) (fix.Plan, error) {
 	var p fix.Plan
 	done := map[string]bool{}
-	for _, f := range in.FindingsOf("MF1003") {
-		for _, ctx := range f.Contexts {
+	for _, f := range in.FindingsOf(checks.MF1003) {
+		for _, ctx := range f.SubjectsOf(checks.RoleCluster) {
 			c := in.Fleet.Cluster(ctx)
 			if c == nil || done[ctx] {
 				continue
@@ -42,7 +42,7 @@ func (NetworkLabel) Plan(in fix.Input) (fix.Plan, error) {
 }
 
 func planCluster(f *fleet.Fleet, c *fleet.Cluster, given string) fix.Plan {
-	answers := []checks.ID{"MF1003"}
+	answers := []checks.ID{checks.MF1003}
 	claims := mesh.NetworkClaims(f, c)
 	byNetwork := map[string][]string{}
 	for _, cl := range claims {

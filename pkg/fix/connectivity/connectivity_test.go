@@ -373,3 +373,80 @@ func find(docs []map[string]any, obj map[string]any) map[string]any {
 	}
 	return nil
 }
+
+// TestRenamedContexts: the plan follows the finding's roles, not the order
+// of its contexts. The runner sorts a finding's contexts; with the primary
+// renamed to sort last ("z-east") and the remote first ("a-west"), MF3010
+// must still give the primary the same changes, notes and refusals.
+func TestRenamedContexts(t *testing.T) {
+	reg := all.Registry()
+	rename := map[string]string{"east": "z-east", "west": "a-west"}
+	for _, dir := range []string{
+		filepath.Join("..", "..", "checks", "all", "testdata", "MF3010", "fail-no-istiod-gateway"),
+		filepath.Join("..", "..", "checks", "all", "testdata", "MF3010", "fail-ports-missing"),
+		filepath.Join("testdata", "primary-remote-unexposed"),
+	} {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			plan := func(dir string) (fix.Plan, []checks.Finding) {
+				f, err := fleet.LoadDir(dir, "istio-system")
+				if err != nil {
+					t.Fatal(err)
+				}
+				fds := findings(f, reg)
+				p, err := Fixer{}.Plan(fix.Input{Fleet: f, Findings: fds})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return p, fds
+			}
+			want, _ := plan(dir)
+			renamed := t.TempDir()
+			for from, to := range rename {
+				copyDir(t, filepath.Join(dir, from), filepath.Join(renamed, to))
+			}
+			got, fds := plan(renamed)
+			for _, fd := range fds {
+				if fd.Check == istiodNotExposed && (len(fd.Contexts) < 2 || fd.Contexts[0] != "a-west" || fd.Subject(checks.RolePrimary) != "z-east") {
+					t.Fatalf("the fixture no longer puts the remote first: contexts %v, subjects %v", fd.Contexts, fd.Subjects)
+				}
+			}
+			if want.Empty() || got.Empty() {
+				t.Fatalf("empty plan: before renaming %d changes, after %d", len(want.Changes), len(got.Changes))
+			}
+			for _, c := range got.Changes {
+				if c.Context != "z-east" {
+					t.Errorf("change of %s %s planned in %s, not in the primary", c.Object.GetKind(), c.Object.GetName(), c.Context)
+				}
+			}
+			// Compared without line wrapping, which the longer names move.
+			back := unwrapped(strings.NewReplacer("z-east", "east", "a-west", "west").Replace(render(got)))
+			if back != unwrapped(render(want)) {
+				t.Errorf("the plan changed with the contexts' names:\n got (names mapped back)\n%s\n want\n%s", back, render(want))
+			}
+		})
+	}
+}
+
+var wrap = regexp.MustCompile(`\s*\n#\s+|\s+`)
+
+func unwrapped(s string) string { return wrap.ReplaceAllString(s, " ") }
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -41,6 +42,7 @@ func TestFixtures(t *testing.T) {
 	for _, m := range reg.Catalog.Entries() {
 		cases, _ := filepath.Glob(filepath.Join("testdata", string(m.ID), "*"))
 		var pass, fail int
+		filled := map[checks.Role]bool{}
 		for _, dir := range cases {
 			name := filepath.Base(dir)
 			t.Run(string(m.ID)+"/"+name, func(t *testing.T) {
@@ -52,6 +54,12 @@ func TestFixtures(t *testing.T) {
 				var got []expected
 				for _, fd := range res.Findings {
 					got = append(got, expected{fd.Check, fd.Severity.String(), fd.Contexts, fd.Object})
+					checkSubjects(t, m, fd)
+					if strings.HasPrefix(name, "fail-") {
+						for _, s := range fd.Subjects {
+							filled[s.Role] = true
+						}
+					}
 				}
 				var want []expected
 				if strings.HasPrefix(name, "fail-") {
@@ -81,8 +89,40 @@ func TestFixtures(t *testing.T) {
 				t.Errorf("%s: fixture folders are named pass-* or fail-*", dir)
 			}
 		}
+		for _, r := range m.Roles {
+			if !filled[r.Role] {
+				t.Errorf("%s declares role %q, but no finding on its failing fixtures fills it", m.ID, r)
+			}
+		}
 		if pass == 0 || fail == 0 {
 			t.Errorf("%s needs at least one passing and one failing fixture (has %d and %d)", m.ID, pass, fail)
+		}
+	}
+}
+
+// checkSubjects holds a finding to its catalog entry's roles: a check whose
+// entry declares roles says for every finding what its contexts are, only in
+// declared roles, at most one context for a single role, and each subject is
+// one of the finding's contexts.
+func checkSubjects(t *testing.T, m checks.Meta, fd checks.Finding) {
+	t.Helper()
+	if len(m.Roles) > 0 && len(fd.Subjects) == 0 && len(fd.Contexts) > 0 {
+		t.Errorf("%s declares roles %v, but a finding about %v has no subjects", m.ID, m.Roles, fd.Contexts)
+	}
+	count := map[checks.Role]int{}
+	for _, s := range fd.Subjects {
+		count[s.Role]++
+		if !slices.Contains(fd.Contexts, s.Context) {
+			t.Errorf("%s: subject %s %q is not among the contexts %v", m.ID, s.Role, s.Context, fd.Contexts)
+		}
+	}
+	for role, n := range count {
+		i := slices.IndexFunc(m.Roles, func(r checks.RoleSpec) bool { return r.Role == role })
+		switch {
+		case i < 0:
+			t.Errorf("%s: a finding fills role %q, which its entry does not declare (%v)", m.ID, role, m.Roles)
+		case n > 1 && !m.Roles[i].Many:
+			t.Errorf("%s: %d contexts fill role %q, which takes one", m.ID, n, role)
 		}
 	}
 }

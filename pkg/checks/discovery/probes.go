@@ -78,12 +78,11 @@ func credentialsFail(f *fleet.Fleet) []checks.Finding {
 		if len(notSynced(statuses)) > 0 {
 			continue // MF4011
 		}
-		fd := checks.Finding{
-			Contexts: peerContexts(f, cp),
+		fd := checks.NewMF4008(checks.MF4008Subjects{Primary: cp.Context, Peer: peerWithID(f, cp.Context, cp.Key)}, checks.Details{
 			Object:   secretObject(cp.Secret),
 			Message:  fmt.Sprintf("remote secret %s in %s, cluster %q at %s: from %s, %s", cp.Secret, cp.Context, cp.Key, cp.Server, f.Probes.From, what),
 			Evidence: []string{"probe: " + string(cp.Outcome) + detail(cp.Detail)},
-		}
+		})
 		if len(statuses) > 0 {
 			fd.Severity = checks.SeverityInfo
 			fd.Message += fmt.Sprintf("; but istiod of %s reports %q synced, so only the path from %s fails, not istiod's", cp.Context, cp.Key, f.Probes.From)
@@ -108,11 +107,10 @@ func tokenExpiry(f *fleet.Fleet) []checks.Finding {
 		if left > TokenWarn {
 			continue
 		}
-		fd := checks.Finding{
-			Contexts: peerContexts(f, cp),
+		fd := checks.NewMF4009(checks.MF4009Subjects{Primary: cp.Context, Peer: peerWithID(f, cp.Context, cp.Key)}, checks.Details{
 			Object:   secretObject(cp.Secret),
 			Evidence: []string{fmt.Sprintf("token subject %s, expiry %s (from its claims, unverified)", cp.TokenSubject, cp.TokenExpiry.UTC().Format(time.RFC3339))},
-		}
+		})
 		if left <= 0 {
 			fd.Message = fmt.Sprintf("the token of remote secret %s in %s (cluster %q) expired at %s: istiod can no longer read that cluster", cp.Secret, cp.Context, cp.Key, cp.TokenExpiry.UTC().Format(time.RFC3339))
 		} else {
@@ -134,19 +132,17 @@ func readerRBAC(f *fleet.Fleet) []checks.Finding {
 	for cp := range credentialProbes(f) {
 		switch {
 		case len(cp.RBACDenied) > 0:
-			out = append(out, checks.Finding{
-				Contexts: peerContexts(f, cp),
+			out = append(out, checks.NewMF4010(checks.MF4010Subjects{Primary: cp.Context, Peer: peerWithID(f, cp.Context, cp.Key)}, checks.Details{
 				Object:   secretObject(cp.Secret),
 				Message:  fmt.Sprintf("the identity of remote secret %s in %s may not %s on cluster %q: istiod's reader needs all of them", cp.Secret, cp.Context, strings.Join(cp.RBACDenied, ", "), cp.Key),
 				Evidence: []string{fmt.Sprintf("%d of %d SelfSubjectAccessReviews refused, asked from %s as %s", len(cp.RBACDenied), cp.RBACChecked, f.Probes.From, subject(cp))},
-			})
+			}))
 		case cp.RBACError != "":
-			out = append(out, checks.Finding{
+			out = append(out, checks.NewMF4010(checks.MF4010Subjects{Primary: cp.Context, Peer: peerWithID(f, cp.Context, cp.Key)}, checks.Details{
 				Severity: checks.SeverityUnknown,
-				Contexts: peerContexts(f, cp),
 				Object:   secretObject(cp.Secret),
 				Message:  fmt.Sprintf("the permissions of remote secret %s in %s on cluster %q could not be reviewed: %s", cp.Secret, cp.Context, cp.Key, cp.RBACError),
-			})
+			}))
 		}
 	}
 	return out
@@ -198,11 +194,9 @@ func istiodView(f *fleet.Fleet) []checks.Finding {
 			if !disagree && explainedElsewhere(f, p, s, e, cp) {
 				continue // istiod agrees with the finding that names the cause
 			}
-			var ctxs []string
+			peer := peerWithID(f, p.c.Context, e.Key)
 			if cp != nil {
-				ctxs = peerContexts(f, *cp)
-			} else {
-				ctxs = []string{p.c.Context}
+				peer = peerWithID(f, cp.Context, cp.Key)
 			}
 			why := explain(f, p, s, e, behind[0].Status, cp)
 			msg := fmt.Sprintf("istiod of %s %s: %s", p.c.Context, describeStatuses(e.Key, statuses), why)
@@ -210,20 +204,20 @@ func istiodView(f *fleet.Fleet) []checks.Finding {
 				msg = fmt.Sprintf("istiod replicas of %s disagree: %s. They read the same remote secret, so what differs is the replica (its pod's network or node, or a restart it has not recovered from); for the ones behind: %s",
 					p.c.Context, describeStatuses(e.Key, statuses), why)
 			}
-			out = append(out, checks.Finding{
-				Contexts: ctxs, Object: obj, Message: msg,
+			out = append(out, checks.NewMF4011(checks.MF4011Subjects{Primary: p.c.Context, Peer: peer}, checks.Details{
+				Object: obj, Message: msg,
 				Evidence: append(append([]string(nil), evidence...), fmt.Sprintf("remote secret %s, server %s", s.Ref(), e.Server)),
-			})
+			}))
 		}
 		for _, v := range read {
 			for _, c := range v.Clusters {
 				if c.ID == p.id.ClusterID || expected[c.ID] || c.SyncStatus == "synced" {
 					continue
 				}
-				out = append(out, checks.Finding{
-					Severity: checks.SeverityWarning, Contexts: []string{p.c.Context}, Object: obj,
+				out = append(out, checks.NewMF4011(checks.MF4011Subjects{Primary: p.c.Context}, checks.Details{
+					Severity: checks.SeverityWarning, Object: obj,
 					Message: fmt.Sprintf("%s of %s reports cluster %q %s, from %s, which holds no remote secret entry the doctor read for it", v.Replica(), p.c.Context, c.ID, c.SyncStatus, c.SecretName),
-				})
+				}))
 			}
 		}
 	}
@@ -237,10 +231,10 @@ func unreadView(p primary, v fleet.IstiodView, deployment *checks.ObjectRef) che
 	if why == "" {
 		why = fmt.Sprintf("reading /debug/clusterz (%s) failed: %s", v.Address, v.Error)
 	}
-	fd := checks.Finding{
-		Severity: checks.SeverityUnknown, Contexts: []string{p.c.Context}, Object: deployment,
+	fd := checks.NewMF4011(checks.MF4011Subjects{Primary: p.c.Context}, checks.Details{
+		Severity: checks.SeverityUnknown, Object: deployment,
 		Message: fmt.Sprintf("istiod's own view of %s's remote clusters is unknown: %s", p.c.Context, why),
-	}
+	})
 	if ns, name, ok := strings.Cut(v.Pod, "/"); ok {
 		fd.Object = &checks.ObjectRef{Kind: "Pod", Namespace: ns, Name: name}
 		fd.Message = fmt.Sprintf("the view of %s's remote clusters of istiod replica %s is unknown: %s", p.c.Context, name, why)
@@ -328,14 +322,13 @@ func explain(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry,
 	return fmt.Sprintf("the probe from %s failed too: %s", from, cp.Detail)
 }
 
-// peerContexts names the primary holding the secret and the cluster the
-// key names, when it is in the fleet.
-func peerContexts(f *fleet.Fleet, cp fleet.CredentialProbe) []string {
-	ctxs := []string{cp.Context}
-	if r := clusterWithID(f, cp.Key); r != nil {
-		ctxs = append(ctxs, r.Context)
+// peerWithID names the cluster of the fleet whose ID a remote secret's key
+// is, or "" when it is not in the fleet (or is the primary itself).
+func peerWithID(f *fleet.Fleet, primary, key string) string {
+	if r := clusterWithID(f, key); r != nil && r.Context != primary {
+		return r.Context
 	}
-	return contexts(ctxs...)
+	return ""
 }
 
 func secretObject(ref string) *checks.ObjectRef {

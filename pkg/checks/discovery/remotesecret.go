@@ -56,12 +56,11 @@ func missingRemoteSecret(f *fleet.Fleet) []checks.Finding {
 			} else {
 				ev = append(ev, fmt.Sprintf("remote secrets in %s cover: %s", p.Context, describeKeys(keys)))
 			}
-			out = append(out, checks.Finding{
-				Contexts: []string{p.Context, r.Context},
+			out = append(out, checks.NewMF4001(checks.MF4001Subjects{Primary: p.Context, Peer: r.Context}, checks.Details{
 				Object:   &checks.ObjectRef{Kind: "Secret", Namespace: p.IstioNamespace, Name: "istio-remote-secret-" + rid.ClusterID},
 				Message:  fmt.Sprintf("primary %s has no remote secret for cluster %q (context %s): its istiod cannot see that cluster's services", p.Context, rid.ClusterID, r.Context),
 				Evidence: ev,
-			})
+			}))
 		}
 	}
 	return out

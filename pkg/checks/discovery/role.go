@@ -81,33 +81,30 @@ func secretRole(f *fleet.Fleet) []checks.Finding {
 			}
 			switch {
 			case len(cp.ControlDenied) > 0:
-				out = append(out, checks.Finding{
-					Contexts: []string{p.c.Context, peer.Context},
-					Object:   secretRef(s),
+				out = append(out, checks.NewMF4015(checks.MF4015Subjects{Primary: p.c.Context, Peer: peer.Context}, checks.Details{
+					Object: secretRef(s),
 					Message: fmt.Sprintf("istiod of %s controls remote cluster %s, but the identity of remote secret %s may not %s there: istiod cannot keep istio-ca-root-cert in %s's namespaces nor the injection webhook's caBundle current, so %s's pods cannot verify istiod",
 						p.c.Context, peer.Context, s.Ref(), strings.Join(cp.ControlDenied, ", "), peer.Context, peer.Context),
 					Evidence: []string{why, fmt.Sprintf("%d of %d SelfSubjectAccessReviews refused, asked from %s as %s", len(cp.ControlDenied), cp.ControlChecked, f.Probes.From, subject)},
-				})
+				}))
 			case cp.ControlError != "":
-				out = append(out, checks.Finding{
+				out = append(out, checks.NewMF4015(checks.MF4015Subjects{Primary: p.c.Context, Peer: peer.Context}, checks.Details{
 					Severity: checks.SeverityUnknown,
-					Contexts: []string{p.c.Context, peer.Context},
 					Object:   secretRef(s),
 					Message:  fmt.Sprintf("istiod of %s controls remote cluster %s; whether remote secret %s lets it write there could not be reviewed: %s", p.c.Context, peer.Context, s.Ref(), cp.ControlError),
 					Evidence: []string{why},
-				})
+				}))
 			}
 		case mesh.RolePrimary:
 			if !strings.HasSuffix(cp.TokenSubject, ":"+constants.DefaultConfigServiceAccountName) || !strings.HasPrefix(cp.TokenSubject, "system:serviceaccount:") {
 				continue
 			}
-			out = append(out, checks.Finding{
+			out = append(out, checks.NewMF4015(checks.MF4015Subjects{Primary: p.c.Context, Peer: peer.Context}, checks.Details{
 				Severity: checks.SeverityInfo,
-				Contexts: []string{p.c.Context, peer.Context},
 				Object:   secretRef(s),
 				Message:  fmt.Sprintf("remote secret %s in %s reads primary %s as its istiod service account (%s), which may write there; a peer primary only needs to be read, with %s", s.Ref(), p.c.Context, peer.Context, cp.TokenSubject, constants.DefaultServiceAccountName),
 				Evidence: []string{"token subject from its claims (unverified)"},
-			})
+			}))
 		}
 	}
 	return out

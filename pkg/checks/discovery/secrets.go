@@ -188,12 +188,11 @@ func ignoredSecret(f *fleet.Fleet) []checks.Finding {
 			if s.Annotation != "" {
 				ev = append(ev, fmt.Sprintf("annotation %s=%s", mesh.ClusterAnnotation, s.Annotation))
 			}
-			fd := checks.Finding{
-				Contexts: contexts(ctxs...),
+			fd := checks.NewMF4002(checks.MF4002Subjects{Primary: p.c.Context, Peers: contexts(ctxs...)[1:]}, checks.Details{
 				Object:   secretRef(s),
 				Message:  fmt.Sprintf("istiod of %s ignores remote secret %s: %s", p.c.Context, s.Ref(), strings.Join(why, "; and ")),
 				Evidence: ev,
-			}
+			})
 			if len(readElsewhere) > 0 && len(readElsewhere) == len(ctxs)-1 {
 				// Every peer it names is read from a secret istiod does
 				// read: this one is a stale copy, not a missing peer.
@@ -232,7 +231,7 @@ func ownKey(f *fleet.Fleet) []checks.Finding {
 				msg += fmt.Sprintf("; it points at %s, whose cluster ID is %q: the key should be that, and until it is istiod does not read %s", t.c.Context, tid, t.c.Context)
 			}
 		}
-		out = append(out, checks.Finding{Severity: sev, Contexts: ctxs, Object: secretRef(s), Message: msg, Evidence: ev})
+		out = append(out, checks.NewMF4003(checks.MF4003Subjects{Primary: p.c.Context, Peer: peerIn(ctxs)}, checks.Details{Severity: sev, Object: secretRef(s), Message: msg, Evidence: ev}))
 	}
 	return out
 }
@@ -258,11 +257,10 @@ func annotationMismatch(f *fleet.Fleet) []checks.Finding {
 			if found || keyWrong {
 				continue // agreeing, or the key itself is wrong (MF4003, MF4007)
 			}
-			out = append(out, checks.Finding{
-				Contexts: []string{p.c.Context},
-				Object:   secretRef(s),
-				Message:  fmt.Sprintf("remote secret %s in %s is annotated %s=%s, but its data key is %s: istiod registers the cluster by the key", s.Ref(), p.c.Context, mesh.ClusterAnnotation, s.Annotation, strings.Join(keys, ", ")),
-			})
+			out = append(out, checks.NewMF4004(checks.MF4004Subjects{Primary: p.c.Context}, checks.Details{
+				Object:  secretRef(s),
+				Message: fmt.Sprintf("remote secret %s in %s is annotated %s=%s, but its data key is %s: istiod registers the cluster by the key", s.Ref(), p.c.Context, mesh.ClusterAnnotation, s.Annotation, strings.Join(keys, ", ")),
+			}))
 		}
 	}
 	return out
@@ -277,11 +275,10 @@ func badKubeconfig(f *fleet.Fleet) []checks.Finding {
 		if e.Err == "" || e.Unread || e.Key == p.id.ClusterID {
 			continue
 		}
-		out = append(out, checks.Finding{
-			Contexts: peerOf(f, p, e.Key),
-			Object:   secretRef(s),
-			Message:  fmt.Sprintf("remote secret %s in %s: the kubeconfig for cluster %q cannot be used: %s; istiod never adds that cluster", s.Ref(), p.c.Context, e.Key, e.Err),
-		})
+		out = append(out, checks.NewMF4005(checks.MF4005Subjects{Primary: p.c.Context, Peer: peerWithID(f, p.c.Context, e.Key)}, checks.Details{
+			Object:  secretRef(s),
+			Message: fmt.Sprintf("remote secret %s in %s: the kubeconfig for cluster %q cannot be used: %s; istiod never adds that cluster", s.Ref(), p.c.Context, e.Key, e.Err),
+		}))
 	}
 	return out
 }
@@ -296,24 +293,13 @@ func loopbackServer(f *fleet.Fleet) []checks.Finding {
 		if e.Err != "" || e.Key == p.id.ClusterID || !mesh.LoopbackServer(e.Server) {
 			continue
 		}
-		out = append(out, checks.Finding{
-			Contexts: peerOf(f, p, e.Key),
+		out = append(out, checks.NewMF4006(checks.MF4006Subjects{Primary: p.c.Context, Peer: peerWithID(f, p.c.Context, e.Key)}, checks.Details{
 			Object:   secretRef(s),
 			Message:  fmt.Sprintf("remote secret %s in %s points istiod at %s for cluster %q: from istiod's pod that is the pod itself, so the cluster times out", s.Ref(), p.c.Context, e.Server, e.Key),
 			Evidence: []string{fmt.Sprintf("istiod runs in %s as a workload (%s)", p.c.Context, p.id.ClusterIDSource)},
-		})
+		}))
 	}
 	return out
-}
-
-// peerOf names the primary and, when it is in the fleet, the cluster whose
-// ID a key is.
-func peerOf(f *fleet.Fleet, p primary, key string) []string {
-	ctxs := []string{p.c.Context}
-	if r := clusterWithID(f, key); r != nil {
-		ctxs = append(ctxs, r.Context)
-	}
-	return contexts(ctxs...)
 }
 
 // wrongTarget (MF4007): an entry whose key is one cluster ID but whose
@@ -341,12 +327,11 @@ func judgeTarget(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEn
 		if cp == nil || cp.KubeSystemUID == "" || named == nil || named.KubeSystemUID == "" {
 			return checks.Finding{}, false // nothing tells where it points
 		}
-		return checks.Finding{
-			Contexts: []string{p.c.Context, named.Context},
+		return checks.NewMF4007(checks.MF4007Subjects{Primary: p.c.Context, Peers: []string{named.Context}}, checks.Details{
 			Object:   secretRef(s),
 			Message:  fmt.Sprintf("remote secret %s in %s, key %q, reaches a cluster that is not %s: kube-system UID %s, not %s", s.Ref(), p.c.Context, e.Key, named.Context, cp.KubeSystemUID, named.KubeSystemUID),
 			Evidence: []string{fmt.Sprintf("server %s, probed from %s", e.Server, f.Probes.From)},
-		}, true
+		}), true
 	}
 	tid := mesh.Identify(t.c).ClusterID
 	switch {
@@ -355,12 +340,11 @@ func judgeTarget(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEn
 		if named != nil {
 			ctxs = append(ctxs, named.Context) // the peer istiod then misses
 		}
-		return checks.Finding{
-			Contexts: contexts(ctxs...),
+		return checks.NewMF4007(checks.MF4007Subjects{Primary: p.c.Context, Peers: contexts(ctxs...)[1:]}, checks.Details{
 			Object:   secretRef(s),
 			Message:  fmt.Sprintf("remote secret %s in %s, key %q, points back at %s itself", s.Ref(), p.c.Context, e.Key, p.c.Context),
 			Evidence: []string{t.how},
-		}, true
+		}), true
 	case tid != "" && tid != e.Key:
 		ctxs := []string{p.c.Context, t.c.Context}
 		msg := fmt.Sprintf("remote secret %s in %s has key %q but points at %s, whose cluster ID is %q: istiod registers %s's services as cluster %q", s.Ref(), p.c.Context, e.Key, t.c.Context, tid, t.c.Context, e.Key)
@@ -368,7 +352,7 @@ func judgeTarget(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEn
 			ctxs = append(ctxs, named.Context)
 			msg += fmt.Sprintf(", and reads nothing of %s", named.Context)
 		}
-		return checks.Finding{Contexts: contexts(ctxs...), Object: secretRef(s), Message: msg, Evidence: []string{t.how}}, true
+		return checks.NewMF4007(checks.MF4007Subjects{Primary: p.c.Context, Peers: contexts(ctxs...)[1:]}, checks.Details{Object: secretRef(s), Message: msg, Evidence: []string{t.how}}), true
 	}
 	return checks.Finding{}, false
 }
@@ -415,12 +399,20 @@ func duplicateKey(f *fleet.Fleet) []checks.Finding {
 				continue
 			}
 			ns, name, _ := strings.Cut(refs[1], "/")
-			out = append(out, checks.Finding{
-				Contexts: peerOf(f, p, k),
-				Object:   &checks.ObjectRef{Kind: "Secret", Namespace: ns, Name: name},
-				Message:  fmt.Sprintf("%d remote secrets in %s name cluster %q (%s): istiod uses whichever it reads first and ignores the others", len(refs), p.c.Context, k, strings.Join(refs, ", ")),
-			})
+			out = append(out, checks.NewMF4013(checks.MF4013Subjects{Primary: p.c.Context, Peer: peerWithID(f, p.c.Context, k)}, checks.Details{
+				Object:  &checks.ObjectRef{Kind: "Secret", Namespace: ns, Name: name},
+				Message: fmt.Sprintf("%d remote secrets in %s name cluster %q (%s): istiod uses whichever it reads first and ignores the others", len(refs), p.c.Context, k, strings.Join(refs, ", ")),
+			}))
 		}
 	}
 	return out
+}
+
+// peerIn is the peer of a finding whose contexts are its primary and, when
+// known, one peer.
+func peerIn(ctxs []string) string {
+	if len(ctxs) > 1 {
+		return ctxs[1]
+	}
+	return ""
 }

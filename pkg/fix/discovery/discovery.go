@@ -109,13 +109,21 @@ type planner struct {
 }
 
 // take reads one finding: which pair it says needs a secret, and what else
-// it leaves to a note or a refusal. A finding's contexts are sorted, so the
-// primary it is about is found from the fleet: the one holding the secret,
-// or lacking it, or whose istiod has not synced the other.
+// it leaves to a note or a refusal. The finding names its primary and peers
+// by role (the catalog declares them), so nothing here guesses which of its
+// contexts holds the secret.
 func (pl *planner) take(fd checks.Finding) {
-	for _, p := range pl.primariesOf(fd) {
-		pl.takeFor(fd, p, pl.others(fd, p))
+	p := pl.f.Cluster(fd.Subject(checks.RolePrimary))
+	if p == nil || !p.Reachable {
+		return
 	}
+	var peers []*fleet.Cluster
+	for _, ctx := range fd.SubjectsOf(checks.RolePeer) {
+		if r := pl.f.Cluster(ctx); r != nil && r != p {
+			peers = append(peers, r)
+		}
+	}
+	pl.takeFor(fd, p, peers)
 }
 
 func (pl *planner) takeFor(fd checks.Finding, p *fleet.Cluster, peers []*fleet.Cluster) {
@@ -232,69 +240,6 @@ func (pl *planner) needReader(p, r *fleet.Cluster, id checks.ID) {
 	pl.pairs[k].answers.add(id)
 }
 
-// primariesOf finds the primary (or, when two fit, the primaries) a
-// finding is about.
-func (pl *planner) primariesOf(fd checks.Finding) []*fleet.Cluster {
-	var out []*fleet.Cluster
-	for _, ctx := range fd.Contexts {
-		p := pl.f.Cluster(ctx)
-		if p == nil || !p.Reachable || mesh.Identify(p).Role != mesh.RolePrimary {
-			continue
-		}
-		if pl.isAbout(fd, p) {
-			out = append(out, p)
-		}
-	}
-	if len(out) > 1 && fd.Object != nil && fd.Object.Kind == "Secret" {
-		// Several primaries hold a secret of that name (each has one for
-		// the same third cluster): the finding is about those whose copy
-		// is not plainly healthy.
-		var suspects []*fleet.Cluster
-		for _, p := range out {
-			if s, _ := pl.secretOf(p, fd.Object); !pl.healthy(p, s) {
-				suspects = append(suspects, p)
-			}
-		}
-		if len(suspects) > 0 {
-			out = suspects
-		}
-	}
-	return out
-}
-
-// healthy reports whether a remote secret is read, and each entry loads,
-// names a cluster of the fleet by its ID, reaches no other cluster and,
-// where probed, works.
-func (pl *planner) healthy(p *fleet.Cluster, s mesh.RemoteSecret) bool {
-	if !s.Read() || (s.Annotation != "" && !hasKey(s, s.Annotation)) {
-		return false
-	}
-	pid := mesh.Identify(p).ClusterID
-	for _, e := range s.Entries {
-		if e.Err != "" || e.Key == pid || mesh.LoopbackServer(e.Server) {
-			return false
-		}
-		var named *fleet.Cluster
-		for _, c := range pl.f.Clusters {
-			if c.Reachable && mesh.Identify(c).ClusterID == e.Key {
-				named = c
-			}
-		}
-		if named == nil {
-			return false
-		}
-		for _, c := range pl.f.Clusters {
-			if c != named && c.Reachable && pl.reachesOnly(p, s, e, c) {
-				return false
-			}
-		}
-		if cp := pl.credentialProbe(p.Context, s.Ref(), e.Key); cp != nil && (cp.Outcome != fleet.CredOK || len(cp.RBACDenied) > 0) {
-			return false
-		}
-	}
-	return true
-}
-
 // reachesOnly reports whether an entry's kubeconfig goes to c, by the
 // probe's kube-system UID or else by its server.
 func (pl *planner) reachesOnly(p *fleet.Cluster, s mesh.RemoteSecret, e mesh.RemoteEntry, c *fleet.Cluster) bool {
@@ -302,65 +247,6 @@ func (pl *planner) reachesOnly(p *fleet.Cluster, s mesh.RemoteSecret, e mesh.Rem
 		return cp.KubeSystemUID == c.KubeSystemUID
 	}
 	return e.Server != "" && mesh.SameServer(e.Server, c.Server)
-}
-
-func (pl *planner) isAbout(fd checks.Finding, p *fleet.Cluster) bool {
-	o := fd.Object
-	switch {
-	case fd.Check == "MF4001":
-		if o == nil {
-			return false
-		}
-		for _, r := range pl.others(fd, p) {
-			rid := mesh.Identify(r).ClusterID
-			if rid != "" && o.Name == mesh.RemoteSecretPrefix+rid && !readsKey(p, rid) {
-				return true
-			}
-		}
-		return false
-	case fd.Check == "MF4011":
-		for _, r := range pl.others(fd, p) {
-			rid := mesh.Identify(r).ClusterID
-			if status, ok := pl.istiodStatus(p.Context, rid); ok && status != "synced" && readsKey(p, rid) {
-				return true
-			}
-		}
-		return false
-	case o != nil && o.Kind == "Secret":
-		s, ok := pl.secretOf(p, o)
-		if !ok {
-			return false
-		}
-		switch fd.Check {
-		case "MF4008", "MF4009", "MF4010":
-			return pl.anyProbe(p.Context, s.Ref())
-		}
-		return true
-	}
-	return false
-}
-
-// others are the clusters of a finding's contexts other than p.
-func (pl *planner) others(fd checks.Finding, p *fleet.Cluster) []*fleet.Cluster {
-	var out []*fleet.Cluster
-	for _, ctx := range fd.Contexts {
-		if c := pl.f.Cluster(ctx); c != nil && c != p {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func (pl *planner) anyProbe(context, secret string) bool {
-	if pl.f.Probes == nil {
-		return false
-	}
-	for _, cp := range pl.f.Probes.Credentials {
-		if cp.Context == context && cp.Secret == secret {
-			return true
-		}
-	}
-	return false
 }
 
 func (pl *planner) need(p, r *fleet.Cluster, id checks.ID) {

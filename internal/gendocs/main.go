@@ -98,6 +98,13 @@ func entry(b *strings.Builder, m checks.Meta) {
 	if m.Input != "" {
 		fmt.Fprintf(b, " · **Input:** %s", m.Input)
 	}
+	if len(m.Roles) > 0 {
+		roles := make([]string, len(m.Roles))
+		for i, r := range m.Roles {
+			roles[i] = "`" + r.String() + "`"
+		}
+		fmt.Fprintf(b, " · **Subjects:** %s", strings.Join(roles, ", "))
+	}
 	b.WriteString("\n\n**Why it matters.** " + paragraph(m.Explanation) + "\n\n")
 	b.WriteString("**How to fix.** " + paragraph(m.Remediation) + "\n")
 }

@@ -5,6 +5,10 @@
 // findings with the constructor cannot fill a role its entry does not
 // declare. `go generate ./pkg/checks` (and `make generate`) runs it; a test
 // fails when the committed file is stale.
+//
+// The generator links pkg/checks, so the file must compile for it to run:
+// when a change to the generator's output leaves it uncompilable, cut the
+// file down to its ID constants and run the generator again.
 package main
 
 import (

@@ -25,12 +25,12 @@ const (
 // NetworkChecks returns the checks of the AWS network under the mesh.
 func NetworkChecks() []checks.Check {
 	return []checks.Check{
-		checks.Func{CheckID: "MF6010", Fn: endpointAccess},
-		checks.Func{CheckID: "MF6011", Fn: gatewayScheme},
-		checks.Func{CheckID: "MF6012", Fn: targetHealth},
-		checks.Func{CheckID: "MF6013", Fn: gatewaySecurityGroups},
-		checks.Func{CheckID: "MF6014", Fn: vpcOverlap},
-		checks.Func{CheckID: "MF6015", Fn: vpcRoutes},
+		checks.Func{CheckID: checks.MF6010, Fn: endpointAccess},
+		checks.Func{CheckID: checks.MF6011, Fn: gatewayScheme},
+		checks.Func{CheckID: checks.MF6012, Fn: targetHealth},
+		checks.Func{CheckID: checks.MF6013, Fn: gatewaySecurityGroups},
+		checks.Func{CheckID: checks.MF6014, Fn: vpcOverlap},
+		checks.Func{CheckID: checks.MF6015, Fn: vpcRoutes},
 	}
 }
 

@@ -15,22 +15,22 @@ import (
 // Checks returns the connectivity checks.
 func Checks() []checks.Check {
 	return []checks.Check{
-		checks.Func{CheckID: "MF3001", Fn: networkWithoutGateway},
-		checks.Func{CheckID: "MF3002", Fn: gatewayWithoutAddress},
-		checks.Func{CheckID: "MF3003", Fn: portNotTLS},
-		checks.Func{CheckID: "MF3004", Fn: networkLabels},
-		checks.Func{CheckID: "MF3005", Fn: requestedNetworkView},
-		checks.Func{CheckID: "MF3006", Fn: crossNetworkGateway},
-		checks.Func{CheckID: "MF3007", Fn: duplicateGateway},
-		checks.Func{CheckID: "MF3008", Fn: hostnameGateways},
-		checks.Func{CheckID: "MF3009", Fn: meshNetworksAgree},
-		checks.Func{CheckID: "MF3010", Fn: istiodExposed},
-		checks.Func{CheckID: "MF3011", Fn: podCIDRsOverlap},
-		checks.Func{CheckID: "MF3012", Fn: gatewayUnreachable},
-		checks.Func{CheckID: "MF3013", Fn: gatewayUntrusted},
-		checks.Func{CheckID: "MF3014", Fn: tlsTerminated},
-		checks.Func{CheckID: "MF3015", Fn: remoteWebhook},
-		checks.Func{CheckID: "MF3016", Fn: istiodPath},
+		checks.Func{CheckID: checks.MF3001, Fn: networkWithoutGateway},
+		checks.Func{CheckID: checks.MF3002, Fn: gatewayWithoutAddress},
+		checks.Func{CheckID: checks.MF3003, Fn: portNotTLS},
+		checks.Func{CheckID: checks.MF3004, Fn: networkLabels},
+		checks.Func{CheckID: checks.MF3005, Fn: requestedNetworkView},
+		checks.Func{CheckID: checks.MF3006, Fn: crossNetworkGateway},
+		checks.Func{CheckID: checks.MF3007, Fn: duplicateGateway},
+		checks.Func{CheckID: checks.MF3008, Fn: hostnameGateways},
+		checks.Func{CheckID: checks.MF3009, Fn: meshNetworksAgree},
+		checks.Func{CheckID: checks.MF3010, Fn: istiodExposed},
+		checks.Func{CheckID: checks.MF3011, Fn: podCIDRsOverlap},
+		checks.Func{CheckID: checks.MF3012, Fn: gatewayUnreachable},
+		checks.Func{CheckID: checks.MF3013, Fn: gatewayUntrusted},
+		checks.Func{CheckID: checks.MF3014, Fn: tlsTerminated},
+		checks.Func{CheckID: checks.MF3015, Fn: remoteWebhook},
+		checks.Func{CheckID: checks.MF3016, Fn: istiodPath},
 	}
 }
 

@@ -14,21 +14,21 @@ import (
 // Checks returns the discovery checks.
 func Checks() []checks.Check {
 	return []checks.Check{
-		checks.Func{CheckID: "MF4001", Fn: missingRemoteSecret},
-		checks.Func{CheckID: "MF4002", Fn: ignoredSecret},
-		checks.Func{CheckID: "MF4003", Fn: ownKey},
-		checks.Func{CheckID: "MF4004", Fn: annotationMismatch},
-		checks.Func{CheckID: "MF4005", Fn: badKubeconfig},
-		checks.Func{CheckID: "MF4006", Fn: loopbackServer},
-		checks.Func{CheckID: "MF4007", Fn: wrongTarget},
-		checks.Func{CheckID: "MF4008", Fn: credentialsFail},
-		checks.Func{CheckID: "MF4009", Fn: tokenExpiry},
-		checks.Func{CheckID: "MF4010", Fn: readerRBAC},
-		checks.Func{CheckID: "MF4011", Fn: istiodView},
-		checks.Func{CheckID: "MF4012", Fn: serviceSameness},
-		checks.Func{CheckID: "MF4013", Fn: duplicateKey},
-		checks.Func{CheckID: "MF4014", Fn: serviceWithoutDNS},
-		checks.Func{CheckID: "MF4015", Fn: secretRole},
+		checks.Func{CheckID: checks.MF4001, Fn: missingRemoteSecret},
+		checks.Func{CheckID: checks.MF4002, Fn: ignoredSecret},
+		checks.Func{CheckID: checks.MF4003, Fn: ownKey},
+		checks.Func{CheckID: checks.MF4004, Fn: annotationMismatch},
+		checks.Func{CheckID: checks.MF4005, Fn: badKubeconfig},
+		checks.Func{CheckID: checks.MF4006, Fn: loopbackServer},
+		checks.Func{CheckID: checks.MF4007, Fn: wrongTarget},
+		checks.Func{CheckID: checks.MF4008, Fn: credentialsFail},
+		checks.Func{CheckID: checks.MF4009, Fn: tokenExpiry},
+		checks.Func{CheckID: checks.MF4010, Fn: readerRBAC},
+		checks.Func{CheckID: checks.MF4011, Fn: istiodView},
+		checks.Func{CheckID: checks.MF4012, Fn: serviceSameness},
+		checks.Func{CheckID: checks.MF4013, Fn: duplicateKey},
+		checks.Func{CheckID: checks.MF4014, Fn: serviceWithoutDNS},
+		checks.Func{CheckID: checks.MF4015, Fn: secretRole},
 	}
 }
 

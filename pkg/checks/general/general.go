@@ -13,8 +13,8 @@ import (
 // Checks returns the general checks.
 func Checks() []checks.Check {
 	return []checks.Check{
-		checks.Func{CheckID: "MF0001", Fn: unreachable},
-		checks.Func{CheckID: "MF0002", Fn: partlyReadable},
+		checks.Func{CheckID: checks.MF0001, Fn: unreachable},
+		checks.Func{CheckID: checks.MF0002, Fn: partlyReadable},
 	}
 }
 

@@ -18,12 +18,12 @@ const (
 // Checks returns the locality checks.
 func Checks() []checks.Check {
 	return []checks.Check{
-		checks.Func{CheckID: "MF5001", Fn: unlabelledNodes},
-		checks.Func{CheckID: "MF5002", Fn: failoverWithoutOutlier},
-		checks.Func{CheckID: "MF5003", Fn: failoverRegions},
-		checks.Func{CheckID: "MF5004", Fn: distributeWeights},
-		checks.Func{CheckID: "MF5005", Fn: outlierTurnsLocalityOn},
-		checks.Func{CheckID: "MF5006", Fn: singleRegionTarget},
+		checks.Func{CheckID: checks.MF5001, Fn: unlabelledNodes},
+		checks.Func{CheckID: checks.MF5002, Fn: failoverWithoutOutlier},
+		checks.Func{CheckID: checks.MF5003, Fn: failoverRegions},
+		checks.Func{CheckID: checks.MF5004, Fn: distributeWeights},
+		checks.Func{CheckID: checks.MF5005, Fn: outlierTurnsLocalityOn},
+		checks.Func{CheckID: checks.MF5006, Fn: singleRegionTarget},
 	}
 }
 

@@ -15,10 +15,10 @@ import (
 // Checks returns the topology checks.
 func Checks() []checks.Check {
 	return []checks.Check{
-		checks.Func{CheckID: "MF1001", Fn: clusterIDs},
-		checks.Func{CheckID: "MF1002", Fn: meshIDs},
-		checks.Func{CheckID: "MF1003", Fn: networkUnset},
-		checks.Func{CheckID: "MF1004", Fn: versionSkew},
+		checks.Func{CheckID: checks.MF1001, Fn: clusterIDs},
+		checks.Func{CheckID: checks.MF1002, Fn: meshIDs},
+		checks.Func{CheckID: checks.MF1003, Fn: networkUnset},
+		checks.Func{CheckID: checks.MF1004, Fn: versionSkew},
 	}
 }
 

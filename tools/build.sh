@@ -3,7 +3,9 @@
 # at the repo root), each under a folder named by the hash of the module that
 # pins it, so a rebuild happens only when a pin changes. Prints the folder.
 #
-#   tools/build.sh            build everything the lab needs
+#   tools/build.sh            build everything the lab needs (istioctl too: the
+#                             installer scenarios render Istio and make remote
+#                             secrets with it)
 #   tools/build.sh istioctl   build only what is named
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +26,7 @@ declare -A pkg=(
 	[istioctl]=istio.io/istio/istioctl/cmd/istioctl
 )
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kube-controller-manager kubectl pilot-discovery)
+[ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kube-controller-manager kubectl pilot-discovery istioctl)
 
 for name in "${names[@]}"; do
 	mod=${module[$name]:?unknown binary $name}

@@ -104,6 +104,8 @@ type cluster struct {
 	debugForward bool
 	kubeCA       *ca
 	token        string
+	// installed is what the scenario's installer wrote (nil without one).
+	installed *installation
 }
 
 // Start starts a lab and returns when every istiod has settled: every remote
@@ -140,6 +142,11 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	}
 	if l.binDir, err = findBinDir(cfg.BinDir); err != nil {
 		return nil, err
+	}
+	if sc.Installer != "" {
+		if _, err := os.Stat(l.bin("istioctl")); err != nil {
+			return nil, fmt.Errorf("scenario %s installs with istioctl: istioctl not found in %s (run tools/build.sh): %w", sc.Name, l.binDir, ErrNoBinaries)
+		}
 	}
 	l.workDir, err = os.MkdirTemp("", "meshfed-lab-")
 	if err != nil {
@@ -210,7 +217,12 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 		return l, err
 	}
 	l.logf("  clusters installed after %s", l.since())
-	if err = l.writeRemoteSecrets(ctx); err != nil {
+	if sc.Installer != "" {
+		err = l.createRemoteSecrets(ctx)
+	} else {
+		err = l.writeRemoteSecrets(ctx)
+	}
+	if err != nil {
 		return l, err
 	}
 	for _, f := range sc.Faults {

@@ -13,6 +13,7 @@ package lab
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/dynamic"
@@ -104,6 +106,8 @@ type cluster struct {
 	debugForward bool
 	kubeCA       *ca
 	token        string
+	// gatewayCert is what the east-west gateway stand-in presents on 15443.
+	gatewayCert atomic.Pointer[tls.Certificate]
 	// installed is what the scenario's installer wrote (nil without one).
 	installed *installation
 }

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/pkg/pki/pkitest"
 )
 
 // A mesh installed the way an installer writes it must get a clean bill
@@ -25,7 +29,7 @@ import (
 // secrets from istioctl create-remote-secret applied with kubectl.
 func TestInstallIstioctlGuide(t *testing.T) {
 	l := labtest.Start(t, "istioctl-guide", 2)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
 	// The objects are the chart's, not the lab's own.
@@ -79,6 +83,61 @@ func TestInstallIstioctlGuide(t *testing.T) {
 	}
 
 	expectCleanDoctor(t, l)
+
+	// A CA changed on the running mesh, cluster by cluster: istiod restarts
+	// with it and the east-west gateway presents a certificate from it.
+	t.Run("SetCACerts", func(t *testing.T) {
+		root := pkitest.NewRoot("meshfed-e2e new root", pkitest.Opts{})
+		set := func(cluster string) {
+			t.Helper()
+			ica := root.Issue(cluster+" new intermediate", pkitest.Opts{})
+			if err := l.SetCACerts(ctx, cluster, pkitest.CACerts(ica).Data); err != nil {
+				t.Fatal(err)
+			}
+			if err := gatewayChainsTo(l, cluster, root.Cert); err != nil {
+				t.Errorf("%s: the east-west gateway after SetCACerts: %v", cluster, err)
+			}
+		}
+		set("east")
+		out, _, _ := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ","))
+		if got := keys(parseReport(t, out).Findings); !containsPrefix(got, "MF2001@") {
+			t.Errorf("east on a new root, west on the old: findings %v, want MF2001 (different roots)", got)
+		}
+		if err := gatewayChainsTo(l, "west", root.Cert); err == nil {
+			t.Error("west's gateway chains to the new root before west's CA changed")
+		}
+		set("west")
+		expectCleanDoctor(t, l)
+	})
+}
+
+// gatewayChainsTo dials the cluster's east-west gateway on 15443 and
+// verifies what it presents against root alone.
+func gatewayChainsTo(l *lab.Lab, cluster string, root *x509.Certificate) error {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp",
+		net.JoinHostPort(l.GatewayAddress(cluster), "15443"),
+		&tls.Config{InsecureSkipVerify: true}) //nolint:gosec // verified below against root only
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	certs := conn.ConnectionState().PeerCertificates
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(root)
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	_, err = certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err
+}
+
+func containsPrefix(xs []string, prefix string) bool {
+	for _, x := range xs {
+		if strings.HasPrefix(x, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // expectCleanDoctor runs the doctor on every context of the lab and wants

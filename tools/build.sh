@@ -3,9 +3,9 @@
 # at the repo root), each under a folder named by the hash of the module that
 # pins it, so a rebuild happens only when a pin changes. Prints the folder.
 #
-#   tools/build.sh            build everything the lab needs (istioctl too: the
-#                             installer scenarios render Istio and make remote
-#                             secrets with it)
+#   tools/build.sh            build everything the lab needs (istioctl and helm
+#                             too: the installer scenarios render Istio's charts
+#                             and make remote secrets with them)
 #   tools/build.sh istioctl   build only what is named
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,6 +16,7 @@ declare -A module=(
 	[etcd]=etcd
 	[kube-apiserver]=kube [kube-controller-manager]=kube [kubectl]=kube
 	[pilot-discovery]=istio [istioctl]=istio
+	[helm]=helm
 )
 declare -A pkg=(
 	[etcd]=go.etcd.io/etcd/server/v3
@@ -24,9 +25,10 @@ declare -A pkg=(
 	[kubectl]=k8s.io/kubernetes/cmd/kubectl
 	[pilot-discovery]=istio.io/istio/pilot/cmd/pilot-discovery
 	[istioctl]=istio.io/istio/istioctl/cmd/istioctl
+	[helm]=helm.sh/helm/v4/cmd/helm
 )
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kube-controller-manager kubectl pilot-discovery istioctl)
+[ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kube-controller-manager kubectl pilot-discovery istioctl helm)
 
 for name in "${names[@]}"; do
 	mod=${module[$name]:?unknown binary $name}

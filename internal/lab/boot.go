@@ -381,7 +381,7 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	if err := l.startNodeAgents(ctx, c); err != nil {
 		return err
 	}
-	if l.scenario.Installer != "" {
+	if l.scenario.remoteSecretsByIstioctl() {
 		return nil // istioctl create-remote-secret makes the reader's token
 	}
 	// The reader token, filled by kube-controller-manager's token controller.

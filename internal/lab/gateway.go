@@ -98,9 +98,15 @@ func (l *Lab) gatewayCert(c *cluster) (tls.Certificate, error) {
 	for _, f := range l.scenario.faultsFor(c.name, FaultTrustDomain) {
 		td = f.Value
 	}
+	// The gateway Pod's identity: istioctl's chart names the ServiceAccount
+	// <name>-service-account, Helm's gateway chart <name>.
+	ns, sa := "istio-system", "istio-eastwestgateway-service-account"
+	if c.installed != nil && c.installed.gatewaySA != "" {
+		ns, sa = c.installed.gatewayNamespace, c.installed.gatewaySA
+	}
 	certPEM, keyPEM, _, _, err := issuer.issue(certReq{
 		cn:     "istio-eastwestgateway",
-		uris:   []string{"spiffe://" + td + "/ns/istio-system/sa/istio-eastwestgateway-service-account"},
+		uris:   []string{"spiffe://" + td + "/ns/" + ns + "/sa/" + sa},
 		server: true, client: true,
 		validFor: 24 * time.Hour,
 	})

@@ -37,6 +37,9 @@ type installation struct {
 	// mesh and meshNetworks are the rendered ConfigMap istio's, for the
 	// istiod process (which reads them from files outside a cluster).
 	mesh, meshNetworks string
+	// gatewayNamespace and gatewaySA are the east-west gateway Pod's
+	// namespace and ServiceAccount (its workload identity).
+	gatewayNamespace, gatewaySA string
 }
 
 // install renders what the scenario's installer writes into cluster c.
@@ -44,6 +47,10 @@ func (l *Lab) install(ctx context.Context, c *cluster, d *TemplateData) (*instal
 	switch l.scenario.Installer {
 	case InstallerIstioctl:
 		return l.installIstioctl(ctx, c, d)
+	case InstallerHelm:
+		return l.installHelm(ctx, c, d)
+	case InstallerIstioOnEKS:
+		return l.installIstioOnEKS(ctx, c, d)
 	}
 	return nil, fmt.Errorf("unknown installer %q", l.scenario.Installer)
 }
@@ -96,20 +103,241 @@ func (l *Lab) installIstioctl(ctx context.Context, c *cluster, d *TemplateData) 
 			return nil, err
 		}
 		objs = append(objs, gw...)
-		b, err := os.ReadFile(filepath.Join(istio, "samples/multicluster/expose-services.yaml"))
+		expose, err := exposeServices(istio, "istio-system")
 		if err != nil {
 			return nil, err
-		}
-		expose, err := splitYAML(string(b))
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range expose { // kubectl apply -n istio-system -f expose-services.yaml
-			u.SetNamespace("istio-system")
 		}
 		objs = append(objs, expose...)
 	}
 	return l.finishInstall(c, d, objs)
+}
+
+// installHelm follows the same guide's Helm tab: the base chart, the
+// istiod chart with --set global.meshID, global.multiCluster.clusterName
+// and global.network, and the gateway chart as istio-eastwestgateway with
+// --set networkGateway, all in istio-system (`helm template` renders what
+// `helm install` applies); then expose-services.yaml.
+func (l *Lab) installHelm(ctx context.Context, c *cluster, d *TemplateData) (*installation, error) {
+	istio, err := IstioModuleDir()
+	if err != nil {
+		return nil, err
+	}
+	charts := filepath.Join(istio, "manifests/charts")
+	releases := []helmRelease{
+		{name: "istio-base", chart: "base", namespace: "istio-system"},
+		{name: "istiod", chart: "istio-control/istio-discovery", namespace: "istio-system", set: append(releaseImages(),
+			"global.meshID="+d.MeshID, "global.multiCluster.clusterName="+c.id, "global.network="+c.network)},
+	}
+	if d.HasGateway {
+		releases = append(releases, helmRelease{name: "istio-eastwestgateway", chart: "gateway", namespace: "istio-system",
+			set: []string{"name=istio-eastwestgateway", "networkGateway=" + c.network}})
+	}
+	var objs []*unstructured.Unstructured
+	for _, r := range releases {
+		o, err := l.helmTemplate(ctx, c, charts, r)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, o...)
+	}
+	if d.HasGateway {
+		expose, err := exposeServices(istio, "istio-system")
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, expose...)
+	}
+	return l.finishInstall(c, d, objs)
+}
+
+// installIstioOnEKS follows aws-samples/istio-on-eks'
+// multi-cluster-multi-primary/multi-network pattern (eks_1.tf): istio-system
+// labelled with the network, a namespace istio-ingress, the base chart, the
+// istiod chart with the pattern's values, and the gateway chart twice in
+// istio-ingress: istio-ingressgateway (istio=ingressgateway, also exposing
+// istiod's 15012 and 15017) and istio-eastwestgateway (the network label,
+// ISTIO_META_REQUESTED_NETWORK_VIEW, 15443), both behind NLB annotations. The
+// reader's token Secret is the pattern's own (install.yaml writes it); its
+// multicluster-gateway-n-apps chart (a remote secret from that token and the
+// cross-network Gateway, released into sample) is not in the module cache,
+// so the lab writes the remote secrets in istioctl's shape and
+// expose-services.yaml's Gateway into sample.
+func (l *Lab) installIstioOnEKS(ctx context.Context, c *cluster, d *TemplateData) (*installation, error) {
+	istio, err := IstioModuleDir()
+	if err != nil {
+		return nil, err
+	}
+	charts := filepath.Join(istio, "manifests/charts")
+	nlb := map[string]any{
+		"service.beta.kubernetes.io/aws-load-balancer-type":            "external",
+		"service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+		"service.beta.kubernetes.io/aws-load-balancer-scheme":          "internet-facing",
+		"service.beta.kubernetes.io/aws-load-balancer-attributes":      "load_balancing.cross_zone.enabled=true",
+		"service.beta.kubernetes.io/aws-load-balancer-ip-address-type": "ipv4",
+	}
+	ingress := map[string]any{
+		"labels": map[string]any{"istio": "ingressgateway"},
+		"service": map[string]any{"annotations": nlb, "ports": []any{
+			map[string]any{"name": "tls-istiod", "port": 15012, "targetPort": 15012},
+			map[string]any{"name": "tls-webhook", "port": 15017, "targetPort": 15017},
+		}},
+	}
+	eastWest := map[string]any{
+		"labels": map[string]any{"istio": "eastwestgateway", "app": "istio-eastwestgateway", "topology.istio.io/network": c.network},
+		"env":    map[string]any{"ISTIO_META_REQUESTED_NETWORK_VIEW": c.network},
+		"service": map[string]any{"annotations": nlb, "ports": []any{
+			map[string]any{"name": "tls", "port": 15443, "targetPort": 15443},
+		}},
+	}
+	releases := []helmRelease{
+		{name: "istio-base", chart: "base", namespace: "istio-system"},
+		{name: "istiod", chart: "istio-control/istio-discovery", namespace: "istio-system",
+			values: map[string]any{"meshConfig": map[string]any{"defaultConfig": map[string]any{
+				"proxyMetadata": map[string]any{"PROXY_CONFIG_XDS_AGENT": "true"}}}},
+			set: append(releaseImages(),
+				"meshConfig.accessLogFile=/dev/stdout",
+				"global.meshID="+d.MeshID, "global.multiCluster.clusterName="+c.id, "global.network="+c.network,
+				"gateways.istio-ingressgateway.injectionTemplate=gateway",
+				"env.AUTO_RELOAD_PLUGIN_CERTS=true", "env.ISTIO_MULTIROOT_MESH=true")},
+		{name: "istio-ingressgateway", chart: "gateway", namespace: "istio-ingress", values: ingress},
+	}
+	if d.HasGateway {
+		releases = append(releases, helmRelease{name: "istio-eastwestgateway", chart: "gateway", namespace: "istio-ingress", values: eastWest})
+	}
+	objs := []*unstructured.Unstructured{{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "istio-ingress"},
+	}}}
+	for _, r := range releases {
+		o, err := l.helmTemplate(ctx, c, charts, r)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, o...)
+	}
+	if d.HasGateway {
+		expose, err := exposeServices(istio, "sample")
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, expose...)
+	}
+	// The pattern's reader token (kubernetes_secret.istio_reader_token_1),
+	// after the chart's ServiceAccount: the token controller deletes a
+	// token Secret whose ServiceAccount does not exist.
+	objs = append(objs, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+		"metadata": map[string]any{
+			"name": readerTokenSecret, "namespace": "istio-system",
+			"annotations": map[string]any{"kubernetes.io/service-account.name": "istio-reader-service-account"},
+		},
+	}})
+	return l.finishInstall(c, d, objs)
+}
+
+// releaseImages are the values a released chart carries for its images
+// (see istioHub).
+func releaseImages() []string {
+	return []string{"global.hub=" + istioHub, "global.tag=" + istioTag()}
+}
+
+// helmRelease is one `helm install` of a chart of the istio module.
+type helmRelease struct {
+	name, chart, namespace string
+	set                    []string       // --set
+	values                 map[string]any // -f
+}
+
+// helmTemplate renders a release with `helm template`, which is what `helm
+// install` would apply.
+func (l *Lab) helmTemplate(ctx context.Context, c *cluster, charts string, r helmRelease) ([]*unstructured.Unstructured, error) {
+	dir := filepath.Join(c.dir, "install")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	args := []string{"template", r.name, filepath.Join(charts, r.chart), "--namespace", r.namespace}
+	for _, s := range r.set {
+		args = append(args, "--set", s)
+	}
+	if r.values != nil {
+		b, err := yaml.Marshal(r.values)
+		if err != nil {
+			return nil, err
+		}
+		f := filepath.Join(dir, r.name+".values.yaml")
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			return nil, err
+		}
+		args = append(args, "-f", f)
+	}
+	out, err := l.runTool(ctx, nil, "helm", args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, r.name+".manifest.yaml"), out, 0o600); err != nil {
+		return nil, err
+	}
+	objs, err := splitYAML(string(out))
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range objs { // helm install puts namespaced objects without one into the release's
+		if u.GetNamespace() == "" && namespacedKind(u.GetKind()) {
+			u.SetNamespace(r.namespace)
+		}
+	}
+	return objs, nil
+}
+
+// namespacedKind: the kinds the charts render that live in a namespace.
+func namespacedKind(kind string) bool {
+	switch kind {
+	case "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
+		"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
+		return false
+	}
+	return true
+}
+
+// exposeServices is samples/multicluster/expose-services.yaml as `kubectl
+// apply -n namespace` applies it.
+func exposeServices(istio, namespace string) ([]*unstructured.Unstructured, error) {
+	b, err := os.ReadFile(filepath.Join(istio, "samples/multicluster/expose-services.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	objs, err := splitYAML(string(b))
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range objs {
+		u.SetNamespace(namespace)
+	}
+	return objs, nil
+}
+
+// readerTokenSecret is the token Secret istioctl create-remote-secret makes
+// for istio-reader-service-account (and istio-on-eks makes itself).
+const readerTokenSecret = "istio-reader-service-account-istio-remote-secret-token"
+
+// remoteSecretsByIstioctl: the installer's guide makes remote secrets with
+// istioctl create-remote-secret (else the lab writes them in its shape
+// from the reader's token).
+func (s *Scenario) remoteSecretsByIstioctl() bool {
+	return s.Installer == InstallerIstioctl || s.Installer == InstallerHelm
+}
+
+// installerTools are the binaries the scenario's installer runs.
+func (s *Scenario) installerTools() []string {
+	switch s.Installer {
+	case InstallerIstioctl:
+		return []string{"istioctl", "kubectl"}
+	case InstallerHelm:
+		return []string{"helm", "istioctl", "kubectl"}
+	case InstallerIstioOnEKS:
+		return []string{"helm"}
+	}
+	return nil
 }
 
 // istioHub is where a release's images come from. A release build of
@@ -202,6 +430,8 @@ func (l *Lab) finishInstall(c *cluster, d *TemplateData, objs []*unstructured.Un
 			podIP = d.IstiodPodIP
 		case isEastWest(dep.GetLabels()):
 			podIP = d.GatewayPodIP
+			in.gatewayNamespace = dep.GetNamespace()
+			in.gatewaySA, _, _ = unstructured.NestedString(dep.Object, "spec", "template", "spec", "serviceAccountName")
 		default:
 			podIP = fmt.Sprintf("%s.0.%d", d.PodPrefix, next)
 			next++
@@ -457,7 +687,7 @@ func (l *Lab) createRemoteSecrets(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s, err := peer.client.CoreV1().Secrets("istio-system").Get(ctx, "istio-reader-service-account-istio-remote-secret-token", metav1.GetOptions{})
+		s, err := peer.client.CoreV1().Secrets("istio-system").Get(ctx, readerTokenSecret, metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("the reader's token after create-remote-secret: %w", err)
 		}

@@ -147,9 +147,9 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	if l.binDir, err = findBinDir(cfg.BinDir); err != nil {
 		return nil, err
 	}
-	if sc.Installer != "" {
-		if _, err := os.Stat(l.bin("istioctl")); err != nil {
-			return nil, fmt.Errorf("scenario %s installs with istioctl: istioctl not found in %s (run tools/build.sh): %w", sc.Name, l.binDir, ErrNoBinaries)
+	for _, tool := range sc.installerTools() {
+		if _, err := os.Stat(l.bin(tool)); err != nil {
+			return nil, fmt.Errorf("scenario %s installs with %s: not found in %s (run tools/build.sh): %w", sc.Name, tool, l.binDir, ErrNoBinaries)
 		}
 	}
 	l.workDir, err = os.MkdirTemp("", "meshfed-lab-")
@@ -221,7 +221,7 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 		return l, err
 	}
 	l.logf("  clusters installed after %s", l.since())
-	if sc.Installer != "" {
+	if sc.remoteSecretsByIstioctl() {
 		err = l.createRemoteSecrets(ctx)
 	} else {
 		err = l.writeRemoteSecrets(ctx)

@@ -21,7 +21,9 @@ const (
 
 // Installers of Scenario.Installer.
 const (
-	InstallerIstioctl = "istioctl"
+	InstallerIstioctl   = "istioctl"
+	InstallerHelm       = "helm"
+	InstallerIstioOnEKS = "istio-on-eks"
 )
 
 // Fault types a scenario can list. Each names the cluster it applies to (and
@@ -117,7 +119,9 @@ type Scenario struct {
 	// instead of the lab's hand-written templates/install.yaml:
 	// "istioctl" (istio.io's multi-primary multi-network guide, istioctl
 	// tab: istioctl manifest generate, gen-eastwest-gateway.sh,
-	// expose-services.yaml, istioctl create-remote-secret).
+	// expose-services.yaml, istioctl create-remote-secret), "helm" (the
+	// same guide's Helm tab: helm template of base, istiod and gateway),
+	// "istio-on-eks" (aws-samples/istio-on-eks' multi-network pattern).
 	Installer string `json:"installer"`
 	// Faults break the install in the ways listed above.
 	Faults []Fault `json:"faults"`
@@ -196,7 +200,7 @@ func ParseScenario(b []byte) (*Scenario, error) {
 	}
 	switch s.Installer {
 	case "":
-	case InstallerIstioctl:
+	case InstallerIstioctl, InstallerHelm, InstallerIstioOnEKS:
 		// The guides the installers follow are multi-primary on different
 		// networks; the lab renders no other.
 		if s.Topology != MultiPrimary || !s.MultiNetwork {

@@ -32,7 +32,95 @@ func TestInstallIstioctlGuide(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	// The objects are the chart's, not the lab's own.
+	expectChartObjects(ctx, t, l, "istio-system")
+	expectCleanDoctor(t, l)
+
+	// A CA changed on the running mesh, cluster by cluster: istiod restarts
+	// with it and the east-west gateway presents a certificate from it.
+	t.Run("SetCACerts", func(t *testing.T) {
+		root := pkitest.NewRoot("meshfed-e2e new root", pkitest.Opts{})
+		set := func(cluster string) {
+			t.Helper()
+			ica := root.Issue(cluster+" new intermediate", pkitest.Opts{})
+			if err := l.SetCACerts(ctx, cluster, pkitest.CACerts(ica).Data); err != nil {
+				t.Fatal(err)
+			}
+			if err := gatewayChainsTo(l, cluster, root.Cert); err != nil {
+				t.Errorf("%s: the east-west gateway after SetCACerts: %v", cluster, err)
+			}
+		}
+		set("east")
+		out, _, _ := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ","))
+		if got := keys(parseReport(t, out).Findings); !containsPrefix(got, "MF2001@") {
+			t.Errorf("east on a new root, west on the old: findings %v, want MF2001 (different roots)", got)
+		}
+		if err := gatewayChainsTo(l, "west", root.Cert); err == nil {
+			t.Error("west's gateway chains to the new root before west's CA changed")
+		}
+		set("west")
+		expectCleanDoctor(t, l)
+	})
+}
+
+// The same guide's Helm tab: helm template of base, istiod (--set
+// global.meshID, global.multiCluster.clusterName, global.network) and the
+// gateway chart as istio-eastwestgateway (--set networkGateway), then
+// expose-services.yaml and istioctl create-remote-secret.
+func TestInstallHelmGuide(t *testing.T) {
+	l := labtest.Start(t, "helm-guide", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	expectChartObjects(ctx, t, l, "istio-system")
+	expectCleanDoctor(t, l)
+}
+
+// aws-samples/istio-on-eks' multi-network pattern: the charts with its
+// values, both gateways in istio-ingress, the ingress gateway also
+// exposing istiod.
+func TestInstallIstioOnEKS(t *testing.T) {
+	l := labtest.Start(t, "istio-on-eks", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	expectChartObjects(ctx, t, l, "istio-ingress")
+	expectCleanDoctor(t, l)
+}
+
+// gatewayChainsTo dials the cluster's east-west gateway on 15443 and
+// verifies what it presents against root alone.
+func gatewayChainsTo(l *lab.Lab, cluster string, root *x509.Certificate) error {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp",
+		net.JoinHostPort(l.GatewayAddress(cluster), "15443"),
+		&tls.Config{InsecureSkipVerify: true}) //nolint:gosec // verified below against root only
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	certs := conn.ConnectionState().PeerCertificates
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(root)
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	_, err = certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err
+}
+
+func containsPrefix(xs []string, prefix string) bool {
+	for _, x := range xs {
+		if strings.HasPrefix(x, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// expectChartObjects checks that the lab's Istio objects are the charts'
+// (istiod selecting {istio: pilot}, the east-west gateway's pods labelled
+// with the network and for injection in gatewayNamespace), that each
+// primary has a remote secret for every peer in istio-system and nothing
+// elsewhere, and that every istiod has synced every peer.
+func expectChartObjects(ctx context.Context, t *testing.T, l *lab.Lab, gatewayNamespace string) {
+	t.Helper()
 	for _, name := range l.Contexts() {
 		c := l.Client(name)
 		istiod, err := c.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{})
@@ -42,7 +130,7 @@ func TestInstallIstioctlGuide(t *testing.T) {
 		if want := map[string]string{"istio": "pilot"}; !reflect.DeepEqual(istiod.Spec.Selector.MatchLabels, want) {
 			t.Errorf("%s: istiod selects %v, want the chart's %v", name, istiod.Spec.Selector.MatchLabels, want)
 		}
-		gw, err := c.AppsV1().Deployments("istio-system").Get(ctx, "istio-eastwestgateway", metav1.GetOptions{})
+		gw, err := c.AppsV1().Deployments(gatewayNamespace).Get(ctx, "istio-eastwestgateway", metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -82,62 +170,6 @@ func TestInstallIstioctlGuide(t *testing.T) {
 		}
 	}
 
-	expectCleanDoctor(t, l)
-
-	// A CA changed on the running mesh, cluster by cluster: istiod restarts
-	// with it and the east-west gateway presents a certificate from it.
-	t.Run("SetCACerts", func(t *testing.T) {
-		root := pkitest.NewRoot("meshfed-e2e new root", pkitest.Opts{})
-		set := func(cluster string) {
-			t.Helper()
-			ica := root.Issue(cluster+" new intermediate", pkitest.Opts{})
-			if err := l.SetCACerts(ctx, cluster, pkitest.CACerts(ica).Data); err != nil {
-				t.Fatal(err)
-			}
-			if err := gatewayChainsTo(l, cluster, root.Cert); err != nil {
-				t.Errorf("%s: the east-west gateway after SetCACerts: %v", cluster, err)
-			}
-		}
-		set("east")
-		out, _, _ := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ","))
-		if got := keys(parseReport(t, out).Findings); !containsPrefix(got, "MF2001@") {
-			t.Errorf("east on a new root, west on the old: findings %v, want MF2001 (different roots)", got)
-		}
-		if err := gatewayChainsTo(l, "west", root.Cert); err == nil {
-			t.Error("west's gateway chains to the new root before west's CA changed")
-		}
-		set("west")
-		expectCleanDoctor(t, l)
-	})
-}
-
-// gatewayChainsTo dials the cluster's east-west gateway on 15443 and
-// verifies what it presents against root alone.
-func gatewayChainsTo(l *lab.Lab, cluster string, root *x509.Certificate) error {
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp",
-		net.JoinHostPort(l.GatewayAddress(cluster), "15443"),
-		&tls.Config{InsecureSkipVerify: true}) //nolint:gosec // verified below against root only
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	certs := conn.ConnectionState().PeerCertificates
-	roots, inter := x509.NewCertPool(), x509.NewCertPool()
-	roots.AddCert(root)
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
-	}
-	_, err = certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-	return err
-}
-
-func containsPrefix(xs []string, prefix string) bool {
-	for _, x := range xs {
-		if strings.HasPrefix(x, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 // expectCleanDoctor runs the doctor on every context of the lab and wants

@@ -550,20 +550,20 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 		"--ctrlz_port", "9876",
 		"--ctrlz_address", addr,
 		"--log_output_level", "default:info",
-	}, append([]string{
+	}, append(append(renderedEnv(c), // the lab's own below win (exec keeps the last of a key)
 		"POD_NAMESPACE=istio-system",
-		"POD_NAME=istiod-" + c.name,
+		"POD_NAME=istiod-"+c.name,
 		"REVISION=default",
-		"CLUSTER_ID=" + c.id,
+		"CLUSTER_ID="+c.id,
 		"INJECTION_WEBHOOK_CONFIG_NAME=istio-sidecar-injector",
 		"VALIDATION_WEBHOOK_CONFIG_NAME=",
-		"PILOT_REMOTE_CLUSTER_TIMEOUT=" + l.cfg.RemoteClusterTimeout.String(),
-		"ROOT_CA_DIR=" + filepath.Join(c.dir, "cacerts"),
-		"ISTIOD_CUSTOM_HOST=" + addr,
+		"PILOT_REMOTE_CLUSTER_TIMEOUT="+l.cfg.RemoteClusterTimeout.String(),
+		"ROOT_CA_DIR="+filepath.Join(c.dir, "cacerts"),
+		"ISTIOD_CUSTOM_HOST="+addr,
 		"PILOT_ENABLE_ANALYSIS=false",
 		"GOMAXPROCS=2",
 		"KUBECONFIG=",
-	}, extraEnv...))
+	), extraEnv...))
 	if err != nil {
 		return err
 	}

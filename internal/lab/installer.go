@@ -37,6 +37,10 @@ type installation struct {
 	// mesh and meshNetworks are the rendered ConfigMap istio's, for the
 	// istiod process (which reads them from files outside a cluster).
 	mesh, meshNetworks string
+	// istiodEnv is the plain-valued environment of the rendered istiod
+	// container (the values' env, e.g. ISTIO_MULTIROOT_MESH), which the
+	// istiod process gets too.
+	istiodEnv []string
 	// gatewayNamespace and gatewaySA are the east-west gateway Pod's
 	// namespace and ServiceAccount (its workload identity).
 	gatewayNamespace, gatewaySA string
@@ -428,6 +432,7 @@ func (l *Lab) finishInstall(c *cluster, d *TemplateData, objs []*unstructured.Un
 		switch {
 		case dep.GetName() == "istiod":
 			podIP = d.IstiodPodIP
+			in.istiodEnv = containerEnv(dep, "discovery")
 		case isEastWest(dep.GetLabels()):
 			podIP = d.GatewayPodIP
 			in.gatewayNamespace = dep.GetNamespace()
@@ -463,6 +468,38 @@ func (l *Lab) finishInstall(c *cluster, d *TemplateData, objs []*unstructured.Un
 		}
 	}
 	return in, nil
+}
+
+// containerEnv lists a Deployment's container's environment with plain
+// values (valueFrom needs a kubelet), as NAME=value.
+func containerEnv(dep *unstructured.Unstructured, container string) []string {
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	var out []string
+	for _, ct := range containers {
+		m := ct.(map[string]any)
+		if m["name"] != container {
+			continue
+		}
+		env, _, _ := unstructured.NestedSlice(m, "env")
+		for _, e := range env {
+			v := e.(map[string]any)
+			name, _ := v["name"].(string)
+			value, ok := v["value"].(string)
+			if ok && name != "" {
+				out = append(out, name+"="+value)
+			}
+		}
+	}
+	return out
+}
+
+// renderedEnv is the environment the installer gave istiod's container,
+// for the istiod process; nil without an installer.
+func renderedEnv(c *cluster) []string {
+	if c.installed == nil {
+		return nil
+	}
+	return append([]string(nil), c.installed.istiodEnv...)
 }
 
 // isEastWest: labels of Istio's east-west gateway as the guides install it.

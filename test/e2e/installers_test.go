@@ -29,6 +29,9 @@ import (
 // secrets from istioctl create-remote-secret applied with kubectl.
 func TestInstallIstioctlGuide(t *testing.T) {
 	l := labtest.Start(t, "istioctl-guide", 2)
+	// On loopback the remote secrets name 127.x servers, which from an
+	// istiod pod would be the pod itself (MF4006): clean only with networks.
+	labtest.RequireIsolation(t, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -68,6 +71,9 @@ func TestInstallIstioctlGuide(t *testing.T) {
 // expose-services.yaml and istioctl create-remote-secret.
 func TestInstallHelmGuide(t *testing.T) {
 	l := labtest.Start(t, "helm-guide", 2)
+	// On loopback the remote secrets name 127.x servers, which from an
+	// istiod pod would be the pod itself (MF4006): clean only with networks.
+	labtest.RequireIsolation(t, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	expectChartObjects(ctx, t, l, "istio-system")
@@ -79,6 +85,9 @@ func TestInstallHelmGuide(t *testing.T) {
 // exposing istiod.
 func TestInstallIstioOnEKS(t *testing.T) {
 	l := labtest.Start(t, "istio-on-eks", 2)
+	// On loopback the remote secrets name 127.x servers, which from an
+	// istiod pod would be the pod itself (MF4006): clean only with networks.
+	labtest.RequireIsolation(t, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	expectChartObjects(ctx, t, l, "istio-ingress")

@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
@@ -92,6 +94,39 @@ func TestInstallIstioOnEKS(t *testing.T) {
 	defer cancel()
 	expectChartObjects(ctx, t, l, "istio-ingress")
 	expectCleanDoctor(t, l)
+
+	// The same through a kubeconfig as `aws eks update-kubeconfig` writes
+	// it: ARN-named entries, exec users running `aws eks get-token`, no
+	// client certificate of its own.
+	t.Run("EKS kubeconfig", func(t *testing.T) {
+		kc, err := l.EKSKubeconfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := clientcmd.LoadFromFile(kc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range l.Contexts() {
+			ctx := cfg.Contexts[name]
+			if ctx == nil || !strings.HasPrefix(ctx.Cluster, "arn:aws:eks:") || ctx.Namespace != "" {
+				t.Fatalf("context %s: %+v, want an EKS ARN cluster and no namespace", name, ctx)
+			}
+			if u := cfg.AuthInfos[ctx.AuthInfo]; u == nil || u.Exec == nil || u.Exec.Command != "aws" || len(u.ClientCertificateData) > 0 {
+				t.Fatalf("context %s: user %+v, want an exec of aws and nothing else", name, u)
+			}
+		}
+		expectCleanDoctor(t, l, "KUBECONFIG="+kc, "PATH="+l.EKSPath()+string(os.PathListSeparator)+os.Getenv("PATH"))
+		asked := map[string]bool{}
+		for _, c := range l.EKSTokenRequests() {
+			asked[c] = true
+		}
+		for _, name := range l.Contexts() {
+			if !asked[name] {
+				t.Errorf("the doctor reached %s without aws eks get-token (asked for %v)", name, l.EKSTokenRequests())
+			}
+		}
+	})
 }
 
 // gatewayChainsTo dials the cluster's east-west gateway on 15443 and
@@ -181,11 +216,12 @@ func expectChartObjects(ctx context.Context, t *testing.T, l *lab.Lab, gatewayNa
 
 }
 
-// expectCleanDoctor runs the doctor on every context of the lab and wants
-// exit 0 and no error, warning or unknown (infos are logged).
-func expectCleanDoctor(t *testing.T, l *lab.Lab) {
+// expectCleanDoctor runs the doctor on every context of the lab (with env
+// added to its environment) and wants exit 0 and no error, warning or
+// unknown (infos are logged).
+func expectCleanDoctor(t *testing.T, l *lab.Lab, env ...string) {
 	t.Helper()
-	out, stderr, code := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ","))
+	out, stderr, code := labtest.RunEnv(t, l, env, "doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ","))
 	r := parseReport(t, out)
 	var bad []string
 	for _, f := range r.Findings {

@@ -78,8 +78,8 @@ func (l *Lab) installIstioctl(ctx context.Context, c *cluster, d *TemplateData) 
 		"multiCluster": map[string]any{"clusterName": c.id},
 		"network":      c.network,
 	}}
-	if d.TrustDomain != "cluster.local" {
-		values["meshConfig"] = map[string]any{"trustDomain": d.TrustDomain}
+	if mc := l.faultMeshConfig(c, d); len(mc) > 0 {
+		values["meshConfig"] = mc
 	}
 	iop, err := yaml.Marshal(map[string]any{
 		"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator",
@@ -130,7 +130,8 @@ func (l *Lab) installHelm(ctx context.Context, c *cluster, d *TemplateData) (*in
 	releases := []helmRelease{
 		{name: "istio-base", chart: "base", namespace: "istio-system"},
 		{name: "istiod", chart: "istio-control/istio-discovery", namespace: "istio-system", set: append(releaseImages(),
-			"global.meshID="+d.MeshID, "global.multiCluster.clusterName="+c.id, "global.network="+c.network)},
+			"global.meshID="+d.MeshID, "global.multiCluster.clusterName="+c.id, "global.network="+c.network),
+			values: valuesWithMeshConfig(nil, l.faultMeshConfig(c, d))},
 	}
 	if d.HasGateway {
 		releases = append(releases, helmRelease{name: "istio-eastwestgateway", chart: "gateway", namespace: "istio-system",
@@ -196,8 +197,8 @@ func (l *Lab) installIstioOnEKS(ctx context.Context, c *cluster, d *TemplateData
 	releases := []helmRelease{
 		{name: "istio-base", chart: "base", namespace: "istio-system"},
 		{name: "istiod", chart: "istio-control/istio-discovery", namespace: "istio-system",
-			values: map[string]any{"meshConfig": map[string]any{"defaultConfig": map[string]any{
-				"proxyMetadata": map[string]any{"PROXY_CONFIG_XDS_AGENT": "true"}}}},
+			values: valuesWithMeshConfig(map[string]any{"meshConfig": map[string]any{"defaultConfig": map[string]any{
+				"proxyMetadata": map[string]any{"PROXY_CONFIG_XDS_AGENT": "true"}}}}, l.faultMeshConfig(c, d)),
 			set: append(releaseImages(),
 				"meshConfig.accessLogFile=/dev/stdout",
 				"global.meshID="+d.MeshID, "global.multiCluster.clusterName="+c.id, "global.network="+c.network,
@@ -236,6 +237,40 @@ func (l *Lab) installIstioOnEKS(ctx context.Context, c *cluster, d *TemplateData
 		},
 	}})
 	return l.finishInstall(c, d, objs)
+}
+
+// faultMeshConfig is the meshConfig a scenario's faults patch onto what an
+// installer renders: a trust domain of its own (trust-domain), istiod's
+// discoverySelectors leaving a namespace out (stale-root-configmap).
+func (l *Lab) faultMeshConfig(c *cluster, d *TemplateData) map[string]any {
+	mc := map[string]any{}
+	if d.TrustDomain != "cluster.local" {
+		mc["trustDomain"] = d.TrustDomain
+	}
+	if ds := l.discoverySelectors(c); ds != nil {
+		mc["discoverySelectors"] = ds
+	}
+	return mc
+}
+
+// valuesWithMeshConfig merges meshConfig settings into Helm values (nil
+// when there is nothing to give).
+func valuesWithMeshConfig(values, meshConfig map[string]any) map[string]any {
+	if len(meshConfig) == 0 {
+		return values
+	}
+	if values == nil {
+		values = map[string]any{}
+	}
+	mc, _ := values["meshConfig"].(map[string]any)
+	if mc == nil {
+		mc = map[string]any{}
+	}
+	for k, v := range meshConfig {
+		mc[k] = v
+	}
+	values["meshConfig"] = mc
+	return values
 }
 
 // releaseImages are the values a released chart carries for its images

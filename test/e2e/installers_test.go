@@ -129,6 +129,29 @@ func TestInstallIstioOnEKS(t *testing.T) {
 	})
 }
 
+// A scenario's faults are patches on top of what the installer rendered:
+// on the Helm tab's install, west's east-west gateway left without a
+// load-balancer address and east without a remote secret for west give
+// their findings, and only those.
+func TestInstallerWithFaults(t *testing.T) {
+	sc, err := lab.LoadScenario("helm-guide")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Faults = []lab.Fault{
+		{Type: lab.FaultGatewayPending, Cluster: "west"},
+		{Type: lab.FaultMissingRemoteSecret, Cluster: "east", Peer: "west"},
+	}
+	l := labtest.StartConfig(t, lab.Config{ScenarioSpec: sc, Clusters: 2})
+	labtest.RequireIsolation(t, l)
+	out, stderr, _ := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ","))
+	got := keys(parseReport(t, out).Findings)
+	want := []string{"MF3002@west", "MF4001@east,west"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("findings %v, want %v\nstderr: %s\n%s", got, want, stderr, out)
+	}
+}
+
 // gatewayChainsTo dials the cluster's east-west gateway on 15443 and
 // verifies what it presents against root alone.
 func gatewayChainsTo(l *lab.Lab, cluster string, root *x509.Certificate) error {

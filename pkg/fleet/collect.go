@@ -37,6 +37,10 @@ import (
 type Options struct {
 	// Timeout bounds the whole read of one cluster (default 10s).
 	Timeout time.Duration
+	// Deadline, when set, ends every read by then, however late it
+	// started: following the mesh reads clusters in rounds, and the run's
+	// read phase must still end by its start + --timeout.
+	Deadline time.Time
 	// IstioNamespace is Istio's system namespace (default istio-system).
 	IstioNamespace string
 	// Latest reads the newest state, as a read right after a write must. By
@@ -107,8 +111,46 @@ func (c *Collector) cluster(ctx context.Context, name string) *Cluster {
 		c.read[name] = r
 	}
 	c.mu.Unlock()
-	r.once.Do(func() { r.cluster = collectCluster(ctx, c.flags, name, c.opts) })
+	r.once.Do(func() { r.cluster = collectBounded(ctx, c.flags, name, c.opts) })
 	return r.cluster
+}
+
+// backstopGrace is how long past its deadline a cluster's read may take to
+// come back before it is given up: client-go honours the context almost
+// everywhere, but not everywhere (a kubeconfig exec plugin that hangs is run
+// without one), and a run must end by its deadline whatever hangs.
+const backstopGrace = 250 * time.Millisecond
+
+// collectBounded is collectCluster, returned by its deadline (plus
+// backstopGrace) even when the read itself does not return: the cluster is
+// then reported as not answering, and the read left behind writes only to a
+// Cluster nobody sees.
+func collectBounded(ctx context.Context, flags *genericclioptions.ConfigFlags, name string, opts Options) *Cluster {
+	deadline := time.Now().Add(opts.Timeout)
+	if !opts.Deadline.IsZero() && opts.Deadline.Before(deadline) {
+		deadline = opts.Deadline
+	}
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	start := time.Now()
+	done := make(chan *Cluster, 1)
+	go func() { done <- collectCluster(ctx, flags, name, opts) }()
+	backstop := time.NewTimer(time.Until(deadline) + backstopGrace)
+	defer backstop.Stop()
+	select {
+	case c := <-done:
+		return c
+	case <-backstop.C:
+		c := &Cluster{Context: name, IstioNamespace: opts.IstioNamespace, ReadDuration: time.Since(start),
+			Error: fmt.Sprintf("no answer within %s (the read did not return: a hung credential plugin or connection)", time.Since(start).Round(time.Millisecond))}
+		if cfg, err := RESTConfig(flags, name); err == nil {
+			c.Server = cfg.Host
+		}
+		return c
+	}
 }
 
 // ChooseContexts is ChooseContexts on this Collector: the clusters read to
@@ -158,6 +200,11 @@ func collectCluster(parent context.Context, flags *genericclioptions.ConfigFlags
 	// Without a dial timeout a black-holed address waits for the kernel's
 	// SYN retries; the context deadline bounds it too, this makes it tidy.
 	cfg.Timeout = opts.Timeout
+	budget := opts.Timeout // what "no answer within" names
+	if dl, ok := ctx.Deadline(); ok {
+		cfg.Timeout = max(time.Until(dl), time.Millisecond)
+		budget = time.Until(dl).Round(100 * time.Millisecond)
+	}
 
 	r, err := newReader(cfg, opts.IstioNamespace, opts.Latest)
 	if err != nil {
@@ -167,7 +214,7 @@ func collectCluster(parent context.Context, flags *genericclioptions.ConfigFlags
 	// The namespace list is the gate: it tells unreachable and rejected
 	// credentials apart from a cluster that is merely partly readable.
 	if err := r.read(ctx, c, KindNamespaces); err != nil {
-		c.Error = describe(err, ctx, opts.Timeout)
+		c.Error = describe(err, ctx, budget)
 		return c
 	}
 	c.Reachable = true
@@ -197,7 +244,7 @@ func collectCluster(parent context.Context, flags *genericclioptions.ConfigFlags
 	_ = g.Wait()
 	for k, err := range results {
 		if err != nil {
-			c.Failures[k] = describe(err, ctx, opts.Timeout)
+			c.Failures[k] = describe(err, ctx, budget)
 		}
 	}
 	if len(c.Failures) == 0 {

@@ -168,8 +168,16 @@ func RESTConfig(flags *genericclioptions.ConfigFlags, contextName string) (*rest
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeconfig: %w", err)
 	}
-	if _, ok := raw.Contexts[contextName]; !ok {
+	kctx, ok := raw.Contexts[contextName]
+	if !ok {
 		return nil, fmt.Errorf("context %q is not in the kubeconfig", contextName)
+	}
+	// client-go's own words for these ("no configuration has been
+	// provided, try setting KUBERNETES_MASTER") do not point at the entry.
+	if kctx != nil {
+		if _, ok := raw.Clusters[kctx.Cluster]; !ok {
+			return nil, fmt.Errorf("context %q names cluster %q, which the kubeconfig does not define", contextName, kctx.Cluster)
+		}
 	}
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: contextName}
 	if flags.Impersonate != nil {
@@ -260,6 +268,9 @@ func describe(err error, ctx context.Context, timeout time.Duration) string {
 	var netErr net.Error
 	var urlErr *url.Error
 	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &netErr) && netErr.Timeout()):
+		// client-go retried a failing read until the deadline: say what failed.
+		return fmt.Sprintf("no complete answer within %s: %s", timeout, lastLine(err))
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("no answer within %s", timeout)
 	case apierrors.IsUnauthorized(err):
@@ -276,6 +287,16 @@ func describe(err error, ctx context.Context, timeout time.Duration) string {
 		return urlErr.Err.Error() + " (" + urlErr.URL + ")"
 	}
 	return err.Error()
+}
+
+// lastLine is err's text on one line, without the request URL client-go
+// appends (it names the server, already in the report).
+func lastLine(err error) string {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 func apiMessage(err error) string {

@@ -65,6 +65,7 @@ func Setup(stderr io.Writer, v int) {
 	log.SetOutput(out)
 	log.SetFlags(log.LstdFlags)
 	log.SetPrefix("")
+	strays(v > 0)
 }
 
 // lockedWriter keeps lines from concurrent goroutines whole.

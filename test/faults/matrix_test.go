@@ -257,6 +257,19 @@ var setups = map[string]setup{
 }
 
 func init() {
+	setups["library-logs-to-stdout"] = inFront(nil, func(path string, doc map[string]any) {
+		if !strings.HasSuffix(path, "/namespaces/istio-system/configmaps") {
+			return
+		}
+		for _, it := range items(doc) {
+			o, _ := it.(map[string]any)
+			md, _ := o["metadata"].(map[string]any)
+			if data, _ := o["data"].(map[string]any); md["name"] == "istio" && data != nil {
+				mesh, _ := data["mesh"].(string)
+				data["mesh"] = mesh + "\nextensionProviders:\n- name: meshfed-bad\n  envoyExtAuthzHttp: {service: '', port: 0}\n"
+			}
+		}
+	})
 	setups["malformed-remote-secret"] = func(t *testing.T, e *labEnv) (string, []string, []string) {
 		canary := "meshfed-canary-remote-" + strings.ReplaceAll(t.Name(), "/", "-")
 		e.canaries = append(e.canaries, canary)

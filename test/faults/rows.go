@@ -92,6 +92,8 @@ var Rows = []Row{
 		Findings: []string{"MF2009 error", "MF2001 error"}, Says: "no PEM certificate found", Exit: 2},
 	{Name: "malformed-remote-secret", Target: InFront, Fault: "remote secrets whose kubeconfig is not YAML",
 		Findings: []string{"MF4005 error"}, Says: "does not parse as a kubeconfig", Exit: 2},
+	{Name: "library-logs-to-stdout", Target: InFront, Fault: "a mesh config whose extension provider Istio's validation warns about (its logger writes to stdout)",
+		Findings: nil, Says: "", Exit: 0},
 	{Name: "unknown-context", Target: Kubeconfig, Fault: "--contexts names a context the kubeconfig lacks (a typo)",
 		Findings: nil, Says: `context "faulty" is not in the kubeconfig`, Exit: 3},
 	{Name: "context-without-cluster", Target: Kubeconfig, Fault: "a context whose cluster entry is missing",

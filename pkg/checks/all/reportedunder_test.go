@@ -1,6 +1,7 @@
 package all
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
@@ -33,5 +34,34 @@ func TestBrokenCAIsNotPassedByOtherTrustChecks(t *testing.T) {
 	}
 	if mf2009 != 1 || elsewhere == 0 {
 		t.Errorf("MF2009 failed %d times, %d checks reported under it: %+v", mf2009, elsewhere, res.Checks)
+	}
+}
+
+// TestUnjudgedRemoteSecretIsNotPassedByMF4007: an entry whose target
+// MF4007 cannot judge (a kubeconfig that does not load, the primary's own
+// key, a loopback server) leaves MF4007 "reported under" the check that
+// explains it, never passed; on a healthy pair it passes.
+func TestUnjudgedRemoteSecretIsNotPassedByMF4007(t *testing.T) {
+	for dir, want := range map[string]checks.ID{
+		"testdata/MF4005/fail-malformed-and-exec":             "MF4005",
+		"testdata/MF4003/fail-own-key-pointing-nowhere-known": "MF4003",
+		"testdata/MF4006/fail-localhost":                      "MF4006",
+		"testdata/MF4007/pass-servers-match":                  "",
+	} {
+		f, err := fleet.LoadDir(dir, "istio-system")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := checks.Run(f, Registry(), checks.Selection{Only: []string{"MF4007"}})
+		if len(res.Checks) != 1 {
+			t.Fatalf("%s: %d results for MF4007", dir, len(res.Checks))
+		}
+		c := res.Checks[0]
+		switch {
+		case want == "" && c.Status != checks.StatusPass:
+			t.Errorf("%s: MF4007 is %s, want passed", dir, c.Status)
+		case want != "" && (c.Status != checks.StatusReportedElsewhere || !slices.Contains(c.ReportedUnder, want)):
+			t.Errorf("%s: MF4007 is %s, reported under %v; want reported under %s", dir, c.Status, c.ReportedUnder, want)
+		}
 	}
 }

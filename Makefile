@@ -38,8 +38,24 @@ tools:
 # the lab's network namespaces; without it the lab falls back to loopback).
 # The end-to-end tests run the binary `make build` built (MESHFED_PLUGIN),
 # the one that ships.
-test: lint tools build krew-check test-deps
+test: lint tools build krew-check test-deps fuzz
 	MESHFED_PLUGIN=$(PLUGIN) $(GO) test -count=1 -timeout 30m ./...
+
+# A short fuzz of every parser of untrusted input, FUZZ_EXECS inputs per
+# target on top of the committed seed corpora (testdata/fuzz). A count, not
+# a duration: go1.26's -fuzztime deadline can fail a clean run
+# (golang/go#75804). Longer: make fuzz FUZZ_EXECS=1000000.
+.PHONY: fuzz
+FUZZ_EXECS   ?= 2000
+FUZZ_TARGETS := pkg/pki:FuzzParseCertificates pkg/pki:FuzzParsePrivateKey \
+                pkg/mesh:FuzzReadCA pkg/mesh:FuzzParseEntry pkg/mesh:FuzzMeshConfig \
+                pkg/probe:FuzzParseClusterz pkg/aws/pca:FuzzDescribeResponse pkg/aws/network:FuzzDetect
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $$t ($(FUZZ_EXECS) inputs)"; \
+	  $(GO) test ./$${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZ_EXECS)x >/dev/null || \
+	  { $(GO) test ./$${t%%:*} -run "^$${t#*:}$$" -count=1; exit 1; }; \
+	done
 
 # Unit tests only: no lab, seconds.
 unit: test-deps
@@ -57,6 +73,7 @@ lint:
 generate:
 	$(GO) run ./internal/genfindings -o pkg/checks/findings_gen.go
 	$(GO) run ./internal/gendocs > docs/checks.md
+	$(GO) test ./test/faults -run '^TestFaultsDoc$$' -update -count=1 >/dev/null
 
 # A lab that stays up (Ctrl-C or `make lab-down` stops it); `make lab-list`
 # names the scenarios.

@@ -3,7 +3,9 @@
 # at the repo root), each under a folder named by the hash of the module that
 # pins it, so a rebuild happens only when a pin changes. Prints the folder.
 #
-#   tools/build.sh            build everything the lab needs
+#   tools/build.sh            build everything the lab needs (istioctl and helm
+#                             too: the installer scenarios render Istio's charts
+#                             and make remote secrets with them)
 #   tools/build.sh istioctl   build only what is named
 #   (krew and validate-krew-manifest, for `make krew-check`, are built only
 #   when named)
@@ -19,6 +21,7 @@ declare -A module=(
 	[kube-apiserver]=kube [kube-controller-manager]=kube [kubectl]=kube
 	[pilot-discovery]=istio [istioctl]=istio
 	[krew]=krew [validate-krew-manifest]=krew
+	[helm]=helm
 )
 declare -A pkg=(
 	[etcd]=go.etcd.io/etcd/server/v3
@@ -29,9 +32,10 @@ declare -A pkg=(
 	[istioctl]=istio.io/istio/istioctl/cmd/istioctl
 	[krew]=sigs.k8s.io/krew/cmd/krew
 	[validate-krew-manifest]=sigs.k8s.io/krew/cmd/validate-krew-manifest
+	[helm]=helm.sh/helm/v4/cmd/helm
 )
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kube-controller-manager kubectl pilot-discovery)
+[ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kube-controller-manager kubectl pilot-discovery istioctl helm)
 
 for name in "${names[@]}"; do
 	mod=${module[$name]:?unknown binary $name}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/cmd"
+	"github.com/meshfed/kubectl-meshfed/pkg/logging"
 )
 
 func main() {
@@ -35,7 +36,11 @@ func run() (code int) {
 		stop()
 	}()
 
-	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	// The output goes to the real stdout, which nothing else can write to;
+	// whatever a library writes to descriptor 1 goes to stderr with -v, or
+	// nowhere (pkg/logging).
+	stdout := logging.ReserveStdout()
+	streams := genericiooptions.IOStreams{In: os.Stdin, Out: stdout, ErrOut: os.Stderr}
 	err := cmd.NewRootCmd(streams, cmd.DefaultBackend()).ExecuteContext(ctx)
 	code = cmd.ExitCode(err)
 	if err != nil && err.Error() != "" && code != cmd.ExitFindings {

@@ -196,7 +196,7 @@ func (l *Lab) writeKubeconfig() error {
 		for _, cfg := range []*clientcmdapi.Config{all, one} {
 			cfg.Clusters[name] = &clientcmdapi.Cluster{Server: c.rest.Host, CertificateAuthorityData: c.rest.CAData}
 			cfg.AuthInfos[name+"-admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: c.rest.CertData, ClientKeyData: c.rest.KeyData}
-			cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name + "-admin", Namespace: "default"}
+			cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name + "-admin"}
 		}
 		one.CurrentContext = name
 		if err := clientcmd.WriteToFile(*one, filepath.Join(c.dir, "kubeconfig")); err != nil {
@@ -340,6 +340,16 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		return err
 	}
 	objs = append(objs, stale...)
+	var webhooks []*unstructured.Unstructured
+	if l.scenario.Installer != "" {
+		in, err := l.install(ctx, c, data)
+		if err != nil {
+			return fmt.Errorf("install with %s: %w", l.scenario.Installer, err)
+		}
+		c.installed = in
+		objs = append(objs, in.objects...)
+		webhooks = in.webhooks
+	}
 	// Kubernetes' own kinds go in while the apiserver is still establishing
 	// Istio's CRDs; Istio's kinds follow once they are served.
 	var core, istio []*unstructured.Unstructured
@@ -364,9 +374,15 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	if err := l.apply(ctx, c, istio); err != nil {
 		return err
 	}
+	if err := l.apply(ctx, c, webhooks); err != nil {
+		return err
+	}
 	l.tracef("%s: istio objects applied", c.name)
 	if err := l.startNodeAgents(ctx, c); err != nil {
 		return err
+	}
+	if l.scenario.remoteSecretsByIstioctl() {
+		return nil // istioctl create-remote-secret makes the reader's token
 	}
 	// The reader token, filled by kube-controller-manager's token controller.
 	return poll(ctx, 60*time.Second, 100*time.Millisecond, func() (bool, error) {
@@ -494,10 +510,16 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(c.dir, "mesh.yaml"), []byte(data.MeshConfig), 0o600); err != nil {
+	// What istiod's pod would mount from the ConfigMap istio: the
+	// installer's when one rendered it.
+	mesh, networks := data.MeshConfig, "networks: {}\n"
+	if c.installed != nil {
+		mesh, networks = c.installed.mesh, c.installed.meshNetworks
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, "mesh.yaml"), []byte(mesh), 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(c.dir, "networks.yaml"), []byte("networks: {}\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(c.dir, "networks.yaml"), []byte(networks), 0o600); err != nil {
 		return err
 	}
 	// In its own namespace, like in a pod (Istio's chart: --monitoringAddr=:15014).
@@ -528,20 +550,20 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 		"--ctrlz_port", "9876",
 		"--ctrlz_address", addr,
 		"--log_output_level", "default:info",
-	}, append([]string{
+	}, append(append(renderedEnv(c), // the lab's own below win (exec keeps the last of a key)
 		"POD_NAMESPACE=istio-system",
-		"POD_NAME=istiod-" + c.name,
+		"POD_NAME=istiod-"+c.name,
 		"REVISION=default",
-		"CLUSTER_ID=" + c.id,
+		"CLUSTER_ID="+c.id,
 		"INJECTION_WEBHOOK_CONFIG_NAME=istio-sidecar-injector",
 		"VALIDATION_WEBHOOK_CONFIG_NAME=",
-		"PILOT_REMOTE_CLUSTER_TIMEOUT=" + l.cfg.RemoteClusterTimeout.String(),
-		"ROOT_CA_DIR=" + filepath.Join(c.dir, "cacerts"),
-		"ISTIOD_CUSTOM_HOST=" + addr,
+		"PILOT_REMOTE_CLUSTER_TIMEOUT="+l.cfg.RemoteClusterTimeout.String(),
+		"ROOT_CA_DIR="+filepath.Join(c.dir, "cacerts"),
+		"ISTIOD_CUSTOM_HOST="+addr,
 		"PILOT_ENABLE_ANALYSIS=false",
 		"GOMAXPROCS=2",
 		"KUBECONFIG=",
-	}, extraEnv...))
+	), extraEnv...))
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ func (l *Lab) startGateway(c *cluster, addr string) error {
 	if err != nil {
 		return err
 	}
+	c.gatewayCert.Store(&cert)
 	if !l.scenario.has(name, FaultGatewayRefusing) { // refusing: nothing listens on 15443
 		ln, err := listenIn(ns, net.JoinHostPort(addr, "15443"))
 		if err != nil {
@@ -43,7 +44,10 @@ func (l *Lab) startGateway(c *cluster, addr string) error {
 		if l.scenario.has(name, FaultGatewayHanging) {
 			go holdOpen(ln)
 		} else {
-			tl := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+			// The certificate of the moment: SetCACerts restarts the
+			// gateway with one from the new CA.
+			tl := tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12,
+				GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.gatewayCert.Load(), nil }})
 			go serveTLS(tl)
 		}
 	}
@@ -94,9 +98,15 @@ func (l *Lab) gatewayCert(c *cluster) (tls.Certificate, error) {
 	for _, f := range l.scenario.faultsFor(c.name, FaultTrustDomain) {
 		td = f.Value
 	}
+	// The gateway Pod's identity: istioctl's chart names the ServiceAccount
+	// <name>-service-account, Helm's gateway chart <name>.
+	ns, sa := "istio-system", "istio-eastwestgateway-service-account"
+	if c.installed != nil && c.installed.gatewaySA != "" {
+		ns, sa = c.installed.gatewayNamespace, c.installed.gatewaySA
+	}
 	certPEM, keyPEM, _, _, err := issuer.issue(certReq{
 		cn:     "istio-eastwestgateway",
-		uris:   []string{"spiffe://" + td + "/ns/istio-system/sa/istio-eastwestgateway-service-account"},
+		uris:   []string{"spiffe://" + td + "/ns/" + ns + "/sa/" + sa},
 		server: true, client: true,
 		validFor: 24 * time.Hour,
 	})

@@ -33,11 +33,15 @@ var samplesTemplate string
 // TemplateData is what the install template and a scenario's objects
 // template can read about the cluster they are rendered for.
 type TemplateData struct {
-	Cluster      string // also the context name
-	ClusterID    string // CLUSTER_ID, the remote-secret key
-	Index        int    // 1-based
-	Clusters     []string
-	Role         string // primary or remote
+	Cluster   string // also the context name
+	ClusterID string // CLUSTER_ID, the remote-secret key
+	Index     int    // 1-based
+	Clusters  []string
+	Role      string // primary or remote
+	// Installed: an installer renders the Istio objects (Scenario.Installer);
+	// install.yaml then writes only what comes before an install (nodes,
+	// the labelled istio-system, cacerts).
+	Installed    bool
 	Remote       bool
 	RunsIstiod   bool
 	Primary      string // for a remote: its primary
@@ -91,7 +95,8 @@ func (l *Lab) templateData(c *cluster) (*TemplateData, error) {
 	}
 	d := &TemplateData{
 		Cluster: c.name, ClusterID: c.id, Index: k, Clusters: l.names,
-		Role: c.role, Remote: c.role == "remote", RunsIstiod: c.role == "primary", Primary: c.primary,
+		Installed: sc.Installer != "",
+		Role:      c.role, Remote: c.role == "remote", RunsIstiod: c.role == "primary", Primary: c.primary,
 		Network: c.network, MultiNetwork: sc.MultiNetwork, NetworkLabel: !sc.has(c.name, FaultMissingNetworkLabel),
 		MeshID: sc.MeshID, TrustDomain: td, Region: region,
 		PodPrefix:          fmt.Sprintf("172.%d", 16+k),

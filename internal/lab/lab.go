@@ -13,6 +13,7 @@ package lab
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/dynamic"
@@ -104,6 +106,10 @@ type cluster struct {
 	debugForward bool
 	kubeCA       *ca
 	token        string
+	// gatewayCert is what the east-west gateway stand-in presents on 15443.
+	gatewayCert atomic.Pointer[tls.Certificate]
+	// installed is what the scenario's installer wrote (nil without one).
+	installed *installation
 }
 
 // Start starts a lab and returns when every istiod has settled: every remote
@@ -140,6 +146,11 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	}
 	if l.binDir, err = findBinDir(cfg.BinDir); err != nil {
 		return nil, err
+	}
+	for _, tool := range sc.installerTools() {
+		if _, err := os.Stat(l.bin(tool)); err != nil {
+			return nil, fmt.Errorf("scenario %s installs with %s: not found in %s (run tools/build.sh): %w", sc.Name, tool, l.binDir, ErrNoBinaries)
+		}
 	}
 	l.workDir, err = os.MkdirTemp("", "meshfed-lab-")
 	if err != nil {
@@ -210,7 +221,12 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 		return l, err
 	}
 	l.logf("  clusters installed after %s", l.since())
-	if err = l.writeRemoteSecrets(ctx); err != nil {
+	if sc.remoteSecretsByIstioctl() {
+		err = l.createRemoteSecrets(ctx)
+	} else {
+		err = l.writeRemoteSecrets(ctx)
+	}
+	if err != nil {
 		return l, err
 	}
 	for _, f := range sc.Faults {

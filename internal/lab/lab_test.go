@@ -6,6 +6,9 @@ import (
 	"crypto/x509"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,6 +143,11 @@ func TestHealthyMultiPrimary(t *testing.T) {
 	}
 	conn.Close()
 
+	// What istioctl renders for istiod and the east-west gateway applies
+	// over the lab's own objects (a Deployment's selector is immutable, so
+	// a lab with other selectors could only be replaced, not upgraded).
+	applyInstallerRender(t, l, "east")
+
 	// Cut east -> west at run time: east's istiod, made to reconnect, times
 	// out, while this machine still reaches west's apiserver.
 	if !l.Isolated() {
@@ -246,4 +254,60 @@ func TestPrimaryRemote(t *testing.T) {
 		t.Fatalf("east gateway 15012: %v", err)
 	}
 	conn.Close()
+}
+
+// applyInstallerRender server-side dry-runs `kubectl apply` of the
+// Deployments istioctl renders for the guide's IstioOperator and
+// gen-eastwest-gateway.sh onto the lab's cluster.
+func applyInstallerRender(t *testing.T, l *lab.Lab, cluster string) {
+	t.Helper()
+	bin := os.Getenv("MESHFED_LAB_BIN")
+	if bin == "" {
+		root, err := lab.ModuleRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin = filepath.Join(root, ".bin")
+	}
+	istio, err := lab.IstioModuleDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cp := filepath.Join(dir, "cluster.yaml")
+	iop := "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  values:\n    global:\n" +
+		"      meshID: mesh1\n      multiCluster: {clusterName: " + cluster + "}\n      network: " + l.Network(cluster) + "\n"
+	if err := os.WriteFile(cp, []byte(iop), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ew, err := exec.Command("bash", filepath.Join(istio, "samples/multicluster/gen-eastwest-gateway.sh"), "--network", l.Network(cluster)).Output()
+	if err != nil {
+		t.Fatalf("gen-eastwest-gateway.sh: %v", err)
+	}
+	ewp := filepath.Join(dir, "eastwest.yaml")
+	if err := os.WriteFile(ewp, ew, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var deployments []string
+	for _, f := range []string{cp, ewp} {
+		out, err := exec.Command(filepath.Join(bin, "istioctl"), "manifest", "generate", "-f", f).Output()
+		if err != nil {
+			t.Fatalf("istioctl manifest generate: %v", err)
+		}
+		for _, doc := range strings.Split(string(out), "\n---") {
+			if strings.Contains(doc, "\nkind: Deployment\n") &&
+				(strings.Contains(doc, "\n  name: istiod\n") || strings.Contains(doc, "\n  name: istio-eastwestgateway\n")) {
+				deployments = append(deployments, doc)
+			}
+		}
+	}
+	if len(deployments) != 2 {
+		t.Fatalf("istioctl rendered %d of the istiod and east-west gateway Deployments", len(deployments))
+	}
+	cmd := exec.Command(filepath.Join(bin, "kubectl"), "apply", "--dry-run=server", "--server-side", "--force-conflicts",
+		"--kubeconfig", l.Kubeconfig(), "--context", cluster, "-f", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(deployments, "\n---\n"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("istioctl's Deployments do not apply over the lab's: %v\n%s", err, out)
+	}
 }

@@ -19,6 +19,13 @@ const (
 	PrimaryRemote = "primary-remote"
 )
 
+// Installers of Scenario.Installer.
+const (
+	InstallerIstioctl   = "istioctl"
+	InstallerHelm       = "helm"
+	InstallerIstioOnEKS = "istio-on-eks"
+)
+
 // Fault types a scenario can list. Each names the cluster it applies to (and
 // for the path and secret faults, the peer).
 const (
@@ -106,6 +113,16 @@ type Scenario struct {
 	// NeedsIsolation: the scenario only means something when clusters have
 	// separate networks (a cut path).
 	NeedsIsolation bool `json:"needsIsolation"`
+	// Installer, when set, has the Istio objects rendered the way an
+	// installer writes them, from the pinned istio.io/istio module's own
+	// charts with the values a multicluster guide gives (installer.go),
+	// instead of the lab's hand-written templates/install.yaml:
+	// "istioctl" (istio.io's multi-primary multi-network guide, istioctl
+	// tab: istioctl manifest generate, gen-eastwest-gateway.sh,
+	// expose-services.yaml, istioctl create-remote-secret), "helm" (the
+	// same guide's Helm tab: helm template of base, istiod and gateway),
+	// "istio-on-eks" (aws-samples/istio-on-eks' multi-network pattern).
+	Installer string `json:"installer"`
 	// Faults break the install in the ways listed above.
 	Faults []Fault `json:"faults"`
 	// Objects is a Go text/template of Kubernetes YAML applied to every
@@ -180,6 +197,17 @@ func ParseScenario(b []byte) (*Scenario, error) {
 	case MultiPrimary, PrimaryRemote:
 	default:
 		return nil, fmt.Errorf("scenario %s: unknown topology %q", s.Name, s.Topology)
+	}
+	switch s.Installer {
+	case "":
+	case InstallerIstioctl, InstallerHelm, InstallerIstioOnEKS:
+		// The guides the installers follow are multi-primary on different
+		// networks; the lab renders no other.
+		if s.Topology != MultiPrimary || !s.MultiNetwork {
+			return nil, fmt.Errorf("scenario %s: installer %s renders multi-primary multi-network meshes only", s.Name, s.Installer)
+		}
+	default:
+		return nil, fmt.Errorf("scenario %s: unknown installer %q", s.Name, s.Installer)
 	}
 	for _, f := range s.Faults {
 		if !knownFaults[f.Type] {

@@ -152,3 +152,33 @@ func TestRunnerViewKeepsProbes(t *testing.T) {
 		t.Error("a check with needs did not see the probes' results")
 	}
 }
+
+// TestRunnerReportedElsewhereIsNotAPass: a check that leaves what it saw to
+// another check is neither passed nor a finding of its own; with a finding
+// of its own as well, it fails as usual and still names the other.
+func TestRunnerReportedElsewhereIsNotAPass(t *testing.T) {
+	own := false
+	reg := testRegistry(t,
+		Func{"MF1001", func(*fleet.Fleet) []Finding {
+			out := []Finding{ReportedUnder("MF5001", "east"), ReportedUnder("MF5001", "west")}
+			if own {
+				out = append(out, Finding{Contexts: []string{"east"}, Message: "own"})
+			}
+			return out
+		}},
+		Func{"MF5001", func(*fleet.Fleet) []Finding { return nil }},
+	)
+	res := Run(&fleet.Fleet{}, reg, Selection{Only: []string{"MF1001"}})
+	r := res.Checks[0]
+	if r.Status != StatusReportedElsewhere || len(r.ReportedUnder) != 1 || r.ReportedUnder[0] != "MF5001" || len(res.Findings) != 0 {
+		t.Errorf("check %+v, findings %+v: want reported-elsewhere under MF5001, no findings", r, res.Findings)
+	}
+	if s := NewReport(nil, nil, res).Summary; s.Passed != 0 || s.ReportedElsewhere != 1 {
+		t.Errorf("summary %+v: want 0 passed, 1 reported elsewhere", s)
+	}
+	own = true
+	res = Run(&fleet.Fleet{}, reg, Selection{Only: []string{"MF1001"}})
+	if r := res.Checks[0]; r.Status != StatusFail || len(r.ReportedUnder) != 1 || len(res.Findings) != 1 {
+		t.Errorf("with its own finding: %+v, %d findings", r, len(res.Findings))
+	}
+}

@@ -105,6 +105,9 @@ type Summary struct {
 	Incomplete int `json:"incomplete"`
 	// NotRun counts the checks whose input was not read (--pca-arn, --aws).
 	NotRun int `json:"notRun"`
+	// ReportedElsewhere counts the checks that found nothing of their own
+	// but saw a problem another check reports: neither passed nor failed.
+	ReportedElsewhere int `json:"reportedElsewhere"`
 }
 
 // NewReport assembles a report from a run's result.
@@ -138,6 +141,8 @@ func NewReport(selection []ContextChoice, clusters []ClusterSummary, res Result)
 			r.Summary.Incomplete++
 		case StatusNotRun:
 			r.Summary.NotRun++
+		case StatusReportedElsewhere:
+			r.Summary.ReportedElsewhere++
 		}
 	}
 	return r

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -73,6 +74,10 @@ const (
 	// StatusNotRun: the check's input was not read (CheckResult.NotRun says
 	// which and how to read it).
 	StatusNotRun Status = "not-run"
+	// StatusReportedElsewhere: the check found nothing of its own, but saw
+	// a problem in its input that another check reports
+	// (CheckResult.ReportedUnder names them). Not a pass.
+	StatusReportedElsewhere Status = "reported-elsewhere"
 )
 
 // CheckResult is one check's outcome over the whole fleet.
@@ -86,6 +91,9 @@ type CheckResult struct {
 	Unknown []UnknownContext `json:"unknown,omitempty"`
 	// NotRun says why the check did not run at all.
 	NotRun string `json:"notRun,omitempty"`
+	// ReportedUnder names the checks that report a problem this one saw in
+	// its input (sorted).
+	ReportedUnder []ID `json:"reportedUnder,omitempty"`
 }
 
 // UnknownContext is a cluster a check could not decide for, and why.
@@ -123,7 +131,7 @@ func Run(f *fleet.Fleet, reg *Registry, sel Selection) Result {
 			}
 			check, _ := reg.Check(m.ID)
 			view, unknown := usableView(f, m.Needs)
-			found := safeRun(check, m, view)
+			found, elsewhere := splitReportedUnder(safeRun(check, m, view))
 			for j := range found {
 				found[j].Check, found[j].Area = m.ID, m.Area
 				if found[j].Severity == SeverityOK {
@@ -133,6 +141,12 @@ func Run(f *fleet.Fleet, reg *Registry, sel Selection) Result {
 			}
 			findings[i] = found
 			results[i] = summarize(m, found, unknown)
+			if len(elsewhere) > 0 {
+				results[i].ReportedUnder = elsewhere
+				if results[i].Status == StatusPass && len(found) == 0 {
+					results[i].Status = StatusReportedElsewhere
+				}
+			}
 		}()
 	}
 	wg.Wait()
@@ -153,6 +167,22 @@ func safeRun(c Check, m Meta, f *fleet.Fleet) (found []Finding) {
 		}
 	}()
 	return c.Run(f)
+}
+
+// splitReportedUnder separates a check's own findings from the problems it
+// leaves to other checks (their IDs, sorted, each once).
+func splitReportedUnder(all []Finding) (own []Finding, elsewhere []ID) {
+	for _, f := range all {
+		if f.ReportedUnder == "" {
+			own = append(own, f)
+			continue
+		}
+		if !slices.Contains(elsewhere, f.ReportedUnder) {
+			elsewhere = append(elsewhere, f.ReportedUnder)
+		}
+	}
+	slices.Sort(elsewhere)
+	return own, elsewhere
 }
 
 func usableView(f *fleet.Fleet, needs []fleet.Kind) (*fleet.Fleet, []UnknownContext) {

@@ -149,4 +149,16 @@ type Finding struct {
 	Object   *ObjectRef `json:"object,omitempty"`
 	Message  string     `json:"message"`
 	Evidence []string   `json:"evidence,omitempty"`
+	// ReportedUnder, when set, makes this not a finding of its own: the
+	// check saw a problem in its input that the named check reports. The
+	// runner drops it from the findings and records the check as
+	// "reported-elsewhere", never as passed: a check that left an input to
+	// another check did not find it fine.
+	ReportedUnder ID `json:"-"`
+}
+
+// ReportedUnder is the finding a check returns for a problem it saw but
+// leaves to another check, which reports it (once, in its own words).
+func ReportedUnder(other ID, contexts ...string) Finding {
+	return Finding{ReportedUnder: other, Contexts: contexts}
 }

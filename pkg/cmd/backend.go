@@ -13,11 +13,15 @@ import (
 
 // Target is what the user asked doctor to look at.
 type Target struct {
-	Contexts       []string      // --contexts
-	AllContexts    bool          // --all-contexts
-	Timeout        time.Duration // --timeout, per cluster
-	IstioNamespace string        // --istio-namespace
-	NoProbes       bool          // --no-probes
+	Contexts    []string      // --contexts
+	AllContexts bool          // --all-contexts
+	Timeout     time.Duration // --timeout: the read of the clusters
+	// ProbeTimeout is the budget of the live probes and the AWS reads that
+	// follow the read (--probe-timeout; zero means Timeout). See README's
+	// "Deadlines".
+	ProbeTimeout   time.Duration
+	IstioNamespace string // --istio-namespace
+	NoProbes       bool   // --no-probes
 	// CertWarnDays and CertErrorDays: a CA certificate expiring within them
 	// is a warning or an error (--cert-warn-days, --cert-error-days).
 	CertWarnDays, CertErrorDays int

@@ -22,9 +22,6 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/topology"
 )
 
-// defaultProbeTimeout bounds each live probe unless --timeout is shorter.
-const defaultProbeTimeout = 3 * time.Second
-
 // DefaultBackend wires the commands to the real collector, mesh identity and
 // check registry.
 func DefaultBackend() Backend {
@@ -62,12 +59,14 @@ func DefaultBackend() Backend {
 			return runs.of(flags, t).collector.Collect(ctx, contexts)
 		},
 		Probe: func(ctx context.Context, f *fleet.Fleet, t Target) *fleet.Probes {
-			// The probe package's own bound per dial, never more than the
-			// user's --timeout: a black-holed gateway must not outlast the read.
-			// The whole run, reads and probes, ends by its start + --timeout.
+			// The probes run after the read, all at once, each with the
+			// whole probe budget (--probe-timeout, default --timeout): no
+			// constant of ours cuts a slow answer short while the user's
+			// time is left, and a black-holed gateway holds only its own
+			// probe, to the budget's end.
 			run := runs.of(nil, t)
-			deadline := run.started.Add(t.Timeout)
-			opts := probe.Options{Timeout: min(t.Timeout, defaultProbeTimeout), Deadline: deadline,
+			deadline := run.probeDeadline(t)
+			opts := probe.Options{Timeout: time.Until(deadline), Deadline: deadline,
 				// istiod's pods are reached through the API server the
 				// snapshot was read from, with the user's own credentials.
 				RESTConfig: func(context string) (*rest.Config, error) {
@@ -82,12 +81,12 @@ func DefaultBackend() Backend {
 			return p
 		},
 		PrivateCA: func(ctx context.Context, t Target) *fleet.AWSPrivateCA {
-			ctx, cancel := context.WithDeadline(ctx, runs.of(nil, t).started.Add(t.Timeout))
+			ctx, cancel := context.WithDeadline(ctx, runs.of(nil, t).probeDeadline(t))
 			defer cancel()
 			return readPrivateCA(ctx, t.AWSProfile, t.PCAARN)
 		},
 		AWS: func(ctx context.Context, flags *genericclioptions.ConfigFlags, f *fleet.Fleet, t Target) *fleet.AWSNetwork {
-			return readAWSNetwork(ctx, flags, f, t, runs.of(nil, t).started.Add(t.Timeout))
+			return readAWSNetwork(ctx, flags, f, t, runs.of(nil, t).probeDeadline(t))
 		},
 		Identify: func(c *fleet.Cluster) checks.ClusterSummary {
 			id := mesh.Identify(c)
@@ -125,8 +124,10 @@ func trustMatrix(f *fleet.Fleet, now time.Time) *checks.TrustMatrix {
 }
 
 // runs keeps the current collection: its collector, so that the clusters
-// read while following the mesh are not read again, and the run's start,
-// from which every deadline of the run is counted.
+// read while following the mesh are not read again, and the run's two
+// deadlines (README, "Deadlines"): the read of every cluster, following the
+// mesh included, ends by start + --timeout; the probes and the AWS reads
+// start when it has ended and end by then + --probe-timeout.
 type runs struct {
 	mu      sync.Mutex
 	flags   *genericclioptions.ConfigFlags
@@ -137,6 +138,23 @@ type collection struct {
 	collector *fleet.Collector
 	flags     *genericclioptions.ConfigFlags
 	started   time.Time
+
+	probesOnce sync.Once
+	probesEnd  time.Time
+}
+
+// probeDeadline is when the probe phase ends: --probe-timeout after its
+// first caller (the probes and the AWS reads start together, once the read
+// has ended).
+func (c *collection) probeDeadline(t Target) time.Time {
+	c.probesOnce.Do(func() {
+		budget := t.ProbeTimeout
+		if budget <= 0 {
+			budget = t.Timeout
+		}
+		c.probesEnd = time.Now().Add(budget)
+	})
+	return c.probesEnd
 }
 
 // of returns the collection of these flags, starting one when the flags are
@@ -162,10 +180,12 @@ func (r *runs) fresh(flags *genericclioptions.ConfigFlags, t Target) *collection
 
 func (r *runs) start(flags *genericclioptions.ConfigFlags, t Target, latest bool) {
 	r.flags = flags
+	started := time.Now()
 	r.current = &collection{
-		collector: fleet.NewCollector(flags, fleet.Options{Timeout: t.Timeout, IstioNamespace: t.IstioNamespace, Latest: latest}),
-		flags:     flags,
-		started:   time.Now(),
+		collector: fleet.NewCollector(flags, fleet.Options{Timeout: t.Timeout, Deadline: started.Add(t.Timeout),
+			IstioNamespace: t.IstioNamespace, Latest: latest}),
+		flags:   flags,
+		started: started,
 	}
 }
 

@@ -183,3 +183,25 @@ func TestCAIssuePrintsNoSDKLines(t *testing.T) {
 		t.Errorf("stderr: process %q, command %q", process, r.stderr)
 	}
 }
+
+// TestCAIssueShowsSDKLinesWithV: the SDK's warnings are the plugin's log,
+// so -v shows them on the command's stderr, marked as the SDK's.
+func TestCAIssueShowsSDKLinesWithV(t *testing.T) {
+	s := awsEnv(t)
+	root, err := s.PCA.CreateCA(awstest.CAOptions{Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.BadDate(true)
+	r := run(t, Backend{}, "ca", "issue", "-v", "1", "--pca-arn", root.ARN, "--cluster-id", "east", "--out-dir", filepath.Join(t.TempDir(), "east"))
+	r.expect(t, ExitOK, "")
+	if !strings.Contains(r.stderr, "aws-sdk warn:") {
+		t.Errorf("with -v 1, stderr has no line of the AWS SDK:\n%s", r.stderr)
+	}
+	// The switch is per run: the next run without -v is silent again.
+	r = run(t, Backend{}, "ca", "issue", "--pca-arn", root.ARN, "--cluster-id", "west", "--out-dir", filepath.Join(t.TempDir(), "west"))
+	r.expect(t, ExitOK, "")
+	if r.stderr != "" {
+		t.Errorf("without -v, stderr: %q", r.stderr)
+	}
+}

@@ -80,7 +80,7 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 		},
 	}
 	f := c.Flags()
-	o.MeshFlags.AddFlags(f, "How long to wait for each cluster",
+	o.MeshFlags.AddFlags(f, "Deadline of the read: every cluster is read (following the mesh included) by the run's start + this; the probes then get --probe-timeout",
 		"Do not run live probes (TLS dials to east-west gateways, calls with remote secrets' credentials, each istiod pod's clusterz through a port-forward); only read the API servers")
 	o.MeshFlags.AddAWSFlags(f)
 	addOutputFlag(c, &o.Output, doctorOutputs...)

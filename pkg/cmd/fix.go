@@ -109,7 +109,7 @@ reachable, a plan that cannot be made); 4 a change was rejected or not applied
 		},
 	}
 	f := c.Flags()
-	o.MeshFlags.AddFlags(f, "How long to wait for each cluster, and for each request that applies a change",
+	o.MeshFlags.AddFlags(f, "Deadline of the read (every cluster read by the run's start + this; the probes then get --probe-timeout), and of each request that applies a change",
 		"Do not run live probes while diagnosing (the findings that need them are then not fixed)")
 	f.StringSliceVar(&o.Only, "only", nil, "Fix only these checks' findings, by ID or area, comma-separated (e.g. locality,MF1003)")
 	f.BoolVar(&o.Apply, "apply", false, "Apply the plan (server-side apply after a server-side dry run)")

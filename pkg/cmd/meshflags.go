@@ -16,6 +16,7 @@ type MeshFlags struct {
 	Contexts       []string
 	AllContexts    bool
 	Timeout        time.Duration
+	ProbeTimeout   time.Duration // 0: the same as Timeout
 	NoProbes       bool
 	IstioNamespace string
 	IstiodDebug    []string // CONTEXT=URL
@@ -42,6 +43,7 @@ func (m *MeshFlags) AddFlags(f *pflag.FlagSet, timeoutHelp, noProbesHelp string)
 	f.StringSliceVar(&m.Contexts, "contexts", nil, "Kubeconfig contexts to read, comma-separated (default: the current context and the clusters its remote secrets point at)")
 	f.BoolVar(&m.AllContexts, "all-contexts", false, "Read every context in the kubeconfig")
 	f.DurationVar(&m.Timeout, "timeout", m.Timeout, timeoutHelp)
+	f.DurationVar(&m.ProbeTimeout, "probe-timeout", 0, "Budget of the live probes (gateway dials, remote credentials with their access reviews, istiod's views) and the AWS reads, which start when the read ends (default: the same as --timeout)")
 	f.BoolVar(&m.NoProbes, "no-probes", false, noProbesHelp)
 	f.StringVar(&m.IstioNamespace, "istio-namespace", m.IstioNamespace, "Namespace of Istio's control plane")
 	f.StringArrayVar(&m.IstiodDebug, "istiod-debug-address", nil, "CONTEXT=URL: reach that context's istiod debug endpoint at URL instead of through a port-forward (repeatable)")
@@ -64,6 +66,9 @@ func (m *MeshFlags) Validate() error {
 	if m.Timeout <= 0 {
 		return failed("--timeout must be positive, not %s", m.Timeout)
 	}
+	if m.ProbeTimeout < 0 {
+		return failed("--probe-timeout must not be negative, not %s", m.ProbeTimeout)
+	}
 	if m.AllContexts && len(m.Contexts) > 0 {
 		return failed("--contexts and --all-contexts cannot be used together")
 	}
@@ -85,7 +90,11 @@ func (m *MeshFlags) Validate() error {
 
 // Target is the run these flags describe.
 func (m *MeshFlags) Target() Target {
-	return Target{Contexts: m.Contexts, AllContexts: m.AllContexts, Timeout: m.Timeout,
+	probes := m.ProbeTimeout
+	if probes == 0 {
+		probes = m.Timeout
+	}
+	return Target{Contexts: m.Contexts, AllContexts: m.AllContexts, Timeout: m.Timeout, ProbeTimeout: probes,
 		IstioNamespace: m.IstioNamespace, NoProbes: m.NoProbes, IstiodDebug: m.istiod,
 		ReadAWS: m.awsFlags, AWS: m.AWS || m.AWSProfile != "", AWSProfile: m.AWSProfile, PCAARN: m.PCAARN}
 }

@@ -5,10 +5,14 @@ package cmd
 
 import (
 	"errors"
+	"io"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/aws/awsconfig"
+	"github.com/meshfed/kubectl-meshfed/pkg/logging"
 )
 
 // NewRootCmd builds `kubectl meshfed` and its subcommands. Results go to
@@ -41,6 +45,22 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it,
 		return &ExitError{Code: ExitFailed, Err: errors.New(err.Error() + " (see '" + c.CommandPath() + " --help')")}
 	})
 	flags.AddFlags(root.PersistentFlags())
+	// -v as kubectl has it: the libraries' logs (client-go's through klog)
+	// on stderr at that verbosity; none at all without it, so stdout and
+	// stderr carry only what the plugin itself says.
+	var verbosity int
+	root.PersistentFlags().IntVarP(&verbosity, "v", "v", 0, "Log level of the client libraries (client-go's klog), on stderr; 0 logs nothing")
+	logging.Setup(streams.ErrOut, 0)
+	root.PersistentPreRun = func(*cobra.Command, []string) {
+		logging.Setup(streams.ErrOut, verbosity)
+		// The AWS SDK's own lines (retries, IMDS fall-backs, the credential
+		// chain's reasons) follow the same switch: on stderr with -v only.
+		var sdk io.Writer
+		if verbosity > 0 {
+			sdk = streams.ErrOut
+		}
+		awsconfig.SetLog(sdk)
+	}
 
 	root.AddCommand(
 		NewDoctorCmd(flags, streams, backend),

@@ -53,7 +53,7 @@ Contexts are chosen as doctor chooses them.`,
 		},
 	}
 	f := c.Flags()
-	o.MeshFlags.AddFlags(f, "How long to wait for each cluster (and, within it, the probes)",
+	o.MeshFlags.AddFlags(f, "Deadline of the read: every cluster is read (following the mesh included) by the run's start + this; the probes then get --probe-timeout",
 		"Do not run live probes (east-west gateway dials, remote credentials, istiod's view); only read the API servers")
 	addOutputFlag(c, &o.Output, outputText, outputJSON, outputDOT)
 	return c

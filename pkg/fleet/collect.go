@@ -37,6 +37,10 @@ import (
 type Options struct {
 	// Timeout bounds the whole read of one cluster (default 10s).
 	Timeout time.Duration
+	// Deadline, when set, ends every read by then, however late it
+	// started: following the mesh reads clusters in rounds, and the run's
+	// read phase must still end by its start + --timeout.
+	Deadline time.Time
 	// IstioNamespace is Istio's system namespace (default istio-system).
 	IstioNamespace string
 	// Latest reads the newest state, as a read right after a write must. By
@@ -107,8 +111,46 @@ func (c *Collector) cluster(ctx context.Context, name string) *Cluster {
 		c.read[name] = r
 	}
 	c.mu.Unlock()
-	r.once.Do(func() { r.cluster = collectCluster(ctx, c.flags, name, c.opts) })
+	r.once.Do(func() { r.cluster = collectBounded(ctx, c.flags, name, c.opts) })
 	return r.cluster
+}
+
+// backstopGrace is how long past its deadline a cluster's read may take to
+// come back before it is given up: client-go honours the context almost
+// everywhere, but not everywhere (a kubeconfig exec plugin that hangs is run
+// without one), and a run must end by its deadline whatever hangs.
+const backstopGrace = 250 * time.Millisecond
+
+// collectBounded is collectCluster, returned by its deadline (plus
+// backstopGrace) even when the read itself does not return: the cluster is
+// then reported as not answering, and the read left behind writes only to a
+// Cluster nobody sees.
+func collectBounded(ctx context.Context, flags *genericclioptions.ConfigFlags, name string, opts Options) *Cluster {
+	deadline := time.Now().Add(opts.Timeout)
+	if !opts.Deadline.IsZero() && opts.Deadline.Before(deadline) {
+		deadline = opts.Deadline
+	}
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	start := time.Now()
+	done := make(chan *Cluster, 1)
+	go func() { done <- collectCluster(ctx, flags, name, opts) }()
+	backstop := time.NewTimer(time.Until(deadline) + backstopGrace)
+	defer backstop.Stop()
+	select {
+	case c := <-done:
+		return c
+	case <-backstop.C:
+		c := &Cluster{Context: name, IstioNamespace: opts.IstioNamespace, ReadDuration: time.Since(start),
+			Error: fmt.Sprintf("no answer within %s (the read did not return: a hung credential plugin or connection)", time.Since(start).Round(time.Millisecond))}
+		if cfg, err := RESTConfig(flags, name); err == nil {
+			c.Server = cfg.Host
+		}
+		return c
+	}
 }
 
 // ChooseContexts is ChooseContexts on this Collector: the clusters read to
@@ -126,8 +168,16 @@ func RESTConfig(flags *genericclioptions.ConfigFlags, contextName string) (*rest
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeconfig: %w", err)
 	}
-	if _, ok := raw.Contexts[contextName]; !ok {
+	kctx, ok := raw.Contexts[contextName]
+	if !ok {
 		return nil, fmt.Errorf("context %q is not in the kubeconfig", contextName)
+	}
+	// client-go's own words for these ("no configuration has been
+	// provided, try setting KUBERNETES_MASTER") do not point at the entry.
+	if kctx != nil {
+		if _, ok := raw.Clusters[kctx.Cluster]; !ok {
+			return nil, fmt.Errorf("context %q names cluster %q, which the kubeconfig does not define", contextName, kctx.Cluster)
+		}
 	}
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: contextName}
 	if flags.Impersonate != nil {
@@ -158,6 +208,11 @@ func collectCluster(parent context.Context, flags *genericclioptions.ConfigFlags
 	// Without a dial timeout a black-holed address waits for the kernel's
 	// SYN retries; the context deadline bounds it too, this makes it tidy.
 	cfg.Timeout = opts.Timeout
+	budget := opts.Timeout // what "no answer within" names
+	if dl, ok := ctx.Deadline(); ok {
+		cfg.Timeout = max(time.Until(dl), time.Millisecond)
+		budget = time.Until(dl).Round(100 * time.Millisecond)
+	}
 
 	r, err := newReader(cfg, opts.IstioNamespace, opts.Latest)
 	if err != nil {
@@ -167,7 +222,7 @@ func collectCluster(parent context.Context, flags *genericclioptions.ConfigFlags
 	// The namespace list is the gate: it tells unreachable and rejected
 	// credentials apart from a cluster that is merely partly readable.
 	if err := r.read(ctx, c, KindNamespaces); err != nil {
-		c.Error = describe(err, ctx, opts.Timeout)
+		c.Error = describe(err, ctx, budget)
 		return c
 	}
 	c.Reachable = true
@@ -199,7 +254,7 @@ func collectCluster(parent context.Context, flags *genericclioptions.ConfigFlags
 	_ = g.Wait()
 	for k, err := range results {
 		if err != nil {
-			c.Failures[k] = describe(err, ctx, opts.Timeout)
+			c.Failures[k] = describe(err, ctx, budget)
 		}
 	}
 	if len(c.Failures) == 0 {
@@ -215,6 +270,9 @@ func describe(err error, ctx context.Context, timeout time.Duration) string {
 	var netErr net.Error
 	var urlErr *url.Error
 	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &netErr) && netErr.Timeout()):
+		// client-go retried a failing read until the deadline: say what failed.
+		return fmt.Sprintf("no complete answer within %s: %s", timeout, lastLine(err))
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("no answer within %s", timeout)
 	case apierrors.IsUnauthorized(err):
@@ -231,6 +289,16 @@ func describe(err error, ctx context.Context, timeout time.Duration) string {
 		return urlErr.Err.Error() + " (" + urlErr.URL + ")"
 	}
 	return err.Error()
+}
+
+// lastLine is err's text on one line, without the request URL client-go
+// appends (it names the server, already in the report).
+func lastLine(err error) string {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 func apiMessage(err error) string {

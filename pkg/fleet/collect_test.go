@@ -143,3 +143,68 @@ func TestCollectLatestSkipsTheWatchCache(t *testing.T) {
 		}
 	}
 }
+
+// TestCollectReturnsWhenAnExecPluginHangs: client-go runs a kubeconfig's
+// exec credential plugin without a deadline; the read still ends by its
+// deadline (plus the backstop's grace) and says the cluster did not answer.
+func TestCollectReturnsWhenAnExecPluginHangs(t *testing.T) {
+	dir := t.TempDir()
+	plugin := filepath.Join(dir, "hang.sh")
+	if err := os.WriteFile(plugin, []byte("#!/bin/sh\nexec sleep 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}
+users:
+- name: u
+  user:
+    exec: {apiVersion: client.authentication.k8s.io/v1, command: "` + plugin + `", interactiveMode: Never}
+contexts:
+- name: hung-exec
+  context: {cluster: c, user: u}
+`
+	path := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &path
+	const timeout = time.Second
+	start := time.Now()
+	f := Collect(context.Background(), flags, []string{"hung-exec"}, Options{Timeout: timeout, Deadline: start.Add(timeout)})
+	took := time.Since(start)
+	if took > timeout+backstopGrace+300*time.Millisecond {
+		t.Errorf("Collect took %s with a hung exec plugin, want about %s", took, timeout+backstopGrace)
+	}
+	c := f.Clusters[0]
+	if c.Reachable || !strings.Contains(c.Error, "no answer within") {
+		t.Errorf("cluster %+v: want unreachable, no answer within the deadline", c)
+	}
+}
+
+// TestCollectDeadlineEndsLaterRounds: Options.Deadline ends a read that
+// starts late (a later round of following the mesh) by the run's deadline,
+// not by its own start + Timeout.
+func TestCollectDeadlineEndsLaterRounds(t *testing.T) {
+	release := make(chan struct{})
+	hung := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	flags := kubeconfig(t, map[string]string{"hung": hung.URL})
+	start := time.Now()
+	f := Collect(context.Background(), flags, []string{"hung"}, Options{Timeout: 10 * time.Second, Deadline: start.Add(time.Second)})
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Errorf("read took %s, want it ended by the 1s deadline", took)
+	}
+	if c := f.Clusters[0]; c.Reachable || !strings.Contains(c.Error, "no answer within 1s") {
+		t.Errorf("cluster error %q, want no answer within 1s", c.Error)
+	}
+}

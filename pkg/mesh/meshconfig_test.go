@@ -97,24 +97,7 @@ func TestParseMeshConfigEqualsIstios(t *testing.T) {
 	} {
 		corpus[name] = doc
 	}
-	rejected := 0
-	for name, doc := range corpus {
-		got, gotErr := ParseMeshConfig(doc)
-		if gotErr != nil {
-			rejected++
-		}
-		want, wantErr := istiomesh.ApplyMeshConfigDefaults(doc)
-		switch {
-		case (gotErr == nil) != (wantErr == nil):
-			t.Errorf("%s: error %v, istio's %v", name, gotErr, wantErr)
-		case gotErr == nil && !proto.Equal(got, want):
-			t.Errorf("%s: parsed differently from istio:\n got  %v\n want %v", name, got, want)
-		}
-	}
-	t.Logf("%d documents, %d rejected by both", len(corpus), rejected)
-	if rejected == 0 || rejected == len(corpus) {
-		t.Errorf("the corpus must hold documents both accepted and rejected")
-	}
+	parsesAsIstio(t, corpus, ParseMeshConfig, istiomesh.ApplyMeshConfigDefaults)
 }
 
 func TestParseMeshNetworksEqualsIstios(t *testing.T) {
@@ -132,13 +115,21 @@ func TestParseMeshNetworksEqualsIstios(t *testing.T) {
 	} {
 		corpus[name] = doc
 	}
+	parsesAsIstio(t, corpus, ParseMeshNetworks, istiomesh.ParseMeshNetworks)
+}
+
+// parsesAsIstio holds ours to istio's parse on every document of corpus:
+// the same documents rejected, the same message for the rest; and the
+// corpus must test both sides.
+func parsesAsIstio[M proto.Message](t *testing.T, corpus map[string]string, ours, istios func(string) (M, error)) {
+	t.Helper()
 	rejected := 0
 	for name, doc := range corpus {
-		got, gotErr := ParseMeshNetworks(doc)
+		got, gotErr := ours(doc)
 		if gotErr != nil {
 			rejected++
 		}
-		want, wantErr := istiomesh.ParseMeshNetworks(doc)
+		want, wantErr := istios(doc)
 		switch {
 		case (gotErr == nil) != (wantErr == nil):
 			t.Errorf("%s: error %v, istio's %v", name, gotErr, wantErr)

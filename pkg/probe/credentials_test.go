@@ -215,3 +215,42 @@ func TestJWTClaims(t *testing.T) {
 		t.Errorf("no exp: %q %v", sub, exp)
 	}
 }
+
+// TestCredentialsSlowReviewsGetTheWholeBudget: on a busy machine each access
+// review may take a while; with only a Deadline (as the doctor passes the
+// probe budget), no constant of the probe cuts them short: every review of
+// Istio's reader role is answered, none fails with a deadline.
+func TestCredentialsSlowReviewsGetTheWholeBudget(t *testing.T) {
+	const perReview = 300 * time.Millisecond
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/api/v1/namespaces/kube-system":
+			fmt.Fprintf(w, `{"kind":"Namespace","apiVersion":"v1","metadata":{"name":"kube-system","uid":%q}}`, kubeSystemUID)
+		case "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
+			time.Sleep(perReview)
+			fmt.Fprint(w, `{"kind":"SelfSubjectAccessReview","apiVersion":"authorization.k8s.io/v1","status":{"allowed":true}}`)
+		default:
+			w.WriteHeader(404)
+		}
+	}))
+	srv.StartTLS()
+	defer srv.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	f := credFleet(map[string][]byte{"slow": kubeconfigFor(srv.URL, ca, "good-sekret")})
+	// Longer than the old fixed 3 s per probe: reviews/rbacParallel rounds.
+	need := time.Duration((len(ReaderAccess)+len(RemoteControlAccess))/rbacParallel+2) * perReview
+	if need <= 3*time.Second {
+		t.Fatalf("the reviews need only %s: the test would not show a budget beyond the old 3 s", need)
+	}
+	start := time.Now()
+	got := Credentials(context.Background(), f, Options{Deadline: time.Now().Add(need + 5*time.Second), From: "test"})
+	if len(got) != 1 {
+		t.Fatalf("%d probes, want 1", len(got))
+	}
+	p := got[0]
+	if p.Outcome != fleet.CredOK || p.RBACError != "" || p.RBACChecked != len(ReaderAccess) || len(p.RBACDenied) != 0 {
+		t.Errorf("after %s: outcome %s, %d of %d reviews checked, error %q", time.Since(start).Round(time.Millisecond),
+			p.Outcome, p.RBACChecked, len(ReaderAccess), p.RBACError)
+	}
+}

@@ -35,7 +35,8 @@ type Options struct {
 	// Deadline is when every probe must have finished; results not in by
 	// then are recorded as timeouts. Zero means now + Timeout.
 	Deadline time.Time
-	// Timeout bounds each probe (default 3s), within Deadline.
+	// Timeout bounds each probe, within Deadline (default: the time to
+	// Deadline; 3s when neither is set).
 	Timeout time.Duration
 	// Domain is the cluster DNS domain used in service host names
 	// (default cluster.local).
@@ -53,6 +54,9 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 && !o.Deadline.IsZero() {
+		o.Timeout = max(time.Until(o.Deadline), time.Millisecond)
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = 3 * time.Second
 	}

@@ -133,11 +133,20 @@ func (t *textReport) areas() {
 		t.b.WriteByte('\n')
 		t.line(0, t.st.Heading.Render(areaTitle(area)))
 		var passed []string
-		notRun := map[string][]string{} // by reason
+		notRun := map[string][]string{}    // by reason
+		elsewhere := map[string][]string{} // by the checks that report it
 		for _, c := range inArea {
 			switch {
 			case c.Status == checks.StatusNotRun:
 				notRun[c.NotRun] = append(notRun[c.NotRun], string(c.ID))
+				continue
+			case c.Status == checks.StatusReportedElsewhere && len(byCheck[c.ID]) == 0 && len(c.Unknown) == 0:
+				under := make([]string, len(c.ReportedUnder))
+				for i, id := range c.ReportedUnder {
+					under[i] = string(id)
+				}
+				key := strings.Join(under, ", ")
+				elsewhere[key] = append(elsewhere[key], string(c.ID))
 				continue
 			case c.Status == checks.StatusPass && len(byCheck[c.ID]) == 0 && len(c.Unknown) == 0:
 				passed = append(passed, string(c.ID))
@@ -146,6 +155,7 @@ func (t *textReport) areas() {
 			t.check(c, byCheck[c.ID])
 		}
 		t.passed(passed)
+		t.reportedElsewhere(elsewhere)
 		t.notRun(notRun)
 		if area == checks.AreaConnectivity && t.r.Reachability != nil {
 			var b strings.Builder
@@ -181,6 +191,20 @@ func (t *textReport) notRun(byReason map[string][]string) {
 	sort.Strings(reasons)
 	for _, r := range reasons {
 		t.line(1, t.st.Faint.Render("– not run:"), t.st.ID.Render(strings.Join(byReason[r], " "))+t.st.Faint.Render(": "+r))
+	}
+}
+
+// reportedElsewhere writes the checks that saw a problem another check
+// reports, a line per reporting check: not ✓, since they did not find their
+// input fine, and not a finding twice.
+func (t *textReport) reportedElsewhere(byOther map[string][]string) {
+	others := make([]string, 0, len(byOther))
+	for o := range byOther {
+		others = append(others, o)
+	}
+	sort.Strings(others)
+	for _, o := range others {
+		t.line(1, t.st.Faint.Render("→"), t.st.ID.Render(strings.Join(byOther[o], " ")), t.st.Faint.Render("reported under "+o))
 	}
 }
 
@@ -335,6 +359,9 @@ func (t *textReport) summary() {
 	checked := []string{plural(s.Checks, "check", "checks"), fmt.Sprintf("%d passed", s.Passed)}
 	if s.Incomplete > 0 {
 		checked = append(checked, t.st.Unknown.Render(fmt.Sprintf("%d incomplete", s.Incomplete)))
+	}
+	if s.ReportedElsewhere > 0 {
+		checked = append(checked, fmt.Sprintf("%d reported under another", s.ReportedElsewhere))
 	}
 	if s.NotRun > 0 {
 		checked = append(checked, fmt.Sprintf("%d not run", s.NotRun))

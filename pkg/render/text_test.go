@@ -223,3 +223,33 @@ func TestTextShowsReachabilityUnderConnectivity(t *testing.T) {
 		t.Errorf("the reachability view should sit in the Connectivity section and say where the probes ran:\n%s", out)
 	}
 }
+
+// TestTextReportedElsewhereIsNoTick: a check that left what it saw to
+// another check reads "reported under", never ✓.
+func TestTextReportedElsewhereIsNoTick(t *testing.T) {
+	r := healthyReport(t)
+	for i := range r.Checks {
+		if i == 0 {
+			r.Checks[i].Status, r.Checks[i].ReportedUnder = checks.StatusReportedElsewhere, []checks.ID{"MF4011"}
+			r.Summary.Passed--
+			r.Summary.ReportedElsewhere++
+		}
+	}
+	id := string(r.Checks[0].ID)
+	var b bytes.Buffer
+	if err := Text(&b, r, mustCatalog(t), plainStyles()); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "→ "+id+" reported under MF4011") {
+		t.Errorf("no \"→ %s reported under MF4011\" line:\n%s", id, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "✓") && strings.Contains(line, id) {
+			t.Errorf("%s shown as passed: %q", id, line)
+		}
+	}
+	if !strings.Contains(out, "4 passed, 1 reported under another") {
+		t.Errorf("summary does not count it apart:\n%s", out)
+	}
+}

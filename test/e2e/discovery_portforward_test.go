@@ -169,11 +169,11 @@ func TestIstiodViewThroughPortForwardWithFaults(t *testing.T) {
 				}
 			}()
 			// The doctor's promise, as with a hanging gateway: done within
-			// --timeout + 1 s.
+			// --timeout + --probe-timeout (by default --timeout) + 1 s.
 			const timeout = 3 * time.Second
 			start := time.Now()
 			got := doctor(t, "--timeout", timeout.String())
-			if took := time.Since(start); took > timeout+time.Second {
+			if took := time.Since(start); took > 2*timeout+time.Second {
 				t.Errorf("doctor took %s with a node agent that %s, --timeout %s", took, mode.name, timeout)
 			}
 			var unknown, eastWest bool

@@ -113,7 +113,9 @@ func TestDoctorOnDemoLab(t *testing.T) {
 		out, stderr, code := labtest.Run(t, l, "--kubeconfig", kubeconfig, "doctor", "-o", "json",
 			"--timeout", timeout.String(), "--contexts", "east,west,central,refused,hung")
 		elapsed := time.Since(start)
-		if elapsed > timeout+time.Second {
+		// The read ends by --timeout; the probes then get --probe-timeout
+		// (by default as much) of their own.
+		if elapsed > 2*timeout+time.Second {
 			t.Errorf("doctor took %s with --timeout %s", elapsed.Round(time.Millisecond), timeout)
 		}
 		if code != 2 {
@@ -126,16 +128,15 @@ func TestDoctorOnDemoLab(t *testing.T) {
 				t.Errorf("cluster %s: reachable %v, error %q", c.Context, c.Reachable, c.Error)
 			}
 		}
-		// The hung cluster uses up the run's time, so the live probes of the
-		// gateways (MF3012, MF3013) do not run, and istiod's view is not
-		// read (MF4011 says so, unknown): compare everything else.
-		live := without(without(without(without(r.Findings, "MF0001"), "MF3012"), "MF3013"), "MF4011")
-		if k, want := keys(live), keys(without(without(demoAsFindings(), "MF3012"), "MF3013")); !reflect.DeepEqual(k, want) {
-			t.Errorf("the live clusters' findings changed with dead ones beside them: %v, want %v", k, want)
+		// The hung cluster uses up the read's time, but the probes have
+		// their own budget: the live clusters are reported in full, probes
+		// included, exactly as without the dead ones.
+		if k := keys(without(r.Findings, "MF0001")); !reflect.DeepEqual(k, demoFindings) {
+			t.Errorf("the live clusters' findings changed with dead ones beside them: %v, want %v", k, demoFindings)
 		}
 		for _, f := range r.Findings {
-			if f.Check == "MF4011" && f.Severity != "unknown" {
-				t.Errorf("istiod's view was not read in time, yet MF4011 judged: %s %s", f.Severity, f.Message)
+			if f.Severity == "unknown" {
+				t.Errorf("unknown with the probes' own budget: %s %v %s", f.Check, f.Contexts, f.Message)
 			}
 		}
 		var mf0001 []string
@@ -173,8 +174,8 @@ func TestDoctorOnDemoLab(t *testing.T) {
 		const timeout = 3 * time.Second
 		start := time.Now()
 		out, stderr, _ := labtest.Run(t, l, "--kubeconfig", kubeconfig, "--context", "east", "doctor", "-o", "json", "--timeout", timeout.String())
-		if elapsed := time.Since(start); elapsed > timeout+time.Second {
-			t.Errorf("doctor took %s with --timeout %s while following the mesh", elapsed.Round(time.Millisecond), timeout)
+		if elapsed := time.Since(start); elapsed > 2*timeout+time.Second {
+			t.Errorf("doctor took %s with --timeout %s (and --probe-timeout as much) while following the mesh", elapsed.Round(time.Millisecond), timeout)
 		}
 		r := parseReport(t, out)
 		var got []string

@@ -36,7 +36,7 @@ func EndpointRegion(server string) (string, bool) {
 	}
 	labels := strings.Split(strings.ToLower(u.Hostname()), ".")
 	for i := 1; i+2 < len(labels); i++ {
-		if labels[i] == "eks" && labels[i+1] == "amazonaws" && labels[i+2] == "com" {
+		if labels[i] == "eks" && labels[i+1] == "amazonaws" && labels[i+2] == "com" && labels[i-1] != "" {
 			return labels[i-1], true
 		}
 	}
@@ -69,9 +69,9 @@ func LoadBalancerRegion(host string) (string, bool) {
 			continue
 		}
 		switch {
-		case labels[i-1] == "elb":
+		case labels[i-1] == "elb" && labels[i] != "":
 			return labels[i], true
-		case labels[i] == "elb" && i >= 2:
+		case labels[i] == "elb" && i >= 2 && labels[i-1] != "":
 			return labels[i-1], true
 		}
 	}

@@ -96,6 +96,9 @@ func gatewayUntrusted(f *fleet.Fleet) []checks.Finding {
 	untrusted := func(p fleet.GatewayProbe) bool {
 		return p.Outcome == fleet.ProbeUntrusted && (p.OwnNetworkTrusts == nil || !*p.OwnNetworkTrusts)
 	}
+	for _, g := range groupProbes(f, func(p fleet.GatewayProbe) bool { return p.Outcome == fleet.ProbeUntrusted && !untrusted(p) }) {
+		out = append(out, checks.ReportedUnder("MF2001", g.first.Context))
+	}
 	for _, g := range groupProbes(f, untrusted) {
 		p := g.first
 		out = append(out, checks.Finding{

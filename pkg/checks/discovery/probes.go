@@ -71,12 +71,17 @@ func credentialsFail(f *fleet.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for cp := range credentialProbes(f) {
 		what, failed := credentialFailure[cp.Outcome]
-		if !failed || (cp.Outcome == fleet.CredUnauthorized && tokenExpired(f, cp)) {
-			continue // MF4009 says why it is rejected
+		if !failed {
+			continue
+		}
+		if cp.Outcome == fleet.CredUnauthorized && tokenExpired(f, cp) {
+			out = append(out, checks.ReportedUnder("MF4009", contexts(cp.Context, peerWithID(f, cp.Context, cp.Key))...)) // it says why it is rejected
+			continue
 		}
 		statuses := fleet.ClusterStatuses(f.Probes.IstiodViews(cp.Context), cp.Key)
 		if len(notSynced(statuses)) > 0 {
-			continue // MF4011
+			out = append(out, checks.ReportedUnder("MF4011", contexts(cp.Context, peerWithID(f, cp.Context, cp.Key))...)) // with this probe as its explanation
+			continue
 		}
 		fd := checks.NewMF4008(checks.MF4008Subjects{Primary: cp.Context, Peer: peerWithID(f, cp.Context, cp.Key)}, checks.Details{
 			Object:   secretObject(cp.Secret),

@@ -309,8 +309,18 @@ func wrongTarget(f *fleet.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for r := range readEntries(f) {
 		p, s, e := r.p, r.s, r.e
-		if e.Err != "" || e.Key == p.id.ClusterID || mesh.LoopbackServer(e.Server) {
-			continue // MF4005, MF4003, MF4006
+		// Where the entry cannot be judged, the check that can explains it:
+		// not a pass of this one.
+		switch {
+		case e.Err != "":
+			out = append(out, checks.ReportedUnder("MF4005", contexts(p.c.Context, peerWithID(f, p.c.Context, e.Key))...))
+			continue
+		case e.Key == p.id.ClusterID:
+			out = append(out, checks.ReportedUnder("MF4003", contexts(p.c.Context, peerWithID(f, p.c.Context, e.Key))...))
+			continue
+		case mesh.LoopbackServer(e.Server):
+			out = append(out, checks.ReportedUnder("MF4006", contexts(p.c.Context, peerWithID(f, p.c.Context, e.Key))...))
+			continue
 		}
 		if fd, ok := judgeTarget(f, p, s, e); ok {
 			out = append(out, fd)

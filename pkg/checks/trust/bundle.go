@@ -19,6 +19,10 @@ func rootConfigMaps(f *fleet.Fleet, opts Options) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range signers(f) {
 		ca := p.CA
+		if fd, ok := brokenCA(p); ok {
+			out = append(out, fd)
+			continue
+		}
 		if ca.Signing == nil {
 			continue
 		}
@@ -35,7 +39,8 @@ func rootConfigMaps(f *fleet.Fleet, opts Options) []checks.Finding {
 		var groups []group
 		for _, cm := range mesh.RootConfigMaps(c) {
 			if cm.Err != nil {
-				continue // MF2009
+				out = append(out, checks.ReportedUnder("MF2009", p.Context))
+				continue
 			}
 			i := slices.IndexFunc(groups, func(g group) bool { return sameCerts(g.roots, cm.Roots) })
 			if i < 0 {

@@ -26,6 +26,21 @@ func signers(f *fleet.Fleet) []Peer {
 	return out
 }
 
+// brokenCA is what a check returns for a signer whose CA material it could
+// not look at because it does not parse: MF2009 reports that, and the check
+// must not read as passed for it.
+func brokenCA(p Peer) (checks.Finding, bool) {
+	if p.CA.Signing != nil || p.CA.Withheld {
+		return checks.Finding{}, false
+	}
+	for _, pr := range p.CA.Problems {
+		if pr.Fatal {
+			return checks.ReportedUnder("MF2009", p.Context), true
+		}
+	}
+	return checks.Finding{}, false
+}
+
 func keyName(ca mesh.CA, tlsName, istioName string) string {
 	if ca.Layout == "tls" {
 		return tlsName
@@ -39,6 +54,10 @@ func keyMatches(f *fleet.Fleet, _ Options) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range signers(f) {
 		ca := p.CA
+		if fd, ok := brokenCA(p); ok {
+			out = append(out, fd)
+			continue
+		}
 		if ca.Signing == nil || ca.Key() == nil || ca.Key().Matches(ca.Signing) {
 			continue
 		}
@@ -75,6 +94,10 @@ func usableCA(f *fleet.Fleet, _ Options) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range signers(f) {
 		ca := p.CA
+		if fd, ok := brokenCA(p); ok {
+			out = append(out, fd)
+			continue
+		}
 		if ca.Signing == nil {
 			continue
 		}
@@ -133,6 +156,10 @@ func chainToRoot(f *fleet.Fleet, opts Options) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range signers(f) {
 		ca := p.CA
+		if fd, ok := brokenCA(p); ok {
+			out = append(out, fd)
+			continue
+		}
 		if ca.Signing == nil || len(ca.Roots) == 0 {
 			continue
 		}

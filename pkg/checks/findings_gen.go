@@ -74,6 +74,32 @@ const (
 	MF6015 ID = "MF6015" // No route between the VPCs of clusters on one network
 )
 
+// MF0001Subjects are the contexts an MF0001 finding is about, by role.
+type MF0001Subjects struct {
+	Cluster string
+}
+
+// NewMF0001 is an MF0001 finding (Cluster cannot be read) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF0001(s MF0001Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF0001, AreaGeneral, d)
+}
+
+// MF0002Subjects are the contexts an MF0002 finding is about, by role.
+type MF0002Subjects struct {
+	Cluster string
+}
+
+// NewMF0002 is an MF0002 finding (Cluster only partly readable) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF0002(s MF0002Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF0002, AreaGeneral, d)
+}
+
 // MF1003Subjects are the contexts an MF1003 finding is about, by role.
 type MF1003Subjects struct {
 	Cluster string
@@ -98,6 +124,19 @@ func NewMF3001(s MF3001Subjects, d Details) Finding {
 	var b subjectsBuilder
 	b.add(RoleMember, s.Members...)
 	return b.finding(MF3001, AreaConnectivity, d)
+}
+
+// MF3002Subjects are the contexts an MF3002 finding is about, by role.
+type MF3002Subjects struct {
+	Cluster string
+}
+
+// NewMF3002 is an MF3002 finding (East-west gateway has no address) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3002(s MF3002Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3002, AreaConnectivity, d)
 }
 
 // MF3003Subjects are the contexts an MF3003 finding is about, by role.
@@ -178,6 +217,71 @@ func NewMF3010(s MF3010Subjects, d Details) Finding {
 	b.add(RolePrimary, s.Primary)
 	b.add(RoleRemote, s.Remotes...)
 	return b.finding(MF3010, AreaConnectivity, d)
+}
+
+// MF3012Subjects are the contexts an MF3012 finding is about, by role.
+type MF3012Subjects struct {
+	Cluster string
+}
+
+// NewMF3012 is an MF3012 finding (East-west gateway not reachable from this machine) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3012(s MF3012Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3012, AreaConnectivity, d)
+}
+
+// MF3013Subjects are the contexts an MF3013 finding is about, by role.
+type MF3013Subjects struct {
+	Cluster string
+}
+
+// NewMF3013 is an MF3013 finding (East-west gateway presents a certificate the mesh does not trust) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3013(s MF3013Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3013, AreaConnectivity, d)
+}
+
+// MF3014Subjects are the contexts an MF3014 finding is about, by role.
+type MF3014Subjects struct {
+	Cluster string
+}
+
+// NewMF3014 is an MF3014 finding (Load balancer terminates TLS in front of the east-west gateway) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3014(s MF3014Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3014, AreaConnectivity, d)
+}
+
+// MF3015Subjects are the contexts an MF3015 finding is about, by role.
+type MF3015Subjects struct {
+	Remote string
+}
+
+// NewMF3015 is an MF3015 finding (A remote cluster's injection webhook calls no primary) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3015(s MF3015Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleRemote, s.Remote)
+	return b.finding(MF3015, AreaConnectivity, d)
+}
+
+// MF3016Subjects are the contexts an MF3016 finding is about, by role.
+type MF3016Subjects struct {
+	Remote string
+}
+
+// NewMF3016 is an MF3016 finding (A remote cluster's path to its primary's istiod fails from this machine) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3016(s MF3016Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleRemote, s.Remote)
+	return b.finding(MF3016, AreaConnectivity, d)
 }
 
 // MF4001Subjects are the contexts an MF4001 finding is about, by role.
@@ -358,6 +462,19 @@ func NewMF4013(s MF4013Subjects, d Details) Finding {
 	return b.finding(MF4013, AreaDiscovery, d)
 }
 
+// MF4014Subjects are the contexts an MF4014 finding is about, by role.
+type MF4014Subjects struct {
+	Cluster string
+}
+
+// NewMF4014 is an MF4014 finding (A service has endpoints elsewhere but no Service object here, and DNS is not proxied) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4014(s MF4014Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF4014, AreaDiscovery, d)
+}
+
 // MF4015Subjects are the contexts an MF4015 finding is about, by role.
 type MF4015Subjects struct {
 	Primary string
@@ -373,6 +490,19 @@ func NewMF4015(s MF4015Subjects, d Details) Finding {
 	return b.finding(MF4015, AreaDiscovery, d)
 }
 
+// MF5001Subjects are the contexts an MF5001 finding is about, by role.
+type MF5001Subjects struct {
+	Cluster string
+}
+
+// NewMF5001 is an MF5001 finding (Nodes without region or zone labels) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF5001(s MF5001Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF5001, AreaLocality, d)
+}
+
 // MF5002Subjects are the contexts an MF5002 finding is about, by role.
 type MF5002Subjects struct {
 	Cluster string
@@ -384,4 +514,56 @@ func NewMF5002(s MF5002Subjects, d Details) Finding {
 	var b subjectsBuilder
 	b.add(RoleCluster, s.Cluster)
 	return b.finding(MF5002, AreaLocality, d)
+}
+
+// MF5003Subjects are the contexts an MF5003 finding is about, by role.
+type MF5003Subjects struct {
+	Cluster string
+}
+
+// NewMF5003 is an MF5003 finding (Failover names regions no cluster is in) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF5003(s MF5003Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF5003, AreaLocality, d)
+}
+
+// MF5004Subjects are the contexts an MF5004 finding is about, by role.
+type MF5004Subjects struct {
+	Cluster string
+}
+
+// NewMF5004 is an MF5004 finding (Locality distribute weights are wrong) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF5004(s MF5004Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF5004, AreaLocality, d)
+}
+
+// MF5005Subjects are the contexts an MF5005 finding is about, by role.
+type MF5005Subjects struct {
+	Cluster string
+}
+
+// NewMF5005 is an MF5005 finding (outlierDetection turns locality load balancing on) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF5005(s MF5005Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF5005, AreaLocality, d)
+}
+
+// MF5006Subjects are the contexts an MF5006 finding is about, by role.
+type MF5006Subjects struct {
+	Cluster string
+}
+
+// NewMF5006 is an MF5006 finding (Failover target has endpoints in one region only) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF5006(s MF5006Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF5006, AreaLocality, d)
 }

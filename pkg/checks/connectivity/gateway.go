@@ -88,12 +88,11 @@ func gatewayWithoutAddress(f *fleet.Fleet) []checks.Finding {
 			if s.Type != "LoadBalancer" {
 				why = fmt.Sprintf("it is of type %s, so no load balancer gives it an address", s.Type)
 			}
-			out = append(out, checks.Finding{
-				Contexts: []string{c.Context},
+			out = append(out, checks.NewMF3002(checks.MF3002Subjects{Cluster: c.Context}, checks.Details{
 				Object:   &checks.ObjectRef{Kind: "Service", Namespace: s.Namespace, Name: s.Name},
 				Message:  fmt.Sprintf("the east-west gateway of network %q in %s has no address: %s", id.Network, c.Context, why),
 				Evidence: []string{fmt.Sprintf("Service %s/%s type %s, ports %s", s.Namespace, s.Name, s.Type, ports(s))},
-			})
+			}))
 		}
 	}
 	return out

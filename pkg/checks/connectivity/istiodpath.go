@@ -48,13 +48,12 @@ func istiodPath(f *fleet.Fleet) []checks.Finding {
 		if p.Presented != "" {
 			ev = append(ev, "presented: "+p.Presented)
 		}
-		out = append(out, checks.Finding{
+		out = append(out, checks.NewMF3016(checks.MF3016Subjects{Remote: p.Context}, checks.Details{
 			Severity: sev,
-			Contexts: []string{p.Context},
 			Object:   &checks.ObjectRef{Kind: p.Kind, Namespace: p.Namespace, Name: p.Name},
 			Message:  fmt.Sprintf("remote cluster %s reaches its primary's istiod through %s at %s, and from %s %s", p.Context, p.Via, p.Address, f.Probes.From, what),
 			Evidence: ev,
-		})
+		}))
 	}
 	return out
 }

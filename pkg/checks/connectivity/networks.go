@@ -356,12 +356,11 @@ func tlsTerminated(f *fleet.Fleet) []checks.Finding {
 		if !listed {
 			why = fmt.Sprintf("%s is set without %s, so every port terminates TLS", awsSSLCert, awsSSLPorts)
 		}
-		out = append(out, checks.Finding{
-			Contexts: []string{x.C.Context},
+		out = append(out, checks.NewMF3014(checks.MF3014Subjects{Cluster: x.C.Context}, checks.Details{
 			Object:   svcRef(s),
 			Message:  fmt.Sprintf("the load balancer of east-west gateway %s in %s terminates TLS on port %d: cross-network mTLS cannot pass through it", x.G.Ref(), x.C.Context, x.G.Port),
 			Evidence: []string{why},
-		})
+		}))
 	}
 	return out
 }
@@ -431,12 +430,11 @@ func remoteWebhook(f *fleet.Fleet) []checks.Finding {
 				if _, ok := exposed[hostport]; ok {
 					continue
 				}
-				out = append(out, checks.Finding{
-					Contexts: []string{c.Context},
+				out = append(out, checks.NewMF3015(checks.MF3015Subjects{Remote: c.Context}, checks.Details{
 					Object:   &checks.ObjectRef{Kind: "MutatingWebhookConfiguration", Name: w.Name},
 					Message:  fmt.Sprintf("the injection webhook %s of remote cluster %s calls %s, which no primary of the fleet exposes through a load balancer: pods created there fail or are not injected", h.Name, c.Context, hostport),
 					Evidence: []string{"load-balancer addresses of the primaries: " + describeExposed(exposed)},
-				})
+				}))
 			}
 		}
 	}

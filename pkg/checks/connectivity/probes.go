@@ -59,7 +59,9 @@ var unreachable = map[fleet.ProbeOutcome]string{
 // gatewayUnreachable reports gateway addresses the probe could not complete
 // TLS with, from the machine it ran on, and those it could not try (unknown).
 func gatewayUnreachable(f *fleet.Fleet) []checks.Finding {
-	out := notRun(f, false, "the gateway could not be probed")
+	out := notRun(f, false, "the gateway could not be probed", func(cluster string, d checks.Details) checks.Finding {
+		return checks.NewMF3012(checks.MF3012Subjects{Cluster: cluster}, d)
+	})
 	for _, g := range groupProbes(f, func(p fleet.GatewayProbe) bool { _, bad := unreachable[p.Outcome]; return bad }) {
 		p := g.first
 		sev := checks.SeverityOK
@@ -76,13 +78,12 @@ func gatewayUnreachable(f *fleet.Fleet) []checks.Finding {
 		if p.Detail != "" {
 			ev = append(ev, p.Detail)
 		}
-		out = append(out, checks.Finding{
+		out = append(out, checks.NewMF3012(checks.MF3012Subjects{Cluster: p.Context}, checks.Details{
 			Severity: sev,
-			Contexts: []string{p.Context},
 			Object:   probeRef(p),
 			Message:  fmt.Sprintf("east-west gateway %s of network %q at %s is not usable from %s: %s", p.Service, p.Network, p.Address, f.Probes.From, unreachable[p.Outcome]),
 			Evidence: ev,
-		})
+		}))
 	}
 	return out
 }
@@ -90,7 +91,9 @@ func gatewayUnreachable(f *fleet.Fleet) []checks.Finding {
 // gatewayUntrusted reports gateways whose certificate (the passthrough
 // target's) does not chain to the roots a source network trusts.
 func gatewayUntrusted(f *fleet.Fleet) []checks.Finding {
-	out := notRun(f, true, "the certificate the gateway presented could not be judged")
+	out := notRun(f, true, "the certificate the gateway presented could not be judged", func(cluster string, d checks.Details) checks.Finding {
+		return checks.NewMF3013(checks.MF3013Subjects{Cluster: cluster}, d)
+	})
 	// When the gateway's own network trusts the certificate, the networks
 	// only sign under different roots: MF2001 reports that, once.
 	untrusted := func(p fleet.GatewayProbe) bool {
@@ -101,9 +104,8 @@ func gatewayUntrusted(f *fleet.Fleet) []checks.Finding {
 	}
 	for _, g := range groupProbes(f, untrusted) {
 		p := g.first
-		out = append(out, checks.Finding{
-			Contexts: []string{p.Context},
-			Object:   probeRef(p),
+		out = append(out, checks.NewMF3013(checks.MF3013Subjects{Cluster: p.Context}, checks.Details{
+			Object: probeRef(p),
 			Message: fmt.Sprintf("east-west gateway %s of network %q at %s presents a certificate that the workloads of network %s do not trust%s",
 				p.Service, p.Network, p.Address, strings.Join(quoted(g.sources), ", "), ownClause(p)),
 			Evidence: []string{
@@ -111,7 +113,7 @@ func gatewayUntrusted(f *fleet.Fleet) []checks.Finding {
 				"presented: " + p.Presented,
 				p.Detail,
 			},
-		})
+		}))
 	}
 	return out
 }
@@ -127,19 +129,18 @@ func quoted(ss []string) []string {
 // notRun turns probes that could not decide into unknown findings: those
 // that dialled nothing (presented false) for reachability, those that got a
 // certificate but had no trust bundle to judge it (presented true) for trust.
-func notRun(f *fleet.Fleet, presented bool, what string) []checks.Finding {
+func notRun(f *fleet.Fleet, presented bool, what string, finding func(cluster string, d checks.Details) checks.Finding) []checks.Finding {
 	var out []checks.Finding
 	for _, g := range groupProbes(f, func(p fleet.GatewayProbe) bool {
 		return p.Outcome == fleet.ProbeNotRun && (p.Presented != "") == presented
 	}) {
 		p := g.first
-		out = append(out, checks.Finding{
+		out = append(out, finding(p.Context, checks.Details{
 			Severity: checks.SeverityUnknown,
-			Contexts: []string{p.Context},
 			Object:   probeRef(p),
 			Message:  fmt.Sprintf("east-west gateway %s of network %q at %s: %s: %s", p.Service, p.Network, p.Address, what, p.Detail),
 			Evidence: []string{fmt.Sprintf("probed from %s, for network %s", f.Probes.From, strings.Join(quoted(g.sources), ", "))},
-		})
+		}))
 	}
 	return out
 }

@@ -147,14 +147,13 @@ func dnsFinding(c *fleet.Cluster, ns, name string, hs []holder, dns dnsSetting) 
 		where = append(where, fmt.Sprintf("%s (%d ready)", h.context, h.ready))
 	}
 	host := fmt.Sprintf("%s.%s.svc.cluster.local", name, ns)
-	fd := checks.Finding{
-		Contexts: []string{c.Context},
-		Object:   &checks.ObjectRef{Kind: "Service", Namespace: ns, Name: name},
+	fd := checks.NewMF4014(checks.MF4014Subjects{Cluster: c.Context}, checks.Details{
+		Object: &checks.ObjectRef{Kind: "Service", Namespace: ns, Name: name},
 		Evidence: []string{
 			fmt.Sprintf("Service %s/%s with ready endpoints in: %s", ns, name, strings.Join(where, ", ")),
 			fmt.Sprintf("namespace %s exists in %s, Service %s/%s does not", ns, c.Context, ns, name),
 		},
-	}
+	})
 	if dns.unknown != "" {
 		fd.Severity = checks.SeverityUnknown
 		fd.Message = fmt.Sprintf("%s has no Service %s/%s (endpoints only in %s); whether its sidecars' DNS proxy answers %s is unknown: %s", c.Context, ns, name, contextsOf(hs), host, dns.unknown)

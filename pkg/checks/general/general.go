@@ -28,11 +28,10 @@ func unreachable(f *fleet.Fleet) []checks.Finding {
 		if c.Server != "" {
 			ev = append([]string{"server: " + c.Server}, ev...)
 		}
-		out = append(out, checks.Finding{
-			Contexts: []string{c.Context},
+		out = append(out, checks.NewMF0001(checks.MF0001Subjects{Cluster: c.Context}, checks.Details{
 			Message:  fmt.Sprintf("context %s cannot be read: %s", c.Context, c.Error),
 			Evidence: ev,
-		})
+		}))
 	}
 	return out
 }
@@ -52,11 +51,10 @@ func partlyReadable(f *fleet.Fleet) []checks.Finding {
 		for i, k := range kinds {
 			ev[i] = k + ": " + c.Failures[fleet.Kind(k)]
 		}
-		out = append(out, checks.Finding{
-			Contexts: []string{c.Context},
+		out = append(out, checks.NewMF0002(checks.MF0002Subjects{Cluster: c.Context}, checks.Details{
 			Message:  fmt.Sprintf("context %s: %d kind(s) could not be read; checks needing them are unknown there", c.Context, len(kinds)),
 			Evidence: ev,
-		})
+		}))
 	}
 	return out
 }

@@ -51,11 +51,10 @@ func unlabelledNodes(f *fleet.Fleet) []checks.Finding {
 		if len(ev) > listAtMost {
 			ev = append(ev[:listAtMost:listAtMost], fmt.Sprintf("… and %d more", len(missing)-listAtMost))
 		}
-		out = append(out, checks.Finding{
-			Contexts: []string{c.Context},
+		out = append(out, checks.NewMF5001(checks.MF5001Subjects{Cluster: c.Context}, checks.Details{
 			Message:  fmt.Sprintf("context %s: %d of %d nodes have no region or zone label, so their workloads have no locality", c.Context, len(missing), len(c.Nodes)),
 			Evidence: ev,
-		})
+		}))
 	}
 	return out
 }

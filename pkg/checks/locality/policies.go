@@ -216,13 +216,12 @@ func failoverRegions(f *fleet.Fleet) []checks.Finding {
 		if len(regions) == 0 {
 			sev = checks.SeverityUnknown
 		}
-		out = append(out, checks.Finding{
+		out = append(out, checks.NewMF5003(checks.MF5003Subjects{Cluster: p.ctx}, checks.Details{
 			Severity: sev,
-			Contexts: []string{p.ctx},
 			Object:   p.obj,
 			Message:  fmt.Sprintf("%s in %s fails over between regions no node of the fleet is in: %s", p.where, p.ctx, strings.Join(uniq(bad), ", ")),
 			Evidence: []string{"regions of the fleet's nodes: " + regionList(regions), describe(p.locality)},
-		})
+		}))
 	}
 	return out
 }
@@ -283,13 +282,12 @@ func distributeWeights(f *fleet.Fleet) []checks.Finding {
 			if len(locs) == 0 && sum == 100 {
 				sev = checks.SeverityUnknown // no locality read: cannot say
 			}
-			out = append(out, checks.Finding{
+			out = append(out, checks.NewMF5004(checks.MF5004Subjects{Cluster: p.ctx}, checks.Details{
 				Severity: sev,
-				Contexts: []string{p.ctx},
 				Object:   p.obj,
 				Message:  fmt.Sprintf("%s in %s distributes traffic from %s wrongly: %s", p.where, p.ctx, d.From, strings.Join(problems, "; ")),
 				Evidence: []string{"distribute from " + d.From + " to " + weights(d.To), "localities of the fleet's nodes: " + locList(locs)},
-			})
+			}))
 		}
 	}
 	return out
@@ -336,12 +334,11 @@ func outlierTurnsLocalityOn(f *fleet.Fleet) []checks.Finding {
 			if !p.outlier || p.locality != nil {
 				continue
 			}
-			out = append(out, checks.Finding{
-				Contexts: []string{c.Context},
+			out = append(out, checks.NewMF5005(checks.MF5005Subjects{Cluster: c.Context}, checks.Details{
 				Object:   p.obj,
 				Message:  fmt.Sprintf("%s in %s sets outlierDetection without a localityLbSetting: locality load balancing (prefer the caller's zone, fail over when it is ejected) is now on for %s", p.where, c.Context, p.host),
 				Evidence: []string{"meshConfig.localityLbSetting is enabled (istiod's default)"},
-			})
+			}))
 		}
 	}
 	return out
@@ -369,12 +366,11 @@ func singleRegionTarget(f *fleet.Fleet) []checks.Finding {
 			for k := range regions {
 				r = k
 			}
-			out = append(out, checks.Finding{
-				Contexts: []string{c.Context},
+			out = append(out, checks.NewMF5006(checks.MF5006Subjects{Cluster: c.Context}, checks.Details{
 				Object:   p.obj,
 				Message:  fmt.Sprintf("%s in %s sets failover for %s, but every endpoint of %s/%s in the fleet is in region %s: there is no other region to fail over to", p.where, c.Context, p.host, ns, name, r),
 				Evidence: []string{describe(p.locality), fmt.Sprintf("endpoints of %s/%s by region: %s=%d", ns, name, r, regions[r])},
-			})
+			}))
 		}
 	}
 	return out

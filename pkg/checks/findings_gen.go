@@ -100,6 +100,32 @@ func NewMF0002(s MF0002Subjects, d Details) Finding {
 	return b.finding(MF0002, AreaGeneral, d)
 }
 
+// MF1001Subjects are the contexts an MF1001 finding is about, by role.
+type MF1001Subjects struct {
+	Members []string
+}
+
+// NewMF1001 is an MF1001 finding (Cluster IDs are not unique) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF1001(s MF1001Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF1001, AreaTopology, d)
+}
+
+// MF1002Subjects are the contexts an MF1002 finding is about, by role.
+type MF1002Subjects struct {
+	Members []string
+}
+
+// NewMF1002 is an MF1002 finding (Clusters carry different mesh IDs) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF1002(s MF1002Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF1002, AreaTopology, d)
+}
+
 // MF1003Subjects are the contexts an MF1003 finding is about, by role.
 type MF1003Subjects struct {
 	Cluster string
@@ -111,6 +137,19 @@ func NewMF1003(s MF1003Subjects, d Details) Finding {
 	var b subjectsBuilder
 	b.add(RoleCluster, s.Cluster)
 	return b.finding(MF1003, AreaTopology, d)
+}
+
+// MF1004Subjects are the contexts an MF1004 finding is about, by role.
+type MF1004Subjects struct {
+	Members []string
+}
+
+// NewMF1004 is an MF1004 finding (istiod versions too far apart) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF1004(s MF1004Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF1004, AreaTopology, d)
 }
 
 // MF3001Subjects are the contexts an MF3001 finding is about, by role.
@@ -204,6 +243,34 @@ func NewMF3007(s MF3007Subjects, d Details) Finding {
 	return b.finding(MF3007, AreaConnectivity, d)
 }
 
+// MF3008Subjects are the contexts an MF3008 finding is about, by role.
+type MF3008Subjects struct {
+	Cluster   string
+	Primaries []string
+}
+
+// NewMF3008 is an MF3008 finding (Hostname gateway address without hostname resolution) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3008(s MF3008Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RolePrimary, s.Primaries...)
+	return b.finding(MF3008, AreaConnectivity, d)
+}
+
+// MF3009Subjects are the contexts an MF3009 finding is about, by role.
+type MF3009Subjects struct {
+	Cluster string
+}
+
+// NewMF3009 is an MF3009 finding (meshNetworks disagrees with the real gateways) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3009(s MF3009Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3009, AreaConnectivity, d)
+}
+
 // MF3010Subjects are the contexts an MF3010 finding is about, by role.
 type MF3010Subjects struct {
 	Primary string
@@ -217,6 +284,19 @@ func NewMF3010(s MF3010Subjects, d Details) Finding {
 	b.add(RolePrimary, s.Primary)
 	b.add(RoleRemote, s.Remotes...)
 	return b.finding(MF3010, AreaConnectivity, d)
+}
+
+// MF3011Subjects are the contexts an MF3011 finding is about, by role.
+type MF3011Subjects struct {
+	Members []string
+}
+
+// NewMF3011 is an MF3011 finding (Pod address ranges overlap on one network) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3011(s MF3011Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF3011, AreaConnectivity, d)
 }
 
 // MF3012Subjects are the contexts an MF3012 finding is about, by role.
@@ -445,6 +525,19 @@ func NewMF4011(s MF4011Subjects, d Details) Finding {
 	b.add(RolePrimary, s.Primary)
 	b.add(RolePeer, s.Peer)
 	return b.finding(MF4011, AreaDiscovery, d)
+}
+
+// MF4012Subjects are the contexts an MF4012 finding is about, by role.
+type MF4012Subjects struct {
+	Members []string
+}
+
+// NewMF4012 is an MF4012 finding (A service differs between clusters) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4012(s MF4012Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF4012, AreaDiscovery, d)
 }
 
 // MF4013Subjects are the contexts an MF4013 finding is about, by role.

@@ -380,13 +380,12 @@ func hostnameGateways(f *fleet.Fleet) []checks.Finding {
 		if len(names) == 0 {
 			continue
 		}
-		out = append(out, checks.Finding{
-			Contexts: append([]string{x.C.Context}, without(off, x.C.Context)...),
-			Object:   svcRef(x.G.Service),
+		out = append(out, checks.NewMF3008(checks.MF3008Subjects{Cluster: x.C.Context, Primaries: off}, checks.Details{
+			Object: svcRef(x.G.Service),
 			Message: fmt.Sprintf("east-west gateway %s of network %q has the hostname address %s, but istiod in %s has %s=false: it drops the address (\"Failed parsing gateway address\") and the network is unreachable",
 				x.G.Ref(), x.G.Network, strings.Join(names, ", "), strings.Join(off, ", "), mesh.ResolveHostnameGateways),
 			Evidence: []string{fmt.Sprintf("status.loadBalancer.ingress of %s: %s", x.G.Ref(), strings.Join(x.G.Addresses, ", "))},
-		})
+		}))
 	}
 	return out
 }
@@ -396,14 +395,4 @@ func hostnameGateways(f *fleet.Fleet) []checks.Finding {
 func isFalse(v string) bool {
 	b, err := strconv.ParseBool(strings.TrimSpace(v))
 	return err == nil && !b
-}
-
-func without(list []string, drop string) []string {
-	var out []string
-	for _, s := range list {
-		if s != drop {
-			out = append(out, s)
-		}
-	}
-	return out
 }

@@ -35,11 +35,11 @@ func meshNetworksAgree(f *fleet.Fleet) []checks.Finding {
 		mn, ref, err := mesh.MeshNetworks(c)
 		cmRef := &checks.ObjectRef{Kind: "ConfigMap", Namespace: c.IstioNamespace, Name: mesh.MeshConfigMap}
 		if err != nil {
-			out = append(out, checks.Finding{
-				Contexts: []string{c.Context}, Object: cmRef,
+			out = append(out, checks.NewMF3009(checks.MF3009Subjects{Cluster: c.Context}, checks.Details{
+				Object:   cmRef,
 				Message:  fmt.Sprintf("meshNetworks of %s cannot be read by istiod: %v", c.Context, err),
 				Evidence: []string{ref},
-			})
+			}))
 			continue
 		}
 		if mn == nil {
@@ -57,20 +57,20 @@ func meshNetworksAgree(f *fleet.Fleet) []checks.Finding {
 					if len(have) == 0 || slices.Contains(have, a) {
 						continue // no labelled gateway to compare with (MF3001/MF3002 say so), or it agrees
 					}
-					out = append(out, checks.Finding{
-						Contexts: []string{c.Context}, Object: cmRef,
+					out = append(out, checks.NewMF3009(checks.MF3009Subjects{Cluster: c.Context}, checks.Details{
+						Object: cmRef,
 						Message: fmt.Sprintf("meshNetworks in %s gives network %q the gateway address %s, but its east-west gateway's address is %s: istiod hands out both",
 							c.Context, n, a, strings.Join(have, ", ")),
 						Evidence: []string{ref, fmt.Sprintf("load-balancer addresses of Services labelled %s=%s: %s", mesh.NetworkLabel, n, strings.Join(have, ", "))},
-					})
+					}))
 				}
 				if svc := gw.GetRegistryServiceName(); svc != "" {
 					if msg, ok := registryGatewayIn(f, fromRegistries(mn.GetNetworks()[n]), svc); !ok {
-						out = append(out, checks.Finding{
-							Contexts: []string{c.Context}, Object: cmRef,
+						out = append(out, checks.NewMF3009(checks.MF3009Subjects{Cluster: c.Context}, checks.Details{
+							Object:   cmRef,
 							Message:  fmt.Sprintf("meshNetworks in %s names %s as the gateway of network %q, but %s", c.Context, svc, n, msg),
 							Evidence: []string{ref},
-						})
+						}))
 					}
 				}
 			}
@@ -290,20 +290,18 @@ func podCIDRsOverlap(f *fleet.Fleet) []checks.Finding {
 				if len(ev) > 5 {
 					ev = append(ev[:5], fmt.Sprintf("… and %d more", len(ev)-5))
 				}
-				out = append(out, checks.Finding{
-					Contexts: []string{a, b},
+				out = append(out, checks.NewMF3011(checks.MF3011Subjects{Members: []string{a, b}}, checks.Details{
 					Message: fmt.Sprintf("%s and %s share %s but their pod address ranges overlap: an endpoint IP names a pod in each, so requests reach the wrong pod or none",
 						a, b, label),
 					Evidence: ev,
-				})
+				}))
 			}
 		}
 		if len(noCIDR) > 0 && len(noCIDR) < len(cs)+1 {
-			out = append(out, checks.Finding{
+			out = append(out, checks.NewMF3011(checks.MF3011Subjects{Members: noCIDR}, checks.Details{
 				Severity: checks.SeverityUnknown,
-				Contexts: noCIDR,
 				Message:  fmt.Sprintf("no node podCIDR and no pod IP was read in %s, so overlap on %s cannot be ruled out", strings.Join(noCIDR, ", "), label),
-			})
+			}))
 		}
 	}
 	return out

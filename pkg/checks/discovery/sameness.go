@@ -103,12 +103,11 @@ func serviceSameness(f *fleet.Fleet) []checks.Finding {
 			ctxs = append(ctxs, s.context)
 			ev = append(ev, fmt.Sprintf("%s: %s", s.context, s.shape))
 		}
-		out = append(out, checks.Finding{
-			Contexts: ctxs,
+		out = append(out, checks.NewMF4012(checks.MF4012Subjects{Members: ctxs}, checks.Details{
 			Object:   &checks.ObjectRef{Kind: "Service", Namespace: ns, Name: name},
 			Message:  fmt.Sprintf("Service %s is one service across %s, but %s: which definition clients get is undefined", k, strings.Join(ctxs, ", "), strings.Join(why, "; ")),
 			Evidence: ev,
-		})
+		}))
 	}
 	return out
 }

@@ -34,11 +34,10 @@ func clusterIDs(f *fleet.Fleet) []checks.Finding {
 			continue
 		}
 		if id.ClusterID == mesh.DefaultClusterName {
-			out = append(out, checks.Finding{
-				Contexts: []string{c.Context},
+			out = append(out, checks.NewMF1001(checks.MF1001Subjects{Members: []string{c.Context}}, checks.Details{
 				Message:  fmt.Sprintf("context %s uses the default cluster ID %q: no cluster ID was set at install", c.Context, id.ClusterID),
 				Evidence: []string{"cluster ID from " + id.ClusterIDSource},
-			})
+			}))
 		}
 		byID[id.ClusterID] = append(byID[id.ClusterID], c)
 	}
@@ -57,11 +56,10 @@ func clusterIDs(f *fleet.Fleet) []checks.Finding {
 			ctxs = append(ctxs, c.Context)
 			ev = append(ev, fmt.Sprintf("%s: cluster ID %q from %s (kube-system UID %s)", c.Context, id, mesh.Identify(c).ClusterIDSource, c.KubeSystemUID))
 		}
-		out = append(out, checks.Finding{
-			Contexts: ctxs,
+		out = append(out, checks.NewMF1001(checks.MF1001Subjects{Members: ctxs}, checks.Details{
 			Message:  fmt.Sprintf("cluster ID %q is used by %d clusters: %s", id, len(cs), strings.Join(ctxs, ", ")),
 			Evidence: ev,
-		})
+		}))
 	}
 	return out
 }

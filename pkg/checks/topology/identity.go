@@ -53,19 +53,17 @@ func meshIDs(f *fleet.Fleet) []checks.Finding {
 			all = append(all, byMesh[m]...)
 			ev = append(ev, fmt.Sprintf("mesh ID %q in %s", m, strings.Join(byMesh[m], ", ")))
 		}
-		out = append(out, checks.Finding{
-			Contexts: all,
+		out = append(out, checks.NewMF1002(checks.MF1002Subjects{Members: all}, checks.Details{
 			Message:  fmt.Sprintf("the clusters carry %d different mesh IDs (%s): they are not one mesh", len(names), strings.Join(quoteAll(names), ", ")),
 			Evidence: ev,
-		})
+		}))
 	}
 	if len(unset) > 0 && len(cs) > 1 && len(byMesh) > 0 {
-		out = append(out, checks.Finding{
+		out = append(out, checks.NewMF1002(checks.MF1002Subjects{Members: unset}, checks.Details{
 			Severity: checks.SeverityUnknown,
-			Contexts: unset,
 			Message:  fmt.Sprintf("no mesh ID is set in %s (neither meshConfig.defaultConfig.meshId nor values.global.meshID), so it cannot be compared", strings.Join(unset, ", ")),
 			Evidence: []string{"proxies without a mesh ID use the trust domain in its place"},
-		})
+		}))
 	}
 	return out
 }
@@ -145,12 +143,11 @@ func versionSkew(f *fleet.Fleet) []checks.Finding {
 				ctxs = append(ctxs, v.ctx)
 				ev = append(ev, fmt.Sprintf("%s: istiod %s", v.ctx, v.raw))
 			}
-			out = append(out, checks.Finding{
-				Contexts: ctxs,
+			out = append(out, checks.NewMF1004(checks.MF1004Subjects{Members: ctxs}, checks.Details{
 				Message: fmt.Sprintf("istiod versions span %d.%d (%s) to %d.%d (%s): more than %d minor version apart",
 					lo.major, lo.minor, lo.ctx, hi.major, hi.minor, hi.ctx, maxMinorSkew),
 				Evidence: ev,
-			})
+			}))
 		}
 	}
 	if len(unparsed) > 0 && len(vs)+len(unparsed) >= 2 {
@@ -158,11 +155,10 @@ func versionSkew(f *fleet.Fleet) []checks.Finding {
 		for _, u := range unparsed {
 			ctxs = append(ctxs, strings.SplitN(u, " ", 2)[0])
 		}
-		out = append(out, checks.Finding{
+		out = append(out, checks.NewMF1004(checks.MF1004Subjects{Members: ctxs}, checks.Details{
 			Severity: checks.SeverityUnknown,
-			Contexts: ctxs,
 			Message:  "the istiod version cannot be read from its image tag in " + strings.Join(unparsed, ", "),
-		})
+		}))
 	}
 	return out
 }

@@ -152,6 +152,190 @@ func NewMF1004(s MF1004Subjects, d Details) Finding {
 	return b.finding(MF1004, AreaTopology, d)
 }
 
+// MF2001Subjects are the contexts an MF2001 finding is about, by role.
+type MF2001Subjects struct {
+	Primaries []string
+}
+
+// NewMF2001 is an MF2001 finding (Clusters do not share a root of trust) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2001(s MF2001Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primaries...)
+	return b.finding(MF2001, AreaTrust, d)
+}
+
+// MF2002Subjects are the contexts an MF2002 finding is about, by role.
+type MF2002Subjects struct {
+	Primary string
+}
+
+// NewMF2002 is an MF2002 finding (istiod signs with its own self-signed root) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2002(s MF2002Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF2002, AreaTrust, d)
+}
+
+// MF2003Subjects are the contexts an MF2003 finding is about, by role.
+type MF2003Subjects struct {
+	Primary string
+}
+
+// NewMF2003 is an MF2003 finding (istiod uses an external CA) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2003(s MF2003Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF2003, AreaTrust, d)
+}
+
+// MF2004Subjects are the contexts an MF2004 finding is about, by role.
+type MF2004Subjects struct {
+	Primary string
+}
+
+// NewMF2004 is an MF2004 finding (CA key does not match its certificate) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2004(s MF2004Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF2004, AreaTrust, d)
+}
+
+// MF2005Subjects are the contexts an MF2005 finding is about, by role.
+type MF2005Subjects struct {
+	Primary string
+}
+
+// NewMF2005 is an MF2005 finding (Signing certificate is not a usable CA) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2005(s MF2005Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF2005, AreaTrust, d)
+}
+
+// MF2006Subjects are the contexts an MF2006 finding is about, by role.
+type MF2006Subjects struct {
+	Primary string
+}
+
+// NewMF2006 is an MF2006 finding (Signing chain does not lead to the distributed root) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2006(s MF2006Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF2006, AreaTrust, d)
+}
+
+// MF2007Subjects are the contexts an MF2007 finding is about, by role.
+type MF2007Subjects struct {
+	Primary string
+}
+
+// NewMF2007 is an MF2007 finding (CA certificate expired, not yet valid or expiring soon) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2007(s MF2007Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF2007, AreaTrust, d)
+}
+
+// MF2008Subjects are the contexts an MF2008 finding is about, by role.
+type MF2008Subjects struct {
+	Primary string
+}
+
+// NewMF2008 is an MF2008 finding (Weak key or signature algorithm in the CA chain) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2008(s MF2008Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF2008, AreaTrust, d)
+}
+
+// MF2009Subjects are the contexts an MF2009 finding is about, by role.
+type MF2009Subjects struct {
+	Cluster string
+	Primary string
+}
+
+// NewMF2009 is an MF2009 finding (CA secret or root ConfigMap cannot be parsed) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2009(s MF2009Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF2009, AreaTrust, d)
+}
+
+// MF2010Subjects are the contexts an MF2010 finding is about, by role.
+type MF2010Subjects struct {
+	Primary string
+}
+
+// NewMF2010 is an MF2010 finding (Workloads trust a root that istiod does not sign under) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2010(s MF2010Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF2010, AreaTrust, d)
+}
+
+// MF2011Subjects are the contexts an MF2011 finding is about, by role.
+type MF2011Subjects struct {
+	Primary string
+}
+
+// NewMF2011 is an MF2011 finding (Trust bundle holds several roots) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2011(s MF2011Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF2011, AreaTrust, d)
+}
+
+// MF2012Subjects are the contexts an MF2012 finding is about, by role.
+type MF2012Subjects struct {
+	Primaries []string
+}
+
+// NewMF2012 is an MF2012 finding (Trust domains differ without aliases) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2012(s MF2012Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primaries...)
+	return b.finding(MF2012, AreaTrust, d)
+}
+
+// MF2013Subjects are the contexts an MF2013 finding is about, by role.
+type MF2013Subjects struct {
+	Primary string
+}
+
+// NewMF2013 is an MF2013 finding (CA issued by AWS Private CA or cert-manager) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2013(s MF2013Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF2013, AreaTrust, d)
+}
+
+// MF2014Subjects are the contexts an MF2014 finding is about, by role.
+type MF2014Subjects struct {
+	Primary string
+}
+
+// NewMF2014 is an MF2014 finding (istio-csr discovers its root instead of pinning it) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2014(s MF2014Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF2014, AreaTrust, d)
+}
+
 // MF3001Subjects are the contexts an MF3001 finding is about, by role.
 type MF3001Subjects struct {
 	Members []string

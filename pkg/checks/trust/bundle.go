@@ -59,14 +59,14 @@ func rootConfigMaps(f *fleet.Fleet, opts Options) []checks.Finding {
 			if slices.Contains(g.nss, c.IstioNamespace) {
 				ns = c.IstioNamespace
 			}
-			out = append(out, checks.Finding{Contexts: []string{p.Context},
+			out = append(out, checks.NewMF2010(checks.MF2010Subjects{Primary: p.Context}, checks.Details{
 				Object: &checks.ObjectRef{Kind: "ConfigMap", Namespace: ns, Name: fleet.RootCertConfigMap},
 				Message: fmt.Sprintf("%s: %s in %s holds %s, but istiod signs under %s; workloads there reject certificates from their own istiod and from every peer signing under that root",
 					p.Context, fleet.RootCertConfigMap, namespaceList(g.nss), describeAll(g.roots), pki.Describe(top[len(top)-1])),
 				Evidence: []string{
 					"signing certificate " + pki.Describe(ca.Signing) + " in " + ca.Secret,
 					"istiod distributes " + describeAll(ca.Roots),
-				}})
+				}}))
 		}
 	}
 	return out
@@ -117,10 +117,10 @@ func multiRoot(f *fleet.Fleet, _ Options) []checks.Finding {
 			}
 		}
 		ev = append(ev, env)
-		out = append(out, checks.Finding{Contexts: []string{p.Context},
+		out = append(out, checks.NewMF2011(checks.MF2011Subjects{Primary: p.Context}, checks.Details{
 			Message: fmt.Sprintf("%s: the trust bundle holds %d roots (%s): a root rotation or mesh merge is in progress; workloads accept certificates under any of them. Finish by moving every primary to the new root, then dropping the old one",
 				p.Context, len(multi[0].Roots), multi[0].Source),
-			Evidence: ev})
+			Evidence: ev}))
 	}
 	return out
 }
@@ -176,12 +176,12 @@ func trustDomains(f *fleet.Fleet, _ Options) []checks.Finding {
 			if len(broken) == 0 {
 				continue
 			}
-			out = append(out, checks.Finding{Contexts: []string{a.Context, b.Context},
+			out = append(out, checks.NewMF2012(checks.MF2012Subjects{Primaries: []string{a.Context, b.Context}}, checks.Details{
 				Message: strings.Join(broken, "; ") + ". AuthorizationPolicies that name principals (<trust domain>/ns/<ns>/sa/<sa>) or namespaces do not match the peer's identities, so cross-cluster requests are denied where a policy applies, and telemetry and peer authentication see foreign SPIFFE IDs",
 				Evidence: []string{
 					fmt.Sprintf("%s: trustDomain %s, aliases %s", a.Context, a.TrustDomain, aliasList(a.Aliases)),
 					fmt.Sprintf("%s: trustDomain %s, aliases %s", b.Context, b.TrustDomain, aliasList(b.Aliases)),
-				}})
+				}}))
 		}
 	}
 	return out

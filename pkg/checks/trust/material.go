@@ -61,13 +61,13 @@ func keyMatches(f *fleet.Fleet, _ Options) []checks.Finding {
 		if ca.Signing == nil || ca.Key() == nil || ca.Key().Matches(ca.Signing) {
 			continue
 		}
-		out = append(out, checks.Finding{Contexts: []string{p.Context}, Object: secretRef(ca),
+		out = append(out, checks.NewMF2004(checks.MF2004Subjects{Primary: p.Context}, checks.Details{Object: secretRef(ca),
 			Message: fmt.Sprintf("%s: the private key in %s %s is not the key of the signing certificate in %s; istiod refuses to load this CA and signs nothing",
 				p.Context, ca.Secret, keyName(ca, mesh.KeyTLSKey, mesh.KeyCAKey), keyName(ca, mesh.KeyTLSCert, mesh.KeyCACert)),
 			Evidence: []string{
 				"certificate " + pki.Describe(ca.Signing) + ", public key " + pki.DescribePublicKey(ca.Signing.PublicKey) + " " + publicKeyID(ca.Signing.PublicKey),
 				"private key " + pki.DescribePublicKey(ca.Key().Public()) + ", its public half " + publicKeyID(ca.Key().Public()),
-			}})
+			}}))
 	}
 	return out
 }
@@ -116,10 +116,10 @@ func usableCA(f *fleet.Fleet, _ Options) []checks.Finding {
 		for _, c := range chain[1:] {
 			ev = append(ev, "issuer "+pki.Describe(c)+fmt.Sprintf(" (CA:%v%s)", c.IsCA, pathLen(c)))
 		}
-		out = append(out, checks.Finding{Contexts: []string{p.Context}, Object: secretRef(ca),
+		out = append(out, checks.NewMF2005(checks.MF2005Subjects{Primary: p.Context}, checks.Details{Object: secretRef(ca),
 			Message: fmt.Sprintf("%s: the signing certificate in %s cannot sign workload certificates that peers accept: %s",
 				p.Context, ca.Secret, strings.Join(problems, "; ")),
-			Evidence: ev})
+			Evidence: ev}))
 	}
 	return out
 }
@@ -183,9 +183,9 @@ func chainToRoot(f *fleet.Fleet, opts Options) []checks.Finding {
 		ev = append(ev, "signing certificate "+pki.Describe(ca.Signing)+", issued by "+fmt.Sprintf("%q", ca.Signing.Issuer.String()))
 		ev = append(ev, chainKey+": "+describeAll(ca.Chain))
 		ev = append(ev, rootKey+": "+describeAll(ca.Roots))
-		out = append(out, checks.Finding{Contexts: []string{p.Context}, Object: secretRef(ca),
+		out = append(out, checks.NewMF2006(checks.MF2006Subjects{Primary: p.Context}, checks.Details{Object: secretRef(ca),
 			Message:  fmt.Sprintf("%s: %s in %s", p.Context, strings.Join(problems, "; "), ca.Secret),
-			Evidence: ev})
+			Evidence: ev}))
 	}
 	return out
 }
@@ -234,9 +234,9 @@ func validity(f *fleet.Fleet, opts Options) []checks.Finding {
 		for _, c := range caCerts(p.CA) {
 			role := roleOf(p.CA, c)
 			left := c.NotAfter.Sub(opts.Now)
-			fd := checks.Finding{Contexts: []string{p.Context}, Object: secretRef(p.CA),
+			fd := checks.NewMF2007(checks.MF2007Subjects{Primary: p.Context}, checks.Details{Object: secretRef(p.CA),
 				Evidence: []string{fmt.Sprintf("%s %s valid from %s to %s; judged at %s", role, pki.Describe(c),
-					c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), opts.Now.UTC().Format(time.RFC3339))}}
+					c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), opts.Now.UTC().Format(time.RFC3339))}})
 			switch pki.CheckValidity(c, opts.Now, opts.CertWarn, opts.CertError) {
 			case pki.Expired:
 				fd.Message = fmt.Sprintf("%s: the %s %q in %s expired on %s; certificates it signs or anchors are rejected", p.Context, role, c.Subject.String(), p.CA.Secret, day(c.NotAfter))
@@ -296,9 +296,9 @@ func weakCrypto(f *fleet.Fleet, opts Options) []checks.Finding {
 			if len(problems) == 0 {
 				continue
 			}
-			fd := checks.Finding{Contexts: []string{p.Context}, Object: secretRef(p.CA),
+			fd := checks.NewMF2008(checks.MF2008Subjects{Primary: p.Context}, checks.Details{Object: secretRef(p.CA),
 				Message:  fmt.Sprintf("%s: the %s %q in %s: %s", p.Context, roleOf(p.CA, c), c.Subject.String(), p.CA.Secret, strings.Join(problems, "; ")),
-				Evidence: []string{pki.Describe(c) + ", key " + pki.DescribePublicKey(c.PublicKey) + ", signature " + c.SignatureAlgorithm.String()}}
+				Evidence: []string{pki.Describe(c) + ", key " + pki.DescribePublicKey(c.PublicKey) + ", signature " + c.SignatureAlgorithm.String()}})
 			if broken {
 				fd.Severity = checks.SeverityError
 			}
@@ -321,7 +321,7 @@ func malformed(f *fleet.Fleet, _ Options) []checks.Finding {
 			if pr.Fatal {
 				msg += "; the CA cannot work from this secret (istiod refuses an incomplete bundle, and peers cannot parse a broken chain)"
 			}
-			out = append(out, checks.Finding{Contexts: []string{p.Context}, Object: secretRef(p.CA), Message: msg})
+			out = append(out, checks.NewMF2009(checks.MF2009Subjects{Primary: p.Context}, checks.Details{Object: secretRef(p.CA), Message: msg}))
 		}
 	}
 	for _, c := range f.Clusters {
@@ -332,9 +332,9 @@ func malformed(f *fleet.Fleet, _ Options) []checks.Finding {
 			if cm.Err == nil {
 				continue
 			}
-			out = append(out, checks.Finding{Contexts: []string{c.Context},
+			out = append(out, checks.NewMF2009(checks.MF2009Subjects{Cluster: c.Context}, checks.Details{
 				Object:  &checks.ObjectRef{Kind: "ConfigMap", Namespace: cm.Namespace, Name: fleet.RootCertConfigMap},
-				Message: fmt.Sprintf("%s: %v; workloads in %s cannot verify any peer", c.Context, cm.Err, cm.Namespace)})
+				Message: fmt.Sprintf("%s: %v; workloads in %s cannot verify any peer", c.Context, cm.Err, cm.Namespace)}))
 		}
 	}
 	return out

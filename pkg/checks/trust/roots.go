@@ -67,9 +67,9 @@ func commonRoot(f *fleet.Fleet, opts Options) []checks.Finding {
 			}
 		}
 		if row == len(m.Contexts) {
-			out = append(out, checks.Finding{Severity: checks.SeverityUnknown, Contexts: []string{a},
+			out = append(out, checks.NewMF2001(checks.MF2001Subjects{Primaries: []string{a}}, checks.Details{Severity: checks.SeverityUnknown,
 				Message:  "cannot tell whether other clusters trust " + a + "'s workloads: " + reason,
-				Evidence: []string{describeCA(byCtx[a])}})
+				Evidence: []string{describeCA(byCtx[a])}}))
 		}
 	}
 	for i, a := range m.Contexts {
@@ -95,7 +95,7 @@ func commonRoot(f *fleet.Fleet, opts Options) []checks.Finding {
 					ev = append(ev, fmt.Sprintf("%s trusts %s: %s", p.Context, bundle.Source, describeAll(bundle.Roots)))
 				}
 			}
-			out = append(out, checks.Finding{Contexts: []string{a, b}, Message: msg, Evidence: ev})
+			out = append(out, checks.NewMF2001(checks.MF2001Subjects{Primaries: []string{a, b}}, checks.Details{Message: msg, Evidence: ev}))
 		}
 	}
 	return out

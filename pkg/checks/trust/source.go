@@ -27,7 +27,7 @@ func selfSigned(f *fleet.Fleet, _ Options) []checks.Finding {
 		if strings.HasSuffix(p.CA.Secret, "/"+mesh.CACertsSecret) {
 			how = "istiod wrote its own root into " + p.CA.Secret + " (key " + mesh.KeyIstioGenerated + ", USE_CACERTS_FOR_SELF_SIGNED_CA)"
 		}
-		fd := checks.Finding{Contexts: []string{p.Context}, Object: secretRef(p.CA), Evidence: []string{describeCA(p)}}
+		fd := checks.NewMF2002(checks.MF2002Subjects{Primary: p.Context}, checks.Details{Object: secretRef(p.CA), Evidence: []string{describeCA(p)}})
 		if len(peers) > 1 {
 			var others []string
 			for _, o := range peers {
@@ -62,9 +62,9 @@ func externalCA(f *fleet.Fleet, _ Options) []checks.Finding {
 		for _, b := range p.Bundles {
 			ev = append(ev, fmt.Sprintf("workloads trust %s: %s", b.Source, describeAll(b.Roots)))
 		}
-		out = append(out, checks.Finding{Contexts: []string{p.Context},
+		out = append(out, checks.NewMF2003(checks.MF2003Subjects{Primary: p.Context}, checks.Details{
 			Message:  fmt.Sprintf("%s: istiod does not sign workload certificates; an external CA does (%s). Every cluster using it must pin the same root rather than discover it", p.Context, externalKind(p.CA)),
-			Evidence: ev})
+			Evidence: ev}))
 	}
 	return out
 }
@@ -95,10 +95,10 @@ func istioCSRRoot(f *fleet.Fleet, _ Options) []checks.Finding {
 			for _, b := range p.Bundles {
 				ev = append(ev, fmt.Sprintf("workloads trust %s: %s", b.Source, describeAll(b.Roots)))
 			}
-			out = append(out, checks.Finding{Contexts: []string{p.Context},
+			out = append(out, checks.NewMF2014(checks.MF2014Subjects{Primary: p.Context}, checks.Details{
 				Object:   &checks.ObjectRef{Kind: "Deployment", Namespace: csr.Namespace, Name: csr.Name},
 				Message:  fmt.Sprintf("%s: istio-csr %s/%s pins no root: it distributes the CA certificate its issuer returns in this cluster, so the other primaries share it only if their issuers happen to return the same one", p.Context, csr.Namespace, csr.Name),
-				Evidence: ev})
+				Evidence: ev}))
 		}
 	}
 	return out
@@ -155,9 +155,9 @@ func provenance(f *fleet.Fleet, _ Options) []checks.Finding {
 			continue
 		}
 		ev = append(ev, describeCA(p))
-		out = append(out, checks.Finding{Contexts: []string{p.Context}, Object: secretRef(p.CA),
+		out = append(out, checks.NewMF2013(checks.MF2013Subjects{Primary: p.Context}, checks.Details{Object: secretRef(p.CA),
 			Message:  fmt.Sprintf("%s: the signing CA comes from %s", p.Context, strings.Join(dedupe(from), " and ")),
-			Evidence: ev})
+			Evidence: ev}))
 	}
 	return out
 }

@@ -17,17 +17,7 @@ import (
 // awsEnv points the standard AWS chain at a local test endpoint.
 func awsEnv(t *testing.T) *awstest.Server {
 	t.Helper()
-	s := awstest.New()
-	if err := s.StartTLS(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	for _, kv := range s.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	t.Setenv("AWS_PROFILE", "")
-	return s
+	return awstest.StartEnv(t)
 }
 
 func TestCAIssueFromPrivateCA(t *testing.T) {

@@ -31,16 +31,7 @@ func TestMain(m *testing.M) {
 
 func serverEnv(t *testing.T) *awstest.Server {
 	t.Helper()
-	s := awstest.New()
-	if err := s.StartTLS(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	for _, kv := range s.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	return s
+	return awstest.StartEnv(t)
 }
 
 // captureStderr points os.Stderr at a file for the rest of the test and

@@ -162,10 +162,16 @@ type CredentialProbe struct {
 	// ControlChecked, ControlDenied and ControlError are the same for the
 	// writes a primary's istiod makes in a remote cluster it controls (what
 	// a remote's install adds to the reader ClusterRole).
-	ControlChecked int           `json:"controlChecked,omitempty"`
-	ControlDenied  []string      `json:"controlDenied,omitempty"`
-	ControlError   string        `json:"controlError,omitempty"`
-	Duration       time.Duration `json:"duration"`
+	ControlChecked int      `json:"controlChecked,omitempty"`
+	ControlDenied  []string `json:"controlDenied,omitempty"`
+	ControlError   string   `json:"controlError,omitempty"`
+
+	// Regions are the regions (topology.kubernetes.io/region) of the
+	// nodes the credentials list: the localities istiod gives the
+	// cluster's endpoints, known even when the cluster itself is not read.
+	Regions []string `json:"regions,omitempty"`
+
+	Duration time.Duration `json:"duration"`
 }
 
 // IstiodView is what one istiod replica of a primary reports of its

@@ -27,6 +27,13 @@ type Fleet struct {
 	// AWSPrivateCA holds what AWS Private CA said about the CA named with
 	// --pca-arn (nil when none was), added by pkg/aws/pca.
 	AWSPrivateCA *AWSPrivateCA `json:"awsPrivateCA,omitempty"`
+	// Kubeconfig lists the kubeconfig's contexts (name, API server), so
+	// that a cluster of the mesh that was not read can be named with the
+	// context that would read it (pkg/members).
+	Kubeconfig []KubeContext `json:"kubeconfig,omitempty"`
+	// Members is who else is in the mesh (pkg/members), set by the check
+	// runner before the checks run; nil in a snapshot as read.
+	Members *Membership `json:"-"`
 }
 
 // Cluster returns the cluster read from the named context, or nil.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -191,9 +193,31 @@ func callCredential(ctx context.Context, opts Options, t CredentialTarget, r *fl
 	if r.Outcome != fleet.CredOK && r.Outcome != fleet.CredForbidden {
 		return // not authenticated: there is nobody to ask access reviews for
 	}
+	if r.Outcome == fleet.CredOK {
+		r.Regions = nodeRegions(ctx, client)
+	}
 	r.RBACChecked, r.RBACDenied, r.RBACError = review(ctx, client, ReaderAccess)
 	r.ControlChecked, r.ControlDenied, r.ControlError = review(ctx, client, RemoteControlAccess)
 	r.RBACError, r.ControlError = scrub(r.RBACError, secrets), scrub(r.ControlError, secrets)
+}
+
+// nodeRegions lists the regions of the cluster's nodes as istiod's reader
+// sees them (it lists nodes for its endpoints' localities): a run that does
+// not read the cluster still knows where its endpoints are. Served from the
+// watch cache; nil when the nodes cannot be listed.
+func nodeRegions(ctx context.Context, client kubernetes.Interface) []string {
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, n := range nodes.Items {
+		if r := n.Labels[corev1.LabelTopologyRegion]; r != "" && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // review asks a SelfSubjectAccessReview for every one of accesses

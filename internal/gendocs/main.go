@@ -105,6 +105,9 @@ func entry(b *strings.Builder, m checks.Meta) {
 		}
 		fmt.Fprintf(b, " · **Subjects:** %s", strings.Join(roles, ", "))
 	}
+	if m.Compares {
+		b.WriteString(" · **Compares clusters:** over part of a mesh, the clusters read; the result names the unread members")
+	}
 	b.WriteString("\n\n**Why it matters.** " + paragraph(m.Explanation) + "\n\n")
 	b.WriteString("**How to fix.** " + paragraph(m.Remediation) + "\n")
 }

@@ -3,6 +3,7 @@ package checks
 import (
 	"time"
 
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 )
 
@@ -19,6 +20,13 @@ type Report struct {
 	Kind       string           `json:"kind"`
 	Selection  []ContextChoice  `json:"selection,omitempty"`
 	Clusters   []ClusterSummary `json:"clusters"`
+	// UnreadMembers are the clusters of the mesh the read ones point at
+	// (remote secrets, istiod's clusterz, meshNetworks) that were not read,
+	// each with the context that would read it; absent when the whole mesh
+	// was read. UnreadNetworks are networks meshNetworks names that no
+	// read cluster or unread member is known to be on.
+	UnreadMembers  []fleet.Member `json:"unreadMembers,omitempty"`
+	UnreadNetworks []string       `json:"unreadNetworks,omitempty"`
 	// Mesh is the mesh's shape in brief (pkg/topology): the control plane
 	// and networks found, and what that shape trades off.
 	Mesh *MeshOverview `json:"mesh,omitempty"`
@@ -116,6 +124,9 @@ func NewReport(selection []ContextChoice, clusters []ClusterSummary, res Result)
 		APIVersion: APIVersion, Kind: KindReport,
 		Selection: selection, Clusters: clusters,
 		Findings: res.Findings, Checks: res.Checks,
+	}
+	if res.Members != nil {
+		r.UnreadMembers, r.UnreadNetworks = res.Members.Unread, res.Members.UnreadNetworks
 	}
 	if r.Findings == nil {
 		r.Findings = []Finding{}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/members"
 )
 
 // Selection narrows which checks run: Only and Skip take IDs or area names.
@@ -94,6 +95,10 @@ type CheckResult struct {
 	// ReportedUnder names the checks that report a problem this one saw in
 	// its input (sorted).
 	ReportedUnder []ID `json:"reportedUnder,omitempty"`
+	// NotCompared, for a check that compares clusters, names the members
+	// of the mesh that were not read: every pair with one of them was not
+	// compared. Its status speaks for the clusters read only.
+	NotCompared []string `json:"notCompared,omitempty"`
 }
 
 // UnknownContext is a cluster a check could not decide for, and why.
@@ -106,12 +111,15 @@ type UnknownContext struct {
 type Result struct {
 	Findings []Finding
 	Checks   []CheckResult
+	// Members is who is in the mesh besides the clusters read.
+	Members *fleet.Membership
 }
 
 // Run runs every selected check concurrently. Each check sees only the
 // clusters where every kind it needs was read; the others are reported as
 // unknown for that check, so a missing read is never mistaken for a pass.
 func Run(f *fleet.Fleet, reg *Registry, sel Selection) Result {
+	f = withMembers(f)
 	var metas []Meta
 	for _, m := range reg.Catalog.Entries() {
 		if sel.Includes(m) {
@@ -141,6 +149,9 @@ func Run(f *fleet.Fleet, reg *Registry, sel Selection) Result {
 			}
 			findings[i] = found
 			results[i] = summarize(m, found, unknown)
+			if m.Compares {
+				results[i].NotCompared = f.Members.IDs()
+			}
 			if len(elsewhere) > 0 {
 				results[i].ReportedUnder = elsewhere
 				if results[i].Status == StatusPass && len(found) == 0 {
@@ -155,7 +166,21 @@ func Run(f *fleet.Fleet, reg *Registry, sel Selection) Result {
 		all = append(all, fs...)
 	}
 	SortFindings(all)
-	return Result{Findings: all, Checks: results}
+	return Result{Findings: all, Checks: results, Members: f.Members}
+}
+
+// withMembers returns the fleet with who else is in the mesh worked out once
+// from every cluster read, before the checks see their views of it (a view
+// leaves out the clusters a check cannot use, which are read, not unread).
+// The caller's fleet is not changed.
+func withMembers(f *fleet.Fleet) *fleet.Fleet {
+	if f.Members != nil {
+		return f
+	}
+	m := members.Derive(f)
+	g := *f
+	g.Members = &m
+	return &g
 }
 
 // safeRun turns a panicking check into an unknown finding: one broken check

@@ -108,6 +108,10 @@ type Meta struct {
 	// Roles are what the contexts of the check's findings are to them
 	// ("primary", "remote..."); findings_gen.go is generated from them.
 	Roles []RoleSpec `json:"roles,omitempty"`
+	// Compares: the check compares clusters with each other (IDs, roots,
+	// services). Over part of a mesh it compares the clusters read, and
+	// its result names the members it could not compare them with.
+	Compares bool `json:"compares,omitempty"`
 }
 
 // DocURL is where the check is documented.

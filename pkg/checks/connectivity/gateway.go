@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	meshmembers "github.com/meshfed/kubectl-meshfed/pkg/members"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 )
 
@@ -60,6 +61,16 @@ func networkWithoutGateway(f *fleet.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, n := range nets {
 		if hasGateway[n] {
+			continue
+		}
+		if maybe := meshmembers.OnNetwork(meshmembers.Of(f), n); len(maybe) > 0 {
+			// Its gateway may run in a cluster of the network that was not read.
+			out = append(out, checks.NewMF3001(checks.MF3001Subjects{Members: members[n]}, checks.Details{
+				Severity: checks.SeverityUnknown,
+				Message: fmt.Sprintf("network %q has no east-west gateway in the clusters read (%s); whether one runs in the unread members that are or may be on it is not known: add %s",
+					n, strings.Join(members[n], ", "), meshmembers.Describe(maybe)),
+				Evidence: []string{fmt.Sprintf("no Service labelled %s=%s exposing port %d in %s", mesh.NetworkLabel, n, mesh.CrossNetworkPort, strings.Join(members[n], ", "))},
+			}))
 			continue
 		}
 		out = append(out, checks.NewMF3001(checks.MF3001Subjects{Members: members[n]}, checks.Details{

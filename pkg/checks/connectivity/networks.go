@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/members"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 )
 
@@ -24,6 +25,7 @@ import (
 // and a registryServiceName that no cluster has gives no address at all.
 func meshNetworksAgree(f *fleet.Fleet) []checks.Finding {
 	var out []checks.Finding
+	ms := members.Of(f)
 	real := map[string][]string{} // network → load-balancer addresses of its labelled gateways
 	for _, x := range gateways(f) {
 		real[x.G.Network] = append(real[x.G.Network], x.G.Addresses...)
@@ -57,6 +59,16 @@ func meshNetworksAgree(f *fleet.Fleet) []checks.Finding {
 					if len(have) == 0 || slices.Contains(have, a) {
 						continue // no labelled gateway to compare with (MF3001/MF3002 say so), or it agrees
 					}
+					if maybe := members.OnNetwork(ms, n); len(maybe) > 0 {
+						out = append(out, checks.NewMF3009(checks.MF3009Subjects{Cluster: c.Context}, checks.Details{
+							Severity: checks.SeverityUnknown,
+							Object:   cmRef,
+							Message: fmt.Sprintf("meshNetworks in %s gives network %q the gateway address %s, which no east-west gateway read has (%s); whether a gateway of the unread members on it has it is not known: add %s",
+								c.Context, n, a, strings.Join(have, ", "), members.Describe(maybe)),
+							Evidence: []string{ref},
+						}))
+						continue
+					}
 					out = append(out, checks.NewMF3009(checks.MF3009Subjects{Cluster: c.Context}, checks.Details{
 						Object: cmRef,
 						Message: fmt.Sprintf("meshNetworks in %s gives network %q the gateway address %s, but its east-west gateway's address is %s: istiod hands out both",
@@ -65,7 +77,18 @@ func meshNetworksAgree(f *fleet.Fleet) []checks.Finding {
 					}))
 				}
 				if svc := gw.GetRegistryServiceName(); svc != "" {
-					if msg, ok := registryGatewayIn(f, fromRegistries(mn.GetNetworks()[n]), svc); !ok {
+					regs := fromRegistries(mn.GetNetworks()[n])
+					if msg, ok := registryGatewayIn(f, regs, svc); !ok {
+						if maybe := unreadRegistries(ms, regs); len(maybe) > 0 {
+							out = append(out, checks.NewMF3009(checks.MF3009Subjects{Cluster: c.Context}, checks.Details{
+								Severity: checks.SeverityUnknown,
+								Object:   cmRef,
+								Message: fmt.Sprintf("meshNetworks in %s names %s as the gateway of network %q: %s, and whether it is in the unread members %s is not known: add them",
+									c.Context, svc, n, msg, members.Describe(maybe)),
+								Evidence: []string{ref},
+							}))
+							continue
+						}
 						out = append(out, checks.NewMF3009(checks.MF3009Subjects{Cluster: c.Context}, checks.Details{
 							Object:   cmRef,
 							Message:  fmt.Sprintf("meshNetworks in %s names %s as the gateway of network %q, but %s", c.Context, svc, n, msg),
@@ -74,6 +97,18 @@ func meshNetworksAgree(f *fleet.Fleet) []checks.Finding {
 					}
 				}
 			}
+		}
+	}
+	return out
+}
+
+// unreadRegistries are the unread members a meshNetworks network's
+// endpoints come from (every unread member when it names no registry).
+func unreadRegistries(ms *fleet.Membership, regs []string) []fleet.Member {
+	var out []fleet.Member
+	for _, u := range ms.Unread {
+		if len(regs) == 0 || slices.Contains(regs, u.ClusterID) {
+			out = append(out, u)
 		}
 	}
 	return out

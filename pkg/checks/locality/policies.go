@@ -3,11 +3,13 @@ package locality
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/members"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 )
 
@@ -192,38 +194,77 @@ func regionList(regions map[string]bool) string {
 }
 
 // failoverRegions: failover entries name regions (from → to). A region that
-// no node of the fleet is in is a typo or a cluster left out: traffic from it
-// never exists, or traffic fails over to nowhere.
+// no node of the mesh is in is a typo or a cluster left out: traffic from it
+// never exists, or traffic fails over to nowhere. Over part of a mesh, the
+// unread members' regions are those of the nodes their remote secrets'
+// credentials list (istiod's own view); a region that may be in a member
+// whose nodes could not be listed is unknown, naming the member to add.
 func failoverRegions(f *fleet.Fleet) []checks.Finding {
 	_, regions := fleetLocalities(f)
+	ms := members.Of(f)
 	var out []checks.Finding
 	for _, p := range allPolicies(f) {
 		if p.locality == nil {
 			continue
 		}
-		var bad []string
+		var bad, maybe []string
 		for _, fo := range p.locality.Failover {
 			for _, r := range []string{fo.From, fo.To} {
-				if !regions[r] {
+				switch {
+				case regions[r] || len(members.InRegion(ms, r)) > 0:
+				case len(members.RegionsUnknown(ms)) > 0:
+					maybe = append(maybe, r)
+				default:
 					bad = append(bad, r)
 				}
 			}
 		}
+		if len(bad) == 0 && len(maybe) == 0 {
+			continue
+		}
+		evidence := []string{"regions of the nodes read: " + regionList(regions), describe(p.locality)}
+		if ev := members.RegionEvidence(ms); ev != "" {
+			evidence = append(evidence, ev)
+		}
 		if len(bad) == 0 {
+			unknown := members.RegionsUnknown(ms)
+			out = append(out, checks.NewMF5003(checks.MF5003Subjects{Cluster: p.ctx}, checks.Details{
+				Severity: checks.SeverityUnknown,
+				Object:   p.obj,
+				Message: fmt.Sprintf("%s in %s fails over between regions no cluster read is in: %s; whether %s is in one is not known (their nodes were not listed): add %s",
+					p.where, p.ctx, strings.Join(uniq(maybe), ", "), pluralMembers(unknown), members.Describe(unknown)),
+				Evidence: evidence,
+			}))
 			continue
 		}
 		sev := checks.SeverityOK
 		if len(regions) == 0 {
 			sev = checks.SeverityUnknown
 		}
+		where := "no node of the fleet is in"
+		if ms.Partial() {
+			where = "no node of the mesh is in (the clusters read, and the unread members as istiod sees them)"
+		}
 		out = append(out, checks.NewMF5003(checks.MF5003Subjects{Cluster: p.ctx}, checks.Details{
 			Severity: sev,
 			Object:   p.obj,
-			Message:  fmt.Sprintf("%s in %s fails over between regions no node of the fleet is in: %s", p.where, p.ctx, strings.Join(uniq(bad), ", ")),
-			Evidence: []string{"regions of the fleet's nodes: " + regionList(regions), describe(p.locality)},
+			Message:  fmt.Sprintf("%s in %s fails over between regions %s: %s", p.where, p.ctx, where, strings.Join(uniq(bad), ", ")),
+			Evidence: evidence,
 		}))
 	}
 	return out
+}
+
+// pluralMembers says "the unread member central" or "the unread members a, b".
+func pluralMembers(ms []fleet.Member) string {
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ClusterID
+	}
+	if len(ids) == 1 {
+		return "the unread member " + ids[0]
+	}
+	return "any of the unread members " + strings.Join(ids, ", ")
 }
 
 func uniq(ss []string) []string {
@@ -244,6 +285,14 @@ func uniq(ss []string) []string {
 // endpoint and the from-locality's traffic is dropped for it.
 func distributeWeights(f *fleet.Fleet) []checks.Finding {
 	locs, _ := fleetLocalities(f)
+	ms := members.Of(f)
+	// maybeElsewhere: a locality no node read is in may be in an unread
+	// member (its region is one of theirs, or their regions are not
+	// known); their zones are not known, so that part is unknown.
+	maybeElsewhere := func(l string) bool {
+		region, _, _ := strings.Cut(l, "/")
+		return len(members.InRegion(ms, region)) > 0 || len(members.RegionsUnknown(ms)) > 0
+	}
 	var out []checks.Finding
 	for _, p := range allPolicies(f) {
 		if p.locality == nil {
@@ -251,14 +300,19 @@ func distributeWeights(f *fleet.Fleet) []checks.Finding {
 		}
 		for _, d := range p.locality.Distribute {
 			var sum uint32
-			var unmatched []string
+			var unmatched, maybe []string
 			for l, w := range d.To {
 				sum += w
-				if !anyMatch(locs, l) {
+				switch {
+				case anyMatch(locs, l):
+				case maybeElsewhere(l):
+					maybe = append(maybe, l)
+				default:
 					unmatched = append(unmatched, l)
 				}
 			}
 			sort.Strings(unmatched)
+			sort.Strings(maybe)
 			var problems []string
 			sev := checks.SeverityOK
 			if sum != 100 {
@@ -270,10 +324,27 @@ func distributeWeights(f *fleet.Fleet) []checks.Finding {
 					sev = checks.SeverityWarning
 				}
 			}
+			fromMaybe := false
 			if !anyMatch(locs, d.From) {
-				problems = append(problems, "no node is in its from-locality "+d.From)
-				if sum == 100 && len(unmatched) == 0 {
-					sev = checks.SeverityWarning
+				if maybeElsewhere(d.From) {
+					fromMaybe = true
+				} else {
+					problems = append(problems, "no node is in its from-locality "+d.From)
+					if sum == 100 && len(unmatched) == 0 {
+						sev = checks.SeverityWarning
+					}
+				}
+			}
+			if len(maybe) > 0 || fromMaybe {
+				var which []string
+				which = append(which, maybe...)
+				if fromMaybe {
+					which = append(which, d.From)
+				}
+				problems = append(problems, fmt.Sprintf("no node read is in %s, and whether the unread members %s have one there is not known: add them",
+					strings.Join(which, ", "), members.Describe(ms.Unread)))
+				if sev == checks.SeverityOK && sum == 100 {
+					sev = checks.SeverityUnknown
 				}
 			}
 			if len(problems) == 0 {
@@ -366,11 +437,35 @@ func singleRegionTarget(f *fleet.Fleet) []checks.Finding {
 			for k := range regions {
 				r = k
 			}
+			if elsewhere := otherRegionMembers(f, r); len(elsewhere) > 0 {
+				// Its endpoints in the unread members are not known: one
+				// of them may be the other region to fail over to.
+				out = append(out, checks.NewMF5006(checks.MF5006Subjects{Cluster: c.Context}, checks.Details{
+					Severity: checks.SeverityUnknown,
+					Object:   p.obj,
+					Message: fmt.Sprintf("%s in %s sets failover for %s; every endpoint of %s/%s read is in region %s, and whether the unread members %s have endpoints in another region is not known: add them",
+						p.where, c.Context, p.host, ns, name, r, members.Describe(elsewhere)),
+					Evidence: []string{describe(p.locality), fmt.Sprintf("endpoints of %s/%s read, by region: %s=%d", ns, name, r, regions[r])},
+				}))
+				continue
+			}
 			out = append(out, checks.NewMF5006(checks.MF5006Subjects{Cluster: c.Context}, checks.Details{
 				Object:   p.obj,
 				Message:  fmt.Sprintf("%s in %s sets failover for %s, but every endpoint of %s/%s in the fleet is in region %s: there is no other region to fail over to", p.where, c.Context, p.host, ns, name, r),
 				Evidence: []string{describe(p.locality), fmt.Sprintf("endpoints of %s/%s by region: %s=%d", ns, name, r, regions[r])},
 			}))
+		}
+	}
+	return out
+}
+
+// otherRegionMembers are the unread members that may hold endpoints outside
+// region r: their nodes are in another region, or were not listed.
+func otherRegionMembers(f *fleet.Fleet, r string) []fleet.Member {
+	var out []fleet.Member
+	for _, u := range members.Of(f).Unread {
+		if len(u.Regions) == 0 || slices.ContainsFunc(u.Regions, func(x string) bool { return x != r }) {
+			out = append(out, u)
 		}
 	}
 	return out

@@ -38,6 +38,7 @@ func readMesh(ctx context.Context, streams genericiooptions.IOStreams, flags *ge
 	progress = render.StartProgress(streams.ErrOut, fmt.Sprintf("reading %d clusters…", len(contexts)))
 	f := backend.Collect(ctx, flags, contexts, target)
 	progress.Stop()
+	f.Kubeconfig = fleet.KubeContexts(flags) // to name the context that would read an unread member
 	// AWS is read alongside the probes; the backend bounds both by the
 	// run's deadline.
 	var aws sync.WaitGroup

@@ -51,6 +51,9 @@ type junitTestsuite struct {
 	Errors   int             `xml:"errors,attr"`
 	Skipped  int             `xml:"skipped,attr"`
 	Cases    []junitTestcase `xml:"testcase"`
+	// SystemOut, on the first suite, lists the clusters of the mesh that
+	// were not read: context for every result, not a result of its own.
+	SystemOut *junitText `xml:"system-out,omitempty"`
 }
 
 type junitTestcase struct {
@@ -100,6 +103,13 @@ func newJUnitDocument(r *checks.Report) junitTestsuites {
 		if suite.Tests == 0 {
 			continue
 		}
+		if len(doc.Suites) == 0 && len(r.UnreadMembers) > 0 {
+			var lines []string
+			for _, m := range r.UnreadMembers {
+				lines = append(lines, "in the mesh, not read: "+m.ClusterID+" ("+unreadHow(m)+"); seen by "+strings.Join(m.SeenBy, "; "))
+			}
+			suite.SystemOut = &junitText{Text: xmlChars(strings.Join(lines, "\n"))}
+		}
 		doc.Suites = append(doc.Suites, suite)
 		doc.Tests += suite.Tests
 		doc.Failures += suite.Failures
@@ -120,6 +130,9 @@ func junitCase(c checks.CheckResult, findings []checks.Finding) junitTestcase {
 		})
 	}
 	var out []string
+	if len(c.NotCompared) > 0 {
+		out = append(out, "compared the clusters read only: "+notComparedLine(c.NotCompared))
+	}
 	for _, f := range findings {
 		p := junitProblem{Type: f.Severity.String(), Message: f.Message, Body: xmlChars(junitBody(f))}
 		switch f.Severity {

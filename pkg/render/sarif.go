@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 )
 
 // Tool names the program that wrote a report, for the formats that carry it
@@ -285,11 +286,24 @@ func findingFingerprint(f checks.Finding) string {
 // take their silence for a pass.
 func sarifNotifications(r *checks.Report) []sarifNotification {
 	var out []sarifNotification
+	for _, m := range r.UnreadMembers {
+		out = append(out, sarifNotification{
+			Level:   "note",
+			Message: sarifText{Text: "cluster " + m.ClusterID + " is in the mesh but was not read (" + unreadHow(m) + "): " + strings.Join(m.SeenBy, "; ")},
+		})
+	}
 	for _, c := range r.Checks {
 		for _, u := range c.Unknown {
 			out = append(out, sarifNotification{
 				Level:      "warning",
 				Message:    sarifText{Text: fmt.Sprintf("%s could not look at context %s: %s", c.ID, u.Context, u.Reason)},
+				Descriptor: &sarifReportingID{ID: string(c.ID)},
+			})
+		}
+		if len(c.NotCompared) > 0 {
+			out = append(out, sarifNotification{
+				Level:      "note",
+				Message:    sarifText{Text: fmt.Sprintf("%s compared the clusters read only: %s", c.ID, notComparedLine(c.NotCompared))},
 				Descriptor: &sarifReportingID{ID: string(c.ID)},
 			})
 		}
@@ -302,4 +316,15 @@ func sarifNotifications(r *checks.Report) []sarifNotification {
 		}
 	}
 	return out
+}
+
+// unreadHow says which context would read an unread member, and how it was matched.
+func unreadHow(m fleet.Member) string {
+	switch m.MatchedBy {
+	case "server":
+		return "context " + m.Context + " reads it: same API server"
+	case "name":
+		return "context " + m.Context + " may read it: same name"
+	}
+	return "no context of the kubeconfig reads it"
 }

@@ -17,6 +17,7 @@ import (
 func Text(w io.Writer, r *checks.Report, cat *checks.Catalog, st Styles) error {
 	t := textReport{r: r, cat: cat, st: st}
 	t.clusters()
+	t.unreadMembers()
 	t.mesh()
 	t.areas()
 	t.summary()
@@ -76,6 +77,51 @@ func (t *textReport) clusters() {
 	}
 }
 
+// unreadMembers lists the clusters of the mesh the read ones point at that
+// were not read, with the context that would read each: a report over part
+// of a mesh says so, and what to add, before any finding is read.
+func (t *textReport) unreadMembers() {
+	if len(t.r.UnreadMembers) == 0 && len(t.r.UnreadNetworks) == 0 {
+		return
+	}
+	t.b.WriteByte('\n')
+	t.line(0, t.st.Heading.Render("In the mesh, not read"), t.st.Faint.Render("(the clusters read point at them; add their contexts to check them)"))
+	rows := [][]string{{"CLUSTER ID", "NETWORK", "READ WITH", "SEEN BY"}}
+	for _, m := range t.r.UnreadMembers {
+		with := "-"
+		switch m.MatchedBy {
+		case "server":
+			with = m.Context + " (same API server)"
+		case "name":
+			with = m.Context + " (same name)"
+		}
+		seen := m.SeenBy
+		if len(seen) > 2 {
+			seen = append(seen[:2:2], fmt.Sprintf("and %d more (-o json)", len(m.SeenBy)-2))
+		}
+		rows = append(rows, []string{m.ClusterID, dash(m.Network), with, strings.Join(seen, "; ")})
+	}
+	if len(t.r.UnreadMembers) > 0 {
+		widths := columnWidths(rows)
+		for i, row := range rows {
+			cells := make([]string, len(row))
+			for j, cell := range row {
+				if j < len(row)-1 {
+					cell = pad(cell, widths[j])
+				}
+				if i == 0 {
+					cell = t.st.Faint.Render(cell)
+				}
+				cells[j] = cell
+			}
+			t.line(1, strings.Join(cells, "  "))
+		}
+	}
+	if len(t.r.UnreadNetworks) > 0 {
+		t.line(1, "networks in meshNetworks with no cluster read or known on them: "+strings.Join(t.r.UnreadNetworks, ", "))
+	}
+}
+
 // mesh writes the mesh's shape in brief under the clusters, and what that
 // shape trades off, so the findings below are read against it.
 func (t *textReport) mesh() {
@@ -132,7 +178,7 @@ func (t *textReport) areas() {
 		}
 		t.b.WriteByte('\n')
 		t.line(0, t.st.Heading.Render(areaTitle(area)))
-		var passed []string
+		var passed, readOnly, notCompared []string
 		notRun := map[string][]string{}    // by reason
 		elsewhere := map[string][]string{} // by the checks that report it
 		for _, c := range inArea {
@@ -148,6 +194,10 @@ func (t *textReport) areas() {
 				key := strings.Join(under, ", ")
 				elsewhere[key] = append(elsewhere[key], string(c.ID))
 				continue
+			case c.Status == checks.StatusPass && len(byCheck[c.ID]) == 0 && len(c.Unknown) == 0 && len(c.NotCompared) > 0:
+				readOnly = append(readOnly, string(c.ID))
+				notCompared = c.NotCompared
+				continue
 			case c.Status == checks.StatusPass && len(byCheck[c.ID]) == 0 && len(c.Unknown) == 0:
 				passed = append(passed, string(c.ID))
 				continue
@@ -155,6 +205,7 @@ func (t *textReport) areas() {
 			t.check(c, byCheck[c.ID])
 		}
 		t.passed(passed)
+		t.passedReadOnly(readOnly, notCompared)
 		t.reportedElsewhere(elsewhere)
 		t.notRun(notRun)
 		if area == checks.AreaConnectivity && t.r.Reachability != nil {
@@ -223,6 +274,21 @@ func (t *textReport) passed(ids []string) {
 	}
 }
 
+// passedReadOnly writes the checks that compare clusters and passed over
+// the clusters read: a ✓ for those, and the members they were not compared
+// with, so that a partial read is not taken for the whole mesh's pass.
+func (t *textReport) passedReadOnly(ids, notCompared []string) {
+	if len(ids) == 0 {
+		return
+	}
+	t.line(1, t.st.Pass.Render("✓"), t.st.Faint.Render("passed between the clusters read:"), t.st.ID.Render(strings.Join(ids, " ")))
+	t.line(2, t.st.Faint.Render(notComparedLine(notCompared)))
+}
+
+func notComparedLine(ids []string) string {
+	return "pairs with " + strings.Join(ids, ", ") + " not compared: not read"
+}
+
 // check writes one check with its findings, the contexts it could not look
 // at, why it matters and where to read more.
 func (t *textReport) check(c checks.CheckResult, found []checks.Finding) {
@@ -235,6 +301,9 @@ func (t *textReport) check(c checks.CheckResult, found []checks.Finding) {
 	}
 	for _, u := range t.unknownLines(c.Unknown) {
 		t.line(3, t.st.Unknown.Render("?"), u)
+	}
+	if len(c.NotCompared) > 0 {
+		t.line(3, t.st.Faint.Render(notComparedLine(c.NotCompared)))
 	}
 	if why := t.why(c.ID); why != "" {
 		t.line(3, t.st.Faint.Render("why: "+why))
@@ -355,6 +424,9 @@ func (t *textReport) summary() {
 	}
 	if unreachable > 0 {
 		clusters += fmt.Sprintf(" (%d unreachable)", unreachable)
+	}
+	if n := len(t.r.UnreadMembers); n > 0 {
+		clusters += fmt.Sprintf(", %d more in the mesh not read", n)
 	}
 	checked := []string{plural(s.Checks, "check", "checks"), fmt.Sprintf("%d passed", s.Passed)}
 	if s.Incomplete > 0 {

@@ -25,6 +25,14 @@ func TopologyText(w io.Writer, t *topology.Topology) error {
 	for _, n := range t.Networks {
 		box(&b, topology.NetworkName(n.Name), networkLines(n))
 	}
+	if len(t.UnreadMembers) > 0 {
+		b.WriteString("\nIn the mesh, not read (the clusters read point at them):\n")
+		rows := [][]string{}
+		for _, m := range t.UnreadMembers {
+			rows = append(rows, []string{m.ClusterID, dash(m.Network), unreadHow(m)})
+		}
+		table(&b, "  ", rows)
+	}
 	b.WriteString("\nDiscovery: who reads whom (" + t.EdgesFrom + ")\n")
 	if len(t.Edges) == 0 {
 		b.WriteString("  (no discovery edges)\n")

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/members"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 )
@@ -30,6 +31,12 @@ const (
 	NoControl     = "no-control-plane"
 	SingleNetwork = "single-network"
 	MultiNetwork  = "multi-network"
+	// MultiCluster: one primary (or none) was read, and the mesh has
+	// clusters that were not read, whose roles are not known here.
+	MultiCluster = "multi-cluster"
+	// NetworksUnknown: one network was read, and the networks of the
+	// clusters not read are not known.
+	NetworksUnknown = "networks not known"
 )
 
 // RoleConfig is a remote cluster that holds the configuration of an
@@ -61,6 +68,9 @@ type Topology struct {
 	Reachability *probe.Matrix `json:"reachability,omitempty"`
 	// TradeOffs explains, in one paragraph, what this shape gives and costs.
 	TradeOffs string `json:"tradeOffs"`
+	// UnreadMembers are the clusters of the mesh the read ones point at
+	// that were not read (pkg/members): the shape above counts them.
+	UnreadMembers []fleet.Member `json:"unreadMembers,omitempty"`
 }
 
 // Network is one network with its clusters and gateways. A network named ""
@@ -181,6 +191,7 @@ func Build(f *fleet.Fleet) *Topology {
 	if named > 1 {
 		t.Networking = MultiNetwork
 	}
+	partOfMesh(t, f, byNet)
 	t.Edges = edges(f, idOf)
 	liveState(t, f.Probes)
 	if f.Probes != nil {
@@ -190,6 +201,46 @@ func Build(f *fleet.Fleet) *Topology {
 	}
 	t.TradeOffs = tradeOffs(t)
 	return t
+}
+
+// partOfMesh makes the shape that of the mesh, not of the selection, when
+// the clusters read point at others that were not read: those are counted
+// (on their network when meshNetworks names it), a single read primary
+// with unread members is a multi-cluster mesh whose other roles are not
+// known, and one read network with members of unknown network is not
+// called single-network.
+func partOfMesh(t *Topology, f *fleet.Fleet, byNet map[string]*Network) {
+	ms := members.Of(f)
+	if !ms.Partial() {
+		return
+	}
+	t.UnreadMembers = ms.Unread
+	nets := map[string]bool{}
+	for n := range byNet {
+		if n != "" {
+			nets[n] = true
+		}
+	}
+	unknownNet := false
+	for _, m := range ms.Unread {
+		if m.Network == "" {
+			unknownNet = true
+		} else {
+			nets[m.Network] = true
+		}
+	}
+	for _, n := range ms.UnreadNetworks {
+		nets[n] = true
+	}
+	switch {
+	case len(nets) > 1:
+		t.Networking = MultiNetwork
+	case unknownNet:
+		t.Networking = NetworksUnknown
+	}
+	if t.ControlPlane == SinglePrimary || t.ControlPlane == NoControl {
+		t.ControlPlane = MultiCluster
+	}
 }
 
 func edges(f *fleet.Fleet, idOf map[string]string) []Edge {
@@ -301,12 +352,16 @@ func tradeOffs(t *Topology) string {
 		}
 	case t.ControlPlane == PrimaryRemote:
 		s = append(s, "Primary-remote: only the primary runs istiod; the remote clusters' proxies get configuration and certificates from it (15012) and their API servers call its injection webhook (15017), through the primary's east-west gateway. When the primary or the path to it is cut, remote proxies keep their last configuration but get no updates and no new certificates, and pods cannot be created where the webhook fails closed. One control plane to run and upgrade, at the price of that dependency.")
+	case t.ControlPlane == MultiCluster:
+		s = append(s, fmt.Sprintf("Several clusters: %d read, and %d more in the mesh that were not read, whose roles (primary or remote) and health are not known here: add their contexts to see the whole mesh.", countClusters(t), len(t.UnreadMembers)))
 	case t.ControlPlane == SinglePrimary:
 		s = append(s, "One primary and no remote cluster: a single-cluster mesh, or the other clusters were not chosen (see --contexts).")
 	default:
 		s = append(s, "No istiod was found in the chosen clusters.")
 	}
-	if t.Networking == MultiNetwork {
+	if t.Networking == NetworksUnknown {
+		s = append(s, "The networks of the clusters not read are not known: whether traffic to them crosses an east-west gateway depends on them.")
+	} else if t.Networking == MultiNetwork {
 		s = append(s, "Several networks: traffic between them goes through the destination network's east-west gateway on 15443 (mTLS passed through by SNI), so each network needs a gateway with a reachable address, and pod IP ranges may overlap across networks.")
 	} else if len(t.Networks) > 0 && countClusters(t) > 1 {
 		s = append(s, "One network: proxies send traffic straight to the other clusters' pod IPs, with no gateway in the path, which requires routable, non-overlapping pod CIDRs between all clusters.")
@@ -331,11 +386,36 @@ func Compact(t *Topology) []string {
 		for _, c := range n.Clusters {
 			cs = append(cs, fmt.Sprintf("%s (%s)", c.Context, describeCluster(c)))
 		}
+		for _, m := range t.UnreadMembers {
+			if m.Network == n.Name && n.Name != "" {
+				cs = append(cs, m.ClusterID+" (not read)")
+			}
+		}
 		line := fmt.Sprintf("%s: %s", NetworkName(n.Name), strings.Join(cs, ", "))
 		for _, g := range n.Gateways {
 			line += " · gateway " + GatewayAddress(g)
 		}
 		out = append(out, line)
+	}
+	// Members on networks no read cluster is on, then those whose network
+	// is not known.
+	elsewhere := map[string][]string{}
+	var names []string
+	for _, m := range t.UnreadMembers {
+		if !slices.ContainsFunc(t.Networks, func(n Network) bool { return n.Name == m.Network && m.Network != "" }) {
+			if _, ok := elsewhere[m.Network]; !ok {
+				names = append(names, m.Network)
+			}
+			elsewhere[m.Network] = append(elsewhere[m.Network], m.ClusterID+" (not read)")
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		label := n
+		if n == "" {
+			label = "network not known"
+		}
+		out = append(out, fmt.Sprintf("%s: %s", label, strings.Join(elsewhere[n], ", ")))
 	}
 	return out
 }

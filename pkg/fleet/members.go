@@ -62,7 +62,9 @@ type Member struct {
 	// ClusterID is the ID the read clusters know it by (a remote secret's
 	// data key, an entry of istiod's clusterz, a meshNetworks registry).
 	ClusterID string `json:"clusterID"`
-	// Network is its network as meshNetworks names it ("" when unknown).
+	// Network is its network as meshNetworks names it, else as the label
+	// of its Istio namespace reads through its remote secret ("" when
+	// unknown).
 	Network string `json:"network,omitempty"`
 	// Server is the API server a remote secret points at ("" when unknown).
 	Server string `json:"server,omitempty"`

@@ -170,6 +170,9 @@ type CredentialProbe struct {
 	// nodes the credentials list: the localities istiod gives the
 	// cluster's endpoints, known even when the cluster itself is not read.
 	Regions []string `json:"regions,omitempty"`
+	// Network is the network label of its Istio namespace, as the same
+	// credentials read it: the network istiod puts its endpoints on.
+	Network string `json:"network,omitempty"`
 
 	Duration time.Duration `json:"duration"`
 }

@@ -184,7 +184,8 @@ func (d *deriver) clusterz() {
 
 // credentials: what the remote secrets' own credentials reached: the
 // kube-system UID (a read cluster under another key), and the regions of the
-// nodes istiod sees there.
+// nodes and the network label istiod sees there (a network meshNetworks
+// names for it is kept).
 func (d *deriver) credentials() {
 	if d.f.Probes == nil {
 		return
@@ -196,6 +197,9 @@ func (d *deriver) credentials() {
 		}
 		if p.KubeSystemUID != "" && d.readUIDs[p.KubeSystemUID] {
 			d.markRead(p.Key)
+		}
+		if m.Network == "" {
+			m.Network = p.Network
 		}
 		for _, r := range p.Regions {
 			if !slices.Contains(m.Regions, r) {

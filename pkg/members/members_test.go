@@ -117,7 +117,10 @@ func TestDeriveClusterzCredentialsAndMeshNetworks(t *testing.T) {
 			{ID: "east", SyncStatus: "synced"}, {ID: "central", SyncStatus: "synced"}, {ID: "late", SyncStatus: "syncing"},
 		}}},
 		Credentials: []fleet.CredentialProbe{
-			{Context: "east", Key: "central", Outcome: fleet.CredOK, KubeSystemUID: "uid-central", Regions: []string{"eu-central-1"}},
+			// meshNetworks names central's network: the label read through
+			// the secret does not replace it.
+			{Context: "east", Key: "central", Outcome: fleet.CredOK, KubeSystemUID: "uid-central", Regions: []string{"eu-central-1"}, Network: "label-central"},
+			{Context: "east", Key: "late", Outcome: fleet.CredUnauthorized, Network: "not-read"},
 			// the key "gone" reaches east itself: read already, not a member
 			{Context: "east", Key: "gone", Outcome: fleet.CredOK, KubeSystemUID: "uid-east"},
 		},
@@ -136,7 +139,7 @@ func TestDeriveClusterzCredentialsAndMeshNetworks(t *testing.T) {
 	if !reflect.DeepEqual(m.UnreadNetworks, []string{"network-far"}) {
 		t.Errorf("unread networks %v, want [network-far]", m.UnreadNetworks)
 	}
-	if got := OnNetwork(&m, "network-central"); len(got) != 2 { // central, and late (network not known)
+	if got := OnNetwork(&m, "network-central"); len(got) != 2 { // central, and late (network not known: its credentials failed)
 		t.Errorf("on network-central: %v", got)
 	}
 	if got := InRegion(&m, "eu-central-1"); len(got) != 1 || got[0].ClusterID != "central" {
@@ -154,5 +157,19 @@ func TestOfPrefersTheRunnersMembership(t *testing.T) {
 	}
 	if got := Of(&fleet.Fleet{}); got == nil || got.Partial() {
 		t.Errorf("empty fleet: %+v", got)
+	}
+}
+
+func TestDeriveNetworkFromTheRemoteSecretsCredentials(t *testing.T) {
+	east := primary(t, "east", "east", map[string]string{"west": server("west")}, "")
+	f := &fleet.Fleet{Clusters: []*fleet.Cluster{east}, Probes: &fleet.Probes{Credentials: []fleet.CredentialProbe{
+		{Context: "east", Key: "west", Outcome: fleet.CredOK, Network: "network-west", Regions: []string{"us-west-2", "us-west-1"}},
+	}}}
+	m := Derive(f)
+	if len(m.Unread) != 1 || m.Unread[0].Network != "network-west" || !reflect.DeepEqual(m.Unread[0].Regions, []string{"us-west-1", "us-west-2"}) {
+		t.Errorf("unread: %+v", m.Unread)
+	}
+	if got := OnNetwork(&m, "network-east"); len(got) != 0 {
+		t.Errorf("west is on network-west, but OnNetwork(network-east) = %v", got)
 	}
 }

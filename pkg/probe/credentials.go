@@ -195,6 +195,8 @@ func callCredential(ctx context.Context, opts Options, t CredentialTarget, r *fl
 	}
 	if r.Outcome == fleet.CredOK {
 		r.Regions = nodeRegions(ctx, client)
+		istioNS, _, _ := strings.Cut(t.Secret, "/") // the remote's Istio namespace is named as the primary's
+		r.Network = namespaceNetwork(ctx, client, istioNS)
 	}
 	r.RBACChecked, r.RBACDenied, r.RBACError = review(ctx, client, ReaderAccess)
 	r.ControlChecked, r.ControlDenied, r.ControlError = review(ctx, client, RemoteControlAccess)
@@ -218,6 +220,17 @@ func nodeRegions(ctx context.Context, client kubernetes.Interface) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// namespaceNetwork reads the network label of the cluster's Istio namespace
+// as istiod's reader sees it: the network istiod puts the cluster's
+// endpoints on. "" when it is not set or cannot be read.
+func namespaceNetwork(ctx context.Context, client kubernetes.Interface, namespace string) string {
+	ns, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	if err != nil {
+		return ""
+	}
+	return ns.Labels[mesh.NetworkLabel]
 }
 
 // review asks a SelfSubjectAccessReview for every one of accesses

@@ -82,6 +82,16 @@ type Member struct {
 	MatchedBy string `json:"matchedBy,omitempty"`
 }
 
+// How Member.Context was matched.
+const (
+	// MatchedByServer: the context's API server is the one the member's
+	// remote secret names.
+	MatchedByServer = "server"
+	// MatchedByName: the context is named as the member's cluster ID (its
+	// server was not known, or matched no context).
+	MatchedByName = "name"
+)
+
 // Partial reports whether some cluster of the mesh was not read.
 func (m *Membership) Partial() bool { return m != nil && len(m.Unread) > 0 }
 

@@ -241,12 +241,12 @@ func (d *deriver) result() fleet.Membership {
 func (d *deriver) context(m fleet.Member) (name, matchedBy string) {
 	for _, k := range d.f.Kubeconfig {
 		if !d.chosen[k.Name] && fleet.SameServer(k.Server, m.Server) {
-			return k.Name, "server"
+			return k.Name, fleet.MatchedByServer
 		}
 	}
 	for _, k := range d.f.Kubeconfig {
 		if !d.chosen[k.Name] && k.Name == m.ClusterID {
-			return k.Name, "name"
+			return k.Name, fleet.MatchedByName
 		}
 	}
 	return "", ""
@@ -309,9 +309,9 @@ func Describe(ms []fleet.Member) string {
 // HowToRead says which context would read an unread member.
 func HowToRead(u fleet.Member) string {
 	switch u.MatchedBy {
-	case "server":
+	case fleet.MatchedByServer:
 		return "context " + u.Context
-	case "name":
+	case fleet.MatchedByName:
 		return "context " + u.Context + ", matched by name"
 	}
 	return "no context of the kubeconfig reads it"

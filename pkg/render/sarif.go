@@ -321,9 +321,9 @@ func sarifNotifications(r *checks.Report) []sarifNotification {
 // unreadHow says which context would read an unread member, and how it was matched.
 func unreadHow(m fleet.Member) string {
 	switch m.MatchedBy {
-	case "server":
+	case fleet.MatchedByServer:
 		return "context " + m.Context + " reads it: same API server"
-	case "name":
+	case fleet.MatchedByName:
 		return "context " + m.Context + " may read it: same name"
 	}
 	return "no context of the kubeconfig reads it"

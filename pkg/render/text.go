@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 )
 
 // Text writes the report for people: the clusters, then every selected check
@@ -90,9 +91,9 @@ func (t *textReport) unreadMembers() {
 	for _, m := range t.r.UnreadMembers {
 		with := "-"
 		switch m.MatchedBy {
-		case "server":
+		case fleet.MatchedByServer:
 			with = m.Context + " (same API server)"
-		case "name":
+		case fleet.MatchedByName:
 			with = m.Context + " (same name)"
 		}
 		seen := m.SeenBy

@@ -17,7 +17,7 @@ func partialReport(t *testing.T) *checks.Report {
 	r := healthyReport(t)
 	r.UnreadMembers = []fleet.Member{
 		{ClusterID: "south", SeenBy: []string{"remote secret istio-system/istio-remote-secret-south in east"}},
-		{ClusterID: "west", Network: "network-west", Context: "prod-west", MatchedBy: "server",
+		{ClusterID: "west", Network: "network-west", Context: "prod-west", MatchedBy: fleet.MatchedByServer,
 			SeenBy: []string{"remote secret istio-system/istio-remote-secret-west in east", "istiod of east lists it (synced)"}},
 	}
 	for i := range r.Checks {

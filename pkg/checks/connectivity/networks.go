@@ -463,6 +463,18 @@ func remoteWebhook(f *fleet.Fleet) []checks.Finding {
 				if _, ok := exposed[hostport]; ok {
 					continue
 				}
+				if ms := members.Of(f); ms.Partial() {
+					// The remote's own primary may be one of the clusters
+					// not read: that part is unknown, not an error.
+					out = append(out, checks.NewMF3015(checks.MF3015Subjects{Remote: c.Context}, checks.Details{
+						Severity: checks.SeverityUnknown,
+						Object:   &checks.ObjectRef{Kind: "MutatingWebhookConfiguration", Name: w.Name},
+						Message: fmt.Sprintf("the injection webhook %s of remote cluster %s calls %s, which no primary read exposes; whether one of the unread members %s does is not known: add them",
+							h.Name, c.Context, hostport, members.Describe(ms.Unread)),
+						Evidence: []string{"load-balancer addresses of the primaries read: " + describeExposed(exposed)},
+					}))
+					continue
+				}
 				out = append(out, checks.NewMF3015(checks.MF3015Subjects{Remote: c.Context}, checks.Details{
 					Object:   &checks.ObjectRef{Kind: "MutatingWebhookConfiguration", Name: w.Name},
 					Message:  fmt.Sprintf("the injection webhook %s of remote cluster %s calls %s, which no primary of the fleet exposes through a load balancer: pods created there fail or are not injected", h.Name, c.Context, hostport),

@@ -282,6 +282,11 @@ func (t *textReport) passedReadOnly(ids, notCompared []string) {
 	if len(ids) == 0 {
 		return
 	}
+	if len(t.r.Clusters) == 1 {
+		// One cluster read: there was no pair to compare at all.
+		t.line(1, t.st.Faint.Render("– nothing to compare, one cluster read ("+strings.Join(notCompared, ", ")+" not read):"), t.st.ID.Render(strings.Join(ids, " ")))
+		return
+	}
 	t.line(1, t.st.Pass.Render("✓"), t.st.Faint.Render("passed between the clusters read:"), t.st.ID.Render(strings.Join(ids, " ")))
 	t.line(2, t.st.Faint.Render(notComparedLine(notCompared)))
 }

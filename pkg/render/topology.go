@@ -3,10 +3,12 @@ package render
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 	"github.com/meshfed/kubectl-meshfed/pkg/topology"
 )
@@ -20,8 +22,13 @@ func TopologyText(w io.Writer, t *topology.Topology) error {
 	for _, n := range t.Networks {
 		clusters += len(n.Clusters)
 	}
-	fmt.Fprintf(&b, "Mesh: %s, %s (%s, %s)\n\n", t.ControlPlane, t.Networking,
-		plural(clusters, "cluster", "clusters"), plural(len(t.Networks), "network", "networks"))
+	if n := len(t.UnreadMembers); n > 0 {
+		fmt.Fprintf(&b, "Mesh: %s, %s (%s and %s read; %d more %s in the mesh not read)\n\n", t.ControlPlane, t.Networking,
+			plural(clusters, "cluster", "clusters"), plural(len(t.Networks), "network", "networks"), n, pluralWord(n, "cluster", "clusters"))
+	} else {
+		fmt.Fprintf(&b, "Mesh: %s, %s (%s, %s)\n\n", t.ControlPlane, t.Networking,
+			plural(clusters, "cluster", "clusters"), plural(len(t.Networks), "network", "networks"))
+	}
 	for _, n := range t.Networks {
 		box(&b, topology.NetworkName(n.Name), networkLines(n))
 	}
@@ -51,6 +58,9 @@ func TopologyText(w io.Writer, t *topology.Topology) error {
 			detail = "no remote secret for cluster ID " + e.ToID
 		case topology.EdgeOutside:
 			detail = "remote secret " + e.Secret + " names a cluster no chosen context has"
+			if slices.ContainsFunc(t.UnreadMembers, func(m fleet.Member) bool { return m.ClusterID == e.ToID }) {
+				detail = "remote secret " + e.Secret + "; in the mesh, not read"
+			}
 		}
 		live := ""
 		if e.Istiod != "" {
@@ -250,4 +260,11 @@ func dotQuote(s string) string {
 	s = strings.ReplaceAll(s, `"`, `\"`)
 	s = strings.ReplaceAll(s, "\n", `\n`)
 	return `"` + s + `"`
+}
+
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

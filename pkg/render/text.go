@@ -283,8 +283,9 @@ func (t *textReport) passedReadOnly(ids, notCompared []string) {
 		return
 	}
 	if len(t.r.Clusters) == 1 {
-		// One cluster read: there was no pair to compare at all.
-		t.line(1, t.st.Faint.Render("– nothing to compare, one cluster read ("+strings.Join(notCompared, ", ")+" not read):"), t.st.ID.Render(strings.Join(ids, " ")))
+		// One cluster read: what the check judges of a cluster alone
+		// passed, and there was no pair to compare at all.
+		t.line(1, t.st.Pass.Render("✓"), t.st.Faint.Render("passed on the one cluster read, with no other to compare it with ("+strings.Join(notCompared, ", ")+" not read):"), t.st.ID.Render(strings.Join(ids, " ")))
 		return
 	}
 	t.line(1, t.st.Pass.Render("✓"), t.st.Faint.Render("passed between the clusters read:"), t.st.ID.Render(strings.Join(ids, " ")))

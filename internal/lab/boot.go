@@ -308,19 +308,6 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		return fmt.Errorf("apiserver not ready: %w", err)
 	}
 	l.logf("  %s: apiserver ready after %s", c.name, l.since())
-	c.kcm, err = l.startProc("kube-controller-manager-"+c.name, ns, c.dir, l.bin("kube-controller-manager"), []string{
-		"--kubeconfig=" + f("kubeconfig"),
-		"--controllers=serviceaccount-token-controller,serviceaccount-controller,root-ca-certificate-publisher-controller",
-		"--service-account-private-key-file=" + f("sa.key"),
-		"--root-ca-file=" + f("ca.crt"),
-		"--use-service-account-credentials=false",
-		"--leader-elect=false",
-		"--secure-port=0",
-		"--v=1",
-	}, []string{"GOMAXPROCS=1"})
-	if err != nil {
-		return err
-	}
 	data, err := l.templateData(c)
 	if err != nil {
 		return err
@@ -341,6 +328,15 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	}
 	objs = append(objs, stale...)
 	var webhooks []*unstructured.Unstructured
+	if l.scenario.Installer == "" && c.role == "primary" {
+		// The chart's injector templates, laid over install.yaml's
+		// ConfigMap (applied after it).
+		cm, err := l.injectorConfig(ctx, c, data)
+		if err != nil {
+			return err
+		}
+		objs = append(objs, cm)
+	}
 	if l.scenario.Installer != "" {
 		in, err := l.install(ctx, c, data)
 		if err != nil {
@@ -378,6 +374,29 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		return err
 	}
 	l.tracef("%s: istio objects applied", c.name)
+	// Controllers start once the stand-ins are adopted (workloads.go).
+	if err := l.adoptStandIns(ctx, c); err != nil {
+		return err
+	}
+	c.kcm, err = l.startProc("kube-controller-manager-"+c.name, ns, c.dir, l.bin("kube-controller-manager"), []string{
+		"--kubeconfig=" + f("kubeconfig"),
+		"--controllers=" + strings.Join(kcmControllers, ","),
+		"--service-account-private-key-file=" + f("sa.key"),
+		"--root-ca-file=" + f("ca.crt"),
+		"--use-service-account-credentials=false",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--v=1",
+	}, []string{"GOMAXPROCS=1"})
+	if err != nil {
+		return err
+	}
+	if err := l.startPodRunner(ctx, c); err != nil {
+		return err
+	}
+	if err := l.startServiceProxy(ctx, c); err != nil {
+		return err
+	}
 	if err := l.startNodeAgents(ctx, c); err != nil {
 		return err
 	}
@@ -559,7 +578,7 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 		"VALIDATION_WEBHOOK_CONFIG_NAME=",
 		"PILOT_REMOTE_CLUSTER_TIMEOUT="+l.cfg.RemoteClusterTimeout.String(),
 		"ROOT_CA_DIR="+filepath.Join(c.dir, "cacerts"),
-		"ISTIOD_CUSTOM_HOST="+addr,
+		"ISTIOD_CUSTOM_HOST="+l.istiodHosts(c),
 		"PILOT_ENABLE_ANALYSIS=false",
 		"GOMAXPROCS=2",
 		"KUBECONFIG=",
@@ -589,6 +608,18 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 		return l.reportIstiodDown(ctx, c, exitErr)
 	}
 	return err
+}
+
+// istiodHosts are the addresses istiod's own certificate names besides
+// istiod.istio-system.svc: the cluster's address, and where it is exposed
+// through the east-west gateway (primary-remote), the gateway's, at which
+// the remotes' injection webhooks call it.
+func (l *Lab) istiodHosts(c *cluster) string {
+	hosts := l.net.addr(c.name)
+	if l.scenario.Topology == PrimaryRemote && l.hasGateway(c) {
+		hosts += "," + l.net.gatewayAddr(c.name)
+	}
+	return hosts
 }
 
 // expectedIDs lists the cluster IDs a primary's clusterz will show: its own

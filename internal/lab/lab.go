@@ -251,6 +251,11 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	if err = l.waitSettled(ctx); err != nil {
 		return l, err
 	}
+	// The sample workloads, through the controllers and the injector.
+	if err = l.forEach(func(c *cluster) error { return l.startWorkloads(ctx, c) }); err != nil {
+		return l, err
+	}
+	l.logf("  workloads ready after %s", l.since())
 	l.ready = time.Since(l.started)
 	l.logf("lab %s ready in %s", sc.Name, l.ready.Round(100*time.Millisecond))
 	// Nothing logs after Start; drop the writer (a test's t.Log must not

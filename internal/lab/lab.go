@@ -455,6 +455,18 @@ func (l *Lab) IstiodDebugURL(context string) string {
 	return "http://" + l.net.debugAddr(context) + ":8080"
 }
 
+// IstiodXDSAddress is istiod's plaintext xDS address (host:15010), which
+// this machine reaches through the lab's router ("" for a cluster without
+// istiod): where a proxy of the cluster would connect without TLS, as
+// through `kubectl port-forward` to the istiod pod.
+func (l *Lab) IstiodXDSAddress(context string) string {
+	c := l.clusters[context]
+	if c == nil || c.role != "primary" {
+		return ""
+	}
+	return l.net.addr(context) + ":15010"
+}
+
 // GatewayAddress is the address in the east-west gateway Service's
 // load-balancer status, where a TLS listener answers on 15443 ("" when the
 // cluster has no gateway or its address is pending).

@@ -276,6 +276,22 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	if err != nil {
 		return err
 	}
+	// The injector's templates render while the apiserver starts.
+	injector := make(chan injectorResult, 1)
+	go func() {
+		if l.scenario.Installer != "" || c.role != "primary" {
+			injector <- injectorResult{}
+			return
+		}
+		d, err := l.templateData(c)
+		if err == nil {
+			var cm *unstructured.Unstructured
+			cm, err = l.injectorConfig(ctx, c, d)
+			injector <- injectorResult{cm, err}
+			return
+		}
+		injector <- injectorResult{nil, err}
+	}()
 	c.apiserver, err = l.startProc("kube-apiserver-"+c.name, ns, c.dir, l.bin("kube-apiserver"), append([]string{
 		"--etcd-servers=http://" + l.net.hostAddr() + ":2379",
 		"--etcd-prefix=/registry-" + c.name,
@@ -313,10 +329,13 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		return err
 	}
 	var objs []*unstructured.Unstructured
-	for _, t := range []struct{ name, text string }{
-		{"install", installTemplate}, {"samples", samplesTemplate}, {"scenario objects", l.scenario.Objects},
+	for _, t := range []struct {
+		name, text string
+		data       any
+	}{
+		{"install", installTemplate, data}, {"samples", samplesTemplate, l.workloadData(c, data)}, {"scenario objects", l.scenario.Objects, data},
 	} {
-		o, err := render(t.name, t.text, data)
+		o, err := render(t.name, t.text, t.data)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
@@ -328,14 +347,12 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	}
 	objs = append(objs, stale...)
 	var webhooks []*unstructured.Unstructured
-	if l.scenario.Installer == "" && c.role == "primary" {
-		// The chart's injector templates, laid over install.yaml's
-		// ConfigMap (applied after it).
-		cm, err := l.injectorConfig(ctx, c, data)
-		if err != nil {
-			return err
-		}
-		objs = append(objs, cm)
+	// The chart's injector templates, laid over install.yaml's ConfigMap
+	// (applied after it).
+	if r := <-injector; r.err != nil {
+		return r.err
+	} else if r.cm != nil {
+		objs = append(objs, r.cm)
 	}
 	if l.scenario.Installer != "" {
 		in, err := l.install(ctx, c, data)
@@ -418,6 +435,11 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		}
 		return false, nil
 	})
+}
+
+type injectorResult struct {
+	cm  *unstructured.Unstructured
+	err error
 }
 
 // remoteSecretName is the name istioctl create-remote-secret gives.

@@ -7,8 +7,11 @@
 // path between two clusters can be cut while this machine still reaches both.
 //
 // The lab covers the API and the control plane, not traffic: there is no
-// kubelet, no Envoy. Pods, Deployments and load-balancer addresses are written
-// with their status, as a running cluster would show them.
+// kubelet, no container, no Envoy. The sample workloads are Deployments that
+// the real controllers turn into Pods and EndpointSlices, injected by istiod's
+// real webhook; node stand-ins bind and run those pods (pods.go). The
+// control-plane Pods and load-balancer addresses are written with their
+// status, as a running cluster would show them.
 package lab
 
 import (

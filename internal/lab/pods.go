@@ -241,11 +241,21 @@ func (r *podRunner) run(ctx context.Context, pod *corev1.Pod) error {
 		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
 	}
 	st.ContainerStatuses = nil
+	allReady := true
 	for _, ct := range p.Spec.Containers {
+		ready := !failingProbe(ct.ReadinessProbe)
+		allReady = allReady && ready
 		st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
-			Name: ct.Name, Image: ct.Image, ImageID: ct.Image, Ready: true, Started: ptr(true),
+			Name: ct.Name, Image: ct.Image, ImageID: ct.Image, Ready: ready, Started: ptr(true),
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
 		})
+	}
+	if !allReady {
+		for i := range st.Conditions {
+			if t := st.Conditions[i].Type; t == corev1.PodReady || t == corev1.ContainersReady {
+				st.Conditions[i].Status, st.Conditions[i].Reason = corev1.ConditionFalse, "ContainersNotReady"
+			}
+		}
 	}
 	_, err = r.c.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 	return err
@@ -282,6 +292,17 @@ func setCondition(st *corev1.PodStatus, t corev1.PodConditionType, now metav1.Ti
 		}
 	}
 	st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: now})
+}
+
+// failingProbe: a probe that can only fail, `exec: [false]`, the one
+// probe the stand-ins evaluate (nothing runs in the containers, so every
+// other probe is taken as passing).
+func failingProbe(p *corev1.Probe) bool {
+	if p == nil || p.Exec == nil || len(p.Exec.Command) == 0 {
+		return false
+	}
+	cmd := p.Exec.Command[0]
+	return cmd == "false" || cmd == "/bin/false"
 }
 
 // labelsOf selects the pods spread together with pod: those of its app.

@@ -191,6 +191,25 @@ func mergeValues(base, over map[string]any) map[string]any {
 	return out
 }
 
+// workloadData is what samples.yaml and workloads.yaml read: the
+// cluster's TemplateData and the workload faults that apply to it.
+type workloadData struct {
+	*TemplateData
+	NoInjection bool
+	// NoPods, NoSidecar and NotReady are keyed by sample app.
+	NoPods, NoSidecar, NotReady map[string]bool
+}
+
+func (l *Lab) workloadData(c *cluster, d *TemplateData) workloadData {
+	sc := l.scenario
+	return workloadData{TemplateData: d,
+		NoInjection: sc.has(c.name, FaultNoInjection),
+		NoPods:      sc.appFaults(c.name, FaultNoSamplePods),
+		NoSidecar:   sc.appFaults(c.name, FaultNoSidecar),
+		NotReady:    sc.appFaults(c.name, FaultPodNotReady),
+	}
+}
+
 // startWorkloads creates the sample Deployments (templates/workloads.yaml)
 // once the cluster's injector can be called, and waits until every one
 // has its ready replicas and its Services their EndpointSlices.
@@ -199,7 +218,7 @@ func (l *Lab) startWorkloads(ctx context.Context, c *cluster) error {
 	if err != nil {
 		return err
 	}
-	objs, err := render("workloads", workloadsTemplate, data)
+	objs, err := render("workloads", workloadsTemplate, l.workloadData(c, data))
 	if err != nil {
 		return err
 	}
@@ -233,7 +252,11 @@ func (l *Lab) waitWorkloads(ctx context.Context, c *cluster, objs []*unstructure
 				last = err.Error()
 				return false, nil
 			}
-			if d.Status.ObservedGeneration < d.Generation || d.Status.ReadyReplicas < replicasOf(d) || d.Status.UpdatedReplicas < replicasOf(d) {
+			want := replicasOf(d)
+			if notReady(d) {
+				want = 0 // pod-not-ready: running is all they get to
+			}
+			if d.Status.ObservedGeneration < d.Generation || d.Status.ReadyReplicas < want || d.Status.UpdatedReplicas < replicasOf(d) {
 				last = fmt.Sprintf("Deployment %s/%s: %d of %d ready", d.Namespace, d.Name, d.Status.ReadyReplicas, replicasOf(d))
 				for _, cond := range d.Status.Conditions {
 					if cond.Type == appsv1.DeploymentReplicaFailure && cond.Status == corev1.ConditionTrue {
@@ -251,6 +274,17 @@ func (l *Lab) waitWorkloads(ctx context.Context, c *cluster, objs []*unstructure
 		return fmt.Errorf("sample workloads not ready (%s): %w", last, err)
 	}
 	return nil
+}
+
+// notReady: the Deployment's pods carry a readiness probe that fails
+// (FaultPodNotReady).
+func notReady(d *appsv1.Deployment) bool {
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if failingProbe(c.ReadinessProbe) {
+			return true
+		}
+	}
+	return false
 }
 
 // slicesCurrent reports whether every selecting Service in the namespaces

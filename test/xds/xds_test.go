@@ -39,10 +39,13 @@ var sampleServices = []struct {
 	port int32
 }{{"helloworld", 5000}, {"httpbin", 8000}}
 
-// readyPod is a ready pod behind a sample Service, as the lab's API shows it.
-type readyPod struct {
+// samplePod is a running pod behind a sample Service, as the lab's API
+// shows it.
+type samplePod struct {
 	cluster, name, ip, locality string // locality: region/zone/ of its node
 	targetPort                  int32
+	mesh                        bool // injected: the injector's security.istio.io/tlsMode=istio
+	ready                       bool
 }
 
 // TestSidecarView: on the healthy multi-network lab, a sidecar of every
@@ -54,21 +57,118 @@ type readyPod struct {
 func TestSidecarView(t *testing.T) {
 	l := labtest.Start(t, "multi-primary", 3)
 	labtest.RequireIsolation(t, l) // the webhook and the networks need namespaces
+	checkSidecarViews(t, l, true)
+}
+
+// TestSidecarViewWithWorkloadFaults: the workload faults, made through the
+// Deployments, the controllers and the injector, change what istiod sends
+// as they do in a cluster. east: helloworld's pods never ready, httpbin
+// without pods; west: helloworld's pods without a sidecar. So east's
+// sidecar is sent its own helloworld pods as unhealthy, nothing of west's
+// helloworld (no sidecar, no mTLS through the gateway) and west's gateway
+// for httpbin; west's sidecar its own helloworld pods (directly) and east's
+// gateway weighted by east's unready helloworld pods (istiod sends
+// unhealthy endpoints by default), and nothing of east for httpbin. A
+// selectorless Service with manual Endpoints in west is mirrored into an
+// EndpointSlice and held by istiod as a plain endpoint.
+func TestSidecarViewWithWorkloadFaults(t *testing.T) {
+	sc, err := lab.LoadScenario("multi-primary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Name = "multi-primary-workload-faults"
+	sc.Faults = []lab.Fault{
+		{Type: lab.FaultPodNotReady, Cluster: "east", Value: "helloworld"},
+		{Type: lab.FaultNoSamplePods, Cluster: "east", Value: "httpbin"},
+		{Type: lab.FaultNoSidecar, Cluster: "west", Value: "helloworld"},
+	}
+	l := labtest.StartConfig(t, lab.Config{ScenarioSpec: sc, Clusters: 2})
+	labtest.RequireIsolation(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	east, west := l.Client("east"), l.Client("west")
+	for _, rp := range samplePods(ctx, t, l, "east", "helloworld", 5000) {
+		if rp.ready {
+			t.Errorf("east: helloworld pod %s is ready, want none ready (pod-not-ready)", rp.name)
+		}
+	}
+	if list, _ := east.CoreV1().Pods("sample").List(ctx, metav1.ListOptions{LabelSelector: "app=httpbin"}); len(list.Items) != 0 {
+		t.Errorf("east: %d httpbin pods, want none (no-sample-pods)", len(list.Items))
+	}
+	for _, rp := range samplePods(ctx, t, l, "west", "helloworld", 5000) {
+		if rp.mesh {
+			t.Errorf("west: helloworld pod %s was injected despite sidecar.istio.io/inject=false", rp.name)
+		}
+	}
+	checkSidecarViews(t, l, false)
+
+	// Endpoints without pods, as real meshes have them.
+	if err := l.Apply(ctx, "west", manualEndpoints); err != nil {
+		t.Fatal(err)
+	}
+	var shard string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		slices, err := west.DiscoveryV1().EndpointSlices("sample").List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=legacy-db"})
+		if err == nil && len(slices.Items) > 0 {
+			if shard = shardTLSMode(ctx, t, l, "west", "legacy-db", "10.200.0.7"); shard != "" {
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if shard != "disabled" {
+		t.Errorf("west's istiod holds legacy-db's manual endpoint 10.200.0.7 with TLSMode %q, want disabled (mirrored EndpointSlice, no pod)", shard)
+	}
+}
+
+const manualEndpoints = `
+apiVersion: v1
+kind: Service
+metadata: {name: legacy-db, namespace: sample}
+spec:
+  ports: [{name: tcp-postgres, port: 5432, protocol: TCP}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: legacy-db, namespace: sample}
+subsets:
+- addresses: [{ip: 10.200.0.7}]
+  ports: [{name: tcp-postgres, port: 5432, protocol: TCP}]
+`
+
+// checkSidecarViews asks every primary's istiod, as a sidecar of one of
+// its cluster's injected sample pods, for the sample services' clusters
+// and endpoints and compares them with what the lab's clusters hold.
+// healthy: every sample service must have ready pods, all injected.
+func checkSidecarViews(t *testing.T, l *lab.Lab, healthy bool) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	pods := map[string][]readyPod{} // service → ready pods in every cluster
+	pods := map[string][]samplePod{} // service → running pods in every cluster
 	for _, svc := range sampleServices {
 		for _, c := range l.Contexts() {
-			pods[svc.name] = append(pods[svc.name], readyPods(ctx, t, l, c, svc.name, svc.port)...)
+			pods[svc.name] = append(pods[svc.name], samplePods(ctx, t, l, c, svc.name, svc.port)...)
 		}
-		if len(pods[svc.name]) == 0 {
+		if healthy && len(pods[svc.name]) == 0 {
 			t.Fatalf("no ready pods of %s in any cluster: nothing to judge", svc.name)
+		}
+		for _, rp := range pods[svc.name] {
+			if healthy && !rp.mesh {
+				t.Errorf("%s: %s pod %s has no sidecar: the injector was not called", rp.cluster, svc.name, rp.name)
+			}
+			if healthy && !rp.ready {
+				t.Errorf("%s: %s pod %s is not ready", rp.cluster, svc.name, rp.name)
+			}
 		}
 	}
 	for _, p := range l.Primaries() {
 		t.Run(p, func(t *testing.T) {
-			me := sidecarOf(ctx, t, l, p)
+			me, ok := sidecarOf(ctx, t, l, p)
+			if !ok {
+				t.Fatalf("%s: no injected sample pod to be a sidecar of", p)
+			}
 			client, err := xdstest.Dial(ctx, l.IstiodXDSAddress(p), me)
 			if err != nil {
 				t.Fatal(err)
@@ -95,7 +195,7 @@ func TestSidecarView(t *testing.T) {
 			for i, svc := range sampleServices {
 				got := []string{}
 				for _, e := range xdstest.Flatten(cla[names[i]]) {
-					got = append(got, fmt.Sprintf("%s weight %d locality %s", e.Address, e.Weight, e.Locality))
+					got = append(got, viewLine(e.Address, e.Weight, e.Locality, e.Healthy))
 				}
 				want := expectedView(l, p, pods[svc.name])
 				t.Logf("EDS %s: %q", names[i], got)
@@ -109,31 +209,66 @@ func TestSidecarView(t *testing.T) {
 }
 
 // expectedView is what istiod sends a sidecar of cluster p for a service
-// whose ready pods are pods: its own network's pods at their address and
-// target port, each weight 1; for every other network, per locality, the
-// network's gateway on 15443 weighted by the pods there.
-func expectedView(l *lab.Lab, p string, pods []readyPod) []string {
+// whose running pods are pods: its own network's pods at their address and
+// target port, each weight 1 (a pod that is not ready as unhealthy); for
+// every other network, per locality, the network's gateway on 15443
+// weighted by its mesh pods there. istiod sends a pod without a sidecar to
+// no other network (crossing the gateway needs mTLS), and counts pods that
+// are not ready into the gateway's weight too: it sends unhealthy
+// endpoints by default (PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS) unless the
+// DestinationRule's outlierDetection sets minHealthPercent, which the
+// lab's does not.
+func expectedView(l *lab.Lab, p string, pods []samplePod) []string {
 	var out []string
-	gateway := map[string]int{} // "<gateway> <locality>" → ready pods
+	gateway := map[string]uint32{} // "<gateway>|<locality>" → pods
 	for _, rp := range pods {
 		if l.Network(rp.cluster) == l.Network(p) {
-			out = append(out, fmt.Sprintf("%s:%d weight 1 locality %s", rp.ip, rp.targetPort, rp.locality))
+			out = append(out, viewLine(fmt.Sprintf("%s:%d", rp.ip, rp.targetPort), 1, rp.locality, rp.ready))
 			continue
 		}
-		gateway[fmt.Sprintf("%s:15443|%s", l.GatewayAddress(rp.cluster), rp.locality)]++
+		if rp.mesh {
+			gateway[fmt.Sprintf("%s:15443|%s", l.GatewayAddress(rp.cluster), rp.locality)]++
+		}
 	}
 	for k, n := range gateway {
 		addr, loc, _ := strings.Cut(k, "|")
-		out = append(out, fmt.Sprintf("%s weight %d locality %s", addr, n, loc))
+		out = append(out, viewLine(addr, n, loc, true))
 	}
 	sort.Strings(out)
 	return out
 }
 
-// checkShards reads p's istiod /debug/endpointShardz: every ready sample
-// pod of every cluster is there, in its cluster's shard, as a mesh
-// endpoint (TLSMode istio) with its node's locality.
-func checkShards(ctx context.Context, t *testing.T, l *lab.Lab, p string, pods map[string][]readyPod) {
+func viewLine(addr string, weight uint32, locality string, healthy bool) string {
+	s := fmt.Sprintf("%s weight %d locality %s", addr, weight, locality)
+	if !healthy {
+		s += " unhealthy"
+	}
+	return s
+}
+
+// shardTLSMode is the TLSMode p's istiod holds for address of a sample
+// Service, "" when it holds none.
+func shardTLSMode(ctx context.Context, t *testing.T, l *lab.Lab, p, service, address string) string {
+	t.Helper()
+	for _, shard := range readShardz(ctx, t, l, p)[service+".sample.svc.cluster.local"]["sample"].Shards {
+		for _, e := range shard {
+			if slices.Contains(e.Addresses, address) {
+				return e.TLSMode
+			}
+		}
+	}
+	return ""
+}
+
+type shardz map[string]map[string]struct {
+	Shards map[string][]struct {
+		Addresses []string
+		TLSMode   string
+		Locality  struct{ Label string }
+	}
+}
+
+func readShardz(ctx context.Context, t *testing.T, l *lab.Lab, p string) shardz {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.IstiodDebugURL(p)+"/debug/endpointShardz", nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -141,16 +276,16 @@ func checkShards(ctx context.Context, t *testing.T, l *lab.Lab, p string, pods m
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var shardz map[string]map[string]struct {
-		Shards map[string][]struct {
-			Addresses []string
-			TLSMode   string
-			Locality  struct{ Label string }
-		}
+	var out shardz
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("endpointShardz of %s: %v", p, err)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&shardz); err != nil {
-		t.Fatalf("endpointShardz: %v", err)
-	}
+	return out
+}
+
+func checkShards(ctx context.Context, t *testing.T, l *lab.Lab, p string, pods map[string][]samplePod) {
+	t.Helper()
+	shardz := readShardz(ctx, t, l, p)
 	for svc, rps := range pods {
 		shards := shardz[svc+".sample.svc.cluster.local"]["sample"].Shards
 		for _, rp := range rps {
@@ -159,9 +294,13 @@ func checkShards(ctx context.Context, t *testing.T, l *lab.Lab, p string, pods m
 			for _, e := range shards[key] {
 				if slices.Contains(e.Addresses, rp.ip) {
 					found = true
-					if e.TLSMode != "istio" || e.Locality.Label != rp.locality {
-						t.Errorf("endpointShardz of %s: %s pod %s (%s) has TLSMode %q locality %q, want istio and %q",
-							p, svc, rp.name, rp.ip, e.TLSMode, e.Locality.Label, rp.locality)
+					tls := "disabled"
+					if rp.mesh {
+						tls = "istio"
+					}
+					if e.TLSMode != tls || e.Locality.Label != rp.locality {
+						t.Errorf("endpointShardz of %s: %s pod %s (%s) has TLSMode %q locality %q, want %s and %q",
+							p, svc, rp.name, rp.ip, e.TLSMode, e.Locality.Label, tls, rp.locality)
 					}
 				}
 			}
@@ -172,9 +311,9 @@ func checkShards(ctx context.Context, t *testing.T, l *lab.Lab, p string, pods m
 	}
 }
 
-// readyPods lists the ready pods behind a Service of cluster c, with the
+// samplePods lists the running pods behind a Service of cluster c, with the
 // locality of their node, from the cluster's API.
-func readyPods(ctx context.Context, t *testing.T, l *lab.Lab, c, service string, port int32) []readyPod {
+func samplePods(ctx context.Context, t *testing.T, l *lab.Lab, c, service string, port int32) []samplePod {
 	t.Helper()
 	client := l.Client(c)
 	svc, err := client.CoreV1().Services("sample").Get(ctx, service, metav1.GetOptions{})
@@ -191,9 +330,9 @@ func readyPods(ctx context.Context, t *testing.T, l *lab.Lab, c, service string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []readyPod
+	var out []samplePod
 	for _, pod := range list.Items {
-		if !ready(&pod) {
+		if pod.Status.PodIP == "" || pod.Status.Phase != corev1.PodRunning {
 			continue
 		}
 		node, err := client.CoreV1().Nodes().Get(ctx, pod.Spec.NodeName, metav1.GetOptions{})
@@ -201,7 +340,8 @@ func readyPods(ctx context.Context, t *testing.T, l *lab.Lab, c, service string,
 			t.Fatalf("%s: node of pod %s: %v", c, pod.Name, err)
 		}
 		loc := node.Labels[corev1.LabelTopologyRegion] + "/" + node.Labels[corev1.LabelTopologyZone] + "/"
-		out = append(out, readyPod{cluster: c, name: pod.Name, ip: pod.Status.PodIP, locality: loc, targetPort: target})
+		out = append(out, samplePod{cluster: c, name: pod.Name, ip: pod.Status.PodIP, locality: loc, targetPort: target,
+			mesh: pod.Labels["security.istio.io/tlsMode"] == "istio", ready: ready(&pod)})
 	}
 	return out
 }
@@ -215,22 +355,17 @@ func ready(p *corev1.Pod) bool {
 	return false
 }
 
-// sidecarOf is the identity of the first ready, injected helloworld pod
-// of cluster p, as its istio-proxy would present it.
-func sidecarOf(ctx context.Context, t *testing.T, l *lab.Lab, p string) xdstest.Sidecar {
+// sidecarOf is the identity of an injected sample pod of cluster p (a
+// running one, ready or not: an istio-proxy connects to istiod before its
+// pod is ready), as its istio-proxy would present it.
+func sidecarOf(ctx context.Context, t *testing.T, l *lab.Lab, p string) (xdstest.Sidecar, bool) {
 	t.Helper()
-	list, err := l.Client(p).CoreV1().Pods("sample").List(ctx, metav1.ListOptions{LabelSelector: "app=helloworld"})
+	list, err := l.Client(p).CoreV1().Pods("sample").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, pod := range list.Items {
-		proxy := -1
-		for i, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
-			if c.Name == "istio-proxy" {
-				proxy = i
-			}
-		}
-		if !ready(&pod) || proxy < 0 {
+		if pod.Status.PodIP == "" || proxyVersion(pod.Spec) == "" {
 			continue
 		}
 		return xdstest.Sidecar{
@@ -238,10 +373,9 @@ func sidecarOf(ctx context.Context, t *testing.T, l *lab.Lab, p string) xdstest.
 			Namespace: pod.Namespace, Pod: pod.Name, IP: pod.Status.PodIP,
 			ServiceAccount: pod.Spec.ServiceAccountName, Workload: pod.Labels["app"] + "-" + pod.Labels["version"],
 			Labels: pod.Labels, IstioVersion: proxyVersion(pod.Spec),
-		}
+		}, true
 	}
-	t.Fatalf("%s: no ready helloworld pod with an istio-proxy (injected by istiod)", p)
-	return xdstest.Sidecar{}
+	return xdstest.Sidecar{}, false
 }
 
 var tagVersion = regexp.MustCompile(`:(\d+\.\d+(\.\d+)?)`)

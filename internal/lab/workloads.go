@@ -235,7 +235,33 @@ func (l *Lab) startWorkloads(ctx context.Context, c *cluster) error {
 	if err := l.apply(ctx, c, objs); err != nil {
 		return err
 	}
+	if why := l.injectorUnreachable(c); why != "" {
+		// As in a cluster: the webhook fails every pod (failurePolicy
+		// Fail) and the ReplicaSets report it (ReplicaFailure).
+		l.logf("  %s: sample pods cannot be admitted: %s", c.name, why)
+		return nil
+	}
 	return l.waitWorkloads(ctx, c, objs)
+}
+
+// injectorUnreachable says why the injection webhook cannot answer for a
+// cluster's pods ("" when it can): its istiod exited (a CA it refused),
+// or a remote's primary exposes no istiod through a gateway.
+func (l *Lab) injectorUnreachable(c *cluster) string {
+	if !l.net.isolated {
+		return "" // no webhook on loopback
+	}
+	p := c
+	if c.role == "remote" {
+		p = l.clusters[c.primary]
+		if l.GatewayAddress(p.name) == "" {
+			return "its primary " + p.name + " has no gateway address exposing istiod's webhook port 15017"
+		}
+	}
+	if p.istiodErr != nil {
+		return "the istiod of " + p.name + " exited: " + lastLines(p.istiodErr.Error(), 1)
+	}
+	return ""
 }
 
 // waitWorkloads waits until every Deployment of objs is available with

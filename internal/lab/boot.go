@@ -633,12 +633,13 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 }
 
 // istiodHosts are the addresses istiod's own certificate names besides
-// istiod.istio-system.svc: the cluster's address, and where it is exposed
-// through the east-west gateway (primary-remote), the gateway's, at which
-// the remotes' injection webhooks call it.
+// istiod.istio-system.svc: the cluster's address, and for the primary of
+// primary-remote its gateway's (the one the lab gives it, or will give it
+// through ProvisionGateways), at which the remotes' injection webhooks call
+// it.
 func (l *Lab) istiodHosts(c *cluster) string {
 	hosts := l.net.addr(c.name)
-	if l.scenario.Topology == PrimaryRemote && l.hasGateway(c) {
+	if l.scenario.Topology == PrimaryRemote && c.role == "primary" {
 		hosts += "," + l.net.gatewayAddr(c.name)
 	}
 	return hosts

@@ -264,6 +264,36 @@ func (l *Lab) injectorUnreachable(c *cluster) string {
 	return ""
 }
 
+// RestartWorkloads restarts the sample Deployments of a cluster as
+// `kubectl rollout restart` does (a new pod template annotation, so new
+// ReplicaSets and pods at once) and waits until they are ready: what an
+// operator does once the injector answers again, rather than waiting out
+// the replicaset controller's back-off.
+func (l *Lab) RestartWorkloads(ctx context.Context, context string) error {
+	c := l.clusters[context]
+	if c == nil {
+		return fmt.Errorf("no cluster %q in the lab", context)
+	}
+	data, err := l.templateData(c)
+	if err != nil {
+		return err
+	}
+	objs, err := render("workloads", workloadsTemplate, l.workloadData(c, data))
+	if err != nil {
+		return err
+	}
+	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339Nano))
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		if _, err := c.client.AppsV1().Deployments(o.GetNamespace()).Patch(ctx, o.GetName(), types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("restart %s/%s: %w", o.GetNamespace(), o.GetName(), err)
+		}
+	}
+	return l.waitWorkloads(ctx, c, objs)
+}
+
 // waitWorkloads waits until every Deployment of objs is available with
 // all its replicas ready.
 func (l *Lab) waitWorkloads(ctx context.Context, c *cluster, objs []*unstructured.Unstructured) error {

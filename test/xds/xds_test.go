@@ -391,3 +391,46 @@ func proxyVersion(spec corev1.PodSpec) string {
 	}
 	return ""
 }
+
+// TestFailingWebhookFailsPodCreation: the API server really calls the
+// injector, so where it cannot answer pod creation fails, as in a cluster.
+// In primary-remote-unexposed the remote's webhook points at the address
+// the primary's gateway would have, and nothing is there: west's sample
+// ReplicaSets report the webhook's failure and west has no sample pods,
+// while east's (called through the kube-proxy stand-in) are injected.
+func TestFailingWebhookFailsPodCreation(t *testing.T) {
+	l := labtest.Start(t, "primary-remote-unexposed", 2)
+	labtest.RequireIsolation(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, rp := range samplePods(ctx, t, l, "east", "helloworld", 5000) {
+		if !rp.mesh {
+			t.Errorf("east: helloworld pod %s has no sidecar", rp.name)
+		}
+	}
+	var why string
+	deadline := time.Now().Add(60 * time.Second)
+	for why == "" && time.Now().Before(deadline) {
+		rsList, err := l.Client("west").AppsV1().ReplicaSets("sample").List(ctx, metav1.ListOptions{LabelSelector: "app=helloworld"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rs := range rsList.Items {
+			for _, c := range rs.Status.Conditions {
+				if c.Type == "ReplicaFailure" && c.Status == corev1.ConditionTrue {
+					why = c.Message
+				}
+			}
+		}
+		if why == "" {
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	if !strings.Contains(why, "sidecar-injector.istio.io") {
+		t.Errorf("west: helloworld's ReplicaSet reports %q, want the injection webhook's failure", why)
+	}
+	if pods, _ := l.Client("west").CoreV1().Pods("sample").List(ctx, metav1.ListOptions{}); len(pods.Items) != 0 {
+		t.Errorf("west: %d sample pods were admitted without the injector", len(pods.Items))
+	}
+	t.Logf("west: %s", why)
+}

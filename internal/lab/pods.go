@@ -93,8 +93,12 @@ func (l *Lab) startPodRunner(ctx context.Context, c *cluster) error {
 	}
 	factory.Start(r.stop)
 	l.addCloser(r)
+	// The runner outlives Start (and Start's ctx): pods created later, by
+	// a test or a fix, run too.
+	runCtx, cancel := context.WithCancel(context.Background())
+	go func() { <-r.stop; cancel() }()
 	go wait.Until(func() {
-		for r.work(ctx) {
+		for r.work(runCtx) {
 		}
 	}, time.Second, r.stop)
 	return nil

@@ -29,7 +29,8 @@ import (
 // Only pods the lab did not write itself are run: pods a controller made
 // (a controller owner reference) or that came without a node. The
 // control-plane stand-ins (istiod, gateways) keep the status the lab gave
-// them.
+// them. A pod being deleted is removed once its grace period starts, as
+// a kubelet does when the containers have stopped.
 
 // podRunner is one cluster's scheduler and kubelets.
 type podRunner struct {
@@ -139,8 +140,14 @@ func (r *podRunner) sync(ctx context.Context, key string) error {
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
-	if err != nil || pod.DeletionTimestamp != nil {
+	if err != nil {
 		return err
+	}
+	if pod.DeletionTimestamp != nil {
+		if pod.Spec.NodeName != "" && r.ours(pod) {
+			return r.finish(ctx, pod)
+		}
+		return nil
 	}
 	switch {
 	case pod.Spec.NodeName == "":
@@ -262,6 +269,18 @@ func (r *podRunner) run(ctx context.Context, pod *corev1.Pod) error {
 		}
 	}
 	_, err = r.c.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	return err
+}
+
+// finish removes a pod being deleted, as its kubelet does once the
+// containers have stopped (at once here: nothing runs in them).
+func (r *podRunner) finish(ctx context.Context, pod *corev1.Pod) error {
+	err := r.c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: ptr(int64(0)), Preconditions: &metav1.Preconditions{UID: &pod.UID},
+	})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
 	return err
 }
 

@@ -381,7 +381,7 @@ func slicesCurrent(ctx context.Context, c *cluster, objs []*unstructured.Unstruc
 				}
 			}
 			for _, p := range pods.Items {
-				if podReady(&p) && !ready[p.Status.PodIP] {
+				if p.DeletionTimestamp == nil && podReady(&p) && !ready[p.Status.PodIP] {
 					return false, fmt.Sprintf("EndpointSlices of %s/%s lack pod %s", ns, svc.Name, p.Name), nil
 				}
 			}

@@ -251,14 +251,18 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 		return l, err
 	}
 	l.logf("  istiods serving after %s", l.since())
-	if err = l.waitSettled(ctx); err != nil {
+	// The sample workloads go in through the controllers and the injector
+	// while the istiods settle (each once its injector serves).
+	workloads := make(chan error, 1)
+	go func() {
+		err := l.forEach(func(c *cluster) error { return l.startWorkloads(ctx, c) })
+		l.tracef("workloads ready")
+		workloads <- err
+	}()
+	err = errors.Join(l.waitSettled(ctx), <-workloads)
+	if err != nil {
 		return l, err
 	}
-	// The sample workloads, through the controllers and the injector.
-	if err = l.forEach(func(c *cluster) error { return l.startWorkloads(ctx, c) }); err != nil {
-		return l, err
-	}
-	l.logf("  workloads ready after %s", l.since())
 	l.ready = time.Since(l.started)
 	l.logf("lab %s ready in %s", sc.Name, l.ready.Round(100*time.Millisecond))
 	// Nothing logs after Start; drop the writer (a test's t.Log must not

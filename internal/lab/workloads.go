@@ -232,10 +232,21 @@ func (l *Lab) startWorkloads(ctx context.Context, c *cluster) error {
 		}
 		l.logf("  %s: injection webhook left out on loopback (no path to the istiod Service); sample pods have no sidecar", c.name)
 	}
+	why := l.injectorUnreachable(c)
+	if why == "" && l.net.isolated {
+		// The injector serves on 15017 a moment after istiod's /ready.
+		p := c
+		if c.role == "remote" {
+			p = l.clusters[c.primary]
+		}
+		if err := l.waitSecurePorts(ctx, p); err != nil {
+			return err
+		}
+	}
 	if err := l.apply(ctx, c, objs); err != nil {
 		return err
 	}
-	if why := l.injectorUnreachable(c); why != "" {
+	if why != "" {
 		// As in a cluster: the webhook fails every pod (failurePolicy
 		// Fail) and the ReplicaSets report it (ReplicaFailure).
 		l.logf("  %s: sample pods cannot be admitted: %s", c.name, why)

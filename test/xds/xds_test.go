@@ -169,43 +169,66 @@ func checkSidecarViews(t *testing.T, l *lab.Lab, healthy bool) {
 			if !ok {
 				t.Fatalf("%s: no injected sample pod to be a sidecar of", p)
 			}
-			client, err := xdstest.Dial(ctx, l.IstiodXDSAddress(p), me)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer client.Close()
-			rctx, rcancel := context.WithTimeout(ctx, xdstest.DefaultTimeout)
-			defer rcancel()
-			clusters, err := client.Clusters(rctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var names []string
-			for _, svc := range sampleServices {
-				name := fmt.Sprintf("outbound|%d||%s.sample.svc.cluster.local", svc.port, svc.name)
-				if clusters[name] == nil {
-					t.Fatalf("CDS: no cluster %s among %d", name, len(clusters))
-				}
-				names = append(names, name)
-			}
-			cla, err := client.Endpoints(rctx, names...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, svc := range sampleServices {
-				got := []string{}
-				for _, e := range xdstest.Flatten(cla[names[i]]) {
-					got = append(got, viewLine(e.Address, e.Weight, e.Locality, e.Healthy))
-				}
-				want := expectedView(l, p, pods[svc.name])
-				t.Logf("EDS %s: %q", names[i], got)
-				if !slices.Equal(got, want) {
-					t.Errorf("EDS %s for a sidecar of %s:\n got  %q\n want %q", names[i], p, got, want)
+			// istiod's registry follows the API a moment behind: ask
+			// again, on a new stream, until it agrees or time is up.
+			var problems []string
+			for deadline := time.Now().Add(viewSettle); ; time.Sleep(500 * time.Millisecond) {
+				problems = sidecarViewProblems(ctx, t, l, p, me, pods)
+				if problems = append(problems, shardProblems(ctx, t, l, p, pods)...); len(problems) == 0 || time.Now().After(deadline) {
+					break
 				}
 			}
-			checkShards(ctx, t, l, p, pods)
+			for _, pr := range problems {
+				t.Error(pr)
+			}
 		})
 	}
+}
+
+// viewSettle bounds how long istiod may take to reflect what the lab's
+// API holds.
+const viewSettle = 15 * time.Second
+
+// sidecarViewProblems asks p's istiod, as sidecar me, for the sample
+// services' clusters and endpoints and says where they differ from what
+// the lab's clusters hold.
+func sidecarViewProblems(ctx context.Context, t *testing.T, l *lab.Lab, p string, me xdstest.Sidecar, pods map[string][]samplePod) []string {
+	t.Helper()
+	client, err := xdstest.Dial(ctx, l.IstiodXDSAddress(p), me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	rctx, rcancel := context.WithTimeout(ctx, xdstest.DefaultTimeout)
+	defer rcancel()
+	clusters, err := client.Clusters(rctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var problems, names []string
+	for _, svc := range sampleServices {
+		name := fmt.Sprintf("outbound|%d||%s.sample.svc.cluster.local", svc.port, svc.name)
+		if clusters[name] == nil {
+			return []string{fmt.Sprintf("CDS for a sidecar of %s: no cluster %s among %d", p, name, len(clusters))}
+		}
+		names = append(names, name)
+	}
+	cla, err := client.Endpoints(rctx, names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, svc := range sampleServices {
+		got := []string{}
+		for _, e := range xdstest.Flatten(cla[names[i]]) {
+			got = append(got, viewLine(e.Address, e.Weight, e.Locality, e.Healthy))
+		}
+		want := expectedView(l, p, pods[svc.name])
+		t.Logf("EDS %s for a sidecar of %s: %q", names[i], p, got)
+		if !slices.Equal(got, want) {
+			problems = append(problems, fmt.Sprintf("EDS %s for a sidecar of %s:\n got  %q\n want %q", names[i], p, got, want))
+		}
+	}
+	return problems
 }
 
 // expectedView is what istiod sends a sidecar of cluster p for a service
@@ -283,8 +306,13 @@ func readShardz(ctx context.Context, t *testing.T, l *lab.Lab, p string) shardz 
 	return out
 }
 
-func checkShards(ctx context.Context, t *testing.T, l *lab.Lab, p string, pods map[string][]samplePod) {
+// shardProblems reads p's istiod /debug/endpointShardz and says where it
+// differs from the lab: every sample pod of every cluster is to be there,
+// in its cluster's shard, with its node's locality, as a mesh endpoint
+// (TLSMode istio) when it has a sidecar and a plain one (disabled) when not.
+func shardProblems(ctx context.Context, t *testing.T, l *lab.Lab, p string, pods map[string][]samplePod) []string {
 	t.Helper()
+	var problems []string
 	shardz := readShardz(ctx, t, l, p)
 	for svc, rps := range pods {
 		shards := shardz[svc+".sample.svc.cluster.local"]["sample"].Shards
@@ -299,16 +327,17 @@ func checkShards(ctx context.Context, t *testing.T, l *lab.Lab, p string, pods m
 						tls = "istio"
 					}
 					if e.TLSMode != tls || e.Locality.Label != rp.locality {
-						t.Errorf("endpointShardz of %s: %s pod %s (%s) has TLSMode %q locality %q, want %s and %q",
-							p, svc, rp.name, rp.ip, e.TLSMode, e.Locality.Label, tls, rp.locality)
+						problems = append(problems, fmt.Sprintf("endpointShardz of %s: %s pod %s (%s) has TLSMode %q locality %q, want %s and %q",
+							p, svc, rp.name, rp.ip, e.TLSMode, e.Locality.Label, tls, rp.locality))
 					}
 				}
 			}
 			if !found {
-				t.Errorf("endpointShardz of %s: %s pod %s/%s (%s) missing from shard %s", p, svc, rp.cluster, rp.name, rp.ip, key)
+				problems = append(problems, fmt.Sprintf("endpointShardz of %s: %s pod %s/%s (%s) missing from shard %s", p, svc, rp.cluster, rp.name, rp.ip, key))
 			}
 		}
 	}
+	return problems
 }
 
 // samplePods lists the running pods behind a Service of cluster c, with the

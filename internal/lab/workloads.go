@@ -226,11 +226,14 @@ func (l *Lab) startWorkloads(ctx context.Context, c *cluster) error {
 		// No kube-proxy stand-in on loopback (kubeproxy.go): the API server
 		// could not call the injector, and with failurePolicy Fail no
 		// pod would be created. Pods run without a sidecar instead.
-		err := c.client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, "istio-sidecar-injector", metav1.DeleteOptions{})
+		// Every injector webhook (the revision tag's too) carries the
+		// label app=sidecar-injector, in the chart and in install.yaml.
+		err := c.client.AdmissionregistrationV1().MutatingWebhookConfigurations().DeleteCollection(ctx, metav1.DeleteOptions{},
+			metav1.ListOptions{LabelSelector: "app=sidecar-injector"})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
-		l.logf("  %s: injection webhook left out on loopback (no path to the istiod Service); sample pods have no sidecar", c.name)
+		l.logf("  %s: injection webhooks left out on loopback (no path to the istiod Service); sample pods have no sidecar", c.name)
 	}
 	why := l.injectorUnreachable(c)
 	if why == "" && l.net.isolated {

@@ -276,6 +276,22 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	if err != nil {
 		return err
 	}
+	// The injector's templates render while the apiserver starts.
+	injector := make(chan injectorResult, 1)
+	go func() {
+		if l.scenario.Installer != "" || c.role != "primary" {
+			injector <- injectorResult{}
+			return
+		}
+		d, err := l.templateData(c)
+		if err == nil {
+			var cm *unstructured.Unstructured
+			cm, err = l.injectorConfig(ctx, c, d)
+			injector <- injectorResult{cm, err}
+			return
+		}
+		injector <- injectorResult{nil, err}
+	}()
 	c.apiserver, err = l.startProc("kube-apiserver-"+c.name, ns, c.dir, l.bin("kube-apiserver"), append([]string{
 		"--etcd-servers=http://" + l.net.hostAddr() + ":2379",
 		"--etcd-prefix=/registry-" + c.name,
@@ -308,28 +324,18 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		return fmt.Errorf("apiserver not ready: %w", err)
 	}
 	l.logf("  %s: apiserver ready after %s", c.name, l.since())
-	c.kcm, err = l.startProc("kube-controller-manager-"+c.name, ns, c.dir, l.bin("kube-controller-manager"), []string{
-		"--kubeconfig=" + f("kubeconfig"),
-		"--controllers=serviceaccount-token-controller,serviceaccount-controller,root-ca-certificate-publisher-controller",
-		"--service-account-private-key-file=" + f("sa.key"),
-		"--root-ca-file=" + f("ca.crt"),
-		"--use-service-account-credentials=false",
-		"--leader-elect=false",
-		"--secure-port=0",
-		"--v=1",
-	}, []string{"GOMAXPROCS=1"})
-	if err != nil {
-		return err
-	}
 	data, err := l.templateData(c)
 	if err != nil {
 		return err
 	}
 	var objs []*unstructured.Unstructured
-	for _, t := range []struct{ name, text string }{
-		{"install", installTemplate}, {"samples", samplesTemplate}, {"scenario objects", l.scenario.Objects},
+	for _, t := range []struct {
+		name, text string
+		data       any
+	}{
+		{"install", installTemplate, data}, {"samples", samplesTemplate, l.workloadData(c, data)}, {"scenario objects", l.scenario.Objects, data},
 	} {
-		o, err := render(t.name, t.text, data)
+		o, err := render(t.name, t.text, t.data)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
@@ -341,6 +347,13 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	}
 	objs = append(objs, stale...)
 	var webhooks []*unstructured.Unstructured
+	// The chart's injector templates, laid over install.yaml's ConfigMap
+	// (applied after it).
+	if r := <-injector; r.err != nil {
+		return r.err
+	} else if r.cm != nil {
+		objs = append(objs, r.cm)
+	}
 	if l.scenario.Installer != "" {
 		in, err := l.install(ctx, c, data)
 		if err != nil {
@@ -378,6 +391,29 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		return err
 	}
 	l.tracef("%s: istio objects applied", c.name)
+	// Controllers start once the stand-ins are adopted (workloads.go).
+	if err := l.adoptStandIns(ctx, c); err != nil {
+		return err
+	}
+	c.kcm, err = l.startProc("kube-controller-manager-"+c.name, ns, c.dir, l.bin("kube-controller-manager"), []string{
+		"--kubeconfig=" + f("kubeconfig"),
+		"--controllers=" + strings.Join(kcmControllers, ","),
+		"--service-account-private-key-file=" + f("sa.key"),
+		"--root-ca-file=" + f("ca.crt"),
+		"--use-service-account-credentials=false",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--v=1",
+	}, []string{"GOMAXPROCS=1"})
+	if err != nil {
+		return err
+	}
+	if err := l.startPodRunner(ctx, c); err != nil {
+		return err
+	}
+	if err := l.startServiceProxy(ctx, c); err != nil {
+		return err
+	}
 	if err := l.startNodeAgents(ctx, c); err != nil {
 		return err
 	}
@@ -399,6 +435,11 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		}
 		return false, nil
 	})
+}
+
+type injectorResult struct {
+	cm  *unstructured.Unstructured
+	err error
 }
 
 // remoteSecretName is the name istioctl create-remote-secret gives.
@@ -559,7 +600,7 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 		"VALIDATION_WEBHOOK_CONFIG_NAME=",
 		"PILOT_REMOTE_CLUSTER_TIMEOUT="+l.cfg.RemoteClusterTimeout.String(),
 		"ROOT_CA_DIR="+filepath.Join(c.dir, "cacerts"),
-		"ISTIOD_CUSTOM_HOST="+addr,
+		"ISTIOD_CUSTOM_HOST="+l.istiodHosts(c),
 		"PILOT_ENABLE_ANALYSIS=false",
 		"GOMAXPROCS=2",
 		"KUBECONFIG=",
@@ -589,6 +630,19 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 		return l.reportIstiodDown(ctx, c, exitErr)
 	}
 	return err
+}
+
+// istiodHosts are the addresses istiod's own certificate names besides
+// istiod.istio-system.svc: the cluster's address, and for the primary of
+// primary-remote its gateway's (the one the lab gives it, or will give it
+// through ProvisionGateways), at which the remotes' injection webhooks call
+// it.
+func (l *Lab) istiodHosts(c *cluster) string {
+	hosts := l.net.addr(c.name)
+	if l.scenario.Topology == PrimaryRemote && c.role == "primary" {
+		hosts += "," + l.net.gatewayAddr(c.name)
+	}
+	return hosts
 }
 
 // expectedIDs lists the cluster IDs a primary's clusterz will show: its own

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -201,8 +202,12 @@ func (l *Lab) AddIstiodPod(ctx context.Context, context, node string) (string, e
 		return "", fmt.Errorf("%s has no istiod pod to copy", context)
 	}
 	orig := list.Items[0]
+	// Without the first pod's pod-template-hash: its ReplicaSet (one
+	// replica) would adopt this pod and delete one of the two.
+	labels := maps.Clone(orig.Labels)
+	delete(labels, "pod-template-hash")
 	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: orig.Namespace, Name: fmt.Sprintf("%s-r%d", orig.Name, len(list.Items)+1), Labels: orig.Labels, Annotations: orig.Annotations},
+		ObjectMeta: metav1.ObjectMeta{Namespace: orig.Namespace, Name: fmt.Sprintf("%s-r%d", orig.Name, len(list.Items)+1), Labels: labels, Annotations: orig.Annotations},
 		Spec:       *orig.Spec.DeepCopy(),
 	}
 	p.Spec.NodeName = node

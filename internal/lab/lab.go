@@ -7,8 +7,11 @@
 // path between two clusters can be cut while this machine still reaches both.
 //
 // The lab covers the API and the control plane, not traffic: there is no
-// kubelet, no Envoy. Pods, Deployments and load-balancer addresses are written
-// with their status, as a running cluster would show them.
+// kubelet, no container, no Envoy. The sample workloads are Deployments that
+// the real controllers turn into Pods and EndpointSlices, injected by istiod's
+// real webhook; node stand-ins bind and run those pods (pods.go). The
+// control-plane Pods and load-balancer addresses are written with their
+// status, as a running cluster would show them.
 package lab
 
 import (
@@ -248,7 +251,16 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 		return l, err
 	}
 	l.logf("  istiods serving after %s", l.since())
-	if err = l.waitSettled(ctx); err != nil {
+	// The sample workloads go in through the controllers and the injector
+	// while the istiods settle (each once its injector serves).
+	workloads := make(chan error, 1)
+	go func() {
+		err := l.forEach(func(c *cluster) error { return l.startWorkloads(ctx, c) })
+		l.tracef("workloads ready")
+		workloads <- err
+	}()
+	err = errors.Join(l.waitSettled(ctx), <-workloads)
+	if err != nil {
 		return l, err
 	}
 	l.ready = time.Since(l.started)
@@ -448,6 +460,18 @@ func (l *Lab) IstiodDebugURL(context string) string {
 		return ""
 	}
 	return "http://" + l.net.debugAddr(context) + ":8080"
+}
+
+// IstiodXDSAddress is istiod's plaintext xDS address (host:15010), which
+// this machine reaches through the lab's router ("" for a cluster without
+// istiod): where a proxy of the cluster would connect without TLS, as
+// through `kubectl port-forward` to the istiod pod.
+func (l *Lab) IstiodXDSAddress(context string) string {
+	c := l.clusters[context]
+	if c == nil || c.role != "primary" {
+		return ""
+	}
+	return l.net.addr(context) + ":15010"
 }
 
 // GatewayAddress is the address in the east-west gateway Service's

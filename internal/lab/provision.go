@@ -23,8 +23,9 @@ import (
 //     to istiod), as at Start.
 //
 // The stand-in listens before this returns, and istiod already serves TLS
-// (Start waits for it), so the gateway is usable at once. No Pod is written: the gateway Deployment's pods would be injected by
-// istiod's webhook, which the API server cannot call without kube-proxy.
+// (Start waits for it), so the gateway is usable at once. No Pod is
+// written: the controllers make the gateway Deployment's pods, istiod's
+// webhook injects them and the node stand-ins run them (pods.go).
 // Each cluster has one gateway address, so a cluster whose gateway already
 // has one (from Start, or an earlier call) cannot get a second. It returns
 // the Services it provisioned.

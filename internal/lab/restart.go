@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
@@ -165,13 +166,28 @@ func (l *Lab) reportIstiodUp(ctx context.Context, c *cluster) error {
 			return err
 		}
 	}
-	d, err := c.client.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{})
-	if err != nil {
+	return setIstiodReady(ctx, c, true)
+}
+
+// setIstiodReady writes the istiod Deployment's replica counts as its pod
+// now is (all ready, or none). The deployment controller writes the same
+// from the pods a moment later; the lab's write makes it so at once, and
+// is retried when the controller's write came between.
+func setIstiodReady(ctx context.Context, c *cluster, ready bool) error {
+	deployments := c.client.AppsV1().Deployments("istio-system")
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := deployments.Get(ctx, "istiod", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if ready {
+			d.Status.ReadyReplicas, d.Status.AvailableReplicas, d.Status.UnavailableReplicas = d.Status.Replicas, d.Status.Replicas, 0
+		} else {
+			d.Status.ReadyReplicas, d.Status.AvailableReplicas, d.Status.UnavailableReplicas = 0, 0, d.Status.Replicas
+		}
+		_, err = deployments.UpdateStatus(ctx, d, metav1.UpdateOptions{})
 		return err
-	}
-	d.Status.ReadyReplicas, d.Status.AvailableReplicas, d.Status.UnavailableReplicas = d.Status.Replicas, d.Status.Replicas, 0
-	_, err = c.client.AppsV1().Deployments("istio-system").UpdateStatus(ctx, d, metav1.UpdateOptions{})
-	return err
+	})
 }
 
 func sameCerts(a, b []*x509.Certificate) bool {

@@ -84,6 +84,26 @@ const (
 	// so that the name resolves everywhere. Without it, clients there
 	// cannot resolve the name unless their sidecars proxy DNS.
 	FaultNoHTTPBinService = "no-httpbin-service"
+	// Workload faults, made through the same path as the healthy samples
+	// (workloads.go): the Deployment, the controllers, the injector.
+	//
+	// FaultNoSamplePods: the cluster runs no pods of sample app Value
+	// (helloworld when empty): its Deployment has 0 replicas, so the
+	// Service is there with no endpoints.
+	FaultNoSamplePods = "no-sample-pods"
+	// FaultNoInjection: namespace sample is not labelled for injection, so
+	// the injector leaves its pods alone: they run without a sidecar and
+	// istiod holds them as plain-text endpoints (TLSMode disabled), which
+	// it never sends to another network's proxies through a gateway.
+	FaultNoInjection = "no-injection"
+	// FaultNoSidecar: the pods of sample app Value (helloworld when empty)
+	// opt out of injection (label sidecar.istio.io/inject: "false") in a
+	// namespace labelled for it.
+	FaultNoSidecar = "no-sidecar"
+	// FaultPodNotReady: the pods of sample app Value (helloworld when
+	// empty) run and are never ready: their container has a readiness
+	// probe that fails (exec false, which the node stand-ins evaluate).
+	FaultPodNotReady = "pod-not-ready"
 )
 
 var knownFaults = map[string]bool{
@@ -91,6 +111,21 @@ var knownFaults = map[string]bool{
 	FaultMissingNetworkLabel: true, FaultGatewayPending: true, FaultNoOutlierDetection: true,
 	FaultNodeWithoutZone: true, FaultCutPath: true, FaultTrustDomain: true, FaultClusterID: true,
 	FaultPKIScenario: true, FaultStaleRootConfigMap: true, FaultNoHTTPBinService: true,
+	FaultNoSamplePods: true, FaultNoInjection: true, FaultNoSidecar: true, FaultPodNotReady: true,
+}
+
+// appFaults lists the sample apps a workload fault of type typ names in
+// cluster (its Value, helloworld when empty).
+func (s *Scenario) appFaults(cluster, typ string) map[string]bool {
+	out := map[string]bool{}
+	for _, f := range s.faultsFor(cluster, typ) {
+		if f.Value == "" {
+			out["helloworld"] = true
+		} else {
+			out[f.Value] = true
+		}
+	}
+	return out
 }
 
 // Scenario describes a mesh as a real Istio multi-cluster install has it. It

@@ -149,13 +149,7 @@ func (l *Lab) reportIstiodDown(ctx context.Context, c *cluster, why error) error
 			return err
 		}
 	}
-	d, err := c.client.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	d.Status.ReadyReplicas, d.Status.AvailableReplicas, d.Status.UnavailableReplicas = 0, 0, d.Status.Replicas
-	_, err = c.client.AppsV1().Deployments("istio-system").UpdateStatus(ctx, d, metav1.UpdateOptions{})
-	return err
+	return setIstiodReady(ctx, c, false)
 }
 
 // staleRootObjects are the objects of the stale-root-configmap fault: the

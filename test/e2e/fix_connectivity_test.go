@@ -198,10 +198,13 @@ func TestFixConnectivityNoGateway(t *testing.T) {
 // gateway in east with istiod's ports and expose-istiod.yaml's Gateway and
 // VirtualService; afterwards the remote's webhook URL and istiod address are
 // served (MF3015, MF3016), doctor is clean, and istiod answers TLS through
-// the gateway's address.
+// the gateway's address. Until then the remote's injection webhook fails
+// every pod, so its sample Deployments have none and helloworld's failover
+// target (west's region) has no endpoints (MF5006); once the gateway
+// serves, the Deployments are restarted, as an operator would.
 func TestFixConnectivityPrimaryRemote(t *testing.T) {
 	l := labtest.Start(t, "primary-remote-unexposed", 2)
-	expectFindings(t, l, []string{"MF3010@east,west", "MF3015@west", "MF3016@west", "MF3016@west"})
+	expectFindings(t, l, []string{"MF3010@east,west", "MF3015@west", "MF3016@west", "MF3016@west", "MF5006@east", "MF5006@west"})
 
 	ns := "istio-system"
 	gw := "istio-eastwestgateway"
@@ -214,6 +217,11 @@ func TestFixConnectivityPrimaryRemote(t *testing.T) {
 	})
 	applyFix(t, l)
 	got := provision(t, l, "east "+ns+"/"+gw)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := l.RestartWorkloads(ctx, "west"); err != nil {
+		t.Fatalf("west's sample pods once the webhook is served: %v", err)
+	}
 
 	expectFindings(t, l, nil)
 	// The remote's proxies reach istiod's xDS port through the gateway.

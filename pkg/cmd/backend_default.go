@@ -2,11 +2,9 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/rest"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/aws/awsconfig"
@@ -17,6 +15,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	fixall "github.com/meshfed/kubectl-meshfed/pkg/fix/all"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 	"github.com/meshfed/kubectl-meshfed/pkg/topology"
@@ -42,7 +41,7 @@ func DefaultBackend() Backend {
 			opts.Trust.CertError = time.Duration(t.CertErrorDays) * 24 * time.Hour
 			return all.RegistryWith(opts)
 		},
-		Choose: func(ctx context.Context, flags *genericclioptions.ConfigFlags, t Target) ([]checks.ContextChoice, error) {
+		Choose: func(ctx context.Context, flags *kube.Flags, t Target) ([]checks.ContextChoice, error) {
 			chosen, err := runs.of(flags, t).collector.ChooseContexts(ctx, fleet.ChooseOptions{
 				Contexts: t.Contexts, All: t.AllContexts,
 			})
@@ -55,7 +54,7 @@ func DefaultBackend() Backend {
 			}
 			return out, nil
 		},
-		Collect: func(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, t Target) *fleet.Fleet {
+		Collect: func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *fleet.Fleet {
 			return runs.of(flags, t).collector.Collect(ctx, contexts)
 		},
 		Probe: func(ctx context.Context, f *fleet.Fleet, t Target) *fleet.Probes {
@@ -68,13 +67,9 @@ func DefaultBackend() Backend {
 			deadline := run.probeDeadline(t)
 			opts := probe.Options{Timeout: time.Until(deadline), Deadline: deadline,
 				// istiod's pods are reached through the API server the
-				// snapshot was read from, with the user's own credentials.
-				RESTConfig: func(context string) (*rest.Config, error) {
-					if run.flags == nil {
-						return nil, errors.New("no kubeconfig flags in this run")
-					}
-					return fleet.RESTConfig(run.flags, context)
-				}}
+				// snapshot was read from, with the user's own credentials,
+				// over the connection the read opened.
+				Client: run.collector.Clients().Client}
 			discovery := probe.StartDiscovery(ctx, f, opts, t.IstiodDebug) // remote credentials, istiod's clusterz
 			p := probe.Gateways(ctx, f, opts)
 			discovery(p)
@@ -85,7 +80,7 @@ func DefaultBackend() Backend {
 			defer cancel()
 			return readPrivateCA(ctx, t.AWSProfile, t.PCAARN)
 		},
-		AWS: func(ctx context.Context, flags *genericclioptions.ConfigFlags, f *fleet.Fleet, t Target) *fleet.AWSNetwork {
+		AWS: func(ctx context.Context, flags *kube.Flags, f *fleet.Fleet, t Target) *fleet.AWSNetwork {
 			return readAWSNetwork(ctx, flags, f, t, runs.of(nil, t).probeDeadline(t))
 		},
 		Identify: func(c *fleet.Cluster) checks.ClusterSummary {
@@ -97,13 +92,13 @@ func DefaultBackend() Backend {
 			return trustMatrix(f, t.Now)
 		},
 		Fixers: fixall.Fixers,
-		Clients: func(flags *genericclioptions.ConfigFlags, t Target) fix.Clients {
+		Clients: func(flags *kube.Flags, t Target) fix.Clients {
 			return fix.NewRESTClients(func(context string) (*rest.Config, error) {
-				return fleet.RESTConfig(flags, context)
+				return flags.RESTConfig(context)
 			}, t.Timeout)
 		},
 		Apply: fix.Apply,
-		Reread: func(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, t Target) *fleet.Fleet {
+		Reread: func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *fleet.Fleet {
 			return runs.fresh(flags, t).collector.Collect(ctx, contexts)
 		},
 	}
@@ -130,13 +125,13 @@ func trustMatrix(f *fleet.Fleet, now time.Time) *checks.TrustMatrix {
 // start when it has ended and end by then + --probe-timeout.
 type runs struct {
 	mu      sync.Mutex
-	flags   *genericclioptions.ConfigFlags
+	flags   *kube.Flags
 	current *collection
 }
 
 type collection struct {
 	collector *fleet.Collector
-	flags     *genericclioptions.ConfigFlags
+	flags     *kube.Flags
 	started   time.Time
 
 	probesOnce sync.Once
@@ -159,7 +154,7 @@ func (c *collection) probeDeadline(t Target) time.Time {
 
 // of returns the collection of these flags, starting one when the flags are
 // new (nil flags: the current collection).
-func (r *runs) of(flags *genericclioptions.ConfigFlags, t Target) *collection {
+func (r *runs) of(flags *kube.Flags, t Target) *collection {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.current == nil || (flags != nil && flags != r.flags) {
@@ -171,14 +166,14 @@ func (r *runs) of(flags *genericclioptions.ConfigFlags, t Target) *collection {
 // fresh starts a new collection of these flags, nothing read yet, its
 // deadlines counted from now. It reads the newest state: it follows writes
 // (fix --apply), which the API servers' watch caches may not show yet.
-func (r *runs) fresh(flags *genericclioptions.ConfigFlags, t Target) *collection {
+func (r *runs) fresh(flags *kube.Flags, t Target) *collection {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.start(flags, t, true)
 	return r.current
 }
 
-func (r *runs) start(flags *genericclioptions.ConfigFlags, t Target, latest bool) {
+func (r *runs) start(flags *kube.Flags, t Target, latest bool) {
 	r.flags = flags
 	started := time.Now()
 	r.current = &collection{
@@ -193,7 +188,7 @@ func (r *runs) start(flags *genericclioptions.ConfigFlags, t Target, latest bool
 // it, or when a context is an EKS cluster and AWS credentials are found;
 // by the run's deadline. With --aws and no credentials, the network is
 // recorded as not read, with why, and the AWS checks say "unknown".
-func readAWSNetwork(ctx context.Context, flags *genericclioptions.ConfigFlags, f *fleet.Fleet, t Target, deadline time.Time) *fleet.AWSNetwork {
+func readAWSNetwork(ctx context.Context, flags *kube.Flags, f *fleet.Fleet, t Target, deadline time.Time) *fleet.AWSNetwork {
 	entries := clusterEntries(flags)
 	if !t.AWS && !network.Wanted(f, entries) {
 		return nil
@@ -212,11 +207,11 @@ func readAWSNetwork(ctx context.Context, flags *genericclioptions.ConfigFlags, f
 
 // clusterEntries maps each kubeconfig context to its cluster entry's name
 // (an EKS ARN when `aws eks update-kubeconfig` wrote it).
-func clusterEntries(flags *genericclioptions.ConfigFlags) map[string]string {
+func clusterEntries(flags *kube.Flags) map[string]string {
 	if flags == nil {
 		return nil
 	}
-	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+	raw, err := flags.RawConfig()
 	if err != nil {
 		return nil
 	}

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // kubeconfig writes a kubeconfig with one context per server.
-func kubeconfig(t *testing.T, servers map[string]string) *genericclioptions.ConfigFlags {
+func kubeconfig(t *testing.T, servers map[string]string) *kube.Flags {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("apiVersion: v1\nkind: Config\nclusters:\n")
@@ -31,8 +31,7 @@ func kubeconfig(t *testing.T, servers map[string]string) *genericclioptions.Conf
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &path
+	flags := kube.ForKubeconfig(path)
 	return flags
 }
 
@@ -170,8 +169,7 @@ contexts:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &path
+	flags := kube.ForKubeconfig(path)
 	const timeout = time.Second
 	start := time.Now()
 	f := Collect(context.Background(), flags, []string{"hung-exec"}, Options{Timeout: timeout, Deadline: start.Add(timeout)})

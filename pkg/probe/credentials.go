@@ -16,14 +16,14 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 )
 
@@ -175,12 +175,13 @@ func callCredential(ctx context.Context, opts Options, t CredentialTarget, r *fl
 	if opts.Dial != nil {
 		cfg.Dial = opts.Dial
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kube.NewClient(cfg)
 	if err != nil {
 		r.Outcome, r.Detail = fleet.CredError, scrub(oneLine(err), secrets)
 		return
 	}
-	ns, err := client.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
+	var ns corev1.Namespace
+	err = client.Core().Get().Resource("namespaces").Name("kube-system").Do(ctx).Into(&ns)
 	switch {
 	case err == nil:
 		r.Outcome, r.KubeSystemUID = fleet.CredOK, string(ns.UID)
@@ -198,7 +199,7 @@ func callCredential(ctx context.Context, opts Options, t CredentialTarget, r *fl
 
 // review asks a SelfSubjectAccessReview for every one of accesses
 // (cluster-wide) and returns the refused ones.
-func review(ctx context.Context, client kubernetes.Interface, accesses []Access) (checked int, denied []string, errText string) {
+func review(ctx context.Context, client *kube.Client, accesses []Access) (checked int, denied []string, errText string) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, rbacParallel)
@@ -212,7 +213,8 @@ func review(ctx context.Context, client kubernetes.Interface, accesses []Access)
 			rev := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
 				ResourceAttributes: &authorizationv1.ResourceAttributes{Group: a.Group, Resource: a.Resource, Verb: a.Verb},
 			}}
-			res, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, rev, metav1.CreateOptions{})
+			var res authorizationv1.SelfSubjectAccessReview
+			err := client.Authorization().Post().Resource("selfsubjectaccessreviews").Body(rev).Do(ctx).Into(&res)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 )
 
@@ -47,9 +48,12 @@ type Options struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Now is the clock for certificate validity (default time.Now).
 	Now func() time.Time
-	// RESTConfig gives the client configuration of a context, for the
-	// port-forwards to istiod pods (nil: istiod is read only at the debug
-	// addresses given).
+	// Client gives the client of a context, for the port-forwards to
+	// istiod pods: the run's, which read the cluster (nil: a client of
+	// RESTConfig's configuration).
+	Client func(context string) (*kube.Client, error)
+	// RESTConfig gives the client configuration of a context when Client is
+	// nil (both nil: istiod is read only at the debug addresses given).
 	RESTConfig func(context string) (*rest.Config, error)
 }
 
@@ -75,6 +79,16 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Client == nil && o.RESTConfig != nil {
+		config := o.RESTConfig
+		o.Client = func(context string) (*kube.Client, error) {
+			cfg, err := config(context)
+			if err != nil {
+				return nil, err
+			}
+			return kube.NewClient(cfg)
+		}
 	}
 	return o
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -111,47 +112,20 @@ func Credentials(ctx context.Context, f *fleet.Fleet, opts Options) []fleet.Cred
 		}
 		return out
 	}
-	ctx, cancel := context.WithDeadline(ctx, opts.Deadline)
-	defer cancel()
-	done := make(chan int, len(targets))
-	var mu sync.Mutex
-	results := make([]fleet.CredentialProbe, len(targets))
-	for i, t := range targets {
-		if t.NotRun != "" {
-			out[i].Outcome, out[i].Detail = fleet.CredNotRun, t.NotRun
-			done <- i
-			continue
+	planned := slices.Clone(out) // what late work reads, while out is filled
+	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(targets), func(ctx context.Context, i int) fleet.CredentialProbe {
+		r := planned[i]
+		if targets[i].NotRun == "" {
+			callCredential(ctx, opts, targets[i], &r)
 		}
-		go func() {
-			pctx, pcancel := context.WithTimeout(ctx, opts.Timeout)
-			defer pcancel()
-			r := out[i]
-			callCredential(pctx, opts, t, &r)
-			mu.Lock()
-			results[i] = r
-			mu.Unlock()
-			done <- i
-		}()
-	}
-	got := make([]bool, len(targets))
-	backstop := time.NewTimer(time.Until(opts.Deadline) + 100*time.Millisecond)
-	defer backstop.Stop()
-collect:
-	for n := 0; n < len(targets); n++ {
-		select {
-		case i := <-done:
-			got[i] = true
-		case <-backstop.C:
-			break collect
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
+		return r
+	})
 	for i, t := range targets {
 		switch {
 		case t.NotRun != "":
-		case got[i]:
-			out[i] = results[i]
+			out[i].Outcome, out[i].Detail = fleet.CredNotRun, t.NotRun
+		case got[i] != nil:
+			out[i] = *got[i]
 		default:
 			out[i].Outcome, out[i].Detail = fleet.CredTimeout, "no result by the deadline"
 		}

@@ -278,38 +278,12 @@ func Gateways(ctx context.Context, f *fleet.Fleet, opts Options) *fleet.Probes {
 			}
 		}
 	}
-	ctx, cancel := context.WithDeadline(ctx, opts.Deadline)
-	defer cancel()
-	type result struct {
-		i int
-		d dialResult
-	}
-	ch := make(chan result, len(targets))
-	for i, t := range targets {
-		if t.NotRun != "" {
-			ch <- result{i, dialResult{outcome: fleet.ProbeNotRun, detail: t.NotRun}}
-			continue
+	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(targets), func(ctx context.Context, i int) dialResult {
+		if t := targets[i]; t.NotRun != "" {
+			return dialResult{outcome: fleet.ProbeNotRun, detail: t.NotRun}
 		}
-		go func() {
-			pctx, pcancel := context.WithTimeout(ctx, opts.Timeout)
-			defer pcancel()
-			ch <- result{i, dial(pctx, opts, t)}
-		}()
-	}
-	got := make([]*dialResult, len(targets))
-	// A dial honours its context; the timer is a backstop so that nothing
-	// a gateway does can hold the run past the deadline.
-	backstop := time.NewTimer(time.Until(opts.Deadline) + 100*time.Millisecond)
-	defer backstop.Stop()
-collect:
-	for n := 0; n < len(targets); n++ {
-		select {
-		case r := <-ch:
-			got[r.i] = &r.d
-		case <-backstop.C:
-			break collect
-		}
-	}
+		return dial(ctx, opts, targets[i])
+	})
 	for i, t := range targets {
 		d := got[i]
 		if d == nil {

@@ -59,51 +59,29 @@ func Istiod(ctx context.Context, f *fleet.Fleet, opts Options, addresses map[str
 		}
 		return out
 	}
-	ctx, cancel := context.WithDeadline(ctx, opts.Deadline)
-	defer cancel()
 	client := &http.Client{Transport: &http.Transport{DialContext: opts.Dial}}
-	type result struct {
-		i    int
-		view fleet.IstiodView
-	}
-	done := make(chan result, len(targets))
-	out := make([]fleet.IstiodView, len(targets))
-	finished := make([]bool, len(targets))
-	pending := 0
-	for i, t := range targets {
-		out[i] = t.view
-		if t.view.NotRun != "" {
-			finished[i] = true
-			continue
+	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(targets), func(ctx context.Context, i int) fleet.IstiodView {
+		t := targets[i]
+		v := t.view
+		switch {
+		case v.NotRun != "":
+		case t.url != "":
+			v.Clusters, v.Error = readClusterz(ctx, client, t.url)
+		default:
+			v.Clusters, v.Error = forwardClusterz(ctx, clients[v.Context], t)
 		}
-		pending++
-		go func() {
-			pctx, pcancel := context.WithTimeout(ctx, opts.Timeout)
-			defer pcancel()
-			v := t.view
-			if t.url != "" {
-				v.Clusters, v.Error = readClusterz(pctx, client, t.url)
-			} else {
-				v.Clusters, v.Error = forwardClusterz(pctx, clients[v.Context], t)
-			}
-			done <- result{i, v}
-		}()
-	}
-	// Every read honours its context; the deadline also bounds the wait,
-	// so a read stuck where client-go takes no context cannot hold the run.
-	timeout := time.NewTimer(time.Until(opts.Deadline) + 100*time.Millisecond)
-	defer timeout.Stop()
-	for ; pending > 0; pending-- {
-		select {
-		case r := <-done:
-			out[r.i], finished[r.i] = r.view, true
-		case <-timeout.C:
-			for i := range out {
-				if !finished[i] {
-					out[i].Error = "no answer by the run's deadline"
-				}
-			}
-			return out
+		return v
+	})
+	out := make([]fleet.IstiodView, len(targets))
+	for i, t := range targets {
+		switch {
+		case t.view.NotRun != "":
+			out[i] = t.view
+		case got[i] != nil:
+			out[i] = *got[i]
+		default:
+			out[i] = t.view
+			out[i].Error = "no answer by the run's deadline"
 		}
 	}
 	return out

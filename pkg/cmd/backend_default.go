@@ -62,17 +62,20 @@ func DefaultBackend() Backend {
 			// whole probe budget (--probe-timeout, default --timeout): no
 			// constant of ours cuts a slow answer short while the user's
 			// time is left, and a black-holed gateway holds only its own
-			// probe, to the budget's end.
+			// probe, to the budget's end. The credential and istiod probes
+			// of a cluster started during the read, as soon as its
+			// secrets and pods had arrived (collection.discovery).
 			run := runs.of(nil, t)
 			deadline := run.probeDeadline(t)
-			opts := probe.Options{Timeout: time.Until(deadline), Deadline: deadline,
-				// istiod's pods are reached through the API server the
-				// snapshot was read from, with the user's own credentials,
-				// over the connection the read opened.
-				Client: run.collector.Clients().Client}
-			discovery := probe.StartDiscovery(ctx, f, opts, t.IstiodDebug) // remote credentials, istiod's clusterz
+			opts := run.probeOptions()
+			opts.Timeout, opts.Deadline = time.Until(deadline), deadline
+			discovery := run.discovery
+			if discovery == nil {
+				discovery = probe.NewDiscovery(opts, opts.Timeout, t.IstiodDebug)
+			}
+			finish := discovery.Finish(ctx, f, opts) // remote credentials, istiod's clusterz and paths
 			p := probe.Gateways(ctx, f, opts)
-			discovery(p)
+			finish(p)
 			return p
 		},
 		PrivateCA: func(ctx context.Context, t Target) *fleet.AWSPrivateCA {
@@ -133,6 +136,9 @@ type collection struct {
 	collector *fleet.Collector
 	flags     *kube.Flags
 	started   time.Time
+	// discovery holds the probes started while the read goes on (nil
+	// with --no-probes).
+	discovery *probe.Discovery
 
 	probesOnce sync.Once
 	probesEnd  time.Time
@@ -142,14 +148,17 @@ type collection struct {
 // first caller (the probes and the AWS reads start together, once the read
 // has ended).
 func (c *collection) probeDeadline(t Target) time.Time {
-	c.probesOnce.Do(func() {
-		budget := t.ProbeTimeout
-		if budget <= 0 {
-			budget = t.Timeout
-		}
-		c.probesEnd = time.Now().Add(budget)
-	})
+	c.probesOnce.Do(func() { c.probesEnd = time.Now().Add(t.probeBudget()) })
 	return c.probesEnd
+}
+
+// probeBudget is what each probe may use from its start: --probe-timeout,
+// default --timeout.
+func (t Target) probeBudget() time.Duration {
+	if t.ProbeTimeout > 0 {
+		return t.ProbeTimeout
+	}
+	return t.Timeout
 }
 
 // of returns the collection of these flags, starting one when the flags are
@@ -176,12 +185,24 @@ func (r *runs) fresh(flags *kube.Flags, t Target) *collection {
 func (r *runs) start(flags *kube.Flags, t Target, latest bool) {
 	r.flags = flags
 	started := time.Now()
-	r.current = &collection{
-		collector: fleet.NewCollector(flags, fleet.Options{Timeout: t.Timeout, Deadline: started.Add(t.Timeout),
-			IstioNamespace: t.IstioNamespace, Latest: latest}),
-		flags:   flags,
-		started: started,
+	c := &collection{flags: flags, started: started}
+	opts := fleet.Options{Timeout: t.Timeout, Deadline: started.Add(t.Timeout), IstioNamespace: t.IstioNamespace, Latest: latest}
+	if !t.NoProbes {
+		// Each cluster's credential and istiod probes start as soon as
+		// its secrets and pods are read; each has the whole probe budget
+		// from its start, so all still end by the probe phase's deadline.
+		c.discovery = probe.NewDiscovery(c.probeOptions(), t.probeBudget(), t.IstiodDebug)
+		opts.Early = c.discovery.Start
 	}
+	c.collector = fleet.NewCollector(flags, opts)
+	r.current = c
+}
+
+// probeOptions are the probes' options but for their deadline: istiod's
+// pods are reached through the API server the snapshot was read from, with
+// the user's own credentials, over the connection the read opened.
+func (c *collection) probeOptions() probe.Options {
+	return probe.Options{Client: func(context string) (*kube.Client, error) { return c.collector.Clients().Client(context) }}
 }
 
 // readAWSNetwork reads the AWS network under the fleet when --aws asks for

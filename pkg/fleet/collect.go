@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,7 +45,19 @@ type Options struct {
 	// default LISTs are served from the API server's watch cache, which may
 	// lag a write by a moment.
 	Latest bool
+	// Early, when set, is called once per reachable cluster as soon as its
+	// EarlyKinds have been read (or have failed), with a view of the
+	// cluster that holds only those, while the large kinds are still
+	// arriving: the probes that need no more (remote credentials, istiod's
+	// views) start then. ctx is the one Collect was given, without the
+	// read's deadline; Early must not block.
+	Early func(ctx context.Context, view *Cluster)
 }
+
+// EarlyKinds are what a cluster's identity as a primary, its remote
+// secrets and its istiod pods are read from: small kinds that arrive well
+// before the Services, EndpointSlices and Nodes of a large cluster.
+var EarlyKinds = []Kind{KindNamespaces, KindDeployments, KindPods, KindConfigMaps, KindSecrets}
 
 func (o Options) withDefaults() Options {
 	if o.Timeout <= 0 {
@@ -135,11 +148,12 @@ func collectBounded(ctx context.Context, clients *kube.Clients, name string, opt
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
+	run := ctx // for what outlives the read (Options.Early)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	start := time.Now()
 	done := make(chan *Cluster, 1)
-	go func() { done <- collectCluster(ctx, clients, name, opts) }()
+	go func() { done <- collectCluster(ctx, run, clients, name, opts) }()
 	backstop := time.NewTimer(time.Until(deadline) + backstopGrace)
 	defer backstop.Stop()
 	select {
@@ -162,7 +176,7 @@ func (c *Collector) ChooseContexts(ctx context.Context, opts ChooseOptions) ([]C
 	return chooseContexts(ctx, c, opts)
 }
 
-func collectCluster(parent context.Context, clients *kube.Clients, name string, opts Options) *Cluster {
+func collectCluster(parent, run context.Context, clients *kube.Clients, name string, opts Options) *Cluster {
 	start := time.Now()
 	c := &Cluster{Context: name, IstioNamespace: opts.IstioNamespace, Failures: map[Kind]string{}}
 	defer func() { c.ReadDuration = time.Since(start) }()
@@ -209,12 +223,22 @@ func collectCluster(parent context.Context, clients *kube.Clients, name string, 
 	})
 	results := make(map[Kind]error, len(AllKinds))
 	var mu sync.Mutex
+	early := len(EarlyKinds) - 1 // the namespaces are read
 	for _, k := range AllKinds[1:] {
 		g.Go(func() error {
 			err := r.read(gctx, c, k)
 			mu.Lock()
 			results[k] = err
+			var view *Cluster
+			if opts.Early != nil && slices.Contains(EarlyKinds, k) {
+				if early--; early == 0 {
+					view = earlyView(c, results, ctx, budget)
+				}
+			}
 			mu.Unlock()
+			if view != nil {
+				opts.Early(run, view)
+			}
 			return nil
 		})
 	}
@@ -228,6 +252,25 @@ func collectCluster(parent context.Context, clients *kube.Clients, name string, 
 		c.Failures = nil
 	}
 	return c
+}
+
+// earlyView is a cluster as far as its EarlyKinds go, read while the rest
+// of it is still being read: their slices are complete (each kind is
+// written by its own read alone, and those have returned), and the view's
+// failures are theirs. results is held by the caller's lock.
+func earlyView(c *Cluster, results map[Kind]error, ctx context.Context, budget time.Duration) *Cluster {
+	v := &Cluster{Context: c.Context, Server: c.Server, IstioNamespace: c.IstioNamespace, Reachable: c.Reachable,
+		KubeSystemUID: c.KubeSystemUID, Namespaces: c.Namespaces, Deployments: c.Deployments, Pods: c.Pods,
+		ConfigMaps: c.ConfigMaps, Secrets: c.Secrets}
+	for _, k := range EarlyKinds {
+		if err := results[k]; err != nil {
+			if v.Failures == nil {
+				v.Failures = map[Kind]string{}
+			}
+			v.Failures[k] = describe(err, ctx, budget)
+		}
+	}
+	return v
 }
 
 // describe turns a client error into one line a person can act on. API

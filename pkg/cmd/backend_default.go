@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/rest"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/aws/awsconfig"
 	"github.com/meshfed/kubectl-meshfed/pkg/aws/network"
@@ -96,9 +95,9 @@ func DefaultBackend() Backend {
 		},
 		Fixers: fixall.Fixers,
 		Clients: func(flags *kube.Flags, t Target) fix.Clients {
-			return fix.NewRESTClients(func(context string) (*rest.Config, error) {
-				return flags.RESTConfig(context)
-			}, t.Timeout)
+			// The clients the diagnosis read through: apply bounds each of
+			// its requests by --timeout itself.
+			return runs.of(flags, t).collector.Clients()
 		},
 		Apply: fix.Apply,
 		Reread: func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *fleet.Fleet {

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/meshfed/kubectl-meshfed/pkg/aws/awsconfig"
 	"github.com/meshfed/kubectl-meshfed/pkg/aws/network"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"

@@ -4,11 +4,10 @@ import (
 	"context"
 	"time"
 
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // Target is what the user asked doctor to look at.
@@ -54,9 +53,9 @@ type Backend struct {
 	Registry func(Target) *checks.Registry
 	// Choose picks the contexts to read and says why each was picked. An
 	// error means nothing could be chosen.
-	Choose func(ctx context.Context, flags *genericclioptions.ConfigFlags, t Target) ([]checks.ContextChoice, error)
+	Choose func(ctx context.Context, flags *kube.Flags, t Target) ([]checks.ContextChoice, error)
 	// Collect reads the chosen contexts. It never fails as a whole.
-	Collect func(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, t Target) *fleet.Fleet
+	Collect func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *fleet.Fleet
 	// Probe runs the live probes over what Collect read and returns their
 	// results, which doctor records on the fleet before the checks judge
 	// them. Nil, or --no-probes, means no probe runs.
@@ -64,7 +63,7 @@ type Backend struct {
 	// AWS reads what AWS says of the network under what Collect read (EKS,
 	// ELBv2, EC2), recorded on the fleet for the AWS checks; nil when AWS is
 	// not in play (no --aws, no EKS context, or EKS without credentials).
-	AWS func(ctx context.Context, flags *genericclioptions.ConfigFlags, f *fleet.Fleet, t Target) *fleet.AWSNetwork
+	AWS func(ctx context.Context, flags *kube.Flags, f *fleet.Fleet, t Target) *fleet.AWSNetwork
 	// PrivateCA reads what AWS Private CA says of the CA t.PCAARN names,
 	// recorded on the fleet for the Private CA checks.
 	PrivateCA func(ctx context.Context, t Target) *fleet.AWSPrivateCA
@@ -82,10 +81,10 @@ type Backend struct {
 	Fixers func() []fix.Fixer
 	// Clients reach the live clusters for fix --apply, every request
 	// bounded by the target's timeout.
-	Clients func(flags *genericclioptions.ConfigFlags, t Target) fix.Clients
+	Clients func(flags *kube.Flags, t Target) fix.Clients
 	// Apply applies (or server-side dry-runs) a plan: fix.Apply.
 	Apply func(ctx context.Context, p fix.Plan, c fix.Clients, o fix.ApplyOptions) fix.Result
 	// Reread reads the contexts anew, nothing kept from an earlier read
 	// (fix, after applying, judges the clusters as they are now).
-	Reread func(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, t Target) *fleet.Fleet
+	Reread func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *fleet.Fleet
 }

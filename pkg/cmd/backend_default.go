@@ -2,12 +2,8 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
-
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/rest"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/aws/awsconfig"
 	"github.com/meshfed/kubectl-meshfed/pkg/aws/network"
@@ -17,6 +13,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	fixall "github.com/meshfed/kubectl-meshfed/pkg/fix/all"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 	"github.com/meshfed/kubectl-meshfed/pkg/topology"
@@ -42,7 +39,7 @@ func DefaultBackend() Backend {
 			opts.Trust.CertError = time.Duration(t.CertErrorDays) * 24 * time.Hour
 			return all.RegistryWith(opts)
 		},
-		Choose: func(ctx context.Context, flags *genericclioptions.ConfigFlags, t Target) ([]checks.ContextChoice, error) {
+		Choose: func(ctx context.Context, flags *kube.Flags, t Target) ([]checks.ContextChoice, error) {
 			chosen, err := runs.of(flags, t).collector.ChooseContexts(ctx, fleet.ChooseOptions{
 				Contexts: t.Contexts, All: t.AllContexts,
 			})
@@ -55,7 +52,7 @@ func DefaultBackend() Backend {
 			}
 			return out, nil
 		},
-		Collect: func(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, t Target) *fleet.Fleet {
+		Collect: func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *fleet.Fleet {
 			return runs.of(flags, t).collector.Collect(ctx, contexts)
 		},
 		Probe: func(ctx context.Context, f *fleet.Fleet, t Target) *fleet.Probes {
@@ -63,21 +60,20 @@ func DefaultBackend() Backend {
 			// whole probe budget (--probe-timeout, default --timeout): no
 			// constant of ours cuts a slow answer short while the user's
 			// time is left, and a black-holed gateway holds only its own
-			// probe, to the budget's end.
+			// probe, to the budget's end. The credential and istiod probes
+			// of a cluster started during the read, as soon as its
+			// secrets and pods had arrived (collection.discovery).
 			run := runs.of(nil, t)
 			deadline := run.probeDeadline(t)
-			opts := probe.Options{Timeout: time.Until(deadline), Deadline: deadline,
-				// istiod's pods are reached through the API server the
-				// snapshot was read from, with the user's own credentials.
-				RESTConfig: func(context string) (*rest.Config, error) {
-					if run.flags == nil {
-						return nil, errors.New("no kubeconfig flags in this run")
-					}
-					return fleet.RESTConfig(run.flags, context)
-				}}
-			discovery := probe.StartDiscovery(ctx, f, opts, t.IstiodDebug) // remote credentials, istiod's clusterz
+			opts := run.probeOptions()
+			opts.Timeout, opts.Deadline = time.Until(deadline), deadline
+			discovery := run.discovery
+			if discovery == nil {
+				discovery = probe.NewDiscovery(opts, opts.Timeout, t.IstiodDebug)
+			}
+			finish := discovery.Finish(ctx, f, opts) // remote credentials, istiod's clusterz and paths
 			p := probe.Gateways(ctx, f, opts)
-			discovery(p)
+			finish(p)
 			return p
 		},
 		PrivateCA: func(ctx context.Context, t Target) *fleet.AWSPrivateCA {
@@ -85,7 +81,7 @@ func DefaultBackend() Backend {
 			defer cancel()
 			return readPrivateCA(ctx, t.AWSProfile, t.PCAARN)
 		},
-		AWS: func(ctx context.Context, flags *genericclioptions.ConfigFlags, f *fleet.Fleet, t Target) *fleet.AWSNetwork {
+		AWS: func(ctx context.Context, flags *kube.Flags, f *fleet.Fleet, t Target) *fleet.AWSNetwork {
 			return readAWSNetwork(ctx, flags, f, t, runs.of(nil, t).probeDeadline(t))
 		},
 		Identify: func(c *fleet.Cluster) checks.ClusterSummary {
@@ -97,13 +93,13 @@ func DefaultBackend() Backend {
 			return trustMatrix(f, t.Now)
 		},
 		Fixers: fixall.Fixers,
-		Clients: func(flags *genericclioptions.ConfigFlags, t Target) fix.Clients {
-			return fix.NewRESTClients(func(context string) (*rest.Config, error) {
-				return fleet.RESTConfig(flags, context)
-			}, t.Timeout)
+		Clients: func(flags *kube.Flags, t Target) fix.Clients {
+			// The clients the diagnosis read through: apply bounds each of
+			// its requests by --timeout itself.
+			return runs.of(flags, t).collector.Clients()
 		},
 		Apply: fix.Apply,
-		Reread: func(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, t Target) *fleet.Fleet {
+		Reread: func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *fleet.Fleet {
 			return runs.fresh(flags, t).collector.Collect(ctx, contexts)
 		},
 	}
@@ -130,14 +126,17 @@ func trustMatrix(f *fleet.Fleet, now time.Time) *checks.TrustMatrix {
 // start when it has ended and end by then + --probe-timeout.
 type runs struct {
 	mu      sync.Mutex
-	flags   *genericclioptions.ConfigFlags
+	flags   *kube.Flags
 	current *collection
 }
 
 type collection struct {
 	collector *fleet.Collector
-	flags     *genericclioptions.ConfigFlags
+	flags     *kube.Flags
 	started   time.Time
+	// discovery holds the probes started while the read goes on (nil
+	// with --no-probes).
+	discovery *probe.Discovery
 
 	probesOnce sync.Once
 	probesEnd  time.Time
@@ -147,19 +146,22 @@ type collection struct {
 // first caller (the probes and the AWS reads start together, once the read
 // has ended).
 func (c *collection) probeDeadline(t Target) time.Time {
-	c.probesOnce.Do(func() {
-		budget := t.ProbeTimeout
-		if budget <= 0 {
-			budget = t.Timeout
-		}
-		c.probesEnd = time.Now().Add(budget)
-	})
+	c.probesOnce.Do(func() { c.probesEnd = time.Now().Add(t.probeBudget()) })
 	return c.probesEnd
+}
+
+// probeBudget is what each probe may use from its start: --probe-timeout,
+// default --timeout.
+func (t Target) probeBudget() time.Duration {
+	if t.ProbeTimeout > 0 {
+		return t.ProbeTimeout
+	}
+	return t.Timeout
 }
 
 // of returns the collection of these flags, starting one when the flags are
 // new (nil flags: the current collection).
-func (r *runs) of(flags *genericclioptions.ConfigFlags, t Target) *collection {
+func (r *runs) of(flags *kube.Flags, t Target) *collection {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.current == nil || (flags != nil && flags != r.flags) {
@@ -171,29 +173,41 @@ func (r *runs) of(flags *genericclioptions.ConfigFlags, t Target) *collection {
 // fresh starts a new collection of these flags, nothing read yet, its
 // deadlines counted from now. It reads the newest state: it follows writes
 // (fix --apply), which the API servers' watch caches may not show yet.
-func (r *runs) fresh(flags *genericclioptions.ConfigFlags, t Target) *collection {
+func (r *runs) fresh(flags *kube.Flags, t Target) *collection {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.start(flags, t, true)
 	return r.current
 }
 
-func (r *runs) start(flags *genericclioptions.ConfigFlags, t Target, latest bool) {
+func (r *runs) start(flags *kube.Flags, t Target, latest bool) {
 	r.flags = flags
 	started := time.Now()
-	r.current = &collection{
-		collector: fleet.NewCollector(flags, fleet.Options{Timeout: t.Timeout, Deadline: started.Add(t.Timeout),
-			IstioNamespace: t.IstioNamespace, Latest: latest}),
-		flags:   flags,
-		started: started,
+	c := &collection{flags: flags, started: started}
+	opts := fleet.Options{Timeout: t.Timeout, Deadline: started.Add(t.Timeout), IstioNamespace: t.IstioNamespace, Latest: latest}
+	if !t.NoProbes {
+		// Each cluster's credential and istiod probes start as soon as
+		// its secrets and pods are read; each has the whole probe budget
+		// from its start, so all still end by the probe phase's deadline.
+		c.discovery = probe.NewDiscovery(c.probeOptions(), t.probeBudget(), t.IstiodDebug)
+		opts.Early = c.discovery.Start
 	}
+	c.collector = fleet.NewCollector(flags, opts)
+	r.current = c
+}
+
+// probeOptions are the probes' options but for their deadline: istiod's
+// pods are reached through the API server the snapshot was read from, with
+// the user's own credentials, over the connection the read opened.
+func (c *collection) probeOptions() probe.Options {
+	return probe.Options{Client: func(context string) (*kube.Client, error) { return c.collector.Clients().Client(context) }}
 }
 
 // readAWSNetwork reads the AWS network under the fleet when --aws asks for
 // it, or when a context is an EKS cluster and AWS credentials are found;
 // by the run's deadline. With --aws and no credentials, the network is
 // recorded as not read, with why, and the AWS checks say "unknown".
-func readAWSNetwork(ctx context.Context, flags *genericclioptions.ConfigFlags, f *fleet.Fleet, t Target, deadline time.Time) *fleet.AWSNetwork {
+func readAWSNetwork(ctx context.Context, flags *kube.Flags, f *fleet.Fleet, t Target, deadline time.Time) *fleet.AWSNetwork {
 	entries := clusterEntries(flags)
 	if !t.AWS && !network.Wanted(f, entries) {
 		return nil
@@ -212,11 +226,11 @@ func readAWSNetwork(ctx context.Context, flags *genericclioptions.ConfigFlags, f
 
 // clusterEntries maps each kubeconfig context to its cluster entry's name
 // (an EKS ARN when `aws eks update-kubeconfig` wrote it).
-func clusterEntries(flags *genericclioptions.ConfigFlags) map[string]string {
+func clusterEntries(flags *kube.Flags) map[string]string {
 	if flags == nil {
 		return nil
 	}
-	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+	raw, err := flags.RawConfig()
 	if err != nil {
 		return nil
 	}

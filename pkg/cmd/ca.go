@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
@@ -29,7 +29,7 @@ const (
 )
 
 // NewCACmd builds the `kubectl meshfed ca` group.
-func NewCACmd(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
+func NewCACmd(flags *kube.Flags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "ca",
 		Short: "Make the mesh's certificate authority",

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
@@ -21,7 +21,7 @@ import (
 
 // CAIssueOptions are the flags of `kubectl meshfed ca issue`.
 type CAIssueOptions struct {
-	Flags   *genericclioptions.ConfigFlags
+	Flags   *kube.Flags
 	Streams genericiooptions.IOStreams
 	Backend Backend
 
@@ -52,7 +52,7 @@ type CAIssueResult struct {
 var cacertsFiles = []string{mesh.KeyCAKey, mesh.KeyCACert, mesh.KeyCertChain, mesh.KeyRootCert}
 
 // NewCAIssueCmd builds `kubectl meshfed ca issue`.
-func NewCAIssueCmd(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
+func NewCAIssueCmd(flags *kube.Flags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
 	o := &CAIssueOptions{Flags: flags, Streams: streams, Backend: backend, PCAFlags: PCAFlags{CA: caSourceAWSPCA}}
 	c := &cobra.Command{
 		Use:   "issue --ca aws-pca --pca-arn ARN --out-dir DIR",
@@ -130,15 +130,12 @@ func (o *CAIssueOptions) Validate() error {
 
 // clusterID is --cluster-id, or the ID the context's cluster says it has.
 func (o *CAIssueOptions) clusterID(ctx context.Context) (string, string, error) {
-	context := ""
-	if o.Flags != nil && o.Flags.Context != nil {
-		context = *o.Flags.Context
-	}
+	context := o.Flags.Context()
 	if o.ClusterID != "" {
 		return o.ClusterID, context, nil
 	}
 	if context == "" && o.Flags != nil {
-		raw, err := o.Flags.ToRawKubeConfigLoader().RawConfig()
+		raw, err := o.Flags.RawConfig()
 		if err != nil {
 			return "", "", fmt.Errorf("reading the kubeconfig: %v (or give --cluster-id)", err)
 		}

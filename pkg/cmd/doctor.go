@@ -10,19 +10,19 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
 
 // DoctorOptions are the flags of `kubectl meshfed doctor`.
 type DoctorOptions struct {
-	Flags   *genericclioptions.ConfigFlags
+	Flags   *kube.Flags
 	Streams genericiooptions.IOStreams
 	Backend Backend
 
@@ -41,7 +41,7 @@ type DoctorOptions struct {
 }
 
 // NewDoctorOptions returns the options with their defaults.
-func NewDoctorOptions(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, backend Backend) *DoctorOptions {
+func NewDoctorOptions(flags *kube.Flags, streams genericiooptions.IOStreams, backend Backend) *DoctorOptions {
 	return &DoctorOptions{
 		Flags: flags, Streams: streams, Backend: backend,
 		MeshFlags: defaultMeshFlags(), Output: outputText, FailOn: "error",
@@ -50,7 +50,7 @@ func NewDoctorOptions(flags *genericclioptions.ConfigFlags, streams genericioopt
 }
 
 // NewDoctorCmd builds `kubectl meshfed doctor`.
-func NewDoctorCmd(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
+func NewDoctorCmd(flags *kube.Flags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
 	o := NewDoctorOptions(flags, streams, backend)
 	c := &cobra.Command{
 		Use:   "doctor",

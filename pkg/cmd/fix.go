@@ -12,13 +12,13 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
 
@@ -35,7 +35,7 @@ const minTokenDuration = 10 * time.Minute
 
 // FixOptions are the flags of `kubectl meshfed fix`.
 type FixOptions struct {
-	Flags   *genericclioptions.ConfigFlags
+	Flags   *kube.Flags
 	Streams genericiooptions.IOStreams
 	Backend Backend
 
@@ -64,7 +64,7 @@ type FixOptions struct {
 }
 
 // NewFixCmd builds `kubectl meshfed fix`.
-func NewFixCmd(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
+func NewFixCmd(flags *kube.Flags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
 	o := &FixOptions{Flags: flags, Streams: streams, Backend: backend, MeshFlags: defaultMeshFlags()}
 	c := &cobra.Command{
 		Use:   "fix",

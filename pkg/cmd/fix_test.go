@@ -8,11 +8,11 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki/pkitest"
 )
 
@@ -59,7 +59,7 @@ func newFixMesh(t *testing.T) *fixMesh {
 func (m *fixMesh) backend() Backend {
 	b := m.fakeMesh.backend()
 	b.Fixers = func() []fix.Fixer { return []fix.Fixer{m.fixer, &labelFixer{id: "MF5001", key: "zone"}} }
-	b.Clients = func(*genericclioptions.ConfigFlags, Target) fix.Clients { return nil }
+	b.Clients = func(*kube.Flags, Target) fix.Clients { return nil }
 	b.Apply = func(_ context.Context, p fix.Plan, _ fix.Clients, o fix.ApplyOptions) fix.Result {
 		m.applied = append(m.applied, o)
 		var r fix.Result
@@ -77,7 +77,7 @@ func (m *fixMesh) backend() Backend {
 		}
 		return r
 	}
-	b.Reread = func(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, t Target) *fleet.Fleet {
+	b.Reread = func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *fleet.Fleet {
 		m.reread++
 		return b.Collect(ctx, flags, contexts, t)
 	}

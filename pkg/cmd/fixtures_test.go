@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // testCatalog holds made-up checks whose results depend only on labels the
@@ -113,7 +113,7 @@ func (m *fakeMesh) backend() Backend {
 			}
 			return reg
 		},
-		Choose: func(_ context.Context, _ *genericclioptions.ConfigFlags, t Target) ([]checks.ContextChoice, error) {
+		Choose: func(_ context.Context, _ *kube.Flags, t Target) ([]checks.ContextChoice, error) {
 			m.chosen, m.target = true, t
 			if m.chooseErr != nil {
 				return nil, m.chooseErr
@@ -128,7 +128,7 @@ func (m *fakeMesh) backend() Backend {
 			}
 			return out, nil
 		},
-		Collect: func(_ context.Context, _ *genericclioptions.ConfigFlags, contexts []string, _ Target) *fleet.Fleet {
+		Collect: func(_ context.Context, _ *kube.Flags, contexts []string, _ Target) *fleet.Fleet {
 			m.collected = contexts
 			f := &fleet.Fleet{IstioNamespace: "istio-system"}
 			for _, n := range contexts {

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"sync"
 
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
 
@@ -17,7 +17,7 @@ import (
 // which and why on stderr), read them, and, unless the target says no, probe
 // what was read. Progress goes to stderr, on a terminal only. An error is
 // the tool failing (exit 3); clusters that cannot be read are in the fleet.
-func readMesh(ctx context.Context, streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags,
+func readMesh(ctx context.Context, streams genericiooptions.IOStreams, flags *kube.Flags,
 	backend Backend, target Target) ([]checks.ContextChoice, *fleet.Fleet, error) {
 	// Following the mesh reads remote secrets, which takes a moment.
 	progress := render.StartProgress(streams.ErrOut, "finding the mesh's clusters…")

@@ -8,17 +8,17 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/aws/awsconfig"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/logging"
 )
 
 // NewRootCmd builds `kubectl meshfed` and its subcommands. Results go to
 // streams.Out; progress, the chosen contexts and errors to streams.ErrOut.
 func NewRootCmd(streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
-	flags := genericclioptions.NewConfigFlags(true)
+	flags := kube.NewFlags()
 	root := &cobra.Command{
 		Use:   "kubectl-meshfed",
 		Short: "Diagnose Istio multi-cluster meshes across kubeconfig contexts",

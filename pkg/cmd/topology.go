@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 	"github.com/meshfed/kubectl-meshfed/pkg/topology"
 )
@@ -17,7 +17,7 @@ const outputDOT = "dot"
 
 // TopologyOptions are the flags of `kubectl meshfed topology`.
 type TopologyOptions struct {
-	Flags   *genericclioptions.ConfigFlags
+	Flags   *kube.Flags
 	Streams genericiooptions.IOStreams
 	Backend Backend
 
@@ -26,7 +26,7 @@ type TopologyOptions struct {
 }
 
 // NewTopologyCmd builds `kubectl meshfed topology`.
-func NewTopologyCmd(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
+func NewTopologyCmd(flags *kube.Flags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
 	o := &TopologyOptions{Flags: flags, Streams: streams, Backend: backend, MeshFlags: defaultMeshFlags(), Output: outputText}
 	c := &cobra.Command{
 		Use:   "topology",

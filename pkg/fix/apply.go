@@ -17,11 +17,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/restmapper"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // Action is what applying a change did.
@@ -198,8 +197,7 @@ type applier struct {
 	clients Clients
 	opts    ApplyOptions
 
-	mapper  meta.RESTMapper
-	kube    kubernetes.Interface
+	client  *kube.Client
 	dynamic dynamic.Interface
 	// failed: a dry run failed, nothing is applied here.
 	failed bool
@@ -307,52 +305,33 @@ func (a *applier) send(ctx context.Context, obj *unstructured.Unstructured, dryR
 	return Configured, nil
 }
 
-// resource finds where obj's kind is served in this cluster.
+// resource finds where obj's kind is served in this cluster: from the
+// discovery document of its group version, bounded by ctx.
 func (a *applier) resource(ctx context.Context, obj *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
 	if a.dynamic == nil {
-		kc, err := a.clients.Kubernetes(a.context)
+		cl, err := a.clients.Client(a.context)
 		if err != nil {
 			return nil, err
 		}
-		dc, err := a.clients.Dynamic(a.context)
+		dc, err := cl.Dynamic()
 		if err != nil {
 			return nil, err
 		}
-		a.kube, a.dynamic = kc, dc
-	}
-	if a.mapper == nil {
-		// Discovery takes no context: bound it here so a hung cluster
-		// cannot hold the run (the clients' own timeout ends the request).
-		type found struct {
-			groups []*restmapper.APIGroupResources
-			err    error
-		}
-		done := make(chan found, 1)
-		go func() {
-			groups, err := restmapper.GetAPIGroupResources(a.kube.Discovery())
-			done <- found{groups, err}
-		}()
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("discovering the cluster's resources: %w", ctx.Err())
-		case f := <-done:
-			if f.err != nil && len(f.groups) == 0 {
-				return nil, fmt.Errorf("discovering the cluster's resources: %w", f.err)
-			}
-			// Groups that failed discovery (an aggregated API that is
-			// down) are left out; the kinds fix applies are elsewhere.
-			a.mapper = restmapper.NewDiscoveryRESTMapper(f.groups)
-		}
+		a.client, a.dynamic = cl, dc
 	}
 	gvk := obj.GroupVersionKind()
-	m, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
+	res, namespaced, err := a.client.Mapping(ctx, gvk)
+	var noKind *meta.NoKindMatchError
+	if errors.As(err, &noKind) {
 		return nil, fmt.Errorf("%s is not served by this cluster: %w", gvk.GroupVersion().WithKind(gvk.Kind), err)
 	}
-	if m.Scope.Name() == meta.RESTScopeNameNamespace {
-		return a.dynamic.Resource(m.Resource).Namespace(obj.GetNamespace()), nil
+	if err != nil {
+		return nil, err
 	}
-	return a.dynamic.Resource(m.Resource), nil
+	if namespaced {
+		return a.dynamic.Resource(res).Namespace(obj.GetNamespace()), nil
+	}
+	return a.dynamic.Resource(res), nil
 }
 
 // sameContent compares two versions of an object without the fields every

@@ -17,6 +17,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // The apply engine against real API servers: two lab clusters.
@@ -27,7 +28,7 @@ func configMap(ns, name string, data map[string]any) *unstructured.Unstructured 
 	return u
 }
 
-func labClients(l *lab.Lab, timeout time.Duration) *RESTClients {
+func labClients(l *lab.Lab, timeout time.Duration) *kube.Clients {
 	return NewRESTClients(func(ctx string) (*rest.Config, error) {
 		if cfg := l.RESTConfig(ctx); cfg != nil {
 			return cfg, nil
@@ -78,12 +79,12 @@ func testComplete(t *testing.T, l *lab.Lab) {
 		{Context: east, Phase: PhaseIdentity, Object: configMap("istio-system", "source", map[string]any{"token": "s3cr3t-value"})},
 		{Context: east, Phase: PhaseConfigure, Object: secret, Pending: "the source's token",
 			Complete: func(ctx context.Context, c Clients) (*unstructured.Unstructured, error) {
-				kc, err := c.Kubernetes(east)
+				kc, err := c.Client(east)
 				if err != nil {
 					return nil, err
 				}
-				cm, err := kc.CoreV1().ConfigMaps("istio-system").Get(ctx, "source", metav1.GetOptions{})
-				if err != nil {
+				var cm corev1.ConfigMap
+				if err := kc.Core().Get().Namespace("istio-system").Resource("configmaps").Name("source").Do(ctx).Into(&cm); err != nil {
 					return nil, err
 				}
 				done := secret.DeepCopy()

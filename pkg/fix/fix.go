@@ -15,11 +15,10 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
@@ -176,10 +175,11 @@ type Root struct {
 	Key   *pki.Key
 }
 
-// Clients gives apply-time code access to the live clusters.
+// Clients gives apply-time code access to the live clusters: each
+// context's client (package kube), whose REST clients read and write the
+// kinds the plugin knows and whose dynamic client any other.
 type Clients interface {
-	Kubernetes(context string) (kubernetes.Interface, error)
-	Dynamic(context string) (dynamic.Interface, error)
+	Client(context string) (*kube.Client, error)
 }
 
 // Fixer plans the changes that answer some checks' findings.

@@ -8,8 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // ChooseOptions say how the contexts of a run are chosen.
@@ -33,13 +34,13 @@ type Choice struct {
 // it starts at the current context and follows the mesh: every context whose
 // API server is the target of a remote secret of an already chosen cluster
 // is added, until no new one appears.
-func ChooseContexts(ctx context.Context, flags *genericclioptions.ConfigFlags, opts ChooseOptions) ([]Choice, error) {
+func ChooseContexts(ctx context.Context, flags *kube.Flags, opts ChooseOptions) ([]Choice, error) {
 	return NewCollector(flags, Options{Timeout: opts.Timeout, IstioNamespace: opts.IstioNamespace}).ChooseContexts(ctx, opts)
 }
 
 func chooseContexts(ctx context.Context, c *Collector, opts ChooseOptions) ([]Choice, error) {
 	flags := c.flags
-	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+	raw, err := flags.RawConfig()
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeconfig: %w", err)
 	}
@@ -74,8 +75,8 @@ func chooseContexts(ctx context.Context, c *Collector, opts ChooseOptions) ([]Ch
 	}
 
 	start := raw.CurrentContext
-	if flags.Context != nil && *flags.Context != "" {
-		start = *flags.Context
+	if flags.Context() != "" {
+		start = flags.Context()
 	}
 	if start == "" {
 		return nil, fmt.Errorf("no current context: name one with --context, or use --contexts or --all-contexts")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,17 +21,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // Options control one collection pass.
@@ -47,7 +45,19 @@ type Options struct {
 	// default LISTs are served from the API server's watch cache, which may
 	// lag a write by a moment.
 	Latest bool
+	// Early, when set, is called once per reachable cluster as soon as its
+	// EarlyKinds have been read (or have failed), with a view of the
+	// cluster that holds only those, while the large kinds are still
+	// arriving: the probes that need no more (remote credentials, istiod's
+	// views) start then. ctx is the one Collect was given, without the
+	// read's deadline; Early must not block.
+	Early func(ctx context.Context, view *Cluster)
 }
+
+// EarlyKinds are what a cluster's identity as a primary, its remote
+// secrets and its istiod pods are read from: small kinds that arrive well
+// before the Services, EndpointSlices and Nodes of a large cluster.
+var EarlyKinds = []Kind{KindNamespaces, KindDeployments, KindPods, KindConfigMaps, KindSecrets}
 
 func (o Options) withDefaults() Options {
 	if o.Timeout <= 0 {
@@ -63,15 +73,16 @@ func (o Options) withDefaults() Options {
 // It never fails as a whole: a cluster that cannot be read is returned with
 // Reachable false and Error set; a kind that cannot be read is recorded in
 // Failures with the reason, and the rest of that cluster is still read.
-func Collect(ctx context.Context, flags *genericclioptions.ConfigFlags, contexts []string, opts Options) *Fleet {
+func Collect(ctx context.Context, flags *kube.Flags, contexts []string, opts Options) *Fleet {
 	return NewCollector(flags, opts).Collect(ctx, contexts)
 }
 
 // Collector reads clusters and remembers them: choosing contexts by following
 // the mesh and collecting them share one read of each cluster.
 type Collector struct {
-	flags *genericclioptions.ConfigFlags
-	opts  Options
+	flags   *kube.Flags
+	clients *kube.Clients
+	opts    Options
 
 	mu   sync.Mutex
 	read map[string]*readOnce
@@ -83,9 +94,13 @@ type readOnce struct {
 }
 
 // NewCollector returns a Collector for the kubeconfig the flags name.
-func NewCollector(flags *genericclioptions.ConfigFlags, opts Options) *Collector {
-	return &Collector{flags: flags, opts: opts.withDefaults(), read: map[string]*readOnce{}}
+func NewCollector(flags *kube.Flags, opts Options) *Collector {
+	return &Collector{flags: flags, clients: flags.Clients(), opts: opts.withDefaults(), read: map[string]*readOnce{}}
 }
+
+// Clients are the per-context clients the collector reads through, for the
+// probes to reach the same clusters over the same connections.
+func (c *Collector) Clients() *kube.Clients { return c.clients }
 
 // Collect returns the named contexts' clusters, reading concurrently those
 // not read before.
@@ -111,7 +126,7 @@ func (c *Collector) cluster(ctx context.Context, name string) *Cluster {
 		c.read[name] = r
 	}
 	c.mu.Unlock()
-	r.once.Do(func() { r.cluster = collectBounded(ctx, c.flags, name, c.opts) })
+	r.once.Do(func() { r.cluster = collectBounded(ctx, c.clients, name, c.opts) })
 	return r.cluster
 }
 
@@ -125,7 +140,7 @@ const backstopGrace = 250 * time.Millisecond
 // backstopGrace) even when the read itself does not return: the cluster is
 // then reported as not answering, and the read left behind writes only to a
 // Cluster nobody sees.
-func collectBounded(ctx context.Context, flags *genericclioptions.ConfigFlags, name string, opts Options) *Cluster {
+func collectBounded(ctx context.Context, clients *kube.Clients, name string, opts Options) *Cluster {
 	deadline := time.Now().Add(opts.Timeout)
 	if !opts.Deadline.IsZero() && opts.Deadline.Before(deadline) {
 		deadline = opts.Deadline
@@ -133,11 +148,12 @@ func collectBounded(ctx context.Context, flags *genericclioptions.ConfigFlags, n
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
+	run := ctx // for what outlives the read (Options.Early)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	start := time.Now()
 	done := make(chan *Cluster, 1)
-	go func() { done <- collectCluster(ctx, flags, name, opts) }()
+	go func() { done <- collectCluster(ctx, run, clients, name, opts) }()
 	backstop := time.NewTimer(time.Until(deadline) + backstopGrace)
 	defer backstop.Stop()
 	select {
@@ -146,8 +162,8 @@ func collectBounded(ctx context.Context, flags *genericclioptions.ConfigFlags, n
 	case <-backstop.C:
 		c := &Cluster{Context: name, IstioNamespace: opts.IstioNamespace, ReadDuration: time.Since(start),
 			Error: fmt.Sprintf("no answer within %s (the read did not return: a hung credential plugin or connection)", time.Since(start).Round(time.Millisecond))}
-		if cfg, err := RESTConfig(flags, name); err == nil {
-			c.Server = cfg.Host
+		if cl, err := clients.Client(name); err == nil {
+			c.Server = cl.Host()
 		}
 		return c
 	}
@@ -160,61 +176,27 @@ func (c *Collector) ChooseContexts(ctx context.Context, opts ChooseOptions) ([]C
 	return chooseContexts(ctx, c, opts)
 }
 
-// RESTConfig builds the client configuration of one kubeconfig context,
-// honouring the user's kubeconfig flags, tuned for a one-pass read: no
-// client-side throttling (the pass is a dozen requests) and protobuf.
-func RESTConfig(flags *genericclioptions.ConfigFlags, contextName string) (*rest.Config, error) {
-	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
-	if err != nil {
-		return nil, fmt.Errorf("reading kubeconfig: %w", err)
-	}
-	kctx, ok := raw.Contexts[contextName]
-	if !ok {
-		return nil, fmt.Errorf("context %q is not in the kubeconfig", contextName)
-	}
-	// client-go's own words for these ("no configuration has been
-	// provided, try setting KUBERNETES_MASTER") do not point at the entry.
-	if kctx != nil {
-		if _, ok := raw.Clusters[kctx.Cluster]; !ok {
-			return nil, fmt.Errorf("context %q names cluster %q, which the kubeconfig does not define", contextName, kctx.Cluster)
-		}
-	}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: contextName}
-	if flags.Impersonate != nil {
-		overrides.AuthInfo.Impersonate = *flags.Impersonate
-	}
-	cfg, err := clientcmd.NewNonInteractiveClientConfig(raw, contextName, overrides, nil).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("context %q: %w", contextName, err)
-	}
-	cfg.QPS, cfg.Burst = -1, 0 // a negative QPS turns client-go's rate limiter off
-	cfg.UserAgent = "kubectl-meshfed"
-	return cfg, nil
-}
-
-func collectCluster(parent context.Context, flags *genericclioptions.ConfigFlags, name string, opts Options) *Cluster {
+func collectCluster(parent, run context.Context, clients *kube.Clients, name string, opts Options) *Cluster {
 	start := time.Now()
 	c := &Cluster{Context: name, IstioNamespace: opts.IstioNamespace, Failures: map[Kind]string{}}
 	defer func() { c.ReadDuration = time.Since(start) }()
 
-	cfg, err := RESTConfig(flags, name)
+	cl, err := clients.Client(name)
 	if err != nil {
 		c.Error = err.Error()
 		return c
 	}
-	c.Server = cfg.Host
+	c.Server = cl.Host()
+	// Every request ends with ctx: the client is shared with the probes,
+	// so the read's deadline is the context's, not the client's.
 	ctx, cancel := context.WithTimeout(parent, opts.Timeout)
 	defer cancel()
-	// Without a dial timeout a black-holed address waits for the kernel's
-	// SYN retries; the context deadline bounds it too, this makes it tidy.
-	cfg.Timeout = opts.Timeout
 	budget := opts.Timeout // what "no answer within" names
 	if dl, ok := ctx.Deadline(); ok {
-		cfg.Timeout = max(time.Until(dl), time.Millisecond)
 		budget = time.Until(dl).Round(100 * time.Millisecond)
 	}
 
-	r, err := newReader(cfg, opts.IstioNamespace, opts.Latest)
+	r, err := newReader(cl, opts.IstioNamespace, opts.Latest)
 	if err != nil {
 		c.Error = err.Error()
 		return c
@@ -232,8 +214,7 @@ func collectCluster(parent context.Context, flags *genericclioptions.ConfigFlags
 	// item by item, so no limit is needed to bound memory.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		// Discovery's ServerVersion takes no context; this one keeps the deadline.
-		raw, err := r.kube.Discovery().RESTClient().Get().AbsPath("/version").Do(gctx).Raw()
+		raw, err := r.client.Raw(gctx, "/version")
 		var v version.Info
 		if err == nil && json.Unmarshal(raw, &v) == nil {
 			c.ServerVersion = v.GitVersion
@@ -242,12 +223,22 @@ func collectCluster(parent context.Context, flags *genericclioptions.ConfigFlags
 	})
 	results := make(map[Kind]error, len(AllKinds))
 	var mu sync.Mutex
+	early := len(EarlyKinds) - 1 // the namespaces are read
 	for _, k := range AllKinds[1:] {
 		g.Go(func() error {
 			err := r.read(gctx, c, k)
 			mu.Lock()
 			results[k] = err
+			var view *Cluster
+			if opts.Early != nil && slices.Contains(EarlyKinds, k) {
+				if early--; early == 0 {
+					view = earlyView(c, results, ctx, budget)
+				}
+			}
 			mu.Unlock()
+			if view != nil {
+				opts.Early(run, view)
+			}
 			return nil
 		})
 	}
@@ -261,6 +252,25 @@ func collectCluster(parent context.Context, flags *genericclioptions.ConfigFlags
 		c.Failures = nil
 	}
 	return c
+}
+
+// earlyView is a cluster as far as its EarlyKinds go, read while the rest
+// of it is still being read: their slices are complete (each kind is
+// written by its own read alone, and those have returned), and the view's
+// failures are theirs. results is held by the caller's lock.
+func earlyView(c *Cluster, results map[Kind]error, ctx context.Context, budget time.Duration) *Cluster {
+	v := &Cluster{Context: c.Context, Server: c.Server, IstioNamespace: c.IstioNamespace, Reachable: c.Reachable,
+		KubeSystemUID: c.KubeSystemUID, Namespaces: c.Namespaces, Deployments: c.Deployments, Pods: c.Pods,
+		ConfigMaps: c.ConfigMaps, Secrets: c.Secrets}
+	for _, k := range EarlyKinds {
+		if err := results[k]; err != nil {
+			if v.Failures == nil {
+				v.Failures = map[Kind]string{}
+			}
+			v.Failures[k] = describe(err, ctx, budget)
+		}
+	}
+	return v
 }
 
 // describe turns a client error into one line a person can act on. API
@@ -311,37 +321,39 @@ func apiMessage(err error) string {
 
 // reader performs the reads of one cluster.
 type reader struct {
-	kube  kubernetes.Interface
-	meta  metadata.Interface
-	istio istioclient.Interface
-	dyn   dynamic.Interface // custom resources read as they are (cert-manager's issuers)
-	ns    string
+	client *kube.Client
+	meta   metadata.Interface
+	dyn    dynamic.Interface // custom resources read as they are (cert-manager's issuers)
+	ns     string
 	// latest skips the watch cache (see Options.Latest).
 	latest bool
 }
 
-func newReader(cfg *rest.Config, istioNamespace string, latest bool) (*reader, error) {
-	proto := rest.CopyConfig(cfg)
-	proto.ContentType = runtime.ContentTypeProtobuf
-	proto.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
-	kube, err := kubernetes.NewForConfig(proto)
+func newReader(cl *kube.Client, istioNamespace string, latest bool) (*reader, error) {
+	md, err := cl.Metadata()
 	if err != nil {
 		return nil, err
 	}
-	md, err := metadata.NewForConfig(cfg) // protobuf by its own default
+	dyn, err := cl.Dynamic()
 	if err != nil {
 		return nil, err
 	}
-	// Istio's kinds are CRDs: the API server serves them as JSON only.
-	ic, err := istioclient.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
+	return &reader{client: cl, meta: md, dyn: dyn, ns: istioNamespace, latest: latest}, nil
+}
+
+// lister LISTs resource in namespace ("" for all) through rc, the REST
+// client of its group version, into a new L: what a typed client's List
+// does, without the typed clientset (see package kube).
+func lister[T any, L interface {
+	*T
+	runtime.Object
+	GetContinue() string
+}](rc rest.Interface, resource, namespace string) func(context.Context, metav1.ListOptions) (L, error) {
+	return func(ctx context.Context, o metav1.ListOptions) (L, error) {
+		l := L(new(T))
+		err := rc.Get().Namespace(namespace).Resource(resource).VersionedParams(&o, kube.ParameterCodec()).Do(ctx).Into(l)
+		return l, err
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &reader{kube: kube, meta: md, istio: ic, dyn: dyn, ns: istioNamespace, latest: latest}, nil
 }
 
 // listing asks for a LIST served from the API server's watch cache
@@ -361,7 +373,7 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 	// selected LIST finds them in any namespace.
 	istioSelected := r.listing(metav1.ListOptions{LabelSelector: "istio"})
 	inIstioNS := func(ns string) bool { return ns == r.ns } // read by the first LIST already
-	core, apps, istio := r.kube.CoreV1(), r.kube.AppsV1(), r.istio.NetworkingV1()
+	core, apps, istio := r.client.Core(), r.client.Apps(), r.client.IstioNetworking()
 	switch k {
 	case KindNamespaces:
 		// Only labels and UIDs matter: a metadata-only LIST.
@@ -373,47 +385,47 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 				return nil
 			})
 	case KindNodes:
-		return listItems[corev1.Node](ctx, c, core.RESTClient(), "nodes", "", all, nil)
+		return listItems[corev1.Node](ctx, c, core, "nodes", "", all, nil)
 	case KindServices:
-		return listItems[corev1.Service](ctx, c, core.RESTClient(), "services", "", all, nil)
+		return listItems[corev1.Service](ctx, c, core, "services", "", all, nil)
 	case KindEndpointSlices:
-		return listItems[discoveryv1.EndpointSlice](ctx, c, r.kube.DiscoveryV1().RESTClient(), "endpointslices", "", all, nil)
+		return listItems[discoveryv1.EndpointSlice](ctx, c, r.client.DiscoveryV1(), "endpointslices", "", all, nil)
 	case KindDeployments:
 		notCSR := func(o *appsv1.Deployment) bool { return isIstioCSR(o.Labels) } // read as KindIstioCSR
-		return eachPage(ctx, istioSelected, apps.Deployments("").List, func(l *appsv1.DeploymentList) error { return addAll(c, l.Items, notCSR) })
+		return eachPage(ctx, istioSelected, lister[appsv1.DeploymentList](apps, "deployments", ""), func(l *appsv1.DeploymentList) error { return addAll(c, l.Items, notCSR) })
 	case KindPods:
-		return eachPage(ctx, istioSelected, core.Pods("").List, func(l *corev1.PodList) error { return addAll(c, l.Items, nil) })
+		return eachPage(ctx, istioSelected, lister[corev1.PodList](core, "pods", ""), func(l *corev1.PodList) error { return addAll(c, l.Items, nil) })
 	case KindConfigMaps:
 		// Everything in Istio's namespace (mesh config, injector values),
 		// and the root certificate that workloads trust, in every namespace.
-		if err := eachPage(ctx, all, core.ConfigMaps(r.ns).List, func(l *corev1.ConfigMapList) error { return addAll(c, l.Items, nil) }); err != nil {
+		if err := eachPage(ctx, all, lister[corev1.ConfigMapList](core, "configmaps", r.ns), func(l *corev1.ConfigMapList) error { return addAll(c, l.Items, nil) }); err != nil {
 			return err
 		}
 		roots := r.listing(metav1.ListOptions{FieldSelector: "metadata.name=" + RootCertConfigMap})
-		return eachPage(ctx, roots, core.ConfigMaps("").List, func(l *corev1.ConfigMapList) error {
+		return eachPage(ctx, roots, lister[corev1.ConfigMapList](core, "configmaps", ""), func(l *corev1.ConfigMapList) error {
 			return addAll(c, l.Items, func(o *corev1.ConfigMap) bool { return inIstioNS(o.Namespace) })
 		})
 	case KindSecrets:
 		// Everything in Istio's namespace (cacerts, istio-ca-secret, remote
 		// secrets with or without their label), and remote secrets that
 		// were put in another namespace, where istiod never sees them.
-		if err := eachPage(ctx, all, core.Secrets(r.ns).List, func(l *corev1.SecretList) error { return addAll(c, l.Items, nil) }); err != nil {
+		if err := eachPage(ctx, all, lister[corev1.SecretList](core, "secrets", r.ns), func(l *corev1.SecretList) error { return addAll(c, l.Items, nil) }); err != nil {
 			return err
 		}
 		remote := r.listing(metav1.ListOptions{LabelSelector: MultiClusterSecretLabel})
-		return eachPage(ctx, remote, core.Secrets("").List, func(l *corev1.SecretList) error {
+		return eachPage(ctx, remote, lister[corev1.SecretList](core, "secrets", ""), func(l *corev1.SecretList) error {
 			return addAll(c, l.Items, func(o *corev1.Secret) bool { return inIstioNS(o.Namespace) })
 		})
 	case KindWebhooks:
-		return eachPage(ctx, all, r.kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List,
+		return eachPage(ctx, all, lister[admissionv1.MutatingWebhookConfigurationList](r.client.Admission(), "mutatingwebhookconfigurations", ""),
 			func(l *admissionv1.MutatingWebhookConfigurationList) error { return addAll(c, l.Items, nil) })
 	case KindGateways:
-		return eachPage(ctx, all, istio.Gateways("").List, func(l *istionet.GatewayList) error { return addAll(c, l.Items, nil) })
+		return eachPage(ctx, all, lister[istionet.GatewayList](istio, "gateways", ""), func(l *istionet.GatewayList) error { return addAll(c, l.Items, nil) })
 	case KindDestinationRules:
-		return eachPage(ctx, all, istio.DestinationRules("").List, func(l *istionet.DestinationRuleList) error { return addAll(c, l.Items, nil) })
+		return eachPage(ctx, all, lister[istionet.DestinationRuleList](istio, "destinationrules", ""), func(l *istionet.DestinationRuleList) error { return addAll(c, l.Items, nil) })
 	case KindIstioCSR:
 		csr := r.listing(metav1.ListOptions{LabelSelector: IstioCSRSelector})
-		if err := eachPage(ctx, csr, apps.Deployments("").List, func(l *appsv1.DeploymentList) error { return addAll(c, l.Items, nil) }); err != nil {
+		if err := eachPage(ctx, csr, lister[appsv1.DeploymentList](apps, "deployments", ""), func(l *appsv1.DeploymentList) error { return addAll(c, l.Items, nil) }); err != nil {
 			return err
 		}
 		return r.readRuntimeIssuers(ctx, c)
@@ -433,7 +445,8 @@ func (r *reader) readRuntimeIssuers(ctx context.Context, c *Cluster) error {
 		if name == "" {
 			continue
 		}
-		cm, err := r.kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		var cm corev1.ConfigMap
+		err := r.client.Core().Get().Namespace(ns).Resource("configmaps").Name(name).Do(ctx).Into(&cm)
 		switch {
 		case apierrors.IsNotFound(err):
 		case err != nil:
@@ -454,7 +467,7 @@ func (r *reader) readAWSPCAIssuers(ctx context.Context, c *Cluster) error {
 	for _, kind := range []string{KindNameAWSPCAClusterIssuer, KindNameAWSPCAIssuer} {
 		res := r.dyn.Resource(AWSPCAGroupVersion.WithResource(awsPCAResources[kind]))
 		err := eachPage(ctx, r.listing(metav1.ListOptions{}), res.List, func(l *unstructured.UnstructuredList) error { return addAll(c, l.Items, nil) })
-		if apierrors.IsNotFound(err) || (apierrors.IsForbidden(err) && !r.served(ctx, AWSPCAGroupVersion)) {
+		if apierrors.IsNotFound(err) || (apierrors.IsForbidden(err) && !r.client.Served(ctx, AWSPCAGroupVersion)) {
 			return nil
 		}
 		if err != nil {
@@ -462,14 +475,6 @@ func (r *reader) readAWSPCAIssuers(ctx context.Context, c *Cluster) error {
 		}
 	}
 	return nil
-}
-
-// served reports whether the API server serves gv (its discovery document
-// exists); any error but 404 counts as served, so that the read's own error
-// is the one recorded.
-func (r *reader) served(ctx context.Context, gv schema.GroupVersion) bool {
-	err := r.kube.Discovery().RESTClient().Get().AbsPath("/apis", gv.Group, gv.Version).Do(ctx).Error()
-	return !apierrors.IsNotFound(err)
 }
 
 // pageSize bounds how much of a large LIST is decoded at once when the API

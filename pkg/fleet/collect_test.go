@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // kubeconfig writes a kubeconfig with one context per server.
-func kubeconfig(t *testing.T, servers map[string]string) *genericclioptions.ConfigFlags {
+func kubeconfig(t *testing.T, servers map[string]string) *kube.Flags {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("apiVersion: v1\nkind: Config\nclusters:\n")
@@ -31,8 +31,7 @@ func kubeconfig(t *testing.T, servers map[string]string) *genericclioptions.Conf
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &path
+	flags := kube.ForKubeconfig(path)
 	return flags
 }
 
@@ -170,8 +169,7 @@ contexts:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &path
+	flags := kube.ForKubeconfig(path)
 	const timeout = time.Second
 	start := time.Now()
 	f := Collect(context.Background(), flags, []string{"hung-exec"}, Options{Timeout: timeout, Deadline: start.Add(timeout)})
@@ -206,5 +204,63 @@ func TestCollectDeadlineEndsLaterRounds(t *testing.T) {
 	}
 	if c := f.Clusters[0]; c.Reachable || !strings.Contains(c.Error, "no answer within 1s") {
 		t.Errorf("cluster error %q, want no answer within 1s", c.Error)
+	}
+}
+
+// TestEarlyViewBeforeTheLargeKinds: Options.Early gets a cluster's early
+// kinds (here its Secrets) while its Services are still being read, once,
+// and the view holds nothing of the kinds not yet read.
+func TestEarlyViewBeforeTheLargeKinds(t *testing.T) {
+	release := make(chan struct{})
+	server := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/api/v1/namespaces":
+			_, _ = w.Write([]byte(`{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{},"items":[{"metadata":{"name":"istio-system"}}]}`))
+		case "/api/v1/namespaces/istio-system/secrets":
+			_, _ = w.Write([]byte(`{"kind":"SecretList","apiVersion":"v1","metadata":{},"items":[{"metadata":{"namespace":"istio-system","name":"cacerts"}}]}`))
+		case "/api/v1/secrets": // remote secrets elsewhere: none
+			_, _ = w.Write([]byte(`{"kind":"SecretList","apiVersion":"v1","metadata":{},"items":[]}`))
+		case "/api/v1/pods":
+			_, _ = w.Write([]byte(`{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[]}`))
+		case "/api/v1/services":
+			select { // the large kind: answers only once the view has been seen
+			case <-release:
+				_, _ = w.Write([]byte(`{"kind":"ServiceList","apiVersion":"v1","metadata":{},"items":[{"metadata":{"namespace":"default","name":"a"}}]}`))
+			case <-r.Context().Done():
+			}
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`))
+		}
+	}))
+	defer server.Close()
+	flags := kubeconfig(t, map[string]string{"one": server.URL})
+	var views []*Cluster
+	var mu sync.Mutex
+	f := Collect(context.Background(), flags, []string{"one"}, Options{Timeout: 10 * time.Second, Early: func(ctx context.Context, v *Cluster) {
+		mu.Lock()
+		defer mu.Unlock()
+		views = append(views, v)
+		if len(views) == 1 {
+			close(release)
+		}
+	}})
+	c := f.Clusters[0]
+	if !c.Reachable || len(c.Services) != 1 {
+		t.Fatalf("cluster: reachable %v, error %q, %d services (the Services were never released: no early view)", c.Reachable, c.Error, len(c.Services))
+	}
+	if len(views) != 1 {
+		t.Fatalf("%d early views, want 1", len(views))
+	}
+	v := views[0]
+	if v.Context != "one" || !v.Reachable || len(v.Secrets) != 1 || len(v.Namespaces) != 1 || len(v.Services) != 0 {
+		t.Errorf("view: %s reachable %v, %d secrets, %d namespaces, %d services", v.Context, v.Reachable, len(v.Secrets), len(v.Namespaces), len(v.Services))
+	}
+	if ok, _ := v.Readable(KindSecrets, KindPods); !ok {
+		t.Errorf("view: secrets or pods not readable: %v", v.Failures)
+	}
+	if ok, _ := v.Readable(KindDeployments); ok {
+		t.Errorf("view: deployments (404 here) readable")
 	}
 }

@@ -18,24 +18,18 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	clientscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
-	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
-// decoder decodes fixtures and bundles; built on first use, not at every
-// start of the plugin (a scheme of every kind costs milliseconds).
-var decoder = sync.OnceValue(func() runtime.Decoder {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientscheme.AddToScheme(s))
-	utilruntime.Must(istioscheme.AddToScheme(s))
-	return serializer.NewCodecFactory(s).UniversalDeserializer()
-})
+// decoder decodes fixtures and bundles: the kinds the collector reads,
+// typed (package kube's scheme); any other kind is decoded as unstructured,
+// and Add names it.
+var decoder = sync.OnceValue(func() runtime.Decoder { return kube.Codecs().UniversalDeserializer() })
 
 // Add reduces an API object the way the collector does and adds it to the
 // cluster. Kinds the doctor does not read are an error.

@@ -10,8 +10,9 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // The large kinds (Services, EndpointSlices, Nodes) are read item by item:
@@ -44,7 +45,7 @@ func listItems[T any, P protoItem[T]](ctx context.Context, c *Cluster, rc rest.I
 	for {
 		var contentType string
 		res := rc.Get().Namespace(namespace).Resource(resource).
-			VersionedParams(&opts, clientscheme.ParameterCodec).Do(ctx).ContentType(&contentType)
+			VersionedParams(&opts, kube.ParameterCodec()).Do(ctx).ContentType(&contentType)
 		body, err := res.Raw()
 		if err != nil {
 			return err
@@ -149,7 +150,7 @@ func bytesField(msg []byte, num protowire.Number) ([]byte, error) {
 // addDecoded decodes a whole list body in whatever encoding the server
 // chose and adds its items.
 func addDecoded[P runtime.Object](c *Cluster, body []byte, drop func(P) bool) (string, error) {
-	obj, _, err := clientscheme.Codecs.UniversalDeserializer().Decode(body, nil, nil)
+	obj, _, err := kube.Codecs().UniversalDeserializer().Decode(body, nil, nil)
 	if err != nil {
 		return "", err
 	}

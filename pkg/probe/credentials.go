@@ -19,13 +19,12 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 )
 
@@ -113,47 +112,20 @@ func Credentials(ctx context.Context, f *fleet.Fleet, opts Options) []fleet.Cred
 		}
 		return out
 	}
-	ctx, cancel := context.WithDeadline(ctx, opts.Deadline)
-	defer cancel()
-	done := make(chan int, len(targets))
-	var mu sync.Mutex
-	results := make([]fleet.CredentialProbe, len(targets))
-	for i, t := range targets {
-		if t.NotRun != "" {
-			out[i].Outcome, out[i].Detail = fleet.CredNotRun, t.NotRun
-			done <- i
-			continue
+	planned := slices.Clone(out) // what late work reads, while out is filled
+	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(targets), func(ctx context.Context, i int) fleet.CredentialProbe {
+		r := planned[i]
+		if targets[i].NotRun == "" {
+			callCredential(ctx, opts, targets[i], &r)
 		}
-		go func() {
-			pctx, pcancel := context.WithTimeout(ctx, opts.Timeout)
-			defer pcancel()
-			r := out[i]
-			callCredential(pctx, opts, t, &r)
-			mu.Lock()
-			results[i] = r
-			mu.Unlock()
-			done <- i
-		}()
-	}
-	got := make([]bool, len(targets))
-	backstop := time.NewTimer(time.Until(opts.Deadline) + 100*time.Millisecond)
-	defer backstop.Stop()
-collect:
-	for n := 0; n < len(targets); n++ {
-		select {
-		case i := <-done:
-			got[i] = true
-		case <-backstop.C:
-			break collect
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
+		return r
+	})
 	for i, t := range targets {
 		switch {
 		case t.NotRun != "":
-		case got[i]:
-			out[i] = results[i]
+			out[i].Outcome, out[i].Detail = fleet.CredNotRun, t.NotRun
+		case got[i] != nil:
+			out[i] = *got[i]
 		default:
 			out[i].Outcome, out[i].Detail = fleet.CredTimeout, "no result by the deadline"
 		}
@@ -177,12 +149,13 @@ func callCredential(ctx context.Context, opts Options, t CredentialTarget, r *fl
 	if opts.Dial != nil {
 		cfg.Dial = opts.Dial
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kube.NewClient(cfg)
 	if err != nil {
 		r.Outcome, r.Detail = fleet.CredError, scrub(oneLine(err), secrets)
 		return
 	}
-	ns, err := client.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
+	var ns corev1.Namespace
+	err = client.Core().Get().Resource("namespaces").Name("kube-system").Do(ctx).Into(&ns)
 	switch {
 	case err == nil:
 		r.Outcome, r.KubeSystemUID = fleet.CredOK, string(ns.UID)
@@ -235,7 +208,7 @@ func namespaceNetwork(ctx context.Context, client kubernetes.Interface, namespac
 
 // review asks a SelfSubjectAccessReview for every one of accesses
 // (cluster-wide) and returns the refused ones.
-func review(ctx context.Context, client kubernetes.Interface, accesses []Access) (checked int, denied []string, errText string) {
+func review(ctx context.Context, client *kube.Client, accesses []Access) (checked int, denied []string, errText string) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, rbacParallel)
@@ -249,7 +222,8 @@ func review(ctx context.Context, client kubernetes.Interface, accesses []Access)
 			rev := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
 				ResourceAttributes: &authorizationv1.ResourceAttributes{Group: a.Group, Resource: a.Resource, Verb: a.Verb},
 			}}
-			res, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, rev, metav1.CreateOptions{})
+			var res authorizationv1.SelfSubjectAccessReview
+			err := client.Authorization().Post().Resource("selfsubjectaccessreviews").Body(rev).Do(ctx).Into(&res)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

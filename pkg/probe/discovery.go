@@ -13,28 +13,5 @@ import (
 // they share the run's deadline with the gateway probes rather than follow
 // them. The returned function waits for them and records their results in p.
 func StartDiscovery(ctx context.Context, f *fleet.Fleet, opts Options, istiodDebug map[string]string) func(p *fleet.Probes) {
-	var creds []fleet.CredentialProbe
-	var views []fleet.IstiodView
-	var paths []fleet.IstiodPathProbe
-	done := make(chan struct{}, 3)
-	go func() {
-		creds = Credentials(ctx, f, opts)
-		done <- struct{}{}
-	}()
-	go func() {
-		views = Istiod(ctx, f, opts, istiodDebug)
-		done <- struct{}{}
-	}()
-	go func() {
-		paths = IstiodPaths(ctx, f, opts)
-		done <- struct{}{}
-	}()
-	return func(p *fleet.Probes) {
-		<-done
-		<-done
-		<-done
-		if p != nil {
-			p.Credentials, p.Istiod, p.IstiodPaths = creds, views, paths
-		}
-	}
+	return NewDiscovery(opts, opts.Timeout, istiodDebug).Finish(ctx, f, opts)
 }

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 )
 
@@ -47,9 +48,12 @@ type Options struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Now is the clock for certificate validity (default time.Now).
 	Now func() time.Time
-	// RESTConfig gives the client configuration of a context, for the
-	// port-forwards to istiod pods (nil: istiod is read only at the debug
-	// addresses given).
+	// Client gives the client of a context, for the port-forwards to
+	// istiod pods: the run's, which read the cluster (nil: a client of
+	// RESTConfig's configuration).
+	Client func(context string) (*kube.Client, error)
+	// RESTConfig gives the client configuration of a context when Client is
+	// nil (both nil: istiod is read only at the debug addresses given).
 	RESTConfig func(context string) (*rest.Config, error)
 }
 
@@ -75,6 +79,16 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Client == nil && o.RESTConfig != nil {
+		config := o.RESTConfig
+		o.Client = func(context string) (*kube.Client, error) {
+			cfg, err := config(context)
+			if err != nil {
+				return nil, err
+			}
+			return kube.NewClient(cfg)
+		}
 	}
 	return o
 }
@@ -264,38 +278,12 @@ func Gateways(ctx context.Context, f *fleet.Fleet, opts Options) *fleet.Probes {
 			}
 		}
 	}
-	ctx, cancel := context.WithDeadline(ctx, opts.Deadline)
-	defer cancel()
-	type result struct {
-		i int
-		d dialResult
-	}
-	ch := make(chan result, len(targets))
-	for i, t := range targets {
-		if t.NotRun != "" {
-			ch <- result{i, dialResult{outcome: fleet.ProbeNotRun, detail: t.NotRun}}
-			continue
+	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(targets), func(ctx context.Context, i int) dialResult {
+		if t := targets[i]; t.NotRun != "" {
+			return dialResult{outcome: fleet.ProbeNotRun, detail: t.NotRun}
 		}
-		go func() {
-			pctx, pcancel := context.WithTimeout(ctx, opts.Timeout)
-			defer pcancel()
-			ch <- result{i, dial(pctx, opts, t)}
-		}()
-	}
-	got := make([]*dialResult, len(targets))
-	// A dial honours its context; the timer is a backstop so that nothing
-	// a gateway does can hold the run past the deadline.
-	backstop := time.NewTimer(time.Until(opts.Deadline) + 100*time.Millisecond)
-	defer backstop.Stop()
-collect:
-	for n := 0; n < len(targets); n++ {
-		select {
-		case r := <-ch:
-			got[r.i] = &r.d
-		case <-backstop.C:
-			break collect
-		}
-	}
+		return dial(ctx, opts, targets[i])
+	})
 	for i, t := range targets {
 		d := got[i]
 		if d == nil {

@@ -12,9 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/rest"
-
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 )
 
@@ -49,7 +48,7 @@ func Istiod(ctx context.Context, f *fleet.Fleet, opts Options, addresses map[str
 	if dl, ok := ctx.Deadline(); ok && dl.Before(opts.Deadline) {
 		opts.Deadline = dl
 	}
-	targets, configs := planIstiod(f, opts, addresses)
+	targets, clients := planIstiod(f, opts, addresses)
 	if left := time.Until(opts.Deadline); left < MinTime {
 		out := make([]fleet.IstiodView, len(targets))
 		for i, t := range targets {
@@ -60,61 +59,39 @@ func Istiod(ctx context.Context, f *fleet.Fleet, opts Options, addresses map[str
 		}
 		return out
 	}
-	ctx, cancel := context.WithDeadline(ctx, opts.Deadline)
-	defer cancel()
 	client := &http.Client{Transport: &http.Transport{DialContext: opts.Dial}}
-	type result struct {
-		i    int
-		view fleet.IstiodView
-	}
-	done := make(chan result, len(targets))
-	out := make([]fleet.IstiodView, len(targets))
-	finished := make([]bool, len(targets))
-	pending := 0
-	for i, t := range targets {
-		out[i] = t.view
-		if t.view.NotRun != "" {
-			finished[i] = true
-			continue
+	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(targets), func(ctx context.Context, i int) fleet.IstiodView {
+		t := targets[i]
+		v := t.view
+		switch {
+		case v.NotRun != "":
+		case t.url != "":
+			v.Clusters, v.Error = readClusterz(ctx, client, t.url)
+		default:
+			v.Clusters, v.Error = forwardClusterz(ctx, clients[v.Context], t)
 		}
-		pending++
-		go func() {
-			pctx, pcancel := context.WithTimeout(ctx, opts.Timeout)
-			defer pcancel()
-			v := t.view
-			if t.url != "" {
-				v.Clusters, v.Error = readClusterz(pctx, client, t.url)
-			} else {
-				v.Clusters, v.Error = forwardClusterz(pctx, configs[v.Context], t)
-			}
-			done <- result{i, v}
-		}()
-	}
-	// Every read honours its context; the deadline also bounds the wait,
-	// so a read stuck where client-go takes no context cannot hold the run.
-	timeout := time.NewTimer(time.Until(opts.Deadline) + 100*time.Millisecond)
-	defer timeout.Stop()
-	for ; pending > 0; pending-- {
-		select {
-		case r := <-done:
-			out[r.i], finished[r.i] = r.view, true
-		case <-timeout.C:
-			for i := range out {
-				if !finished[i] {
-					out[i].Error = "no answer by the run's deadline"
-				}
-			}
-			return out
+		return v
+	})
+	out := make([]fleet.IstiodView, len(targets))
+	for i, t := range targets {
+		switch {
+		case t.view.NotRun != "":
+			out[i] = t.view
+		case got[i] != nil:
+			out[i] = *got[i]
+		default:
+			out[i] = t.view
+			out[i].Error = "no answer by the run's deadline"
 		}
 	}
 	return out
 }
 
-// planIstiod lists the istiods to ask, and the client configuration of each
-// context read through port-forwards.
-func planIstiod(f *fleet.Fleet, opts Options, addresses map[string]string) ([]istiodTarget, map[string]*rest.Config) {
+// planIstiod lists the istiods to ask, and the client of each context read
+// through port-forwards.
+func planIstiod(f *fleet.Fleet, opts Options, addresses map[string]string) ([]istiodTarget, map[string]*kube.Client) {
 	var out []istiodTarget
-	configs := map[string]*rest.Config{}
+	clients := map[string]*kube.Client{}
 	for _, c := range f.Clusters {
 		if !c.Reachable || mesh.Identify(c).Role != mesh.RolePrimary {
 			continue
@@ -136,12 +113,12 @@ func planIstiod(f *fleet.Fleet, opts Options, addresses map[string]string) ([]is
 			continue
 		}
 		var cfgErr string
-		if opts.RESTConfig == nil {
+		if opts.Client == nil {
 			cfgErr = "no client for its API server to port-forward through"
-		} else if cfg, err := opts.RESTConfig(c.Context); err != nil {
+		} else if cl, err := opts.Client(c.Context); err != nil {
 			cfgErr = "no client for its API server to port-forward through: " + oneLine(err)
 		} else {
-			configs[c.Context] = cfg
+			clients[c.Context] = cl
 		}
 		for _, p := range pods {
 			t := istiodTarget{namespace: p.Namespace, pod: p.Name, port: monitoringPort(p)}
@@ -150,7 +127,7 @@ func planIstiod(f *fleet.Fleet, opts Options, addresses map[string]string) ([]is
 			out = append(out, t)
 		}
 	}
-	return out, configs
+	return out, clients
 }
 
 // istiodPods are a cluster's Running istiod pods, by name: the ones
@@ -175,8 +152,8 @@ func monitoringPort(p fleet.Workload) int {
 	return IstiodMonitoringPort
 }
 
-func forwardClusterz(ctx context.Context, cfg *rest.Config, t istiodTarget) ([]fleet.IstiodCluster, string) {
-	b, err := portForwardGet(ctx, cfg, t.namespace, t.pod, t.port, "/debug/clusterz", clusterzLimit)
+func forwardClusterz(ctx context.Context, cl *kube.Client, t istiodTarget) ([]fleet.IstiodCluster, string) {
+	b, err := portForwardGet(ctx, cl, t.namespace, t.pod, t.port, "/debug/clusterz", clusterzLimit)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, "port-forward: no answer by the deadline"

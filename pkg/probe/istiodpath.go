@@ -122,32 +122,10 @@ func IstiodPaths(ctx context.Context, f *fleet.Fleet, opts Options) []fleet.Isti
 		}
 		return out
 	}
-	ctx, cancel := context.WithDeadline(ctx, opts.Deadline)
-	defer cancel()
-	type result struct {
-		i int
-		d dialResult
-	}
-	ch := make(chan result, len(paths))
-	for i, p := range paths {
-		go func() {
-			pctx, pcancel := context.WithTimeout(ctx, opts.Timeout)
-			defer pcancel()
-			ch <- result{i, dial(pctx, opts, Target{Address: p.probe.Address, SNI: p.sni, ALPN: p.alpn})}
-		}()
-	}
-	got := make([]*dialResult, len(paths))
-	backstop := time.NewTimer(time.Until(opts.Deadline) + 100*time.Millisecond)
-	defer backstop.Stop()
-collect:
-	for n := 0; n < len(paths); n++ {
-		select {
-		case r := <-ch:
-			got[r.i] = &r.d
-		case <-backstop.C:
-			break collect
-		}
-	}
+	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(paths), func(ctx context.Context, i int) dialResult {
+		p := paths[i]
+		return dial(ctx, opts, Target{Address: p.probe.Address, SNI: p.sni, ALPN: p.alpn})
+	})
 	for i, p := range paths {
 		d := got[i]
 		if d == nil {

@@ -11,11 +11,10 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
-	"k8s.io/client-go/transport/spdy"
 	streamhttp "k8s.io/streaming/pkg/httpstream"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // portForwardGet sends one GET for path to port of a pod through the API
@@ -25,8 +24,8 @@ import (
 // upgrade to WebSockets. The request travels on the forwarded stream itself,
 // so no local port is opened. It returns the body of a 200 answer; every
 // step ends when ctx does, even where client-go takes no context.
-func portForwardGet(ctx context.Context, cfg *rest.Config, namespace, pod string, port int, path string, limit int64) ([]byte, error) {
-	dialer, err := portForwardDialer(cfg, namespace, pod)
+func portForwardGet(ctx context.Context, cl *kube.Client, namespace, pod string, port int, path string, limit int64) ([]byte, error) {
+	dialer, err := cl.PortForwardDialer(namespace, pod)
 	if err != nil {
 		return nil, err
 	}
@@ -103,29 +102,6 @@ func exchange(req *http.Request, stream io.ReadWriter, limit int64) ([]byte, err
 		return nil, fmt.Errorf("%s answered %s", req.URL.Path, resp.Status)
 	}
 	return b, nil
-}
-
-// portForwardDialer is kubectl port-forward's dialer (k8s.io/kubectl's
-// createDialer): a WebSocket tunnel, falling back to SPDY on an upgrade
-// failure or a proxy that refuses it.
-func portForwardDialer(cfg *rest.Config, namespace, pod string) (streamhttp.Dialer, error) {
-	core, err := corev1client.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	u := core.RESTClient().Post().Resource("pods").Namespace(namespace).Name(pod).SubResource("portforward").URL()
-	transport, upgrader, err := spdy.RoundTripperFor(cfg)
-	if err != nil {
-		return nil, err
-	}
-	spdyDialer := spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
-	tunnel, err := portforward.NewSPDYOverWebsocketDialerForStreaming(u, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return portforward.NewFallbackDialerForStreaming(tunnel, spdyDialer, func(err error) bool {
-		return streamhttp.IsUpgradeFailure(err) || streamhttp.IsHTTPSProxyError(err)
-	}), nil
 }
 
 // dialContext upgrades the connection, giving up when ctx ends: client-go's

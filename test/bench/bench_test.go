@@ -35,7 +35,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -48,6 +47,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/cmd"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/test/bench/floor"
 )
 
@@ -200,8 +200,7 @@ func BenchmarkWatchCacheRead(b *testing.B) {
 func BenchmarkCollect(b *testing.B) {
 	l := populatedLab(b)
 	kubeconfig := l.Kubeconfig()
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &kubeconfig
+	flags := kube.ForKubeconfig(kubeconfig)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

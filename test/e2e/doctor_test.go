@@ -106,6 +106,41 @@ func TestDoctorOnDemoLab(t *testing.T) {
 		}
 	})
 
+	t.Run("kubectl's kubeconfig flags, through kubectl as run directly", func(t *testing.T) {
+		// kubectl hands a plugin its arguments as they are, KUBECONFIG in
+		// the environment: the plugin takes kubectl's flags itself.
+		args := []string{"--context", "west", "--request-timeout", "5s", "-n", "default", "--cache-dir", t.TempDir(),
+			"--disable-compression", "doctor", "-o", "json", "--no-probes", "--checks", "locality"}
+		viaKubectl, stderr, code := labtest.RunKubectl(t, l, append([]string{"meshfed"}, args...)...)
+		direct, _, directCode := labtest.Run(t, l, args...)
+		kr, dr := parseReport(t, viaKubectl), parseReport(t, direct)
+		var got, want []string
+		for _, c := range kr.Clusters {
+			got = append(got, c.Context)
+		}
+		for _, c := range dr.Clusters {
+			want = append(want, c.Context)
+		}
+		if code != directCode || len(got) == 0 || got[0] != "west" || !reflect.DeepEqual(got, want) ||
+			!reflect.DeepEqual(keys(kr.Findings), keys(dr.Findings)) {
+			t.Errorf("through kubectl: exit %d, contexts %v, findings %v; run directly: exit %d, contexts %v, findings %v (want the same, from west)\nstderr: %s",
+				code, got, keys(kr.Findings), directCode, want, keys(dr.Findings), stderr)
+		}
+
+		// --as reaches every context: a user nobody granted anything
+		// cannot list namespaces anywhere.
+		out, stderr, code := labtest.RunKubectl(t, l, "meshfed", "--as", "nobody@example.com", "doctor", "-o", "json", "--no-probes", "--contexts", "east,west")
+		r := parseReport(t, out)
+		if code != 3 || len(r.Clusters) != 2 {
+			t.Fatalf("--as nobody: exit %d, %d clusters; want 3 (none reachable) and both reported\nstderr: %s", code, len(r.Clusters), stderr)
+		}
+		for _, c := range r.Clusters {
+			if c.Reachable || !strings.Contains(c.Error, "forbidden (403)") || !strings.Contains(c.Error, "nobody@example.com") {
+				t.Errorf("--as nobody: %s reachable %v, error %q; want forbidden for that user", c.Context, c.Reachable, c.Error)
+			}
+		}
+	})
+
 	t.Run("dead clusters are reported within the timeout and hide nothing", func(t *testing.T) {
 		kubeconfig := withDeadContexts(t, l)
 		const timeout = 3 * time.Second

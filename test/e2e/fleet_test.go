@@ -12,7 +12,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // TestCollectOnRealClusters reads real kube-apiservers the way the doctor
@@ -53,8 +53,7 @@ func TestCollectOnRealClusters(t *testing.T) {
 		}
 	}
 
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &kubeconfig
+	flags := kube.ForKubeconfig(kubeconfig)
 	f := fleet.Collect(ctx, flags, []string{east, west, "limited", "rejected"}, fleet.Options{Timeout: 10 * time.Second})
 
 	admin := f.Cluster(east)

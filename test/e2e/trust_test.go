@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust/proof"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // trustCase is one of the trust lab scenarios, on two clusters
@@ -180,9 +179,7 @@ func TestTrustLabScenarios(t *testing.T) {
 			// Real TLS on the live fleet agrees with the matrix.
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			flags := genericclioptions.NewConfigFlags(true)
-			kubeconfig := l.Kubeconfig()
-			flags.KubeConfig = &kubeconfig
+			flags := kube.ForKubeconfig(l.Kubeconfig())
 			f := fleet.NewCollector(flags, fleet.Options{Timeout: 20 * time.Second}).Collect(ctx, l.Contexts())
 			for _, c := range f.Clusters {
 				if !c.Reachable {

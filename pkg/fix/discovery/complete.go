@@ -9,13 +9,12 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // rootCAConfigMap is the ConfigMap kube-controller-manager publishes in every
@@ -47,18 +46,20 @@ func (s credentialSource) describe() string {
 
 // credentials fetches the token and CA from the remote cluster. Errors name
 // objects, never their contents.
-func (s credentialSource) credentials(ctx context.Context, kc kubernetes.Interface) (token, ca []byte, err error) {
+func (s credentialSource) credentials(ctx context.Context, kc *kube.Client) (token, ca []byte, err error) {
 	if s.tokenSecret == "" {
 		secs := int64(s.duration / time.Second)
-		tr, err := kc.CoreV1().ServiceAccounts(s.namespace).CreateToken(ctx, ReaderServiceAccount,
-			&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &secs}}, metav1.CreateOptions{})
+		var tr authenticationv1.TokenRequest
+		err := kc.Core().Post().Namespace(s.namespace).Resource("serviceaccounts").Name(ReaderServiceAccount).SubResource("token").
+			Body(&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &secs}}).Do(ctx).Into(&tr)
 		if err != nil {
 			return nil, nil, fmt.Errorf("requesting a token for %s/%s in %s: %w", s.namespace, ReaderServiceAccount, s.context, err)
 		}
 		if tr.Status.Token == "" {
 			return nil, nil, fmt.Errorf("the TokenRequest for %s/%s in %s returned no token", s.namespace, ReaderServiceAccount, s.context)
 		}
-		cm, err := kc.CoreV1().ConfigMaps(s.namespace).Get(ctx, rootCAConfigMap, metav1.GetOptions{})
+		var cm corev1.ConfigMap
+		err = kc.Core().Get().Namespace(s.namespace).Resource("configmaps").Name(rootCAConfigMap).Do(ctx).Into(&cm)
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading the cluster CA from %s/%s in %s: %w", s.namespace, rootCAConfigMap, s.context, err)
 		}
@@ -69,7 +70,8 @@ func (s credentialSource) credentials(ctx context.Context, kc kubernetes.Interfa
 	}
 	deadline := time.Now().Add(tokenWait)
 	for {
-		sec, err := kc.CoreV1().Secrets(s.namespace).Get(ctx, s.tokenSecret, metav1.GetOptions{})
+		var sec corev1.Secret
+		err := kc.Core().Get().Namespace(s.namespace).Resource("secrets").Name(s.tokenSecret).Do(ctx).Into(&sec)
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading token secret %s/%s in %s: %w", s.namespace, s.tokenSecret, s.context, err)
 		}
@@ -111,7 +113,7 @@ func kubeconfig(clusterID, server string, ca, token []byte) ([]byte, error) {
 // and puts the kubeconfig under the cluster ID's key.
 func completeRemoteSecret(base *unstructured.Unstructured, clusterID, server string, src credentialSource) func(context.Context, fix.Clients) (*unstructured.Unstructured, error) {
 	return func(ctx context.Context, c fix.Clients) (*unstructured.Unstructured, error) {
-		kc, err := c.Kubernetes(src.context)
+		kc, err := c.Client(src.context)
 		if err != nil {
 			return nil, fmt.Errorf("client for %s: %w", src.context, err)
 		}

@@ -3,7 +3,10 @@ package discovery
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,9 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix/fixtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 )
 
@@ -227,30 +229,59 @@ func TestReaderRulesAreIstios(t *testing.T) {
 	}
 }
 
-// clients serves a fake clientset for the remote cluster.
+// clients are the remote clusters' clients, by context.
 type clients struct {
-	kube map[string]kubernetes.Interface
+	kube map[string]*kube.Client
 }
 
-func (c clients) Kubernetes(ctx string) (kubernetes.Interface, error) {
+func (c clients) Client(ctx string) (*kube.Client, error) {
 	if k, ok := c.kube[ctx]; ok {
 		return k, nil
 	}
 	return nil, fmt.Errorf("no context %s", ctx)
 }
-func (c clients) Dynamic(string) (dynamic.Interface, error) { return nil, fmt.Errorf("not used") }
+
+// secretsServer is a client of a local server that answers GETs of the
+// given Secrets at their API paths, as JSON, and 404 to anything else.
+func secretsServer(t *testing.T, secrets ...*corev1.Secret) *kube.Client {
+	t.Helper()
+	byPath := map[string][]byte{}
+	for _, s := range secrets {
+		s.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byPath["/api/v1/namespaces/"+s.Namespace+"/secrets/"+s.Name] = b
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if b, ok := byPath[r.URL.Path]; ok && r.Method == http.MethodGet {
+			_, _ = w.Write(b)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404,"message":"` + r.URL.Path + ` not found"}`))
+	}))
+	t.Cleanup(srv.Close)
+	cl, err := kube.NewClient(&rest.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
 
 const testToken = "eyJhbGciOiJSUzI1NiJ9.secret-token-value.sig"
 
 func TestCompleteBuildsTheKubeconfig(t *testing.T) {
-	kc := fake.NewClientset(&corev1.Secret{
+	kc := secretsServer(t, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "reader-token"},
 		Type:       corev1.SecretTypeServiceAccountToken,
 		Data:       map[string][]byte{"token": []byte(testToken), "ca.crt": []byte("CA PEM")},
 	})
 	base := remoteSecret("istio-system", "istio-remote-secret-west", "west")
 	complete := completeRemoteSecret(base, "west", "https://10.0.2.2:6443", credentialSource{context: "west", namespace: "istio-system", tokenSecret: "reader-token"})
-	obj, err := complete(context.Background(), clients{map[string]kubernetes.Interface{"west": kc}})
+	obj, err := complete(context.Background(), clients{map[string]*kube.Client{"west": kc}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,11 +311,11 @@ func TestCompleteErrorsNameNoSecret(t *testing.T) {
 	tokenWait = 300 * time.Millisecond
 	defer func() { tokenWait = old }()
 	// A token secret the controller never fills (only a token, no CA).
-	kc := fake.NewClientset(&corev1.Secret{
+	kc := secretsServer(t, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "reader-token"},
 		Data:       map[string][]byte{"token": []byte(testToken)},
 	})
-	c := clients{map[string]kubernetes.Interface{"west": kc}}
+	c := clients{map[string]*kube.Client{"west": kc}}
 	base := remoteSecret("istio-system", "istio-remote-secret-west", "west")
 	for _, src := range []credentialSource{
 		{context: "west", namespace: "istio-system", tokenSecret: "reader-token"},

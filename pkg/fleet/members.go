@@ -3,7 +3,7 @@ package fleet
 import (
 	"sort"
 
-	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // KubeContext is one context of the kubeconfig a run was given: its name and
@@ -16,11 +16,11 @@ type KubeContext struct {
 
 // KubeContexts lists the kubeconfig's contexts, sorted by name (nil when the
 // kubeconfig cannot be read: the run reports that elsewhere).
-func KubeContexts(flags *genericclioptions.ConfigFlags) []KubeContext {
+func KubeContexts(flags *kube.Flags) []KubeContext {
 	if flags == nil {
 		return nil
 	}
-	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+	raw, err := flags.RawConfig()
 	if err != nil {
 		return nil
 	}

@@ -180,8 +180,9 @@ func callCredential(ctx context.Context, opts Options, t CredentialTarget, r *fl
 // sees them (it lists nodes for its endpoints' localities): a run that does
 // not read the cluster still knows where its endpoints are. Served from the
 // watch cache; nil when the nodes cannot be listed.
-func nodeRegions(ctx context.Context, client kubernetes.Interface) []string {
-	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+func nodeRegions(ctx context.Context, client *kube.Client) []string {
+	var nodes corev1.NodeList
+	err := client.Core().Get().Resource("nodes").Param("resourceVersion", "0").Do(ctx).Into(&nodes)
 	if err != nil {
 		return nil
 	}
@@ -198,8 +199,9 @@ func nodeRegions(ctx context.Context, client kubernetes.Interface) []string {
 // namespaceNetwork reads the network label of the cluster's Istio namespace
 // as istiod's reader sees it: the network istiod puts the cluster's
 // endpoints on. "" when it is not set or cannot be read.
-func namespaceNetwork(ctx context.Context, client kubernetes.Interface, namespace string) string {
-	ns, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+func namespaceNetwork(ctx context.Context, client *kube.Client, namespace string) string {
+	var ns corev1.Namespace
+	err := client.Core().Get().Resource("namespaces").Name(namespace).Do(ctx).Into(&ns)
 	if err != nil {
 		return ""
 	}

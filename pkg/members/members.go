@@ -119,7 +119,7 @@ func (d *deriver) remoteSecrets(c *fleet.Cluster) {
 			if e.Key == "" || e.Key == own {
 				continue
 			}
-			if slices.ContainsFunc(d.servers, func(srv string) bool { return fleet.SameServer(srv, e.Server) }) {
+			if slices.ContainsFunc(d.servers, func(srv string) bool { return mesh.SameServer(srv, e.Server) }) {
 				d.markRead(e.Key) // a chosen context reads that API server
 			}
 			m := d.member(e.Key)
@@ -240,7 +240,7 @@ func (d *deriver) result() fleet.Membership {
 // they were read, and are not m.
 func (d *deriver) context(m fleet.Member) (name, matchedBy string) {
 	for _, k := range d.f.Kubeconfig {
-		if !d.chosen[k.Name] && fleet.SameServer(k.Server, m.Server) {
+		if !d.chosen[k.Name] && mesh.SameServer(k.Server, m.Server) {
 			return k.Name, fleet.MatchedByServer
 		}
 	}

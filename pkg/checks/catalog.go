@@ -6,8 +6,8 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 
 	"sigs.k8s.io/yaml"
 )
@@ -59,8 +59,8 @@ func LoadCatalog(doc []byte) (*Catalog, error) {
 }
 
 // expandNeeds replaces "identity" with the kinds mesh.Identify reads.
-func expandNeeds(needs []fleet.Kind) []fleet.Kind {
-	var out []fleet.Kind
+func expandNeeds(needs []model.Kind) []model.Kind {
+	var out []model.Kind
 	for _, k := range needs {
 		if k == "identity" {
 			out = append(out, mesh.IdentityKinds...)
@@ -80,7 +80,7 @@ func validateMeta(m Meta) error {
 		seen[r.Role] = true
 	}
 	for _, k := range m.Needs {
-		if !slices.Contains(fleet.AllKinds, k) {
+		if !slices.Contains(model.AllKinds, k) {
 			return fmt.Errorf("%s: needs %q, which the collector does not read", m.ID, k)
 		}
 	}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 func TestDefaultCatalogLoads(t *testing.T) {
@@ -62,17 +62,17 @@ func testRegistry(t *testing.T, impls ...Check) *Registry {
 func TestRunnerMarksUnreadableClustersUnknown(t *testing.T) {
 	var sawContexts []string
 	reg := testRegistry(t,
-		Func{"MF1001", func(f *fleet.Fleet) []Finding {
+		Func{"MF1001", func(f *model.Fleet) []Finding {
 			for _, c := range f.Clusters {
 				sawContexts = append(sawContexts, c.Context)
 			}
 			return nil
 		}},
-		Func{"MF5001", func(f *fleet.Fleet) []Finding { panic("boom") }},
+		Func{"MF5001", func(f *model.Fleet) []Finding { panic("boom") }},
 	)
-	f := &fleet.Fleet{Clusters: []*fleet.Cluster{
+	f := &model.Fleet{Clusters: []*model.Cluster{
 		{Context: "ok", Reachable: true},
-		{Context: "forbidden", Reachable: true, Failures: map[fleet.Kind]string{fleet.KindSecrets: "forbidden (403)"}},
+		{Context: "forbidden", Reachable: true, Failures: map[model.Kind]string{model.KindSecrets: "forbidden (403)"}},
 		{Context: "down", Error: "connection refused"},
 	}}
 	res := Run(f, reg, Selection{})
@@ -106,18 +106,18 @@ func TestRunnerDoesNotRunWithoutInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := 0
-	reg, err := NewRegistry(cat, Func{"MF6001", func(*fleet.Fleet) []Finding { calls++; return nil }})
+	reg, err := NewRegistry(cat, Func{"MF6001", func(*model.Fleet) []Finding { calls++; return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := Run(&fleet.Fleet{}, reg, Selection{})
+	res := Run(&model.Fleet{}, reg, Selection{})
 	if r := res.Checks[0]; calls != 0 || r.Status != StatusNotRun || !strings.Contains(r.NotRun, "--pca-arn") {
 		t.Errorf("without a Private CA: %d calls, %+v", calls, r)
 	}
 	if s := NewReport(nil, nil, res).Summary; s.NotRun != 1 || s.Passed != 0 {
 		t.Errorf("summary %+v, want one not run and none passed", s)
 	}
-	res = Run(&fleet.Fleet{AWSPrivateCA: &fleet.AWSPrivateCA{ARN: "arn"}}, reg, Selection{})
+	res = Run(&model.Fleet{AWSPrivateCA: &model.AWSPrivateCA{ARN: "arn"}}, reg, Selection{})
 	if r := res.Checks[0]; calls != 1 || r.Status != StatusPass {
 		t.Errorf("with a Private CA: %d calls, %+v", calls, r)
 	}
@@ -140,13 +140,13 @@ func TestSelection(t *testing.T) {
 }
 
 func TestRunnerViewKeepsProbes(t *testing.T) {
-	probes := &fleet.Probes{From: "this machine"}
-	var saw *fleet.Probes
+	probes := &model.Probes{From: "this machine"}
+	var saw *model.Probes
 	reg := testRegistry(t,
-		Func{"MF1001", func(f *fleet.Fleet) []Finding { saw = f.Probes; return nil }},
-		Func{"MF5001", func(*fleet.Fleet) []Finding { return nil }},
+		Func{"MF1001", func(f *model.Fleet) []Finding { saw = f.Probes; return nil }},
+		Func{"MF5001", func(*model.Fleet) []Finding { return nil }},
 	)
-	f := &fleet.Fleet{Probes: probes, Clusters: []*fleet.Cluster{{Context: "a", Reachable: true}}}
+	f := &model.Fleet{Probes: probes, Clusters: []*model.Cluster{{Context: "a", Reachable: true}}}
 	Run(f, reg, Selection{Only: []string{"MF1001"}})
 	if saw != probes {
 		t.Error("a check with needs did not see the probes' results")
@@ -159,16 +159,16 @@ func TestRunnerViewKeepsProbes(t *testing.T) {
 func TestRunnerReportedElsewhereIsNotAPass(t *testing.T) {
 	own := false
 	reg := testRegistry(t,
-		Func{"MF1001", func(*fleet.Fleet) []Finding {
+		Func{"MF1001", func(*model.Fleet) []Finding {
 			out := []Finding{ReportedUnder("MF5001", "east"), ReportedUnder("MF5001", "west")}
 			if own {
 				out = append(out, Finding{Contexts: []string{"east"}, Message: "own"})
 			}
 			return out
 		}},
-		Func{"MF5001", func(*fleet.Fleet) []Finding { return nil }},
+		Func{"MF5001", func(*model.Fleet) []Finding { return nil }},
 	)
-	res := Run(&fleet.Fleet{}, reg, Selection{Only: []string{"MF1001"}})
+	res := Run(&model.Fleet{}, reg, Selection{Only: []string{"MF1001"}})
 	r := res.Checks[0]
 	if r.Status != StatusReportedElsewhere || len(r.ReportedUnder) != 1 || r.ReportedUnder[0] != "MF5001" || len(res.Findings) != 0 {
 		t.Errorf("check %+v, findings %+v: want reported-elsewhere under MF5001, no findings", r, res.Findings)
@@ -177,7 +177,7 @@ func TestRunnerReportedElsewhereIsNotAPass(t *testing.T) {
 		t.Errorf("summary %+v: want 0 passed, 1 reported elsewhere", s)
 	}
 	own = true
-	res = Run(&fleet.Fleet{}, reg, Selection{Only: []string{"MF1001"}})
+	res = Run(&model.Fleet{}, reg, Selection{Only: []string{"MF1001"}})
 	if r := res.Checks[0]; r.Status != StatusFail || len(r.ReportedUnder) != 1 || len(res.Findings) != 1 {
 		t.Errorf("with its own finding: %+v, %d findings", r, len(res.Findings))
 	}

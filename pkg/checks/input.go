@@ -1,6 +1,6 @@
 package checks
 
-import "github.com/meshfed/kubectl-meshfed/pkg/fleet"
+import "github.com/meshfed/kubectl-meshfed/pkg/model"
 
 // Input is what a check judges besides the clusters' objects: something the
 // user asks the doctor to read. Without it such a check has nothing to look
@@ -17,15 +17,15 @@ const (
 )
 
 var inputs = map[Input]struct {
-	present func(*fleet.Fleet) bool
+	present func(*model.Fleet) bool
 	// what the input is, and how to have the doctor read it.
 	what string
 	// missing says why the checks needing it did not run, and how to run them.
 	missing string
 }{
-	InputAWSPrivateCA: {func(f *fleet.Fleet) bool { return f.AWSPrivateCA != nil },
+	InputAWSPrivateCA: {func(f *model.Fleet) bool { return f.AWSPrivateCA != nil },
 		"the AWS Private CA named with --pca-arn", "no AWS Private CA was named; --pca-arn ARN runs them"},
-	InputAWSNetwork: {func(f *fleet.Fleet) bool { return f.AWSNetwork != nil },
+	InputAWSNetwork: {func(f *model.Fleet) bool { return f.AWSNetwork != nil },
 		"the AWS network, read with --aws or for EKS contexts when AWS credentials are found", "the AWS network was not read; --aws runs them (EKS contexts with AWS credentials do by themselves)"},
 }
 
@@ -37,7 +37,7 @@ func (i Input) Known() bool { _, ok := inputs[i]; return ok }
 
 // Missing returns why a check needing i cannot run on f, or "" when it can
 // (or needs nothing).
-func (i Input) Missing(f *fleet.Fleet) string {
+func (i Input) Missing(f *model.Fleet) string {
 	in, ok := inputs[i]
 	if i == "" || !ok || in.present(f) {
 		return ""

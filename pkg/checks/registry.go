@@ -3,17 +3,17 @@ package checks
 import (
 	"fmt"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Func adapts a function to a Check.
 type Func struct {
 	CheckID ID
-	Fn      func(f *fleet.Fleet) []Finding
+	Fn      func(f *model.Fleet) []Finding
 }
 
 func (c Func) ID() ID                       { return c.CheckID }
-func (c Func) Run(f *fleet.Fleet) []Finding { return c.Fn(f) }
+func (c Func) Run(f *model.Fleet) []Finding { return c.Fn(f) }
 
 // Registry pairs each catalog entry with its implementation.
 type Registry struct {

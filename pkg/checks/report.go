@@ -3,8 +3,7 @@ package checks
 import (
 	"time"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
-	"github.com/meshfed/kubectl-meshfed/pkg/probe"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // APIVersion and KindReport identify the report document (-o json|yaml).
@@ -25,17 +24,17 @@ type Report struct {
 	// each with the context that would read it; absent when the whole mesh
 	// was read. UnreadNetworks are networks meshNetworks names that no
 	// read cluster or unread member is known to be on.
-	UnreadMembers  []fleet.Member `json:"unreadMembers,omitempty"`
+	UnreadMembers  []model.Member `json:"unreadMembers,omitempty"`
 	UnreadNetworks []string       `json:"unreadNetworks,omitempty"`
 	// Mesh is the mesh's shape in brief (pkg/topology): the control plane
 	// and networks found, and what that shape trades off.
 	Mesh *MeshOverview `json:"mesh,omitempty"`
 	// Reachability is the network × network view of the gateway probes,
 	// with where they ran from; absent with --no-probes or one network.
-	Reachability *probe.Matrix `json:"reachability,omitempty"`
-	Findings     []Finding     `json:"findings"`
-	Checks       []CheckResult `json:"checks"`
-	Summary      Summary       `json:"summary"`
+	Reachability *model.ReachabilityMatrix `json:"reachability,omitempty"`
+	Findings     []Finding                 `json:"findings"`
+	Checks       []CheckResult             `json:"checks"`
+	Summary      Summary                   `json:"summary"`
 	// Trust is the trust matrix: for every ordered pair of primaries, whether
 	// a workload certificate issued by one verifies under the other's trust
 	// bundles. Set when the trust area is selected and at least two

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/members"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Selection narrows which checks run: Only and Skip take IDs or area names.
@@ -112,13 +112,13 @@ type Result struct {
 	Findings []Finding
 	Checks   []CheckResult
 	// Members is who is in the mesh besides the clusters read.
-	Members *fleet.Membership
+	Members *model.Membership
 }
 
 // Run runs every selected check concurrently. Each check sees only the
 // clusters where every kind it needs was read; the others are reported as
 // unknown for that check, so a missing read is never mistaken for a pass.
-func Run(f *fleet.Fleet, reg *Registry, sel Selection) Result {
+func Run(f *model.Fleet, reg *Registry, sel Selection) Result {
 	f = withMembers(f)
 	var metas []Meta
 	for _, m := range reg.Catalog.Entries() {
@@ -173,7 +173,7 @@ func Run(f *fleet.Fleet, reg *Registry, sel Selection) Result {
 // from every cluster read, before the checks see their views of it (a view
 // leaves out the clusters a check cannot use, which are read, not unread).
 // The caller's fleet is not changed.
-func withMembers(f *fleet.Fleet) *fleet.Fleet {
+func withMembers(f *model.Fleet) *model.Fleet {
 	if f.Members != nil {
 		return f
 	}
@@ -185,7 +185,7 @@ func withMembers(f *fleet.Fleet) *fleet.Fleet {
 
 // safeRun turns a panicking check into an unknown finding: one broken check
 // must never take the rest of the report down.
-func safeRun(c Check, m Meta, f *fleet.Fleet) (found []Finding) {
+func safeRun(c Check, m Meta, f *model.Fleet) (found []Finding) {
 	defer func() {
 		if r := recover(); r != nil {
 			found = []Finding{{Severity: SeverityUnknown, Message: fmt.Sprintf("check %s failed internally: %v", m.ID, r)}}
@@ -210,7 +210,7 @@ func splitReportedUnder(all []Finding) (own []Finding, elsewhere []ID) {
 	return own, elsewhere
 }
 
-func usableView(f *fleet.Fleet, needs []fleet.Kind) (*fleet.Fleet, []UnknownContext) {
+func usableView(f *model.Fleet, needs []model.Kind) (*model.Fleet, []UnknownContext) {
 	if len(needs) == 0 {
 		return f, nil // the general checks report on the clusters themselves
 	}

@@ -10,7 +10,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // ID names a check forever: "MF" and four digits, the first digit its area.
@@ -101,7 +101,7 @@ type Meta struct {
 	Fixable     bool     `json:"fixable,omitempty"`
 	// Needs lists the kinds the check reads; a cluster where one of them
 	// could not be read makes the check "unknown" for that cluster.
-	Needs []fleet.Kind `json:"needs,omitempty"`
+	Needs []model.Kind `json:"needs,omitempty"`
 	// Input is what the check judges besides the clusters (an AWS Private
 	// CA, the AWS network); without it the check does not run.
 	Input Input `json:"input,omitempty"`
@@ -120,7 +120,7 @@ func (m Meta) DocURL() string { return "docs/checks.md#" + m.ID.Anchor() }
 // Check is one rule. Run must be pure: read f, return findings.
 type Check interface {
 	ID() ID
-	Run(f *fleet.Fleet) []Finding
+	Run(f *model.Fleet) []Finding
 }
 
 // ObjectRef names the object a finding is about.

@@ -6,8 +6,8 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Target is what the user asked doctor to look at.
@@ -55,28 +55,28 @@ type Backend struct {
 	// error means nothing could be chosen.
 	Choose func(ctx context.Context, flags *kube.Flags, t Target) ([]checks.ContextChoice, error)
 	// Collect reads the chosen contexts. It never fails as a whole.
-	Collect func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *fleet.Fleet
+	Collect func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *model.Fleet
 	// Probe runs the live probes over what Collect read and returns their
 	// results, which doctor records on the fleet before the checks judge
 	// them. Nil, or --no-probes, means no probe runs.
-	Probe func(ctx context.Context, f *fleet.Fleet, t Target) *fleet.Probes
+	Probe func(ctx context.Context, f *model.Fleet, t Target) *model.Probes
 	// AWS reads what AWS says of the network under what Collect read (EKS,
 	// ELBv2, EC2), recorded on the fleet for the AWS checks; nil when AWS is
 	// not in play (no --aws, no EKS context, or EKS without credentials).
-	AWS func(ctx context.Context, flags *kube.Flags, f *fleet.Fleet, t Target) *fleet.AWSNetwork
+	AWS func(ctx context.Context, flags *kube.Flags, f *model.Fleet, t Target) *model.AWSNetwork
 	// PrivateCA reads what AWS Private CA says of the CA t.PCAARN names,
 	// recorded on the fleet for the Private CA checks.
-	PrivateCA func(ctx context.Context, t Target) *fleet.AWSPrivateCA
+	PrivateCA func(ctx context.Context, t Target) *model.AWSPrivateCA
 	// Identify says what a reachable cluster is in the mesh: its cluster ID,
 	// network and role.
-	Identify func(c *fleet.Cluster) checks.ClusterSummary
+	Identify func(c *model.Cluster) checks.ClusterSummary
 	// Trust builds the report's trust matrix over what Collect read, or
 	// returns nil when there are fewer than two primaries. Nil means no
 	// matrix.
-	Trust func(f *fleet.Fleet, t Target) *checks.TrustMatrix
+	Trust func(f *model.Fleet, t Target) *checks.TrustMatrix
 	// Mesh draws the mesh's shape in brief for the report's opening (nil:
 	// none).
-	Mesh func(f *fleet.Fleet) *checks.MeshOverview
+	Mesh func(f *model.Fleet) *checks.MeshOverview
 	// Fixers are the fixers fix plans with (nil: none).
 	Fixers func() []fix.Fixer
 	// Clients reach the live clusters for fix --apply, every request
@@ -86,5 +86,5 @@ type Backend struct {
 	Apply func(ctx context.Context, p fix.Plan, c fix.Clients, o fix.ApplyOptions) fix.Result
 	// Reread reads the contexts anew, nothing kept from an earlier read
 	// (fix, after applying, judges the clusters as they are now).
-	Reread func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *fleet.Fleet
+	Reread func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *model.Fleet
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 	"github.com/meshfed/kubectl-meshfed/pkg/topology"
 )
@@ -25,7 +26,7 @@ func DefaultBackend() Backend {
 	runs := &runs{}
 	return Backend{
 		Catalog: checks.DefaultCatalog,
-		Mesh: func(f *fleet.Fleet) *checks.MeshOverview {
+		Mesh: func(f *model.Fleet) *checks.MeshOverview {
 			t := topology.Build(f)
 			return &checks.MeshOverview{Lines: topology.Compact(t), TradeOffs: t.TradeOffs}
 		},
@@ -52,10 +53,10 @@ func DefaultBackend() Backend {
 			}
 			return out, nil
 		},
-		Collect: func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *fleet.Fleet {
+		Collect: func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *model.Fleet {
 			return runs.of(flags, t).collector.Collect(ctx, contexts)
 		},
-		Probe: func(ctx context.Context, f *fleet.Fleet, t Target) *fleet.Probes {
+		Probe: func(ctx context.Context, f *model.Fleet, t Target) *model.Probes {
 			// The probes run after the read, all at once, each with the
 			// whole probe budget (--probe-timeout, default --timeout): no
 			// constant of ours cuts a slow answer short while the user's
@@ -76,20 +77,20 @@ func DefaultBackend() Backend {
 			finish(p)
 			return p
 		},
-		PrivateCA: func(ctx context.Context, t Target) *fleet.AWSPrivateCA {
+		PrivateCA: func(ctx context.Context, t Target) *model.AWSPrivateCA {
 			ctx, cancel := context.WithDeadline(ctx, runs.of(nil, t).probeDeadline(t))
 			defer cancel()
 			return readPrivateCA(ctx, t.AWSProfile, t.PCAARN)
 		},
-		AWS: func(ctx context.Context, flags *kube.Flags, f *fleet.Fleet, t Target) *fleet.AWSNetwork {
+		AWS: func(ctx context.Context, flags *kube.Flags, f *model.Fleet, t Target) *model.AWSNetwork {
 			return readAWSNetwork(ctx, flags, f, t, runs.of(nil, t).probeDeadline(t))
 		},
-		Identify: func(c *fleet.Cluster) checks.ClusterSummary {
+		Identify: func(c *model.Cluster) checks.ClusterSummary {
 			id := mesh.Identify(c)
 			// string() because identity fields may be named string types.
 			return checks.ClusterSummary{ClusterID: string(id.ClusterID), Network: string(id.Network), Role: string(id.Role)}
 		},
-		Trust: func(f *fleet.Fleet, t Target) *checks.TrustMatrix {
+		Trust: func(f *model.Fleet, t Target) *checks.TrustMatrix {
 			return trustMatrix(f, t.Now)
 		},
 		Fixers: fixall.Fixers,
@@ -99,7 +100,7 @@ func DefaultBackend() Backend {
 			return runs.of(flags, t).collector.Clients()
 		},
 		Apply: fix.Apply,
-		Reread: func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *fleet.Fleet {
+		Reread: func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *model.Fleet {
 			return runs.fresh(flags, t).collector.Collect(ctx, contexts)
 		},
 	}
@@ -107,7 +108,7 @@ func DefaultBackend() Backend {
 
 // trustMatrix builds the trust matrix at now, as the report carries it; nil
 // with fewer than two primaries, where there is no pair to judge.
-func trustMatrix(f *fleet.Fleet, now time.Time) *checks.TrustMatrix {
+func trustMatrix(f *model.Fleet, now time.Time) *checks.TrustMatrix {
 	m := trust.BuildMatrix(f, trust.Options{Now: now})
 	if len(m.Contexts) < 2 {
 		return nil
@@ -207,7 +208,7 @@ func (c *collection) probeOptions() probe.Options {
 // it, or when a context is an EKS cluster and AWS credentials are found;
 // by the run's deadline. With --aws and no credentials, the network is
 // recorded as not read, with why, and the AWS checks say "unknown".
-func readAWSNetwork(ctx context.Context, flags *kube.Flags, f *fleet.Fleet, t Target, deadline time.Time) *fleet.AWSNetwork {
+func readAWSNetwork(ctx context.Context, flags *kube.Flags, f *model.Fleet, t Target, deadline time.Time) *model.AWSNetwork {
 	entries := clusterEntries(flags)
 	if !t.AWS && !network.Wanted(f, entries) {
 		return nil
@@ -219,7 +220,7 @@ func readAWSNetwork(ctx context.Context, flags *kube.Flags, f *fleet.Fleet, t Ta
 		if !t.AWS {
 			return nil // EKS contexts, but no AWS credentials here: AWS is not in play
 		}
-		return &fleet.AWSNetwork{Skipped: err.Error()}
+		return &model.AWSNetwork{Skipped: err.Error()}
 	}
 	return network.Gather(ctx, network.SDKClients(cfg), network.Targets(f, entries), network.Options{DefaultRegion: cfg.Region})
 }

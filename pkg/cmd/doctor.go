@@ -14,9 +14,8 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
-	"github.com/meshfed/kubectl-meshfed/pkg/probe"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
 
@@ -200,7 +199,7 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 		report.Mesh = o.Backend.Mesh(f)
 	}
 	if f.Probes != nil && len(f.Probes.Gateways) > 0 {
-		m := probe.NewMatrix(f.Probes)
+		m := model.NewReachabilityMatrix(f.Probes)
 		report.Reachability = &m
 	}
 	if o.Backend.Trust != nil && o.trustSelected() {
@@ -251,7 +250,7 @@ func pluralWord(n int, one, many string) string {
 
 // summarize turns each cluster into the report's header row: identity from
 // the backend for the clusters that answered, the read error for the others.
-func (o *DoctorOptions) summarize(f *fleet.Fleet) []checks.ClusterSummary {
+func (o *DoctorOptions) summarize(f *model.Fleet) []checks.ClusterSummary {
 	out := make([]checks.ClusterSummary, 0, len(f.Clusters))
 	for _, c := range f.Clusters {
 		s := checks.ClusterSummary{Role: "unknown"}

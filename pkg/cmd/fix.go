@@ -17,8 +17,8 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
 
@@ -314,7 +314,7 @@ func (o *FixOptions) Run(ctx context.Context) error {
 
 // contextsRead rejects --server and --network values for contexts this run
 // did not read: a typo would otherwise be silently ignored.
-func (o *FixOptions) contextsRead(f *fleet.Fleet) error {
+func (o *FixOptions) contextsRead(f *model.Fleet) error {
 	for flag, m := range map[string]map[string]string{"--server": o.fixOpts.Servers, "--network": o.fixOpts.Networks} {
 		for ctx := range m {
 			if f.Cluster(ctx) == nil {
@@ -336,7 +336,7 @@ func applied(r fix.Result) bool {
 
 // recheck reads the same contexts again and re-runs the checks the plan
 // answered, showing each one's findings before and after.
-func (o *FixOptions) recheck(ctx context.Context, old *fleet.Fleet, ids []checks.ID, before []checks.Finding,
+func (o *FixOptions) recheck(ctx context.Context, old *model.Fleet, ids []checks.ID, before []checks.Finding,
 	target Target, st render.Styles) error {
 	contexts := make([]string, len(old.Clusters))
 	for i, c := range old.Clusters {

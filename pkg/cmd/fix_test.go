@@ -11,8 +11,8 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki/pkitest"
 )
 
@@ -77,7 +77,7 @@ func (m *fixMesh) backend() Backend {
 		}
 		return r
 	}
-	b.Reread = func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *fleet.Fleet {
+	b.Reread = func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *model.Fleet {
 		m.reread++
 		return b.Collect(ctx, flags, contexts, t)
 	}

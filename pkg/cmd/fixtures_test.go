@@ -9,8 +9,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // testCatalog holds made-up checks whose results depend only on labels the
@@ -49,7 +49,7 @@ func testCat(t *testing.T) *checks.Catalog {
 // labelCheck finds, on every cluster whose "default" namespace carries the
 // label key=value, one finding of the catalog's severity.
 func labelCheck(id checks.ID, key string) checks.Check {
-	return checks.Func{CheckID: id, Fn: func(f *fleet.Fleet) []checks.Finding {
+	return checks.Func{CheckID: id, Fn: func(f *model.Fleet) []checks.Finding {
 		var out []checks.Finding
 		for _, c := range f.Clusters {
 			for _, ns := range c.Namespaces {
@@ -66,11 +66,11 @@ func labelCheck(id checks.ID, key string) checks.Check {
 // per refused gateway probe: probes reach checks only as fleet data.
 func probeCheck(id checks.ID) checks.Check {
 	byLabel := labelCheck(id, "root")
-	return checks.Func{CheckID: id, Fn: func(f *fleet.Fleet) []checks.Finding {
+	return checks.Func{CheckID: id, Fn: func(f *model.Fleet) []checks.Finding {
 		out := byLabel.Run(f)
 		if f.Probes != nil {
 			for _, g := range f.Probes.Gateways {
-				if g.Outcome == fleet.ProbeRefused {
+				if g.Outcome == model.ProbeRefused {
 					out = append(out, checks.Finding{Message: "gateway refused, probed from " + f.Probes.From})
 				}
 			}
@@ -82,7 +82,7 @@ func probeCheck(id checks.ID) checks.Check {
 // fakeMesh is a kubeconfig's worth of clusters for the doctor tests.
 type fakeMesh struct {
 	t         *testing.T
-	clusters  map[string]*fleet.Cluster // by context; absent means unreachable
+	clusters  map[string]*model.Cluster // by context; absent means unreachable
 	chooseErr error
 	// recorded calls
 	target    Target
@@ -96,10 +96,10 @@ type fakeMesh struct {
 // cluster adds a reachable cluster whose default namespace has labels.
 func (m *fakeMesh) cluster(name string, labels map[string]string) {
 	if m.clusters == nil {
-		m.clusters = map[string]*fleet.Cluster{}
+		m.clusters = map[string]*model.Cluster{}
 	}
-	m.clusters[name] = &fleet.Cluster{Context: name, Reachable: true,
-		Namespaces: []fleet.Namespace{{Meta: fleet.Meta{Name: "default", Labels: labels}}}}
+	m.clusters[name] = &model.Cluster{Context: name, Reachable: true,
+		Namespaces: []model.Namespace{{Meta: model.Meta{Name: "default", Labels: labels}}}}
 }
 
 func (m *fakeMesh) backend() Backend {
@@ -128,27 +128,27 @@ func (m *fakeMesh) backend() Backend {
 			}
 			return out, nil
 		},
-		Collect: func(_ context.Context, _ *kube.Flags, contexts []string, _ Target) *fleet.Fleet {
+		Collect: func(_ context.Context, _ *kube.Flags, contexts []string, _ Target) *model.Fleet {
 			m.collected = contexts
-			f := &fleet.Fleet{IstioNamespace: "istio-system"}
+			f := &model.Fleet{IstioNamespace: "istio-system"}
 			for _, n := range contexts {
 				c, ok := m.clusters[n]
 				if !ok {
-					c = &fleet.Cluster{Context: n, Error: "dial tcp 127.0.0.1:1: connect: connection refused"}
+					c = &model.Cluster{Context: n, Error: "dial tcp 127.0.0.1:1: connect: connection refused"}
 				}
 				f.Clusters = append(f.Clusters, c)
 			}
 			return f
 		},
-		Probe: func(_ context.Context, f *fleet.Fleet, _ Target) *fleet.Probes {
+		Probe: func(_ context.Context, f *model.Fleet, _ Target) *model.Probes {
 			m.probed++
-			outcome := fleet.ProbeOK
+			outcome := model.ProbeOK
 			if m.refuseGateway {
-				outcome = fleet.ProbeRefused
+				outcome = model.ProbeRefused
 			}
-			return &fleet.Probes{From: "the test", Gateways: []fleet.GatewayProbe{{Outcome: outcome}}}
+			return &model.Probes{From: "the test", Gateways: []model.GatewayProbe{{Outcome: outcome}}}
 		},
-		Identify: func(c *fleet.Cluster) checks.ClusterSummary {
+		Identify: func(c *model.Cluster) checks.ClusterSummary {
 			if !c.Reachable {
 				m.t.Errorf("Identify called for unreachable cluster %s", c.Context)
 			}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/aws/awsconfig"
 	"github.com/meshfed/kubectl-meshfed/pkg/aws/pca"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // caSourceAWSPCA is --ca's value for AWS Private CA.
@@ -79,14 +79,14 @@ func newPCAIssuer(ctx context.Context, profile string, p PCAFlags) (*pca.Issuer,
 
 // readPrivateCA is what the doctor records of the CA named with --pca-arn;
 // without credentials, the reason, so that its checks say "unknown".
-func readPrivateCA(ctx context.Context, profile, arn string) *fleet.AWSPrivateCA {
+func readPrivateCA(ctx context.Context, profile, arn string) *model.AWSPrivateCA {
 	cfg, err := awsconfig.Load(ctx, profile)
 	if err != nil {
-		return &fleet.AWSPrivateCA{ARN: arn, Error: err.Error()}
+		return &model.AWSPrivateCA{ARN: arn, Error: err.Error()}
 	}
 	client, err := pca.Client(cfg, arn)
 	if err != nil {
-		return &fleet.AWSPrivateCA{ARN: arn, Error: err.Error()}
+		return &model.AWSPrivateCA{ARN: arn, Error: err.Error()}
 	}
 	return pca.Read(ctx, client, arn)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
 
@@ -18,7 +19,7 @@ import (
 // what was read. Progress goes to stderr, on a terminal only. An error is
 // the tool failing (exit 3); clusters that cannot be read are in the fleet.
 func readMesh(ctx context.Context, streams genericiooptions.IOStreams, flags *kube.Flags,
-	backend Backend, target Target) ([]checks.ContextChoice, *fleet.Fleet, error) {
+	backend Backend, target Target) ([]checks.ContextChoice, *model.Fleet, error) {
 	// Following the mesh reads remote secrets, which takes a moment.
 	progress := render.StartProgress(streams.ErrOut, "finding the mesh's clusters…")
 	chosen, err := backend.Choose(ctx, flags, target)
@@ -42,11 +43,11 @@ func readMesh(ctx context.Context, streams genericiooptions.IOStreams, flags *ku
 	// AWS is read alongside the probes; the backend bounds both by the
 	// run's deadline.
 	var aws sync.WaitGroup
-	var awsNetwork *fleet.AWSNetwork
+	var awsNetwork *model.AWSNetwork
 	if target.ReadAWS && backend.AWS != nil && len(f.Reachable()) > 0 {
 		aws.Go(func() { awsNetwork = backend.AWS(ctx, flags, f, target) })
 	}
-	var privateCA *fleet.AWSPrivateCA
+	var privateCA *model.AWSPrivateCA
 	if target.PCAARN != "" && backend.PrivateCA != nil {
 		aws.Go(func() { privateCA = backend.PrivateCA(ctx, target) })
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // The trust matrix is in the report when a trust check runs, built at the
@@ -31,7 +32,7 @@ func TestDoctorTrustMatrixOnlyWhenTrustRuns(t *testing.T) {
 		var registryAt, trustAt time.Time
 		registry := b.Registry
 		b.Registry = func(tg Target) *checks.Registry { registryAt = tg.Now; return registry(tg) }
-		b.Trust = func(_ *fleet.Fleet, tg Target) *checks.TrustMatrix {
+		b.Trust = func(_ *model.Fleet, tg Target) *checks.TrustMatrix {
 			trustAt = tg.Now
 			return &checks.TrustMatrix{Contexts: []string{"east", "west"}, At: tg.Now, Cells: []checks.TrustCell{
 				{From: "east", To: "east", Verdict: checks.TrustOK}, {From: "east", To: "west", Verdict: checks.TrustFail, Reason: "r"},
@@ -61,7 +62,7 @@ func TestDoctorTrustMatrixOnlyWhenTrustRuns(t *testing.T) {
 // The default backend's matrix is trust.BuildMatrix's, as data; one primary
 // has no pair to judge.
 func TestTrustMatrixFromFixtures(t *testing.T) {
-	load := func(check, name string) *fleet.Fleet {
+	load := func(check, name string) *model.Fleet {
 		f, err := fleet.LoadDir(filepath.Join("..", "checks", "all", "testdata", check, name), "istio-system")
 		if err != nil {
 			t.Fatal(err)

@@ -19,8 +19,8 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Action is what applying a change did.
@@ -365,7 +365,7 @@ func createsNamespace(earlier []Change, c Change) bool {
 func oneLine(msg string, obj *unstructured.Unstructured) string {
 	for _, v := range secretValues(obj) {
 		if len(v) >= 4 {
-			msg = strings.ReplaceAll(msg, v, "<"+fleet.Fingerprint([]byte(v))+">")
+			msg = strings.ReplaceAll(msg, v, "<"+model.Fingerprint([]byte(v))+">")
 		}
 	}
 	msg = strings.Join(strings.Fields(msg), " ")

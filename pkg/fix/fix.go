@@ -17,8 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
@@ -117,7 +117,7 @@ func (p *Plan) Add(o Plan) {
 
 // Input is what a fixer plans from.
 type Input struct {
-	Fleet *fleet.Fleet
+	Fleet *model.Fleet
 	// Findings are the diagnosis's findings the user asked to fix (--only
 	// already applied), of any check; a fixer picks those it answers.
 	Findings []checks.Finding

@@ -5,6 +5,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 func istioCSRDeployment(command, args []string) *appsv1.Deployment {
@@ -19,7 +21,7 @@ func istioCSRDeployment(command, args []string) *appsv1.Deployment {
 // in command, and flags it has that the doctor does not care about.
 func TestIstioCSRFlags(t *testing.T) {
 	defaults := fromIstioCSR(istioCSRDeployment(nil, nil))
-	if got, ok := defaults.ActiveIssuer(); !ok || got != (IssuerRef{"istio-ca", "Issuer", "cert-manager.io"}) ||
+	if got, ok := defaults.ActiveIssuer(); !ok || got != (model.IssuerRef{Name: "istio-ca", Kind: "Issuer", Group: "cert-manager.io"}) ||
 		defaults.CertificateNamespace != "istio-system" || defaults.RootCAFile != "" || defaults.TrustDomain != "cluster.local" {
 		t.Errorf("defaults: %+v", defaults)
 	}
@@ -30,7 +32,7 @@ func TestIstioCSRFlags(t *testing.T) {
 		"--root-ca-file=", "--certificate-namespace=mesh-certs", "--trust-domain=corp.example",
 		"--runtime-issuance-config-map-name=istio-issuer", "--runtime-issuance-config-map-namespace=cert-manager",
 	}))
-	if got, _ := chart.ActiveIssuer(); got != (IssuerRef{"mesh", "AWSPCAClusterIssuer", "awspca.cert-manager.io"}) || !got.IsAWSPCA() {
+	if got, _ := chart.ActiveIssuer(); got != (model.IssuerRef{Name: "mesh", Kind: "AWSPCAClusterIssuer", Group: "awspca.cert-manager.io"}) || !got.IsAWSPCA() {
 		t.Errorf("issuer %+v", got)
 	}
 	if chart.RootCAFile != "" || chart.CertificateNamespace != "mesh-certs" || chart.TrustDomain != "corp.example" || chart.RuntimeConfigMap != "cert-manager/istio-issuer" {

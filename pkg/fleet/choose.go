@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // ChooseOptions say how the contexts of a run are chosen.
@@ -136,10 +137,10 @@ type remoteTarget struct{ secret, clusterID, server string }
 // remoteTargets lists the API servers named by the remote secrets istiod
 // reads in a cluster. A cluster that could not be read has none: the doctor
 // reports it.
-func remoteTargets(c *Cluster) []remoteTarget {
+func remoteTargets(c *model.Cluster) []remoteTarget {
 	var out []remoteTarget
 	for _, s := range c.Secrets {
-		if s.Namespace != c.IstioNamespace || s.Labels[MultiClusterSecretLabel] != "true" {
+		if s.Namespace != c.IstioNamespace || s.Labels[model.MultiClusterSecretLabel] != "true" {
 			continue
 		}
 		for _, k := range s.Data.Keys() {

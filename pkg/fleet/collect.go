@@ -29,6 +29,7 @@ import (
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Options control one collection pass.
@@ -51,13 +52,13 @@ type Options struct {
 	// arriving: the probes that need no more (remote credentials, istiod's
 	// views) start then. ctx is the one Collect was given, without the
 	// read's deadline; Early must not block.
-	Early func(ctx context.Context, view *Cluster)
+	Early func(ctx context.Context, view *model.Cluster)
 }
 
 // EarlyKinds are what a cluster's identity as a primary, its remote
 // secrets and its istiod pods are read from: small kinds that arrive well
 // before the Services, EndpointSlices and Nodes of a large cluster.
-var EarlyKinds = []Kind{KindNamespaces, KindDeployments, KindPods, KindConfigMaps, KindSecrets}
+var EarlyKinds = []model.Kind{model.KindNamespaces, model.KindDeployments, model.KindPods, model.KindConfigMaps, model.KindSecrets}
 
 func (o Options) withDefaults() Options {
 	if o.Timeout <= 0 {
@@ -73,7 +74,7 @@ func (o Options) withDefaults() Options {
 // It never fails as a whole: a cluster that cannot be read is returned with
 // Reachable false and Error set; a kind that cannot be read is recorded in
 // Failures with the reason, and the rest of that cluster is still read.
-func Collect(ctx context.Context, flags *kube.Flags, contexts []string, opts Options) *Fleet {
+func Collect(ctx context.Context, flags *kube.Flags, contexts []string, opts Options) *model.Fleet {
 	return NewCollector(flags, opts).Collect(ctx, contexts)
 }
 
@@ -90,7 +91,7 @@ type Collector struct {
 
 type readOnce struct {
 	once    sync.Once
-	cluster *Cluster
+	cluster *model.Cluster
 }
 
 // NewCollector returns a Collector for the kubeconfig the flags name.
@@ -104,8 +105,8 @@ func (c *Collector) Clients() *kube.Clients { return c.clients }
 
 // Collect returns the named contexts' clusters, reading concurrently those
 // not read before.
-func (c *Collector) Collect(ctx context.Context, contexts []string) *Fleet {
-	f := &Fleet{IstioNamespace: c.opts.IstioNamespace, Clusters: make([]*Cluster, len(contexts))}
+func (c *Collector) Collect(ctx context.Context, contexts []string) *model.Fleet {
+	f := &model.Fleet{IstioNamespace: c.opts.IstioNamespace, Clusters: make([]*model.Cluster, len(contexts))}
 	var wg sync.WaitGroup
 	for i, name := range contexts {
 		wg.Add(1)
@@ -118,7 +119,7 @@ func (c *Collector) Collect(ctx context.Context, contexts []string) *Fleet {
 	return f
 }
 
-func (c *Collector) cluster(ctx context.Context, name string) *Cluster {
+func (c *Collector) cluster(ctx context.Context, name string) *model.Cluster {
 	c.mu.Lock()
 	r, ok := c.read[name]
 	if !ok {
@@ -140,7 +141,7 @@ const backstopGrace = 250 * time.Millisecond
 // backstopGrace) even when the read itself does not return: the cluster is
 // then reported as not answering, and the read left behind writes only to a
 // Cluster nobody sees.
-func collectBounded(ctx context.Context, clients *kube.Clients, name string, opts Options) *Cluster {
+func collectBounded(ctx context.Context, clients *kube.Clients, name string, opts Options) *model.Cluster {
 	deadline := time.Now().Add(opts.Timeout)
 	if !opts.Deadline.IsZero() && opts.Deadline.Before(deadline) {
 		deadline = opts.Deadline
@@ -152,7 +153,7 @@ func collectBounded(ctx context.Context, clients *kube.Clients, name string, opt
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	start := time.Now()
-	done := make(chan *Cluster, 1)
+	done := make(chan *model.Cluster, 1)
 	go func() { done <- collectCluster(ctx, run, clients, name, opts) }()
 	backstop := time.NewTimer(time.Until(deadline) + backstopGrace)
 	defer backstop.Stop()
@@ -160,7 +161,7 @@ func collectBounded(ctx context.Context, clients *kube.Clients, name string, opt
 	case c := <-done:
 		return c
 	case <-backstop.C:
-		c := &Cluster{Context: name, IstioNamespace: opts.IstioNamespace, ReadDuration: time.Since(start),
+		c := &model.Cluster{Context: name, IstioNamespace: opts.IstioNamespace, ReadDuration: time.Since(start),
 			Error: fmt.Sprintf("no answer within %s (the read did not return: a hung credential plugin or connection)", time.Since(start).Round(time.Millisecond))}
 		if cl, err := clients.Client(name); err == nil {
 			c.Server = cl.Host()
@@ -176,9 +177,9 @@ func (c *Collector) ChooseContexts(ctx context.Context, opts ChooseOptions) ([]C
 	return chooseContexts(ctx, c, opts)
 }
 
-func collectCluster(parent, run context.Context, clients *kube.Clients, name string, opts Options) *Cluster {
+func collectCluster(parent, run context.Context, clients *kube.Clients, name string, opts Options) *model.Cluster {
 	start := time.Now()
-	c := &Cluster{Context: name, IstioNamespace: opts.IstioNamespace, Failures: map[Kind]string{}}
+	c := &model.Cluster{Context: name, IstioNamespace: opts.IstioNamespace, Failures: map[model.Kind]string{}}
 	defer func() { c.ReadDuration = time.Since(start) }()
 
 	cl, err := clients.Client(name)
@@ -203,7 +204,7 @@ func collectCluster(parent, run context.Context, clients *kube.Clients, name str
 	}
 	// The namespace list is the gate: it tells unreachable and rejected
 	// credentials apart from a cluster that is merely partly readable.
-	if err := r.read(ctx, c, KindNamespaces); err != nil {
+	if err := r.read(ctx, c, model.KindNamespaces); err != nil {
 		c.Error = describe(err, ctx, budget)
 		return c
 	}
@@ -221,15 +222,15 @@ func collectCluster(parent, run context.Context, clients *kube.Clients, name str
 		}
 		return nil
 	})
-	results := make(map[Kind]error, len(AllKinds))
+	results := make(map[model.Kind]error, len(model.AllKinds))
 	var mu sync.Mutex
 	early := len(EarlyKinds) - 1 // the namespaces are read
-	for _, k := range AllKinds[1:] {
+	for _, k := range model.AllKinds[1:] {
 		g.Go(func() error {
 			err := r.read(gctx, c, k)
 			mu.Lock()
 			results[k] = err
-			var view *Cluster
+			var view *model.Cluster
 			if opts.Early != nil && slices.Contains(EarlyKinds, k) {
 				if early--; early == 0 {
 					view = earlyView(c, results, ctx, budget)
@@ -258,14 +259,14 @@ func collectCluster(parent, run context.Context, clients *kube.Clients, name str
 // of it is still being read: their slices are complete (each kind is
 // written by its own read alone, and those have returned), and the view's
 // failures are theirs. results is held by the caller's lock.
-func earlyView(c *Cluster, results map[Kind]error, ctx context.Context, budget time.Duration) *Cluster {
-	v := &Cluster{Context: c.Context, Server: c.Server, IstioNamespace: c.IstioNamespace, Reachable: c.Reachable,
+func earlyView(c *model.Cluster, results map[model.Kind]error, ctx context.Context, budget time.Duration) *model.Cluster {
+	v := &model.Cluster{Context: c.Context, Server: c.Server, IstioNamespace: c.IstioNamespace, Reachable: c.Reachable,
 		KubeSystemUID: c.KubeSystemUID, Namespaces: c.Namespaces, Deployments: c.Deployments, Pods: c.Pods,
 		ConfigMaps: c.ConfigMaps, Secrets: c.Secrets}
 	for _, k := range EarlyKinds {
 		if err := results[k]; err != nil {
 			if v.Failures == nil {
-				v.Failures = map[Kind]string{}
+				v.Failures = map[model.Kind]string{}
 			}
 			v.Failures[k] = describe(err, ctx, budget)
 		}
@@ -367,7 +368,7 @@ func (r *reader) listing(o metav1.ListOptions) metav1.ListOptions {
 	return o
 }
 
-func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
+func (r *reader) read(ctx context.Context, c *model.Cluster, k model.Kind) error {
 	all := r.listing(metav1.ListOptions{})
 	// The Istio workloads (istiod, gateways) carry the "istio" label, so one
 	// selected LIST finds them in any namespace.
@@ -375,61 +376,61 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 	inIstioNS := func(ns string) bool { return ns == r.ns } // read by the first LIST already
 	core, apps, istio := r.client.Core(), r.client.Apps(), r.client.IstioNetworking()
 	switch k {
-	case KindNamespaces:
+	case model.KindNamespaces:
 		// Only labels and UIDs matter: a metadata-only LIST.
 		return eachPage(ctx, all, r.meta.Resource(corev1.SchemeGroupVersion.WithResource("namespaces")).List,
 			func(l *metav1.PartialObjectMetadataList) error {
 				for _, n := range l.Items {
-					c.addNamespace(n.ObjectMeta)
+					addNamespace(c, n.ObjectMeta)
 				}
 				return nil
 			})
-	case KindNodes:
+	case model.KindNodes:
 		return listItems[corev1.Node](ctx, c, core, "nodes", "", all, nil)
-	case KindServices:
+	case model.KindServices:
 		return listItems[corev1.Service](ctx, c, core, "services", "", all, nil)
-	case KindEndpointSlices:
+	case model.KindEndpointSlices:
 		return listItems[discoveryv1.EndpointSlice](ctx, c, r.client.DiscoveryV1(), "endpointslices", "", all, nil)
-	case KindDeployments:
-		notCSR := func(o *appsv1.Deployment) bool { return isIstioCSR(o.Labels) } // read as KindIstioCSR
+	case model.KindDeployments:
+		notCSR := func(o *appsv1.Deployment) bool { return isIstioCSR(o.Labels) } // read as model.KindIstioCSR
 		return eachPage(ctx, istioSelected, lister[appsv1.DeploymentList](apps, "deployments", ""), func(l *appsv1.DeploymentList) error { return addAll(c, l.Items, notCSR) })
-	case KindPods:
+	case model.KindPods:
 		return eachPage(ctx, istioSelected, lister[corev1.PodList](core, "pods", ""), func(l *corev1.PodList) error { return addAll(c, l.Items, nil) })
-	case KindConfigMaps:
+	case model.KindConfigMaps:
 		// Everything in Istio's namespace (mesh config, injector values),
 		// and the root certificate that workloads trust, in every namespace.
 		if err := eachPage(ctx, all, lister[corev1.ConfigMapList](core, "configmaps", r.ns), func(l *corev1.ConfigMapList) error { return addAll(c, l.Items, nil) }); err != nil {
 			return err
 		}
-		roots := r.listing(metav1.ListOptions{FieldSelector: "metadata.name=" + RootCertConfigMap})
+		roots := r.listing(metav1.ListOptions{FieldSelector: "metadata.name=" + model.RootCertConfigMap})
 		return eachPage(ctx, roots, lister[corev1.ConfigMapList](core, "configmaps", ""), func(l *corev1.ConfigMapList) error {
 			return addAll(c, l.Items, func(o *corev1.ConfigMap) bool { return inIstioNS(o.Namespace) })
 		})
-	case KindSecrets:
+	case model.KindSecrets:
 		// Everything in Istio's namespace (cacerts, istio-ca-secret, remote
 		// secrets with or without their label), and remote secrets that
 		// were put in another namespace, where istiod never sees them.
 		if err := eachPage(ctx, all, lister[corev1.SecretList](core, "secrets", r.ns), func(l *corev1.SecretList) error { return addAll(c, l.Items, nil) }); err != nil {
 			return err
 		}
-		remote := r.listing(metav1.ListOptions{LabelSelector: MultiClusterSecretLabel})
+		remote := r.listing(metav1.ListOptions{LabelSelector: model.MultiClusterSecretLabel})
 		return eachPage(ctx, remote, lister[corev1.SecretList](core, "secrets", ""), func(l *corev1.SecretList) error {
 			return addAll(c, l.Items, func(o *corev1.Secret) bool { return inIstioNS(o.Namespace) })
 		})
-	case KindWebhooks:
+	case model.KindWebhooks:
 		return eachPage(ctx, all, lister[admissionv1.MutatingWebhookConfigurationList](r.client.Admission(), "mutatingwebhookconfigurations", ""),
 			func(l *admissionv1.MutatingWebhookConfigurationList) error { return addAll(c, l.Items, nil) })
-	case KindGateways:
+	case model.KindGateways:
 		return eachPage(ctx, all, lister[istionet.GatewayList](istio, "gateways", ""), func(l *istionet.GatewayList) error { return addAll(c, l.Items, nil) })
-	case KindDestinationRules:
+	case model.KindDestinationRules:
 		return eachPage(ctx, all, lister[istionet.DestinationRuleList](istio, "destinationrules", ""), func(l *istionet.DestinationRuleList) error { return addAll(c, l.Items, nil) })
-	case KindIstioCSR:
-		csr := r.listing(metav1.ListOptions{LabelSelector: IstioCSRSelector})
+	case model.KindIstioCSR:
+		csr := r.listing(metav1.ListOptions{LabelSelector: model.IstioCSRSelector})
 		if err := eachPage(ctx, csr, lister[appsv1.DeploymentList](apps, "deployments", ""), func(l *appsv1.DeploymentList) error { return addAll(c, l.Items, nil) }); err != nil {
 			return err
 		}
 		return r.readRuntimeIssuers(ctx, c)
-	case KindAWSPCAIssuers:
+	case model.KindAWSPCAIssuers:
 		return r.readAWSPCAIssuers(ctx, c)
 	}
 	return fmt.Errorf("unknown kind %s", k)
@@ -439,7 +440,7 @@ func (r *reader) read(ctx context.Context, c *Cluster, k Kind) error {
 // overrides the flags' issuer, and lives in istio-csr's namespace, which the
 // ConfigMaps read does not cover. A ConfigMap that does not exist leaves the
 // flags' issuer, as istio-csr does.
-func (r *reader) readRuntimeIssuers(ctx context.Context, c *Cluster) error {
+func (r *reader) readRuntimeIssuers(ctx context.Context, c *model.Cluster) error {
 	for i := range c.IstioCSR {
 		ns, name, _ := strings.Cut(c.IstioCSR[i].RuntimeConfigMap, "/")
 		if name == "" {
@@ -463,11 +464,11 @@ func (r *reader) readRuntimeIssuers(ctx context.Context, c *Cluster) error {
 // server authorizes before it routes, so a user who may not read the kind
 // gets 403 whether or not it exists; discovery, which every user may read,
 // then tells the two apart.
-func (r *reader) readAWSPCAIssuers(ctx context.Context, c *Cluster) error {
-	for _, kind := range []string{KindNameAWSPCAClusterIssuer, KindNameAWSPCAIssuer} {
-		res := r.dyn.Resource(AWSPCAGroupVersion.WithResource(awsPCAResources[kind]))
+func (r *reader) readAWSPCAIssuers(ctx context.Context, c *model.Cluster) error {
+	for _, kind := range []string{model.KindNameAWSPCAClusterIssuer, model.KindNameAWSPCAIssuer} {
+		res := r.dyn.Resource(model.AWSPCAGroupVersion.WithResource(awsPCAResources[kind]))
 		err := eachPage(ctx, r.listing(metav1.ListOptions{}), res.List, func(l *unstructured.UnstructuredList) error { return addAll(c, l.Items, nil) })
-		if apierrors.IsNotFound(err) || (apierrors.IsForbidden(err) && !r.client.Served(ctx, AWSPCAGroupVersion)) {
+		if apierrors.IsNotFound(err) || (apierrors.IsForbidden(err) && !r.client.Served(ctx, model.AWSPCAGroupVersion)) {
 			return nil
 		}
 		if err != nil {
@@ -511,7 +512,7 @@ func eachPage[L interface{ GetContinue() string }](ctx context.Context, opts met
 
 // addAll reduces every item of a page into the cluster, except those drop
 // rejects (nil keeps all). Lists of Istio's kinds hold pointers already.
-func addAll[T any](c *Cluster, items []T, drop func(*T) bool) error {
+func addAll[T any](c *model.Cluster, items []T, drop func(*T) bool) error {
 	for i := range items {
 		if drop != nil && drop(&items[i]) {
 			continue
@@ -522,7 +523,7 @@ func addAll[T any](c *Cluster, items []T, drop func(*T) bool) error {
 		if !ok {
 			obj = any(items[i]).(runtime.Object)
 		}
-		if err := c.Add(obj); err != nil {
+		if err := addObject(c, obj); err != nil {
 			return err
 		}
 	}

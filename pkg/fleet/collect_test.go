@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // kubeconfig writes a kubeconfig with one context per server.
@@ -132,8 +133,8 @@ func TestCollectLatestSkipsTheWatchCache(t *testing.T) {
 		mu.Lock()
 		got := append([]string(nil), versions...)
 		mu.Unlock()
-		if len(got) < len(AllKinds) {
-			t.Errorf("latest=%v: %d LISTs, want at least one per kind (%d)", tc.latest, len(got), len(AllKinds))
+		if len(got) < len(model.AllKinds) {
+			t.Errorf("latest=%v: %d LISTs, want at least one per kind (%d)", tc.latest, len(got), len(model.AllKinds))
 		}
 		for i, v := range got {
 			if v != tc.want {
@@ -236,9 +237,9 @@ func TestEarlyViewBeforeTheLargeKinds(t *testing.T) {
 	}))
 	defer server.Close()
 	flags := kubeconfig(t, map[string]string{"one": server.URL})
-	var views []*Cluster
+	var views []*model.Cluster
 	var mu sync.Mutex
-	f := Collect(context.Background(), flags, []string{"one"}, Options{Timeout: 10 * time.Second, Early: func(ctx context.Context, v *Cluster) {
+	f := Collect(context.Background(), flags, []string{"one"}, Options{Timeout: 10 * time.Second, Early: func(ctx context.Context, v *model.Cluster) {
 		mu.Lock()
 		defer mu.Unlock()
 		views = append(views, v)
@@ -257,10 +258,10 @@ func TestEarlyViewBeforeTheLargeKinds(t *testing.T) {
 	if v.Context != "one" || !v.Reachable || len(v.Secrets) != 1 || len(v.Namespaces) != 1 || len(v.Services) != 0 {
 		t.Errorf("view: %s reachable %v, %d secrets, %d namespaces, %d services", v.Context, v.Reachable, len(v.Secrets), len(v.Namespaces), len(v.Services))
 	}
-	if ok, _ := v.Readable(KindSecrets, KindPods); !ok {
+	if ok, _ := v.Readable(model.KindSecrets, model.KindPods); !ok {
 		t.Errorf("view: secrets or pods not readable: %v", v.Failures)
 	}
-	if ok, _ := v.Readable(KindDeployments); ok {
+	if ok, _ := v.Readable(model.KindDeployments); ok {
 		t.Errorf("view: deployments (404 here) readable")
 	}
 }

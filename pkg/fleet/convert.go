@@ -12,6 +12,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
+
 	networkingapi "istio.io/api/networking/v1alpha3"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 )
@@ -19,8 +21,8 @@ import (
 // The conversions below reduce API objects to the few fields the checks use,
 // as each page arrives, so the decoded objects can be let go at once.
 
-func meta(m metav1.ObjectMeta) Meta {
-	return Meta{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), Labels: m.Labels, Annotations: trimAnnotations(m.Annotations)}
+func meta(m metav1.ObjectMeta) model.Meta {
+	return model.Meta{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), Labels: m.Labels, Annotations: trimAnnotations(m.Annotations)}
 }
 
 // trimAnnotations drops kubectl's last-applied-configuration: it is large,
@@ -38,15 +40,15 @@ func trimAnnotations(a map[string]string) map[string]string {
 	return out
 }
 
-func (c *Cluster) addNamespace(m metav1.ObjectMeta) {
-	c.Namespaces = append(c.Namespaces, Namespace{Meta: meta(m)})
+func addNamespace(c *model.Cluster, m metav1.ObjectMeta) {
+	c.Namespaces = append(c.Namespaces, model.Namespace{Meta: meta(m)})
 	if m.Name == "kube-system" {
 		c.KubeSystemUID = string(m.UID)
 	}
 }
 
-func fromNode(o *corev1.Node) Node {
-	n := Node{Meta: meta(o.ObjectMeta), PodCIDRs: o.Spec.PodCIDRs}
+func fromNode(o *corev1.Node) model.Node {
+	n := model.Node{Meta: meta(o.ObjectMeta), PodCIDRs: o.Spec.PodCIDRs}
 	if len(n.PodCIDRs) == 0 && o.Spec.PodCIDR != "" {
 		n.PodCIDRs = []string{o.Spec.PodCIDR}
 	}
@@ -63,8 +65,8 @@ func fromNode(o *corev1.Node) Node {
 	return n
 }
 
-func fromService(o *corev1.Service) Service {
-	s := Service{
+func fromService(o *corev1.Service) model.Service {
+	s := model.Service{
 		Meta: meta(o.ObjectMeta), Type: string(o.Spec.Type), ClusterIP: o.Spec.ClusterIP,
 		Headless: o.Spec.ClusterIP == corev1.ClusterIPNone, ExternalName: o.Spec.ExternalName,
 		Selector: o.Spec.Selector,
@@ -73,16 +75,16 @@ func fromService(o *corev1.Service) Service {
 		s.Type = string(corev1.ServiceTypeClusterIP)
 	}
 	for _, p := range o.Spec.Ports {
-		s.Ports = append(s.Ports, ServicePort{Name: p.Name, Protocol: string(p.Protocol), Port: p.Port, TargetPort: p.TargetPort.String()})
+		s.Ports = append(s.Ports, model.ServicePort{Name: p.Name, Protocol: string(p.Protocol), Port: p.Port, TargetPort: p.TargetPort.String()})
 	}
 	for _, in := range o.Status.LoadBalancer.Ingress {
-		s.LoadBalancer = append(s.LoadBalancer, LoadBalancerIngress{IP: in.IP, Hostname: in.Hostname})
+		s.LoadBalancer = append(s.LoadBalancer, model.LoadBalancerIngress{IP: in.IP, Hostname: in.Hostname})
 	}
 	return s
 }
 
-func fromEndpointSlice(o *discoveryv1.EndpointSlice) EndpointSlice {
-	e := EndpointSlice{Meta: meta(o.ObjectMeta), Service: o.Labels[discoveryv1.LabelServiceName], AddressType: string(o.AddressType)}
+func fromEndpointSlice(o *discoveryv1.EndpointSlice) model.EndpointSlice {
+	e := model.EndpointSlice{Meta: meta(o.ObjectMeta), Service: o.Labels[discoveryv1.LabelServiceName], AddressType: string(o.AddressType)}
 	for _, ep := range o.Endpoints {
 		e.Addresses = append(e.Addresses, ep.Addresses...)
 		if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
@@ -93,8 +95,8 @@ func fromEndpointSlice(o *discoveryv1.EndpointSlice) EndpointSlice {
 	return e
 }
 
-func fromDeployment(o *appsv1.Deployment) Workload {
-	w := Workload{Meta: meta(o.ObjectMeta), PodLabels: o.Spec.Template.Labels, ServiceAcct: o.Spec.Template.Spec.ServiceAccountName}
+func fromDeployment(o *appsv1.Deployment) model.Workload {
+	w := model.Workload{Meta: meta(o.ObjectMeta), PodLabels: o.Spec.Template.Labels, ServiceAcct: o.Spec.Template.Spec.ServiceAccountName}
 	w.Replicas = 1
 	if o.Spec.Replicas != nil {
 		w.Replicas = *o.Spec.Replicas
@@ -103,16 +105,16 @@ func fromDeployment(o *appsv1.Deployment) Workload {
 	return w
 }
 
-func fromPod(o *corev1.Pod) Workload {
-	w := Workload{Meta: meta(o.ObjectMeta), PodIP: o.Status.PodIP, Phase: string(o.Status.Phase), ServiceAcct: o.Spec.ServiceAccountName}
+func fromPod(o *corev1.Pod) model.Workload {
+	w := model.Workload{Meta: meta(o.ObjectMeta), PodIP: o.Status.PodIP, Phase: string(o.Status.Phase), ServiceAcct: o.Spec.ServiceAccountName}
 	w.Containers = containers(o.Spec.Containers)
 	return w
 }
 
-func containers(cs []corev1.Container) []Container {
-	out := make([]Container, 0, len(cs))
+func containers(cs []corev1.Container) []model.Container {
+	out := make([]model.Container, 0, len(cs))
 	for _, c := range cs {
-		oc := Container{Name: c.Name, Image: c.Image, Args: c.Args}
+		oc := model.Container{Name: c.Name, Image: c.Image, Args: c.Args}
 		for _, e := range c.Env {
 			if e.ValueFrom == nil && IstioEnv(e.Name) {
 				if oc.Env == nil {
@@ -137,18 +139,18 @@ func IstioEnv(name string) bool {
 	return false
 }
 
-func fromConfigMap(o *corev1.ConfigMap) ConfigMap {
-	return ConfigMap{Meta: meta(o.ObjectMeta), Data: o.Data}
+func fromConfigMap(o *corev1.ConfigMap) model.ConfigMap {
+	return model.ConfigMap{Meta: meta(o.ObjectMeta), Data: o.Data}
 }
 
-func fromSecret(o *corev1.Secret) Secret {
-	return Secret{Meta: meta(o.ObjectMeta), Type: string(o.Type), Data: SecretData(o.Data)}
+func fromSecret(o *corev1.Secret) model.Secret {
+	return model.Secret{Meta: meta(o.ObjectMeta), Type: string(o.Type), Data: model.SecretData(o.Data)}
 }
 
-func fromWebhook(o *admissionv1.MutatingWebhookConfiguration) Webhook {
-	w := Webhook{Meta: meta(o.ObjectMeta)}
+func fromWebhook(o *admissionv1.MutatingWebhookConfiguration) model.Webhook {
+	w := model.Webhook{Meta: meta(o.ObjectMeta)}
 	for _, h := range o.Webhooks {
-		c := WebhookClient{Name: h.Name, CABundle: h.ClientConfig.CABundle}
+		c := model.WebhookClient{Name: h.Name, CABundle: h.ClientConfig.CABundle}
 		if h.ClientConfig.URL != nil {
 			c.URL = *h.ClientConfig.URL
 		}
@@ -160,7 +162,7 @@ func fromWebhook(o *admissionv1.MutatingWebhookConfiguration) Webhook {
 		}
 		if b, _ := pem.Decode(h.ClientConfig.CABundle); b != nil {
 			if cert, err := x509.ParseCertificate(b.Bytes); err == nil {
-				c.CABundleFingerprint = Fingerprint(cert.Raw)
+				c.CABundleFingerprint = model.Fingerprint(cert.Raw)
 			}
 		}
 		w.Hooks = append(w.Hooks, c)
@@ -168,10 +170,10 @@ func fromWebhook(o *admissionv1.MutatingWebhookConfiguration) Webhook {
 	return w
 }
 
-func fromGateway(o *istionet.Gateway) Gateway {
-	g := Gateway{Meta: meta(o.ObjectMeta), Selector: o.Spec.GetSelector()}
+func fromGateway(o *istionet.Gateway) model.Gateway {
+	g := model.Gateway{Meta: meta(o.ObjectMeta), Selector: o.Spec.GetSelector()}
 	for _, s := range o.Spec.GetServers() {
-		gs := GatewayServer{Hosts: s.GetHosts()}
+		gs := model.GatewayServer{Hosts: s.GetHosts()}
 		if p := s.GetPort(); p != nil {
 			gs.Port, gs.PortName, gs.Protocol = p.GetNumber(), p.GetName(), p.GetProtocol()
 		}
@@ -183,10 +185,10 @@ func fromGateway(o *istionet.Gateway) Gateway {
 	return g
 }
 
-func fromDestinationRule(o *istionet.DestinationRule) DestinationRule {
-	d := DestinationRule{Meta: meta(o.ObjectMeta), Host: o.Spec.GetHost(), ExportTo: o.Spec.GetExportTo(), TrafficPolicy: trafficPolicy(o.Spec.GetTrafficPolicy())}
+func fromDestinationRule(o *istionet.DestinationRule) model.DestinationRule {
+	d := model.DestinationRule{Meta: meta(o.ObjectMeta), Host: o.Spec.GetHost(), ExportTo: o.Spec.GetExportTo(), TrafficPolicy: trafficPolicy(o.Spec.GetTrafficPolicy())}
 	for _, s := range o.Spec.GetSubsets() {
-		d.Subsets = append(d.Subsets, SubsetPolicy{Name: s.GetName(), TrafficPolicy: trafficPolicy(s.GetTrafficPolicy())})
+		d.Subsets = append(d.Subsets, model.SubsetPolicy{Name: s.GetName(), TrafficPolicy: trafficPolicy(s.GetTrafficPolicy())})
 	}
 	for _, pl := range o.Spec.GetTrafficPolicy().GetPortLevelSettings() {
 		d.PortLevelPorts = append(d.PortLevelPorts, pl.GetPort().GetNumber())
@@ -194,22 +196,22 @@ func fromDestinationRule(o *istionet.DestinationRule) DestinationRule {
 	return d
 }
 
-func trafficPolicy(p *networkingapi.TrafficPolicy) *TrafficPolicy {
+func trafficPolicy(p *networkingapi.TrafficPolicy) *model.TrafficPolicy {
 	if p == nil {
 		return nil
 	}
-	tp := &TrafficPolicy{OutlierDetection: p.GetOutlierDetection() != nil}
+	tp := &model.TrafficPolicy{OutlierDetection: p.GetOutlierDetection() != nil}
 	if l := p.GetLoadBalancer().GetLocalityLbSetting(); l != nil {
-		lp := &LocalityPolicy{FailoverPriority: l.GetFailoverPriority()}
+		lp := &model.LocalityPolicy{FailoverPriority: l.GetFailoverPriority()}
 		if l.GetEnabled() != nil {
 			v := l.GetEnabled().GetValue()
 			lp.Enabled = &v
 		}
 		for _, f := range l.GetFailover() {
-			lp.Failover = append(lp.Failover, LocalityFailover{From: f.GetFrom(), To: f.GetTo()})
+			lp.Failover = append(lp.Failover, model.LocalityFailover{From: f.GetFrom(), To: f.GetTo()})
 		}
 		for _, d := range l.GetDistribute() {
-			lp.Distribute = append(lp.Distribute, LocalityDistribute{From: d.GetFrom(), To: d.GetTo()})
+			lp.Distribute = append(lp.Distribute, model.LocalityDistribute{From: d.GetFrom(), To: d.GetTo()})
 		}
 		tp.Locality = lp
 	}

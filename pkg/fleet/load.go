@@ -24,6 +24,7 @@ import (
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // decoder decodes fixtures and bundles: the kinds the collector reads,
@@ -33,10 +34,10 @@ var decoder = sync.OnceValue(func() runtime.Decoder { return kube.Codecs().Unive
 
 // Add reduces an API object the way the collector does and adds it to the
 // cluster. Kinds the doctor does not read are an error.
-func (c *Cluster) Add(obj runtime.Object) error {
+func addObject(c *model.Cluster, obj runtime.Object) error {
 	switch o := obj.(type) {
 	case *corev1.Namespace:
-		c.addNamespace(o.ObjectMeta)
+		addNamespace(c, o.ObjectMeta)
 	case *corev1.Node:
 		c.Nodes = append(c.Nodes, fromNode(o))
 	case *corev1.Service:
@@ -62,7 +63,7 @@ func (c *Cluster) Add(obj runtime.Object) error {
 	case *istionet.DestinationRule:
 		c.DestinationRules = append(c.DestinationRules, fromDestinationRule(o))
 	case *unstructured.Unstructured:
-		if _, ok := awsPCAResources[o.GetKind()]; !ok || o.GroupVersionKind().Group != AWSPCAGroupVersion.Group {
+		if _, ok := awsPCAResources[o.GetKind()]; !ok || o.GroupVersionKind().Group != model.AWSPCAGroupVersion.Group {
 			return fmt.Errorf("the doctor does not read %s", o.GroupVersionKind())
 		}
 		c.AWSPCAIssuers = append(c.AWSPCAIssuers, fromAWSPCAIssuer(o))
@@ -77,27 +78,27 @@ func (c *Cluster) Add(obj runtime.Object) error {
 const StateFile = "_state.yaml"
 
 type clusterState struct {
-	Server    string          `json:"server"`
-	Reachable *bool           `json:"reachable"`
-	Error     string          `json:"error"`
-	Failures  map[Kind]string `json:"failures"`
+	Server    string                `json:"server"`
+	Reachable *bool                 `json:"reachable"`
+	Error     string                `json:"error"`
+	Failures  map[model.Kind]string `json:"failures"`
 }
 
 // LoadDir builds a Fleet from a folder of YAML manifests, one sub-folder per
 // context (DIR/<context>/*.yaml), in the order of the folder names. It is how
 // checks are tested from fixtures: the objects go through the same reduction
 // as a live read.
-func LoadDir(dir, istioNamespace string) (*Fleet, error) {
+func LoadDir(dir, istioNamespace string) (*model.Fleet, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	f := &Fleet{IstioNamespace: istioNamespace}
+	f := &model.Fleet{IstioNamespace: istioNamespace}
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
-		c := &Cluster{Context: e.Name(), IstioNamespace: istioNamespace, Reachable: true, Server: "https://" + e.Name() + ".example:6443"}
+		c := &model.Cluster{Context: e.Name(), IstioNamespace: istioNamespace, Reachable: true, Server: "https://" + e.Name() + ".example:6443"}
 		if err := loadContextDir(c, filepath.Join(dir, e.Name())); err != nil {
 			return nil, err
 		}
@@ -106,21 +107,21 @@ func LoadDir(dir, istioNamespace string) (*Fleet, error) {
 	sort.Slice(f.Clusters, func(i, j int) bool { return f.Clusters[i].Context < f.Clusters[j].Context })
 	// Probe results, when the fixture has them (DIR/_probes.yaml).
 	if b, err := os.ReadFile(filepath.Join(dir, ProbesFile)); err == nil {
-		f.Probes = &Probes{}
+		f.Probes = &model.Probes{}
 		if err := yaml.UnmarshalStrict(b, f.Probes); err != nil {
 			return nil, fmt.Errorf("%s: %w", ProbesFile, err)
 		}
 	}
 	// What the AWS APIs said, when the fixture has it (DIR/_awsnetwork.yaml).
 	if b, err := os.ReadFile(filepath.Join(dir, AWSNetworkFile)); err == nil {
-		f.AWSNetwork = &AWSNetwork{}
+		f.AWSNetwork = &model.AWSNetwork{}
 		if err := yaml.UnmarshalStrict(b, f.AWSNetwork); err != nil {
 			return nil, fmt.Errorf("%s: %w", AWSNetworkFile, err)
 		}
 	}
 	// What AWS Private CA said, when the fixture has it (DIR/_awspca.yaml).
 	if b, err := os.ReadFile(filepath.Join(dir, AWSPrivateCAFile)); err == nil {
-		f.AWSPrivateCA = &AWSPrivateCA{}
+		f.AWSPrivateCA = &model.AWSPrivateCA{}
 		if err := yaml.UnmarshalStrict(b, f.AWSPrivateCA); err != nil {
 			return nil, fmt.Errorf("%s: %w", AWSPrivateCAFile, err)
 		}
@@ -140,7 +141,7 @@ const AWSNetworkFile = "_awsnetwork.yaml"
 // the live probes' results (a Probes document).
 const ProbesFile = "_probes.yaml"
 
-func loadContextDir(c *Cluster, dir string) error {
+func loadContextDir(c *model.Cluster, dir string) error {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		return err
@@ -168,7 +169,7 @@ func loadContextDir(c *Cluster, dir string) error {
 			return fmt.Errorf("%s: %w", file, err)
 		}
 	}
-	c.resolveRuntimeIssuers()
+	resolveRuntimeIssuers(c)
 	return nil
 }
 
@@ -187,7 +188,7 @@ func decode(doc []byte) (runtime.Object, error) {
 }
 
 // AddManifests decodes a multi-document YAML stream and adds every object.
-func AddManifests(c *Cluster, manifests []byte) error {
+func AddManifests(c *model.Cluster, manifests []byte) error {
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(manifests)))
 	for i := 1; ; i++ {
 		doc, err := r.Read()
@@ -210,13 +211,13 @@ func AddManifests(c *Cluster, manifests []byte) error {
 				if err != nil {
 					return fmt.Errorf("document %d: %w", i, err)
 				}
-				if err := c.Add(o); err != nil {
+				if err := addObject(c, o); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		if err := c.Add(obj); err != nil {
+		if err := addObject(c, obj); err != nil {
 			return fmt.Errorf("document %d: %w", i, err)
 		}
 	}

@@ -4,11 +4,12 @@ import (
 	"sort"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // KubeContexts lists the kubeconfig's contexts, sorted by name (nil when the
 // kubeconfig cannot be read: the run reports that elsewhere).
-func KubeContexts(flags *kube.Flags) []KubeContext {
+func KubeContexts(flags *kube.Flags) []model.KubeContext {
 	if flags == nil {
 		return nil
 	}
@@ -16,9 +17,9 @@ func KubeContexts(flags *kube.Flags) []KubeContext {
 	if err != nil {
 		return nil
 	}
-	out := make([]KubeContext, 0, len(raw.Contexts))
+	out := make([]model.KubeContext, 0, len(raw.Contexts))
 	for name, kctx := range raw.Contexts {
-		k := KubeContext{Name: name}
+		k := model.KubeContext{Name: name}
 		if kctx != nil {
 			if cl, ok := raw.Clusters[kctx.Cluster]; ok && cl != nil {
 				k.Server = cl.Server

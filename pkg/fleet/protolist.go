@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // The large kinds (Services, EndpointSlices, Nodes) are read item by item:
@@ -38,7 +39,7 @@ var protobufPrefix = []byte{0x6b, 0x38, 0x73, 0x00}
 // rc, the REST client of the resource's group version, and adds each item to
 // c unless drop rejects it. A body that is not protobuf (an aggregated
 // server, a proxy that rewrote it) is decoded whole.
-func listItems[T any, P protoItem[T]](ctx context.Context, c *Cluster, rc rest.Interface, resource, namespace string,
+func listItems[T any, P protoItem[T]](ctx context.Context, c *model.Cluster, rc rest.Interface, resource, namespace string,
 	opts metav1.ListOptions, drop func(P) bool) error {
 	opts.Limit = pageSize
 	item := P(new(T))
@@ -58,7 +59,7 @@ func listItems[T any, P protoItem[T]](ctx context.Context, c *Cluster, rc rest.I
 			if drop != nil && drop(item) {
 				return nil
 			}
-			return c.Add(item)
+			return addObject(c, item)
 		})
 		if errors.Is(err, errNotProtobuf) {
 			next, err = addDecoded(c, body, drop)
@@ -149,7 +150,7 @@ func bytesField(msg []byte, num protowire.Number) ([]byte, error) {
 
 // addDecoded decodes a whole list body in whatever encoding the server
 // chose and adds its items.
-func addDecoded[P runtime.Object](c *Cluster, body []byte, drop func(P) bool) (string, error) {
+func addDecoded[P runtime.Object](c *model.Cluster, body []byte, drop func(P) bool) (string, error) {
 	obj, _, err := kube.Codecs().UniversalDeserializer().Decode(body, nil, nil)
 	if err != nil {
 		return "", err
@@ -158,7 +159,7 @@ func addDecoded[P runtime.Object](c *Cluster, body []byte, drop func(P) bool) (s
 		if p, ok := o.(P); ok && drop != nil && drop(p) {
 			return nil
 		}
-		return c.Add(o)
+		return addObject(c, o)
 	})
 	if err != nil {
 		return "", err

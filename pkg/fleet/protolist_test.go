@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 func serviceList(n int, next string) *corev1.ServiceList {
@@ -38,21 +40,21 @@ func TestEachItemMatchesWholeDecode(t *testing.T) {
 	if err := protobuf.NewSerializer(clientscheme.Scheme, clientscheme.Scheme).Encode(list, &buf); err != nil {
 		t.Fatal(err)
 	}
-	var byItem Cluster
+	var byItem model.Cluster
 	item := &corev1.Service{}
 	next, err := eachItem(buf.Bytes(), func(b []byte) error {
 		item.Reset()
 		if err := item.Unmarshal(b); err != nil {
 			return err
 		}
-		return byItem.Add(item)
+		return addObject(&byItem, item)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var whole Cluster
+	var whole model.Cluster
 	for i := range list.Items {
-		if err := whole.Add(&list.Items[i]); err != nil {
+		if err := addObject(&whole, &list.Items[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -72,7 +74,7 @@ func TestJSONListFallsBack(t *testing.T) {
 	if _, err := eachItem(body, func([]byte) error { return nil }); err != errNotProtobuf {
 		t.Fatalf("eachItem on JSON: %v, want errNotProtobuf", err)
 	}
-	var c Cluster
+	var c model.Cluster
 	next, err := addDecoded[*corev1.Service](&c, body, func(s *corev1.Service) bool { return s.Name == "svc-1" })
 	if err != nil || next != "" || len(c.Services) != 1 || c.Services[0].Name != "svc-0" {
 		t.Errorf("next %q, err %v, services %+v", next, err, c.Services)
@@ -116,7 +118,7 @@ func TestListItemsFollowsPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c Cluster
+	var c model.Cluster
 	if err := listItems[corev1.Service](context.Background(), &c, kube.CoreV1().RESTClient(), "services", "", metav1.ListOptions{ResourceVersion: "0"}, nil); err != nil {
 		t.Fatal(err)
 	}

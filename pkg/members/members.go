@@ -16,13 +16,13 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Of returns who else is in the mesh: the membership the check runner put in
 // the fleet, or, for a fleet that has none (a snapshot as read), derived now.
-func Of(f *fleet.Fleet) *fleet.Membership {
+func Of(f *model.Fleet) *model.Membership {
 	if f.Members != nil {
 		return f.Members
 	}
@@ -37,8 +37,8 @@ func Of(f *fleet.Fleet) *fleet.Membership {
 // chosen context's (read or not: an unreachable chosen cluster is reported
 // as such, not as unread), or the credential probe reached a kube-system
 // a read cluster has.
-func Derive(f *fleet.Fleet) fleet.Membership {
-	d := deriver{f: f, byID: map[string]*fleet.Member{}, readIDs: map[string]bool{},
+func Derive(f *model.Fleet) model.Membership {
+	d := deriver{f: f, byID: map[string]*model.Member{}, readIDs: map[string]bool{},
 		readUIDs: map[string]bool{}, chosen: map[string]bool{}, readNets: map[string]bool{}}
 	for _, c := range f.Clusters {
 		d.chosen[c.Context] = true
@@ -69,8 +69,8 @@ func Derive(f *fleet.Fleet) fleet.Membership {
 }
 
 type deriver struct {
-	f        *fleet.Fleet
-	byID     map[string]*fleet.Member
+	f        *model.Fleet
+	byID     map[string]*model.Member
 	order    []string
 	readIDs  map[string]bool
 	readUIDs map[string]bool
@@ -84,17 +84,17 @@ type deriver struct {
 	nets []string
 }
 
-func (d *deriver) member(id string) *fleet.Member {
+func (d *deriver) member(id string) *model.Member {
 	m := d.byID[id]
 	if m == nil {
-		m = &fleet.Member{ClusterID: id}
+		m = &model.Member{ClusterID: id}
 		d.byID[id] = m
 		d.order = append(d.order, id)
 	}
 	return m
 }
 
-func (d *deriver) seen(m *fleet.Member, how string) {
+func (d *deriver) seen(m *model.Member, how string) {
 	if !slices.Contains(m.SeenBy, how) {
 		m.SeenBy = append(m.SeenBy, how)
 	}
@@ -109,7 +109,7 @@ func (d *deriver) markRead(id string) {
 
 // remoteSecrets: every data key of a remote secret istiod reads names a
 // cluster it registers (the key equal to its own ID it ignores).
-func (d *deriver) remoteSecrets(c *fleet.Cluster) {
+func (d *deriver) remoteSecrets(c *model.Cluster) {
 	own := mesh.Identify(c).ClusterID
 	for _, s := range mesh.RemoteSecrets(c) {
 		if !s.Read() {
@@ -132,7 +132,7 @@ func (d *deriver) remoteSecrets(c *fleet.Cluster) {
 }
 
 // meshNetworks: an endpoint fromRegistry names a cluster ID on that network.
-func (d *deriver) meshNetworks(c *fleet.Cluster) {
+func (d *deriver) meshNetworks(c *model.Cluster) {
 	n, _, err := mesh.MeshNetworks(c)
 	if err != nil || n == nil {
 		return
@@ -192,7 +192,7 @@ func (d *deriver) credentials() {
 	}
 	for _, p := range d.f.Probes.Credentials {
 		m, ok := d.byID[p.Key]
-		if !ok || p.Outcome != fleet.CredOK {
+		if !ok || p.Outcome != model.CredOK {
 			continue
 		}
 		if p.KubeSystemUID != "" && d.readUIDs[p.KubeSystemUID] {
@@ -209,8 +209,8 @@ func (d *deriver) credentials() {
 	}
 }
 
-func (d *deriver) result() fleet.Membership {
-	var out fleet.Membership
+func (d *deriver) result() model.Membership {
+	var out model.Membership
 	sort.Strings(d.order)
 	memberNets := map[string]bool{}
 	for _, id := range d.order {
@@ -238,15 +238,15 @@ func (d *deriver) result() fleet.Membership {
 // server is the one m's remote secret names, else one named as its cluster
 // ID (the usual convention, not a rule). Chosen contexts are not candidates:
 // they were read, and are not m.
-func (d *deriver) context(m fleet.Member) (name, matchedBy string) {
+func (d *deriver) context(m model.Member) (name, matchedBy string) {
 	for _, k := range d.f.Kubeconfig {
 		if !d.chosen[k.Name] && mesh.SameServer(k.Server, m.Server) {
-			return k.Name, fleet.MatchedByServer
+			return k.Name, model.MatchedByServer
 		}
 	}
 	for _, k := range d.f.Kubeconfig {
 		if !d.chosen[k.Name] && k.Name == m.ClusterID {
-			return k.Name, fleet.MatchedByName
+			return k.Name, model.MatchedByName
 		}
 	}
 	return "", ""
@@ -254,11 +254,11 @@ func (d *deriver) context(m fleet.Member) (name, matchedBy string) {
 
 // OnNetwork returns the unread members that are, or may be, on network n:
 // meshNetworks puts them there, or nothing says where they are.
-func OnNetwork(m *fleet.Membership, n string) []fleet.Member {
+func OnNetwork(m *model.Membership, n string) []model.Member {
 	if m == nil {
 		return nil
 	}
-	var out []fleet.Member
+	var out []model.Member
 	for _, u := range m.Unread {
 		if u.Network == "" || u.Network == n {
 			out = append(out, u)
@@ -268,11 +268,11 @@ func OnNetwork(m *fleet.Membership, n string) []fleet.Member {
 }
 
 // InRegion returns the unread members whose nodes istiod sees in region r.
-func InRegion(m *fleet.Membership, r string) []fleet.Member {
+func InRegion(m *model.Membership, r string) []model.Member {
 	if m == nil {
 		return nil
 	}
-	var out []fleet.Member
+	var out []model.Member
 	for _, u := range m.Unread {
 		if slices.Contains(u.Regions, r) {
 			out = append(out, u)
@@ -283,11 +283,11 @@ func InRegion(m *fleet.Membership, r string) []fleet.Member {
 
 // RegionsUnknown returns the unread members whose regions are not known
 // (no credential probe reached their nodes).
-func RegionsUnknown(m *fleet.Membership) []fleet.Member {
+func RegionsUnknown(m *model.Membership) []model.Member {
 	if m == nil {
 		return nil
 	}
-	var out []fleet.Member
+	var out []model.Member
 	for _, u := range m.Unread {
 		if len(u.Regions) == 0 {
 			out = append(out, u)
@@ -298,7 +298,7 @@ func RegionsUnknown(m *fleet.Membership) []fleet.Member {
 
 // Describe names members and how to read each, for a finding's message:
 // "central (context central), north (no context of the kubeconfig reads it)".
-func Describe(ms []fleet.Member) string {
+func Describe(ms []model.Member) string {
 	parts := make([]string, len(ms))
 	for i, u := range ms {
 		parts[i] = u.ClusterID + " (" + HowToRead(u) + ")"
@@ -307,11 +307,11 @@ func Describe(ms []fleet.Member) string {
 }
 
 // HowToRead says which context would read an unread member.
-func HowToRead(u fleet.Member) string {
+func HowToRead(u model.Member) string {
 	switch u.MatchedBy {
-	case fleet.MatchedByServer:
+	case model.MatchedByServer:
 		return "context " + u.Context
-	case fleet.MatchedByName:
+	case model.MatchedByName:
 		return "context " + u.Context + ", matched by name"
 	}
 	return "no context of the kubeconfig reads it"
@@ -319,7 +319,7 @@ func HowToRead(u fleet.Member) string {
 
 // RegionEvidence is one evidence line with the unread members' regions as
 // istiod sees them ("" when none is known).
-func RegionEvidence(m *fleet.Membership) string {
+func RegionEvidence(m *model.Membership) string {
 	if m == nil {
 		return ""
 	}

@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // primary builds a read primary with CLUSTER_ID id, a remote secret per
 // peer (cluster ID → API server), and meshNetworks when given.
-func primary(t *testing.T, context, id string, peers map[string]string, meshNetworks string) *fleet.Cluster {
+func primary(t *testing.T, context, id string, peers map[string]string, meshNetworks string) *model.Cluster {
 	t.Helper()
-	c := &fleet.Cluster{Context: context, IstioNamespace: "istio-system", Reachable: true,
+	c := &model.Cluster{Context: context, IstioNamespace: "istio-system", Reachable: true,
 		Server: "https://" + context + ".example:6443", KubeSystemUID: "uid-" + context}
 	doc := fmt.Sprintf(`apiVersion: v1
 kind: Namespace
@@ -61,13 +62,13 @@ data:
 
 func server(name string) string { return "https://" + name + ".example:6443" }
 
-func ids(m fleet.Membership) []string { return m.IDs() }
+func ids(m model.Membership) []string { return m.IDs() }
 
 func TestDeriveRemoteSecretsAndContexts(t *testing.T) {
 	east := primary(t, "east", "east", map[string]string{
 		"west": server("west"), "central": server("central"), "north": "https://10.0.4.2:6443", "south": server("south"),
 	}, "")
-	f := &fleet.Fleet{Clusters: []*fleet.Cluster{east}, Kubeconfig: []fleet.KubeContext{
+	f := &model.Fleet{Clusters: []*model.Cluster{east}, Kubeconfig: []model.KubeContext{
 		{Name: "east", Server: server("east")},
 		{Name: "prod-west", Server: server("west") + "/"}, // matched by server, whatever its name
 		{Name: "central", Server: "https://central-public.example"},
@@ -98,8 +99,8 @@ func TestDeriveLeavesOutWhatWasRead(t *testing.T) {
 	west := primary(t, "west", "west", map[string]string{"east": server("east")}, "")
 	// "renamed" is read under another cluster ID: its API server is a
 	// chosen context's, unreachable or not.
-	renamed := &fleet.Cluster{Context: "renamed", Server: server("renamed"), Error: "timeout"}
-	f := &fleet.Fleet{Clusters: []*fleet.Cluster{east, west, renamed}}
+	renamed := &model.Cluster{Context: "renamed", Server: server("renamed"), Error: "timeout"}
+	f := &model.Fleet{Clusters: []*model.Cluster{east, west, renamed}}
 	if m := Derive(f); m.Partial() {
 		t.Errorf("the whole mesh was read, but unread: %+v", m.Unread)
 	}
@@ -112,17 +113,17 @@ func TestDeriveClusterzCredentialsAndMeshNetworks(t *testing.T) {
   network-far: {endpoints: [{fromCidr: 10.9.0.0/16}], gateways: [{address: 192.0.2.9, port: 15443}]}
 `
 	east := primary(t, "east", "east", map[string]string{"central": server("central"), "gone": server("gone")}, nets)
-	f := &fleet.Fleet{Clusters: []*fleet.Cluster{east}, Probes: &fleet.Probes{
-		Istiod: []fleet.IstiodView{{Context: "east", Clusters: []fleet.IstiodCluster{
+	f := &model.Fleet{Clusters: []*model.Cluster{east}, Probes: &model.Probes{
+		Istiod: []model.IstiodView{{Context: "east", Clusters: []model.IstiodCluster{
 			{ID: "east", SyncStatus: "synced"}, {ID: "central", SyncStatus: "synced"}, {ID: "late", SyncStatus: "syncing"},
 		}}},
-		Credentials: []fleet.CredentialProbe{
+		Credentials: []model.CredentialProbe{
 			// meshNetworks names central's network: the label read through
 			// the secret does not replace it.
-			{Context: "east", Key: "central", Outcome: fleet.CredOK, KubeSystemUID: "uid-central", Regions: []string{"eu-central-1"}, Network: "label-central"},
-			{Context: "east", Key: "late", Outcome: fleet.CredUnauthorized, Network: "not-read"},
+			{Context: "east", Key: "central", Outcome: model.CredOK, KubeSystemUID: "uid-central", Regions: []string{"eu-central-1"}, Network: "label-central"},
+			{Context: "east", Key: "late", Outcome: model.CredUnauthorized, Network: "not-read"},
 			// the key "gone" reaches east itself: read already, not a member
-			{Context: "east", Key: "gone", Outcome: fleet.CredOK, KubeSystemUID: "uid-east"},
+			{Context: "east", Key: "gone", Outcome: model.CredOK, KubeSystemUID: "uid-east"},
 		},
 	}}
 	m := Derive(f)
@@ -151,19 +152,19 @@ func TestDeriveClusterzCredentialsAndMeshNetworks(t *testing.T) {
 }
 
 func TestOfPrefersTheRunnersMembership(t *testing.T) {
-	set := &fleet.Membership{Unread: []fleet.Member{{ClusterID: "x"}}}
-	if got := Of(&fleet.Fleet{Members: set}); got != set {
+	set := &model.Membership{Unread: []model.Member{{ClusterID: "x"}}}
+	if got := Of(&model.Fleet{Members: set}); got != set {
 		t.Errorf("Of derived again instead of using the fleet's membership")
 	}
-	if got := Of(&fleet.Fleet{}); got == nil || got.Partial() {
+	if got := Of(&model.Fleet{}); got == nil || got.Partial() {
 		t.Errorf("empty fleet: %+v", got)
 	}
 }
 
 func TestDeriveNetworkFromTheRemoteSecretsCredentials(t *testing.T) {
 	east := primary(t, "east", "east", map[string]string{"west": server("west")}, "")
-	f := &fleet.Fleet{Clusters: []*fleet.Cluster{east}, Probes: &fleet.Probes{Credentials: []fleet.CredentialProbe{
-		{Context: "east", Key: "west", Outcome: fleet.CredOK, Network: "network-west", Regions: []string{"us-west-2", "us-west-1"}},
+	f := &model.Fleet{Clusters: []*model.Cluster{east}, Probes: &model.Probes{Credentials: []model.CredentialProbe{
+		{Context: "east", Key: "west", Outcome: model.CredOK, Network: "network-west", Regions: []string{"us-west-2", "us-west-1"}},
 	}}}
 	m := Derive(f)
 	if len(m.Unread) != 1 || m.Unread[0].Network != "network-west" || !reflect.DeepEqual(m.Unread[0].Regions, []string{"us-west-1", "us-west-2"}) {

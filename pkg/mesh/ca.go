@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
@@ -111,11 +111,11 @@ func (ca CA) SigningChain() []*x509.Certificate {
 }
 
 // ReadCA finds the CA istiod in this cluster signs with (once per cluster).
-func ReadCA(c *fleet.Cluster) CA {
+func ReadCA(c *model.Cluster) CA {
 	return c.Memo("mesh.CA", func() any { return readCA(c) }).(CA)
 }
 
-func readCA(c *fleet.Cluster) CA {
+func readCA(c *model.Cluster) CA {
 	external := externalCA(c)
 	cacerts, hasCACerts := findSecret(c, c.IstioNamespace, CACertsSecret)
 	selfSigned, hasSelfSigned := findSecret(c, c.IstioNamespace, SelfSignedSecret)
@@ -148,7 +148,7 @@ func readCA(c *fleet.Cluster) CA {
 // readPluggedIn reads `cacerts` as istiod does: the kubernetes.io/tls layout
 // when tls.crt exists, else Istio's; every file must exist or istiod refuses
 // to start ("incomplete signing CA bundle detected", checkCABundleCompleteness).
-func readPluggedIn(s fleet.Secret) CA {
+func readPluggedIn(s model.Secret) CA {
 	ca := CA{Source: CAPluggedIn, Secret: s.Namespace + "/" + s.Name, Layout: "istio", Annotations: s.Annotations}
 	r := reader{s: s, ca: &ca}
 	if r.withheld() {
@@ -172,7 +172,7 @@ func readPluggedIn(s fleet.Secret) CA {
 // readSelfSigned reads istiod's own root: ca-cert.pem is both the signing
 // certificate and a root, root-cert.pem may add roots
 // (security/pkg/pki/ca NewSelfSignedIstioCAOptions, util.AppendRootCerts).
-func readSelfSigned(s fleet.Secret) CA {
+func readSelfSigned(s model.Secret) CA {
 	ca := CA{Source: CASelfSigned, Secret: s.Namespace + "/" + s.Name, Layout: "istio", Annotations: s.Annotations}
 	r := reader{s: s, ca: &ca}
 	if r.withheld() {
@@ -194,7 +194,7 @@ func readSelfSigned(s fleet.Secret) CA {
 }
 
 type reader struct {
-	s  fleet.Secret
+	s  model.Secret
 	ca *CA
 }
 
@@ -279,7 +279,7 @@ func containsCert(list []*x509.Certificate, c *x509.Certificate) bool {
 // Kubernetes CSR API (EXTERNAL_CA), the mesh config names a CA address
 // (meshConfig.ca.address), or the injector sends the proxies to another CA
 // (values.global.caAddress, which becomes the proxies' CA_ADDR).
-func externalCA(c *fleet.Cluster) []string {
+func externalCA(c *model.Cluster) []string {
 	istiod, ok := findIstiod(c)
 	if !ok {
 		return nil
@@ -327,7 +327,7 @@ type RootConfigMap struct {
 
 // RootConfigMaps reads every istio-ca-root-cert ConfigMap (key root-cert.pem)
 // of the cluster, ordered by namespace.
-func RootConfigMaps(c *fleet.Cluster) []RootConfigMap {
+func RootConfigMaps(c *model.Cluster) []RootConfigMap {
 	return c.Memo("mesh.RootConfigMaps", func() any {
 		var out []RootConfigMap
 		// istiod writes the same root into every namespace: parse each
@@ -338,7 +338,7 @@ func RootConfigMaps(c *fleet.Cluster) []RootConfigMap {
 		}
 		seen := map[string]parsed{}
 		for _, cm := range c.ConfigMaps {
-			if cm.Name != fleet.RootCertConfigMap {
+			if cm.Name != model.RootCertConfigMap {
 				continue
 			}
 			r := RootConfigMap{Namespace: cm.Namespace}
@@ -364,11 +364,11 @@ func RootConfigMaps(c *fleet.Cluster) []RootConfigMap {
 	}).([]RootConfigMap)
 }
 
-func findSecret(c *fleet.Cluster, ns, name string) (fleet.Secret, bool) {
+func findSecret(c *model.Cluster, ns, name string) (model.Secret, bool) {
 	for _, s := range c.Secrets {
 		if s.Namespace == ns && s.Name == name {
 			return s, true
 		}
 	}
-	return fleet.Secret{}, false
+	return model.Secret{}, false
 }

@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki/pkitest"
 )
 
-func clusterWith(t testing.TB, s pkitest.Secret, env map[string]string) *fleet.Cluster {
-	c := &fleet.Cluster{Context: "east", IstioNamespace: "istio-system", Reachable: true}
+func clusterWith(t testing.TB, s pkitest.Secret, env map[string]string) *model.Cluster {
+	c := &model.Cluster{Context: "east", IstioNamespace: "istio-system", Reachable: true}
 	pc := pkitest.Cluster{Context: "east", Secrets: []pkitest.Secret{s}, IstiodEnv: env}
 	if err := fleet.AddManifests(c, pc.Manifests("istio-system")); err != nil {
 		t.Fatal(err)
@@ -52,9 +53,9 @@ func FuzzReadCA(f *testing.F) {
 	f.Add(good.Data["ca-cert.pem"], good.Data["ca-key.pem"], good.Data["cert-chain.pem"], good.Data["root-cert.pem"])
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), []byte("x"), []byte{}, []byte("-----BEGIN"))
 	f.Fuzz(func(t *testing.T, cert, key, chain, root []byte) {
-		c := &fleet.Cluster{Context: "east", IstioNamespace: "istio-system", Reachable: true}
-		c.Secrets = []fleet.Secret{{Meta: fleet.Meta{Namespace: "istio-system", Name: "cacerts"},
-			Data: fleet.SecretData{"ca-cert.pem": cert, "ca-key.pem": key, "cert-chain.pem": chain, "root-cert.pem": root}}}
+		c := &model.Cluster{Context: "east", IstioNamespace: "istio-system", Reachable: true}
+		c.Secrets = []model.Secret{{Meta: model.Meta{Namespace: "istio-system", Name: "cacerts"},
+			Data: model.SecretData{"ca-cert.pem": cert, "ca-key.pem": key, "cert-chain.pem": chain, "root-cert.pem": root}}}
 		ca := readCA(c)
 		out := fmt.Sprintf("%v %+v", ca, ca.Problems)
 		if len(key) >= 16 && strings.Contains(out, string(key)) {
@@ -66,9 +67,9 @@ func FuzzReadCA(f *testing.F) {
 // A snapshot loaded from a dump keeps key names only: the CA is withheld,
 // which is not a parse error.
 func TestReadCAFromDump(t *testing.T) {
-	c := &fleet.Cluster{Context: "east", IstioNamespace: "istio-system", Reachable: true}
-	c.Secrets = []fleet.Secret{{Meta: fleet.Meta{Namespace: "istio-system", Name: "cacerts"},
-		Data: fleet.SecretData{"ca-cert.pem": nil, "ca-key.pem": nil, "cert-chain.pem": nil, "root-cert.pem": nil}}}
+	c := &model.Cluster{Context: "east", IstioNamespace: "istio-system", Reachable: true}
+	c.Secrets = []model.Secret{{Meta: model.Meta{Namespace: "istio-system", Name: "cacerts"},
+		Data: model.SecretData{"ca-cert.pem": nil, "ca-key.pem": nil, "cert-chain.pem": nil, "root-cert.pem": nil}}}
 	ca := readCA(c)
 	if !ca.Withheld || ca.Signing != nil || ca.Key() != nil || len(ca.Problems) != 1 || ca.Problems[0].Fatal {
 		t.Errorf("got withheld=%v problems=%v", ca.Withheld, ca.Problems)

@@ -3,7 +3,7 @@ package mesh
 import (
 	"strings"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // CrossNetworkPort is the east-west gateway's port for mTLS traffic between
@@ -14,8 +14,8 @@ const CrossNetworkPort = 15443
 // east-west gateway of network: labelled with the network, in any namespace
 // (installs use istio-system, istio-gateways, istio-ingress …), and exposing
 // the cross-network port. Found by labels, never by name.
-func EastWestGateways(c *fleet.Cluster, network string) []fleet.Service {
-	var out []fleet.Service
+func EastWestGateways(c *model.Cluster, network string) []model.Service {
+	var out []model.Service
 	for _, s := range c.Services {
 		if s.Labels[NetworkLabel] != network {
 			continue

@@ -11,7 +11,7 @@ import (
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/pkg/config/constants"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Role is a cluster's part in the control plane.
@@ -68,17 +68,17 @@ func init() {
 
 // IdentityKinds are the kinds Identify reads: a check that relies on a
 // cluster's identity needs all of them.
-var IdentityKinds = []fleet.Kind{
-	fleet.KindNamespaces, fleet.KindDeployments, fleet.KindPods,
-	fleet.KindConfigMaps, fleet.KindServices, fleet.KindWebhooks,
+var IdentityKinds = []model.Kind{
+	model.KindNamespaces, model.KindDeployments, model.KindPods,
+	model.KindConfigMaps, model.KindServices, model.KindWebhooks,
 }
 
 // Identify reads a cluster's identity from its snapshot (once per cluster).
-func Identify(c *fleet.Cluster) Identity {
+func Identify(c *model.Cluster) Identity {
 	return c.Memo("mesh.Identity", func() any { return identify(c) }).(Identity)
 }
 
-func identify(c *fleet.Cluster) Identity {
+func identify(c *model.Cluster) Identity {
 	id := Identity{Role: RoleUnknown}
 	if !c.Reachable {
 		return id
@@ -136,20 +136,20 @@ func meshConfigName(revision string) string {
 }
 
 // findIstiod returns the istiod Deployment (or, lacking one, Pod) in Istio's namespace.
-func findIstiod(c *fleet.Cluster) (fleet.Workload, bool) {
-	for _, list := range [][]fleet.Workload{c.Deployments, c.Pods} {
+func findIstiod(c *model.Cluster) (model.Workload, bool) {
+	for _, list := range [][]model.Workload{c.Deployments, c.Pods} {
 		for _, w := range list {
 			if w.Namespace == c.IstioNamespace && (w.Labels["app"] == IstiodApp || w.PodLabels["app"] == IstiodApp) {
 				return w, true
 			}
 		}
 	}
-	return fleet.Workload{}, false
+	return model.Workload{}, false
 }
 
 // hasRemoteTraces tells a remote cluster: an istiod Service without a local
 // istiod, an injector configured for it, or a webhook calling out by URL.
-func hasRemoteTraces(c *fleet.Cluster, v injectorValuesDoc) bool {
+func hasRemoteTraces(c *model.Cluster, v injectorValuesDoc) bool {
 	for _, s := range c.Services {
 		if s.Namespace == c.IstioNamespace && s.Name == IstiodApp {
 			return true
@@ -166,7 +166,7 @@ func hasRemoteTraces(c *fleet.Cluster, v injectorValuesDoc) bool {
 	return false
 }
 
-func imageTag(w fleet.Workload) string {
+func imageTag(w model.Workload) string {
 	for _, c := range w.Containers {
 		if i := strings.LastIndex(c.Image, ":"); i > 0 && !strings.Contains(c.Image[i:], "/") {
 			return c.Image[i+1:]
@@ -186,7 +186,7 @@ type injectorValuesDoc struct {
 	} `json:"global"`
 }
 
-func injectorValues(c *fleet.Cluster) injectorValuesDoc {
+func injectorValues(c *model.Cluster) injectorValuesDoc {
 	var v injectorValuesDoc
 	if cm, ok := findConfigMap(c, c.IstioNamespace, InjectorConfigMap); ok {
 		_ = json.Unmarshal([]byte(cm.Data["values"]), &v) // absent or malformed values tell nothing
@@ -194,21 +194,21 @@ func injectorValues(c *fleet.Cluster) injectorValuesDoc {
 	return v
 }
 
-func findConfigMap(c *fleet.Cluster, ns, name string) (fleet.ConfigMap, bool) {
+func findConfigMap(c *model.Cluster, ns, name string) (model.ConfigMap, bool) {
 	for _, cm := range c.ConfigMaps {
 		if cm.Namespace == ns && cm.Name == name {
 			return cm, true
 		}
 	}
-	return fleet.ConfigMap{}, false
+	return model.ConfigMap{}, false
 }
 
-func hasNamespace(c *fleet.Cluster, name string) bool {
+func hasNamespace(c *model.Cluster, name string) bool {
 	_, ok := namespaceLabel(c, name, "")
 	return ok
 }
 
-func namespaceLabel(c *fleet.Cluster, ns, key string) (string, bool) {
+func namespaceLabel(c *model.Cluster, ns, key string) (string, bool) {
 	for _, n := range c.Namespaces {
 		if n.Name == ns {
 			if key == "" {

@@ -3,7 +3,7 @@ package mesh
 import (
 	"testing"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // FuzzMeshConfig: the mesh ConfigMap (mesh config, meshNetworks) and the
@@ -18,11 +18,11 @@ func FuzzMeshConfig(f *testing.F) {
 	f.Add("trustDomain: [", "networks: 3", "{\"global\":")
 	f.Add("", "", "")
 	f.Fuzz(func(t *testing.T, meshConfig, meshNetworks, values string) {
-		c := &fleet.Cluster{Context: "east", IstioNamespace: "istio-system", Reachable: true}
-		c.Namespaces = []fleet.Namespace{{Meta: fleet.Meta{Name: "istio-system", Labels: map[string]string{NetworkLabel: "network-east"}}}}
-		c.ConfigMaps = []fleet.ConfigMap{
-			{Meta: fleet.Meta{Namespace: "istio-system", Name: MeshConfigMap}, Data: map[string]string{"mesh": meshConfig, MeshNetworksKey: meshNetworks}},
-			{Meta: fleet.Meta{Namespace: "istio-system", Name: InjectorConfigMap}, Data: map[string]string{"values": values}},
+		c := &model.Cluster{Context: "east", IstioNamespace: "istio-system", Reachable: true}
+		c.Namespaces = []model.Namespace{{Meta: model.Meta{Name: "istio-system", Labels: map[string]string{NetworkLabel: "network-east"}}}}
+		c.ConfigMaps = []model.ConfigMap{
+			{Meta: model.Meta{Namespace: "istio-system", Name: MeshConfigMap}, Data: map[string]string{"mesh": meshConfig, MeshNetworksKey: meshNetworks}},
+			{Meta: model.Meta{Namespace: "istio-system", Name: InjectorConfigMap}, Data: map[string]string{"values": values}},
 		}
 		_ = Identify(c)
 		n, ref, err := MeshNetworks(c)

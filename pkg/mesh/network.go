@@ -10,7 +10,7 @@ import (
 	"istio.io/api/label"
 	meshconfig "istio.io/api/mesh/v1alpha1"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Ports of an east-west gateway (istio.io/istio pilot/pkg/serviceregistry/kube/controller
@@ -47,7 +47,7 @@ func init() {
 type NetworkGateway struct {
 	Context string
 	Network string
-	Service fleet.Service
+	Service model.Service
 	// Port is the mTLS port (0 when the Service only speaks HBONE).
 	Port int32
 	// Addresses are IPs or hostnames from status.loadBalancer.ingress.
@@ -58,11 +58,11 @@ type NetworkGateway struct {
 func (g NetworkGateway) Ref() string { return g.Service.Namespace + "/" + g.Service.Name }
 
 // NetworkGateways returns the network gateways of one cluster, for every network.
-func NetworkGateways(c *fleet.Cluster) []NetworkGateway {
+func NetworkGateways(c *model.Cluster) []NetworkGateway {
 	return c.Memo("mesh.NetworkGateways", func() any { return networkGateways(c) }).([]NetworkGateway)
 }
 
-func networkGateways(c *fleet.Cluster) []NetworkGateway {
+func networkGateways(c *model.Cluster) []NetworkGateway {
 	var out []NetworkGateway
 	for _, s := range c.Services {
 		nw := s.Labels[NetworkLabel]
@@ -97,19 +97,19 @@ func networkGateways(c *fleet.Cluster) []NetworkGateway {
 	return out
 }
 
-func hasPort(s fleet.Service, port int32) bool {
+func hasPort(s model.Service, port int32) bool {
 	_, ok := ServicePort(s, port)
 	return ok
 }
 
 // ServicePort returns the port of s numbered port.
-func ServicePort(s fleet.Service, port int32) (fleet.ServicePort, bool) {
+func ServicePort(s model.Service, port int32) (model.ServicePort, bool) {
 	for _, p := range s.Ports {
 		if p.Port == port {
 			return p, true
 		}
 	}
-	return fleet.ServicePort{}, false
+	return model.ServicePort{}, false
 }
 
 // IsIP reports whether a gateway address is an IP (not a DNS name).
@@ -120,7 +120,7 @@ func IsIP(addr string) bool {
 
 // SelectedWorkloads returns the Deployments and Pods in the Service's
 // namespace whose (template) labels match its selector.
-func SelectedWorkloads(c *fleet.Cluster, s fleet.Service) (deployments, pods []fleet.Workload) {
+func SelectedWorkloads(c *model.Cluster, s model.Service) (deployments, pods []model.Workload) {
 	if len(s.Selector) == 0 {
 		return nil, nil
 	}
@@ -154,7 +154,7 @@ func LabelsMatch(selector, labels map[string]string) bool {
 // WorkloadNetwork is the network Istio's injector gives a workload: its own
 // topology.istio.io/network label, else ISTIO_META_NETWORK in its
 // environment, else its namespace's label. source says which.
-func WorkloadNetwork(c *fleet.Cluster, w fleet.Workload) (network, source string) {
+func WorkloadNetwork(c *model.Cluster, w model.Workload) (network, source string) {
 	lbls := w.Labels
 	if w.PodLabels != nil {
 		lbls = w.PodLabels
@@ -173,7 +173,7 @@ func WorkloadNetwork(c *fleet.Cluster, w fleet.Workload) (network, source string
 
 // MeshNetworks reads the meshNetworks of the cluster's mesh ConfigMap (nil
 // when there is none or it lists no network).
-func MeshNetworks(c *fleet.Cluster) (*meshconfig.MeshNetworks, string, error) {
+func MeshNetworks(c *model.Cluster) (*meshconfig.MeshNetworks, string, error) {
 	id := Identify(c)
 	name := meshConfigName(id.Revision)
 	cm, ok := findConfigMap(c, c.IstioNamespace, name)
@@ -196,10 +196,10 @@ func MeshNetworks(c *fleet.Cluster) (*meshconfig.MeshNetworks, string, error) {
 }
 
 // Istiod returns the cluster's istiod Deployment (or Pod).
-func Istiod(c *fleet.Cluster) (fleet.Workload, bool) { return findIstiod(c) }
+func Istiod(c *model.Cluster) (model.Workload, bool) { return findIstiod(c) }
 
 // IstiodEnv is an istiod setting as its environment holds it.
-func IstiodEnv(c *fleet.Cluster, name string) (string, bool) {
+func IstiodEnv(c *model.Cluster, name string) (string, bool) {
 	w, ok := findIstiod(c)
 	if !ok {
 		return "", false
@@ -228,7 +228,7 @@ func MinorVersion(v string) (major, minor int, ok bool) {
 
 // Networks returns the networks of the fleet's Istio clusters with the
 // contexts on each, sorted; clusters without a network are under "".
-func Networks(f *fleet.Fleet) (names []string, members map[string][]string) {
+func Networks(f *model.Fleet) (names []string, members map[string][]string) {
 	members = map[string][]string{}
 	for _, c := range f.Clusters {
 		id := Identify(c)
@@ -245,7 +245,7 @@ func Networks(f *fleet.Fleet) (names []string, members map[string][]string) {
 }
 
 // NamedNetworks is the number of distinct non-empty networks.
-func NamedNetworks(f *fleet.Fleet) []string {
+func NamedNetworks(f *model.Fleet) []string {
 	names, _ := Networks(f)
 	var out []string
 	for _, n := range names {
@@ -260,7 +260,7 @@ func NamedNetworks(f *fleet.Fleet) []string {
 // network: its meshNetworks gateways for that network when it lists them by
 // address, else the load-balancer addresses of the labelled gateways found
 // in the fleet. source says which.
-func GatewayAddressFor(f *fleet.Fleet, c *fleet.Cluster, network string) (addrs []string, source string) {
+func GatewayAddressFor(f *model.Fleet, c *model.Cluster, network string) (addrs []string, source string) {
 	if mn, ref, err := MeshNetworks(c); err == nil && mn != nil {
 		if n, ok := mn.GetNetworks()[network]; ok {
 			for _, gw := range n.GetGateways() {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // NetworkClaim is one thing that says which network a cluster is on,
@@ -37,7 +37,7 @@ const (
 // ISTIO_META_NETWORK of its Deployments (gateways installed by the
 // gateway-injection template carry both), and every meshNetworks entry in
 // the fleet that lists c's cluster ID as a registry. Sorted by source.
-func NetworkClaims(f *fleet.Fleet, c *fleet.Cluster) []NetworkClaim {
+func NetworkClaims(f *model.Fleet, c *model.Cluster) []NetworkClaim {
 	var out []NetworkClaim
 	if n := injectorValues(c).Global.Network; n != "" {
 		out = append(out, NetworkClaim{n, ClaimInstall, fmt.Sprintf("values.global.network of ConfigMap %s/%s in %s", c.IstioNamespace, InjectorConfigMap, c.Context)})

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 func TestMinorVersion(t *testing.T) {
@@ -21,7 +22,7 @@ func TestMinorVersion(t *testing.T) {
 }
 
 func TestNetworkGatewaysAsIstiodFindsThem(t *testing.T) {
-	c := &fleet.Cluster{Context: "east", IstioNamespace: "istio-system", Reachable: true}
+	c := &model.Cluster{Context: "east", IstioNamespace: "istio-system", Reachable: true}
 	err := fleet.AddManifests(c, []byte(`apiVersion: v1
 kind: Service
 metadata: {name: custom-port, namespace: gw, labels: {topology.istio.io/network: n1, networking.istio.io/gatewayPort: "16443"}}
@@ -66,13 +67,13 @@ status: {loadBalancer: {ingress: [{ip: 192.0.2.9}]}}
 }
 
 func TestWorkloadNetwork(t *testing.T) {
-	c := &fleet.Cluster{Namespaces: []fleet.Namespace{{Meta: fleet.Meta{Name: "gw", Labels: map[string]string{NetworkLabel: "from-ns"}}}}}
-	w := fleet.Workload{Meta: fleet.Meta{Namespace: "gw", Labels: map[string]string{NetworkLabel: "from-label"}}}
+	c := &model.Cluster{Namespaces: []model.Namespace{{Meta: model.Meta{Name: "gw", Labels: map[string]string{NetworkLabel: "from-ns"}}}}}
+	w := model.Workload{Meta: model.Meta{Namespace: "gw", Labels: map[string]string{NetworkLabel: "from-label"}}}
 	if n, _ := WorkloadNetwork(c, w); n != "from-label" {
 		t.Errorf("label: %q", n)
 	}
 	w.Labels = nil
-	w.Containers = []fleet.Container{{Env: map[string]string{"ISTIO_META_NETWORK": "from-env"}}}
+	w.Containers = []model.Container{{Env: map[string]string{"ISTIO_META_NETWORK": "from-env"}}}
 	if n, _ := WorkloadNetwork(c, w); n != "from-env" {
 		t.Errorf("env: %q", n)
 	}

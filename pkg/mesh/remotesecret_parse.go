@@ -8,7 +8,7 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // ClusterAnnotation is the annotation istioctl create-remote-secret puts on a
@@ -61,14 +61,14 @@ type RemoteEntry struct {
 
 // RemoteSecrets lists a cluster's remote secrets and look-alikes, sorted by
 // namespace and name (once per cluster).
-func RemoteSecrets(c *fleet.Cluster) []RemoteSecret {
+func RemoteSecrets(c *model.Cluster) []RemoteSecret {
 	return c.Memo("mesh.RemoteSecrets", func() any { return remoteSecrets(c) }).([]RemoteSecret)
 }
 
-func remoteSecrets(c *fleet.Cluster) []RemoteSecret {
+func remoteSecrets(c *model.Cluster) []RemoteSecret {
 	var out []RemoteSecret
 	for _, s := range c.Secrets {
-		label, hasLabel := s.Labels[fleet.MultiClusterSecretLabel]
+		label, hasLabel := s.Labels[model.MultiClusterSecretLabel]
 		ann := s.Annotations[ClusterAnnotation]
 		if !hasLabel && ann == "" && !strings.HasPrefix(s.Name, RemoteSecretPrefix) {
 			continue

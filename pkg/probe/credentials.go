@@ -23,9 +23,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/flowcontrol"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // CredentialTarget is one remote secret entry istiod reads: a primary, the
@@ -42,10 +42,10 @@ type CredentialTarget struct {
 // istiod reads and would use: in the Istio namespace, labelled, with a key
 // other than the primary's own cluster ID. An entry whose kubeconfig istiod
 // refuses is planned as not run, with the reason.
-func PlanCredentials(f *fleet.Fleet) []CredentialTarget {
+func PlanCredentials(f *model.Fleet) []CredentialTarget {
 	var out []CredentialTarget
 	for _, c := range f.Clusters {
-		if ok, _ := c.Readable(fleet.KindSecrets); !ok {
+		if ok, _ := c.Readable(model.KindSecrets); !ok {
 			continue
 		}
 		id := mesh.Identify(c)
@@ -75,7 +75,7 @@ func PlanCredentials(f *fleet.Fleet) []CredentialTarget {
 	return out
 }
 
-func secretData(c *fleet.Cluster, ns, name string) fleet.SecretData {
+func secretData(c *model.Cluster, ns, name string) model.SecretData {
 	for _, s := range c.Secrets {
 		if s.Namespace == ns && s.Name == name {
 			return s.Data
@@ -92,28 +92,28 @@ const rbacParallel = 8
 // reads kube-system (who answers, and whether the credentials are accepted)
 // and asks SelfSubjectAccessReview for every permission of Istio's reader
 // ClusterRole. It returns by opts.Deadline whatever the servers do.
-func Credentials(ctx context.Context, f *fleet.Fleet, opts Options) []fleet.CredentialProbe {
+func Credentials(ctx context.Context, f *model.Fleet, opts Options) []model.CredentialProbe {
 	opts = opts.withDefaults()
 	if dl, ok := ctx.Deadline(); ok && dl.Before(opts.Deadline) {
 		opts.Deadline = dl
 	}
 	targets := PlanCredentials(f)
-	out := make([]fleet.CredentialProbe, len(targets))
+	out := make([]model.CredentialProbe, len(targets))
 	for i, t := range targets {
-		out[i] = fleet.CredentialProbe{Context: t.Context, Secret: t.Secret, Key: t.Key, Server: t.Server}
+		out[i] = model.CredentialProbe{Context: t.Context, Secret: t.Secret, Key: t.Key, Server: t.Server}
 		if t.NotRun == "" {
 			out[i].TokenSubject, out[i].TokenExpiry = tokenClaims(t.kubeconfig)
 		}
 	}
 	if left := time.Until(opts.Deadline); left < MinTime {
 		for i := range out {
-			out[i].Outcome = fleet.CredNotRun
+			out[i].Outcome = model.CredNotRun
 			out[i].Detail = fmt.Sprintf("not called: the run's deadline left %s", left.Round(time.Millisecond))
 		}
 		return out
 	}
 	planned := slices.Clone(out) // what late work reads, while out is filled
-	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(targets), func(ctx context.Context, i int) fleet.CredentialProbe {
+	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(targets), func(ctx context.Context, i int) model.CredentialProbe {
 		r := planned[i]
 		if targets[i].NotRun == "" {
 			callCredential(ctx, opts, targets[i], &r)
@@ -123,23 +123,23 @@ func Credentials(ctx context.Context, f *fleet.Fleet, opts Options) []fleet.Cred
 	for i, t := range targets {
 		switch {
 		case t.NotRun != "":
-			out[i].Outcome, out[i].Detail = fleet.CredNotRun, t.NotRun
+			out[i].Outcome, out[i].Detail = model.CredNotRun, t.NotRun
 		case got[i] != nil:
 			out[i] = *got[i]
 		default:
-			out[i].Outcome, out[i].Detail = fleet.CredTimeout, "no result by the deadline"
+			out[i].Outcome, out[i].Detail = model.CredTimeout, "no result by the deadline"
 		}
 	}
 	return out
 }
 
 // callCredential fills r with what the API server said to the credentials.
-func callCredential(ctx context.Context, opts Options, t CredentialTarget, r *fleet.CredentialProbe) {
+func callCredential(ctx context.Context, opts Options, t CredentialTarget, r *model.CredentialProbe) {
 	start := time.Now()
 	defer func() { r.Duration = time.Since(start) }()
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(t.kubeconfig)
 	if err != nil {
-		r.Outcome, r.Detail = fleet.CredNotRun, "the kubeconfig cannot be loaded"
+		r.Outcome, r.Detail = model.CredNotRun, "the kubeconfig cannot be loaded"
 		return
 	}
 	secrets := credentialsOf(cfg)
@@ -151,22 +151,22 @@ func callCredential(ctx context.Context, opts Options, t CredentialTarget, r *fl
 	}
 	client, err := kube.NewClient(cfg)
 	if err != nil {
-		r.Outcome, r.Detail = fleet.CredError, scrub(oneLine(err), secrets)
+		r.Outcome, r.Detail = model.CredError, scrub(oneLine(err), secrets)
 		return
 	}
 	var ns corev1.Namespace
 	err = client.Core().Get().Resource("namespaces").Name("kube-system").Do(ctx).Into(&ns)
 	switch {
 	case err == nil:
-		r.Outcome, r.KubeSystemUID = fleet.CredOK, string(ns.UID)
+		r.Outcome, r.KubeSystemUID = model.CredOK, string(ns.UID)
 	default:
 		r.Outcome = classifyAPI(ctx, err)
 		r.Detail = scrub(oneLine(err), secrets)
 	}
-	if r.Outcome != fleet.CredOK && r.Outcome != fleet.CredForbidden {
+	if r.Outcome != model.CredOK && r.Outcome != model.CredForbidden {
 		return // not authenticated: there is nobody to ask access reviews for
 	}
-	if r.Outcome == fleet.CredOK {
+	if r.Outcome == model.CredOK {
 		r.Regions = nodeRegions(ctx, client)
 		istioNS, _, _ := strings.Cut(t.Secret, "/") // the remote's Istio namespace is named as the primary's
 		r.Network = namespaceNetwork(ctx, client, istioNS)
@@ -251,7 +251,7 @@ func review(ctx context.Context, client *kube.Client, accesses []Access) (checke
 // classifyAPI tells a rejected credential (401), a refused read (403), a
 // server whose certificate the kubeconfig's CA does not verify, and an
 // unreachable or silent server apart.
-func classifyAPI(ctx context.Context, err error) fleet.CredentialOutcome {
+func classifyAPI(ctx context.Context, err error) model.CredentialOutcome {
 	var unknownCA x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var invalid x509.CertificateInvalidError
@@ -261,23 +261,23 @@ func classifyAPI(ctx context.Context, err error) fleet.CredentialOutcome {
 	var netErr net.Error
 	switch {
 	case apierrors.IsUnauthorized(err):
-		return fleet.CredUnauthorized
+		return model.CredUnauthorized
 	case apierrors.IsForbidden(err):
-		return fleet.CredForbidden
+		return model.CredForbidden
 	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalid),
 		errors.As(err, &verifyErr), errors.As(err, &recordErr):
-		return fleet.CredTLS
+		return model.CredTLS
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fleet.CredTimeout
+		return model.CredTimeout
 	case errors.As(err, &netErr) && netErr.Timeout():
-		return fleet.CredTimeout
+		return model.CredTimeout
 	case errors.As(err, &dnsErr), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return fleet.CredUnreachable
+		return model.CredUnreachable
 	case strings.Contains(err.Error(), "x509: ") || strings.Contains(err.Error(), "tls: "):
-		return fleet.CredTLS // errors client-go flattens to text
+		return model.CredTLS // errors client-go flattens to text
 	}
-	return fleet.CredError
+	return model.CredError
 }
 
 // credentialsOf lists the secret strings of a rest.Config, to scrub them

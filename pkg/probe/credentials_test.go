@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 const kubeSystemUID = "7e57e57e-0000-4000-8000-000000000001"
@@ -81,25 +81,25 @@ users:
 
 // credFleet is a primary "east" with one remote secret per case, keyed by
 // the case name.
-func credFleet(kubeconfigs map[string][]byte) *fleet.Fleet {
-	data := fleet.SecretData{}
+func credFleet(kubeconfigs map[string][]byte) *model.Fleet {
+	data := model.SecretData{}
 	for k, v := range kubeconfigs {
 		data[k] = v
 	}
-	c := &fleet.Cluster{
+	c := &model.Cluster{
 		Context: "east", Reachable: true, IstioNamespace: "istio-system",
-		Namespaces: []fleet.Namespace{{Meta: fleet.Meta{Name: "istio-system"}}},
-		Deployments: []fleet.Workload{{
-			Meta:       fleet.Meta{Namespace: "istio-system", Name: "istiod", Labels: map[string]string{"app": "istiod"}},
-			Containers: []fleet.Container{{Name: "discovery", Env: map[string]string{"CLUSTER_ID": "east"}}},
+		Namespaces: []model.Namespace{{Meta: model.Meta{Name: "istio-system"}}},
+		Deployments: []model.Workload{{
+			Meta:       model.Meta{Namespace: "istio-system", Name: "istiod", Labels: map[string]string{"app": "istiod"}},
+			Containers: []model.Container{{Name: "discovery", Env: map[string]string{"CLUSTER_ID": "east"}}},
 		}},
-		Secrets: []fleet.Secret{{
-			Meta: fleet.Meta{Namespace: "istio-system", Name: "istio-remote-secret-peers",
-				Labels: map[string]string{fleet.MultiClusterSecretLabel: "true"}},
+		Secrets: []model.Secret{{
+			Meta: model.Meta{Namespace: "istio-system", Name: "istio-remote-secret-peers",
+				Labels: map[string]string{model.MultiClusterSecretLabel: "true"}},
 			Data: data,
 		}},
 	}
-	return &fleet.Fleet{Clusters: []*fleet.Cluster{c}, IstioNamespace: "istio-system"}
+	return &model.Fleet{Clusters: []*model.Cluster{c}, IstioNamespace: "istio-system"}
 }
 
 func selfSigned(t *testing.T) []byte {
@@ -158,14 +158,14 @@ func TestCredentialsTellsOutcomesApart(t *testing.T) {
 	}
 	f := credFleet(cases)
 	got := Credentials(context.Background(), f, Options{Timeout: 1500 * time.Millisecond, From: "test"})
-	by := map[string]fleet.CredentialProbe{}
+	by := map[string]model.CredentialProbe{}
 	for _, p := range got {
 		by[p.Key] = p
 	}
-	want := map[string]fleet.CredentialOutcome{
-		"ok": fleet.CredOK, "bad-token": fleet.CredUnauthorized, "forbidden": fleet.CredForbidden,
-		"wrong-ca": fleet.CredTLS, "unreachable": fleet.CredUnreachable, "silent": fleet.CredTimeout,
-		"malformed": fleet.CredNotRun,
+	want := map[string]model.CredentialOutcome{
+		"ok": model.CredOK, "bad-token": model.CredUnauthorized, "forbidden": model.CredForbidden,
+		"wrong-ca": model.CredTLS, "unreachable": model.CredUnreachable, "silent": model.CredTimeout,
+		"malformed": model.CredNotRun,
 	}
 	for k, w := range want {
 		if by[k].Outcome != w {
@@ -201,7 +201,7 @@ func TestCredentialsTellsOutcomesApart(t *testing.T) {
 func TestCredentialsSkippedWithoutTime(t *testing.T) {
 	f := credFleet(map[string][]byte{"west": kubeconfigFor("https://192.0.2.1:6443", nil, "x")})
 	got := Credentials(context.Background(), f, Options{Deadline: time.Now().Add(50 * time.Millisecond)})
-	if len(got) != 1 || got[0].Outcome != fleet.CredNotRun {
+	if len(got) != 1 || got[0].Outcome != model.CredNotRun {
 		t.Fatalf("got %+v", got)
 	}
 }
@@ -249,7 +249,7 @@ func TestCredentialsSlowReviewsGetTheWholeBudget(t *testing.T) {
 		t.Fatalf("%d probes, want 1", len(got))
 	}
 	p := got[0]
-	if p.Outcome != fleet.CredOK || p.RBACError != "" || p.RBACChecked != len(ReaderAccess) || len(p.RBACDenied) != 0 {
+	if p.Outcome != model.CredOK || p.RBACError != "" || p.RBACChecked != len(ReaderAccess) || len(p.RBACDenied) != 0 {
 		t.Errorf("after %s: outcome %s, %d of %d reviews checked, error %q", time.Since(start).Round(time.Millisecond),
 			p.Outcome, p.RBACChecked, len(ReaderAccess), p.RBACError)
 	}

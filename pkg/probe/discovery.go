@@ -3,7 +3,7 @@ package probe
 import (
 	"context"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // StartDiscovery starts the discovery probes (remote secrets' credentials,
@@ -12,6 +12,6 @@ import (
 // paths to their primary's istiod, 15012 and 15017) in the background, so
 // they share the run's deadline with the gateway probes rather than follow
 // them. The returned function waits for them and records their results in p.
-func StartDiscovery(ctx context.Context, f *fleet.Fleet, opts Options, istiodDebug map[string]string) func(p *fleet.Probes) {
+func StartDiscovery(ctx context.Context, f *model.Fleet, opts Options, istiodDebug map[string]string) func(p *model.Probes) {
 	return NewDiscovery(opts, opts.Timeout, istiodDebug).Finish(ctx, f, opts)
 }

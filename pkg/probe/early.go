@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Discovery runs the discovery probes of one run. The probes of a cluster
@@ -27,8 +27,8 @@ type Discovery struct {
 // early.
 type clusterProbes struct {
 	done  chan struct{}
-	creds []fleet.CredentialProbe
-	views []fleet.IstiodView
+	creds []model.CredentialProbe
+	views []model.IstiodView
 }
 
 // NewDiscovery returns the discovery probes of a run: each probe may use
@@ -41,7 +41,7 @@ func NewDiscovery(base Options, budget time.Duration, istiodDebug map[string]str
 // the cluster as far as fleet.EarlyKinds go (fleet.Options.Early). They end
 // by now + the budget, which is before the probe phase's own deadline (the
 // read's end + the budget): starting early never lengthens the run.
-func (d *Discovery) Start(ctx context.Context, view *fleet.Cluster) {
+func (d *Discovery) Start(ctx context.Context, view *model.Cluster) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.early[view.Context]; ok {
@@ -51,7 +51,7 @@ func (d *Discovery) Start(ctx context.Context, view *fleet.Cluster) {
 	d.early[view.Context] = p
 	opts := d.base
 	opts.Timeout, opts.Deadline = d.budget, time.Now().Add(d.budget)
-	one := &fleet.Fleet{IstioNamespace: view.IstioNamespace, Clusters: []*fleet.Cluster{view}}
+	one := &model.Fleet{IstioNamespace: view.IstioNamespace, Clusters: []*model.Cluster{view}}
 	go func() {
 		defer close(p.done)
 		var wg sync.WaitGroup
@@ -66,8 +66,8 @@ func (d *Discovery) Start(ctx context.Context, view *fleet.Cluster) {
 // early kinds should have, or no Start at all) and the istiod paths, which
 // need Services and EndpointSlices. The returned function waits for every
 // probe, early ones included, and records the results in p.
-func (d *Discovery) Finish(ctx context.Context, f *fleet.Fleet, opts Options) func(p *fleet.Probes) {
-	var late []*fleet.Cluster
+func (d *Discovery) Finish(ctx context.Context, f *model.Fleet, opts Options) func(p *model.Probes) {
+	var late []*model.Cluster
 	started := map[string]*clusterProbes{}
 	d.mu.Lock()
 	for _, c := range f.Clusters {
@@ -78,15 +78,15 @@ func (d *Discovery) Finish(ctx context.Context, f *fleet.Fleet, opts Options) fu
 		}
 	}
 	d.mu.Unlock()
-	rest := &fleet.Fleet{IstioNamespace: f.IstioNamespace, Clusters: late}
-	var creds []fleet.CredentialProbe
-	var views []fleet.IstiodView
-	var paths []fleet.IstiodPathProbe
+	rest := &model.Fleet{IstioNamespace: f.IstioNamespace, Clusters: late}
+	var creds []model.CredentialProbe
+	var views []model.IstiodView
+	var paths []model.IstiodPathProbe
 	var wg sync.WaitGroup
 	wg.Go(func() { creds = Credentials(ctx, rest, opts) })
 	wg.Go(func() { views = Istiod(ctx, rest, opts, d.istiodDebug) })
 	wg.Go(func() { paths = IstiodPaths(ctx, f, opts) })
-	return func(p *fleet.Probes) {
+	return func(p *model.Probes) {
 		wg.Wait()
 		for _, e := range started {
 			<-e.done // each ends by its own deadline, before opts'
@@ -102,8 +102,8 @@ func (d *Discovery) Finish(ctx context.Context, f *fleet.Fleet, opts Options) fu
 				p.Istiod = append(p.Istiod, e.views...)
 				continue
 			}
-			p.Credentials = append(p.Credentials, ofContext(creds, c.Context, func(r fleet.CredentialProbe) string { return r.Context })...)
-			p.Istiod = append(p.Istiod, ofContext(views, c.Context, func(v fleet.IstiodView) string { return v.Context })...)
+			p.Credentials = append(p.Credentials, ofContext(creds, c.Context, func(r model.CredentialProbe) string { return r.Context })...)
+			p.Istiod = append(p.Istiod, ofContext(views, c.Context, func(v model.IstiodView) string { return v.Context })...)
 		}
 	}
 }

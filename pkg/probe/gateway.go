@@ -1,6 +1,6 @@
 // Package probe holds the live part of a diagnosis: dials from this machine
 // to what the mesh exposes (east-west gateways). A probe never decides
-// anything: it records what it saw as data (fleet.Probes) on the Fleet
+// anything: it records what it saw as data (model.Probes) on the Fleet
 // before the checks run, and the checks judge it. Every probe is bound by
 // one absolute deadline, and says where it ran from.
 package probe
@@ -22,9 +22,9 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // MinTime is the least time before the deadline worth dialling in: with
@@ -129,7 +129,7 @@ type Target struct {
 // networks (S, N), the addresses S's istiod hands out for N (meshNetworks,
 // else the load-balancer addresses of N's labelled gateways). One network
 // (or none) plans nothing: there is no gateway path to probe.
-func Plan(f *fleet.Fleet, domain string) []Target {
+func Plan(f *model.Fleet, domain string) []Target {
 	if domain == "" {
 		domain = "cluster.local"
 	}
@@ -178,8 +178,8 @@ func Plan(f *fleet.Fleet, domain string) []Target {
 
 // viewCluster is the cluster whose istiod serves network src's proxies: a
 // primary of that network, else any of its clusters.
-func viewCluster(f *fleet.Fleet, contexts []string) *fleet.Cluster {
-	var first *fleet.Cluster
+func viewCluster(f *model.Fleet, contexts []string) *model.Cluster {
+	var first *model.Cluster
 	for _, name := range contexts {
 		c := f.Cluster(name)
 		if c == nil || !c.Reachable {
@@ -196,7 +196,7 @@ func viewCluster(f *fleet.Fleet, contexts []string) *fleet.Cluster {
 }
 
 // gatewayOf finds the labelled gateway Service of network that has addr.
-func gatewayOf(f *fleet.Fleet, network, addr string) (ctx, svc string, port int32) {
+func gatewayOf(f *model.Fleet, network, addr string) (ctx, svc string, port int32) {
 	for _, c := range f.Clusters {
 		if !c.Reachable {
 			continue
@@ -219,7 +219,7 @@ var skipNamespaces = map[string]bool{"kube-system": true, "kube-public": true, "
 
 // serviceSNI picks a real service of the network to name in the SNI: one
 // with ready endpoints, outside the system namespaces, the first by name.
-func serviceSNI(f *fleet.Fleet, contexts []string, domain string) (string, string) {
+func serviceSNI(f *model.Fleet, contexts []string, domain string) (string, string) {
 	type cand struct {
 		host string
 		port int32
@@ -255,12 +255,12 @@ func serviceSNI(f *fleet.Fleet, contexts []string, domain string) (string, strin
 // Gateways plans and runs the gateway probes of a fleet, concurrently, and
 // returns their results. It returns by opts.Deadline (plus the time to
 // collect results) whatever the gateways do.
-func Gateways(ctx context.Context, f *fleet.Fleet, opts Options) *fleet.Probes {
+func Gateways(ctx context.Context, f *model.Fleet, opts Options) *model.Probes {
 	opts = opts.withDefaults()
 	if dl, ok := ctx.Deadline(); ok && dl.Before(opts.Deadline) {
 		opts.Deadline = dl // the caller's budget for the whole run wins
 	}
-	out := &fleet.Probes{From: opts.From, Deadline: opts.Deadline}
+	out := &model.Probes{From: opts.From, Deadline: opts.Deadline}
 	targets := Plan(f, opts.Domain)
 	if len(targets) == 0 {
 		return out
@@ -280,24 +280,24 @@ func Gateways(ctx context.Context, f *fleet.Fleet, opts Options) *fleet.Probes {
 	}
 	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(targets), func(ctx context.Context, i int) dialResult {
 		if t := targets[i]; t.NotRun != "" {
-			return dialResult{outcome: fleet.ProbeNotRun, detail: t.NotRun}
+			return dialResult{outcome: model.ProbeNotRun, detail: t.NotRun}
 		}
 		return dial(ctx, opts, targets[i])
 	})
 	for i, t := range targets {
 		d := got[i]
 		if d == nil {
-			d = &dialResult{outcome: fleet.ProbeTimeout, detail: "no result by the deadline", took: time.Until(opts.Deadline)}
+			d = &dialResult{outcome: model.ProbeTimeout, detail: "no result by the deadline", took: time.Until(opts.Deadline)}
 		}
 		for _, src := range t.Sources {
-			p := fleet.GatewayProbe{
+			p := model.GatewayProbe{
 				SourceNetwork: src, Network: t.Network, Context: t.Context, Service: t.Service,
 				Address: t.Address, SNI: t.SNI, Outcome: d.outcome, Detail: d.detail, Duration: d.took,
 			}
 			if len(d.chain) > 0 {
 				p.Presented = describe(d.chain[0])
 				p.Outcome, p.Detail = judge(d, bundles[src], src, opts.Now())
-				if p.Outcome == fleet.ProbeUntrusted {
+				if p.Outcome == model.ProbeUntrusted {
 					verdict, own := ownVerdict(d, bundles[t.Network], t.Network, opts.Now())
 					p.Detail += "; " + verdict
 					p.OwnNetworkTrusts = own
@@ -311,7 +311,7 @@ func Gateways(ctx context.Context, f *fleet.Fleet, opts Options) *fleet.Probes {
 
 // dialResult is what one dial saw, before any trust bundle judged it.
 type dialResult struct {
-	outcome fleet.ProbeOutcome
+	outcome model.ProbeOutcome
 	detail  string
 	took    time.Duration
 	chain   []*x509.Certificate
@@ -325,7 +325,7 @@ var istioALPN = []string{"istio-peer-exchange", "istio"}
 
 func dial(ctx context.Context, opts Options, t Target) dialResult {
 	start := time.Now()
-	res := func(o fleet.ProbeOutcome, detail string) dialResult {
+	res := func(o model.ProbeOutcome, detail string) dialResult {
 		return dialResult{outcome: o, detail: detail, took: time.Since(start)}
 	}
 	conn, err := opts.Dial(ctx, "tcp", t.Address)
@@ -357,32 +357,32 @@ func dial(ctx context.Context, opts Options, t Target) dialResult {
 	tc := tls.Client(conn, cfg)
 	err = tc.HandshakeContext(ctx)
 	if len(chain) > 0 {
-		return dialResult{outcome: fleet.ProbeOK, took: time.Since(start), chain: chain, hsErr: err}
+		return dialResult{outcome: model.ProbeOK, took: time.Since(start), chain: chain, hsErr: err}
 	}
 	if err != nil {
 		o := classify(ctx, err)
-		if o == fleet.ProbeRefused || o == fleet.ProbeError {
-			o = fleet.ProbeHandshake // TCP was up: the TLS exchange failed
+		if o == model.ProbeRefused || o == model.ProbeError {
+			o = model.ProbeHandshake // TCP was up: the TLS exchange failed
 		}
 		return res(o, oneLine(err))
 	}
-	return res(fleet.ProbeHandshake, "the server completed TLS without a certificate")
+	return res(model.ProbeHandshake, "the server completed TLS without a certificate")
 }
 
-func classify(ctx context.Context, err error) fleet.ProbeOutcome {
+func classify(ctx context.Context, err error) model.ProbeOutcome {
 	var dnsErr *net.DNSError
 	var netErr net.Error
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fleet.ProbeTimeout
+		return model.ProbeTimeout
 	case errors.As(err, &netErr) && netErr.Timeout():
-		return fleet.ProbeTimeout
+		return model.ProbeTimeout
 	case errors.As(err, &dnsErr):
-		return fleet.ProbeUnresolved
+		return model.ProbeUnresolved
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET):
-		return fleet.ProbeRefused
+		return model.ProbeRefused
 	}
-	return fleet.ProbeError
+	return model.ProbeError
 }
 
 func oneLine(err error) string {
@@ -390,18 +390,18 @@ func oneLine(err error) string {
 }
 
 // judge verifies a presented chain against a source network's roots.
-func judge(d *dialResult, roots []*x509.Certificate, src string, now time.Time) (fleet.ProbeOutcome, string) {
+func judge(d *dialResult, roots []*x509.Certificate, src string, now time.Time) (model.ProbeOutcome, string) {
 	if len(roots) == 0 {
-		return fleet.ProbeNotRun, fmt.Sprintf("a certificate was presented, but no trust bundle (istio-ca-root-cert) was read for network %q to judge it", src)
+		return model.ProbeNotRun, fmt.Sprintf("a certificate was presented, but no trust bundle (istio-ca-root-cert) was read for network %q to judge it", src)
 	}
 	if err := verifyChain(d.chain, roots, now); err != nil {
-		return fleet.ProbeUntrusted, fmt.Sprintf("does not chain to the %d root(s) network %q trusts: %s", len(roots), src, oneLine(err))
+		return model.ProbeUntrusted, fmt.Sprintf("does not chain to the %d root(s) network %q trusts: %s", len(roots), src, oneLine(err))
 	}
 	detail := fmt.Sprintf("chains to the roots network %q trusts", src)
 	if d.hsErr != nil {
 		detail += "; then the server ended the handshake (" + oneLine(d.hsErr) + "), as a sidecar does without a client certificate"
 	}
-	return fleet.ProbeOK, detail
+	return model.ProbeOK, detail
 }
 
 // verifyChain verifies a presented chain (leaf first) against roots, for
@@ -425,9 +425,9 @@ func verifyChain(chain, roots []*x509.Certificate, now time.Time) error {
 func ownVerdict(d *dialResult, roots []*x509.Certificate, network string, now time.Time) (string, *bool) {
 	yes, no := true, false
 	switch o, _ := judge(d, roots, network, now); o {
-	case fleet.ProbeOK:
+	case model.ProbeOK:
 		return fmt.Sprintf("network %q itself trusts it: the networks do not share a root (see MF2001)", network), &yes
-	case fleet.ProbeUntrusted:
+	case model.ProbeUntrusted:
 		return fmt.Sprintf("not even network %q, whose gateway it is, trusts it: something other than the east-west gateway's passthrough answers there", network), &no
 	}
 	return fmt.Sprintf("no trust bundle of network %q was read to say whether it trusts it", network), nil
@@ -439,14 +439,14 @@ func describe(c *x509.Certificate) string {
 	for _, u := range c.URIs {
 		parts = append(parts, "URI "+u.String())
 	}
-	parts = append(parts, "issuer "+c.Issuer.String(), fleet.Fingerprint(c.Raw))
+	parts = append(parts, "issuer "+c.Issuer.String(), model.Fingerprint(c.Raw))
 	return strings.Join(parts, ", ")
 }
 
 // TrustBundle returns the roots the workloads of a network trust: every
 // certificate in the istio-ca-root-cert ConfigMaps (root-cert.pem) of the
 // Istio namespace of the network's clusters.
-func TrustBundle(f *fleet.Fleet, network string) []*x509.Certificate {
+func TrustBundle(f *model.Fleet, network string) []*x509.Certificate {
 	_, members := mesh.Networks(f)
 	var out []*x509.Certificate
 	seen := map[string]bool{}
@@ -456,7 +456,7 @@ func TrustBundle(f *fleet.Fleet, network string) []*x509.Certificate {
 			continue
 		}
 		for _, cm := range c.ConfigMaps {
-			if cm.Name != fleet.RootCertConfigMap || cm.Namespace != c.IstioNamespace {
+			if cm.Name != model.RootCertConfigMap || cm.Namespace != c.IstioNamespace {
 				continue
 			}
 			rest := []byte(cm.Data["root-cert.pem"])

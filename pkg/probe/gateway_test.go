@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 type ca struct {
@@ -59,11 +60,11 @@ func (a *ca) pem() string {
 
 // fleetOf builds two primaries on two networks whose gateways have the
 // given load-balancer IPs, trusting root.
-func fleetOf(t *testing.T, root *ca, eastIP, westIP string) *fleet.Fleet {
+func fleetOf(t *testing.T, root *ca, eastIP, westIP string) *model.Fleet {
 	t.Helper()
-	f := &fleet.Fleet{IstioNamespace: "istio-system"}
+	f := &model.Fleet{IstioNamespace: "istio-system"}
 	for _, c := range []struct{ name, ip string }{{"east", eastIP}, {"west", westIP}} {
-		cl := &fleet.Cluster{Context: c.name, IstioNamespace: "istio-system", Reachable: true}
+		cl := &model.Cluster{Context: c.name, IstioNamespace: "istio-system", Reachable: true}
 		doc := fmt.Sprintf(`apiVersion: v1
 kind: Namespace
 metadata: {name: istio-system, labels: {topology.istio.io/network: net-%[1]s}}
@@ -204,8 +205,8 @@ func (s *servers) closer(t *testing.T, ip string) {
 	s.set(ip, ln.Addr().String())
 }
 
-func outcomes(p *fleet.Probes) map[string]fleet.ProbeOutcome {
-	out := map[string]fleet.ProbeOutcome{}
+func outcomes(p *model.Probes) map[string]model.ProbeOutcome {
+	out := map[string]model.ProbeOutcome{}
 	for _, g := range p.Gateways {
 		out[g.SourceNetwork+"→"+g.Network] = g.Outcome
 	}
@@ -223,14 +224,14 @@ func TestGatewaysTellOutcomesApart(t *testing.T) {
 	cases := []struct {
 		name  string
 		setup func(s *servers)
-		want  fleet.ProbeOutcome
+		want  model.ProbeOutcome
 	}{
-		{"trusted", func(s *servers) { s.tlsServer(t, "192.0.2.2", root.workload(t), false) }, fleet.ProbeOK},
-		{"trusted, client certificate required", func(s *servers) { s.tlsServer(t, "192.0.2.2", root.workload(t), true) }, fleet.ProbeOK},
-		{"wrong root", func(s *servers) { s.tlsServer(t, "192.0.2.2", other.workload(t), false) }, fleet.ProbeUntrusted},
-		{"refused", func(s *servers) {}, fleet.ProbeRefused},
-		{"closes without TLS", func(s *servers) { s.closer(t, "192.0.2.2") }, fleet.ProbeHandshake},
-		{"hangs", func(s *servers) { s.hang(t, "192.0.2.2") }, fleet.ProbeTimeout},
+		{"trusted", func(s *servers) { s.tlsServer(t, "192.0.2.2", root.workload(t), false) }, model.ProbeOK},
+		{"trusted, client certificate required", func(s *servers) { s.tlsServer(t, "192.0.2.2", root.workload(t), true) }, model.ProbeOK},
+		{"wrong root", func(s *servers) { s.tlsServer(t, "192.0.2.2", other.workload(t), false) }, model.ProbeUntrusted},
+		{"refused", func(s *servers) {}, model.ProbeRefused},
+		{"closes without TLS", func(s *servers) { s.closer(t, "192.0.2.2") }, model.ProbeHandshake},
+		{"hangs", func(s *servers) { s.hang(t, "192.0.2.2") }, model.ProbeTimeout},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -244,7 +245,7 @@ func TestGatewaysTellOutcomesApart(t *testing.T) {
 				t.Errorf("took %s with a 500ms timeout", took)
 			}
 			got := outcomes(p)
-			if got["net-east→net-west"] != tc.want || got["net-west→net-east"] != fleet.ProbeOK {
+			if got["net-east→net-west"] != tc.want || got["net-west→net-east"] != model.ProbeOK {
 				t.Errorf("outcomes %v, want net-east→net-west %s and the other way ok\n%+v", got, tc.want, p.Gateways)
 			}
 			for _, sni := range s.snis {
@@ -253,11 +254,11 @@ func TestGatewaysTellOutcomesApart(t *testing.T) {
 				}
 			}
 			for _, g := range p.Gateways {
-				if g.Outcome == fleet.ProbeUntrusted && (g.OwnNetworkTrusts == nil || *g.OwnNetworkTrusts) {
+				if g.Outcome == model.ProbeUntrusted && (g.OwnNetworkTrusts == nil || *g.OwnNetworkTrusts) {
 					t.Errorf("a certificate from a root no network trusts: own network trusts %v", g.OwnNetworkTrusts)
 				}
 			}
-			m := NewMatrix(p)
+			m := model.NewReachabilityMatrix(p)
 			if m.Cells["net-east"]["net-west"].Outcome != tc.want || m.From != "test" {
 				t.Errorf("matrix %+v", m)
 			}
@@ -282,7 +283,7 @@ func TestDeadlineHoldsWhateverTheGatewayDoes(t *testing.T) {
 		t.Errorf("took %s past a 300ms deadline", took)
 	}
 	for _, g := range p.Gateways {
-		if g.Outcome != fleet.ProbeTimeout {
+		if g.Outcome != model.ProbeTimeout {
 			t.Errorf("%+v: want timeout", g)
 		}
 	}

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // IstiodMonitoringPort is the port istiod serves /debug/* on inside its pod
@@ -29,7 +29,7 @@ const clusterzLimit = 4 << 20
 // istiodTarget is one istiod to ask: at a debug address (url), or one
 // replica's pod through a port-forward.
 type istiodTarget struct {
-	view      fleet.IstiodView
+	view      model.IstiodView
 	url       string
 	namespace string
 	pod       string
@@ -43,14 +43,14 @@ type istiodTarget struct {
 // in the Istio namespace), as `istioctl remote-clusters` does, giving one view
 // per replica. A replica that does not answer in time is an error of its own
 // view; the others still report.
-func Istiod(ctx context.Context, f *fleet.Fleet, opts Options, addresses map[string]string) []fleet.IstiodView {
+func Istiod(ctx context.Context, f *model.Fleet, opts Options, addresses map[string]string) []model.IstiodView {
 	opts = opts.withDefaults()
 	if dl, ok := ctx.Deadline(); ok && dl.Before(opts.Deadline) {
 		opts.Deadline = dl
 	}
 	targets, clients := planIstiod(f, opts, addresses)
 	if left := time.Until(opts.Deadline); left < MinTime {
-		out := make([]fleet.IstiodView, len(targets))
+		out := make([]model.IstiodView, len(targets))
 		for i, t := range targets {
 			out[i] = t.view
 			if out[i].NotRun == "" {
@@ -60,7 +60,7 @@ func Istiod(ctx context.Context, f *fleet.Fleet, opts Options, addresses map[str
 		return out
 	}
 	client := &http.Client{Transport: &http.Transport{DialContext: opts.Dial}}
-	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(targets), func(ctx context.Context, i int) fleet.IstiodView {
+	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(targets), func(ctx context.Context, i int) model.IstiodView {
 		t := targets[i]
 		v := t.view
 		switch {
@@ -72,7 +72,7 @@ func Istiod(ctx context.Context, f *fleet.Fleet, opts Options, addresses map[str
 		}
 		return v
 	})
-	out := make([]fleet.IstiodView, len(targets))
+	out := make([]model.IstiodView, len(targets))
 	for i, t := range targets {
 		switch {
 		case t.view.NotRun != "":
@@ -89,7 +89,7 @@ func Istiod(ctx context.Context, f *fleet.Fleet, opts Options, addresses map[str
 
 // planIstiod lists the istiods to ask, and the client of each context read
 // through port-forwards.
-func planIstiod(f *fleet.Fleet, opts Options, addresses map[string]string) ([]istiodTarget, map[string]*kube.Client) {
+func planIstiod(f *model.Fleet, opts Options, addresses map[string]string) ([]istiodTarget, map[string]*kube.Client) {
 	var out []istiodTarget
 	clients := map[string]*kube.Client{}
 	for _, c := range f.Clusters {
@@ -97,11 +97,11 @@ func planIstiod(f *fleet.Fleet, opts Options, addresses map[string]string) ([]is
 			continue
 		}
 		if a := strings.TrimSuffix(addresses[c.Context], "/"); a != "" {
-			out = append(out, istiodTarget{view: fleet.IstiodView{Context: c.Context, Address: a}, url: a})
+			out = append(out, istiodTarget{view: model.IstiodView{Context: c.Context, Address: a}, url: a})
 			continue
 		}
-		none := fleet.IstiodView{Context: c.Context}
-		if ok, why := c.Readable(fleet.KindPods); !ok {
+		none := model.IstiodView{Context: c.Context}
+		if ok, why := c.Readable(model.KindPods); !ok {
 			none.NotRun = "its istiod pods were not listed (" + why + ")"
 			out = append(out, istiodTarget{view: none})
 			continue
@@ -122,7 +122,7 @@ func planIstiod(f *fleet.Fleet, opts Options, addresses map[string]string) ([]is
 		}
 		for _, p := range pods {
 			t := istiodTarget{namespace: p.Namespace, pod: p.Name, port: monitoringPort(p)}
-			t.view = fleet.IstiodView{Context: c.Context, Pod: p.Namespace + "/" + p.Name,
+			t.view = model.IstiodView{Context: c.Context, Pod: p.Namespace + "/" + p.Name,
 				Address: fmt.Sprintf("port-forward to %s/%s:%d", p.Namespace, p.Name, t.port), NotRun: cfgErr}
 			out = append(out, t)
 		}
@@ -134,8 +134,8 @@ func planIstiod(f *fleet.Fleet, opts Options, addresses map[string]string) ([]is
 // `istioctl remote-clusters` asks (app=istiod, status.phase=Running). A pod
 // running but not ready still answers, and is often the one to hear from:
 // istiod stays unready while its remote clusters sync.
-func istiodPods(c *fleet.Cluster) []fleet.Workload {
-	var out []fleet.Workload
+func istiodPods(c *model.Cluster) []model.Workload {
+	var out []model.Workload
 	for _, p := range c.Pods {
 		if p.Namespace == c.IstioNamespace && p.Labels["app"] == mesh.IstiodApp && p.Phase == "Running" {
 			out = append(out, p)
@@ -145,14 +145,14 @@ func istiodPods(c *fleet.Cluster) []fleet.Workload {
 	return out
 }
 
-func monitoringPort(p fleet.Workload) int {
+func monitoringPort(p model.Workload) int {
 	if v, err := strconv.Atoi(p.Annotations["prometheus.io/port"]); err == nil && v > 0 && v < 65536 {
 		return v
 	}
 	return IstiodMonitoringPort
 }
 
-func forwardClusterz(ctx context.Context, cl *kube.Client, t istiodTarget) ([]fleet.IstiodCluster, string) {
+func forwardClusterz(ctx context.Context, cl *kube.Client, t istiodTarget) ([]model.IstiodCluster, string) {
 	b, err := portForwardGet(ctx, cl, t.namespace, t.pod, t.port, "/debug/clusterz", clusterzLimit)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -163,7 +163,7 @@ func forwardClusterz(ctx context.Context, cl *kube.Client, t istiodTarget) ([]fl
 	return parseClusterz(b)
 }
 
-func readClusterz(ctx context.Context, client *http.Client, base string) ([]fleet.IstiodCluster, string) {
+func readClusterz(ctx context.Context, client *http.Client, base string) ([]model.IstiodCluster, string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/debug/clusterz", nil)
 	if err != nil {
 		return nil, "bad debug address: " + oneLine(err)
@@ -183,8 +183,8 @@ func readClusterz(ctx context.Context, client *http.Client, base string) ([]flee
 	return parseClusterz(b)
 }
 
-func parseClusterz(b []byte) ([]fleet.IstiodCluster, string) {
-	var got []fleet.IstiodCluster
+func parseClusterz(b []byte) ([]model.IstiodCluster, string) {
+	var got []model.IstiodCluster
 	if err := json.Unmarshal(b, &got); err != nil {
 		return nil, "/debug/clusterz is not the list istiod writes: " + oneLine(err)
 	}

@@ -17,7 +17,7 @@ import (
 	kubeletportforward "k8s.io/cri-streaming/pkg/streaming/portforward"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 func TestIstiodReadsClusterzAtDebugAddress(t *testing.T) {
@@ -30,8 +30,8 @@ func TestIstiodReadsClusterzAtDebugAddress(t *testing.T) {
 	}))
 	defer srv.Close()
 	f := credFleet(nil)
-	f.Clusters = append(f.Clusters, &fleet.Cluster{Context: "west", Reachable: true, IstioNamespace: "istio-system",
-		Deployments: []fleet.Workload{{Meta: fleet.Meta{Namespace: "istio-system", Name: "istiod", Labels: map[string]string{"app": "istiod"}}}}})
+	f.Clusters = append(f.Clusters, &model.Cluster{Context: "west", Reachable: true, IstioNamespace: "istio-system",
+		Deployments: []model.Workload{{Meta: model.Meta{Namespace: "istio-system", Name: "istiod", Labels: map[string]string{"app": "istiod"}}}}})
 	got := Istiod(context.Background(), f, Options{Timeout: time.Second}, map[string]string{"east": srv.URL + "/"})
 	if len(got) != 2 {
 		t.Fatalf("want a view per primary, got %+v", got)
@@ -104,8 +104,8 @@ func (refuses) PortForward(_ context.Context, pod, _ string, port int32, _ io.Re
 	return fmt.Errorf("failed to connect to localhost:%d inside the namespace of pod %s: connection refused", port, pod)
 }
 
-func istiodPod(name string, annotations map[string]string, phase string) fleet.Workload {
-	return fleet.Workload{Meta: fleet.Meta{Namespace: "istio-system", Name: name, Annotations: annotations,
+func istiodPod(name string, annotations map[string]string, phase string) model.Workload {
+	return model.Workload{Meta: model.Meta{Namespace: "istio-system", Name: name, Annotations: annotations,
 		Labels: map[string]string{"app": "istiod", "istio": "pilot"}}, Phase: phase, PodIP: "10.0.0.4"}
 }
 
@@ -132,7 +132,7 @@ func TestIstiodReadsEveryReplicaThroughAPortForward(t *testing.T) {
 
 	f := credFleet(nil)
 	east := f.Clusters[0]
-	east.Pods = []fleet.Workload{
+	east.Pods = []model.Workload{
 		istiodPod("istiod-d", nil, "Running"),
 		istiodPod("istiod-b", nil, "Running"),
 		istiodPod("istiod-a", map[string]string{"prometheus.io/port": "15099"}, "Running"),
@@ -152,7 +152,7 @@ func TestIstiodReadsEveryReplicaThroughAPortForward(t *testing.T) {
 	if len(got) != 4 {
 		t.Fatalf("want one view per Running replica (4), got %+v", got)
 	}
-	byPod := map[string]fleet.IstiodView{}
+	byPod := map[string]model.IstiodView{}
 	for _, v := range got {
 		byPod[v.Pod] = v
 	}
@@ -186,14 +186,14 @@ func TestIstiodReadsEveryReplicaThroughAPortForward(t *testing.T) {
 
 func TestIstiodWithoutClientOrPods(t *testing.T) {
 	f := credFleet(nil)
-	f.Clusters[0].Pods = []fleet.Workload{istiodPod("istiod-a", nil, "Running")}
+	f.Clusters[0].Pods = []model.Workload{istiodPod("istiod-a", nil, "Running")}
 	got := Istiod(context.Background(), f, Options{Timeout: time.Second, RESTConfig: func(string) (*rest.Config, error) {
 		return nil, errors.New("context gone")
 	}}, nil)
 	if len(got) != 1 || got[0].Pod != "istio-system/istiod-a" || !strings.Contains(got[0].NotRun, "context gone") {
 		t.Errorf("a replica with no client to reach it is not run: %+v", got)
 	}
-	f.Clusters[0].Failures = map[fleet.Kind]string{fleet.KindPods: "forbidden (403)"}
+	f.Clusters[0].Failures = map[model.Kind]string{model.KindPods: "forbidden (403)"}
 	got = Istiod(context.Background(), f, Options{Timeout: time.Second}, nil)
 	if len(got) != 1 || !strings.Contains(got[0].NotRun, "forbidden") {
 		t.Errorf("pods not listed: %+v", got)

@@ -12,14 +12,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // istiodPath is one address a remote cluster reaches its primary's istiod
 // at, with the roots that must verify what answers there.
 type istiodPath struct {
-	probe fleet.IstiodPathProbe
+	probe model.IstiodPathProbe
 	sni   string
 	alpn  []string
 	roots []*x509.Certificate
@@ -34,7 +34,7 @@ type istiodPath struct {
 // ExternalName), verified against the cluster's istio-ca-root-cert, as its
 // proxies do. A webhook that calls a Service and an istiod Service that
 // selects local pods are not paths to another cluster.
-func PlanIstiodPaths(f *fleet.Fleet) []istiodPath {
+func PlanIstiodPaths(f *model.Fleet) []istiodPath {
 	var out []istiodPath
 	for _, c := range f.Clusters {
 		if !c.Reachable || mesh.Identify(c).Role != mesh.RoleRemote {
@@ -54,7 +54,7 @@ func PlanIstiodPaths(f *fleet.Fleet) []istiodPath {
 					port = "443"
 				}
 				p := istiodPath{
-					probe: fleet.IstiodPathProbe{Context: c.Context, Via: fmt.Sprintf("injection webhook %s of %s", h.Name, w.Name),
+					probe: model.IstiodPathProbe{Context: c.Context, Via: fmt.Sprintf("injection webhook %s of %s", h.Name, w.Name),
 						Kind: "MutatingWebhookConfiguration", Name: w.Name, Address: net.JoinHostPort(u.Hostname(), port)},
 					roots: parseCerts(h.CABundle), rootsFrom: "the webhook's caBundle",
 					alpn: []string{"h2", "http/1.1"}, // as the API server calls a webhook
@@ -71,11 +71,11 @@ func PlanIstiodPaths(f *fleet.Fleet) []istiodPath {
 			}
 			roots := rootCerts(c)
 			base := istiodPath{
-				probe: fleet.IstiodPathProbe{Context: c.Context, Via: fmt.Sprintf("istiod Service %s/%s", s.Namespace, s.Name),
+				probe: model.IstiodPathProbe{Context: c.Context, Via: fmt.Sprintf("istiod Service %s/%s", s.Namespace, s.Name),
 					Kind: "Service", Namespace: s.Namespace, Name: s.Name},
 				sni: fmt.Sprintf("%s.%s.svc", s.Name, s.Namespace), roots: roots,
 				alpn:      []string{"h2"}, // xDS is gRPC
-				rootsFrom: fmt.Sprintf("%s's %s", c.Context, fleet.RootCertConfigMap),
+				rootsFrom: fmt.Sprintf("%s's %s", c.Context, model.RootCertConfigMap),
 			}
 			var hosts []string
 			if s.Type == "ExternalName" {
@@ -103,13 +103,13 @@ func PlanIstiodPaths(f *fleet.Fleet) []istiodPath {
 // IstiodPaths dials every path PlanIstiodPaths lists, from this machine,
 // within opts' deadline, and judges what answers against the roots the
 // remote cluster's API server or proxies would use.
-func IstiodPaths(ctx context.Context, f *fleet.Fleet, opts Options) []fleet.IstiodPathProbe {
+func IstiodPaths(ctx context.Context, f *model.Fleet, opts Options) []model.IstiodPathProbe {
 	opts = opts.withDefaults()
 	if dl, ok := ctx.Deadline(); ok && dl.Before(opts.Deadline) {
 		opts.Deadline = dl
 	}
 	paths := PlanIstiodPaths(f)
-	out := make([]fleet.IstiodPathProbe, len(paths))
+	out := make([]model.IstiodPathProbe, len(paths))
 	for i, p := range paths {
 		out[i] = p.probe
 	}
@@ -118,7 +118,7 @@ func IstiodPaths(ctx context.Context, f *fleet.Fleet, opts Options) []fleet.Isti
 	}
 	if left := time.Until(opts.Deadline); left < MinTime {
 		for i := range out {
-			out[i].Outcome, out[i].Detail = fleet.ProbeNotRun, fmt.Sprintf("not dialled: the run's deadline left %s", left.Round(time.Millisecond))
+			out[i].Outcome, out[i].Detail = model.ProbeNotRun, fmt.Sprintf("not dialled: the run's deadline left %s", left.Round(time.Millisecond))
 		}
 		return out
 	}
@@ -129,7 +129,7 @@ func IstiodPaths(ctx context.Context, f *fleet.Fleet, opts Options) []fleet.Isti
 	for i, p := range paths {
 		d := got[i]
 		if d == nil {
-			d = &dialResult{outcome: fleet.ProbeTimeout, detail: "no result by the deadline", took: time.Until(opts.Deadline)}
+			d = &dialResult{outcome: model.ProbeTimeout, detail: "no result by the deadline", took: time.Until(opts.Deadline)}
 		}
 		r := &out[i]
 		r.Outcome, r.Detail, r.Duration = d.outcome, d.detail, d.took
@@ -138,11 +138,11 @@ func IstiodPaths(ctx context.Context, f *fleet.Fleet, opts Options) []fleet.Isti
 		}
 		r.Presented = describe(d.chain[0])
 		if len(p.roots) == 0 {
-			r.Outcome, r.Detail = fleet.ProbeNotRun, fmt.Sprintf("a certificate was presented, but %s holds no certificate to judge it by", p.rootsFrom)
+			r.Outcome, r.Detail = model.ProbeNotRun, fmt.Sprintf("a certificate was presented, but %s holds no certificate to judge it by", p.rootsFrom)
 			continue
 		}
 		if err := verifyChain(d.chain, p.roots, opts.Now()); err != nil {
-			r.Outcome, r.Detail = fleet.ProbeUntrusted, fmt.Sprintf("does not chain to %s: %s", p.rootsFrom, oneLine(err))
+			r.Outcome, r.Detail = model.ProbeUntrusted, fmt.Sprintf("does not chain to %s: %s", p.rootsFrom, oneLine(err))
 		} else {
 			r.Detail = "chains to " + p.rootsFrom
 		}
@@ -152,9 +152,9 @@ func IstiodPaths(ctx context.Context, f *fleet.Fleet, opts Options) []fleet.Isti
 
 // rootCerts reads the roots of the cluster's istio-ca-root-cert in Istio's
 // namespace: what its proxies verify istiod with.
-func rootCerts(c *fleet.Cluster) []*x509.Certificate {
+func rootCerts(c *model.Cluster) []*x509.Certificate {
 	for _, cm := range c.ConfigMaps {
-		if cm.Name == fleet.RootCertConfigMap && cm.Namespace == c.IstioNamespace {
+		if cm.Name == model.RootCertConfigMap && cm.Namespace == c.IstioNamespace {
 			return parseCerts([]byte(cm.Data["root-cert.pem"]))
 		}
 	}

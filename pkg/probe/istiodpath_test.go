@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // remoteFleet is a primary east and a remote west whose webhook calls
 // 192.0.2.8:15017 with caBundle webhookRoot, and whose istiod Service has
 // the endpoint 192.0.2.7, judged by west's istio-ca-root-cert (meshRoot).
-func remoteFleet(t *testing.T, meshRoot, webhookRoot *ca) *fleet.Fleet {
+func remoteFleet(t *testing.T, meshRoot, webhookRoot *ca) *model.Fleet {
 	t.Helper()
-	f := &fleet.Fleet{IstioNamespace: "istio-system"}
+	f := &model.Fleet{IstioNamespace: "istio-system"}
 	docs := map[string]string{
 		"east": `
 apiVersion: v1
@@ -64,7 +65,7 @@ webhooks:
 `, meshRoot.pem(), base64.StdEncoding.EncodeToString([]byte(webhookRoot.pem()))),
 	}
 	for _, name := range []string{"east", "west"} {
-		cl := &fleet.Cluster{Context: name, Reachable: true, IstioNamespace: "istio-system"}
+		cl := &model.Cluster{Context: name, Reachable: true, IstioNamespace: "istio-system"}
 		if err := fleet.AddManifests(cl, []byte(docs[name])); err != nil {
 			t.Fatal(err)
 		}
@@ -80,21 +81,21 @@ func TestIstiodPathsJudgeByTheRemotesRoots(t *testing.T) {
 	s.tlsServer(t, "192.0.2.8:15017", other.workload(t), false) // something the webhook's caBundle does not explain
 	f := remoteFleet(t, mesh, mesh)
 	opts := Options{Dial: s.dial, Timeout: 2 * time.Second}
-	got := map[string]fleet.ProbeOutcome{}
+	got := map[string]model.ProbeOutcome{}
 	for _, p := range IstiodPaths(context.Background(), f, opts) {
 		if p.Context != "west" {
 			t.Errorf("a path of %s, but only west is remote", p.Context)
 		}
 		got[p.Address] = p.Outcome
 	}
-	want := map[string]fleet.ProbeOutcome{"192.0.2.7:15012": fleet.ProbeOK, "192.0.2.8:15017": fleet.ProbeUntrusted}
+	want := map[string]model.ProbeOutcome{"192.0.2.7:15012": model.ProbeOK, "192.0.2.8:15017": model.ProbeUntrusted}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("outcomes %v, want %v", got, want)
 	}
 
 	// Judged by the webhook's own caBundle: trusted when it holds the root.
 	for _, p := range IstiodPaths(context.Background(), remoteFleet(t, mesh, other), opts) {
-		if p.Address == "192.0.2.8:15017" && p.Outcome != fleet.ProbeOK {
+		if p.Address == "192.0.2.8:15017" && p.Outcome != model.ProbeOK {
 			t.Errorf("webhook with its root in caBundle: %s (%s)", p.Outcome, p.Detail)
 		}
 	}
@@ -102,7 +103,7 @@ func TestIstiodPathsJudgeByTheRemotesRoots(t *testing.T) {
 	// Nothing listening: refused, within the deadline.
 	var none servers
 	for _, p := range IstiodPaths(context.Background(), f, Options{Dial: none.dial, Timeout: 2 * time.Second}) {
-		if p.Outcome != fleet.ProbeRefused {
+		if p.Outcome != model.ProbeRefused {
 			t.Errorf("%s with nothing listening: %s", p.Address, p.Outcome)
 		}
 	}

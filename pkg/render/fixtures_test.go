@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // testCatalog is a small catalog of made-up checks: renderers must work for
@@ -106,13 +106,13 @@ func healthyReport(t *testing.T) *checks.Report {
 	cat := mustCatalog(t)
 	var impls []checks.Check
 	for _, m := range cat.Entries() {
-		impls = append(impls, checks.Func{CheckID: m.ID, Fn: func(*fleet.Fleet) []checks.Finding { return nil }})
+		impls = append(impls, checks.Func{CheckID: m.ID, Fn: func(*model.Fleet) []checks.Finding { return nil }})
 	}
 	reg, err := checks.NewRegistry(cat, impls...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fleet.Fleet{Clusters: []*fleet.Cluster{{Context: "east", Reachable: true}, {Context: "west", Reachable: true}}}
+	f := &model.Fleet{Clusters: []*model.Cluster{{Context: "east", Reachable: true}, {Context: "west", Reachable: true}}}
 	clusters := []checks.ClusterSummary{
 		{Context: "east", ClusterID: "east", Network: "net1", Role: "primary", Reachable: true},
 		{Context: "west", ClusterID: "west", Network: "net1", Role: "primary", Reachable: true},

@@ -13,7 +13,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // planWidth is where the comments of a plan wrap.
@@ -214,7 +214,7 @@ func shown(c fix.Change) (obj *unstructured.Unstructured, secret bool) {
 			case len(raw) == 0 && pending:
 				redacted[k] = "<filled in at apply>"
 			default:
-				redacted[k] = fmt.Sprintf("<%d bytes, %s>", len(raw), fleet.Fingerprint(raw))
+				redacted[k] = fmt.Sprintf("<%d bytes, %s>", len(raw), model.Fingerprint(raw))
 			}
 		}
 		obj.Object[field] = redacted

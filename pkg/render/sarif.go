@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Tool names the program that wrote a report, for the formats that carry it
@@ -319,11 +319,11 @@ func sarifNotifications(r *checks.Report) []sarifNotification {
 }
 
 // unreadHow says which context would read an unread member, and how it was matched.
-func unreadHow(m fleet.Member) string {
+func unreadHow(m model.Member) string {
 	switch m.MatchedBy {
-	case fleet.MatchedByServer:
+	case model.MatchedByServer:
 		return "context " + m.Context + " reads it: same API server"
-	case fleet.MatchedByName:
+	case model.MatchedByName:
 		return "context " + m.Context + " may read it: same name"
 	}
 	return "no context of the kubeconfig reads it"

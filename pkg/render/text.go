@@ -9,7 +9,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Text writes the report for people: the clusters, then every selected check
@@ -91,9 +91,9 @@ func (t *textReport) unreadMembers() {
 	for _, m := range t.r.UnreadMembers {
 		with := "-"
 		switch m.MatchedBy {
-		case fleet.MatchedByServer:
+		case model.MatchedByServer:
 			with = m.Context + " (same API server)"
-		case fleet.MatchedByName:
+		case model.MatchedByName:
 			with = m.Context + " (same name)"
 		}
 		seen := m.SeenBy

@@ -10,8 +10,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
-	"github.com/meshfed/kubectl-meshfed/pkg/probe"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 func plainStyles() Styles { return NewStyles(&bytes.Buffer{}, false) }
@@ -209,9 +208,9 @@ func TestTextOpensWithTheMesh(t *testing.T) {
 
 func TestTextShowsReachabilityUnderConnectivity(t *testing.T) {
 	r := healthyReport(t)
-	r.Reachability = &probe.Matrix{From: "this machine (ci)", Networks: []string{"net1", "net2"}, Cells: map[string]map[string]probe.Cell{
-		"net1": {"net2": {Outcome: fleet.ProbeOK, Addresses: []string{"192.0.2.2:15443"}}},
-		"net2": {"net1": {Outcome: fleet.ProbeRefused, Addresses: []string{"192.0.2.1:15443"}}},
+	r.Reachability = &model.ReachabilityMatrix{From: "this machine (ci)", Networks: []string{"net1", "net2"}, Cells: map[string]map[string]model.ReachabilityCell{
+		"net1": {"net2": {Outcome: model.ProbeOK, Addresses: []string{"192.0.2.2:15443"}}},
+		"net2": {"net1": {Outcome: model.ProbeRefused, Addresses: []string{"192.0.2.1:15443"}}},
 	}}
 	var b bytes.Buffer
 	if err := Text(&b, r, mustCatalog(t), plainStyles()); err != nil {

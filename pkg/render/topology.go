@@ -8,8 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
-	"github.com/meshfed/kubectl-meshfed/pkg/probe"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/topology"
 )
 
@@ -58,7 +57,7 @@ func TopologyText(w io.Writer, t *topology.Topology) error {
 			detail = "no remote secret for cluster ID " + e.ToID
 		case topology.EdgeOutside:
 			detail = "remote secret " + e.Secret + " names a cluster no chosen context has"
-			if slices.ContainsFunc(t.UnreadMembers, func(m fleet.Member) bool { return m.ClusterID == e.ToID }) {
+			if slices.ContainsFunc(t.UnreadMembers, func(m model.Member) bool { return m.ClusterID == e.ToID }) {
 				detail = "remote secret " + e.Secret + "; in the mesh, not read"
 			}
 		}
@@ -153,14 +152,14 @@ func box(b *strings.Builder, title string, lines []string) {
 
 // ReachabilityText writes the probes' network × network view on its own
 // (the doctor's text report can show it after the findings).
-func ReachabilityText(w io.Writer, m *probe.Matrix) error {
+func ReachabilityText(w io.Writer, m *model.ReachabilityMatrix) error {
 	var b strings.Builder
 	reachability(&b, m)
 	_, err := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
 	return err
 }
 
-func reachability(b *strings.Builder, m *probe.Matrix) {
+func reachability(b *strings.Builder, m *model.ReachabilityMatrix) {
 	fmt.Fprintf(b, "\nReachability of the east-west gateways, probed from %s (rows: the network whose istiod hands out the address and whose roots judge the certificate; \"not probed\": no address to dial):\n", m.From)
 	if m.Skipped != "" {
 		b.WriteString("  (probes skipped: " + m.Skipped + ")\n")

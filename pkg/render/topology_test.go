@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/topology"
 )
 
@@ -59,7 +60,7 @@ func TestTopologyModel(t *testing.T) {
 	if states["west→centralcentral"] != topology.EdgeMissing || states["west→old-cluster"] != topology.EdgeOutside || states["east→westwest"] != topology.EdgeConfigured {
 		t.Errorf("edges %v", states)
 	}
-	if mp.Reachability == nil || mp.Reachability.Cells["net-west"]["net-east"].Outcome != fleet.ProbeRefused {
+	if mp.Reachability == nil || mp.Reachability.Cells["net-west"]["net-east"].Outcome != model.ProbeRefused {
 		t.Errorf("reachability %+v", mp.Reachability)
 	}
 	pr := load("primary-remote")

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // partialReport is the healthy report of a read of east alone, whose
@@ -15,9 +15,9 @@ import (
 // context); MF1001 compared east with nobody.
 func partialReport(t *testing.T) *checks.Report {
 	r := healthyReport(t)
-	r.UnreadMembers = []fleet.Member{
+	r.UnreadMembers = []model.Member{
 		{ClusterID: "south", SeenBy: []string{"remote secret istio-system/istio-remote-secret-south in east"}},
-		{ClusterID: "west", Network: "network-west", Context: "prod-west", MatchedBy: fleet.MatchedByServer,
+		{ClusterID: "west", Network: "network-west", Context: "prod-west", MatchedBy: model.MatchedByServer,
 			SeenBy: []string{"remote secret istio-system/istio-remote-secret-west in east", "istiod of east lists it (synced)"}},
 	}
 	for i := range r.Checks {
@@ -51,7 +51,7 @@ func TestUnreadMembersInEveryFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc struct {
-		UnreadMembers []fleet.Member `json:"unreadMembers"`
+		UnreadMembers []model.Member `json:"unreadMembers"`
 	}
 	if err := json.Unmarshal(js.Bytes(), &doc); err != nil || len(doc.UnreadMembers) != 2 || doc.UnreadMembers[1].Context != "prod-west" {
 		t.Errorf("json unreadMembers: %+v (%v)", doc.UnreadMembers, err)

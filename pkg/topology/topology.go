@@ -11,10 +11,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/members"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
-	"github.com/meshfed/kubectl-meshfed/pkg/probe"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // APIVersion and Kind identify the document of `topology -o json`.
@@ -65,12 +64,12 @@ type Topology struct {
 	// EdgesFrom says where the edges come from (remote secrets, not istiod's live view).
 	EdgesFrom string `json:"edgesFrom"`
 	// Reachability is the probes' network × network view (nil when no probe ran).
-	Reachability *probe.Matrix `json:"reachability,omitempty"`
+	Reachability *model.ReachabilityMatrix `json:"reachability,omitempty"`
 	// TradeOffs explains, in one paragraph, what this shape gives and costs.
 	TradeOffs string `json:"tradeOffs"`
 	// UnreadMembers are the clusters of the mesh the read ones point at
 	// that were not read (pkg/members): the shape above counts them.
-	UnreadMembers []fleet.Member `json:"unreadMembers,omitempty"`
+	UnreadMembers []model.Member `json:"unreadMembers,omitempty"`
 }
 
 // Network is one network with its clusters and gateways. A network named ""
@@ -121,7 +120,7 @@ type Edge struct {
 }
 
 // Build reads the topology out of a fleet (and its probe results, if any).
-func Build(f *fleet.Fleet) *Topology {
+func Build(f *model.Fleet) *Topology {
 	t := &Topology{APIVersion: APIVersion, Kind: Kind, EdgesFrom: "remote secrets (istio/multiCluster=true) in each primary's Istio namespace; not istiod's live view"}
 	byNet := map[string]*Network{}
 	var primaries, remotes int
@@ -195,7 +194,7 @@ func Build(f *fleet.Fleet) *Topology {
 	t.Edges = edges(f, idOf)
 	liveState(t, f.Probes)
 	if f.Probes != nil {
-		m := probe.NewMatrix(f.Probes)
+		m := model.NewReachabilityMatrix(f.Probes)
 		m.From = f.Probes.From
 		t.Reachability = &m
 	}
@@ -209,7 +208,7 @@ func Build(f *fleet.Fleet) *Topology {
 // with unread members is a multi-cluster mesh whose other roles are not
 // known, and one read network with members of unknown network is not
 // called single-network.
-func partOfMesh(t *Topology, f *fleet.Fleet, byNet map[string]*Network) {
+func partOfMesh(t *Topology, f *model.Fleet, byNet map[string]*Network) {
 	ms := members.Of(f)
 	if !ms.Partial() {
 		return
@@ -243,7 +242,7 @@ func partOfMesh(t *Topology, f *fleet.Fleet, byNet map[string]*Network) {
 	}
 }
 
-func edges(f *fleet.Fleet, idOf map[string]string) []Edge {
+func edges(f *model.Fleet, idOf map[string]string) []Edge {
 	var out []Edge
 	for _, p := range f.Clusters {
 		pid := mesh.Identify(p)
@@ -284,7 +283,7 @@ func edges(f *fleet.Fleet, idOf map[string]string) []Edge {
 
 // liveState adds to each edge what the probes saw: istiod's own view of the
 // cluster and the answer to the remote secret's credentials.
-func liveState(t *Topology, p *fleet.Probes) {
+func liveState(t *Topology, p *model.Probes) {
 	if p == nil {
 		return
 	}

@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
-func cluster(t *testing.T, name, doc string) *fleet.Cluster {
+func cluster(t *testing.T, name, doc string) *model.Cluster {
 	t.Helper()
-	c := &fleet.Cluster{Context: name, IstioNamespace: "istio-system", Reachable: true}
+	c := &model.Cluster{Context: name, IstioNamespace: "istio-system", Reachable: true}
 	if err := fleet.AddManifests(c, []byte(doc)); err != nil {
 		t.Fatal(err)
 	}
@@ -27,8 +28,8 @@ metadata: {name: istio-sidecar-injector, namespace: istio-system}
 data:
   values: '{"global": {"configCluster": true, "multiCluster": {"clusterName": "cfg"}}}'
 `)
-	dead := &fleet.Cluster{Context: "dead", Error: "connection refused"}
-	topo := Build(&fleet.Fleet{Clusters: []*fleet.Cluster{cfg, dead}})
+	dead := &model.Cluster{Context: "dead", Error: "connection refused"}
+	topo := Build(&model.Fleet{Clusters: []*model.Cluster{cfg, dead}})
 	roles := map[string]string{}
 	for _, n := range topo.Networks {
 		for _, c := range n.Clusters {

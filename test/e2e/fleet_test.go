@@ -20,6 +20,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // TestCollectOnRealClusters reads real kube-apiservers the way the doctor
@@ -83,7 +84,7 @@ func TestCollectOnRealClusters(t *testing.T) {
 	// The root certificate is read in every namespace, once each.
 	rootCerts := map[string]int{}
 	for _, cm := range admin.ConfigMaps {
-		if cm.Name == fleet.RootCertConfigMap {
+		if cm.Name == model.RootCertConfigMap {
 			rootCerts[cm.Namespace]++
 		}
 	}
@@ -91,11 +92,11 @@ func TestCollectOnRealClusters(t *testing.T) {
 		t.Errorf("%s: istio-ca-root-cert read per namespace %v, want istio-system and sample once each", east, rootCerts)
 	}
 
-	if w := f.Cluster(west); !w.Reachable || len(w.Failures) != 1 || !strings.Contains(w.Failures[fleet.KindDestinationRules], "404") {
+	if w := f.Cluster(west); !w.Reachable || len(w.Failures) != 1 || !strings.Contains(w.Failures[model.KindDestinationRules], "404") {
 		t.Errorf("%s without the DestinationRule CRD: reachable %v, failures %v", west, w.Reachable, w.Failures)
 	}
 	limited := f.Cluster("limited")
-	if !limited.Reachable || len(limited.Failures) != 1 || !strings.Contains(limited.Failures[fleet.KindSecrets], "forbidden (403)") {
+	if !limited.Reachable || len(limited.Failures) != 1 || !strings.Contains(limited.Failures[model.KindSecrets], "forbidden (403)") {
 		t.Errorf("limited: reachable %v, failures %v; want only secrets forbidden", limited.Reachable, limited.Failures)
 	}
 	if len(limited.Services) != len(admin.Services) {
@@ -113,7 +114,7 @@ func TestCollectOnRealClusters(t *testing.T) {
 	}
 }
 
-func values(m map[fleet.Kind]string) []string {
+func values(m map[model.Kind]string) []string {
 	var out []string
 	for _, v := range m {
 		out = append(out, v)

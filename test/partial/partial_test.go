@@ -27,7 +27,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 func TestMain(m *testing.M) {
@@ -276,7 +276,7 @@ func checkUnread(t *testing.T, l *lab.Lab, r *checks.Report, sel []string) {
 	for _, m := range r.UnreadMembers {
 		got = append(got, m.ClusterID)
 		ctx := contextOf(l, m.ClusterID)
-		if m.Context != ctx || m.MatchedBy != fleet.MatchedByServer {
+		if m.Context != ctx || m.MatchedBy != model.MatchedByServer {
 			t.Errorf("unread %s: context %q matched by %q, want %q by server", m.ClusterID, m.Context, m.MatchedBy, ctx)
 		}
 		if region := regionOf(t, l, ctx); !slices.Equal(m.Regions, []string{region}) {

@@ -3,7 +3,7 @@
 // balancers behind the east-west gateways' host names (scheme, listeners,
 // target health, security groups), and the VPCs' address ranges, routes,
 // NAT gateways, peerings and transit gateway attachments. The result is
-// recorded on the fleet (fleet.AWSNetwork) for the pure checks of
+// recorded on the fleet (model.AWSNetwork) for the pure checks of
 // pkg/checks/aws.
 //
 // Every read is bounded by the run's deadline, and one refused or failed

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // regionIDs are the VPCs and security groups met in one region.
@@ -38,7 +38,7 @@ func (r *regionIDs) addGroups(ids ...string) {
 // their load balancers use: address ranges, route tables, NAT gateways,
 // inbound rules, transit gateway attachments, and the peerings the routes
 // name. Every region at once; each call's failure stays with its part.
-func (g *gatherer) readEC2(ctx context.Context, n *fleet.AWSNetwork) {
+func (g *gatherer) readEC2(ctx context.Context, n *model.AWSNetwork) {
 	byRegion := map[string]*regionIDs{}
 	ids := func(region string) *regionIDs {
 		if byRegion[region] == nil {
@@ -63,7 +63,7 @@ func (g *gatherer) readEC2(ctx context.Context, n *fleet.AWSNetwork) {
 		regions = append(regions, r)
 	}
 	sort.Strings(regions)
-	parts := make([]*fleet.AWSNetwork, len(regions))
+	parts := make([]*model.AWSNetwork, len(regions))
 	var wg sync.WaitGroup
 	for i, name := range regions {
 		wg.Go(func() { parts[i] = readRegion(ctx, g.region(name), byRegion[name]) })
@@ -74,7 +74,7 @@ func (g *gatherer) readEC2(ctx context.Context, n *fleet.AWSNetwork) {
 		n.SecurityGroups = append(n.SecurityGroups, p.SecurityGroups...)
 		for _, pc := range p.Peerings {
 			// A peering between regions is seen from both.
-			if !slices.ContainsFunc(n.Peerings, func(o fleet.AWSPeering) bool { return o.ID == pc.ID }) {
+			if !slices.ContainsFunc(n.Peerings, func(o model.AWSPeering) bool { return o.ID == pc.ID }) {
 				n.Peerings = append(n.Peerings, pc)
 			}
 		}
@@ -87,21 +87,21 @@ func filter(name string, values ...string) ec2types.Filter {
 	return ec2types.Filter{Name: aws.String(name), Values: values}
 }
 
-func readRegion(ctx context.Context, r *region, want *regionIDs) *fleet.AWSNetwork {
-	out := &fleet.AWSNetwork{}
+func readRegion(ctx context.Context, r *region, want *regionIDs) *model.AWSNetwork {
+	out := &model.AWSNetwork{}
 	api := r.clients.EC2
-	vpcs := make([]fleet.AWSVPC, len(want.vpcs))
+	vpcs := make([]model.AWSVPC, len(want.vpcs))
 	for i, id := range want.vpcs {
-		vpcs[i] = fleet.AWSVPC{ID: id, Region: r.name}
+		vpcs[i] = model.AWSVPC{ID: id, Region: r.name}
 	}
 	var (
 		wg                               sync.WaitGroup
 		cidrs, nats                      map[string][]string
-		routeTables                      map[string][]fleet.AWSRouteTable
+		routeTables                      map[string][]model.AWSRouteTable
 		vpcErr, routeErr, natErr, tgwErr string
-		groups                           []fleet.AWSSecurityGroup
+		groups                           []model.AWSSecurityGroup
 		groupErr                         string
-		attachments                      []fleet.AWSTransitGatewayAttach
+		attachments                      []model.AWSTransitGatewayAttach
 	)
 	if len(want.vpcs) > 0 {
 		wg.Go(func() { cidrs, vpcErr = describeVPCs(ctx, api, want.vpcs) })
@@ -130,12 +130,12 @@ func readRegion(ctx context.Context, r *region, want *regionIDs) *fleet.AWSNetwo
 	out.VPCs = vpcs
 
 	for _, id := range want.groups {
-		i := slices.IndexFunc(groups, func(g fleet.AWSSecurityGroup) bool { return g.ID == id })
+		i := slices.IndexFunc(groups, func(g model.AWSSecurityGroup) bool { return g.ID == id })
 		switch {
 		case groupErr != "":
-			out.SecurityGroups = append(out.SecurityGroups, fleet.AWSSecurityGroup{ID: id, Region: r.name, Error: groupErr})
+			out.SecurityGroups = append(out.SecurityGroups, model.AWSSecurityGroup{ID: id, Region: r.name, Error: groupErr})
 		case i < 0:
-			out.SecurityGroups = append(out.SecurityGroups, fleet.AWSSecurityGroup{ID: id, Region: r.name, Error: "no such security group in " + r.name})
+			out.SecurityGroups = append(out.SecurityGroups, model.AWSSecurityGroup{ID: id, Region: r.name, Error: "no such security group in " + r.name})
 		default:
 			out.SecurityGroups = append(out.SecurityGroups, groups[i])
 		}
@@ -191,8 +191,8 @@ func describeVPCs(ctx context.Context, api EC2API, ids []string) (map[string][]s
 	return out, ""
 }
 
-func describeRouteTables(ctx context.Context, api EC2API, vpcs []string) (map[string][]fleet.AWSRouteTable, string) {
-	out := map[string][]fleet.AWSRouteTable{}
+func describeRouteTables(ctx context.Context, api EC2API, vpcs []string) (map[string][]model.AWSRouteTable, string) {
+	out := map[string][]model.AWSRouteTable{}
 	p := ec2.NewDescribeRouteTablesPaginator(api, &ec2.DescribeRouteTablesInput{Filters: []ec2types.Filter{filter("vpc-id", vpcs...)}})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -200,7 +200,7 @@ func describeRouteTables(ctx context.Context, api EC2API, vpcs []string) (map[st
 			return nil, Describe(ActDescribeRouteTables, err)
 		}
 		for _, t := range page.RouteTables {
-			ft := fleet.AWSRouteTable{ID: aws.ToString(t.RouteTableId)}
+			ft := model.AWSRouteTable{ID: aws.ToString(t.RouteTableId)}
 			for _, a := range t.Associations {
 				if aws.ToBool(a.Main) {
 					ft.Main = true
@@ -213,7 +213,7 @@ func describeRouteTables(ctx context.Context, api EC2API, vpcs []string) (map[st
 				if r.DestinationCidrBlock == nil {
 					continue // IPv6 and prefix-list destinations are not judged
 				}
-				ft.Routes = append(ft.Routes, fleet.AWSRoute{
+				ft.Routes = append(ft.Routes, model.AWSRoute{
 					Destination: aws.ToString(r.DestinationCidrBlock), Target: routeTarget(r), State: string(r.State),
 				})
 			}
@@ -261,8 +261,8 @@ func describeNATs(ctx context.Context, api EC2API, vpcs []string) (map[string][]
 	return out, ""
 }
 
-func describeGroups(ctx context.Context, api EC2API, region string, ids []string) ([]fleet.AWSSecurityGroup, string) {
-	var out []fleet.AWSSecurityGroup
+func describeGroups(ctx context.Context, api EC2API, region string, ids []string) ([]model.AWSSecurityGroup, string) {
+	var out []model.AWSSecurityGroup
 	p := ec2.NewDescribeSecurityGroupsPaginator(api, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{filter("group-id", ids...)}})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -270,9 +270,9 @@ func describeGroups(ctx context.Context, api EC2API, region string, ids []string
 			return nil, Describe(ActDescribeSecurityGroups, err)
 		}
 		for _, g := range page.SecurityGroups {
-			fg := fleet.AWSSecurityGroup{ID: aws.ToString(g.GroupId), Region: region, Name: aws.ToString(g.GroupName), VPC: aws.ToString(g.VpcId)}
+			fg := model.AWSSecurityGroup{ID: aws.ToString(g.GroupId), Region: region, Name: aws.ToString(g.GroupName), VPC: aws.ToString(g.VpcId)}
 			for _, perm := range g.IpPermissions {
-				rule := fleet.AWSIngressRule{Protocol: aws.ToString(perm.IpProtocol), FromPort: aws.ToInt32(perm.FromPort), ToPort: aws.ToInt32(perm.ToPort)}
+				rule := model.AWSIngressRule{Protocol: aws.ToString(perm.IpProtocol), FromPort: aws.ToInt32(perm.FromPort), ToPort: aws.ToInt32(perm.ToPort)}
 				for _, r := range perm.IpRanges {
 					rule.CIDRs = append(rule.CIDRs, aws.ToString(r.CidrIp))
 				}
@@ -290,8 +290,8 @@ func describeGroups(ctx context.Context, api EC2API, region string, ids []string
 	return out, ""
 }
 
-func describeAttachments(ctx context.Context, api EC2API, vpcs []string) ([]fleet.AWSTransitGatewayAttach, string) {
-	var out []fleet.AWSTransitGatewayAttach
+func describeAttachments(ctx context.Context, api EC2API, vpcs []string) ([]model.AWSTransitGatewayAttach, string) {
+	var out []model.AWSTransitGatewayAttach
 	p := ec2.NewDescribeTransitGatewayAttachmentsPaginator(api, &ec2.DescribeTransitGatewayAttachmentsInput{Filters: []ec2types.Filter{
 		filter("resource-type", "vpc"), filter("resource-id", vpcs...),
 	}})
@@ -301,7 +301,7 @@ func describeAttachments(ctx context.Context, api EC2API, vpcs []string) ([]flee
 			return nil, Describe(ActDescribeTGWAttachments, err)
 		}
 		for _, a := range page.TransitGatewayAttachments {
-			out = append(out, fleet.AWSTransitGatewayAttach{
+			out = append(out, model.AWSTransitGatewayAttach{
 				ID: aws.ToString(a.TransitGatewayAttachmentId), TransitGateway: aws.ToString(a.TransitGatewayId),
 				VPC: aws.ToString(a.ResourceId), State: string(a.State),
 			})
@@ -310,8 +310,8 @@ func describeAttachments(ctx context.Context, api EC2API, vpcs []string) ([]flee
 	return out, ""
 }
 
-func describePeerings(ctx context.Context, api EC2API, ids []string) ([]fleet.AWSPeering, string) {
-	var out []fleet.AWSPeering
+func describePeerings(ctx context.Context, api EC2API, ids []string) ([]model.AWSPeering, string) {
+	var out []model.AWSPeering
 	p := ec2.NewDescribeVpcPeeringConnectionsPaginator(api, &ec2.DescribeVpcPeeringConnectionsInput{Filters: []ec2types.Filter{
 		filter("vpc-peering-connection-id", ids...),
 	}})
@@ -321,7 +321,7 @@ func describePeerings(ctx context.Context, api EC2API, ids []string) ([]fleet.AW
 			return nil, Describe(ActDescribePeerings, err)
 		}
 		for _, c := range page.VpcPeeringConnections {
-			fp := fleet.AWSPeering{ID: aws.ToString(c.VpcPeeringConnectionId)}
+			fp := model.AWSPeering{ID: aws.ToString(c.VpcPeeringConnectionId)}
 			if c.RequesterVpcInfo != nil {
 				fp.Requester = aws.ToString(c.RequesterVpcInfo.VpcId)
 			}

@@ -13,8 +13,8 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Gateway is an east-west gateway Service whose load balancer has a host name.
@@ -48,15 +48,15 @@ type Options struct {
 // not answer by then is recorded as such. Targets that are not EKS clusters
 // (a context looked up because of --aws whose endpoint no cluster of the
 // region has) are left out.
-func Gather(ctx context.Context, clients ClientsFor, targets []Target, opts Options) *fleet.AWSNetwork {
+func Gather(ctx context.Context, clients ClientsFor, targets []Target, opts Options) *model.AWSNetwork {
 	g := &gatherer{clients: clients, opts: opts, regions: map[string]*region{}}
-	found := make([]*fleet.AWSCluster, len(targets))
+	found := make([]*model.AWSCluster, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		wg.Go(func() { found[i] = g.cluster(ctx, t) })
 	}
 	wg.Wait()
-	n := &fleet.AWSNetwork{}
+	n := &model.AWSNetwork{}
 	for _, c := range found {
 		if c != nil {
 			n.Clusters = append(n.Clusters, *c)
@@ -101,12 +101,12 @@ func (g *gatherer) region(name string) *region {
 
 // cluster finds and describes the target's EKS cluster and its gateways'
 // load balancers; nil when the target is not an EKS cluster.
-func (g *gatherer) cluster(ctx context.Context, t Target) *fleet.AWSCluster {
+func (g *gatherer) cluster(ctx context.Context, t Target) *model.AWSCluster {
 	id, isEKS := Identify(t.Context, t.ClusterEntry, t.Server)
 	if id.Region == "" {
 		id.Region = g.opts.DefaultRegion
 	}
-	out := &fleet.AWSCluster{Context: t.Context, Region: id.Region, Name: id.Name, ARN: id.ARN}
+	out := &model.AWSCluster{Context: t.Context, Region: id.Region, Name: id.Name, ARN: id.ARN}
 	if id.Region == "" {
 		out.Error = "no region: the context is neither named by an EKS ARN nor uses an EKS endpoint, and no default region is configured (AWS_REGION, the profile's region)"
 		return out
@@ -143,7 +143,7 @@ func (g *gatherer) cluster(ctx context.Context, t Target) *fleet.AWSCluster {
 	// The gateways' load balancers are found by their DNS names, whether or
 	// not the cluster itself could be described.
 	var wg sync.WaitGroup
-	out.Gateways = make([]fleet.AWSGateway, len(t.Gateways))
+	out.Gateways = make([]model.AWSGateway, len(t.Gateways))
 	for i, gw := range t.Gateways {
 		wg.Go(func() { out.Gateways[i] = g.gateway(ctx, gw, id.Region) })
 	}
@@ -151,7 +151,7 @@ func (g *gatherer) cluster(ctx context.Context, t Target) *fleet.AWSCluster {
 	return out
 }
 
-func fillCluster(out *fleet.AWSCluster, d *eks.DescribeClusterOutput) {
+func fillCluster(out *model.AWSCluster, d *eks.DescribeClusterOutput) {
 	c := d.Cluster
 	if c == nil {
 		out.Error = ActDescribeCluster + " returned no cluster"
@@ -224,8 +224,8 @@ func (r *region) loadBalancers(ctx context.Context) ([]elbtypes.LoadBalancer, st
 
 // gateway finds the load balancer of a gateway's host name and reads its
 // listeners and target groups with their health.
-func (g *gatherer) gateway(ctx context.Context, gw Gateway, clusterRegion string) fleet.AWSGateway {
-	out := fleet.AWSGateway{Service: gw.Service, Network: gw.Network, Hostname: gw.Hostname}
+func (g *gatherer) gateway(ctx context.Context, gw Gateway, clusterRegion string) model.AWSGateway {
+	out := model.AWSGateway{Service: gw.Service, Network: gw.Network, Hostname: gw.Hostname}
 	regionName := clusterRegion
 	if rn, ok := LoadBalancerRegion(gw.Hostname); ok {
 		regionName = rn
@@ -257,8 +257,8 @@ func (g *gatherer) gateway(ctx context.Context, gw Gateway, clusterRegion string
 	return out
 }
 
-func listeners(ctx context.Context, api ELBAPI, lbARN string) ([]fleet.AWSListener, string) {
-	var out []fleet.AWSListener
+func listeners(ctx context.Context, api ELBAPI, lbARN string) ([]model.AWSListener, string) {
+	var out []model.AWSListener
 	p := elb.NewDescribeListenersPaginator(api, &elb.DescribeListenersInput{LoadBalancerArn: aws.String(lbARN)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -266,7 +266,7 @@ func listeners(ctx context.Context, api ELBAPI, lbARN string) ([]fleet.AWSListen
 			return nil, Describe(ActDescribeListeners, err)
 		}
 		for _, l := range page.Listeners {
-			fl := fleet.AWSListener{Port: aws.ToInt32(l.Port), Protocol: string(l.Protocol)}
+			fl := model.AWSListener{Port: aws.ToInt32(l.Port), Protocol: string(l.Protocol)}
 			for _, a := range l.DefaultActions {
 				if a.Type != elbtypes.ActionTypeEnumForward {
 					continue
@@ -289,8 +289,8 @@ func listeners(ctx context.Context, api ELBAPI, lbARN string) ([]fleet.AWSListen
 	return out, ""
 }
 
-func targetGroups(ctx context.Context, api ELBAPI, lbARN string) ([]fleet.AWSTargetGroup, string) {
-	var out []fleet.AWSTargetGroup
+func targetGroups(ctx context.Context, api ELBAPI, lbARN string) ([]model.AWSTargetGroup, string) {
+	var out []model.AWSTargetGroup
 	p := elb.NewDescribeTargetGroupsPaginator(api, &elb.DescribeTargetGroupsInput{LoadBalancerArn: aws.String(lbARN)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -298,7 +298,7 @@ func targetGroups(ctx context.Context, api ELBAPI, lbARN string) ([]fleet.AWSTar
 			return nil, Describe(ActDescribeTargetGroups, err)
 		}
 		for _, tg := range page.TargetGroups {
-			out = append(out, fleet.AWSTargetGroup{
+			out = append(out, model.AWSTargetGroup{
 				ARN: aws.ToString(tg.TargetGroupArn), Name: aws.ToString(tg.TargetGroupName),
 				Port: aws.ToInt32(tg.Port), Protocol: string(tg.Protocol), TargetType: string(tg.TargetType),
 			})
@@ -314,14 +314,14 @@ func targetGroups(ctx context.Context, api ELBAPI, lbARN string) ([]fleet.AWSTar
 	return out, ""
 }
 
-func targetHealth(ctx context.Context, api ELBAPI, tgARN string) ([]fleet.AWSTarget, string) {
+func targetHealth(ctx context.Context, api ELBAPI, tgARN string) ([]model.AWSTarget, string) {
 	h, err := api.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(tgARN)})
 	if err != nil {
 		return nil, Describe(ActDescribeTargetHealth, err)
 	}
-	var out []fleet.AWSTarget
+	var out []model.AWSTarget
 	for _, d := range h.TargetHealthDescriptions {
-		t := fleet.AWSTarget{}
+		t := model.AWSTarget{}
 		if d.Target != nil {
 			t.ID, t.Port = aws.ToString(d.Target.Id), aws.ToInt32(d.Target.Port)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/all"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // fixtures are the AWS checks' own fixtures: each holds clusters and what
@@ -29,7 +30,7 @@ const fixtures = "../../checks/all/testdata"
 
 // worldOf turns what a fixture says AWS said into the fake AWS's state,
 // so that the real SDK clients read it back through the wire protocols.
-func worldOf(n *fleet.AWSNetwork) awstest.NetworkState {
+func worldOf(n *model.AWSNetwork) awstest.NetworkState {
 	var s awstest.NetworkState
 	vpcRegion := map[string]string{}
 	for _, v := range n.VPCs {
@@ -90,7 +91,7 @@ func worldOf(n *fleet.AWSNetwork) awstest.NetworkState {
 // recorded reports whether a fixture's AWS data holds only what a fake
 // world can serve: no part recorded as failed (those are the denied cases,
 // made with Deny below).
-func recorded(n *fleet.AWSNetwork) bool {
+func recorded(n *model.AWSNetwork) bool {
 	b, _ := yaml.Marshal(n)
 	return !strings.Contains(string(b), "rror:") && len(n.Errors) == 0
 }
@@ -105,7 +106,7 @@ func startAWS(t *testing.T, state awstest.NetworkState) (*awstest.Server, *awste
 	return srv, world
 }
 
-func gather(t *testing.T, cfg aws.Config, f *fleet.Fleet) *fleet.AWSNetwork {
+func gather(t *testing.T, cfg aws.Config, f *model.Fleet) *model.AWSNetwork {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -119,7 +120,7 @@ type finding struct {
 	Object   string
 }
 
-func run(f *fleet.Fleet, ids ...string) []finding {
+func run(f *model.Fleet, ids ...string) []finding {
 	res := checks.Run(f, all.Registry(), checks.Selection{Only: ids})
 	var out []finding
 	for _, fd := range res.Findings {
@@ -174,7 +175,7 @@ func TestEveryRuleThroughTheSDK(t *testing.T) {
 }
 
 // base is the two-network fixture every AWS check passes on.
-func base(t *testing.T) *fleet.Fleet {
+func base(t *testing.T) *model.Fleet {
 	t.Helper()
 	f, err := fleet.LoadDir(filepath.Join(fixtures, "MF6013", "pass-nlb-groups"), "istio-system")
 	if err != nil {
@@ -238,7 +239,7 @@ func TestCallsOnlyTheListedActions(t *testing.T) {
 	f := base(t)
 	n := f.AWSNetwork
 	// A transit gateway route makes the attachments and peerings both read.
-	n.TransitGatewayAttachments = []fleet.AWSTransitGatewayAttach{{ID: "tgw-attach-1", TransitGateway: "tgw-1", VPC: "vpc-east", State: "available"}}
+	n.TransitGatewayAttachments = []model.AWSTransitGatewayAttach{{ID: "tgw-attach-1", TransitGateway: "tgw-1", VPC: "vpc-east", State: "available"}}
 	srv, _ := startAWS(t, worldOf(n))
 	gather(t, srv.Config(), f)
 	var called []string

@@ -1,15 +1,15 @@
 package network
 
 import (
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Targets lists what to look up for the reachable clusters of a fleet: each
 // context's server and the gateways whose load balancer has an ELB host
 // name (an IP address or another host name is nothing ELBv2 can describe).
 // clusterEntry names each context's kubeconfig cluster, when known.
-func Targets(f *fleet.Fleet, clusterEntry map[string]string) []Target {
+func Targets(f *model.Fleet, clusterEntry map[string]string) []Target {
 	var out []Target
 	for _, c := range f.Clusters {
 		if !c.Reachable {
@@ -31,7 +31,7 @@ func Targets(f *fleet.Fleet, clusterEntry map[string]string) []Target {
 // Wanted reports whether the AWS network should be read for these
 // contexts without --aws: one of them is an EKS cluster by its name, its
 // kubeconfig cluster's name, or its server.
-func Wanted(f *fleet.Fleet, clusterEntry map[string]string) bool {
+func Wanted(f *model.Fleet, clusterEntry map[string]string) bool {
 	for _, c := range f.Clusters {
 		if _, ok := Identify(c.Context, clusterEntry[c.Context], c.Server); ok {
 			return true

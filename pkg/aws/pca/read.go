@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
-// Read is what the doctor records of the CA (fleet.AWSPrivateCA): what
+// Read is what the doctor records of the CA (model.AWSPrivateCA): what
 // Describe found, and each call that failed as the reason the checks give
 // for "unknown" (a denial names the IAM action).
-func Read(ctx context.Context, api API, caARN string) *fleet.AWSPrivateCA {
-	out := &fleet.AWSPrivateCA{ARN: caARN}
+func Read(ctx context.Context, api API, caARN string) *model.AWSPrivateCA {
+	out := &model.AWSPrivateCA{ARN: caARN}
 	if _, err := Region(caARN); err != nil {
 		out.Error = err.Error()
 		return out

@@ -18,6 +18,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // The scaling benchmarks run every check, one at a time, on synthetic fleets
@@ -42,7 +43,7 @@ func BenchmarkCheck(b *testing.B) {
 		if testing.Short() && size.services*size.clusters > 20000 {
 			continue
 		}
-		var f *fleet.Fleet // built once per size, on first use
+		var f *model.Fleet // built once per size, on first use
 		for _, m := range reg.Catalog.Entries() {
 			name := fmt.Sprintf("%s/svc=%dk/clusters=%d", m.ID, size.services/1000, size.clusters)
 			b.Run(name, func(b *testing.B) {
@@ -103,11 +104,11 @@ func TestSyntheticFleet(t *testing.T) {
 
 // forget returns a copy of f whose clusters have none of the derived
 // readings the checks memoize, so that each benchmark iteration pays for them.
-func forget(f *fleet.Fleet) *fleet.Fleet {
+func forget(f *model.Fleet) *model.Fleet {
 	out := *f
-	out.Clusters = make([]*fleet.Cluster, len(f.Clusters))
+	out.Clusters = make([]*model.Cluster, len(f.Clusters))
 	for i, c := range f.Clusters {
-		fresh := &fleet.Cluster{}
+		fresh := &model.Cluster{}
 		src, dst := reflect.ValueOf(c).Elem(), reflect.ValueOf(fresh).Elem()
 		for j := range src.NumField() {
 			if src.Type().Field(j).IsExported() {
@@ -119,16 +120,16 @@ func forget(f *fleet.Fleet) *fleet.Fleet {
 	return &out
 }
 
-func syntheticFleet(tb testing.TB, services, clusters int) *fleet.Fleet {
+func syntheticFleet(tb testing.TB, services, clusters int) *model.Fleet {
 	tb.Helper()
 	root, rootKey := newCA(tb, "bench root", nil, nil)
-	f := &fleet.Fleet{IstioNamespace: "istio-system"}
+	f := &model.Fleet{IstioNamespace: "istio-system"}
 	names := make([]string, clusters)
 	for i := range names {
 		names[i] = fmt.Sprintf("c%02d", i)
 	}
 	for i, name := range names {
-		c := &fleet.Cluster{Context: name, IstioNamespace: "istio-system", Reachable: true, Server: fmt.Sprintf("https://10.%d.0.1:6443", i), ServerVersion: "v1.36.3"}
+		c := &model.Cluster{Context: name, IstioNamespace: "istio-system", Reachable: true, Server: fmt.Sprintf("https://10.%d.0.1:6443", i), ServerVersion: "v1.36.3"}
 		inter, interKey := newCA(tb, "bench "+name, root, rootKey)
 		if err := fleet.AddManifests(c, []byte(istioInstall(tb, name, i, names, root, inter, interKey))); err != nil {
 			tb.Fatal(err)
@@ -249,17 +250,17 @@ func obj(apiVersion, kind, namespace, name string, meta map[string]any, spec map
 // addWorkloads adds the bulk straight into the snapshot's types (what the
 // collector keeps of each object): decoding a million objects would only
 // measure the decoder.
-func addWorkloads(c *fleet.Cluster, index, services int, rootPEM string) {
+func addWorkloads(c *model.Cluster, index, services int, rootPEM string) {
 	namespaces := max(services/100, 1)
 	enabled := true
 	for n := range namespaces {
 		ns := fmt.Sprintf("bench-%d", n)
-		c.Namespaces = append(c.Namespaces, fleet.Namespace{Meta: fleet.Meta{Name: ns, Labels: map[string]string{"istio-injection": "enabled"}}})
-		c.ConfigMaps = append(c.ConfigMaps, fleet.ConfigMap{Meta: fleet.Meta{Namespace: ns, Name: fleet.RootCertConfigMap}, Data: map[string]string{"root-cert.pem": rootPEM}})
+		c.Namespaces = append(c.Namespaces, model.Namespace{Meta: model.Meta{Name: ns, Labels: map[string]string{"istio-injection": "enabled"}}})
+		c.ConfigMaps = append(c.ConfigMaps, model.ConfigMap{Meta: model.Meta{Namespace: ns, Name: model.RootCertConfigMap}, Data: map[string]string{"root-cert.pem": rootPEM}})
 	}
 	for n := range 200 {
-		c.Nodes = append(c.Nodes, fleet.Node{
-			Meta: fleet.Meta{Name: fmt.Sprintf("node-%d", n), Labels: map[string]string{
+		c.Nodes = append(c.Nodes, model.Node{
+			Meta: model.Meta{Name: fmt.Sprintf("node-%d", n), Labels: map[string]string{
 				"topology.kubernetes.io/region": "eu-west-1", "topology.kubernetes.io/zone": fmt.Sprintf("eu-west-1%c", 'a'+n%3),
 			}},
 			PodCIDRs: []string{fmt.Sprintf("10.%d.%d.0/24", 100+index, n)}, InternalIPs: []string{fmt.Sprintf("192.168.%d.%d", index, n+1)},
@@ -274,21 +275,21 @@ func addWorkloads(c *fleet.Cluster, index, services int, rootPEM string) {
 		if s%100 == 1 && index == 1 {
 			port = 9090 // other ports in the second cluster: MF4012
 		}
-		c.Services = append(c.Services, fleet.Service{
-			Meta: fleet.Meta{Namespace: ns, Name: name, Labels: map[string]string{"app": name}},
+		c.Services = append(c.Services, model.Service{
+			Meta: model.Meta{Namespace: ns, Name: name, Labels: map[string]string{"app": name}},
 			Type: "ClusterIP", ClusterIP: fmt.Sprintf("10.96.%d.%d", s/250, s%250+1), Selector: map[string]string{"app": name},
-			Ports: []fleet.ServicePort{{Name: "http", Protocol: "TCP", Port: port, TargetPort: "8080"}},
+			Ports: []model.ServicePort{{Name: "http", Protocol: "TCP", Port: port, TargetPort: "8080"}},
 		})
-		c.EndpointSlices = append(c.EndpointSlices, fleet.EndpointSlice{
-			Meta:    fleet.Meta{Namespace: ns, Name: name + "-abcde", Labels: map[string]string{"kubernetes.io/service-name": name}},
+		c.EndpointSlices = append(c.EndpointSlices, model.EndpointSlice{
+			Meta:    model.Meta{Namespace: ns, Name: name + "-abcde", Labels: map[string]string{"kubernetes.io/service-name": name}},
 			Service: name, AddressType: "IPv4", Ready: 2,
 			Addresses: []string{fmt.Sprintf("10.%d.%d.%d", 100+index, s/250%200, s%250+1), fmt.Sprintf("10.%d.%d.%d", 100+index, s/250%200, s%250+2)},
 		})
 		if s%10 == 0 {
-			c.DestinationRules = append(c.DestinationRules, fleet.DestinationRule{
-				Meta:          fleet.Meta{Namespace: ns, Name: "dr-" + name},
+			c.DestinationRules = append(c.DestinationRules, model.DestinationRule{
+				Meta:          model.Meta{Namespace: ns, Name: "dr-" + name},
 				Host:          name + "." + ns + ".svc.cluster.local",
-				TrafficPolicy: &fleet.TrafficPolicy{OutlierDetection: true, Locality: &fleet.LocalityPolicy{Enabled: &enabled}},
+				TrafficPolicy: &model.TrafficPolicy{OutlierDetection: true, Locality: &model.LocalityPolicy{Enabled: &enabled}},
 			})
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // TestProbeChecksUnknownWhereUnread: the checks that judge probe results
@@ -15,11 +16,11 @@ import (
 func TestProbeChecksUnknownWhereUnread(t *testing.T) {
 	cases := []struct {
 		fixture string
-		unread  fleet.Kind
+		unread  model.Kind
 		ids     []checks.ID
 	}{
-		{"testdata/MF4011/fail-bad-token", fleet.KindSecrets, []checks.ID{"MF4007", "MF4008", "MF4009", "MF4010", "MF4011"}},
-		{"testdata/MF3012/fail-refused", fleet.KindConfigMaps, []checks.ID{"MF3012", "MF3013"}},
+		{"testdata/MF4011/fail-bad-token", model.KindSecrets, []checks.ID{"MF4007", "MF4008", "MF4009", "MF4010", "MF4011"}},
+		{"testdata/MF3012/fail-refused", model.KindConfigMaps, []checks.ID{"MF3012", "MF3013"}},
 	}
 	reg := Registry()
 	for _, tc := range cases {
@@ -29,7 +30,7 @@ func TestProbeChecksUnknownWhereUnread(t *testing.T) {
 		}
 		for _, c := range f.Clusters {
 			if c.Failures == nil {
-				c.Failures = map[fleet.Kind]string{}
+				c.Failures = map[model.Kind]string{}
 			}
 			c.Failures[tc.unread] = "forbidden (403)"
 		}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // issuerUse is one way a primary's mesh certificates come from an AWS
@@ -25,12 +25,12 @@ type issuerUse struct {
 	// otherwise end-entity workload certificates with client and server
 	// authentication, which is what istio-csr asks for.
 	intermediate bool
-	ref          fleet.IssuerRef
+	ref          model.IssuerRef
 	// namespace is where a namespaced AWSPCAIssuer must be for this use.
 	namespace string
 	object    *checks.ObjectRef
 	// issuer is the object ref names, nil when the cluster has none.
-	issuer *fleet.AWSPCAIssuer
+	issuer *model.AWSPCAIssuer
 }
 
 // The templates aws-privateca-issuer picks when its issuer forces none
@@ -75,11 +75,11 @@ func (u issuerUse) describe() string {
 
 // issuerUses finds, in every primary, the AWS Private CA issuers its mesh
 // certificates come from.
-func issuerUses(f *fleet.Fleet) []issuerUse {
+func issuerUses(f *model.Fleet) []issuerUse {
 	var out []issuerUse
 	for _, p := range trust.Peers(f) {
 		c := f.Cluster(p.Context)
-		if ref, ok := fleet.SecretIssuer(p.CA.Annotations); ok && ref.IsAWSPCA() {
+		if ref, ok := model.SecretIssuer(p.CA.Annotations); ok && ref.IsAWSPCA() {
 			ns, _, _ := strings.Cut(p.CA.Secret, "/")
 			out = append(out, issuerUse{context: p.Context, what: "istiod's intermediate in " + p.CA.Secret,
 				intermediate: true, ref: ref, namespace: ns, object: caSecretRef(p.CA)})
@@ -100,7 +100,7 @@ func issuerUses(f *fleet.Fleet) []issuerUse {
 	for i := range out {
 		c := f.Cluster(out[i].context)
 		for j, is := range c.AWSPCAIssuers {
-			if is.Kind == out[i].ref.Kind && is.Name == out[i].ref.Name && (is.Kind == fleet.KindNameAWSPCAClusterIssuer || is.Namespace == out[i].namespace) {
+			if is.Kind == out[i].ref.Kind && is.Name == out[i].ref.Name && (is.Kind == model.KindNameAWSPCAClusterIssuer || is.Namespace == out[i].namespace) {
 				out[i].issuer = &c.AWSPCAIssuers[j]
 			}
 		}
@@ -111,7 +111,7 @@ func issuerUses(f *fleet.Fleet) []issuerUse {
 // pcaIssuers: cert-manager's AWS Private CA issuers must let every primary
 // get its certificates, from one CA, with templates that make certificates
 // of the right kind.
-func pcaIssuers(f *fleet.Fleet, _ trust.Options) []checks.Finding {
+func pcaIssuers(f *model.Fleet, _ trust.Options) []checks.Finding {
 	uses := issuerUses(f)
 	var out []checks.Finding
 	var good []issuerUse
@@ -156,7 +156,7 @@ func issuerProblem(u issuerUse) (checks.Finding, bool) {
 	is := u.issuer
 	if is == nil {
 		where := "in " + u.context
-		if u.ref.Kind == fleet.KindNameAWSPCAIssuer {
+		if u.ref.Kind == model.KindNameAWSPCAIssuer {
 			where = "in namespace " + u.namespace
 		}
 		fd.Message = fmt.Sprintf("%s: %s %s, but there is no such issuer %s: cert-manager can neither issue nor renew anything for it", u.context, u.comesFrom(), u.ref, where)

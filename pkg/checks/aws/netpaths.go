@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // verdict is what the AWS data says of one path or rule: yes, no, or
@@ -39,8 +39,8 @@ func covers(outer, inner netip.Prefix) bool {
 
 // routeTableFor returns the route table that serves a subnet: the one
 // associated with it, else the VPC's main table.
-func routeTableFor(v *fleet.AWSVPC, subnet string) *fleet.AWSRouteTable {
-	var main *fleet.AWSRouteTable
+func routeTableFor(v *model.AWSVPC, subnet string) *model.AWSRouteTable {
+	var main *model.AWSRouteTable
 	for i := range v.RouteTables {
 		t := &v.RouteTables[i]
 		if slices.Contains(t.Subnets, subnet) {
@@ -55,8 +55,8 @@ func routeTableFor(v *fleet.AWSVPC, subnet string) *fleet.AWSRouteTable {
 
 // bestRoute is the most specific route of a table that holds all of dst
 // (the route AWS picks for it).
-func bestRoute(t *fleet.AWSRouteTable, dst netip.Prefix) (fleet.AWSRoute, bool) {
-	var best fleet.AWSRoute
+func bestRoute(t *model.AWSRouteTable, dst netip.Prefix) (model.AWSRoute, bool) {
+	var best model.AWSRoute
 	bits := -1
 	for _, r := range t.Routes {
 		p := prefixes([]string{r.Destination})
@@ -71,7 +71,7 @@ func bestRoute(t *fleet.AWSRouteTable, dst netip.Prefix) (fleet.AWSRoute, bool) 
 // destination VPC's ranges through an active peering or a transit gateway
 // both VPCs are attached to. Same VPC: yes. Transit gateway route tables
 // are not read: an attachment on both sides is taken as the path.
-func routed(n *fleet.AWSNetwork, from *fleet.AWSCluster, toVPC string) verdict {
+func routed(n *model.AWSNetwork, from *model.AWSCluster, toVPC string) verdict {
 	if from.VPC == toVPC {
 		return known(true, fmt.Sprintf("%s is in %s itself", from.Context, toVPC))
 	}
@@ -117,7 +117,7 @@ func routed(n *fleet.AWSNetwork, from *fleet.AWSCluster, toVPC string) verdict {
 }
 
 // routeLeadsTo says whether a route reaches VPC b from VPC a.
-func routeLeadsTo(n *fleet.AWSNetwork, r fleet.AWSRoute, a, b string) verdict {
+func routeLeadsTo(n *model.AWSNetwork, r model.AWSRoute, a, b string) verdict {
 	if r.State == "blackhole" {
 		return known(false, "the route is a blackhole (its target is gone)")
 	}
@@ -138,7 +138,7 @@ func routeLeadsTo(n *fleet.AWSNetwork, r fleet.AWSRoute, a, b string) verdict {
 		return notKnown(fmt.Sprintf("peering %s could not be read: %s", r.Target, strings.Join(n.Errors, "; ")))
 	case strings.HasPrefix(r.Target, "tgw-"):
 		attached := func(vpc string) bool {
-			return slices.ContainsFunc(n.TransitGatewayAttachments, func(t fleet.AWSTransitGatewayAttach) bool {
+			return slices.ContainsFunc(n.TransitGatewayAttachments, func(t model.AWSTransitGatewayAttach) bool {
 				return t.TransitGateway == r.Target && t.VPC == vpc && t.State == "available"
 			})
 		}
@@ -156,7 +156,7 @@ func routeLeadsTo(n *fleet.AWSNetwork, r fleet.AWSRoute, a, b string) verdict {
 	return known(false, "the target is neither a VPC peering nor a transit gateway")
 }
 
-func vpcProblem(id string, v *fleet.AWSVPC) string {
+func vpcProblem(id string, v *model.AWSVPC) string {
 	if v == nil {
 		return "VPC " + id + " was not read"
 	}
@@ -171,7 +171,7 @@ type source struct {
 }
 
 // allows says whether any of groups admits TCP port from every prefix of src.
-func allows(n *fleet.AWSNetwork, groups []string, port int32, src source) verdict {
+func allows(n *model.AWSNetwork, groups []string, port int32, src source) verdict {
 	if len(groups) == 0 {
 		return notKnown("no security group is known for it")
 	}
@@ -208,7 +208,7 @@ func allows(n *fleet.AWSNetwork, groups []string, port int32, src source) verdic
 	return known(false, fmt.Sprintf("no inbound rule of %s admits TCP %d from %s (%s)", strings.Join(groups, ", "), port, src.what, joinPrefixes(uncovered)))
 }
 
-func groupProblem(id string, g *fleet.AWSSecurityGroup) string {
+func groupProblem(id string, g *model.AWSSecurityGroup) string {
 	if g == nil {
 		return "security group " + id + " was not read"
 	}
@@ -230,7 +230,7 @@ func dedupe(in []string) []string {
 
 // vpcSource is a cluster's VPC ranges, as a load balancer or an endpoint
 // inside the AWS network sees its traffic.
-func vpcSource(n *fleet.AWSNetwork, c *fleet.AWSCluster) (source, string) {
+func vpcSource(n *model.AWSNetwork, c *model.AWSCluster) (source, string) {
 	v := n.VPC(c.VPC)
 	if v == nil || v.Error != "" {
 		return source{}, vpcProblem(c.VPC, v)
@@ -240,7 +240,7 @@ func vpcSource(n *fleet.AWSNetwork, c *fleet.AWSCluster) (source, string) {
 
 // egressSource is a cluster's NAT gateways' public addresses: where its
 // traffic to a public address comes from.
-func egressSource(n *fleet.AWSNetwork, c *fleet.AWSCluster) (source, string) {
+func egressSource(n *model.AWSNetwork, c *model.AWSCluster) (source, string) {
 	v := n.VPC(c.VPC)
 	switch {
 	case v == nil || v.Error != "":

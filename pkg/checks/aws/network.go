@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Ports a peer must reach on a gateway: mTLS between networks, and istiod's
@@ -37,7 +37,7 @@ func NetworkChecks() []checks.Check {
 // network returns the AWS network to judge, or the findings that stand in
 // for it: none when AWS was not asked, one unknown when it was wanted but
 // not read.
-func network(f *fleet.Fleet) (*fleet.AWSNetwork, []checks.Finding) {
+func network(f *model.Fleet) (*model.AWSNetwork, []checks.Finding) {
 	n := f.AWSNetwork
 	if n == nil {
 		return nil, nil
@@ -71,8 +71,8 @@ type gatewayPeer struct {
 // every Istio cluster of another network; on istiod's ports (when the
 // Service exposes them) every remote cluster, which reaches a primary's
 // istiod through it.
-func peersOf(f *fleet.Fleet, c *fleet.Cluster, gw fleet.AWSGateway) []gatewayPeer {
-	var svc *fleet.Service
+func peersOf(f *model.Fleet, c *model.Cluster, gw model.AWSGateway) []gatewayPeer {
+	var svc *model.Service
 	for i, s := range c.Services {
 		if s.Namespace+"/"+s.Name == gw.Service {
 			svc = &c.Services[i]
@@ -103,7 +103,7 @@ func peersOf(f *fleet.Fleet, c *fleet.Cluster, gw fleet.AWSGateway) []gatewayPee
 
 // endpointAccess (MF6010): a primary's remote secret names an EKS API
 // endpoint; the primary's istiod must reach it from where it runs.
-func endpointAccess(f *fleet.Fleet) []checks.Finding {
+func endpointAccess(f *model.Fleet) []checks.Finding {
 	n, out := network(f)
 	if n == nil {
 		return out
@@ -135,7 +135,7 @@ func endpointAccess(f *fleet.Fleet) []checks.Finding {
 // endpointCluster returns the EKS cluster whose endpoint is server: by the
 // endpoint EKS reported, or, for a cluster EKS could not describe, by the
 // server its context uses.
-func endpointCluster(f *fleet.Fleet, n *fleet.AWSNetwork, server string) *fleet.AWSCluster {
+func endpointCluster(f *model.Fleet, n *model.AWSNetwork, server string) *model.AWSCluster {
 	for i := range n.Clusters {
 		ac := &n.Clusters[i]
 		if ac.Endpoint != "" && mesh.SameServer(ac.Endpoint, server) {
@@ -155,7 +155,7 @@ func endpointCluster(f *fleet.Fleet, n *fleet.AWSNetwork, server string) *fleet.
 // the caller's egress address), else to the private ones (then the caller
 // needs a route into the VPC). Either way, on the private path the
 // cluster's security groups must admit 443 from the caller.
-func judgeEndpoint(n *fleet.AWSNetwork, primary string, target *fleet.AWSCluster, server string) (checks.Finding, bool) {
+func judgeEndpoint(n *model.AWSNetwork, primary string, target *model.AWSCluster, server string) (checks.Finding, bool) {
 	ctxs := []string{primary, target.Context}
 	access := fmt.Sprintf("%s (EKS %s): public access %t, private access %t, publicAccessCidrs %s",
 		server, target.Name, target.PublicAccess, target.PrivateAccess, strings.Join(target.PublicAccessCIDRs, ", "))
@@ -241,7 +241,7 @@ func containsAny(set []netip.Prefix, p netip.Prefix) bool {
 // eachGateway calls fn for every gateway load balancer of every reachable
 // cluster with AWS data, and turns gateways whose load balancer is not
 // known into unknown findings.
-func eachGateway(f *fleet.Fleet, n *fleet.AWSNetwork, fn func(c *fleet.Cluster, ac *fleet.AWSCluster, gw fleet.AWSGateway) []checks.Finding) []checks.Finding {
+func eachGateway(f *model.Fleet, n *model.AWSNetwork, fn func(c *model.Cluster, ac *model.AWSCluster, gw model.AWSGateway) []checks.Finding) []checks.Finding {
 	var out []checks.Finding
 	for _, c := range f.Clusters {
 		ac := n.Cluster(c.Context)
@@ -261,12 +261,12 @@ func eachGateway(f *fleet.Fleet, n *fleet.AWSNetwork, fn func(c *fleet.Cluster, 
 
 // gatewayScheme (MF6011): an internal NLB is only reachable from its own VPC
 // and those routed to it; every peer that dials the gateway must be one.
-func gatewayScheme(f *fleet.Fleet) []checks.Finding {
+func gatewayScheme(f *model.Fleet) []checks.Finding {
 	n, out := network(f)
 	if n == nil {
 		return out
 	}
-	return append(out, eachGateway(f, n, func(c *fleet.Cluster, _ *fleet.AWSCluster, gw fleet.AWSGateway) []checks.Finding {
+	return append(out, eachGateway(f, n, func(c *model.Cluster, _ *model.AWSCluster, gw model.AWSGateway) []checks.Finding {
 		if gw.Scheme != "internal" {
 			return nil
 		}
@@ -301,7 +301,7 @@ func uniquePeers(ps []gatewayPeer) []string {
 	return dedupe(out)
 }
 
-func clusterProblem(ctx string, c *fleet.AWSCluster) string {
+func clusterProblem(ctx string, c *model.AWSCluster) string {
 	if c == nil {
 		return ctx + " is not an EKS cluster known to AWS here"
 	}
@@ -309,7 +309,7 @@ func clusterProblem(ctx string, c *fleet.AWSCluster) string {
 }
 
 // listenerOn returns the listener of a port, or nil.
-func listenerOn(gw fleet.AWSGateway, port int32) *fleet.AWSListener {
+func listenerOn(gw model.AWSGateway, port int32) *model.AWSListener {
 	for i := range gw.Listeners {
 		if gw.Listeners[i].Port == port {
 			return &gw.Listeners[i]
@@ -319,8 +319,8 @@ func listenerOn(gw fleet.AWSGateway, port int32) *fleet.AWSListener {
 }
 
 // targetGroupsOf returns the target groups a listener forwards to.
-func targetGroupsOf(gw fleet.AWSGateway, l *fleet.AWSListener) []fleet.AWSTargetGroup {
-	var out []fleet.AWSTargetGroup
+func targetGroupsOf(gw model.AWSGateway, l *model.AWSListener) []model.AWSTargetGroup {
+	var out []model.AWSTargetGroup
 	for _, tg := range gw.TargetGroups {
 		for _, arn := range l.TargetGroups {
 			if tg.ARN == arn {
@@ -333,12 +333,12 @@ func targetGroupsOf(gw fleet.AWSGateway, l *fleet.AWSListener) []fleet.AWSTarget
 
 // targetHealth (MF6012): the NLB's listener on 15443 must exist and forward
 // to healthy targets.
-func targetHealth(f *fleet.Fleet) []checks.Finding {
+func targetHealth(f *model.Fleet) []checks.Finding {
 	n, out := network(f)
 	if n == nil {
 		return out
 	}
-	return append(out, eachGateway(f, n, func(c *fleet.Cluster, _ *fleet.AWSCluster, gw fleet.AWSGateway) []checks.Finding {
+	return append(out, eachGateway(f, n, func(c *model.Cluster, _ *model.AWSCluster, gw model.AWSGateway) []checks.Finding {
 		ref, ctx := serviceRef(gw.Service), c.Context
 		if gw.ListenersError != "" {
 			return []checks.Finding{unknownFinding(gw.ListenersError, ref, ctx)}
@@ -398,12 +398,12 @@ func orNone(list []string) string {
 // the NLB, those filter the peers' addresses; without, the targets' groups
 // do (the EKS cluster security group, on managed nodes), seeing the peers'
 // addresses when the target group preserves client IPs, else the NLB's.
-func gatewaySecurityGroups(f *fleet.Fleet) []checks.Finding {
+func gatewaySecurityGroups(f *model.Fleet) []checks.Finding {
 	n, out := network(f)
 	if n == nil {
 		return out
 	}
-	return append(out, eachGateway(f, n, func(c *fleet.Cluster, ac *fleet.AWSCluster, gw fleet.AWSGateway) []checks.Finding {
+	return append(out, eachGateway(f, n, func(c *model.Cluster, ac *model.AWSCluster, gw model.AWSGateway) []checks.Finding {
 		var out []checks.Finding
 		ref := serviceRef(gw.Service)
 		for _, peer := range peersOf(f, c, gw) {
@@ -432,7 +432,7 @@ func gatewaySecurityGroups(f *fleet.Fleet) []checks.Finding {
 
 // filteringGroups returns the groups that see a peer's traffic to a gateway
 // and the addresses they see it from.
-func filteringGroups(n *fleet.AWSNetwork, ac *fleet.AWSCluster, gw fleet.AWSGateway, peer gatewayPeer) ([]string, source, string) {
+func filteringGroups(n *model.AWSNetwork, ac *model.AWSCluster, gw model.AWSGateway, peer gatewayPeer) ([]string, source, string) {
 	pc := n.Cluster(peer.context)
 	if pc == nil || pc.Error != "" {
 		return nil, source{}, clusterProblem(peer.context, pc)
@@ -476,8 +476,8 @@ func filteringGroups(n *fleet.AWSNetwork, ac *fleet.AWSCluster, gw fleet.AWSGate
 
 // samePairs calls fn for every pair of EKS clusters on one network (pods
 // of one network reach each other directly) in different VPCs.
-func samePairs(f *fleet.Fleet, n *fleet.AWSNetwork, fn func(a, b *fleet.AWSCluster) []checks.Finding) []checks.Finding {
-	var istio []*fleet.Cluster
+func samePairs(f *model.Fleet, n *model.AWSNetwork, fn func(a, b *model.AWSCluster) []checks.Finding) []checks.Finding {
+	var istio []*model.Cluster
 	for _, c := range f.Clusters {
 		role := mesh.Identify(c).Role
 		if c.Reachable && (role == mesh.RolePrimary || role == mesh.RoleRemote) {
@@ -509,12 +509,12 @@ func samePairs(f *fleet.Fleet, n *fleet.AWSNetwork, fn func(a, b *fleet.AWSClust
 
 // vpcOverlap (MF6014): clusters of one network in different VPCs route pod
 // to pod, which overlapping VPC ranges make impossible.
-func vpcOverlap(f *fleet.Fleet) []checks.Finding {
+func vpcOverlap(f *model.Fleet) []checks.Finding {
 	n, out := network(f)
 	if n == nil {
 		return out
 	}
-	return append(out, samePairs(f, n, func(a, b *fleet.AWSCluster) []checks.Finding {
+	return append(out, samePairs(f, n, func(a, b *model.AWSCluster) []checks.Finding {
 		va, vb := n.VPC(a.VPC), n.VPC(b.VPC)
 		if va == nil || va.Error != "" || vb == nil || vb.Error != "" {
 			why := vpcProblem(a.VPC, va)
@@ -542,14 +542,14 @@ func vpcOverlap(f *fleet.Fleet) []checks.Finding {
 
 // vpcRoutes (MF6015): clusters of one network in different VPCs need routes
 // both ways through a peering or a transit gateway.
-func vpcRoutes(f *fleet.Fleet) []checks.Finding {
+func vpcRoutes(f *model.Fleet) []checks.Finding {
 	n, out := network(f)
 	if n == nil {
 		return out
 	}
-	return append(out, samePairs(f, n, func(a, b *fleet.AWSCluster) []checks.Finding {
+	return append(out, samePairs(f, n, func(a, b *model.AWSCluster) []checks.Finding {
 		var missing, evidence []string
-		for _, dir := range [][2]*fleet.AWSCluster{{a, b}, {b, a}} {
+		for _, dir := range [][2]*model.AWSCluster{{a, b}, {b, a}} {
 			from, to := dir[0], dir[1]
 			r := routed(n, from, to.VPC)
 			if r.unknown != "" {

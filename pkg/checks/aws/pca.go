@@ -8,8 +8,8 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
@@ -27,8 +27,8 @@ func PCAChecks(opts trust.Options) []checks.Check {
 	if opts.MinRSABits <= 0 {
 		opts.MinRSABits = d.MinRSABits
 	}
-	with := func(id checks.ID, fn func(*fleet.Fleet, trust.Options) []checks.Finding) checks.Check {
-		return checks.Func{CheckID: id, Fn: func(f *fleet.Fleet) []checks.Finding { return fn(f, opts) }}
+	with := func(id checks.ID, fn func(*model.Fleet, trust.Options) []checks.Finding) checks.Check {
+		return checks.Func{CheckID: id, Fn: func(f *model.Fleet) []checks.Finding { return fn(f, opts) }}
 	}
 	return []checks.Check{
 		with("MF6001", pcaRoots),
@@ -41,7 +41,7 @@ func PCAChecks(opts trust.Options) []checks.Check {
 
 // pcaContexts are the clusters whose trust hangs on the CA: the primaries,
 // or every cluster when none is known as one.
-func pcaContexts(f *fleet.Fleet) []string {
+func pcaContexts(f *model.Fleet) []string {
 	var out []string
 	for _, p := range trust.Peers(f) {
 		out = append(out, p.Context)
@@ -56,7 +56,7 @@ func pcaContexts(f *fleet.Fleet) []string {
 
 // privateCA is the CA to judge, or the finding that stands in for it: none
 // when no CA was named, "unknown" when AWS did not describe it.
-func privateCA(f *fleet.Fleet) (*fleet.AWSPrivateCA, []checks.Finding) {
+func privateCA(f *model.Fleet) (*model.AWSPrivateCA, []checks.Finding) {
 	ca := f.AWSPrivateCA
 	if ca == nil {
 		return nil, nil
@@ -68,7 +68,7 @@ func privateCA(f *fleet.Fleet) (*fleet.AWSPrivateCA, []checks.Finding) {
 }
 
 // pcaRoot is the root the CA chains to (its own certificate for a root CA).
-func pcaRoot(ca *fleet.AWSPrivateCA) (*x509.Certificate, string) {
+func pcaRoot(ca *model.AWSPrivateCA) (*x509.Certificate, string) {
 	if ca.CertificateError != "" {
 		return nil, ca.CertificateError
 	}
@@ -89,7 +89,7 @@ func pcaRoot(ca *fleet.AWSPrivateCA) (*x509.Certificate, string) {
 // pcaRoots: every primary must sign under the Private CA's root and
 // distribute it, or its workloads and the other clusters' do not trust
 // each other through the CA.
-func pcaRoots(f *fleet.Fleet, _ trust.Options) []checks.Finding {
+func pcaRoots(f *model.Fleet, _ trust.Options) []checks.Finding {
 	ca, stand := privateCA(f)
 	if ca == nil {
 		return stand
@@ -157,7 +157,7 @@ func describeAll(cs []*x509.Certificate) string {
 
 // pcaStatus: only an ACTIVE CA issues; a DISABLED or EXPIRED one leaves
 // every cluster without a way to renew its intermediate.
-func pcaStatus(f *fleet.Fleet, _ trust.Options) []checks.Finding {
+func pcaStatus(f *model.Fleet, _ trust.Options) []checks.Finding {
 	ca, stand := privateCA(f)
 	if ca == nil || ca.Status == "ACTIVE" {
 		return stand
@@ -168,7 +168,7 @@ func pcaStatus(f *fleet.Fleet, _ trust.Options) []checks.Finding {
 }
 
 // pcaExpiry: the CA's certificate bounds every intermediate it issues.
-func pcaExpiry(f *fleet.Fleet, opts trust.Options) []checks.Finding {
+func pcaExpiry(f *model.Fleet, opts trust.Options) []checks.Finding {
 	ca, stand := privateCA(f)
 	if ca == nil {
 		return stand
@@ -208,7 +208,7 @@ func pcaExpiry(f *fleet.Fleet, opts trust.Options) []checks.Finding {
 // pcaKeyAlgorithm: Envoy (BoringSSL) and istiod (Go) verify RSA and ECDSA
 // chains; Private CA's ML-DSA and SM2 keys sign certificates neither
 // verifies, and an RSA key below the trust checks' minimum is weak.
-func pcaKeyAlgorithm(f *fleet.Fleet, opts trust.Options) []checks.Finding {
+func pcaKeyAlgorithm(f *model.Fleet, opts trust.Options) []checks.Finding {
 	ca, stand := privateCA(f)
 	if ca == nil {
 		return stand

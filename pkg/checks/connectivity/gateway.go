@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	meshmembers "github.com/meshfed/kubectl-meshfed/pkg/members"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Checks returns the connectivity checks.
@@ -37,7 +37,7 @@ func Checks() []checks.Check {
 
 // networkWithoutGateway: in a mesh of several networks, every network needs
 // an east-west gateway in one of its clusters.
-func networkWithoutGateway(f *fleet.Fleet) []checks.Finding {
+func networkWithoutGateway(f *model.Fleet) []checks.Finding {
 	members := map[string][]string{} // network → contexts
 	hasGateway := map[string]bool{}
 	for _, c := range f.Clusters {
@@ -84,7 +84,7 @@ func networkWithoutGateway(f *fleet.Fleet) []checks.Finding {
 
 // gatewayWithoutAddress: an east-west gateway whose Service has no
 // load-balancer address gives the other networks nothing to dial.
-func gatewayWithoutAddress(f *fleet.Fleet) []checks.Finding {
+func gatewayWithoutAddress(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, c := range f.Clusters {
 		id := mesh.Identify(c)
@@ -109,7 +109,7 @@ func gatewayWithoutAddress(f *fleet.Fleet) []checks.Finding {
 	return out
 }
 
-func ports(s fleet.Service) string {
+func ports(s model.Service) string {
 	var ps []string
 	for _, p := range s.Ports {
 		ps = append(ps, fmt.Sprintf("%d/%s", p.Port, p.Name))

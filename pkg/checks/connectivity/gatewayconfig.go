@@ -7,23 +7,23 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
-func svcRef(s fleet.Service) *checks.ObjectRef {
+func svcRef(s model.Service) *checks.ObjectRef {
 	return &checks.ObjectRef{Kind: "Service", Namespace: s.Namespace, Name: s.Name}
 }
 
 // gwAt is a network gateway with the cluster it is in and that cluster's identity.
 type gwAt struct {
-	C  *fleet.Cluster
+	C  *model.Cluster
 	ID mesh.Identity
 	G  mesh.NetworkGateway
 }
 
 // gateways returns every network gateway of the fleet's readable clusters.
-func gateways(f *fleet.Fleet) []gwAt {
+func gateways(f *model.Fleet) []gwAt {
 	var out []gwAt
 	for _, c := range f.Clusters {
 		if !c.Reachable {
@@ -38,12 +38,12 @@ func gateways(f *fleet.Fleet) []gwAt {
 }
 
 // multiNetwork reports whether the fleet's mesh spans several named networks.
-func multiNetwork(f *fleet.Fleet) bool { return len(mesh.NamedNetworks(f)) > 1 }
+func multiNetwork(f *model.Fleet) bool { return len(mesh.NamedNetworks(f)) > 1 }
 
 // portNotTLS: the gateway's mTLS port must be named tls (or tls-*): Istio
 // takes a Service port's protocol from its name, and the multicluster
 // manifests, istioctl and load-balancer setups expect it.
-func portNotTLS(f *fleet.Fleet) []checks.Finding {
+func portNotTLS(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, x := range gateways(f) {
 		if x.G.Port == 0 {
@@ -71,7 +71,7 @@ func portNotTLS(f *fleet.Fleet) []checks.Finding {
 // pods must be on that network too (their label, ISTIO_META_NETWORK, or
 // their namespace's label), or the gateway proxy itself believes it is
 // elsewhere and sends traffic for its own network to another gateway.
-func networkLabels(f *fleet.Fleet) []checks.Finding {
+func networkLabels(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, x := range gateways(f) {
 		s, nw := x.G.Service, x.G.Network
@@ -129,7 +129,7 @@ func networkLabels(f *fleet.Fleet) []checks.Finding {
 // (ISTIO_META_REQUESTED_NETWORK_VIEW=<network>); without it the gateway
 // forwards passthrough traffic to endpoints of other networks it cannot
 // reach, or back out through their gateways.
-func requestedNetworkView(f *fleet.Fleet) []checks.Finding {
+func requestedNetworkView(f *model.Fleet) []checks.Finding {
 	if !multiNetwork(f) {
 		return nil
 	}
@@ -160,7 +160,7 @@ func requestedNetworkView(f *fleet.Fleet) []checks.Finding {
 
 // gatewayWorkloads are the Deployments behind a gateway Service, or its
 // Pods when no Deployment was read (one finding per Deployment, not per replica).
-func gatewayWorkloads(c *fleet.Cluster, s fleet.Service) []fleet.Workload {
+func gatewayWorkloads(c *model.Cluster, s model.Service) []model.Workload {
 	deps, pods := mesh.SelectedWorkloads(c, s)
 	if len(deps) > 0 {
 		return deps
@@ -181,11 +181,11 @@ func selectorString(sel map[string]string) string {
 // cluster's gateway: a primary reads its own; a remote's gateway is
 // programmed by its primary's istiod from the primary's cluster, so every
 // primary of the fleet is a candidate.
-func configClusters(f *fleet.Fleet, c *fleet.Cluster, id mesh.Identity) []*fleet.Cluster {
+func configClusters(f *model.Fleet, c *model.Cluster, id mesh.Identity) []*model.Cluster {
 	if id.Role != mesh.RoleRemote {
-		return []*fleet.Cluster{c}
+		return []*model.Cluster{c}
 	}
-	var out []*fleet.Cluster
+	var out []*model.Cluster
 	for _, p := range f.Clusters {
 		if p.Reachable && mesh.Identify(p).Role == mesh.RolePrimary {
 			out = append(out, p)
@@ -196,13 +196,13 @@ func configClusters(f *fleet.Fleet, c *fleet.Cluster, id mesh.Identity) []*fleet
 
 type gwServer struct {
 	ctx string
-	gw  fleet.Gateway
-	srv fleet.GatewayServer
+	gw  model.Gateway
+	srv model.GatewayServer
 }
 
 // passthroughServers returns the Gateway servers, in the config clusters,
 // that select the gateway's workloads and listen on its mTLS port.
-func passthroughServers(f *fleet.Fleet, c *fleet.Cluster, id mesh.Identity, g mesh.NetworkGateway) (matching []gwServer, selects bool) {
+func passthroughServers(f *model.Fleet, c *model.Cluster, id mesh.Identity, g mesh.NetworkGateway) (matching []gwServer, selects bool) {
 	deps, pods := mesh.SelectedWorkloads(c, g.Service)
 	var podLabels []map[string]string
 	for _, d := range deps {
@@ -240,7 +240,7 @@ func passthroughServers(f *fleet.Fleet, c *fleet.Cluster, id mesh.Identity, g me
 // needs a Gateway object that selects it with a server on its mTLS port in
 // TLS mode AUTO_PASSTHROUGH for hosts *.local; without it nothing listens on
 // 15443 and every cross-network request into this network fails.
-func crossNetworkGateway(f *fleet.Fleet) []checks.Finding {
+func crossNetworkGateway(f *model.Fleet) []checks.Finding {
 	if !multiNetwork(f) {
 		return nil
 	}
@@ -286,7 +286,7 @@ func crossNetworkGateway(f *fleet.Fleet) []checks.Finding {
 // duplicateGateway: two Gateway servers selecting the same east-west
 // gateway on its mTLS port for the same host conflict; istiod keeps the
 // first and skips the other, so which one applies depends on their order.
-func duplicateGateway(f *fleet.Fleet) []checks.Finding {
+func duplicateGateway(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, x := range gateways(f) {
 		if x.G.Port == 0 {
@@ -356,7 +356,7 @@ func orNone(s string) string {
 // hostnameGateways: istiod drops a gateway address that is a DNS name
 // (an AWS NLB) unless RESOLVE_HOSTNAME_GATEWAYS is on (the default), and
 // resolves it only where it runs.
-func hostnameGateways(f *fleet.Fleet) []checks.Finding {
+func hostnameGateways(f *model.Fleet) []checks.Finding {
 	var off []string
 	for _, c := range f.Clusters {
 		if !c.Reachable || mesh.Identify(c).Role != mesh.RolePrimary {

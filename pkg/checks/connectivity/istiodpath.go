@@ -4,17 +4,17 @@ import (
 	"fmt"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
-var istiodPathFailure = map[fleet.ProbeOutcome]string{
-	fleet.ProbeRefused:    "the connection was refused: nothing listens there",
-	fleet.ProbeTimeout:    "no answer before the deadline",
-	fleet.ProbeHandshake:  "TCP connected but the TLS handshake failed before a certificate arrived (no passthrough to istiod on that port)",
-	fleet.ProbeUnresolved: "the host name does not resolve",
-	fleet.ProbeError:      "the dial failed",
-	fleet.ProbeUntrusted:  "what answers presents a certificate the remote does not trust",
-	fleet.ProbeNotRun:     "it could not be judged",
+var istiodPathFailure = map[model.ProbeOutcome]string{
+	model.ProbeRefused:    "the connection was refused: nothing listens there",
+	model.ProbeTimeout:    "no answer before the deadline",
+	model.ProbeHandshake:  "TCP connected but the TLS handshake failed before a certificate arrived (no passthrough to istiod on that port)",
+	model.ProbeUnresolved: "the host name does not resolve",
+	model.ProbeError:      "the dial failed",
+	model.ProbeUntrusted:  "what answers presents a certificate the remote does not trust",
+	model.ProbeNotRun:     "it could not be judged",
 }
 
 // istiodPath (MF3016): a remote cluster's API server calls the primary's
@@ -24,7 +24,7 @@ var istiodPathFailure = map[fleet.ProbeOutcome]string{
 // fails for every caller (error); a timeout or a name that does not resolve
 // may be this machine's alone (warning); a dial that could not be judged is
 // unknown.
-func istiodPath(f *fleet.Fleet) []checks.Finding {
+func istiodPath(f *model.Fleet) []checks.Finding {
 	if f.Probes == nil {
 		return nil
 	}
@@ -36,9 +36,9 @@ func istiodPath(f *fleet.Fleet) []checks.Finding {
 		}
 		sev := checks.SeverityOK
 		switch p.Outcome {
-		case fleet.ProbeTimeout, fleet.ProbeUnresolved:
+		case model.ProbeTimeout, model.ProbeUnresolved:
 			sev = checks.SeverityWarning // a private address may answer the remote and not this machine
-		case fleet.ProbeNotRun:
+		case model.ProbeNotRun:
 			sev = checks.SeverityUnknown
 		}
 		ev := []string{fmt.Sprintf("dialled %s from %s: %s after %s", p.Address, f.Probes.From, p.Outcome, p.Duration.Round(1e6))}

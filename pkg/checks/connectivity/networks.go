@@ -13,9 +13,9 @@ import (
 	meshconfig "istio.io/api/mesh/v1alpha1"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/members"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // meshNetworksAgree: meshNetworks (the mesh ConfigMap's meshNetworks key)
@@ -23,7 +23,7 @@ import (
 // hands out those addresses in addition to the ones it finds from labelled
 // gateway Services, so a stale address sends part of the traffic nowhere,
 // and a registryServiceName that no cluster has gives no address at all.
-func meshNetworksAgree(f *fleet.Fleet) []checks.Finding {
+func meshNetworksAgree(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	ms := members.Of(f)
 	real := map[string][]string{} // network → load-balancer addresses of its labelled gateways
@@ -104,8 +104,8 @@ func meshNetworksAgree(f *fleet.Fleet) []checks.Finding {
 
 // unreadRegistries are the unread members a meshNetworks network's
 // endpoints come from (every unread member when it names no registry).
-func unreadRegistries(ms *fleet.Membership, regs []string) []fleet.Member {
-	var out []fleet.Member
+func unreadRegistries(ms *model.Membership, regs []string) []model.Member {
+	var out []model.Member
 	for _, u := range ms.Unread {
 		if len(regs) == 0 || slices.Contains(regs, u.ClusterID) {
 			out = append(out, u)
@@ -117,7 +117,7 @@ func unreadRegistries(ms *fleet.Membership, regs []string) []fleet.Member {
 // registryGatewayIn looks for a meshNetworks registryServiceName
 // (name.namespace.svc.<domain>) in the clusters the network's endpoints
 // come from (fromRegistry: cluster IDs; every cluster when none is named).
-func registryGatewayIn(f *fleet.Fleet, regs []string, svc string) (string, bool) {
+func registryGatewayIn(f *model.Fleet, regs []string, svc string) (string, bool) {
 	parts := strings.Split(svc, ".")
 	if len(parts) < 3 || parts[2] != "svc" {
 		return fmt.Sprintf("%q is not a Service host name (name.namespace.svc.<domain>)", svc), false
@@ -149,8 +149,8 @@ func registryGatewayIn(f *fleet.Fleet, regs []string, svc string) (string, bool)
 // and certificates) and API servers (15017, the injection webhook) reach the
 // primary's istiod through the primary's east-west gateway: it must expose
 // both ports, and a Gateway must pass them through to istiod.
-func istiodExposed(f *fleet.Fleet) []checks.Finding {
-	var primaries []*fleet.Cluster
+func istiodExposed(f *model.Fleet) []checks.Finding {
+	var primaries []*model.Cluster
 	var remotes []string
 	for _, c := range f.Clusters {
 		switch mesh.Identify(c).Role {
@@ -168,7 +168,7 @@ func istiodExposed(f *fleet.Fleet) []checks.Finding {
 		if direct := istiodLoadBalancer(p); direct != "" {
 			continue // istiod has a load balancer of its own (external istiod, or its Service of type LoadBalancer)
 		}
-		var cands []fleet.Service
+		var cands []model.Service
 		for _, s := range p.Services {
 			if s.Labels["istio"] == "eastwestgateway" || s.Labels[mesh.NetworkLabel] != "" {
 				cands = append(cands, s)
@@ -182,7 +182,7 @@ func istiodExposed(f *fleet.Fleet) []checks.Finding {
 			continue
 		}
 		var problems []string
-		var worst *fleet.Service
+		var worst *model.Service
 		done := false
 		for i, s := range cands {
 			var missing []string
@@ -217,7 +217,7 @@ func istiodExposed(f *fleet.Fleet) []checks.Finding {
 // istiodLoadBalancer names a LoadBalancer Service with an address that
 // exposes 15012 and 15017 and selects istiod itself, so remotes reach it
 // without a gateway.
-func istiodLoadBalancer(c *fleet.Cluster) string {
+func istiodLoadBalancer(c *model.Cluster) string {
 	for _, s := range c.Services {
 		if s.Type != "LoadBalancer" || len(s.LoadBalancer) == 0 || s.Selector["app"] != mesh.IstiodApp {
 			continue
@@ -232,7 +232,7 @@ func istiodLoadBalancer(c *fleet.Cluster) string {
 	return ""
 }
 
-func gatewayListens(c *fleet.Cluster, s fleet.Service, port int32) bool {
+func gatewayListens(c *model.Cluster, s model.Service, port int32) bool {
 	deps, pods := mesh.SelectedWorkloads(c, s)
 	lbls := []map[string]string{s.Selector}
 	for _, d := range deps {
@@ -262,9 +262,9 @@ func gatewayListens(c *fleet.Cluster, s fleet.Service, port int32) bool {
 // every cluster. That works only if pod IPs are unique across the network's
 // clusters: with overlapping pod CIDRs an endpoint address means a pod in
 // each cluster, and requests land on the wrong one or on nothing.
-func podCIDRsOverlap(f *fleet.Fleet) []checks.Finding {
+func podCIDRsOverlap(f *model.Fleet) []checks.Finding {
 	named := len(mesh.NamedNetworks(f)) > 0
-	groups := map[string][]*fleet.Cluster{}
+	groups := map[string][]*model.Cluster{}
 	for _, c := range f.Clusters {
 		id := mesh.Identify(c)
 		if !c.Reachable || (id.Role != mesh.RolePrimary && id.Role != mesh.RoleRemote) {
@@ -372,7 +372,7 @@ const (
 // port hands the gateway plaintext (or its own certificate to the client):
 // AUTO_PASSTHROUGH has no SNI to route on and the peers' mTLS breaks, with
 // 503s and TLS errors.
-func tlsTerminated(f *fleet.Fleet) []checks.Finding {
+func tlsTerminated(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, x := range gateways(f) {
 		s := x.G.Service
@@ -398,7 +398,7 @@ func tlsTerminated(f *fleet.Fleet) []checks.Finding {
 	return out
 }
 
-func sslPortCovers(list string, p fleet.ServicePort) bool {
+func sslPortCovers(list string, p model.ServicePort) bool {
 	for _, v := range strings.Split(list, ",") {
 		v = strings.TrimSpace(v)
 		if v == "*" || v == p.Name || v == fmt.Sprint(p.Port) {
@@ -413,7 +413,7 @@ func sslPortCovers(list string, p fleet.ServicePort) bool {
 // (or istiod's own load balancer) on 15017. A URL whose host:port no
 // primary of the fleet exposes means pod creation in the remote fails or
 // goes unmeshed.
-func remoteWebhook(f *fleet.Fleet) []checks.Finding {
+func remoteWebhook(f *model.Fleet) []checks.Finding {
 	exposed := map[string]string{} // host:port → what exposes it
 	primaries := 0
 	for _, p := range f.Clusters {

@@ -6,17 +6,17 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // probeGroup is one gateway address with every source network's result.
 type probeGroup struct {
 	key     string
-	first   fleet.GatewayProbe
+	first   model.GatewayProbe
 	sources []string
 }
 
-func groupProbes(f *fleet.Fleet, keep func(fleet.GatewayProbe) bool) []probeGroup {
+func groupProbes(f *model.Fleet, keep func(model.GatewayProbe) bool) []probeGroup {
 	if f.Probes == nil {
 		return nil // no probe ran (--no-probes): the report says so; nothing to judge
 	}
@@ -43,29 +43,29 @@ func groupProbes(f *fleet.Fleet, keep func(fleet.GatewayProbe) bool) []probeGrou
 	return out
 }
 
-func probeRef(p fleet.GatewayProbe) *checks.ObjectRef {
+func probeRef(p model.GatewayProbe) *checks.ObjectRef {
 	ns, name, _ := strings.Cut(p.Service, "/")
 	return &checks.ObjectRef{Kind: "Service", Namespace: ns, Name: name}
 }
 
-var unreachable = map[fleet.ProbeOutcome]string{
-	fleet.ProbeRefused:    "the connection was refused: nothing listens there",
-	fleet.ProbeTimeout:    "no answer before the deadline: the address is filtered, black-holed or the gateway hangs",
-	fleet.ProbeHandshake:  "TCP connected but the TLS handshake failed before a certificate arrived: no AUTO_PASSTHROUGH listener for the SNI, or something terminates TLS in front of it",
-	fleet.ProbeUnresolved: "the host name does not resolve",
-	fleet.ProbeError:      "the dial failed",
+var unreachable = map[model.ProbeOutcome]string{
+	model.ProbeRefused:    "the connection was refused: nothing listens there",
+	model.ProbeTimeout:    "no answer before the deadline: the address is filtered, black-holed or the gateway hangs",
+	model.ProbeHandshake:  "TCP connected but the TLS handshake failed before a certificate arrived: no AUTO_PASSTHROUGH listener for the SNI, or something terminates TLS in front of it",
+	model.ProbeUnresolved: "the host name does not resolve",
+	model.ProbeError:      "the dial failed",
 }
 
 // gatewayUnreachable reports gateway addresses the probe could not complete
 // TLS with, from the machine it ran on, and those it could not try (unknown).
-func gatewayUnreachable(f *fleet.Fleet) []checks.Finding {
+func gatewayUnreachable(f *model.Fleet) []checks.Finding {
 	out := notRun(f, false, "the gateway could not be probed", func(cluster string, d checks.Details) checks.Finding {
 		return checks.NewMF3012(checks.MF3012Subjects{Cluster: cluster}, d)
 	})
-	for _, g := range groupProbes(f, func(p fleet.GatewayProbe) bool { _, bad := unreachable[p.Outcome]; return bad }) {
+	for _, g := range groupProbes(f, func(p model.GatewayProbe) bool { _, bad := unreachable[p.Outcome]; return bad }) {
 		p := g.first
 		sev := checks.SeverityOK
-		if p.Outcome == fleet.ProbeTimeout || p.Outcome == fleet.ProbeUnresolved {
+		if p.Outcome == model.ProbeTimeout || p.Outcome == model.ProbeUnresolved {
 			// From this machine only: a private load balancer may still be
 			// reachable from the peer networks.
 			sev = checks.SeverityWarning
@@ -90,16 +90,16 @@ func gatewayUnreachable(f *fleet.Fleet) []checks.Finding {
 
 // gatewayUntrusted reports gateways whose certificate (the passthrough
 // target's) does not chain to the roots a source network trusts.
-func gatewayUntrusted(f *fleet.Fleet) []checks.Finding {
+func gatewayUntrusted(f *model.Fleet) []checks.Finding {
 	out := notRun(f, true, "the certificate the gateway presented could not be judged", func(cluster string, d checks.Details) checks.Finding {
 		return checks.NewMF3013(checks.MF3013Subjects{Cluster: cluster}, d)
 	})
 	// When the gateway's own network trusts the certificate, the networks
 	// only sign under different roots: MF2001 reports that, once.
-	untrusted := func(p fleet.GatewayProbe) bool {
-		return p.Outcome == fleet.ProbeUntrusted && (p.OwnNetworkTrusts == nil || !*p.OwnNetworkTrusts)
+	untrusted := func(p model.GatewayProbe) bool {
+		return p.Outcome == model.ProbeUntrusted && (p.OwnNetworkTrusts == nil || !*p.OwnNetworkTrusts)
 	}
-	for _, g := range groupProbes(f, func(p fleet.GatewayProbe) bool { return p.Outcome == fleet.ProbeUntrusted && !untrusted(p) }) {
+	for _, g := range groupProbes(f, func(p model.GatewayProbe) bool { return p.Outcome == model.ProbeUntrusted && !untrusted(p) }) {
 		out = append(out, checks.ReportedUnder("MF2001", g.first.Context))
 	}
 	for _, g := range groupProbes(f, untrusted) {
@@ -129,10 +129,10 @@ func quoted(ss []string) []string {
 // notRun turns probes that could not decide into unknown findings: those
 // that dialled nothing (presented false) for reachability, those that got a
 // certificate but had no trust bundle to judge it (presented true) for trust.
-func notRun(f *fleet.Fleet, presented bool, what string, finding func(cluster string, d checks.Details) checks.Finding) []checks.Finding {
+func notRun(f *model.Fleet, presented bool, what string, finding func(cluster string, d checks.Details) checks.Finding) []checks.Finding {
 	var out []checks.Finding
-	for _, g := range groupProbes(f, func(p fleet.GatewayProbe) bool {
-		return p.Outcome == fleet.ProbeNotRun && (p.Presented != "") == presented
+	for _, g := range groupProbes(f, func(p model.GatewayProbe) bool {
+		return p.Outcome == model.ProbeNotRun && (p.Presented != "") == presented
 	}) {
 		p := g.first
 		out = append(out, finding(p.Context, checks.Details{
@@ -145,7 +145,7 @@ func notRun(f *fleet.Fleet, presented bool, what string, finding func(cluster st
 	return out
 }
 
-func ownClause(p fleet.GatewayProbe) string {
+func ownClause(p model.GatewayProbe) string {
 	if p.OwnNetworkTrusts != nil && !*p.OwnNetworkTrusts {
 		return ", nor does its own network: something other than the gateway answers there"
 	}

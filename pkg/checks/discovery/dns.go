@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // dnsSetting is whether the sidecars of a cluster capture DNS by default,
@@ -23,7 +23,7 @@ type dnsSetting struct {
 // webhook's meshConfig is istiod's): a primary's own; for a remote, that of
 // the primaries whose istiod injects it, unless it is the config cluster of
 // an external istiod, which reads the remote's.
-func proxyDNS(f *fleet.Fleet, c *fleet.Cluster, id mesh.Identity) dnsSetting {
+func proxyDNS(f *model.Fleet, c *model.Cluster, id mesh.Identity) dnsSetting {
 	if id.Role == mesh.RolePrimary || id.ConfigCluster {
 		return ownDNS(c, id)
 	}
@@ -53,7 +53,7 @@ func proxyDNS(f *fleet.Fleet, c *fleet.Cluster, id mesh.Identity) dnsSetting {
 	return dnsSetting{on: len(on) > 0, source: fmt.Sprintf("the mesh config of primary %s, whose istiod injects the remote's pods", strings.Join(injectors, ", "))}
 }
 
-func ownDNS(c *fleet.Cluster, id mesh.Identity) dnsSetting {
+func ownDNS(c *model.Cluster, id mesh.Identity) dnsSetting {
 	cm := c.IstioNamespace + "/" + mesh.MeshConfigMap
 	if id.Revision != "" && id.Revision != "default" {
 		cm += "-" + id.Revision
@@ -84,10 +84,10 @@ type holder struct {
 // through the cluster's DNS, which has no record: the lookup fails
 // (NXDOMAIN) before the sidecar sees the call, unless the sidecar's DNS proxy
 // answers it from istiod's registry.
-func serviceWithoutDNS(f *fleet.Fleet) []checks.Finding {
+func serviceWithoutDNS(f *model.Fleet) []checks.Finding {
 	holders := map[svcKey][]holder{}
 	var keys []svcKey
-	inMesh := map[*fleet.Cluster]mesh.Identity{}
+	inMesh := map[*model.Cluster]mesh.Identity{}
 	for _, c := range f.Clusters {
 		id := mesh.Identify(c)
 		if id.Role != mesh.RolePrimary && id.Role != mesh.RoleRemote {
@@ -141,7 +141,7 @@ func serviceWithoutDNS(f *fleet.Fleet) []checks.Finding {
 	return out
 }
 
-func dnsFinding(c *fleet.Cluster, ns, name string, hs []holder, dns dnsSetting) checks.Finding {
+func dnsFinding(c *model.Cluster, ns, name string, hs []holder, dns dnsSetting) checks.Finding {
 	var where []string
 	for _, h := range hs {
 		where = append(where, fmt.Sprintf("%s (%d ready)", h.context, h.ready))
@@ -183,7 +183,7 @@ type serviceIndex struct {
 
 type svcKey struct{ ns, name string }
 
-func indexOf(c *fleet.Cluster) *serviceIndex {
+func indexOf(c *model.Cluster) *serviceIndex {
 	return c.Memo("discovery.serviceIndex", func() any {
 		ix := &serviceIndex{
 			ready:      make(map[svcKey]int, len(c.EndpointSlices)),

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // TokenWarn is how close to its expiry a remote secret's token is reported.
@@ -19,18 +19,18 @@ const TokenWarn = 7 * 24 * time.Hour
 // cluster where those could not be read is "unknown" for them, with the
 // reason, and its probe results are not judged here.
 
-var credentialFailure = map[fleet.CredentialOutcome]string{
-	fleet.CredUnauthorized: "the API server rejects the credentials (401 Unauthorized)",
-	fleet.CredTLS:          "the API server's certificate does not verify against the kubeconfig's certificate-authority-data",
-	fleet.CredUnreachable:  "the API server cannot be reached",
-	fleet.CredTimeout:      "the API server did not answer in time",
-	fleet.CredError:        "the call failed",
+var credentialFailure = map[model.CredentialOutcome]string{
+	model.CredUnauthorized: "the API server rejects the credentials (401 Unauthorized)",
+	model.CredTLS:          "the API server's certificate does not verify against the kubeconfig's certificate-authority-data",
+	model.CredUnreachable:  "the API server cannot be reached",
+	model.CredTimeout:      "the API server did not answer in time",
+	model.CredError:        "the call failed",
 }
 
 // credentialProbes yields the credential probes of the primaries in f: in
 // the runner's view, those whose identity and secrets were read.
-func credentialProbes(f *fleet.Fleet) iter.Seq[fleet.CredentialProbe] {
-	return func(yield func(fleet.CredentialProbe) bool) {
+func credentialProbes(f *model.Fleet) iter.Seq[model.CredentialProbe] {
+	return func(yield func(model.CredentialProbe) bool) {
 		for _, cp := range f.Probes.Credentials {
 			if f.Cluster(cp.Context) == nil {
 				continue
@@ -43,8 +43,8 @@ func credentialProbes(f *fleet.Fleet) iter.Seq[fleet.CredentialProbe] {
 }
 
 // notSynced keeps the replicas that do not report the cluster synced.
-func notSynced(sts []fleet.ReplicaStatus) []fleet.ReplicaStatus {
-	var out []fleet.ReplicaStatus
+func notSynced(sts []model.ReplicaStatus) []model.ReplicaStatus {
+	var out []model.ReplicaStatus
 	for _, s := range sts {
 		if s.Status != "synced" {
 			out = append(out, s)
@@ -55,7 +55,7 @@ func notSynced(sts []fleet.ReplicaStatus) []fleet.ReplicaStatus {
 
 // tokenExpired reports whether the probe saw a token that had expired by
 // the time the probes ran.
-func tokenExpired(f *fleet.Fleet, cp fleet.CredentialProbe) bool {
+func tokenExpired(f *model.Fleet, cp model.CredentialProbe) bool {
 	return cp.TokenExpiry != nil && !cp.TokenExpiry.After(f.Probes.Deadline)
 }
 
@@ -64,7 +64,7 @@ func tokenExpired(f *fleet.Fleet, cp fleet.CredentialProbe) bool {
 // istiod's view was read and shows the peer not synced, MF4011 reports it
 // with this result as the explanation; when istiod shows it synced, only the
 // path from this machine fails, and the finding says so (info).
-func credentialsFail(f *fleet.Fleet) []checks.Finding {
+func credentialsFail(f *model.Fleet) []checks.Finding {
 	if f.Probes == nil {
 		return nil
 	}
@@ -74,11 +74,11 @@ func credentialsFail(f *fleet.Fleet) []checks.Finding {
 		if !failed {
 			continue
 		}
-		if cp.Outcome == fleet.CredUnauthorized && tokenExpired(f, cp) {
+		if cp.Outcome == model.CredUnauthorized && tokenExpired(f, cp) {
 			out = append(out, checks.ReportedUnder("MF4009", contexts(cp.Context, peerWithID(f, cp.Context, cp.Key))...)) // it says why it is rejected
 			continue
 		}
-		statuses := fleet.ClusterStatuses(f.Probes.IstiodViews(cp.Context), cp.Key)
+		statuses := model.ClusterStatuses(f.Probes.IstiodViews(cp.Context), cp.Key)
 		if len(notSynced(statuses)) > 0 {
 			out = append(out, checks.ReportedUnder("MF4011", contexts(cp.Context, peerWithID(f, cp.Context, cp.Key))...)) // with this probe as its explanation
 			continue
@@ -99,7 +99,7 @@ func credentialsFail(f *fleet.Fleet) []checks.Finding {
 
 // tokenExpiry (MF4009): the token of a remote secret is a JWT that has
 // expired, or expires within TokenWarn, when the probes ran.
-func tokenExpiry(f *fleet.Fleet) []checks.Finding {
+func tokenExpiry(f *model.Fleet) []checks.Finding {
 	if f.Probes == nil {
 		return nil
 	}
@@ -129,7 +129,7 @@ func tokenExpiry(f *fleet.Fleet) []checks.Finding {
 
 // readerRBAC (MF4010): the remote secret's identity lacks permissions of
 // Istio's reader ClusterRole on the peer.
-func readerRBAC(f *fleet.Fleet) []checks.Finding {
+func readerRBAC(f *model.Fleet) []checks.Finding {
 	if f.Probes == nil {
 		return nil
 	}
@@ -159,7 +159,7 @@ func readerRBAC(f *fleet.Fleet) []checks.Finding {
 // machine succeeds where istiod fails, the path from istiod is what is
 // broken. Replicas that disagree are named: they read the same secrets, so
 // what differs is the replica.
-func istiodView(f *fleet.Fleet) []checks.Finding {
+func istiodView(f *model.Fleet) []checks.Finding {
 	if f.Probes == nil {
 		return nil
 	}
@@ -170,7 +170,7 @@ func istiodView(f *fleet.Fleet) []checks.Finding {
 			continue
 		}
 		obj := &checks.ObjectRef{Kind: "Deployment", Namespace: p.c.IstioNamespace, Name: mesh.IstiodApp}
-		var read []fleet.IstiodView
+		var read []model.IstiodView
 		var evidence []string
 		for _, v := range views {
 			if v.Read() {
@@ -189,7 +189,7 @@ func istiodView(f *fleet.Fleet) []checks.Finding {
 				continue
 			}
 			expected[e.Key] = true
-			statuses := fleet.ClusterStatuses(read, e.Key)
+			statuses := model.ClusterStatuses(read, e.Key)
 			behind := notSynced(statuses)
 			if len(behind) == 0 {
 				continue
@@ -231,7 +231,7 @@ func istiodView(f *fleet.Fleet) []checks.Finding {
 
 // unreadView is the unknown finding for an istiod view that could not be
 // read; a replica read through a port-forward is named as its Pod.
-func unreadView(p primary, v fleet.IstiodView, deployment *checks.ObjectRef) checks.Finding {
+func unreadView(p primary, v model.IstiodView, deployment *checks.ObjectRef) checks.Finding {
 	why := v.NotRun
 	if why == "" {
 		why = fmt.Sprintf("reading /debug/clusterz (%s) failed: %s", v.Address, v.Error)
@@ -249,7 +249,7 @@ func unreadView(p primary, v fleet.IstiodView, deployment *checks.ObjectRef) che
 
 // describeStatuses says what the replicas report of a cluster, naming the
 // replicas when they were read one by one.
-func describeStatuses(id string, sts []fleet.ReplicaStatus) string {
+func describeStatuses(id string, sts []model.ReplicaStatus) string {
 	var order []string
 	by := map[string][]string{}
 	for _, s := range sts {
@@ -260,7 +260,7 @@ func describeStatuses(id string, sts []fleet.ReplicaStatus) string {
 	}
 	phrase := func(status string, plural bool) string {
 		verb := map[bool][2]string{false: {"does not list", "reports"}, true: {"do not list", "report"}}[plural]
-		if status == fleet.StatusMissing {
+		if status == model.StatusMissing {
 			return fmt.Sprintf("%s cluster %q", verb[0], id)
 		}
 		return fmt.Sprintf("%s cluster %q %s", verb[1], id, status)
@@ -285,19 +285,19 @@ func describeStatuses(id string, sts []fleet.ReplicaStatus) string {
 // (MF4005), a loopback server (MF4006), a secret pointing at another cluster
 // (MF4007), an expired token (MF4009), missing reader permissions (MF4010).
 // Reporting istiod's state as well would tell one fact twice.
-func explainedElsewhere(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry, cp *fleet.CredentialProbe) bool {
+func explainedElsewhere(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry, cp *model.CredentialProbe) bool {
 	if e.Err != "" || mesh.LoopbackServer(e.Server) {
 		return true
 	}
 	if _, wrong := judgeTarget(f, p, s, e); wrong {
 		return true
 	}
-	return cp != nil && (len(cp.RBACDenied) > 0 || (cp.Outcome == fleet.CredUnauthorized && tokenExpired(f, *cp)))
+	return cp != nil && (len(cp.RBACDenied) > 0 || (cp.Outcome == model.CredUnauthorized && tokenExpired(f, *cp)))
 }
 
 // explain says why istiod does not have a peer synced, from the probe.
-func explain(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry, status string, cp *fleet.CredentialProbe) string {
-	if status == fleet.StatusMissing {
+func explain(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry, status string, cp *model.CredentialProbe) string {
+	if status == model.StatusMissing {
 		return "it has not loaded remote secret " + s.Ref() + " (an istiod that has not caught up, or a second secret for the same cluster ID)"
 	}
 	if mesh.LoopbackServer(e.Server) {
@@ -308,20 +308,20 @@ func explain(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry,
 	}
 	from := f.Probes.From
 	switch {
-	case cp.Outcome == fleet.CredOK || cp.Outcome == fleet.CredForbidden:
+	case cp.Outcome == model.CredOK || cp.Outcome == model.CredForbidden:
 		if len(cp.RBACDenied) > 0 {
 			return fmt.Sprintf("its credentials authenticate from %s but may not %s (MF4010)", from, strings.Join(cp.RBACDenied, ", "))
 		}
 		return fmt.Sprintf("from %s, %s answers these very credentials (kube-system UID %s), so the credentials are good and the path from %s's istiod to %s is broken (firewall, private endpoint, DNS or proxy seen only from there)", from, e.Server, cp.KubeSystemUID, p.c.Context, e.Server)
-	case cp.Outcome == fleet.CredUnauthorized && tokenExpired(f, *cp):
+	case cp.Outcome == model.CredUnauthorized && tokenExpired(f, *cp):
 		return fmt.Sprintf("its token expired at %s (MF4009)", cp.TokenExpiry.UTC().Format(time.RFC3339))
-	case cp.Outcome == fleet.CredUnauthorized:
+	case cp.Outcome == model.CredUnauthorized:
 		return fmt.Sprintf("the API server rejects the secret's token (401, from %s too): the token is wrong, revoked, or from another cluster", from)
-	case cp.Outcome == fleet.CredTLS:
+	case cp.Outcome == model.CredTLS:
 		return fmt.Sprintf("the server's certificate does not verify against the secret's CA (from %s too): %s", from, cp.Detail)
-	case cp.Outcome == fleet.CredUnreachable || cp.Outcome == fleet.CredTimeout:
+	case cp.Outcome == model.CredUnreachable || cp.Outcome == model.CredTimeout:
 		return fmt.Sprintf("%s cannot reach %s either (%s): the server address is wrong or down, or unreachable from both", from, e.Server, cp.Outcome)
-	case cp.Outcome == fleet.CredNotRun:
+	case cp.Outcome == model.CredNotRun:
 		return "the credential probe did not run: " + cp.Detail
 	}
 	return fmt.Sprintf("the probe from %s failed too: %s", from, cp.Detail)
@@ -329,7 +329,7 @@ func explain(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry,
 
 // peerWithID names the cluster of the fleet whose ID a remote secret's key
 // is, or "" when it is not in the fleet (or is the primary itself).
-func peerWithID(f *fleet.Fleet, primary, key string) string {
+func peerWithID(f *model.Fleet, primary, key string) string {
 	if r := clusterWithID(f, key); r != nil && r.Context != primary {
 		return r.Context
 	}
@@ -341,7 +341,7 @@ func secretObject(ref string) *checks.ObjectRef {
 	return &checks.ObjectRef{Kind: "Secret", Namespace: ns, Name: name}
 }
 
-func subject(cp fleet.CredentialProbe) string {
+func subject(cp model.CredentialProbe) string {
 	if cp.TokenSubject != "" {
 		return cp.TokenSubject
 	}

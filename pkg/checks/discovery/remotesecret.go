@@ -7,8 +7,8 @@ import (
 	"sort"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Checks returns the discovery checks.
@@ -37,7 +37,7 @@ func Checks() []checks.Check {
 // label) with a data key equal to the peer's cluster ID. A peer that some
 // secret is meant for (its key, or a kubeconfig pointing at it) is left to
 // the check that says what is wrong with that secret (MF4002, MF4003, MF4007).
-func missingRemoteSecret(f *fleet.Fleet) []checks.Finding {
+func missingRemoteSecret(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, pr := range primaries(f) {
 		p, pid := pr.c, pr.id
@@ -52,7 +52,7 @@ func missingRemoteSecret(f *fleet.Fleet) []checks.Finding {
 			}
 			ev := []string{fmt.Sprintf("%s's cluster ID is %q (%s)", r.Context, rid.ClusterID, rid.ClusterIDSource)}
 			if len(keys) == 0 {
-				ev = append(ev, fmt.Sprintf("%s has no secret labelled %s=true in %s", p.Context, fleet.MultiClusterSecretLabel, p.IstioNamespace))
+				ev = append(ev, fmt.Sprintf("%s has no secret labelled %s=true in %s", p.Context, model.MultiClusterSecretLabel, p.IstioNamespace))
 			} else {
 				ev = append(ev, fmt.Sprintf("remote secrets in %s cover: %s", p.Context, describeKeys(keys)))
 			}

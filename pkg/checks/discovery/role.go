@@ -9,8 +9,8 @@ import (
 	"istio.io/istio/pkg/config/constants"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // controls says whether primary p's istiod takes charge of remote cluster r
@@ -20,7 +20,7 @@ import (
 // topology.istio.io/controlPlaneClusters. istiod then writes
 // istio-ca-root-cert into r's namespaces (with leader election in r's Istio
 // namespace) and patches r's injection webhook's caBundle.
-func controls(p primary, r *fleet.Cluster) (bool, string) {
+func controls(p primary, r *model.Cluster) (bool, string) {
 	ext, _ := mesh.IstiodEnv(p.c, "EXTERNAL_ISTIOD")
 	if on, _ := strconv.ParseBool(ext); !on {
 		return false, ""
@@ -60,7 +60,7 @@ func secretKind(subject string) string {
 // the reader role; a peer primary only needs to be read, and a secret of
 // istiod's own service account (--type config, meant for an external
 // istiod's config cluster) gives more than that.
-func secretRole(f *fleet.Fleet) []checks.Finding {
+func secretRole(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for r := range readEntries(f) {
 		p, s, e := r.p, r.s, r.e

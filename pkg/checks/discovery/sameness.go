@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // systemNamespaces hold the clusters' own services, not the mesh's.
@@ -25,7 +25,7 @@ type shape struct {
 	ports    string
 }
 
-func shapeOf(s fleet.Service) shape {
+func shapeOf(s model.Service) shape {
 	ports := make([]string, len(s.Ports))
 	for i, p := range s.Ports {
 		proto := p.Protocol
@@ -54,7 +54,7 @@ func (s shape) String() string {
 // several clusters of the mesh is one service to Istio; its type,
 // headless-ness and ports must agree, or clients see whichever cluster's
 // definition istiod merged first.
-func serviceSameness(f *fleet.Fleet) []checks.Finding {
+func serviceSameness(f *model.Fleet) []checks.Finding {
 	type seen struct {
 		context string
 		shape   shape

@@ -6,17 +6,17 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // secretKinds are what a remote-secret check reads of a primary.
-var secretKinds = append(append([]fleet.Kind{}, mesh.IdentityKinds...), fleet.KindSecrets)
+var secretKinds = append(append([]model.Kind{}, mesh.IdentityKinds...), model.KindSecrets)
 
 // primary is a primary whose identity and secrets were read, with its
 // remote secrets and the mesh's other clusters.
 type primary struct {
-	c       *fleet.Cluster
+	c       *model.Cluster
 	id      mesh.Identity
 	secrets []mesh.RemoteSecret
 }
@@ -25,7 +25,7 @@ type primary struct {
 // were read. The runner hands these checks only such clusters (their catalog
 // entries need identity and secrets) and reports the others as unknown, with
 // the reason; the test here keeps a check honest on any fleet.
-func primaries(f *fleet.Fleet) []primary {
+func primaries(f *model.Fleet) []primary {
 	var out []primary
 	for _, c := range f.Clusters {
 		if ok, _ := c.Readable(secretKinds...); !ok {
@@ -66,7 +66,7 @@ type readEntry struct {
 
 // readEntries yields, primary by primary, every data key of the remote
 // secrets istiod reads: the shape most remote-secret checks walk.
-func readEntries(f *fleet.Fleet) iter.Seq[readEntry] {
+func readEntries(f *model.Fleet) iter.Seq[readEntry] {
 	return func(yield func(readEntry) bool) {
 		for _, p := range primaries(f) {
 			for s, e := range p.readEntries() {
@@ -80,14 +80,14 @@ func readEntries(f *fleet.Fleet) iter.Seq[readEntry] {
 
 // target is the cluster a remote secret entry reaches, and how that is known.
 type target struct {
-	c   *fleet.Cluster
+	c   *model.Cluster
 	how string
 }
 
 // targetOf finds the cluster an entry points at: by the kube-system UID the
 // credential probe read (the proof), else by the API server URL of a
 // context of this run. Nil when neither tells.
-func targetOf(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry) *target {
+func targetOf(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry) *target {
 	if cp := credentialProbe(f, p.c.Context, s.Ref(), e.Key); cp != nil && cp.KubeSystemUID != "" {
 		for _, c := range f.Clusters {
 			if c.KubeSystemUID == cp.KubeSystemUID {
@@ -108,7 +108,7 @@ func targetOf(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry
 }
 
 // credentialProbe returns the probe of one secret entry, or nil.
-func credentialProbe(f *fleet.Fleet, context, secret, key string) *fleet.CredentialProbe {
+func credentialProbe(f *model.Fleet, context, secret, key string) *model.CredentialProbe {
 	if f.Probes == nil {
 		return nil
 	}
@@ -121,7 +121,7 @@ func credentialProbe(f *fleet.Fleet, context, secret, key string) *fleet.Credent
 }
 
 // clusterWithID returns the cluster of the fleet whose cluster ID is id.
-func clusterWithID(f *fleet.Fleet, id string) *fleet.Cluster {
+func clusterWithID(f *model.Fleet, id string) *model.Cluster {
 	for _, c := range f.Clusters {
 		if c.Reachable && mesh.Identify(c).ClusterID == id {
 			return c
@@ -148,7 +148,7 @@ func contexts(names ...string) []string {
 
 // ignoredSecret (MF4002): a secret meant as a remote secret that istiod does
 // not read: outside the Istio namespace, or without istio/multiCluster=true.
-func ignoredSecret(f *fleet.Fleet) []checks.Finding {
+func ignoredSecret(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range primaries(f) {
 		for _, s := range p.secrets {
@@ -161,16 +161,16 @@ func ignoredSecret(f *fleet.Fleet) []checks.Finding {
 			}
 			switch {
 			case s.LabelValue != "":
-				why = append(why, fmt.Sprintf("its label %s is %q, but istiod selects %s=true", fleet.MultiClusterSecretLabel, s.LabelValue, fleet.MultiClusterSecretLabel))
+				why = append(why, fmt.Sprintf("its label %s is %q, but istiod selects %s=true", model.MultiClusterSecretLabel, s.LabelValue, model.MultiClusterSecretLabel))
 			case !s.Labelled:
-				why = append(why, fmt.Sprintf("it has no label %s=true, which istiod selects on", fleet.MultiClusterSecretLabel))
+				why = append(why, fmt.Sprintf("it has no label %s=true, which istiod selects on", model.MultiClusterSecretLabel))
 			}
 			var keys, readElsewhere []string
 			ctxs := []string{p.c.Context}
 			read := mesh.RemoteSecretKeys(p.c)
 			for _, e := range s.Entries {
 				keys = append(keys, e.Key)
-				var peer *fleet.Cluster
+				var peer *model.Cluster
 				if t := targetOf(f, p, s, e); t != nil && t.c != p.c {
 					peer = t.c
 				} else if r := clusterWithID(f, e.Key); r != nil && r != p.c {
@@ -207,7 +207,7 @@ func ignoredSecret(f *fleet.Fleet) []checks.Finding {
 
 // ownKey (MF4003): a data key equal to the primary's own cluster ID, which
 // istiod skips ("would overwrite the config cluster").
-func ownKey(f *fleet.Fleet) []checks.Finding {
+func ownKey(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for r := range readEntries(f) {
 		p, s, e := r.p, r.s, r.e
@@ -239,7 +239,7 @@ func ownKey(f *fleet.Fleet) []checks.Finding {
 // annotationMismatch (MF4004): the networking.istio.io/cluster annotation
 // names a cluster that is not a data key. istiod goes by the key; the
 // annotation is what people (and istioctl) read.
-func annotationMismatch(f *fleet.Fleet) []checks.Finding {
+func annotationMismatch(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range primaries(f) {
 		for _, s := range p.secrets {
@@ -268,7 +268,7 @@ func annotationMismatch(f *fleet.Fleet) []checks.Finding {
 
 // badKubeconfig (MF4005): a data value istiod cannot load as a kubeconfig
 // (the cluster then never appears in clusterz).
-func badKubeconfig(f *fleet.Fleet) []checks.Finding {
+func badKubeconfig(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for r := range readEntries(f) {
 		p, s, e := r.p, r.s, r.e
@@ -286,7 +286,7 @@ func badKubeconfig(f *fleet.Fleet) []checks.Finding {
 // loopbackServer (MF4006): the kubeconfig's server is localhost or a
 // loopback address; the istiod reading it runs in a pod, where that is the
 // pod itself (a kind kubeconfig, typically).
-func loopbackServer(f *fleet.Fleet) []checks.Finding {
+func loopbackServer(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for r := range readEntries(f) {
 		p, s, e := r.p, r.s, r.e
@@ -305,7 +305,7 @@ func loopbackServer(f *fleet.Fleet) []checks.Finding {
 // wrongTarget (MF4007): an entry whose key is one cluster ID but whose
 // kubeconfig reaches another cluster (or the primary itself): istiod files
 // that cluster's services under the wrong ID.
-func wrongTarget(f *fleet.Fleet) []checks.Finding {
+func wrongTarget(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for r := range readEntries(f) {
 		p, s, e := r.p, r.s, r.e
@@ -329,7 +329,7 @@ func wrongTarget(f *fleet.Fleet) []checks.Finding {
 	return out
 }
 
-func judgeTarget(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry) (checks.Finding, bool) {
+func judgeTarget(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry) (checks.Finding, bool) {
 	named := clusterWithID(f, e.Key)
 	t := targetOf(f, p, s, e)
 	if t == nil {
@@ -371,7 +371,7 @@ func judgeTarget(f *fleet.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEn
 // equal to r's cluster ID, or a kubeconfig that points at r. MF4001 is for
 // peers no secret is meant for; the others are reported by the check that
 // says what is wrong with the secret.
-func covers(f *fleet.Fleet, p primary, r *fleet.Cluster, rid string) bool {
+func covers(f *model.Fleet, p primary, r *model.Cluster, rid string) bool {
 	for _, s := range p.secrets {
 		for _, e := range s.Entries {
 			if e.Key == rid {
@@ -389,7 +389,7 @@ func covers(f *fleet.Fleet, p primary, r *fleet.Cluster, rid string) bool {
 // cluster ID. istiod registers the cluster from whichever it processes
 // first and ignores the other ("cluster has already been registered",
 // pkg/kube/multicluster): which kubeconfig is in use is left to chance.
-func duplicateKey(f *fleet.Fleet) []checks.Finding {
+func duplicateKey(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range primaries(f) {
 		by := map[string][]string{}

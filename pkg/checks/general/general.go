@@ -7,7 +7,7 @@ import (
 	"sort"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Checks returns the general checks.
@@ -18,7 +18,7 @@ func Checks() []checks.Check {
 	}
 }
 
-func unreachable(f *fleet.Fleet) []checks.Finding {
+func unreachable(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, c := range f.Clusters {
 		if c.Reachable {
@@ -36,7 +36,7 @@ func unreachable(f *fleet.Fleet) []checks.Finding {
 	return out
 }
 
-func partlyReadable(f *fleet.Fleet) []checks.Finding {
+func partlyReadable(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, c := range f.Clusters {
 		if !c.Reachable || len(c.Failures) == 0 {
@@ -49,7 +49,7 @@ func partlyReadable(f *fleet.Fleet) []checks.Finding {
 		sort.Strings(kinds)
 		ev := make([]string, len(kinds))
 		for i, k := range kinds {
-			ev[i] = k + ": " + c.Failures[fleet.Kind(k)]
+			ev[i] = k + ": " + c.Failures[model.Kind(k)]
 		}
 		out = append(out, checks.NewMF0002(checks.MF0002Subjects{Cluster: c.Context}, checks.Details{
 			Message:  fmt.Sprintf("context %s: %d kind(s) could not be read; checks needing them are unknown there", c.Context, len(kinds)),

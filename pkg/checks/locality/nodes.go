@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Node labels Istio derives locality from.
@@ -29,7 +29,7 @@ func Checks() []checks.Check {
 
 const listAtMost = 5
 
-func unlabelledNodes(f *fleet.Fleet) []checks.Finding {
+func unlabelledNodes(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, c := range f.Clusters {
 		var missing []string

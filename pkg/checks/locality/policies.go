@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/members"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // SubzoneLabel is Istio's node label for a subzone.
@@ -25,7 +25,7 @@ type policy struct {
 	where    string // "DestinationRule sample/helloworld", "… subset v1", "meshConfig"
 	host     string
 	drNS     string
-	locality *fleet.LocalityPolicy
+	locality *model.LocalityPolicy
 	outlier  bool
 	mesh     bool
 }
@@ -35,12 +35,12 @@ func (p policy) failover() bool {
 		(len(p.locality.Failover) > 0 || len(p.locality.FailoverPriority) > 0)
 }
 
-func drPolicies(c *fleet.Cluster) []policy {
+func drPolicies(c *model.Cluster) []policy {
 	var out []policy
 	for _, dr := range c.DestinationRules {
 		ref := &checks.ObjectRef{Kind: "DestinationRule", Namespace: dr.Namespace, Name: dr.Name}
 		top := dr.TrafficPolicy
-		var topLoc *fleet.LocalityPolicy
+		var topLoc *model.LocalityPolicy
 		topOD := false
 		if top != nil {
 			topLoc, topOD = top.Locality, top.OutlierDetection
@@ -64,22 +64,22 @@ func drPolicies(c *fleet.Cluster) []policy {
 
 // meshPolicy is the cluster's meshConfig.localityLbSetting (nil when
 // it sets nothing beyond istiod's default "enabled").
-func meshPolicy(c *fleet.Cluster) *policy {
+func meshPolicy(c *model.Cluster) *policy {
 	m := mesh.Identify(c).Mesh
 	l := m.GetLocalityLbSetting()
 	if l == nil || (len(l.GetFailover()) == 0 && len(l.GetDistribute()) == 0 && len(l.GetFailoverPriority()) == 0) {
 		return nil
 	}
-	lp := &fleet.LocalityPolicy{FailoverPriority: l.GetFailoverPriority()}
+	lp := &model.LocalityPolicy{FailoverPriority: l.GetFailoverPriority()}
 	if l.GetEnabled() != nil {
 		v := l.GetEnabled().GetValue()
 		lp.Enabled = &v
 	}
 	for _, f := range l.GetFailover() {
-		lp.Failover = append(lp.Failover, fleet.LocalityFailover{From: f.GetFrom(), To: f.GetTo()})
+		lp.Failover = append(lp.Failover, model.LocalityFailover{From: f.GetFrom(), To: f.GetTo()})
 	}
 	for _, d := range l.GetDistribute() {
-		lp.Distribute = append(lp.Distribute, fleet.LocalityDistribute{From: d.GetFrom(), To: d.GetTo()})
+		lp.Distribute = append(lp.Distribute, model.LocalityDistribute{From: d.GetFrom(), To: d.GetTo()})
 	}
 	return &policy{ctx: c.Context, obj: &checks.ObjectRef{Kind: "ConfigMap", Namespace: c.IstioNamespace, Name: mesh.MeshConfigMap},
 		where: "meshConfig.localityLbSetting", locality: lp, mesh: true}
@@ -91,7 +91,7 @@ func meshPolicy(c *fleet.Cluster) *policy {
 // outlierDetection (pilot/pkg/networking/core/loadbalancer:
 // enableFailover := … c.OutlierDetection != nil); without it, failover
 // never happens, and Istio's validation warns so.
-func failoverWithoutOutlier(f *fleet.Fleet) []checks.Finding {
+func failoverWithoutOutlier(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, c := range f.Clusters {
 		for _, p := range drPolicies(c) {
@@ -108,7 +108,7 @@ func failoverWithoutOutlier(f *fleet.Fleet) []checks.Finding {
 	return out
 }
 
-func describe(l *fleet.LocalityPolicy) string {
+func describe(l *model.LocalityPolicy) string {
 	var parts []string
 	for _, f := range l.Failover {
 		parts = append(parts, "failover "+f.From+"→"+f.To)
@@ -138,7 +138,7 @@ func weights(to map[string]uint32) string {
 // localities are the region/zone/subzone triples of the fleet's nodes.
 type loc struct{ region, zone, subzone string }
 
-func fleetLocalities(f *fleet.Fleet) (locs []loc, regions map[string]bool) {
+func fleetLocalities(f *model.Fleet) (locs []loc, regions map[string]bool) {
 	seen := map[loc]bool{}
 	regions = map[string]bool{}
 	for _, c := range f.Clusters {
@@ -170,7 +170,7 @@ func matches(l loc, pattern string) bool {
 	return ok(parts[0], l.region, false) && ok(parts[1], l.zone, true) && ok(parts[2], l.subzone, true)
 }
 
-func allPolicies(f *fleet.Fleet) []policy {
+func allPolicies(f *model.Fleet) []policy {
 	var out []policy
 	for _, c := range f.Clusters {
 		out = append(out, drPolicies(c)...)
@@ -199,7 +199,7 @@ func regionList(regions map[string]bool) string {
 // unread members' regions are those of the nodes their remote secrets'
 // credentials list (istiod's own view); a region that may be in a member
 // whose nodes could not be listed is unknown, naming the member to add.
-func failoverRegions(f *fleet.Fleet) []checks.Finding {
+func failoverRegions(f *model.Fleet) []checks.Finding {
 	_, regions := fleetLocalities(f)
 	ms := members.Of(f)
 	var out []checks.Finding
@@ -256,7 +256,7 @@ func failoverRegions(f *fleet.Fleet) []checks.Finding {
 }
 
 // pluralMembers says "the unread member central" or "the unread members a, b".
-func pluralMembers(ms []fleet.Member) string {
+func pluralMembers(ms []model.Member) string {
 	ids := make([]string, len(ms))
 	for i, m := range ms {
 		ids[i] = m.ClusterID
@@ -283,7 +283,7 @@ func uniq(ss []string) []string {
 // validation rejects anything else, so such an object came in around it),
 // and every locality it names must exist, or its share of traffic has no
 // endpoint and the from-locality's traffic is dropped for it.
-func distributeWeights(f *fleet.Fleet) []checks.Finding {
+func distributeWeights(f *model.Fleet) []checks.Finding {
 	locs, _ := fleetLocalities(f)
 	ms := members.Of(f)
 	// maybeElsewhere: a locality no node read is in may be in an unread
@@ -394,7 +394,7 @@ func locList(locs []loc) string {
 // DestinationRule has outlierDetection. A DestinationRule that adds
 // outlierDetection (say, for resilience) and says nothing about locality
 // thereby makes traffic prefer the caller's own locality: described as info.
-func outlierTurnsLocalityOn(f *fleet.Fleet) []checks.Finding {
+func outlierTurnsLocalityOn(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, c := range f.Clusters {
 		m := mesh.Identify(c).Mesh
@@ -418,7 +418,7 @@ func outlierTurnsLocalityOn(f *fleet.Fleet) []checks.Finding {
 // singleRegionTarget: failover only helps if the destination has endpoints
 // in another region. A failover policy for a service whose endpoints all
 // sit in one region has nowhere to go: described as info.
-func singleRegionTarget(f *fleet.Fleet) []checks.Finding {
+func singleRegionTarget(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, c := range f.Clusters {
 		for _, p := range drPolicies(c) {
@@ -461,8 +461,8 @@ func singleRegionTarget(f *fleet.Fleet) []checks.Finding {
 
 // otherRegionMembers are the unread members that may hold endpoints outside
 // region r: their nodes are in another region, or were not listed.
-func otherRegionMembers(f *fleet.Fleet, r string) []fleet.Member {
-	var out []fleet.Member
+func otherRegionMembers(f *model.Fleet, r string) []model.Member {
+	var out []model.Member
 	for _, u := range members.Of(f).Unread {
 		if len(u.Regions) == 0 || slices.ContainsFunc(u.Regions, func(x string) bool { return x != r }) {
 			out = append(out, u)
@@ -493,7 +493,7 @@ func serviceOf(host, drNS string) (name, ns string, ok bool) {
 // an endpoint's region is that of the node whose podCIDR holds its address,
 // or the cluster's when all its nodes are in one region. Clusters where it
 // cannot be told are returned in unknown.
-func endpointRegions(f *fleet.Fleet, name, ns string) (map[string]int, []string) {
+func endpointRegions(f *model.Fleet, name, ns string) (map[string]int, []string) {
 	regions := map[string]int{}
 	var unknown []string
 	for _, c := range f.Clusters {
@@ -530,7 +530,7 @@ type clusterIndex struct {
 	endpoints map[string][]string // namespace/service → addresses
 }
 
-func indexOf(c *fleet.Cluster) *clusterIndex {
+func indexOf(c *model.Cluster) *clusterIndex {
 	return c.Memo("locality.index", func() any {
 		idx := &clusterIndex{endpoints: map[string][]string{}}
 		one := true

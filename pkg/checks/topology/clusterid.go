@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Checks returns the topology checks.
@@ -25,9 +25,9 @@ func Checks() []checks.Check {
 // clusterIDs finds clusters left at istiod's default ID and IDs shared by
 // several clusters (two contexts reaching the same API server are one
 // cluster, not a duplicate).
-func clusterIDs(f *fleet.Fleet) []checks.Finding {
+func clusterIDs(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
-	byID := map[string][]*fleet.Cluster{}
+	byID := map[string][]*model.Cluster{}
 	for _, c := range f.Clusters {
 		id := mesh.Identify(c)
 		if id.ClusterID == "" {
@@ -65,9 +65,9 @@ func clusterIDs(f *fleet.Fleet) []checks.Finding {
 }
 
 // distinctClusters drops contexts that reach a cluster already listed.
-func distinctClusters(cs []*fleet.Cluster) []*fleet.Cluster {
+func distinctClusters(cs []*model.Cluster) []*model.Cluster {
 	seen := map[string]bool{}
-	var out []*fleet.Cluster
+	var out []*model.Cluster
 	for _, c := range cs {
 		key := c.KubeSystemUID
 		if key == "" {

@@ -6,15 +6,15 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // inMesh returns the clusters that are part of the mesh (primary or remote)
 // with their identities.
-func inMesh(f *fleet.Fleet) ([]*fleet.Cluster, map[*fleet.Cluster]mesh.Identity) {
-	var cs []*fleet.Cluster
-	ids := map[*fleet.Cluster]mesh.Identity{}
+func inMesh(f *model.Fleet) ([]*model.Cluster, map[*model.Cluster]mesh.Identity) {
+	var cs []*model.Cluster
+	ids := map[*model.Cluster]mesh.Identity{}
 	for _, c := range f.Clusters {
 		id := mesh.Identify(c)
 		if id.Role != mesh.RolePrimary && id.Role != mesh.RoleRemote {
@@ -30,7 +30,7 @@ func inMesh(f *fleet.Fleet) ([]*fleet.Cluster, map[*fleet.Cluster]mesh.Identity)
 // (meshConfig.defaultConfig.meshId, or values.global.meshID). A cluster
 // where none is set is unknown, not a mismatch: istiod then falls back to
 // the trust domain, which may or may not agree.
-func meshIDs(f *fleet.Fleet) []checks.Finding {
+func meshIDs(f *model.Fleet) []checks.Finding {
 	cs, ids := inMesh(f)
 	byMesh := map[string][]string{}
 	var unset []string
@@ -71,7 +71,7 @@ func meshIDs(f *fleet.Fleet) []checks.Finding {
 // networkUnset: when any cluster names a network, every cluster must: a
 // cluster without one is taken to share a flat network with everybody, and
 // istiod sends its pod IPs to clients that cannot reach them.
-func networkUnset(f *fleet.Fleet) []checks.Finding {
+func networkUnset(f *model.Fleet) []checks.Finding {
 	cs, ids := inMesh(f)
 	named := map[string]bool{}
 	for _, c := range cs {
@@ -108,7 +108,7 @@ const maxMinorSkew = 1
 
 // versionSkew: the primaries' istiods (which program each other's proxies
 // across clusters) should be at most one minor version apart.
-func versionSkew(f *fleet.Fleet) []checks.Finding {
+func versionSkew(f *model.Fleet) []checks.Finding {
 	cs, ids := inMesh(f)
 	type ver struct {
 		ctx, raw     string

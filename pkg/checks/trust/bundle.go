@@ -7,15 +7,15 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
 // rootConfigMaps: the istio-ca-root-cert ConfigMaps are what workloads trust;
 // each must hold a root that istiod's signing certificate leads to, or the
 // workloads of that namespace reject their own cluster's certificates.
-func rootConfigMaps(f *fleet.Fleet, opts Options) []checks.Finding {
+func rootConfigMaps(f *model.Fleet, opts Options) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range signers(f) {
 		ca := p.CA
@@ -60,9 +60,9 @@ func rootConfigMaps(f *fleet.Fleet, opts Options) []checks.Finding {
 				ns = c.IstioNamespace
 			}
 			out = append(out, checks.NewMF2010(checks.MF2010Subjects{Primary: p.Context}, checks.Details{
-				Object: &checks.ObjectRef{Kind: "ConfigMap", Namespace: ns, Name: fleet.RootCertConfigMap},
+				Object: &checks.ObjectRef{Kind: "ConfigMap", Namespace: ns, Name: model.RootCertConfigMap},
 				Message: fmt.Sprintf("%s: %s in %s holds %s, but istiod signs under %s; workloads there reject certificates from their own istiod and from every peer signing under that root",
-					p.Context, fleet.RootCertConfigMap, namespaceList(g.nss), describeAll(g.roots), pki.Describe(top[len(top)-1])),
+					p.Context, model.RootCertConfigMap, namespaceList(g.nss), describeAll(g.roots), pki.Describe(top[len(top)-1])),
 				Evidence: []string{
 					"signing certificate " + pki.Describe(ca.Signing) + " in " + ca.Secret,
 					"istiod distributes " + describeAll(ca.Roots),
@@ -85,7 +85,7 @@ func namespaceList(nss []string) string {
 // multiRoot describes trust bundles that hold more than one root: a root
 // rotation or a mesh merge in progress. It is not a mismatch; it says which
 // root signs for whom, so the next step of the transition is clear.
-func multiRoot(f *fleet.Fleet, _ Options) []checks.Finding {
+func multiRoot(f *model.Fleet, _ Options) []checks.Finding {
 	peers := Peers(f)
 	var out []checks.Finding
 	for _, p := range peers {
@@ -143,8 +143,8 @@ func signsFor(root *x509.Certificate, peers []Peer) string {
 	return "signs for " + strings.Join(who, ", ")
 }
 
-func istiodEnv(c *fleet.Cluster, name string) (string, bool) {
-	for _, list := range [][]fleet.Workload{c.Deployments, c.Pods} {
+func istiodEnv(c *model.Cluster, name string) (string, bool) {
+	for _, list := range [][]model.Workload{c.Deployments, c.Pods} {
 		for _, w := range list {
 			if w.Namespace == c.IstioNamespace && (w.Labels["app"] == mesh.IstiodApp || w.PodLabels["app"] == mesh.IstiodApp) {
 				return w.Env(name)
@@ -157,7 +157,7 @@ func istiodEnv(c *fleet.Cluster, name string) (string, bool) {
 // trustDomains: a peer's SPIFFE identity (spiffe://<its trust domain>/ns/…/sa/…)
 // is matched by a cluster's authorization policies only when that trust
 // domain is the cluster's own or one of its trustDomainAliases.
-func trustDomains(f *fleet.Fleet, _ Options) []checks.Finding {
+func trustDomains(f *model.Fleet, _ Options) []checks.Finding {
 	peers := Peers(f)
 	var out []checks.Finding
 	accepts := func(to, from Peer) bool {

@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
 // signers are the primaries whose istiod signs with material in a secret.
-func signers(f *fleet.Fleet) []Peer {
+func signers(f *model.Fleet) []Peer {
 	var out []Peer
 	for _, p := range Peers(f) {
 		if p.CA.Source == mesh.CAPluggedIn || p.CA.Source == mesh.CASelfSigned {
@@ -50,7 +50,7 @@ func keyName(ca mesh.CA, tlsName, istioName string) string {
 
 // keyMatches: istiod refuses a CA whose key is not the certificate's
 // (security/pkg/pki/util Verify: tls.X509KeyPair).
-func keyMatches(f *fleet.Fleet, _ Options) []checks.Finding {
+func keyMatches(f *model.Fleet, _ Options) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range signers(f) {
 		ca := p.CA
@@ -90,7 +90,7 @@ func path(ca mesh.CA) []*x509.Certificate {
 
 // usableCA: the signing certificate must be a CA allowed to sign, and the
 // path length constraints above it must leave room for it.
-func usableCA(f *fleet.Fleet, _ Options) []checks.Finding {
+func usableCA(f *model.Fleet, _ Options) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range signers(f) {
 		ca := p.CA
@@ -152,7 +152,7 @@ func pathLen(c *x509.Certificate) string {
 // root-cert.pem when it loads the CA (security/pkg/pki/util Verify) and
 // sends cert-chain.pem after every workload certificate, so the chain must
 // lead to the distributed root and hold the signing certificate.
-func chainToRoot(f *fleet.Fleet, opts Options) []checks.Finding {
+func chainToRoot(f *model.Fleet, opts Options) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range signers(f) {
 		ca := p.CA
@@ -228,7 +228,7 @@ func caCerts(ca mesh.CA) []*x509.Certificate {
 
 // validity: expired, not yet valid, and soon-to-expire CA certificates, at
 // opts.Now with the warning and error windows of opts.
-func validity(f *fleet.Fleet, opts Options) []checks.Finding {
+func validity(f *model.Fleet, opts Options) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range signers(f) {
 		for _, c := range caCerts(p.CA) {
@@ -278,7 +278,7 @@ func roleOf(ca mesh.CA, c *x509.Certificate) string {
 
 // weakCrypto: small RSA keys and SHA-1/MD5 signatures anywhere in the CA's
 // certificates (a root's self-signature is never checked, so it is not judged).
-func weakCrypto(f *fleet.Fleet, opts Options) []checks.Finding {
+func weakCrypto(f *model.Fleet, opts Options) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range signers(f) {
 		for _, c := range caCerts(p.CA) {
@@ -310,7 +310,7 @@ func weakCrypto(f *fleet.Fleet, opts Options) []checks.Finding {
 
 // malformed: every CA secret key and istio-ca-root-cert ConfigMap that is
 // missing or does not parse, naming the key and the PEM block.
-func malformed(f *fleet.Fleet, _ Options) []checks.Finding {
+func malformed(f *model.Fleet, _ Options) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range signers(f) {
 		for _, pr := range p.CA.Problems {
@@ -333,7 +333,7 @@ func malformed(f *fleet.Fleet, _ Options) []checks.Finding {
 				continue
 			}
 			out = append(out, checks.NewMF2009(checks.MF2009Subjects{Cluster: c.Context}, checks.Details{
-				Object:  &checks.ObjectRef{Kind: "ConfigMap", Namespace: cm.Namespace, Name: fleet.RootCertConfigMap},
+				Object:  &checks.ObjectRef{Kind: "ConfigMap", Namespace: cm.Namespace, Name: model.RootCertConfigMap},
 				Message: fmt.Sprintf("%s: %v; workloads in %s cannot verify any peer", c.Context, cm.Err, cm.Namespace)}))
 		}
 	}

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
@@ -35,7 +35,7 @@ type Bundle struct {
 }
 
 // Peers reads every reachable primary of the fleet, ordered by context.
-func Peers(f *fleet.Fleet) []Peer {
+func Peers(f *model.Fleet) []Peer {
 	var out []Peer
 	for _, c := range f.Clusters {
 		id := mesh.Identify(c)
@@ -56,7 +56,7 @@ func Peers(f *fleet.Fleet) []Peer {
 
 // bundles groups the cluster's istio-ca-root-cert ConfigMaps by content; a
 // cluster without any falls back on the roots istiod distributes.
-func bundles(c *fleet.Cluster, ca mesh.CA) []Bundle {
+func bundles(c *model.Cluster, ca mesh.CA) []Bundle {
 	var out []Bundle
 	for _, cm := range mesh.RootConfigMaps(c) {
 		if cm.Err != nil || len(cm.Roots) == 0 {
@@ -75,14 +75,14 @@ func bundles(c *fleet.Cluster, ca mesh.CA) []Bundle {
 		}
 	}
 	for i := range out {
-		out[i].Source = "ConfigMap " + fleet.RootCertConfigMap + " in " + strings.Join(out[i].Namespaces, ", ")
+		out[i].Source = "ConfigMap " + model.RootCertConfigMap + " in " + strings.Join(out[i].Namespaces, ", ")
 	}
 	if len(out) == 0 && len(ca.Roots) > 0 {
 		key := mesh.KeyRootCert
 		if ca.Layout == "tls" {
 			key = mesh.KeyTLSRoot
 		}
-		out = append(out, Bundle{Source: "secret " + ca.Secret + " " + key + " (no " + fleet.RootCertConfigMap + " ConfigMap was read)", Roots: ca.Roots})
+		out = append(out, Bundle{Source: "secret " + ca.Secret + " " + key + " (no " + model.RootCertConfigMap + " ConfigMap was read)", Roots: ca.Roots})
 	}
 	return out
 }
@@ -195,7 +195,7 @@ func unionRoots(bs []Bundle) []*x509.Certificate {
 // chain istiod sends along, for both serverAuth and clientAuth; otherwise it
 // verifies A's signing certificate and chain. Trust domains are not part of
 // the verdict: that is the trust-domain check's.
-func BuildMatrix(f *fleet.Fleet, opts Options) Matrix {
+func BuildMatrix(f *model.Fleet, opts Options) Matrix {
 	opts = opts.withDefaults()
 	peers := Peers(f)
 	m := Matrix{At: opts.Now}
@@ -275,7 +275,7 @@ func issue(a Peer, now time.Time) (issued, string, string) {
 }
 
 func noBundle(b Peer) string {
-	return fmt.Sprintf("%s's workloads' trust bundle cannot be read: no %s ConfigMap and no readable CA roots", b.Context, fleet.RootCertConfigMap)
+	return fmt.Sprintf("%s's workloads' trust bundle cannot be read: no %s ConfigMap and no readable CA roots", b.Context, model.RootCertConfigMap)
 }
 
 // judge verifies what A presents under each of B's bundles.

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
@@ -21,8 +21,8 @@ func Checks() []checks.Check { return ChecksWith(DefaultOptions()) }
 // each check judges at the moment it runs; set it to judge the whole run at
 // one instant (the CLI can set it to the run's start).
 func ChecksWith(opts Options) []checks.Check {
-	with := func(id checks.ID, fn func(*fleet.Fleet, Options) []checks.Finding) checks.Check {
-		return checks.Func{CheckID: id, Fn: func(f *fleet.Fleet) []checks.Finding { return fn(f, opts.withDefaults()) }}
+	with := func(id checks.ID, fn func(*model.Fleet, Options) []checks.Finding) checks.Check {
+		return checks.Func{CheckID: id, Fn: func(f *model.Fleet) []checks.Finding { return fn(f, opts.withDefaults()) }}
 	}
 	return []checks.Check{
 		with("MF2001", commonRoot),
@@ -46,7 +46,7 @@ func ChecksWith(opts Options) []checks.Check {
 // pair of primaries where either direction fails, and one "unknown" per
 // primary whose certificates cannot be judged. It is the matrix's finding;
 // the other checks report the causes on each cluster.
-func commonRoot(f *fleet.Fleet, opts Options) []checks.Finding {
+func commonRoot(f *model.Fleet, opts Options) []checks.Finding {
 	peers := Peers(f)
 	if len(peers) < 2 {
 		return nil

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
@@ -16,7 +16,7 @@ import (
 // itself: istio-ca-secret, or cacerts marked istio-generated
 // (USE_CACERTS_FOR_SELF_SIGNED_CA). With another primary in the fleet no
 // common root is possible; alone, it is only a warning sign for later.
-func selfSigned(f *fleet.Fleet, _ Options) []checks.Finding {
+func selfSigned(f *model.Fleet, _ Options) []checks.Finding {
 	peers := Peers(f)
 	var out []checks.Finding
 	for _, p := range peers {
@@ -52,7 +52,7 @@ func selfSigned(f *fleet.Fleet, _ Options) []checks.Finding {
 // externalCA describes primaries whose istiod does not sign workload
 // certificates itself (istio-csr, cert-manager, a custom CA address). The
 // matrix can only judge them from what their workloads trust.
-func externalCA(f *fleet.Fleet, _ Options) []checks.Finding {
+func externalCA(f *model.Fleet, _ Options) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range Peers(f) {
 		if p.CA.Source != mesh.CAExternal {
@@ -74,7 +74,7 @@ func externalCA(f *fleet.Fleet, _ Options) []checks.Finding {
 // cluster. With several primaries that is one shared root only by luck: an
 // issuer holding an intermediate hands out the intermediate, and each
 // cluster's issuer rotates on its own.
-func istioCSRRoot(f *fleet.Fleet, _ Options) []checks.Finding {
+func istioCSRRoot(f *model.Fleet, _ Options) []checks.Finding {
 	peers := Peers(f)
 	if len(peers) < 2 {
 		return nil // one primary: its remotes get the same discovered root
@@ -121,16 +121,16 @@ func externalKind(ca mesh.CA) string {
 // clear: cert-manager's annotations on cacerts (with the AWS Private CA
 // issuer's group or kinds), or an AWS Private CA OCSP/CRL/AIA address in the
 // chain. Subject names are not evidence: anyone can write "Amazon".
-func provenance(f *fleet.Fleet, _ Options) []checks.Finding {
+func provenance(f *model.Fleet, _ Options) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range Peers(f) {
 		var ev []string
 		var from []string
 		ann := p.CA.Annotations
-		if ref, ok := fleet.SecretIssuer(ann); ok {
+		if ref, ok := model.SecretIssuer(ann); ok {
 			ev = append(ev, fmt.Sprintf("secret %s was written by cert-manager: %s=%s, %s=%s, %s=%s, %s=%s", p.CA.Secret,
-				fleet.AnnotationCertificate, ann[fleet.AnnotationCertificate], fleet.AnnotationIssuerName, ref.Name,
-				fleet.AnnotationIssuerKind, ref.Kind, fleet.AnnotationIssuerGroup, ref.Group))
+				model.AnnotationCertificate, ann[model.AnnotationCertificate], model.AnnotationIssuerName, ref.Name,
+				model.AnnotationIssuerKind, ref.Kind, model.AnnotationIssuerGroup, ref.Group))
 			if ref.IsAWSPCA() {
 				from = append(from, fmt.Sprintf("AWS Private CA through cert-manager's %s %q", ref.Kind, ref.Name))
 			} else {

@@ -15,14 +15,15 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki/pkitest"
 )
 
-func fleetOf(t *testing.T, cs ...pkitest.Cluster) *fleet.Fleet {
+func fleetOf(t *testing.T, cs ...pkitest.Cluster) *model.Fleet {
 	t.Helper()
-	f := &fleet.Fleet{IstioNamespace: "istio-system"}
+	f := &model.Fleet{IstioNamespace: "istio-system"}
 	for _, pc := range cs {
-		c := &fleet.Cluster{Context: pc.Context, IstioNamespace: "istio-system", Reachable: true}
+		c := &model.Cluster{Context: pc.Context, IstioNamespace: "istio-system", Reachable: true}
 		if err := fleet.AddManifests(c, pc.Manifests("istio-system")); err != nil {
 			t.Fatal(err)
 		}
@@ -36,7 +37,7 @@ func plugged(ctx string, ca *pkitest.CA) pkitest.Cluster {
 		RootCerts: map[string][]byte{"istio-system": ca.Root().CertPEM()}}
 }
 
-func run(opts Options, id checks.ID, f *fleet.Fleet) []checks.Finding {
+func run(opts Options, id checks.ID, f *model.Fleet) []checks.Finding {
 	for _, c := range ChecksWith(opts) {
 		if c.ID() == id {
 			return c.Run(f)

@@ -19,8 +19,8 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Check IDs this fixer answers. It reads each finding's subjects by role
@@ -79,7 +79,7 @@ func (fx Fixer) Plan(in fix.Input) (fix.Plan, error) {
 // planner collects one run's plan. One object gets one change however many
 // findings it answers: the object is merged, the answers and reasons joined.
 type planner struct {
-	f         *fleet.Fleet
+	f         *model.Fleet
 	awsScheme string
 	plan      fix.Plan
 	index     map[string]int  // context/apiVersion/kind/namespace/name → change
@@ -132,7 +132,7 @@ func containsID(ids []checks.ID, id checks.ID) bool {
 // clusters (a primary when it has one: its istiod then programs the gateway
 // from its own cluster) and the Gateway that opens 15443 on it.
 func (p *planner) networkWithoutGateway(fd checks.Finding) {
-	var c *fleet.Cluster
+	var c *model.Cluster
 	members := fd.SubjectsOf(checks.RoleMember)
 	for _, ctx := range members {
 		cc := p.f.Cluster(ctx)
@@ -296,7 +296,7 @@ func (p *planner) istiodNotExposed(fd checks.Finding) {
 }
 
 // gatewayOf finds the network gateway a finding's object names.
-func (p *planner) gatewayOf(fd checks.Finding) (*fleet.Cluster, mesh.NetworkGateway, bool) {
+func (p *planner) gatewayOf(fd checks.Finding) (*model.Cluster, mesh.NetworkGateway, bool) {
 	if fd.Object == nil {
 		return nil, mesh.NetworkGateway{}, false
 	}
@@ -314,7 +314,7 @@ func (p *planner) gatewayOf(fd checks.Finding) (*fleet.Cluster, mesh.NetworkGate
 
 // gatewayWorkload finds the Deployment a finding names and the gateway
 // Service that selects it.
-func (p *planner) gatewayWorkload(c *fleet.Cluster, ref *checks.ObjectRef) (fleet.Workload, fleet.Service, bool) {
+func (p *planner) gatewayWorkload(c *model.Cluster, ref *checks.ObjectRef) (model.Workload, model.Service, bool) {
 	for _, g := range mesh.NetworkGateways(c) {
 		deps, _ := mesh.SelectedWorkloads(c, g.Service)
 		for _, d := range deps {
@@ -323,33 +323,33 @@ func (p *planner) gatewayWorkload(c *fleet.Cluster, ref *checks.ObjectRef) (flee
 			}
 		}
 	}
-	return fleet.Workload{}, fleet.Service{}, false
+	return model.Workload{}, model.Service{}, false
 }
 
-func findService(c *fleet.Cluster, ns, name string) (fleet.Service, bool) {
+func findService(c *model.Cluster, ns, name string) (model.Service, bool) {
 	for _, s := range c.Services {
 		if s.Namespace == ns && s.Name == name {
 			return s, true
 		}
 	}
-	return fleet.Service{}, false
+	return model.Service{}, false
 }
 
-func findDeployment(c *fleet.Cluster, ns, name string) (fleet.Workload, bool) {
+func findDeployment(c *model.Cluster, ns, name string) (model.Workload, bool) {
 	for _, d := range c.Deployments {
 		if d.Namespace == ns && d.Name == name {
 			return d, true
 		}
 	}
-	return fleet.Workload{}, false
+	return model.Workload{}, false
 }
 
-func ours(m fleet.Meta) bool { return m.Labels[managedByLabel] == managedByMeshfd }
+func ours(m model.Meta) bool { return m.Labels[managedByLabel] == managedByMeshfd }
 
 // gatewaySelectorOf is the selector a Gateway object uses for the pods of
 // gateway Service s: istio=<value> as Istio's samples do when the pods carry
 // the istio label, else the Service's own selector.
-func gatewaySelectorOf(c *fleet.Cluster, s fleet.Service) map[string]any {
+func gatewaySelectorOf(c *model.Cluster, s model.Service) map[string]any {
 	if len(s.Selector) == 0 {
 		return nil
 	}
@@ -364,7 +364,7 @@ func gatewaySelectorOf(c *fleet.Cluster, s fleet.Service) map[string]any {
 }
 
 // istiodHost is the istiod Service of the primary's revision.
-func istiodHost(c *fleet.Cluster) string {
+func istiodHost(c *model.Cluster) string {
 	name := "istiod"
 	if rev := mesh.Identify(c).Revision; rev != "" && rev != "default" {
 		name += "-" + rev

@@ -19,6 +19,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix/fixtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	meshrender "github.com/meshfed/kubectl-meshfed/pkg/render"
 )
 
@@ -212,7 +213,7 @@ func TestOneChangePerObject(t *testing.T) {
 
 // findings runs the checks this fixer answers, and MF3002 (a gateway
 // without address, which the simulated cloud must clear).
-func findings(f *fleet.Fleet, reg *checks.Registry) []checks.Finding {
+func findings(f *model.Fleet, reg *checks.Registry) []checks.Finding {
 	only := []string{"MF3002"}
 	for _, id := range (Fixer{}).Answers() {
 		only = append(only, string(id))

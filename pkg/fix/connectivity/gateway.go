@@ -8,14 +8,14 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // ensureGateway plans an east-west gateway for network in c: Istio's chart
 // objects when there is none, or what an existing one lacks. It returns the
 // labels Gateway objects select its pods by; false when it refused.
-func (p *planner) ensureGateway(c *fleet.Cluster, network string, id checks.ID, why string) (map[string]any, bool) {
+func (p *planner) ensureGateway(c *model.Cluster, network string, id checks.ID, why string) (map[string]any, bool) {
 	ns := c.IstioNamespace
 	if s, ok := existingGatewayService(c); ok {
 		sel := gatewaySelectorOf(c, s)
@@ -55,7 +55,7 @@ func (p *planner) ensureGateway(c *fleet.Cluster, network string, id checks.ID, 
 }
 
 // installWorkload plans the gateway's identity and Deployment.
-func (p *planner) installWorkload(c *fleet.Cluster, ns, network string, id checks.ID, why string) {
+func (p *planner) installWorkload(c *model.Cluster, ns, network string, id checks.ID, why string) {
 	td := mesh.Identify(c).TrustDomain
 	if td == "" {
 		td = "<trust domain>"
@@ -104,7 +104,7 @@ func awsNote(scheme string) string {
 
 // existingGatewayService is a Service in c that is meant as the east-west
 // gateway but is not one istiod can use (no network label or no 15443).
-func existingGatewayService(c *fleet.Cluster) (fleet.Service, bool) {
+func existingGatewayService(c *model.Cluster) (model.Service, bool) {
 	for _, s := range c.Services {
 		if s.Labels["istio"] == gatewayIstio {
 			return s, true
@@ -118,7 +118,7 @@ func existingGatewayService(c *fleet.Cluster) (fleet.Service, bool) {
 // (its network label and its gateway ports), with the values it already has
 // where they are right. The same fields every time, so applying one fix
 // never drops what an earlier one set.
-func (p *planner) patchService(c *fleet.Cluster, s fleet.Service, id checks.ID, reason string) {
+func (p *planner) patchService(c *model.Cluster, s model.Service, id checks.ID, reason string) {
 	network := mesh.Identify(c).Network
 	if network == "" {
 		network = s.Labels[mesh.NetworkLabel]
@@ -147,7 +147,7 @@ func (p *planner) patchService(c *fleet.Cluster, s fleet.Service, id checks.ID, 
 // servicePortAs is port p of s as meshfed wants it: the name Istio gives it
 // (forced when rename, else the one it has), and its protocol and target
 // port as they are, or Istio's when the port is new.
-func servicePortAs(s fleet.Service, p gatewayPort, rename bool) map[string]any {
+func servicePortAs(s model.Service, p gatewayPort, rename bool) map[string]any {
 	out := p.servicePort()
 	have, ok := mesh.ServicePort(s, int32(p.port))
 	if !ok {
@@ -171,7 +171,7 @@ func servicePortAs(s fleet.Service, p gatewayPort, rename bool) map[string]any {
 
 // exposesIstiod: a primary whose fleet has remote clusters serves them
 // through its gateway.
-func exposesIstiod(f *fleet.Fleet, c *fleet.Cluster) bool {
+func exposesIstiod(f *model.Fleet, c *model.Cluster) bool {
 	if mesh.Identify(c).Role != mesh.RolePrimary {
 		return false
 	}
@@ -186,7 +186,7 @@ func exposesIstiod(f *fleet.Fleet, c *fleet.Cluster) bool {
 // patchDeployment plans the gateway Deployment as meshfed wants it: the
 // whole object when meshfed made it, otherwise its pod template's network
 // label and the proxy's network environment.
-func (p *planner) patchDeployment(c *fleet.Cluster, w fleet.Workload, network string, id checks.ID, reason string) {
+func (p *planner) patchDeployment(c *model.Cluster, w model.Workload, network string, id checks.ID, reason string) {
 	if network == "" {
 		return
 	}
@@ -222,13 +222,13 @@ func (p *planner) patchDeployment(c *fleet.Cluster, w fleet.Workload, network st
 
 // foreign notes, once per object, what changing an object another installer
 // made means.
-func (p *planner) foreign(c *fleet.Cluster, kind string, m fleet.Meta, id checks.ID) {
+func (p *planner) foreign(c *model.Cluster, kind string, m model.Meta, id checks.ID) {
 	p.note(c.Context, id, fmt.Sprintf("%s %s/%s was installed by something else (Helm, istioctl, an operator): where fix changes a field that installer set, --apply needs --force-conflicts, and the installer's next upgrade sets it back unless its own values say the same.", kind, m.Namespace, m.Name))
 }
 
 // proxyContainer names the gateway's proxy container: the one that already
 // sets Istio's network variables, else istio-proxy, else the first.
-func proxyContainer(w fleet.Workload) string {
+func proxyContainer(w model.Workload) string {
 	for _, c := range w.Containers {
 		if _, ok := c.Env[mesh.RequestedNetworkView]; ok {
 			return c.Name
@@ -251,9 +251,9 @@ func proxyContainer(w fleet.Workload) string {
 // ensureCrossNetworkGateway plans expose-services.yaml's Gateway for the
 // gateway pods selected by sel in c, in the clusters whose istiod programs
 // them, unless one is there already.
-func (p *planner) ensureCrossNetworkGateway(c *fleet.Cluster, network string, sel map[string]any, id checks.ID) {
+func (p *planner) ensureCrossNetworkGateway(c *model.Cluster, network string, sel map[string]any, id checks.ID) {
 	for _, t := range configClusters(p.f, c) {
-		name, ok := p.gatewayName(t, sel, crossNetworkGW, network, id, func(s fleet.GatewayServer) (bool, bool) {
+		name, ok := p.gatewayName(t, sel, crossNetworkGW, network, id, func(s model.GatewayServer) (bool, bool) {
 			if s.Port != mesh.CrossNetworkPort {
 				return false, false
 			}
@@ -271,8 +271,8 @@ func (p *planner) ensureCrossNetworkGateway(c *fleet.Cluster, network string, se
 }
 
 // ensureIstiodExposure plans expose-istiod.yaml in primary c.
-func (p *planner) ensureIstiodExposure(c *fleet.Cluster, sel map[string]any, id checks.ID, remotes string) {
-	name, ok := p.gatewayName(c, sel, istiodGW, "", id, func(s fleet.GatewayServer) (bool, bool) {
+func (p *planner) ensureIstiodExposure(c *model.Cluster, sel map[string]any, id checks.ID, remotes string) {
+	name, ok := p.gatewayName(c, sel, istiodGW, "", id, func(s model.GatewayServer) (bool, bool) {
 		if s.Port != mesh.IstiodXDSPort && s.Port != mesh.IstiodWebhookPort {
 			return false, false
 		}
@@ -292,7 +292,7 @@ func (p *planner) ensureIstiodExposure(c *fleet.Cluster, sel map[string]any, id 
 // them whose server does the job, or one whose server on the port would
 // conflict with a new one (refused, with the change to make). classify says
 // of a server whether it is on the port in question and whether it is right.
-func (p *planner) gatewayName(t *fleet.Cluster, sel map[string]any, base, network string, id checks.ID, classify func(fleet.GatewayServer) (onPort, right bool)) (string, bool) {
+func (p *planner) gatewayName(t *model.Cluster, sel map[string]any, base, network string, id checks.ID, classify func(model.GatewayServer) (onPort, right bool)) (string, bool) {
 	pods := stringMap(sel)
 	taken := false
 	for _, gw := range t.Gateways {
@@ -329,12 +329,12 @@ func (p *planner) gatewayName(t *fleet.Cluster, sel map[string]any, base, networ
 // configClusters are the clusters whose istiod programs c's gateway: c for
 // a primary; for a remote, the primaries holding a remote secret for it, or
 // every primary when none does.
-func configClusters(f *fleet.Fleet, c *fleet.Cluster) []*fleet.Cluster {
+func configClusters(f *model.Fleet, c *model.Cluster) []*model.Cluster {
 	id := mesh.Identify(c)
 	if id.Role != mesh.RoleRemote {
-		return []*fleet.Cluster{c}
+		return []*model.Cluster{c}
 	}
-	var holders, primaries []*fleet.Cluster
+	var holders, primaries []*model.Cluster
 	for _, o := range f.Clusters {
 		if !o.Reachable || mesh.Identify(o).Role != mesh.RolePrimary {
 			continue

@@ -23,8 +23,8 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // Fixer plans remote secrets and the reader identity behind them.
@@ -75,7 +75,7 @@ type target struct {
 
 // pair is a primary that needs a working remote secret for a peer.
 type pair struct {
-	p, r    *fleet.Cluster
+	p, r    *model.Cluster
 	answers idSet
 	// readerOnly: the secret is right, only the peer's reader identity is
 	// not (its permissions); the secret is left as it is.
@@ -92,7 +92,7 @@ type annotationFix struct {
 // stale is a secret (or one data key of it) that the new secret makes
 // redundant, and that the user should remove once the peer is synced.
 type stale struct {
-	p, r    *fleet.Cluster
+	p, r    *model.Cluster
 	secret  mesh.RemoteSecret
 	key     string // "" for the whole secret
 	answers idSet
@@ -100,7 +100,7 @@ type stale struct {
 
 type planner struct {
 	in          fix.Input
-	f           *fleet.Fleet
+	f           *model.Fleet
 	pairs       map[pairKey]*pair
 	order       []pairKey
 	annotations map[objKey]*annotationFix
@@ -117,7 +117,7 @@ func (pl *planner) take(fd checks.Finding) {
 	if p == nil || !p.Reachable {
 		return
 	}
-	var peers []*fleet.Cluster
+	var peers []*model.Cluster
 	for _, ctx := range fd.SubjectsOf(checks.RolePeer) {
 		if r := pl.f.Cluster(ctx); r != nil && r != p {
 			peers = append(peers, r)
@@ -126,7 +126,7 @@ func (pl *planner) take(fd checks.Finding) {
 	pl.takeFor(fd, p, peers)
 }
 
-func (pl *planner) takeFor(fd checks.Finding, p *fleet.Cluster, peers []*fleet.Cluster) {
+func (pl *planner) takeFor(fd checks.Finding, p *model.Cluster, peers []*model.Cluster) {
 	switch fd.Check {
 	case "MF4004":
 		pl.annotation(fd, p)
@@ -206,7 +206,7 @@ func (pl *planner) takeFor(fd checks.Finding, p *fleet.Cluster, peers []*fleet.C
 // entryBroken reports whether p's secret's entry for r's ID goes somewhere
 // other than r (the primary itself, or another cluster): then it is what a
 // wrong-target finding is about, not a second entry of the same secret.
-func (pl *planner) entryBroken(p *fleet.Cluster, s mesh.RemoteSecret, key string, r *fleet.Cluster) bool {
+func (pl *planner) entryBroken(p *model.Cluster, s mesh.RemoteSecret, key string, r *model.Cluster) bool {
 	for _, e := range s.Entries {
 		if e.Key != key {
 			continue
@@ -223,14 +223,14 @@ func (pl *planner) entryBroken(p *fleet.Cluster, s mesh.RemoteSecret, key string
 // readsAsReader reports whether p's secret for r authenticates as r's
 // reader service account (from the token's subject, as the probe read it),
 // so that restoring the reader's permissions is all it takes.
-func (pl *planner) readsAsReader(p *fleet.Cluster, s mesh.RemoteSecret, r *fleet.Cluster) bool {
+func (pl *planner) readsAsReader(p *model.Cluster, s mesh.RemoteSecret, r *model.Cluster) bool {
 	cp := pl.credentialProbe(p.Context, s.Ref(), mesh.Identify(r).ClusterID)
 	return cp != nil && cp.TokenSubject == "system:serviceaccount:"+r.IstioNamespace+":"+ReaderServiceAccount
 }
 
 // needReader records a peer whose reader identity needs restoring while
 // p's secret for it is right.
-func (pl *planner) needReader(p, r *fleet.Cluster, id checks.ID) {
+func (pl *planner) needReader(p, r *model.Cluster, id checks.ID) {
 	k := pairKey{p.Context, r.Context}
 	if _, ok := pl.pairs[k]; !ok {
 		pl.need(p, r, id)
@@ -242,14 +242,14 @@ func (pl *planner) needReader(p, r *fleet.Cluster, id checks.ID) {
 
 // reachesOnly reports whether an entry's kubeconfig goes to c, by the
 // probe's kube-system UID or else by its server.
-func (pl *planner) reachesOnly(p *fleet.Cluster, s mesh.RemoteSecret, e mesh.RemoteEntry, c *fleet.Cluster) bool {
+func (pl *planner) reachesOnly(p *model.Cluster, s mesh.RemoteSecret, e mesh.RemoteEntry, c *model.Cluster) bool {
 	if cp := pl.credentialProbe(p.Context, s.Ref(), e.Key); cp != nil && cp.KubeSystemUID != "" {
 		return cp.KubeSystemUID == c.KubeSystemUID
 	}
 	return e.Server != "" && mesh.SameServer(e.Server, c.Server)
 }
 
-func (pl *planner) need(p, r *fleet.Cluster, id checks.ID) {
+func (pl *planner) need(p, r *model.Cluster, id checks.ID) {
 	k := pairKey{p.Context, r.Context}
 	pr, ok := pl.pairs[k]
 	if !ok {
@@ -266,7 +266,7 @@ func (pl *planner) refuse(context, reason string, id ...checks.ID) {
 }
 
 // secretOf finds the remote secret a finding is about.
-func (pl *planner) secretOf(p *fleet.Cluster, o *checks.ObjectRef) (mesh.RemoteSecret, bool) {
+func (pl *planner) secretOf(p *model.Cluster, o *checks.ObjectRef) (mesh.RemoteSecret, bool) {
 	if o == nil || o.Kind != "Secret" {
 		return mesh.RemoteSecret{}, false
 	}
@@ -279,11 +279,11 @@ func (pl *planner) secretOf(p *fleet.Cluster, o *checks.ObjectRef) (mesh.RemoteS
 }
 
 // reaches reports whether an entry of p's secret is meant for or points at r.
-func (pl *planner) reaches(p *fleet.Cluster, s mesh.RemoteSecret, e mesh.RemoteEntry, r *fleet.Cluster) bool {
+func (pl *planner) reaches(p *model.Cluster, s mesh.RemoteSecret, e mesh.RemoteEntry, r *model.Cluster) bool {
 	return e.Key == mesh.Identify(r).ClusterID || pl.reachesOnly(p, s, e, r)
 }
 
-func (pl *planner) credentialProbe(context, secret, key string) *fleet.CredentialProbe {
+func (pl *planner) credentialProbe(context, secret, key string) *model.CredentialProbe {
 	if pl.f.Probes == nil {
 		return nil
 	}
@@ -300,7 +300,7 @@ func (pl *planner) credentialProbe(context, secret, key string) *fleet.Credentia
 // credentials work from this machine (the path from istiod is broken), or
 // the server cannot be reached from here either and a new secret would name
 // the same server.
-func (pl *planner) notTheSecret(fd checks.Finding, p, r *fleet.Cluster) string {
+func (pl *planner) notTheSecret(fd checks.Finding, p, r *model.Cluster) string {
 	rid := mesh.Identify(r).ClusterID
 	secret := ""
 	if fd.Object != nil && fd.Object.Kind == "Secret" {
@@ -314,17 +314,17 @@ func (pl *planner) notTheSecret(fd checks.Finding, p, r *fleet.Cluster) string {
 		return fmt.Sprintf("no credential probe of %s's remote secret for %q ran, so it is unknown whether a new secret would help; run the doctor with its probes", p.Context, rid)
 	}
 	switch cp.Outcome {
-	case fleet.CredOK, fleet.CredForbidden:
+	case model.CredOK, model.CredForbidden:
 		if len(cp.RBACDenied) > 0 {
 			return "" // the reader's permissions, which the fix restores
 		}
 		return fmt.Sprintf("the credentials of %s work from %s (kube-system UID %s), so the secret is not what is broken: the path from %s's istiod to %s is (firewall, private endpoint, DNS or proxy seen only from there), which fix cannot open", cp.Secret, pl.f.Probes.From, cp.KubeSystemUID, p.Context, cp.Server)
-	case fleet.CredUnreachable, fleet.CredTimeout:
+	case model.CredUnreachable, model.CredTimeout:
 		if srv := pl.server(r); mesh.SameServer(srv, cp.Server) {
 			return fmt.Sprintf("%s's API server %s, which %s's remote secret names, cannot be reached from %s either (%s), and a new secret would name the same address: bring the server back, or give an address %s's pods reach with --server %s=https://<address>", r.Context, cp.Server, p.Context, pl.f.Probes.From, cp.Outcome, p.Context, r.Context)
 		}
 		return ""
-	case fleet.CredNotRun:
+	case model.CredNotRun:
 		return fmt.Sprintf("the credential probe of %s did not run (%s), so it is unknown whether a new secret would help", cp.Secret, cp.Detail)
 	}
 	return "" // rejected token, certificate that does not verify: a new secret fixes it
@@ -332,7 +332,7 @@ func (pl *planner) notTheSecret(fd checks.Finding, p, r *fleet.Cluster) string {
 
 // server is the API server address a remote secret for r names: the
 // --server override, else r's kubeconfig context's.
-func (pl *planner) server(r *fleet.Cluster) string {
+func (pl *planner) server(r *model.Cluster) string {
 	if s, ok := pl.in.Options.Servers[r.Context]; ok && s != "" {
 		return s
 	}
@@ -341,7 +341,7 @@ func (pl *planner) server(r *fleet.Cluster) string {
 
 // annotation (MF4004) sets a secret's cluster annotation to its key. A
 // secret with several keys has no one right value: a note says so.
-func (pl *planner) annotation(fd checks.Finding, p *fleet.Cluster) {
+func (pl *planner) annotation(fd checks.Finding, p *model.Cluster) {
 	s, ok := pl.secretOf(p, fd.Object)
 	if !ok {
 		return
@@ -363,7 +363,7 @@ func (pl *planner) annotation(fd checks.Finding, p *fleet.Cluster) {
 // duplicates (MF4013): several secrets istiod reads name one cluster. Which
 // one to keep is the user's call; the note names the one istiod uses now
 // (from its /debug/clusterz) or the one istioctl's name points to.
-func (pl *planner) duplicates(fd checks.Finding, p *fleet.Cluster) {
+func (pl *planner) duplicates(fd checks.Finding, p *model.Cluster) {
 	pid := mesh.Identify(p).ClusterID
 	holders := map[string][]mesh.RemoteSecret{}
 	for _, s := range mesh.RemoteSecrets(p) {
@@ -410,9 +410,9 @@ func (pl *planner) duplicates(fd checks.Finding, p *fleet.Cluster) {
 // other than synced, else synced; ok is false when no replica of that
 // primary was read.
 func (pl *planner) istiodStatus(context, id string) (status string, ok bool) {
-	for _, r := range fleet.ClusterStatuses(pl.f.Probes.IstiodViews(context), id) {
+	for _, r := range model.ClusterStatuses(pl.f.Probes.IstiodViews(context), id) {
 		switch {
-		case r.Status == fleet.StatusMissing:
+		case r.Status == model.StatusMissing:
 			return "", true
 		case !ok || (status == "synced" && r.Status != "synced"):
 			status = r.Status
@@ -439,7 +439,7 @@ func (pl *planner) istiodSecret(context, id string) string {
 // per pair the primary's secret; then notes for what is left stale.
 func (pl *planner) build() fix.Plan {
 	type peerWork struct {
-		r       *fleet.Cluster
+		r       *model.Cluster
 		answers idSet
 		src     credentialSource
 		server  string
@@ -490,7 +490,7 @@ func (pl *planner) build() fix.Plan {
 }
 
 // unusable says why no remote secret can be written for r ("" when one can).
-func (pl *planner) unusable(r *fleet.Cluster) string {
+func (pl *planner) unusable(r *model.Cluster) string {
 	id := mesh.Identify(r)
 	srv := pl.server(r)
 	_, overridden := pl.in.Options.Servers[r.Context]
@@ -562,7 +562,7 @@ func (pl *planner) remoteSecretChange(pr *pair, server string, src credentialSou
 		verb, takeOver = "Rewrites", true
 	}
 	reason := fmt.Sprintf("istiod of %s reads cluster %q only from a Secret in %s labelled %s=true whose data key is the cluster ID. %s %s/%s as `istioctl create-remote-secret --context %s --name %s` writes it: a kubeconfig for %s's API server %s (from %s) with the token of %s's %s (istioctl's --type remote; --type config, for the istiod account, is only an external control plane's own config cluster).%s%s",
-		p.Context, rid, p.IstioNamespace, fleet.MultiClusterSecretLabel, verb, ns, name, r.Context, rid, r.Context, server, serverFrom, r.Context, ReaderServiceAccount, causes(answers, p, r, pl.in.Options), takeOverNote(takeOver, rid))
+		p.Context, rid, p.IstioNamespace, model.MultiClusterSecretLabel, verb, ns, name, r.Context, rid, r.Context, server, serverFrom, r.Context, ReaderServiceAccount, causes(answers, p, r, pl.in.Options), takeOverNote(takeOver, rid))
 	obj := remoteSecret(ns, name, annotation)
 	pl.plan.Changes = append(pl.plan.Changes, fix.Change{
 		Context: p.Context, Object: obj, Answers: answers.list(), Phase: fix.PhaseConfigure,
@@ -586,7 +586,7 @@ func annotationIsAKey(s mesh.RemoteSecret, rid string) bool {
 }
 
 // causes says, per finding answered, what the new secret puts right.
-func causes(a idSet, p, r *fleet.Cluster, o fix.Options) string {
+func causes(a idSet, p, r *model.Cluster, o fix.Options) string {
 	text := map[checks.ID]string{
 		"MF4001": fmt.Sprintf("%s has none for %s", p.Context, r.Context),
 		"MF4002": "the one there is istiod does not read (namespace or label)",
@@ -620,7 +620,7 @@ func causes(a idSet, p, r *fleet.Cluster, o fix.Options) string {
 // readerChanges plans, in the peer, what istiod's reader needs: the
 // service account, Istio's reader ClusterRole and its binding, and the
 // token secret unless one exists or a TokenRequest is used.
-func (pl *planner) readerChanges(r *fleet.Cluster, a idSet, src credentialSource) {
+func (pl *planner) readerChanges(r *model.Cluster, a idSet, src credentialSource) {
 	ns := r.IstioNamespace
 	answers := a.list()
 	add := func(obj *unstructured.Unstructured, reason string, takeOver bool) {
@@ -708,7 +708,7 @@ func (pl *planner) staleNotes(targets map[pairKey]target) {
 
 // removeKeyCommand is the kubectl command that removes one data key, or
 // the whole secret when it is its only key (also after the plan's writes).
-func removeKeyCommand(p *fleet.Cluster, s mesh.RemoteSecret, key string, written map[string]bool) string {
+func removeKeyCommand(p *model.Cluster, s mesh.RemoteSecret, key string, written map[string]bool) string {
 	keys := map[string]bool{}
 	for _, e := range s.Entries {
 		keys[e.Key] = true
@@ -722,7 +722,7 @@ func removeKeyCommand(p *fleet.Cluster, s mesh.RemoteSecret, key string, written
 	return fmt.Sprintf(`kubectl --context %s -n %s patch secret %s --type=json -p '[{"op":"remove","path":"/data/%s"}]'`, p.Context, s.Namespace, s.Name, strings.ReplaceAll(strings.ReplaceAll(key, "~", "~0"), "/", "~1"))
 }
 
-func readsKey(p *fleet.Cluster, id string) bool {
+func readsKey(p *model.Cluster, id string) bool {
 	for _, s := range mesh.RemoteSecrets(p) {
 		if s.Read() && hasKey(s, id) {
 			return true

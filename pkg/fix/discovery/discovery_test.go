@@ -25,6 +25,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fix/fixtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 )
 
@@ -178,7 +179,7 @@ func TestLoopbackServerIsRefused(t *testing.T) {
 
 func TestServerOverride(t *testing.T) {
 	dir := filepath.Join(fixtures, "MF4001", "fail-missing")
-	if _, err := (Fixer{}).Plan(fix.Input{Fleet: &fleet.Fleet{}, Options: fix.Options{Servers: map[string]string{"west": "10.0.0.1:6443"}}}); err == nil {
+	if _, err := (Fixer{}).Plan(fix.Input{Fleet: &model.Fleet{}, Options: fix.Options{Servers: map[string]string{"west": "10.0.0.1:6443"}}}); err == nil {
 		t.Error("a --server without https:// was accepted")
 	}
 	plan, _ := planFixture(t, dir, fix.Options{Servers: map[string]string{"west": "https://west.example:443", "east": "https://east.example:443"}})
@@ -301,7 +302,7 @@ func TestCompleteBuildsTheKubeconfig(t *testing.T) {
 		string(cfg.Clusters["west"].CertificateAuthorityData) != "CA PEM" || cfg.AuthInfos["west"].Token != testToken {
 		t.Errorf("unexpected kubeconfig: context %q", cfg.CurrentContext)
 	}
-	if obj.GetLabels()[fleet.MultiClusterSecretLabel] != "true" || obj.GetAnnotations()["networking.istio.io/cluster"] != "west" {
+	if obj.GetLabels()[model.MultiClusterSecretLabel] != "true" || obj.GetAnnotations()["networking.istio.io/cluster"] != "west" {
 		t.Errorf("labels %v annotations %v", obj.GetLabels(), obj.GetAnnotations())
 	}
 }

@@ -10,8 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 )
 
@@ -99,7 +99,7 @@ func tokenSecret(ns, name string) *unstructured.Unstructured {
 // existingTokenSecret returns the name of a service-account token secret of
 // the reader that the snapshot of c holds in Istio's namespace ("" if none),
 // as istioctl looks for one before creating its own.
-func existingTokenSecret(c *fleet.Cluster) string {
+func existingTokenSecret(c *model.Cluster) string {
 	var names []string
 	for _, s := range c.Secrets {
 		if s.Namespace == c.IstioNamespace && s.Type == string(corev1.SecretTypeServiceAccountToken) &&
@@ -121,7 +121,7 @@ func remoteSecret(ns, name, annotation string) *unstructured.Unstructured {
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: ns,
-			Labels: map[string]string{fleet.MultiClusterSecretLabel: "true"},
+			Labels: map[string]string{model.MultiClusterSecretLabel: "true"},
 		},
 	}
 	if annotation != "" {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // OutlierDetection gives each DestinationRule whose locality failover cannot
@@ -82,7 +82,7 @@ func (OutlierDetection) Plan(in fix.Input) (fix.Plan, error) {
 	return p, nil
 }
 
-func findDR(c *fleet.Cluster, ns, name string) *fleet.DestinationRule {
+func findDR(c *model.Cluster, ns, name string) *model.DestinationRule {
 	if c == nil {
 		return nil
 	}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // NetworkLabel labels the Istio namespace of a cluster without a network
@@ -41,7 +41,7 @@ func (NetworkLabel) Plan(in fix.Input) (fix.Plan, error) {
 	return p, nil
 }
 
-func planCluster(f *fleet.Fleet, c *fleet.Cluster, given string) fix.Plan {
+func planCluster(f *model.Fleet, c *model.Cluster, given string) fix.Plan {
 	answers := []checks.ID{checks.MF1003}
 	claims := mesh.NetworkClaims(f, c)
 	byNetwork := map[string][]string{}

@@ -53,8 +53,8 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	checktrust "github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
@@ -170,7 +170,7 @@ func issuerOf(o fix.Options, now time.Time) (pki.Issuer, error) {
 
 // target is one primary to plan for.
 type target struct {
-	cluster *fleet.Cluster
+	cluster *model.Cluster
 	peer    checktrust.Peer
 	answers []checks.ID
 	issuer  pki.Issuer
@@ -282,7 +282,7 @@ func (t target) clusterID() string {
 
 // change is the cacerts Secret with a new intermediate, in the cluster's
 // layout (Istio's when it has none), its data made when applying.
-func (t target) change(existing fleet.Secret, hasSecret bool, ca mesh.CA, bundle []*x509.Certificate) fix.Change {
+func (t target) change(existing model.Secret, hasSecret bool, ca mesh.CA, bundle []*x509.Certificate) fix.Change {
 	ns := t.cluster.IstioNamespace
 	layout := "istio"
 	if hasSecret && ca.Source == mesh.CAPluggedIn && ca.Layout == "tls" {
@@ -525,16 +525,16 @@ func validityWord(v pki.Validity) string {
 	return "expiring within the warning window"
 }
 
-func findSecret(c *fleet.Cluster, name string) (fleet.Secret, bool) {
+func findSecret(c *model.Cluster, name string) (model.Secret, bool) {
 	for _, s := range c.Secrets {
 		if s.Namespace == c.IstioNamespace && s.Name == name {
 			return s, true
 		}
 	}
-	return fleet.Secret{}, false
+	return model.Secret{}, false
 }
 
-func hasKey(s fleet.Secret, key string) bool {
+func hasKey(s model.Secret, key string) bool {
 	_, ok := s.Data[key]
 	return ok
 }

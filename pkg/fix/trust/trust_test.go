@@ -17,17 +17,18 @@ import (
 	checktrust "github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki/pkitest"
 )
 
 var now = time.Date(2030, 6, 1, 0, 0, 0, 0, time.UTC)
 
-func fleetOf(t *testing.T, cs []pkitest.Cluster) *fleet.Fleet {
+func fleetOf(t *testing.T, cs []pkitest.Cluster) *model.Fleet {
 	t.Helper()
-	f := &fleet.Fleet{IstioNamespace: "istio-system"}
+	f := &model.Fleet{IstioNamespace: "istio-system"}
 	for _, pc := range cs {
-		c := &fleet.Cluster{Context: pc.Context, IstioNamespace: "istio-system", Reachable: true}
+		c := &model.Cluster{Context: pc.Context, IstioNamespace: "istio-system", Reachable: true}
 		if err := fleet.AddManifests(c, pc.Manifests("istio-system")); err != nil {
 			t.Fatal(err)
 		}
@@ -37,7 +38,7 @@ func fleetOf(t *testing.T, cs []pkitest.Cluster) *fleet.Fleet {
 }
 
 // diagnose runs the trust checks the way doctor does, at now.
-func diagnose(f *fleet.Fleet) []checks.Finding {
+func diagnose(f *model.Fleet) []checks.Finding {
 	opts := checktrust.DefaultOptions()
 	opts.Now = now
 	var out []checks.Finding
@@ -91,7 +92,7 @@ func fromPkitest(ca *pkitest.CA) fix.Options {
 	return fix.Options{Root: &fix.Root{Cert: ca.Cert, Key: pki.WrapKey(ca.Key)}, Now: now}
 }
 
-func plan(t *testing.T, f *fleet.Fleet, opts fix.Options) fix.Plan {
+func plan(t *testing.T, f *model.Fleet, opts fix.Options) fix.Plan {
 	t.Helper()
 	p, err := New().Plan(fix.Input{Fleet: f, Findings: diagnose(f), Options: opts})
 	if err != nil {

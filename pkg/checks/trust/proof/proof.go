@@ -2,7 +2,7 @@
 // pair (A, B) of primaries it issues a workload certificate from A's CA, serves
 // it with crypto/tls on loopback, and connects with a client that trusts B's
 // bundle, then does the same with client certificates both ways (mTLS). The
-// verdicts must agree with trust.BuildMatrix. It takes a *fleet.Fleet, so it
+// verdicts must agree with trust.BuildMatrix. It takes a *model.Fleet, so it
 // runs on fixtures (its test) and on a fleet collected from live clusters
 // (the lab's end-to-end tests) alike.
 //
@@ -30,8 +30,8 @@ import (
 	"time"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
@@ -73,7 +73,7 @@ type endpoint struct {
 
 // Handshakes runs the handshakes for every ordered pair of primaries, at
 // opts.Now (both sides verify at that time).
-func Handshakes(ctx context.Context, f *fleet.Fleet, opts trust.Options) ([]Result, trust.Matrix) {
+func Handshakes(ctx context.Context, f *model.Fleet, opts trust.Options) ([]Result, trust.Matrix) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}

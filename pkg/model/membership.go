@@ -1,4 +1,4 @@
-package fleet
+package model
 
 // KubeContext is one context of the kubeconfig a run was given: its name and
 // the API server its cluster entry names. The report names, for each cluster

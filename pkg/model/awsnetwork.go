@@ -1,4 +1,4 @@
-package fleet
+package model
 
 // AWSNetwork is what the AWS APIs (EKS, ELBv2, EC2) said about the network
 // under the clusters, read by pkg/aws/network and recorded next to the

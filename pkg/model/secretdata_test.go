@@ -1,4 +1,4 @@
-package fleet
+package model
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package fleet
+package model
 
 import (
 	"crypto/sha256"
@@ -50,7 +50,7 @@ func (d SecretData) String() string {
 }
 
 // GoString keeps %#v from printing the bytes.
-func (d SecretData) GoString() string { return "fleet.SecretData" + d.String() }
+func (d SecretData) GoString() string { return "SecretData" + d.String() }
 
 // Format makes every fmt verb (%v, %+v, %s, %x, %q) show the redacted form.
 func (d SecretData) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(d.String())) }

@@ -6,7 +6,9 @@ import (
 	"sort"
 	"strings"
 
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	clientcmdlatest "k8s.io/client-go/tools/clientcmd/api/latest"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
@@ -107,7 +109,7 @@ func parseEntry(b []byte) RemoteEntry {
 		e.Err = "the kubeconfig is empty"
 		return e
 	}
-	cfg, err := clientcmd.Load(b)
+	cfg, err := loadKubeconfig(b)
 	if err != nil {
 		e.Err = "the value does not parse as a kubeconfig"
 		return e
@@ -196,4 +198,16 @@ func normServer(s string) string {
 		}
 	}
 	return net.JoinHostPort(host, port) + strings.TrimSuffix(u.Path, "/")
+}
+
+// loadKubeconfig is clientcmd.Load (client-go's tools/clientcmd/loader.go)
+// without importing tools/clientcmd, which links client-go's REST transport
+// into every pure check that reads a remote secret. b is not empty here.
+func loadKubeconfig(b []byte) (*clientcmdapi.Config, error) {
+	decoded, _, err := clientcmdlatest.Codec.Decode(b,
+		&schema.GroupVersionKind{Version: clientcmdlatest.Version, Kind: "Config"}, clientcmdapi.NewConfig())
+	if err != nil {
+		return nil, err
+	}
+	return decoded.(*clientcmdapi.Config), nil
 }

@@ -1,8 +1,6 @@
 package checks
 
 import (
-	"time"
-
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
@@ -39,7 +37,7 @@ type Report struct {
 	// a workload certificate issued by one verifies under the other's trust
 	// bundles. Set when the trust area is selected and at least two
 	// primaries were read; otherwise absent.
-	Trust *TrustMatrix `json:"trust,omitempty"`
+	Trust *model.TrustMatrix `json:"trust,omitempty"`
 }
 
 // MeshOverview is the mesh's shape in a few lines, and its trade-offs.
@@ -47,40 +45,6 @@ type MeshOverview struct {
 	Lines     []string `json:"lines"`
 	TradeOffs string   `json:"tradeOffs,omitempty"`
 }
-
-// TrustMatrix is the A×B trust matrix (pkg/checks/trust BuildMatrix) as the
-// report carries it.
-type TrustMatrix struct {
-	// Contexts are the primaries, in the order of the rows and columns.
-	Contexts []string `json:"contexts"`
-	// Cells are row-major by From: (Contexts[i], Contexts[j]) is
-	// Cells[i*len(Contexts)+j]. The diagonal says whether a cluster's own
-	// workloads trust each other.
-	Cells []TrustCell `json:"cells"`
-	// At is the instant certificates were judged at.
-	At time.Time `json:"at"`
-}
-
-// TrustCell says whether workloads of To accept a workload certificate
-// issued by From's CA.
-type TrustCell struct {
-	From string `json:"from"`
-	To   string `json:"to"`
-	// Verdict is ok, fail or unknown.
-	Verdict string `json:"verdict"`
-	// Reason explains a fail or unknown verdict.
-	Reason string `json:"reason,omitempty"`
-	// Method is how it was decided: "issued leaf", "signing chain" or
-	// "trust bundles compared".
-	Method string `json:"method,omitempty"`
-}
-
-// Trust verdicts of TrustCell.
-const (
-	TrustOK      = "ok"
-	TrustFail    = "fail"
-	TrustUnknown = "unknown"
-)
 
 // ContextChoice says why a context is part of the run.
 type ContextChoice struct {

@@ -73,7 +73,7 @@ type Backend struct {
 	// Trust builds the report's trust matrix over what Collect read, or
 	// returns nil when there are fewer than two primaries. Nil means no
 	// matrix.
-	Trust func(f *model.Fleet, t Target) *checks.TrustMatrix
+	Trust func(f *model.Fleet, t Target) *model.TrustMatrix
 	// Mesh draws the mesh's shape in brief for the report's opening (nil:
 	// none).
 	Mesh func(f *model.Fleet) *checks.MeshOverview

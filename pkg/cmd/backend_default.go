@@ -90,7 +90,7 @@ func DefaultBackend() Backend {
 			// string() because identity fields may be named string types.
 			return checks.ClusterSummary{ClusterID: string(id.ClusterID), Network: string(id.Network), Role: string(id.Role)}
 		},
-		Trust: func(f *model.Fleet, t Target) *checks.TrustMatrix {
+		Trust: func(f *model.Fleet, t Target) *model.TrustMatrix {
 			return trustMatrix(f, t.Now)
 		},
 		Fixers: fixall.Fixers,
@@ -108,16 +108,12 @@ func DefaultBackend() Backend {
 
 // trustMatrix builds the trust matrix at now, as the report carries it; nil
 // with fewer than two primaries, where there is no pair to judge.
-func trustMatrix(f *model.Fleet, now time.Time) *checks.TrustMatrix {
+func trustMatrix(f *model.Fleet, now time.Time) *model.TrustMatrix {
 	m := trust.BuildMatrix(f, trust.Options{Now: now})
 	if len(m.Contexts) < 2 {
 		return nil
 	}
-	out := &checks.TrustMatrix{Contexts: m.Contexts, At: m.At, Cells: make([]checks.TrustCell, len(m.Cells))}
-	for i, c := range m.Cells {
-		out.Cells[i] = checks.TrustCell{From: c.From, To: c.To, Verdict: string(c.Verdict), Reason: c.Reason, Method: c.Method}
-	}
-	return out
+	return &m
 }
 
 // runs keeps the current collection: its collector, so that the clusters

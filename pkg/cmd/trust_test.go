@@ -32,11 +32,11 @@ func TestDoctorTrustMatrixOnlyWhenTrustRuns(t *testing.T) {
 		var registryAt, trustAt time.Time
 		registry := b.Registry
 		b.Registry = func(tg Target) *checks.Registry { registryAt = tg.Now; return registry(tg) }
-		b.Trust = func(_ *model.Fleet, tg Target) *checks.TrustMatrix {
+		b.Trust = func(_ *model.Fleet, tg Target) *model.TrustMatrix {
 			trustAt = tg.Now
-			return &checks.TrustMatrix{Contexts: []string{"east", "west"}, At: tg.Now, Cells: []checks.TrustCell{
-				{From: "east", To: "east", Verdict: checks.TrustOK}, {From: "east", To: "west", Verdict: checks.TrustFail, Reason: "r"},
-				{From: "west", To: "east", Verdict: checks.TrustFail, Reason: "r"}, {From: "west", To: "west", Verdict: checks.TrustOK},
+			return &model.TrustMatrix{Contexts: []string{"east", "west"}, At: tg.Now, Cells: []model.TrustCell{
+				{From: "east", To: "east", Verdict: model.TrustOK}, {From: "east", To: "west", Verdict: model.TrustFail, Reason: "r"},
+				{From: "west", To: "east", Verdict: model.TrustFail, Reason: "r"}, {From: "west", To: "west", Verdict: model.TrustOK},
 			}}
 		}
 		r := run(t, b, append([]string{"doctor", "-o", "json"}, tc.args...)...)
@@ -75,11 +75,11 @@ func TestTrustMatrixFromFixtures(t *testing.T) {
 		t.Fatalf("two roots: %+v", m)
 	}
 	for _, c := range m.Cells {
-		want := checks.TrustOK
+		want := model.TrustOK
 		if c.From != c.To {
-			want = checks.TrustFail
+			want = model.TrustFail
 		}
-		if c.Verdict != want || (want == checks.TrustFail && c.Reason == "") || c.Method == "" {
+		if c.Verdict != want || (want == model.TrustFail && c.Reason == "") || c.Method == "" {
 			t.Errorf("%s → %s: %+v, want %s", c.From, c.To, c, want)
 		}
 	}

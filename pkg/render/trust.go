@@ -3,7 +3,7 @@ package render
 import (
 	"strings"
 
-	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // trustMatrix writes the report's trust matrix under the Trust checks: one
@@ -40,15 +40,15 @@ func (t *textReport) trustMatrix() {
 		t.line(2, strings.TrimRight(strings.Join(cells, "  "), " "))
 	}
 	t.line(2, t.st.Faint.Render(strings.Join([]string{
-		t.trustSymbol(checks.TrustOK) + " verifies",
-		t.trustSymbol(checks.TrustFail) + " rejected",
-		t.trustSymbol(checks.TrustUnknown) + " cannot be decided",
+		t.trustSymbol(model.TrustOK) + " verifies",
+		t.trustSymbol(model.TrustFail) + " rejected",
+		t.trustSymbol(model.TrustUnknown) + " cannot be decided",
 	}, "  ")+" (why: the findings above, or -o json)"))
 }
 
 // cellAt returns the verdict of (Contexts[i], Contexts[j]): the cell at its
 // row-major place when it is that pair, otherwise found by name.
-func cellAt(m *checks.TrustMatrix, i, j, n int) string {
+func cellAt(m *model.TrustMatrix, i, j, n int) model.TrustVerdict {
 	from, to := m.Contexts[i], m.Contexts[j]
 	if k := i*n + j; k < len(m.Cells) && m.Cells[k].From == from && m.Cells[k].To == to {
 		return m.Cells[k].Verdict
@@ -58,14 +58,14 @@ func cellAt(m *checks.TrustMatrix, i, j, n int) string {
 			return c.Verdict
 		}
 	}
-	return checks.TrustUnknown
+	return model.TrustUnknown
 }
 
-func (t *textReport) trustSymbol(verdict string) string {
+func (t *textReport) trustSymbol(verdict model.TrustVerdict) string {
 	switch verdict {
-	case checks.TrustOK:
+	case model.TrustOK:
 		return t.st.Pass.Render("✓")
-	case checks.TrustFail:
+	case model.TrustFail:
 		return t.st.Error.Render("✗")
 	}
 	return t.st.Unknown.Render("?")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // trustReport is mixedReport with a trust matrix of three primaries: east
@@ -16,16 +17,16 @@ import (
 func trustReport() *checks.Report {
 	r := mixedReport()
 	ctxs := []string{"central", "east", "north", "west"}
-	m := &checks.TrustMatrix{Contexts: ctxs, At: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	m := &model.TrustMatrix{Contexts: ctxs, At: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
 	for _, from := range ctxs {
 		for _, to := range ctxs {
-			c := checks.TrustCell{From: from, To: to, Verdict: checks.TrustOK, Method: "issued leaf"}
+			c := model.TrustCell{From: from, To: to, Verdict: model.TrustOK, Method: "issued leaf"}
 			switch {
 			case from == "north":
-				c.Verdict, c.Method, c.Reason = checks.TrustUnknown, "", "north's istiod does not sign workload certificates itself"
+				c.Verdict, c.Method, c.Reason = model.TrustUnknown, "", "north's istiod does not sign workload certificates itself"
 			case from == to:
 			case from == "central" || to == "central":
-				c.Verdict, c.Reason = checks.TrustFail, "no root of the bundle issued the chain"
+				c.Verdict, c.Reason = model.TrustFail, "no root of the bundle issued the chain"
 			}
 			m.Cells = append(m.Cells, c)
 		}

@@ -108,51 +108,6 @@ func containsCert(list []*x509.Certificate, c *x509.Certificate) bool {
 	return false
 }
 
-// Verdict is a matrix cell's outcome.
-type Verdict string
-
-const (
-	VerdictOK      Verdict = "ok"
-	VerdictFail    Verdict = "fail"
-	VerdictUnknown Verdict = "unknown"
-)
-
-// Cell says whether workloads of To accept a workload certificate issued by
-// From's istiod.
-type Cell struct {
-	From    string  `json:"from"`
-	To      string  `json:"to"`
-	Verdict Verdict `json:"verdict"`
-	// Reason explains a fail or unknown verdict, naming certificates by
-	// subject and fingerprint.
-	Reason string `json:"reason,omitempty"`
-	// Method is how it was decided: "issued leaf" (a throwaway workload
-	// certificate from From's CA key, verified like a peer would) or
-	// "signing chain" (From's key is not readable: its CA chain verified),
-	// or "trust bundles compared" (From's chain is not readable, but no root
-	// its own workloads trust is trusted by To: a failure for certain).
-	Method string `json:"method,omitempty"`
-}
-
-// Matrix is every ordered pair of primaries, row-major by From: the cell of
-// (Contexts[i], Contexts[j]) is Cells[i*len(Contexts)+j]. The diagonal says
-// whether a cluster's own workloads trust each other.
-type Matrix struct {
-	Contexts []string  `json:"contexts"`
-	Cells    []Cell    `json:"cells"`
-	At       time.Time `json:"at"`
-}
-
-// Cell returns the cell of an ordered pair.
-func (m Matrix) Cell(from, to string) (Cell, bool) {
-	for _, c := range m.Cells {
-		if c.From == from && c.To == to {
-			return c, true
-		}
-	}
-	return Cell{}, false
-}
-
 // Method names.
 const (
 	MethodLeaf    = "issued leaf"
@@ -195,30 +150,30 @@ func unionRoots(bs []Bundle) []*x509.Certificate {
 // chain istiod sends along, for both serverAuth and clientAuth; otherwise it
 // verifies A's signing certificate and chain. Trust domains are not part of
 // the verdict: that is the trust-domain check's.
-func BuildMatrix(f *model.Fleet, opts Options) Matrix {
+func BuildMatrix(f *model.Fleet, opts Options) model.TrustMatrix {
 	opts = opts.withDefaults()
 	peers := Peers(f)
-	m := Matrix{At: opts.Now}
+	m := model.TrustMatrix{At: opts.Now}
 	for _, p := range peers {
 		m.Contexts = append(m.Contexts, p.Context)
 	}
 	for _, a := range peers {
 		leaf, method, why := issue(a, opts.Now)
 		for _, b := range peers {
-			cell := Cell{From: a.Context, To: b.Context, Method: method}
+			cell := model.TrustCell{From: a.Context, To: b.Context, Method: method}
 			switch {
 			case why != "" && len(b.Bundles) > 0 && disjoint(a.Bundles, b.Bundles):
 				// A's chain is unknown, but whatever A's workloads present
 				// chains to a root A's own workloads trust; if B trusts none
 				// of those, B rejects it (two istio-csr installs that each
 				// discovered their own root).
-				cell.Verdict, cell.Method = VerdictFail, MethodBundles
+				cell.Verdict, cell.Method = model.TrustFail, MethodBundles
 				cell.Reason = fmt.Sprintf("%s's signing chain is not readable (%s), but its workloads trust only %s and %s's bundle holds none of those roots: %s",
 					a.Context, why, describeAll(unionRoots(a.Bundles)), b.Context, describeAll(unionRoots(b.Bundles)))
 			case why != "":
-				cell.Verdict, cell.Reason, cell.Method = VerdictUnknown, why, ""
+				cell.Verdict, cell.Reason, cell.Method = model.TrustUnknown, why, ""
 			case len(b.Bundles) == 0:
-				cell.Verdict, cell.Reason, cell.Method = VerdictUnknown, noBundle(b), ""
+				cell.Verdict, cell.Reason, cell.Method = model.TrustUnknown, noBundle(b), ""
 			default:
 				cell.Verdict, cell.Reason = judge(a, b, leaf, opts.Now)
 			}
@@ -279,9 +234,9 @@ func noBundle(b Peer) string {
 }
 
 // judge verifies what A presents under each of B's bundles.
-func judge(a, b Peer, is issued, now time.Time) (Verdict, string) {
+func judge(a, b Peer, is issued, now time.Time) (model.TrustVerdict, string) {
 	if is.fail != "" {
-		return VerdictFail, is.fail
+		return model.TrustFail, is.fail
 	}
 	var fails []string
 	for _, bundle := range b.Bundles {
@@ -290,10 +245,10 @@ func judge(a, b Peer, is issued, now time.Time) (Verdict, string) {
 		}
 	}
 	if len(fails) == 0 {
-		return VerdictOK, ""
+		return model.TrustOK, ""
 	}
 	what := fmt.Sprintf("a workload certificate from %s (signed by %s)", a.Context, pki.Describe(a.CA.Signing))
-	return VerdictFail, what + ": " + strings.Join(fails, "; ")
+	return model.TrustFail, what + ": " + strings.Join(fails, "; ")
 }
 
 func verifyBoth(is issued, roots []*x509.Certificate, now time.Time) error {

@@ -61,7 +61,7 @@ func commonRoot(f *model.Fleet, opts Options) []checks.Finding {
 		row := 0
 		var reason string
 		for _, b := range m.Contexts {
-			if c, _ := m.Cell(a, b); c.Verdict == VerdictUnknown {
+			if c, _ := m.Cell(a, b); c.Verdict == model.TrustUnknown {
 				row++
 				reason = c.Reason
 			}
@@ -76,11 +76,11 @@ func commonRoot(f *model.Fleet, opts Options) []checks.Finding {
 		for _, b := range m.Contexts[i+1:] {
 			ab, _ := m.Cell(a, b)
 			ba, _ := m.Cell(b, a)
-			if ab.Verdict != VerdictFail && ba.Verdict != VerdictFail {
+			if ab.Verdict != model.TrustFail && ba.Verdict != model.TrustFail {
 				continue
 			}
 			var parts []string
-			for _, c := range []Cell{ab, ba} {
+			for _, c := range []model.TrustCell{ab, ba} {
 				parts = append(parts, describeCell(c))
 			}
 			msg := strings.Join(parts, "; ")
@@ -101,11 +101,11 @@ func commonRoot(f *model.Fleet, opts Options) []checks.Finding {
 	return out
 }
 
-func describeCell(c Cell) string {
+func describeCell(c model.TrustCell) string {
 	switch c.Verdict {
-	case VerdictOK:
+	case model.TrustOK:
 		return fmt.Sprintf("%s → %s: ok (%s)", c.From, c.To, c.Method)
-	case VerdictFail:
+	case model.TrustFail:
 		return fmt.Sprintf("%s → %s: fails (%s): %s", c.From, c.To, c.Method, c.Reason)
 	}
 	return fmt.Sprintf("%s → %s: unknown: %s", c.From, c.To, c.Reason)

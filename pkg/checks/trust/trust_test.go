@@ -92,9 +92,9 @@ func TestMatrixShape(t *testing.T) {
 	for i, from := range m.Contexts {
 		for j, to := range m.Contexts {
 			c := m.Cells[i*3+j]
-			want := VerdictOK
+			want := model.TrustOK
 			if (from == "c") != (to == "c") {
-				want = VerdictFail
+				want = model.TrustFail
 			}
 			if c.From != from || c.To != to || c.Verdict != want || c.Method != MethodLeaf {
 				t.Errorf("cell %d: %+v, want %s→%s %s", i*3+j, c, from, to, want)

@@ -54,7 +54,7 @@ type Outcome struct {
 type Result struct {
 	From, To string
 	// Cell is the matrix's verdict for (From, To).
-	Cell trust.Cell
+	Cell model.TrustCell
 	// TLS: a server with From's leaf and chain, a client trusting To's bundle.
 	TLS Outcome
 	// MTLS: as TLS, and the client presents To's leaf, which the server
@@ -73,7 +73,7 @@ type endpoint struct {
 
 // Handshakes runs the handshakes for every ordered pair of primaries, at
 // opts.Now (both sides verify at that time).
-func Handshakes(ctx context.Context, f *model.Fleet, opts trust.Options) ([]Result, trust.Matrix) {
+func Handshakes(ctx context.Context, f *model.Fleet, opts trust.Options) ([]Result, model.TrustMatrix) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
@@ -226,26 +226,26 @@ type Disagreement struct {
 // exactly when both (From, To) and (To, From) are. Unknown cells and skipped
 // pairs are not compared; a skipped pair whose cell is ok is a disagreement
 // (the matrix claimed what nothing could show).
-func Compare(results []Result, m trust.Matrix) []Disagreement {
+func Compare(results []Result, m model.TrustMatrix) []Disagreement {
 	var out []Disagreement
 	for _, r := range results {
-		if r.Cell.Verdict == trust.VerdictUnknown {
+		if r.Cell.Verdict == model.TrustUnknown {
 			continue
 		}
 		if r.Skipped != "" {
-			if r.Cell.Verdict == trust.VerdictOK {
+			if r.Cell.Verdict == model.TrustOK {
 				out = append(out, Disagreement{r, "the matrix says ok but no handshake was possible: " + r.Skipped})
 			}
 			continue
 		}
-		if want := r.Cell.Verdict == trust.VerdictOK; r.TLS.OK != want {
+		if want := r.Cell.Verdict == model.TrustOK; r.TLS.OK != want {
 			out = append(out, Disagreement{r, fmt.Sprintf("TLS %s → %s: matrix says %s (%s), handshake ok=%v (%s)", r.From, r.To, r.Cell.Verdict, r.Cell.Reason, r.TLS.OK, r.TLS.Err)})
 		}
 		back, _ := m.Cell(r.To, r.From)
-		if back.Verdict == trust.VerdictUnknown || !r.MTLS.Done {
+		if back.Verdict == model.TrustUnknown || !r.MTLS.Done {
 			continue
 		}
-		if want := r.Cell.Verdict == trust.VerdictOK && back.Verdict == trust.VerdictOK; r.MTLS.OK != want {
+		if want := r.Cell.Verdict == model.TrustOK && back.Verdict == model.TrustOK; r.MTLS.OK != want {
 			out = append(out, Disagreement{r, fmt.Sprintf("mTLS %s ↔ %s: matrix says %s/%s, handshake ok=%v (%s)", r.From, r.To, r.Cell.Verdict, back.Verdict, r.MTLS.OK, r.MTLS.Err)})
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
+	"github.com/meshfed/kubectl-meshfed/pkg/render/fixplan"
 )
 
 // --dry-run values, as kubectl names them.
@@ -298,7 +299,7 @@ func (o *FixOptions) Run(ctx context.Context) error {
 	})
 	st := render.NewStyles(o.Streams.Out, render.ColorEnabled(o.Streams.Out))
 	fmt.Fprintln(o.Streams.Out)
-	if err := render.ApplyResult(o.Streams.Out, result, o.mode == dryRunServer, st); err != nil {
+	if err := fixplan.ApplyResult(o.Streams.Out, result, o.mode == dryRunServer, st); err != nil {
 		return failed("writing the result: %v", err)
 	}
 	if o.mode == dryRunNone && applied(result) {
@@ -380,9 +381,9 @@ func findingsOf(fs []checks.Finding, id checks.ID) []checks.Finding {
 // different files it replaced.
 func (o *FixOptions) writePlan(plan *fix.Plan) error {
 	if o.OutputDir == "" || plan.Empty() && len(plan.Refused)+len(plan.Notes) == 0 {
-		return render.Plan(o.Streams.Out, plan, o.catalog)
+		return fixplan.Plan(o.Streams.Out, plan, o.catalog)
 	}
-	files, err := render.PlanFiles(plan, o.catalog)
+	files, err := fixplan.PlanFiles(plan, o.catalog)
 	if err != nil {
 		return err
 	}

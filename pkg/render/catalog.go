@@ -49,7 +49,7 @@ func CatalogTable(w io.Writer, entries []checks.Meta) error {
 		}
 		rows = append(rows, []string{string(m.ID), string(m.Area), m.Severity.String(), fixable, m.Title})
 	}
-	widths := columnWidths(rows)
+	widths := ColumnWidths(rows)
 	var b strings.Builder
 	for _, row := range rows {
 		for j, cell := range row {
@@ -57,7 +57,7 @@ func CatalogTable(w io.Writer, entries []checks.Meta) error {
 				b.WriteString(cell)
 				continue
 			}
-			b.WriteString(pad(cell, widths[j]) + "   ")
+			b.WriteString(Pad(cell, widths[j]) + "   ")
 		}
 		b.WriteByte('\n')
 	}
@@ -93,7 +93,7 @@ func Explain(w io.Writer, m checks.Meta, st Styles) error {
 		fields = append(fields, [2]string{"Input:", m.Input.String()})
 	}
 	for _, f := range fields {
-		b.WriteString("  " + pad(f[0], 10) + f[1] + "\n")
+		b.WriteString("  " + Pad(f[0], 10) + f[1] + "\n")
 	}
 	b.WriteString("\n" + st.Heading.Render("Why it matters") + "\n")
 	b.WriteString(indentWrapped(m.Explanation))
@@ -115,18 +115,18 @@ func indentWrapped(s string) string {
 			continue
 		}
 		indent := "  " + line[:len(line)-len(strings.TrimLeft(line, " "))]
-		for _, l := range wrapWords(strings.Fields(line), explainWidth-len(indent)) {
+		for _, l := range WrapWords(strings.Fields(line), explainWidth-len(indent)) {
 			b.WriteString(indent + l + "\n")
 		}
 	}
 	return b.String()
 }
 
-// wrapWords fills lines of at most width characters, breaking only between
+// WrapWords fills lines of at most width characters, breaking only between
 // words: names like istio-system or a command line must survive a copy and
 // paste, so unlike ansi.Wordwrap it never breaks at a hyphen. A word longer
 // than width gets a line of its own.
-func wrapWords(words []string, width int) []string {
+func WrapWords(words []string, width int) []string {
 	var lines []string
 	var cur string
 	for _, w := range words {

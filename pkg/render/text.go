@@ -54,12 +54,12 @@ func (t *textReport) clusters() {
 		}
 		rows = append(rows, []string{c.Context, dash(c.ClusterID), dash(c.Network), dash(c.Role), status})
 	}
-	widths := columnWidths(rows)
+	widths := ColumnWidths(rows)
 	for i, row := range rows {
 		cells := make([]string, len(row))
 		for j, cell := range row {
 			if j < len(row)-1 {
-				cell = pad(cell, widths[j])
+				cell = Pad(cell, widths[j])
 			}
 			cells[j] = cell
 		}
@@ -103,12 +103,12 @@ func (t *textReport) unreadMembers() {
 		rows = append(rows, []string{m.ClusterID, dash(m.Network), with, strings.Join(seen, "; ")})
 	}
 	if len(t.r.UnreadMembers) > 0 {
-		widths := columnWidths(rows)
+		widths := ColumnWidths(rows)
 		for i, row := range rows {
 			cells := make([]string, len(row))
 			for j, cell := range row {
 				if j < len(row)-1 {
-					cell = pad(cell, widths[j])
+					cell = Pad(cell, widths[j])
 				}
 				if i == 0 {
 					cell = t.st.Faint.Render(cell)
@@ -135,7 +135,7 @@ func (t *textReport) mesh() {
 	for _, l := range m.Lines[1:] {
 		t.line(1, l)
 	}
-	for _, l := range wrapWords(strings.Fields(m.TradeOffs), 100) {
+	for _, l := range WrapWords(strings.Fields(m.TradeOffs), 100) {
 		t.line(1, t.st.Faint.Render(l))
 	}
 }
@@ -147,7 +147,7 @@ func dash(s string) string {
 	return s
 }
 
-func columnWidths(rows [][]string) []int {
+func ColumnWidths(rows [][]string) []int {
 	widths := make([]int, len(rows[0]))
 	for _, row := range rows {
 		for j, cell := range row {
@@ -157,7 +157,7 @@ func columnWidths(rows [][]string) []int {
 	return widths
 }
 
-func pad(s string, width int) string {
+func Pad(s string, width int) string {
 	return s + strings.Repeat(" ", max(0, width-lipgloss.Width(s)))
 }
 
@@ -422,7 +422,7 @@ func (t *textReport) summary() {
 	}
 	counts = append(counts, t.count(s.Unknowns, "unknown", "unknown", t.st.Unknown))
 
-	clusters := plural(len(t.r.Clusters), "cluster", "clusters")
+	clusters := Plural(len(t.r.Clusters), "cluster", "clusters")
 	unreachable := 0
 	for _, c := range t.r.Clusters {
 		if !c.Reachable {
@@ -435,7 +435,7 @@ func (t *textReport) summary() {
 	if n := len(t.r.UnreadMembers); n > 0 {
 		clusters += fmt.Sprintf(", %d more in the mesh not read", n)
 	}
-	checked := []string{plural(s.Checks, "check", "checks"), fmt.Sprintf("%d passed", s.Passed)}
+	checked := []string{Plural(s.Checks, "check", "checks"), fmt.Sprintf("%d passed", s.Passed)}
 	if s.Incomplete > 0 {
 		checked = append(checked, t.st.Unknown.Render(fmt.Sprintf("%d incomplete", s.Incomplete)))
 	}
@@ -450,14 +450,14 @@ func (t *textReport) summary() {
 }
 
 func (t *textReport) count(n int, one, many string, style lipgloss.Style) string {
-	s := plural(n, one, many)
+	s := Plural(n, one, many)
 	if n == 0 {
 		return s
 	}
 	return style.Render(s)
 }
 
-func plural(n int, one, many string) string {
+func Plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}

@@ -23,10 +23,10 @@ func TopologyText(w io.Writer, t *topology.Topology) error {
 	}
 	if n := len(t.UnreadMembers); n > 0 {
 		fmt.Fprintf(&b, "Mesh: %s, %s (%s and %s read; %d more %s in the mesh not read)\n\n", t.ControlPlane, t.Networking,
-			plural(clusters, "cluster", "clusters"), plural(len(t.Networks), "network", "networks"), n, pluralWord(n, "cluster", "clusters"))
+			Plural(clusters, "cluster", "clusters"), Plural(len(t.Networks), "network", "networks"), n, pluralWord(n, "cluster", "clusters"))
 	} else {
 		fmt.Fprintf(&b, "Mesh: %s, %s (%s, %s)\n\n", t.ControlPlane, t.Networking,
-			plural(clusters, "cluster", "clusters"), plural(len(t.Networks), "network", "networks"))
+			Plural(clusters, "cluster", "clusters"), Plural(len(t.Networks), "network", "networks"))
 	}
 	for _, n := range t.Networks {
 		box(&b, topology.NetworkName(n.Name), networkLines(n))
@@ -75,7 +75,7 @@ func TopologyText(w io.Writer, t *topology.Topology) error {
 		reachability(&b, t.Reachability)
 	}
 	b.WriteString("\n")
-	for _, l := range wrapWords(strings.Fields(t.TradeOffs), 100) {
+	for _, l := range WrapWords(strings.Fields(t.TradeOffs), 100) {
 		b.WriteString(l + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
@@ -196,7 +196,7 @@ func TopologyCompact(w io.Writer, t *topology.Topology) error {
 	for _, l := range lines[1:] {
 		b.WriteString("  " + l + "\n")
 	}
-	for _, l := range wrapWords(strings.Fields(t.TradeOffs), 100) {
+	for _, l := range WrapWords(strings.Fields(t.TradeOffs), 100) {
 		b.WriteString("  " + l + "\n")
 	}
 	_, err := io.WriteString(w, b.String())

@@ -25,12 +25,12 @@ func (t *textReport) trustMatrix() {
 		}
 		rows = append(rows, row)
 	}
-	widths := columnWidths(rows)
+	widths := ColumnWidths(rows)
 	for i, row := range rows {
 		cells := make([]string, len(row))
 		for j, cell := range row {
 			if j < len(row)-1 {
-				cell = pad(cell, widths[j])
+				cell = Pad(cell, widths[j])
 			}
 			if i == 0 || j == 0 {
 				cell = t.st.Faint.Render(cell)

@@ -20,7 +20,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fix/fixtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
-	meshrender "github.com/meshfed/kubectl-meshfed/pkg/render"
+	"github.com/meshfed/kubectl-meshfed/pkg/render/fixplan"
 )
 
 // fixtureCase is a fleet fixture (DIR/<context>/*.yaml) and the options to
@@ -251,7 +251,7 @@ func render(p fix.Plan) string {
 		panic(err)
 	}
 	var b strings.Builder
-	if err := meshrender.Plan(&b, &built, all.Registry().Catalog); err != nil {
+	if err := fixplan.Plan(&b, &built, all.Registry().Catalog); err != nil {
 		panic(err)
 	}
 	return b.String()

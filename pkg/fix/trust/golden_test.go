@@ -12,7 +12,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fix/fixtest"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
-	"github.com/meshfed/kubectl-meshfed/pkg/render"
+	"github.com/meshfed/kubectl-meshfed/pkg/render/fixplan"
 )
 
 // fixtures are the trust checks' own fixtures (pkg/checks/all/testdata).
@@ -62,7 +62,7 @@ func TestGoldenPlans(t *testing.T) {
 					t.Fatal(err)
 				}
 				fmt.Fprintf(&b, "### %s\n", run.title)
-				if err := render.Plan(&b, &p, checks.DefaultCatalog()); err != nil {
+				if err := fixplan.Plan(&b, &p, checks.DefaultCatalog()); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -1,4 +1,4 @@
-package render
+package fixplan
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
+	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
 
 // planWidth is where the comments of a plan wrap.
@@ -31,7 +32,7 @@ func Plan(w io.Writer, p *fix.Plan, cat *checks.Catalog) error {
 	if p.Empty() {
 		b.WriteString(NothingToDo + ": no change would answer the findings fixed\n")
 	} else {
-		fmt.Fprintf(&b, "# kubectl meshfed fix: %s in %s\n", plural(len(p.Changes), "change", "changes"),
+		fmt.Fprintf(&b, "# kubectl meshfed fix: %s in %s\n", render.Plural(len(p.Changes), "change", "changes"),
 			strings.Join(changedContexts(p.Changes), ", "))
 	}
 	if err := writeChanges(&b, p.Changes, cat); err != nil {
@@ -162,7 +163,7 @@ func comment(b *bytes.Buffer, lead, text string) {
 		if strings.HasPrefix(para, "- ") {
 			hang = "  "
 		}
-		lines := wrapWords(strings.Fields(para), planWidth-len(indent)-len(hang))
+		lines := render.WrapWords(strings.Fields(para), planWidth-len(indent)-len(hang))
 		if len(lines) == 0 {
 			b.WriteString("#\n")
 			continue

@@ -1,4 +1,4 @@
-package render
+package fixplan
 
 import (
 	"bytes"

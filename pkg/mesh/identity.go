@@ -73,9 +73,13 @@ var IdentityKinds = []model.Kind{
 	model.KindConfigMaps, model.KindServices, model.KindWebhooks,
 }
 
+// IdentityMemo is the key Identify keeps a cluster's identity under
+// (model.Cluster.Memo).
+const IdentityMemo = "mesh.Identity"
+
 // Identify reads a cluster's identity from its snapshot (once per cluster).
 func Identify(c *model.Cluster) Identity {
-	return c.Memo("mesh.Identity", func() any { return identify(c) }).(Identity)
+	return c.Memo(IdentityMemo, func() any { return identify(c) }).(Identity)
 }
 
 func identify(c *model.Cluster) Identity {

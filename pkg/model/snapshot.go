@@ -135,6 +135,13 @@ func (c *Cluster) Memo(key string, compute func() any) any {
 	return v
 }
 
+// Memoized reports whether a derived reading was computed under key: which
+// of them a check used, for the meta-test that holds its declared needs.
+func (c *Cluster) Memoized(key string) bool {
+	_, ok := c.memo.Load(key)
+	return ok
+}
+
 // Readable reports whether the cluster answered and every one of kinds was
 // read. The reason says why not.
 func (c *Cluster) Readable(kinds ...Kind) (ok bool, reason string) {

@@ -208,7 +208,7 @@ func describeRoots(roots []*x509.Certificate) string {
 		if i > 0 {
 			out += ", "
 		}
-		out += "sha256 " + pki.Fingerprint(r)
+		out += pki.Fingerprint(r.Raw)
 	}
 	return out
 }

@@ -175,14 +175,14 @@ func (o *CAInitOptions) Run() error {
 	} else {
 		_, err = fmt.Fprintf(o.Streams.Out, `Created root CA %q
   SHA-256 fingerprint  %s
-  as doctor shows it   sha256 %s
+  as doctor shows it   %s
   key                  %s
   valid                %s to %s
   certificate          %s (0644)
   private key          %s (0600; keep it offline)
 
 Next: kubectl meshfed fix --root-cert %s --root-key %s
-`, res.Subject, res.Fingerprint, pki.Fingerprint(root), res.Key, res.NotBefore.Format(time.RFC3339), res.NotAfter.Format(time.RFC3339),
+`, res.Subject, res.Fingerprint, pki.Fingerprint(root.Raw), res.Key, res.NotBefore.Format(time.RFC3339), res.NotAfter.Format(time.RFC3339),
 			certPath, keyPath, certPath, keyPath)
 	}
 	if err != nil {

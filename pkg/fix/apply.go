@@ -365,7 +365,7 @@ func createsNamespace(earlier []Change, c Change) bool {
 func oneLine(msg string, obj *unstructured.Unstructured) string {
 	for _, v := range secretValues(obj) {
 		if len(v) >= 4 {
-			msg = strings.ReplaceAll(msg, v, "<"+model.Fingerprint([]byte(v))+">")
+			msg = strings.ReplaceAll(msg, v, model.Redacted([]byte(v)))
 		}
 	}
 	msg = strings.Join(strings.Fields(msg), " ")

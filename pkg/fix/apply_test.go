@@ -116,7 +116,7 @@ func TestOneLineHidesSecretValues(t *testing.T) {
 			t.Errorf("%q in %q", leak, msg)
 		}
 	}
-	if strings.Contains(msg, "\n") || !strings.Contains(msg, "sha256:") {
+	if strings.Contains(msg, "\n") || !strings.Contains(msg, "sha256 ") {
 		t.Errorf("message %q", msg)
 	}
 }

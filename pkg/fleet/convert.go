@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
+	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 
 	networkingapi "istio.io/api/networking/v1alpha3"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
@@ -162,7 +163,7 @@ func fromWebhook(o *admissionv1.MutatingWebhookConfiguration) model.Webhook {
 		}
 		if b, _ := pem.Decode(h.ClientConfig.CABundle); b != nil {
 			if cert, err := x509.ParseCertificate(b.Bytes); err == nil {
-				c.CABundleFingerprint = model.Fingerprint(cert.Raw)
+				c.CABundleFingerprint = pki.Fingerprint(cert.Raw)
 			}
 		}
 		w.Hooks = append(w.Hooks, c)

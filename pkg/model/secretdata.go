@@ -1,12 +1,12 @@
 package model
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
 // SecretData holds a Secret's data in memory for the checks and probes that
@@ -15,10 +15,11 @@ import (
 // value, so a Snapshot can be logged, dumped or rendered without leaking.
 type SecretData map[string][]byte
 
-// Fingerprint is the short SHA-256 of b, the form in which secret values are shown.
-func Fingerprint(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:8])
+// Redacted is the one form in which a secret value is shown anywhere (a
+// Secret's data, a plan's Secret, an error that quoted a value): its length
+// and its fingerprint (pki.Fingerprint), never the value.
+func Redacted(value []byte) string {
+	return fmt.Sprintf("<redacted %d bytes, %s>", len(value), pki.Fingerprint(value))
 }
 
 // Keys returns the data keys, sorted.
@@ -34,7 +35,7 @@ func (d SecretData) Keys() []string {
 func (d SecretData) redacted() map[string]string {
 	out := make(map[string]string, len(d))
 	for k, v := range d {
-		out[k] = fmt.Sprintf("<redacted %d bytes %s>", len(v), Fingerprint(v))
+		out[k] = Redacted(v)
 	}
 	return out
 }
@@ -50,7 +51,7 @@ func (d SecretData) String() string {
 }
 
 // GoString keeps %#v from printing the bytes.
-func (d SecretData) GoString() string { return "SecretData" + d.String() }
+func (d SecretData) GoString() string { return "model.SecretData" + d.String() }
 
 // Format makes every fmt verb (%v, %+v, %s, %x, %q) show the redacted form.
 func (d SecretData) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(d.String())) }

@@ -49,22 +49,28 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-// Fingerprint is the SHA-256 fingerprint of a certificate, colon-separated,
-// shortened to 8 bytes: enough to tell roots apart in a report.
-func Fingerprint(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
+// Fingerprint is the one form in which meshfed shows bytes by their hash:
+// a certificate (its DER, c.Raw), a public key (its SubjectPublicKeyInfo) or
+// a secret value, in reports, plans, dumps and logs alike. It is
+// "sha256 " and the first 8 bytes of the SHA-256, colon-separated as
+// openssl prints a fingerprint, so that a certificate's can be matched
+// against `openssl x509 -fingerprint -sha256` by its start; 8 bytes are
+// enough to tell roots apart and say nothing of a secret.
+func Fingerprint(b []byte) string {
+	sum := sha256.Sum256(b)
 	h := hex.EncodeToString(sum[:8])
-	var b strings.Builder
+	var s strings.Builder
+	s.WriteString("sha256 ")
 	for i := 0; i < len(h); i += 2 {
 		if i > 0 {
-			b.WriteByte(':')
+			s.WriteByte(':')
 		}
-		b.WriteString(h[i : i+2])
+		s.WriteString(h[i : i+2])
 	}
-	return b.String()
+	return s.String()
 }
 
 // Describe is a certificate in one line of evidence: subject, fingerprint, expiry.
 func Describe(c *x509.Certificate) string {
-	return fmt.Sprintf("%q (sha256 %s, expires %s)", c.Subject.String(), Fingerprint(c), c.NotAfter.UTC().Format("2006-01-02"))
+	return fmt.Sprintf("%q (%s, expires %s)", c.Subject.String(), Fingerprint(c.Raw), c.NotAfter.UTC().Format("2006-01-02"))
 }

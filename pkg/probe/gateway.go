@@ -25,6 +25,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
+	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
 
 // MinTime is the least time before the deadline worth dialling in: with
@@ -439,7 +440,7 @@ func describe(c *x509.Certificate) string {
 	for _, u := range c.URIs {
 		parts = append(parts, "URI "+u.String())
 	}
-	parts = append(parts, "issuer "+c.Issuer.String(), model.Fingerprint(c.Raw))
+	parts = append(parts, "issuer "+c.Issuer.String(), pki.Fingerprint(c.Raw))
 	return strings.Join(parts, ", ")
 }
 

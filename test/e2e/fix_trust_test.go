@@ -183,7 +183,7 @@ func checkKeyDir(t *testing.T, l *lab.Lab, dir string) {
 		if err != nil {
 			t.Fatalf("%s: ca-cert.pem: %v", c, err)
 		}
-		name := filepath.Join(dir, c+"-"+strings.ReplaceAll(pki.Fingerprint(certs[0]), ":", "")+"-ca-key.pem")
+		name := filepath.Join(dir, c+"-"+strings.NewReplacer("sha256 ", "", ":", "").Replace(pki.Fingerprint(certs[0].Raw))+"-ca-key.pem")
 		st, err := os.Stat(name)
 		if err != nil {
 			t.Fatalf("%s: the kept key: %v", c, err)

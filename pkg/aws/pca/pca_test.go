@@ -107,7 +107,7 @@ func TestIssueIntermediateEndToEnd(t *testing.T) {
 	if got := out.Cert.Subject.CommonName; got != "Intermediate CA east" {
 		t.Errorf("subject CN %q", got)
 	}
-	if !strings.Contains(iss.Describe(), issuing.ARN) || !strings.Contains(iss.Describe(), pki.Fingerprint(root.Cert)) {
+	if !strings.Contains(iss.Describe(), issuing.ARN) || !strings.Contains(iss.Describe(), pki.Fingerprint(root.Cert.Raw)) {
 		t.Errorf("Describe: %s", iss.Describe())
 	}
 }

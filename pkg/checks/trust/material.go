@@ -1,9 +1,7 @@
 package trust
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -79,8 +77,7 @@ func publicKeyID(pub any) string {
 	if err != nil {
 		return ""
 	}
-	sum := sha256.Sum256(der)
-	return "spki sha256 " + hex.EncodeToString(sum[:8])
+	return "spki " + pki.Fingerprint(der)
 }
 
 // path is the signing certificate and its issuers found in the secret.

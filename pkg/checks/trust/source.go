@@ -140,10 +140,10 @@ func provenance(f *model.Fleet, _ Options) []checks.Finding {
 		certs := append(p.CA.SigningChain(), p.CA.Roots...)
 		seen := map[string]bool{}
 		for _, c := range certs {
-			if seen[pki.Fingerprint(c)] {
+			if seen[pki.Fingerprint(c.Raw)] {
 				continue
 			}
-			seen[pki.Fingerprint(c)] = true
+			seen[pki.Fingerprint(c.Raw)] = true
 			if u := awsPCAURL(c); u != "" {
 				ev = append(ev, fmt.Sprintf("%s names AWS Private CA's address %s", pki.Describe(c), u))
 				if len(from) == 0 || !strings.Contains(from[0], "AWS") {

@@ -360,7 +360,7 @@ func (t target) migrationNote(current, bundle []*x509.Certificate) string {
 		"1) apply this in every primary; 2) restart istiod in each (it loads the new intermediate and publishes the two-root bundle; a running istiod takes a new root without restart only with ISTIO_MULTIROOT_MESH=true); "+
 		"3) restart every workload, so that it gets a certificate from the new intermediate and the new bundle; "+
 		"4) once no workload holds a certificate under the old root (after the restarts, or the certificate lifetime, 24 h by default), rewrite root-cert.pem in %s/%s with the new root alone and restart istiod again: kubectl meshfed never drops a root by itself",
-		t.peer.Context, fingerprints(current), "sha256 "+pki.Fingerprint(t.root), kept, t.cluster.IstioNamespace, mesh.CACertsSecret)
+		t.peer.Context, fingerprints(current), pki.Fingerprint(t.root.Raw), kept, t.cluster.IstioNamespace, mesh.CACertsSecret)
 }
 
 // issuance makes the intermediate when the change is applied, once.
@@ -463,7 +463,7 @@ func writeKeyFiles(dir, context string, out pki.Issued, key *pki.Key) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("--intermediate-key-dir: %v", err)
 	}
-	stem := filepath.Join(dir, keyFileStem(context)+"-"+strings.ReplaceAll(pki.Fingerprint(out.Cert), ":", ""))
+	stem := filepath.Join(dir, keyFileStem(context)+"-"+keyFileID(out.Cert))
 	if err := writeNew(stem+"-ca-key.pem", keyPEM, 0o600); err != nil {
 		return err
 	}
@@ -498,6 +498,12 @@ var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // keyFileStem makes a context name (an EKS ARN has ':' and '/') a file name.
 func keyFileStem(context string) string {
 	return strings.Trim(unsafeChars.ReplaceAllString(context, "_"), "._")
+}
+
+// keyFileID is a certificate's fingerprint as a key file's name carries it:
+// its hex digits only.
+func keyFileID(c *x509.Certificate) string {
+	return strings.NewReplacer("sha256 ", "", ":", "").Replace(pki.Fingerprint(c.Raw))
 }
 
 func organization(root *x509.Certificate) string {
@@ -561,7 +567,7 @@ func describeAll(cs []*x509.Certificate) string {
 func fingerprints(cs []*x509.Certificate) string {
 	parts := make([]string, len(cs))
 	for i, c := range cs {
-		parts[i] = "sha256 " + pki.Fingerprint(c)
+		parts[i] = pki.Fingerprint(c.Raw)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -442,7 +442,7 @@ func TestLayoutAndKeyDir(t *testing.T) {
 				t.Errorf("%s: mode %v, want 0600", e.Name(), info.Mode().Perm())
 			}
 		}
-		if !strings.HasPrefix(e.Name(), "east-"+strings.ReplaceAll(pki.Fingerprint(chain[0]), ":", "")) {
+		if !strings.HasPrefix(e.Name(), "east-"+keyFileID(chain[0])) {
 			t.Errorf("file %s is not named after the context and the intermediate", e.Name())
 		}
 	}

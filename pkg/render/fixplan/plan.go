@@ -215,7 +215,7 @@ func shown(c fix.Change) (obj *unstructured.Unstructured, secret bool) {
 			case len(raw) == 0 && pending:
 				redacted[k] = "<filled in at apply>"
 			default:
-				redacted[k] = fmt.Sprintf("<%d bytes, %s>", len(raw), model.Fingerprint(raw))
+				redacted[k] = model.Redacted(raw)
 			}
 		}
 		obj.Object[field] = redacted

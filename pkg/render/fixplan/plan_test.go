@@ -70,7 +70,7 @@ func TestPlanGolden(t *testing.T) {
 	}
 	golden(t, "plan.yaml", b.Bytes())
 	assertNoSecret(t, b.String())
-	for _, want := range []string{model.Fingerprint([]byte(secretValue)), "<filled in at apply>", "# context: west",
+	for _, want := range []string{model.Redacted([]byte(secretValue)), "<filled in at apply>", "# context: west",
 		"# answers: MF1001 Cluster IDs are unique", "# NOT FIXED (east; MF0001 Cluster unreachable)"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("plan lacks %q", want)

@@ -844,3 +844,164 @@ func NewMF5006(s MF5006Subjects, d Details) Finding {
 	b.add(RoleCluster, s.Cluster)
 	return b.finding(MF5006, AreaLocality, d)
 }
+
+// MF6001Subjects are the contexts an MF6001 finding is about, by role.
+type MF6001Subjects struct {
+	Primary string
+	Members []string
+}
+
+// NewMF6001 is an MF6001 finding (A cluster does not sign under the AWS Private CA's root) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF6001(s MF6001Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF6001, AreaAWS, d)
+}
+
+// MF6002Subjects are the contexts an MF6002 finding is about, by role.
+type MF6002Subjects struct {
+	Members []string
+}
+
+// NewMF6002 is an MF6002 finding (The AWS Private CA is not ACTIVE) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF6002(s MF6002Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF6002, AreaAWS, d)
+}
+
+// MF6003Subjects are the contexts an MF6003 finding is about, by role.
+type MF6003Subjects struct {
+	Members []string
+}
+
+// NewMF6003 is an MF6003 finding (The AWS Private CA's certificate expired or expires soon) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF6003(s MF6003Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF6003, AreaAWS, d)
+}
+
+// MF6004Subjects are the contexts an MF6004 finding is about, by role.
+type MF6004Subjects struct {
+	Members []string
+}
+
+// NewMF6004 is an MF6004 finding (The AWS Private CA's key algorithm does not suit the mesh) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF6004(s MF6004Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF6004, AreaAWS, d)
+}
+
+// MF6005Subjects are the contexts an MF6005 finding is about, by role.
+type MF6005Subjects struct {
+	Cluster string
+	Members []string
+}
+
+// NewMF6005 is an MF6005 finding (cert-manager's AWS Private CA issuers do not give every cluster the same CA and template) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF6005(s MF6005Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF6005, AreaAWS, d)
+}
+
+// MF6010Subjects are the contexts an MF6010 finding is about, by role.
+type MF6010Subjects struct {
+	Primary string
+	Peer    string
+	Members []string
+}
+
+// NewMF6010 is an MF6010 finding (A remote secret's EKS endpoint is closed to the primary that uses it) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF6010(s MF6010Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF6010, AreaAWS, d)
+}
+
+// MF6011Subjects are the contexts an MF6011 finding is about, by role.
+type MF6011Subjects struct {
+	Cluster string
+	Peer    string
+	Members []string
+}
+
+// NewMF6011 is an MF6011 finding (An internal gateway NLB is out of a peer's reach) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF6011(s MF6011Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RolePeer, s.Peer)
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF6011, AreaAWS, d)
+}
+
+// MF6012Subjects are the contexts an MF6012 finding is about, by role.
+type MF6012Subjects struct {
+	Cluster string
+	Members []string
+}
+
+// NewMF6012 is an MF6012 finding (The gateway NLB has no healthy target on 15443) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF6012(s MF6012Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF6012, AreaAWS, d)
+}
+
+// MF6013Subjects are the contexts an MF6013 finding is about, by role.
+type MF6013Subjects struct {
+	Cluster string
+	Peer    string
+	Members []string
+}
+
+// NewMF6013 is an MF6013 finding (Security groups do not admit the peers to the gateway) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF6013(s MF6013Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RolePeer, s.Peer)
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF6013, AreaAWS, d)
+}
+
+// MF6014Subjects are the contexts an MF6014 finding is about, by role.
+type MF6014Subjects struct {
+	Members []string
+}
+
+// NewMF6014 is an MF6014 finding (VPC ranges overlap between clusters of one network) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF6014(s MF6014Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF6014, AreaAWS, d)
+}
+
+// MF6015Subjects are the contexts an MF6015 finding is about, by role.
+type MF6015Subjects struct {
+	Members []string
+}
+
+// NewMF6015 is an MF6015 finding (No route between the VPCs of clusters on one network) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF6015(s MF6015Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF6015, AreaAWS, d)
+}

@@ -15,6 +15,16 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 )
 
+// TestEveryEntryDeclaresRoles: every check says what each context of its
+// findings is to it, so no consumer has to read a subject from positions.
+func TestEveryEntryDeclaresRoles(t *testing.T) {
+	for _, m := range Registry().Catalog.Entries() {
+		if len(m.Roles) == 0 {
+			t.Errorf("%s declares no roles", m.ID)
+		}
+	}
+}
+
 func TestRegistry(t *testing.T) {
 	// Registry panics when a check lacks a catalog entry or the reverse.
 	r := Registry()

@@ -125,9 +125,9 @@ func pcaIssuers(f *model.Fleet, _ trust.Options) []checks.Finding {
 	if ca := f.AWSPrivateCA; ca != nil {
 		for _, u := range good {
 			if u.issuer.ARN != ca.ARN {
-				out = append(out, checks.Finding{Contexts: []string{u.context}, Object: u.object,
+				out = append(out, checks.NewMF6005(checks.MF6005Subjects{Cluster: u.context}, checks.Details{Object: u.object,
 					Message:  fmt.Sprintf("%s: %s AWS Private CA %s, not from %s named with --pca-arn", u.context, u.comesFrom(), u.issuer.ARN, ca.ARN),
-					Evidence: []string{u.describe()}})
+					Evidence: []string{u.describe()}}))
 			}
 		}
 	} else if fd, ok := disagreement(good, "AWS Private CAs", func(u issuerUse) string { return u.issuer.ARN },
@@ -152,7 +152,8 @@ func pcaIssuers(f *model.Fleet, _ trust.Options) []checks.Finding {
 // issuerProblem is what stops one use from getting certificates, or from
 // getting certificates of the kind it needs.
 func issuerProblem(u issuerUse) (checks.Finding, bool) {
-	fd := checks.Finding{Contexts: []string{u.context}, Object: u.object, Evidence: []string{u.describe()}}
+	fd := checks.Details{Object: u.object, Evidence: []string{u.describe()}}
+	about := checks.MF6005Subjects{Cluster: u.context}
 	is := u.issuer
 	if is == nil {
 		where := "in " + u.context
@@ -160,7 +161,7 @@ func issuerProblem(u issuerUse) (checks.Finding, bool) {
 			where = "in namespace " + u.namespace
 		}
 		fd.Message = fmt.Sprintf("%s: %s %s, but there is no such issuer %s: cert-manager can neither issue nor renew anything for it", u.context, u.comesFrom(), u.ref, where)
-		return fd, true
+		return checks.NewMF6005(about, fd), true
 	}
 	parsed, err := arn.Parse(is.ARN)
 	switch {
@@ -173,11 +174,11 @@ func issuerProblem(u issuerUse) (checks.Finding, bool) {
 	default:
 		why := templateMismatch(u)
 		if why == "" {
-			return fd, false
+			return checks.Finding{}, false
 		}
 		fd.Message = fmt.Sprintf("%s: %s %s forces template %s on every request: %s", u.context, is.Kind, is.Name, is.Template, why)
 	}
-	return fd, true
+	return checks.NewMF6005(about, fd), true
 }
 
 // templateMismatch says why a forced template does not make the
@@ -221,6 +222,6 @@ func disagreement(uses []issuerUse, what string, value func(issuerUse) string, c
 		parts = append(parts, strings.Join(dedupe(cs), ", ")+": "+v)
 	}
 	sort.Strings(parts)
-	return checks.Finding{Severity: checks.SeverityWarning, Contexts: dedupe(ctxs), Evidence: ev,
-		Message: fmt.Sprintf("cert-manager's AWS Private CA issuers name different %s: %s; %s", what, strings.Join(parts, "; "), consequence)}, true
+	return checks.NewMF6005(checks.MF6005Subjects{Members: dedupe(ctxs)}, checks.Details{Severity: checks.SeverityWarning, Evidence: ev,
+		Message: fmt.Sprintf("cert-manager's AWS Private CA issuers name different %s: %s; %s", what, strings.Join(parts, "; "), consequence)}), true
 }

@@ -37,7 +37,7 @@ func NetworkChecks() []checks.Check {
 // network returns the AWS network to judge, or the findings that stand in
 // for it: none when AWS was not asked, one unknown when it was wanted but
 // not read.
-func network(f *model.Fleet) (*model.AWSNetwork, []checks.Finding) {
+func network(f *model.Fleet, id checks.ID) (*model.AWSNetwork, []checks.Finding) {
 	n := f.AWSNetwork
 	if n == nil {
 		return nil, nil
@@ -47,13 +47,65 @@ func network(f *model.Fleet) (*model.AWSNetwork, []checks.Finding) {
 		for _, c := range f.Clusters {
 			ctxs = append(ctxs, c.Context)
 		}
-		return nil, []checks.Finding{{Severity: checks.SeverityUnknown, Contexts: ctxs, Message: "the AWS network was not read: " + n.Skipped}}
+		return nil, []checks.Finding{ofMembers[id](ctxs, unknown("the AWS network was not read: "+n.Skipped, nil))}
 	}
 	return n, nil
 }
 
-func unknownFinding(msg string, obj *checks.ObjectRef, ctxs ...string) checks.Finding {
-	return checks.Finding{Severity: checks.SeverityUnknown, Contexts: ctxs, Object: obj, Message: msg}
+// unknown is what an unknown finding says besides its subjects.
+func unknown(msg string, obj *checks.ObjectRef) checks.Details {
+	return checks.Details{Severity: checks.SeverityUnknown, Object: obj, Message: msg}
+}
+
+// ofMembers builds, for the checks whose shared helpers speak of several
+// clusters that stand alike (the whole fleet when AWS was not read or the
+// Private CA not described, a pair of clusters on one network), a finding
+// with them as its members.
+var ofMembers = map[checks.ID]func(members []string, d checks.Details) checks.Finding{
+	checks.MF6001: func(ms []string, d checks.Details) checks.Finding {
+		return checks.NewMF6001(checks.MF6001Subjects{Members: ms}, d)
+	},
+	checks.MF6002: func(ms []string, d checks.Details) checks.Finding {
+		return checks.NewMF6002(checks.MF6002Subjects{Members: ms}, d)
+	},
+	checks.MF6003: func(ms []string, d checks.Details) checks.Finding {
+		return checks.NewMF6003(checks.MF6003Subjects{Members: ms}, d)
+	},
+	checks.MF6004: func(ms []string, d checks.Details) checks.Finding {
+		return checks.NewMF6004(checks.MF6004Subjects{Members: ms}, d)
+	},
+	checks.MF6010: func(ms []string, d checks.Details) checks.Finding {
+		return checks.NewMF6010(checks.MF6010Subjects{Members: ms}, d)
+	},
+	checks.MF6011: func(ms []string, d checks.Details) checks.Finding {
+		return checks.NewMF6011(checks.MF6011Subjects{Members: ms}, d)
+	},
+	checks.MF6012: func(ms []string, d checks.Details) checks.Finding {
+		return checks.NewMF6012(checks.MF6012Subjects{Members: ms}, d)
+	},
+	checks.MF6013: func(ms []string, d checks.Details) checks.Finding {
+		return checks.NewMF6013(checks.MF6013Subjects{Members: ms}, d)
+	},
+	checks.MF6014: func(ms []string, d checks.Details) checks.Finding {
+		return checks.NewMF6014(checks.MF6014Subjects{Members: ms}, d)
+	},
+	checks.MF6015: func(ms []string, d checks.Details) checks.Finding {
+		return checks.NewMF6015(checks.MF6015Subjects{Members: ms}, d)
+	},
+}
+
+// ofGateway builds, for the gateway checks, a finding about the one cluster
+// whose gateway it judges.
+var ofGateway = map[checks.ID]func(cluster string, d checks.Details) checks.Finding{
+	checks.MF6011: func(c string, d checks.Details) checks.Finding {
+		return checks.NewMF6011(checks.MF6011Subjects{Cluster: c}, d)
+	},
+	checks.MF6012: func(c string, d checks.Details) checks.Finding {
+		return checks.NewMF6012(checks.MF6012Subjects{Cluster: c}, d)
+	},
+	checks.MF6013: func(c string, d checks.Details) checks.Finding {
+		return checks.NewMF6013(checks.MF6013Subjects{Cluster: c}, d)
+	},
 }
 
 func serviceRef(nsName string) *checks.ObjectRef {
@@ -104,7 +156,7 @@ func peersOf(f *model.Fleet, c *model.Cluster, gw model.AWSGateway) []gatewayPee
 // endpointAccess (MF6010): a primary's remote secret names an EKS API
 // endpoint; the primary's istiod must reach it from where it runs.
 func endpointAccess(f *model.Fleet) []checks.Finding {
-	n, out := network(f)
+	n, out := network(f, checks.MF6010)
 	if n == nil {
 		return out
 	}
@@ -156,20 +208,20 @@ func endpointCluster(f *model.Fleet, n *model.AWSNetwork, server string) *model.
 // needs a route into the VPC). Either way, on the private path the
 // cluster's security groups must admit 443 from the caller.
 func judgeEndpoint(n *model.AWSNetwork, primary string, target *model.AWSCluster, server string) (checks.Finding, bool) {
-	ctxs := []string{primary, target.Context}
+	about := checks.MF6010Subjects{Primary: primary, Peer: target.Context}
 	access := fmt.Sprintf("%s (EKS %s): public access %t, private access %t, publicAccessCidrs %s",
 		server, target.Name, target.PublicAccess, target.PrivateAccess, strings.Join(target.PublicAccessCIDRs, ", "))
 	from := n.Cluster(primary)
 	switch {
 	case target.Error != "":
-		return unknownFinding(fmt.Sprintf("%s's remote secret names %s, whose EKS cluster could not be read: %s", primary, server, target.Error), nil, ctxs...), true
+		return checks.NewMF6010(about, unknown(fmt.Sprintf("%s's remote secret names %s, whose EKS cluster could not be read: %s", primary, server, target.Error), nil)), true
 	case from == nil || from.Error != "":
 		// Where the caller is is not known: only an endpoint open to every
 		// address is reachable for sure (its public name answers anywhere).
 		if target.PublicAccess && openToAll(target.PublicAccessCIDRs) {
 			return checks.Finding{}, false
 		}
-		return unknownFinding(fmt.Sprintf("whether %s reaches %s's restricted endpoint cannot be judged: %s", primary, target.Context, clusterProblem(primary, from)), nil, ctxs...), true
+		return checks.NewMF6010(about, unknown(fmt.Sprintf("whether %s reaches %s's restricted endpoint cannot be judged: %s", primary, target.Context, clusterProblem(primary, from)), nil)), true
 	}
 	private := target.PrivateAccess && (from.VPC == target.VPC || !target.PublicAccess)
 	if !private {
@@ -181,7 +233,7 @@ func judgeEndpoint(n *model.AWSNetwork, primary string, target *model.AWSCluster
 		}
 		src, why := egressSource(n, from)
 		if why != "" {
-			return unknownFinding(fmt.Sprintf("%s's endpoint %s admits only %s, and %s's egress address is not known: %s", target.Context, server, strings.Join(target.PublicAccessCIDRs, ", "), primary, why), nil, ctxs...), true
+			return checks.NewMF6010(about, unknown(fmt.Sprintf("%s's endpoint %s admits only %s, and %s's egress address is not known: %s", target.Context, server, strings.Join(target.PublicAccessCIDRs, ", "), primary, why), nil)), true
 		}
 		cidrs := prefixes(target.PublicAccessCIDRs)
 		var outside []string
@@ -193,29 +245,29 @@ func judgeEndpoint(n *model.AWSNetwork, primary string, target *model.AWSCluster
 		if len(outside) == 0 {
 			return checks.Finding{}, false
 		}
-		return checks.Finding{Contexts: ctxs, Message: fmt.Sprintf("istiod in %s calls %s's public endpoint %s from %s, which its publicAccessCidrs (%s) do not admit",
+		return checks.NewMF6010(about, checks.Details{Message: fmt.Sprintf("istiod in %s calls %s's public endpoint %s from %s, which its publicAccessCidrs (%s) do not admit",
 			primary, target.Context, server, strings.Join(outside, ", "), strings.Join(target.PublicAccessCIDRs, ", ")),
-			Evidence: []string{access, fmt.Sprintf("%s egresses through its NAT gateways %s", primary, joinPrefixes(src.prefixes))}}, true
+			Evidence: []string{access, fmt.Sprintf("%s egresses through its NAT gateways %s", primary, joinPrefixes(src.prefixes))}}), true
 	}
 	r := routed(n, from, target.VPC)
 	if r.unknown != "" {
-		return unknownFinding(fmt.Sprintf("whether %s reaches %s's private endpoint is not known: %s", primary, target.Context, r.unknown), nil, ctxs...), true
+		return checks.NewMF6010(about, unknown(fmt.Sprintf("whether %s reaches %s's private endpoint is not known: %s", primary, target.Context, r.unknown), nil)), true
 	}
 	if !r.ok {
-		return checks.Finding{Contexts: ctxs, Message: fmt.Sprintf("%s's API endpoint %s is private only, and %s's VPC %s has no route to %s's VPC %s",
-			target.Context, server, primary, from.VPC, target.Context, target.VPC), Evidence: append([]string{access}, r.why...)}, true
+		return checks.NewMF6010(about, checks.Details{Message: fmt.Sprintf("%s's API endpoint %s is private only, and %s's VPC %s has no route to %s's VPC %s",
+			target.Context, server, primary, from.VPC, target.Context, target.VPC), Evidence: append([]string{access}, r.why...)}), true
 	}
 	src, why := vpcSource(n, from)
 	if why != "" {
-		return unknownFinding(why, nil, ctxs...), true
+		return checks.NewMF6010(about, unknown(why, nil)), true
 	}
 	sg := allows(n, target.SecurityGroups, 443, src)
 	switch {
 	case sg.unknown != "":
-		return unknownFinding(fmt.Sprintf("whether %s's endpoint admits %s is not known: %s", target.Context, primary, sg.unknown), nil, ctxs...), true
+		return checks.NewMF6010(about, unknown(fmt.Sprintf("whether %s's endpoint admits %s is not known: %s", target.Context, primary, sg.unknown), nil)), true
 	case !sg.ok:
-		return checks.Finding{Contexts: ctxs, Message: fmt.Sprintf("%s reaches %s's private endpoint %s, but the cluster's security groups do not admit it on 443",
-			primary, target.Context, server), Evidence: append(append([]string{access}, r.why...), sg.why...)}, true
+		return checks.NewMF6010(about, checks.Details{Message: fmt.Sprintf("%s reaches %s's private endpoint %s, but the cluster's security groups do not admit it on 443",
+			primary, target.Context, server), Evidence: append(append([]string{access}, r.why...), sg.why...)}), true
 	}
 	return checks.Finding{}, false
 }
@@ -241,7 +293,7 @@ func containsAny(set []netip.Prefix, p netip.Prefix) bool {
 // eachGateway calls fn for every gateway load balancer of every reachable
 // cluster with AWS data, and turns gateways whose load balancer is not
 // known into unknown findings.
-func eachGateway(f *model.Fleet, n *model.AWSNetwork, fn func(c *model.Cluster, ac *model.AWSCluster, gw model.AWSGateway) []checks.Finding) []checks.Finding {
+func eachGateway(f *model.Fleet, n *model.AWSNetwork, id checks.ID, fn func(c *model.Cluster, ac *model.AWSCluster, gw model.AWSGateway) []checks.Finding) []checks.Finding {
 	var out []checks.Finding
 	for _, c := range f.Clusters {
 		ac := n.Cluster(c.Context)
@@ -250,7 +302,7 @@ func eachGateway(f *model.Fleet, n *model.AWSNetwork, fn func(c *model.Cluster, 
 		}
 		for _, gw := range ac.Gateways {
 			if gw.Error != "" {
-				out = append(out, unknownFinding(fmt.Sprintf("the load balancer of %s (%s) is not known: %s", gw.Service, gw.Hostname, gw.Error), serviceRef(gw.Service), c.Context))
+				out = append(out, ofGateway[id](c.Context, unknown(fmt.Sprintf("the load balancer of %s (%s) is not known: %s", gw.Service, gw.Hostname, gw.Error), serviceRef(gw.Service))))
 				continue
 			}
 			out = append(out, fn(c, ac, gw)...)
@@ -262,30 +314,30 @@ func eachGateway(f *model.Fleet, n *model.AWSNetwork, fn func(c *model.Cluster, 
 // gatewayScheme (MF6011): an internal NLB is only reachable from its own VPC
 // and those routed to it; every peer that dials the gateway must be one.
 func gatewayScheme(f *model.Fleet) []checks.Finding {
-	n, out := network(f)
+	n, out := network(f, checks.MF6011)
 	if n == nil {
 		return out
 	}
-	return append(out, eachGateway(f, n, func(c *model.Cluster, _ *model.AWSCluster, gw model.AWSGateway) []checks.Finding {
+	return append(out, eachGateway(f, n, checks.MF6011, func(c *model.Cluster, _ *model.AWSCluster, gw model.AWSGateway) []checks.Finding {
 		if gw.Scheme != "internal" {
 			return nil
 		}
 		var out []checks.Finding
 		for _, peer := range uniquePeers(peersOf(f, c, gw)) {
 			pc := n.Cluster(peer)
-			ctxs := []string{c.Context, peer}
+			about := checks.MF6011Subjects{Cluster: c.Context, Peer: peer}
 			if pc == nil || pc.Error != "" {
-				out = append(out, unknownFinding(fmt.Sprintf("%s's gateway NLB %s is internal, and %s's VPC is not known: %s", c.Context, gw.Name, peer, clusterProblem(peer, pc)), serviceRef(gw.Service), ctxs...))
+				out = append(out, checks.NewMF6011(about, unknown(fmt.Sprintf("%s's gateway NLB %s is internal, and %s's VPC is not known: %s", c.Context, gw.Name, peer, clusterProblem(peer, pc)), serviceRef(gw.Service))))
 				continue
 			}
 			r := routed(n, pc, gw.VPC)
 			switch {
 			case r.unknown != "":
-				out = append(out, unknownFinding(fmt.Sprintf("whether %s reaches %s's internal NLB %s is not known: %s", peer, c.Context, gw.Name, r.unknown), serviceRef(gw.Service), ctxs...))
+				out = append(out, checks.NewMF6011(about, unknown(fmt.Sprintf("whether %s reaches %s's internal NLB %s is not known: %s", peer, c.Context, gw.Name, r.unknown), serviceRef(gw.Service))))
 			case !r.ok:
-				out = append(out, checks.Finding{Contexts: ctxs, Object: serviceRef(gw.Service),
+				out = append(out, checks.NewMF6011(about, checks.Details{Object: serviceRef(gw.Service),
 					Message:  fmt.Sprintf("%s's east-west gateway NLB %s is internal (VPC %s), and %s's VPC %s has no route to it", c.Context, gw.Name, gw.VPC, peer, pc.VPC),
-					Evidence: append([]string{fmt.Sprintf("%s: scheme %s, DNS name %s", gw.ARN, gw.Scheme, gw.Hostname)}, r.why...)})
+					Evidence: append([]string{fmt.Sprintf("%s: scheme %s, DNS name %s", gw.ARN, gw.Scheme, gw.Hostname)}, r.why...)}))
 			}
 		}
 		return out
@@ -334,14 +386,15 @@ func targetGroupsOf(gw model.AWSGateway, l *model.AWSListener) []model.AWSTarget
 // targetHealth (MF6012): the NLB's listener on 15443 must exist and forward
 // to healthy targets.
 func targetHealth(f *model.Fleet) []checks.Finding {
-	n, out := network(f)
+	n, out := network(f, checks.MF6012)
 	if n == nil {
 		return out
 	}
-	return append(out, eachGateway(f, n, func(c *model.Cluster, _ *model.AWSCluster, gw model.AWSGateway) []checks.Finding {
+	return append(out, eachGateway(f, n, checks.MF6012, func(c *model.Cluster, _ *model.AWSCluster, gw model.AWSGateway) []checks.Finding {
 		ref, ctx := serviceRef(gw.Service), c.Context
+		about := checks.MF6012Subjects{Cluster: ctx}
 		if gw.ListenersError != "" {
-			return []checks.Finding{unknownFinding(gw.ListenersError, ref, ctx)}
+			return []checks.Finding{checks.NewMF6012(about, unknown(gw.ListenersError, ref))}
 		}
 		l := listenerOn(gw, mesh.CrossNetworkPort)
 		if l == nil {
@@ -349,16 +402,16 @@ func targetHealth(f *model.Fleet) []checks.Finding {
 			for _, l := range gw.Listeners {
 				ports = append(ports, fmt.Sprintf("%d/%s", l.Port, l.Protocol))
 			}
-			return []checks.Finding{{Contexts: []string{ctx}, Object: ref, Message: fmt.Sprintf("%s's gateway NLB %s has no listener on %d", ctx, gw.Name, mesh.CrossNetworkPort),
-				Evidence: []string{fmt.Sprintf("listeners of %s: %s", gw.ARN, orNone(ports))}}}
+			return []checks.Finding{checks.NewMF6012(about, checks.Details{Object: ref, Message: fmt.Sprintf("%s's gateway NLB %s has no listener on %d", ctx, gw.Name, mesh.CrossNetworkPort),
+				Evidence: []string{fmt.Sprintf("listeners of %s: %s", gw.ARN, orNone(ports))}})}
 		}
 		if gw.TargetGroupsError != "" {
-			return []checks.Finding{unknownFinding(gw.TargetGroupsError, ref, ctx)}
+			return []checks.Finding{checks.NewMF6012(about, unknown(gw.TargetGroupsError, ref))}
 		}
 		var out []checks.Finding
 		for _, tg := range targetGroupsOf(gw, l) {
 			if tg.HealthError != "" {
-				out = append(out, unknownFinding(tg.HealthError, ref, ctx))
+				out = append(out, checks.NewMF6012(about, unknown(tg.HealthError, ref)))
 				continue
 			}
 			var healthy int
@@ -373,13 +426,13 @@ func targetHealth(f *model.Fleet) []checks.Finding {
 			ev := []string{fmt.Sprintf("target group %s (%s %d, %s targets): %d of %d healthy", tg.Name, tg.Protocol, tg.Port, tg.TargetType, healthy, len(tg.Targets))}
 			switch {
 			case healthy == 0:
-				out = append(out, checks.Finding{Severity: checks.SeverityError, Contexts: []string{ctx}, Object: ref,
+				out = append(out, checks.NewMF6012(about, checks.Details{Severity: checks.SeverityError, Object: ref,
 					Message:  fmt.Sprintf("%s's gateway NLB %s has no healthy target behind %d: cross-network traffic to %s goes nowhere", ctx, gw.Name, mesh.CrossNetworkPort, gw.Network),
-					Evidence: append(ev, bad...)})
+					Evidence: append(ev, bad...)}))
 			case len(bad) > 0:
-				out = append(out, checks.Finding{Severity: checks.SeverityWarning, Contexts: []string{ctx}, Object: ref,
+				out = append(out, checks.NewMF6012(about, checks.Details{Severity: checks.SeverityWarning, Object: ref,
 					Message:  fmt.Sprintf("%s's gateway NLB %s has %d unhealthy target(s) behind %d", ctx, gw.Name, len(bad), mesh.CrossNetworkPort),
-					Evidence: append(ev, bad...)})
+					Evidence: append(ev, bad...)}))
 			}
 		}
 		return out
@@ -399,31 +452,31 @@ func orNone(list []string) string {
 // do (the EKS cluster security group, on managed nodes), seeing the peers'
 // addresses when the target group preserves client IPs, else the NLB's.
 func gatewaySecurityGroups(f *model.Fleet) []checks.Finding {
-	n, out := network(f)
+	n, out := network(f, checks.MF6013)
 	if n == nil {
 		return out
 	}
-	return append(out, eachGateway(f, n, func(c *model.Cluster, ac *model.AWSCluster, gw model.AWSGateway) []checks.Finding {
+	return append(out, eachGateway(f, n, checks.MF6013, func(c *model.Cluster, ac *model.AWSCluster, gw model.AWSGateway) []checks.Finding {
 		var out []checks.Finding
 		ref := serviceRef(gw.Service)
 		for _, peer := range peersOf(f, c, gw) {
-			ctxs := []string{c.Context, peer.context}
+			about := checks.MF6013Subjects{Cluster: c.Context, Peer: peer.context}
 			if peer.port == portWebhook && gw.Scheme != "internal" {
 				continue // the remote's API server calls it from EKS's own addresses, which no API lists
 			}
 			groups, src, why := filteringGroups(n, ac, gw, peer)
 			if why != "" {
-				out = append(out, unknownFinding(fmt.Sprintf("whether %s's gateway admits %s on %d is not known: %s", c.Context, peer.context, peer.port, why), ref, ctxs...))
+				out = append(out, checks.NewMF6013(about, unknown(fmt.Sprintf("whether %s's gateway admits %s on %d is not known: %s", c.Context, peer.context, peer.port, why), ref)))
 				continue
 			}
 			v := allows(n, groups, peer.port, src)
 			switch {
 			case v.unknown != "":
-				out = append(out, unknownFinding(fmt.Sprintf("whether %s's gateway admits %s on %d is not known: %s", c.Context, peer.context, peer.port, v.unknown), ref, ctxs...))
+				out = append(out, checks.NewMF6013(about, unknown(fmt.Sprintf("whether %s's gateway admits %s on %d is not known: %s", c.Context, peer.context, peer.port, v.unknown), ref)))
 			case !v.ok:
-				out = append(out, checks.Finding{Contexts: ctxs, Object: ref,
+				out = append(out, checks.NewMF6013(about, checks.Details{Object: ref,
 					Message:  fmt.Sprintf("the security groups in front of %s's gateway (%s) do not admit %s on TCP %d", c.Context, gw.Name, peer.context, peer.port),
-					Evidence: v.why})
+					Evidence: v.why}))
 			}
 		}
 		return out
@@ -476,7 +529,7 @@ func filteringGroups(n *model.AWSNetwork, ac *model.AWSCluster, gw model.AWSGate
 
 // samePairs calls fn for every pair of EKS clusters on one network (pods
 // of one network reach each other directly) in different VPCs.
-func samePairs(f *model.Fleet, n *model.AWSNetwork, fn func(a, b *model.AWSCluster) []checks.Finding) []checks.Finding {
+func samePairs(f *model.Fleet, n *model.AWSNetwork, id checks.ID, fn func(a, b *model.AWSCluster) []checks.Finding) []checks.Finding {
 	var istio []*model.Cluster
 	for _, c := range f.Clusters {
 		role := mesh.Identify(c).Role
@@ -495,7 +548,7 @@ func samePairs(f *model.Fleet, n *model.AWSNetwork, fn func(a, b *model.AWSClust
 				continue // not both on AWS: nothing AWS can say
 			}
 			if a.Error != "" || b.Error != "" {
-				out = append(out, unknownFinding(fmt.Sprintf("the EKS clusters of %s and %s could not both be read: %s", a.Context, b.Context, strings.Trim(a.Error+"; "+b.Error, "; ")), nil, a.Context, b.Context))
+				out = append(out, ofMembers[id]([]string{a.Context, b.Context}, unknown(fmt.Sprintf("the EKS clusters of %s and %s could not both be read: %s", a.Context, b.Context, strings.Trim(a.Error+"; "+b.Error, "; ")), nil)))
 				continue
 			}
 			if a.VPC == b.VPC {
@@ -510,18 +563,18 @@ func samePairs(f *model.Fleet, n *model.AWSNetwork, fn func(a, b *model.AWSClust
 // vpcOverlap (MF6014): clusters of one network in different VPCs route pod
 // to pod, which overlapping VPC ranges make impossible.
 func vpcOverlap(f *model.Fleet) []checks.Finding {
-	n, out := network(f)
+	n, out := network(f, checks.MF6014)
 	if n == nil {
 		return out
 	}
-	return append(out, samePairs(f, n, func(a, b *model.AWSCluster) []checks.Finding {
+	return append(out, samePairs(f, n, checks.MF6014, func(a, b *model.AWSCluster) []checks.Finding {
 		va, vb := n.VPC(a.VPC), n.VPC(b.VPC)
 		if va == nil || va.Error != "" || vb == nil || vb.Error != "" {
 			why := vpcProblem(a.VPC, va)
 			if va != nil && va.Error == "" {
 				why = vpcProblem(b.VPC, vb)
 			}
-			return []checks.Finding{unknownFinding(why, nil, a.Context, b.Context)}
+			return []checks.Finding{checks.NewMF6014(checks.MF6014Subjects{Members: []string{a.Context, b.Context}}, unknown(why, nil))}
 		}
 		var clashes []string
 		for _, p := range prefixes(va.CIDRs) {
@@ -534,26 +587,26 @@ func vpcOverlap(f *model.Fleet) []checks.Finding {
 		if len(clashes) == 0 {
 			return nil
 		}
-		return []checks.Finding{{Contexts: []string{a.Context, b.Context},
+		return []checks.Finding{checks.NewMF6014(checks.MF6014Subjects{Members: []string{a.Context, b.Context}}, checks.Details{
 			Message:  fmt.Sprintf("%s and %s are on one network, but their VPCs' address ranges overlap, so their pods cannot be routed to each other", a.Context, b.Context),
-			Evidence: clashes}}
+			Evidence: clashes})}
 	})...)
 }
 
 // vpcRoutes (MF6015): clusters of one network in different VPCs need routes
 // both ways through a peering or a transit gateway.
 func vpcRoutes(f *model.Fleet) []checks.Finding {
-	n, out := network(f)
+	n, out := network(f, checks.MF6015)
 	if n == nil {
 		return out
 	}
-	return append(out, samePairs(f, n, func(a, b *model.AWSCluster) []checks.Finding {
+	return append(out, samePairs(f, n, checks.MF6015, func(a, b *model.AWSCluster) []checks.Finding {
 		var missing, evidence []string
 		for _, dir := range [][2]*model.AWSCluster{{a, b}, {b, a}} {
 			from, to := dir[0], dir[1]
 			r := routed(n, from, to.VPC)
 			if r.unknown != "" {
-				return []checks.Finding{unknownFinding(fmt.Sprintf("whether %s routes to %s is not known: %s", from.Context, to.Context, r.unknown), nil, a.Context, b.Context)}
+				return []checks.Finding{checks.NewMF6015(checks.MF6015Subjects{Members: []string{a.Context, b.Context}}, unknown(fmt.Sprintf("whether %s routes to %s is not known: %s", from.Context, to.Context, r.unknown), nil))}
 			}
 			if !r.ok {
 				missing = append(missing, fmt.Sprintf("%s's VPC %s to %s's VPC %s", from.Context, from.VPC, to.Context, to.VPC))
@@ -563,8 +616,8 @@ func vpcRoutes(f *model.Fleet) []checks.Finding {
 		if len(missing) == 0 {
 			return nil
 		}
-		return []checks.Finding{{Contexts: []string{a.Context, b.Context},
+		return []checks.Finding{checks.NewMF6015(checks.MF6015Subjects{Members: []string{a.Context, b.Context}}, checks.Details{
 			Message:  fmt.Sprintf("%s and %s are on one network, but there is no route through a peering or transit gateway from %s", a.Context, b.Context, strings.Join(missing, ", nor from ")),
-			Evidence: evidence}}
+			Evidence: evidence})}
 	})...)
 }

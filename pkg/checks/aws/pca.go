@@ -31,11 +31,11 @@ func PCAChecks(opts trust.Options) []checks.Check {
 		return checks.Func{CheckID: id, Fn: func(f *model.Fleet) []checks.Finding { return fn(f, opts) }}
 	}
 	return []checks.Check{
-		with("MF6001", pcaRoots),
-		with("MF6002", pcaStatus),
-		with("MF6003", pcaExpiry),
-		with("MF6004", pcaKeyAlgorithm),
-		with("MF6005", pcaIssuers),
+		with(checks.MF6001, pcaRoots),
+		with(checks.MF6002, pcaStatus),
+		with(checks.MF6003, pcaExpiry),
+		with(checks.MF6004, pcaKeyAlgorithm),
+		with(checks.MF6005, pcaIssuers),
 	}
 }
 
@@ -56,13 +56,13 @@ func pcaContexts(f *model.Fleet) []string {
 
 // privateCA is the CA to judge, or the finding that stands in for it: none
 // when no CA was named, "unknown" when AWS did not describe it.
-func privateCA(f *model.Fleet) (*model.AWSPrivateCA, []checks.Finding) {
+func privateCA(f *model.Fleet, id checks.ID) (*model.AWSPrivateCA, []checks.Finding) {
 	ca := f.AWSPrivateCA
 	if ca == nil {
 		return nil, nil
 	}
 	if ca.Error != "" {
-		return nil, []checks.Finding{unknownFinding(fmt.Sprintf("AWS Private CA %s was not described: %s", ca.ARN, ca.Error), nil, pcaContexts(f)...)}
+		return nil, []checks.Finding{ofMembers[id](pcaContexts(f), unknown(fmt.Sprintf("AWS Private CA %s was not described: %s", ca.ARN, ca.Error), nil))}
 	}
 	return ca, nil
 }
@@ -90,13 +90,13 @@ func pcaRoot(ca *model.AWSPrivateCA) (*x509.Certificate, string) {
 // distribute it, or its workloads and the other clusters' do not trust
 // each other through the CA.
 func pcaRoots(f *model.Fleet, _ trust.Options) []checks.Finding {
-	ca, stand := privateCA(f)
+	ca, stand := privateCA(f, checks.MF6001)
 	if ca == nil {
 		return stand
 	}
 	root, why := pcaRoot(ca)
 	if root == nil {
-		return []checks.Finding{unknownFinding(fmt.Sprintf("the root of AWS Private CA %s is not known: %s", ca.ARN, why), nil, pcaContexts(f)...)}
+		return []checks.Finding{checks.NewMF6001(checks.MF6001Subjects{Members: pcaContexts(f)}, unknown(fmt.Sprintf("the root of AWS Private CA %s is not known: %s", ca.ARN, why), nil))}
 	}
 	want := "AWS Private CA " + ca.ARN + " chains to root " + pki.Describe(root)
 	var out []checks.Finding
@@ -108,7 +108,7 @@ func pcaRoots(f *model.Fleet, _ trust.Options) []checks.Finding {
 			if c.Err != nil {
 				reason = c.Err.Error()
 			}
-			out = append(out, unknownFinding(fmt.Sprintf("%s: cannot tell whether it signs under AWS Private CA's root: %s", p.Context, reason), ref, p.Context))
+			out = append(out, checks.NewMF6001(checks.MF6001Subjects{Primary: p.Context}, unknown(fmt.Sprintf("%s: cannot tell whether it signs under AWS Private CA's root: %s", p.Context, reason), ref)))
 			continue
 		}
 		var problems, ev []string
@@ -129,9 +129,9 @@ func pcaRoots(f *model.Fleet, _ trust.Options) []checks.Finding {
 		if len(problems) == 0 {
 			continue
 		}
-		out = append(out, checks.Finding{Contexts: []string{p.Context}, Object: ref,
+		out = append(out, checks.NewMF6001(checks.MF6001Subjects{Primary: p.Context}, checks.Details{Object: ref,
 			Message:  fmt.Sprintf("%s does not use AWS Private CA %s's root: %s", p.Context, ca.ARN, strings.Join(problems, "; ")),
-			Evidence: append(ev, want, "trust bundle: "+describeAll(c.Roots))})
+			Evidence: append(ev, want, "trust bundle: "+describeAll(c.Roots))}))
 	}
 	return out
 }
@@ -158,18 +158,18 @@ func describeAll(cs []*x509.Certificate) string {
 // pcaStatus: only an ACTIVE CA issues; a DISABLED or EXPIRED one leaves
 // every cluster without a way to renew its intermediate.
 func pcaStatus(f *model.Fleet, _ trust.Options) []checks.Finding {
-	ca, stand := privateCA(f)
+	ca, stand := privateCA(f, checks.MF6002)
 	if ca == nil || ca.Status == "ACTIVE" {
 		return stand
 	}
-	return []checks.Finding{{Contexts: pcaContexts(f),
+	return []checks.Finding{checks.NewMF6002(checks.MF6002Subjects{Members: pcaContexts(f)}, checks.Details{
 		Message:  fmt.Sprintf("AWS Private CA %s is %s, not ACTIVE: it issues no certificate, so no cluster's intermediate can be issued or renewed from it", ca.ARN, ca.Status),
-		Evidence: []string{fmt.Sprintf("DescribeCertificateAuthority: status %s, type %s", ca.Status, ca.Type)}}}
+		Evidence: []string{fmt.Sprintf("DescribeCertificateAuthority: status %s, type %s", ca.Status, ca.Type)}})}
 }
 
 // pcaExpiry: the CA's certificate bounds every intermediate it issues.
 func pcaExpiry(f *model.Fleet, opts trust.Options) []checks.Finding {
-	ca, stand := privateCA(f)
+	ca, stand := privateCA(f, checks.MF6003)
 	if ca == nil {
 		return stand
 	}
@@ -181,7 +181,7 @@ func pcaExpiry(f *model.Fleet, opts trust.Options) []checks.Finding {
 		}
 	}
 	if notAfter == nil {
-		return []checks.Finding{unknownFinding(fmt.Sprintf("AWS Private CA %s did not say when it expires (status %s)", ca.ARN, ca.Status), nil, pcaContexts(f)...)}
+		return []checks.Finding{checks.NewMF6003(checks.MF6003Subjects{Members: pcaContexts(f)}, unknown(fmt.Sprintf("AWS Private CA %s did not say when it expires (status %s)", ca.ARN, ca.Status), nil))}
 	}
 	now := opts.Now
 	if now.IsZero() {
@@ -200,16 +200,16 @@ func pcaExpiry(f *model.Fleet, opts trust.Options) []checks.Finding {
 	default:
 		return nil
 	}
-	return []checks.Finding{{Severity: sev, Contexts: pcaContexts(f),
+	return []checks.Finding{checks.NewMF6003(checks.MF6003Subjects{Members: pcaContexts(f)}, checks.Details{Severity: sev,
 		Message:  fmt.Sprintf("AWS Private CA %s %s: intermediates it issues end with it, and istiod stops signing when its intermediate expires", ca.ARN, what),
-		Evidence: []string{fmt.Sprintf("DescribeCertificateAuthority: notAfter %s", notAfter.UTC().Format(time.RFC3339))}}}
+		Evidence: []string{fmt.Sprintf("DescribeCertificateAuthority: notAfter %s", notAfter.UTC().Format(time.RFC3339))}})}
 }
 
 // pcaKeyAlgorithm: Envoy (BoringSSL) and istiod (Go) verify RSA and ECDSA
 // chains; Private CA's ML-DSA and SM2 keys sign certificates neither
 // verifies, and an RSA key below the trust checks' minimum is weak.
 func pcaKeyAlgorithm(f *model.Fleet, opts trust.Options) []checks.Finding {
-	ca, stand := privateCA(f)
+	ca, stand := privateCA(f, checks.MF6004)
 	if ca == nil {
 		return stand
 	}
@@ -217,7 +217,7 @@ func pcaKeyAlgorithm(f *model.Fleet, opts trust.Options) []checks.Finding {
 	var msg string
 	switch {
 	case alg == "":
-		return []checks.Finding{unknownFinding(fmt.Sprintf("AWS Private CA %s did not say its key algorithm", ca.ARN), nil, pcaContexts(f)...)}
+		return []checks.Finding{checks.NewMF6004(checks.MF6004Subjects{Members: pcaContexts(f)}, unknown(fmt.Sprintf("AWS Private CA %s did not say its key algorithm", ca.ARN), nil))}
 	case strings.HasPrefix(alg, "ML_DSA_") || alg == "SM2":
 		msg = fmt.Sprintf("AWS Private CA %s has a %s key: Envoy and istiod verify only RSA and ECDSA certificate chains, so workloads reject every certificate under it", ca.ARN, alg)
 	case strings.HasPrefix(alg, "RSA_"):
@@ -229,6 +229,6 @@ func pcaKeyAlgorithm(f *model.Fleet, opts trust.Options) []checks.Finding {
 	if msg == "" {
 		return nil
 	}
-	return []checks.Finding{{Contexts: pcaContexts(f), Message: msg,
-		Evidence: []string{fmt.Sprintf("DescribeCertificateAuthority: keyAlgorithm %s, signingAlgorithm %s", alg, ca.SigningAlgorithm)}}}
+	return []checks.Finding{checks.NewMF6004(checks.MF6004Subjects{Members: pcaContexts(f)}, checks.Details{Message: msg,
+		Evidence: []string{fmt.Sprintf("DescribeCertificateAuthority: keyAlgorithm %s, signingAlgorithm %s", alg, ca.SigningAlgorithm)}})}
 }

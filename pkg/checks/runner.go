@@ -177,7 +177,17 @@ func withMembers(f *model.Fleet) *model.Fleet {
 	if f.Members != nil {
 		return f
 	}
-	m := members.Derive(f)
+	// On copies of the clusters that share no derived reading: what the
+	// membership reads (every cluster's identity and remote secrets) is the
+	// runner's, and must not be memoized on the clusters as if a check had
+	// read it (the memos tell TestNeedsHoldTheKindsChecksRead what a check
+	// reads).
+	bare := *f
+	bare.Clusters = make([]*model.Cluster, len(f.Clusters))
+	for i, c := range f.Clusters {
+		bare.Clusters[i] = c.Unmemoized()
+	}
+	m := members.Derive(&bare)
 	g := *f
 	g.Members = &m
 	return &g

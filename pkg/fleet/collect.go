@@ -153,6 +153,7 @@ func collectBounded(ctx context.Context, clients *kube.Clients, name string, opt
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	start := time.Now()
+	budget := time.Until(deadline).Round(100 * time.Millisecond) // what "no answer within" names, as the read's own errors do
 	done := make(chan *model.Cluster, 1)
 	go func() { done <- collectCluster(ctx, run, clients, name, opts) }()
 	backstop := time.NewTimer(time.Until(deadline) + backstopGrace)
@@ -162,7 +163,7 @@ func collectBounded(ctx context.Context, clients *kube.Clients, name string, opt
 		return c
 	case <-backstop.C:
 		c := &model.Cluster{Context: name, IstioNamespace: opts.IstioNamespace, ReadDuration: time.Since(start),
-			Error: fmt.Sprintf("no answer within %s (the read did not return: a hung credential plugin or connection)", time.Since(start).Round(time.Millisecond))}
+			Error: fmt.Sprintf("no answer within %s (the read did not return: a hung credential plugin or connection)", budget)}
 		if cl, err := clients.Client(name); err == nil {
 			c.Server = cl.Host()
 		}

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"reflect"
 	"sync"
 	"time"
 )
@@ -140,6 +141,19 @@ func (c *Cluster) Memo(key string, compute func() any) any {
 func (c *Cluster) Memoized(key string) bool {
 	_, ok := c.memo.Load(key)
 	return ok
+}
+
+// Unmemoized returns a copy of the cluster that shares its objects but none
+// of its derived readings: a reader whose reads must not be counted as a
+// check's (the runner's own work) computes on it.
+func (c *Cluster) Unmemoized() *Cluster {
+	src, dst := reflect.ValueOf(c).Elem(), reflect.New(reflect.TypeFor[Cluster]())
+	for i := range src.NumField() {
+		if src.Type().Field(i).IsExported() {
+			dst.Elem().Field(i).Set(src.Field(i))
+		}
+	}
+	return dst.Interface().(*Cluster)
 }
 
 // Readable reports whether the cluster answered and every one of kinds was

@@ -327,7 +327,7 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	}
 	var objs []*unstructured.Unstructured
 	for _, t := range []struct{ name, text string }{
-		{"install", installTemplate}, {"samples", samplesTemplate}, {"scenario objects", l.scenario.Objects},
+		{"cluster", clusterTemplate}, {"samples", samplesTemplate}, {"scenario objects", l.scenario.Objects},
 	} {
 		o, err := render(t.name, t.text, data)
 		if err != nil {
@@ -340,16 +340,13 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		return err
 	}
 	objs = append(objs, stale...)
-	var webhooks []*unstructured.Unstructured
-	if l.scenario.Installer != "" {
-		in, err := l.install(ctx, c, data)
-		if err != nil {
-			return fmt.Errorf("install with %s: %w", l.scenario.Installer, err)
-		}
-		c.installed = in
-		objs = append(objs, in.objects...)
-		webhooks = in.webhooks
+	in, err := l.install(ctx, c, data)
+	if err != nil {
+		return fmt.Errorf("install with %s: %w", l.scenario.Installer, err)
 	}
+	c.installed = in
+	objs = append(objs, in.objects...)
+	webhooks := in.webhooks
 	// Kubernetes' own kinds go in while the apiserver is still establishing
 	// Istio's CRDs; Istio's kinds follow once they are served.
 	var core, istio []*unstructured.Unstructured
@@ -506,16 +503,8 @@ func spoilToken(t string) string {
 // startIstiod runs pilot-discovery for a primary inside its network.
 func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 	addr := l.net.addr(c.name)
-	data, err := l.templateData(c)
-	if err != nil {
-		return err
-	}
-	// What istiod's pod would mount from the ConfigMap istio: the
-	// installer's when one rendered it.
-	mesh, networks := data.MeshConfig, "networks: {}\n"
-	if c.installed != nil {
-		mesh, networks = c.installed.mesh, c.installed.meshNetworks
-	}
+	// What istiod's pod would mount from the installer's ConfigMap istio.
+	mesh, networks := c.installed.mesh, c.installed.meshNetworks
 	if err := os.WriteFile(filepath.Join(c.dir, "mesh.yaml"), []byte(mesh), 0o600); err != nil {
 		return err
 	}
@@ -535,6 +524,7 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 	for k, v := range c.istiodEnv {
 		extraEnv = append(extraEnv, k+"="+v)
 	}
+	var err error
 	c.istiod, err = l.startProc("istiod-"+c.name, l.net.ns(c.name), work, l.bin("pilot-discovery"), []string{
 		"discovery",
 		"--kubeconfig", filepath.Join(c.dir, "kubeconfig"),

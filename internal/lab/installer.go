@@ -69,10 +69,11 @@ func (l *Lab) install(ctx context.Context, c *cluster, d *TemplateData) (*instal
 //     name and network, and global.externalIstiod on the primary of
 //     primary-remote;
 //   - a remote ("Install Primary-Remote"): the remote profile with
-//     istiodRemote.injectionPath /inject/cluster/<id>/net/<network> and
-//     global.remotePilotAddress, the primary's east-west gateway address
-//     (istio-system annotated topology.istio.io/controlPlaneClusters, a
-//     step before the install: templates/cluster.yaml);
+//     global.remotePilotAddress, the primary's east-west gateway address,
+//     and the injection path /inject/cluster/<id>/net/<network> (as
+//     istiodRemote.injectionURL, see below); istio-system is annotated
+//     topology.istio.io/controlPlaneClusters before the install
+//     (templates/cluster.yaml);
 //   - the east-west gateway where the topology has one:
 //     samples/multicluster/gen-eastwest-gateway.sh --network, then
 //     samples/multicluster/expose-services.yaml in istio-system on several
@@ -97,7 +98,7 @@ func (l *Lab) installIstioctl(ctx context.Context, c *cluster, d *TemplateData) 
 		// remotePilotAddress); the lab gives the same path as the URL
 		// the external control plane guide gives (injectionURL), since
 		// the doctor's istiod-path probe (MF3016) follows a webhook's URL
-		// only, and an API server without kube-proxy can only call a URL.
+		// only.
 		values["istiodRemote"] = map[string]any{"injectionURL": fmt.Sprintf("https://%s/inject/cluster/%s/net/%s",
 			net.JoinHostPort(d.PrimaryGatewayAddress, "15017"), c.id, c.network)}
 		global["remotePilotAddress"] = d.PrimaryGatewayAddress

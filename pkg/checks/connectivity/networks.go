@@ -413,6 +413,10 @@ func remoteWebhook(f *fleet.Fleet) []checks.Finding {
 			if !strings.Contains(w.Name, "sidecar-injector") {
 				continue
 			}
+			// Istio's chart renders four hooks with one URL: one finding
+			// per address, naming the hooks that call it.
+			var order []string
+			hooksAt := map[string][]string{}
 			for _, h := range w.Hooks {
 				if h.URL == "" {
 					continue // calls a Service in the remote (istiod's Service with endpoints): not a URL to compare
@@ -428,9 +432,19 @@ func remoteWebhook(f *fleet.Fleet) []checks.Finding {
 				if _, ok := exposed[hostport]; ok {
 					continue
 				}
+				if _, seen := hooksAt[hostport]; !seen {
+					order = append(order, hostport)
+				}
+				hooksAt[hostport] = append(hooksAt[hostport], h.Name)
+			}
+			for _, hostport := range order {
+				hooks := "injection webhook " + hooksAt[hostport][0]
+				if len(hooksAt[hostport]) > 1 {
+					hooks = "injection webhooks " + strings.Join(hooksAt[hostport], ", ")
+				}
 				out = append(out, checks.NewMF3015(checks.MF3015Subjects{Remote: c.Context}, checks.Details{
 					Object:   &checks.ObjectRef{Kind: "MutatingWebhookConfiguration", Name: w.Name},
-					Message:  fmt.Sprintf("the injection webhook %s of remote cluster %s calls %s, which no primary of the fleet exposes through a load balancer: pods created there fail or are not injected", h.Name, c.Context, hostport),
+					Message:  fmt.Sprintf("the %s of remote cluster %s calls %s, which no primary of the fleet exposes through a load balancer: pods created there fail or are not injected", hooks, c.Context, hostport),
 					Evidence: []string{"load-balancer addresses of the primaries: " + describeExposed(exposed)},
 				}))
 			}

@@ -276,22 +276,6 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 	if err != nil {
 		return err
 	}
-	// The injector's templates render while the apiserver starts.
-	injector := make(chan injectorResult, 1)
-	go func() {
-		if l.scenario.Installer != "" || c.role != "primary" {
-			injector <- injectorResult{}
-			return
-		}
-		d, err := l.templateData(c)
-		if err == nil {
-			var cm *unstructured.Unstructured
-			cm, err = l.injectorConfig(ctx, c, d)
-			injector <- injectorResult{cm, err}
-			return
-		}
-		injector <- injectorResult{nil, err}
-	}()
 	c.apiserver, err = l.startProc("kube-apiserver-"+c.name, ns, c.dir, l.bin("kube-apiserver"), append([]string{
 		"--etcd-servers=http://" + l.net.hostAddr() + ":2379",
 		"--etcd-prefix=/registry-" + c.name,
@@ -333,7 +317,7 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		name, text string
 		data       any
 	}{
-		{"install", installTemplate, data}, {"samples", samplesTemplate, l.workloadData(c, data)}, {"scenario objects", l.scenario.Objects, data},
+		{"cluster", clusterTemplate, data}, {"samples", samplesTemplate, l.workloadData(c, data)}, {"scenario objects", l.scenario.Objects, data},
 	} {
 		o, err := render(t.name, t.text, t.data)
 		if err != nil {
@@ -346,23 +330,13 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		return err
 	}
 	objs = append(objs, stale...)
-	var webhooks []*unstructured.Unstructured
-	// The chart's injector templates, laid over install.yaml's ConfigMap
-	// (applied after it).
-	if r := <-injector; r.err != nil {
-		return r.err
-	} else if r.cm != nil {
-		objs = append(objs, r.cm)
+	in, err := l.install(ctx, c, data)
+	if err != nil {
+		return fmt.Errorf("install with %s: %w", l.scenario.Installer, err)
 	}
-	if l.scenario.Installer != "" {
-		in, err := l.install(ctx, c, data)
-		if err != nil {
-			return fmt.Errorf("install with %s: %w", l.scenario.Installer, err)
-		}
-		c.installed = in
-		objs = append(objs, in.objects...)
-		webhooks = in.webhooks
-	}
+	c.installed = in
+	objs = append(objs, in.objects...)
+	webhooks := in.webhooks
 	// Kubernetes' own kinds go in while the apiserver is still establishing
 	// Istio's CRDs; Istio's kinds follow once they are served.
 	var core, istio []*unstructured.Unstructured
@@ -435,11 +409,6 @@ func (l *Lab) bootCluster(ctx context.Context, c *cluster) error {
 		}
 		return false, nil
 	})
-}
-
-type injectorResult struct {
-	cm  *unstructured.Unstructured
-	err error
 }
 
 // remoteSecretName is the name istioctl create-remote-secret gives.
@@ -547,16 +516,8 @@ func spoilToken(t string) string {
 // startIstiod runs pilot-discovery for a primary inside its network.
 func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 	addr := l.net.addr(c.name)
-	data, err := l.templateData(c)
-	if err != nil {
-		return err
-	}
-	// What istiod's pod would mount from the ConfigMap istio: the
-	// installer's when one rendered it.
-	mesh, networks := data.MeshConfig, "networks: {}\n"
-	if c.installed != nil {
-		mesh, networks = c.installed.mesh, c.installed.meshNetworks
-	}
+	// What istiod's pod would mount from the installer's ConfigMap istio.
+	mesh, networks := c.installed.mesh, c.installed.meshNetworks
 	if err := os.WriteFile(filepath.Join(c.dir, "mesh.yaml"), []byte(mesh), 0o600); err != nil {
 		return err
 	}
@@ -576,6 +537,7 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 	for k, v := range c.istiodEnv {
 		extraEnv = append(extraEnv, k+"="+v)
 	}
+	var err error
 	c.istiod, err = l.startProc("istiod-"+c.name, l.net.ns(c.name), work, l.bin("pilot-discovery"), []string{
 		"discovery",
 		"--kubeconfig", filepath.Join(c.dir, "kubeconfig"),

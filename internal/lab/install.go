@@ -24,24 +24,24 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-//go:embed templates/install.yaml
-var installTemplate string
+// clusterTemplate is what a cluster holds before Istio is installed (its
+// Nodes, the labelled istio-system, cacerts); the Istio objects come from
+// the installer (installer.go).
+//
+//go:embed templates/cluster.yaml
+var clusterTemplate string
 
 //go:embed templates/samples.yaml
 var samplesTemplate string
 
-// TemplateData is what the install template and a scenario's objects
-// template can read about the cluster they are rendered for.
+// TemplateData is what the cluster and samples templates and a scenario's
+// objects template can read about the cluster they are rendered for.
 type TemplateData struct {
-	Cluster   string // also the context name
-	ClusterID string // CLUSTER_ID, the remote-secret key
-	Index     int    // 1-based
-	Clusters  []string
-	Role      string // primary or remote
-	// Installed: an installer renders the Istio objects (Scenario.Installer);
-	// install.yaml then writes only what comes before an install (nodes,
-	// the labelled istio-system, cacerts).
-	Installed    bool
+	Cluster      string // also the context name
+	ClusterID    string // CLUSTER_ID, the remote-secret key
+	Index        int    // 1-based
+	Clusters     []string
+	Role         string // primary or remote
 	Remote       bool
 	RunsIstiod   bool
 	Primary      string // for a remote: its primary
@@ -71,11 +71,8 @@ type TemplateData struct {
 	PrimaryGatewayAddress string
 	CACerts               map[string]string
 	RootCert              string
-	MeshConfig            string
-	InjectorValues        string
 	IstioTag              string
 	PodSuffix             string
-	ReaderClusterRole     string
 	RemoteClusterTimeout  string
 	StartTime             string // RFC 3339, for pod status
 }
@@ -95,8 +92,7 @@ func (l *Lab) templateData(c *cluster) (*TemplateData, error) {
 	}
 	d := &TemplateData{
 		Cluster: c.name, ClusterID: c.id, Index: k, Clusters: l.names,
-		Installed: sc.Installer != "",
-		Role:      c.role, Remote: c.role == "remote", RunsIstiod: c.role == "primary", Primary: c.primary,
+		Role: c.role, Remote: c.role == "remote", RunsIstiod: c.role == "primary", Primary: c.primary,
 		Network: c.network, MultiNetwork: sc.MultiNetwork, NetworkLabel: !sc.has(c.name, FaultMissingNetworkLabel),
 		MeshID: sc.MeshID, TrustDomain: td, Region: region,
 		PodPrefix:          fmt.Sprintf("172.%d", 16+k),
@@ -150,51 +146,6 @@ func (l *Lab) templateData(c *cluster) (*TemplateData, error) {
 				d.CACerts[k] = string(v)
 			}
 		}
-	}
-	mesh := map[string]any{
-		"trustDomain":           td,
-		"rootNamespace":         "istio-system",
-		"enablePrometheusMerge": true,
-		"defaultConfig": map[string]any{
-			"meshId":           sc.MeshID,
-			"discoveryAddress": "istiod.istio-system.svc:15012",
-			"proxyMetadata":    map[string]any{},
-		},
-	}
-	if ds := l.discoverySelectors(c); ds != nil {
-		mesh["discoverySelectors"] = ds
-	}
-	mb, err := yaml.Marshal(mesh)
-	if err != nil {
-		return nil, err
-	}
-	d.MeshConfig = string(mb)
-	values := map[string]any{
-		"global": map[string]any{
-			"meshID":         sc.MeshID,
-			"network":        c.network,
-			"istioNamespace": "istio-system",
-			"multiCluster":   map[string]any{"clusterName": c.name, "enabled": true},
-			"remotePilotAddress": func() string {
-				if c.role == "remote" {
-					return d.PrimaryGatewayAddress
-				}
-				return ""
-			}(),
-			"caAddress": "",
-		},
-		"revision":               "",
-		"meshConfig":             map[string]any{"trustDomain": td},
-		"istio_cni":              map[string]any{"enabled": false},
-		"sidecarInjectorWebhook": map[string]any{"enableNamespacesByDefault": false},
-	}
-	vb, err := json.MarshalIndent(values, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	d.InjectorValues = string(vb)
-	if d.ReaderClusterRole, err = readerClusterRole(); err != nil {
-		return nil, err
 	}
 	return d, nil
 }
@@ -489,62 +440,4 @@ func istioCRDs() ([]*unstructured.Unstructured, error) {
 		}
 	})
 	return crdObjs, crdErr
-}
-
-var (
-	readerOnce sync.Once
-	readerYAML string
-	readerErr  error
-)
-
-// readerClusterRole is istio-reader-clusterrole-istio-system, with the rules
-// of the istio-discovery chart's reader-clusterrole.yaml (the ones a primary
-// cluster installs; the istiodRemote extras are left out).
-func readerClusterRole() (string, error) {
-	readerOnce.Do(func() {
-		d, err := IstioModuleDir()
-		if err != nil {
-			readerErr = err
-			return
-		}
-		b, err := os.ReadFile(filepath.Join(d, "manifests/charts/istio-control/istio-discovery/templates/reader-clusterrole.yaml"))
-		if err != nil {
-			readerErr = err
-			return
-		}
-		s := string(b)
-		i := strings.Index(s, "\nrules:\n")
-		if i < 0 {
-			readerErr = fmt.Errorf("reader-clusterrole.yaml: no rules")
-			return
-		}
-		rules := s[i+1:]
-		if j := strings.Index(rules, "{{- if .Values.istiodRemote.enabled }}"); j >= 0 {
-			rules = rules[:j]
-		}
-		rules = strings.ReplaceAll(rules, "{{ $mcsAPIGroup }}", "multicluster.x-k8s.io")
-		if strings.Contains(rules, "{{") {
-			readerErr = fmt.Errorf("reader-clusterrole.yaml: unexpected template in rules")
-			return
-		}
-		var parsed map[string]any
-		if err := yaml.Unmarshal([]byte(rules), &parsed); err != nil {
-			readerErr = fmt.Errorf("reader-clusterrole.yaml rules: %w", err)
-			return
-		}
-		role := map[string]any{
-			"apiVersion": "rbac.authorization.k8s.io/v1",
-			"kind":       "ClusterRole",
-			"metadata": map[string]any{
-				"name": "istio-reader-clusterrole-istio-system",
-				"labels": map[string]any{
-					"app": "istio-reader", "release": "istio", "app.kubernetes.io/name": "istio-reader",
-				},
-			},
-			"rules": parsed["rules"],
-		}
-		out, err := yaml.Marshal(role)
-		readerYAML, readerErr = string(out), err
-	})
-	return readerYAML, readerErr
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,11 +60,24 @@ func (l *Lab) install(ctx context.Context, c *cluster, d *TemplateData) (*instal
 	return nil, fmt.Errorf("unknown installer %q", l.scenario.Installer)
 }
 
-// installIstioctl follows istio.io's "Install Multi-Primary on different
-// networks", istioctl tab: an IstioOperator with the mesh ID, cluster name
-// and network, then samples/multicluster/gen-eastwest-gateway.sh --network,
-// both through `istioctl manifest generate` (what `istioctl install` would
-// apply), then samples/multicluster/expose-services.yaml in istio-system.
+// installIstioctl follows istio.io's multicluster guides, istioctl tab,
+// for the scenario's topology; every render goes through `istioctl
+// manifest generate` (what `istioctl install` would apply):
+//
+//   - a primary ("Install Multi-Primary", "… on different networks",
+//     "Install Primary-Remote"): an IstioOperator with the mesh ID, cluster
+//     name and network, and global.externalIstiod on the primary of
+//     primary-remote;
+//   - a remote ("Install Primary-Remote"): the remote profile with
+//     global.remotePilotAddress, the primary's east-west gateway address,
+//     and the injection path /inject/cluster/<id>/net/<network> (as
+//     istiodRemote.injectionURL, see below); istio-system is annotated
+//     topology.istio.io/controlPlaneClusters before the install
+//     (templates/cluster.yaml);
+//   - the east-west gateway where the topology has one:
+//     samples/multicluster/gen-eastwest-gateway.sh --network, then
+//     samples/multicluster/expose-services.yaml in istio-system on several
+//     networks and expose-istiod.yaml on the primary of primary-remote.
 func (l *Lab) installIstioctl(ctx context.Context, c *cluster, d *TemplateData) (*installation, error) {
 	istio, err := IstioModuleDir()
 	if err != nil {
@@ -73,47 +87,87 @@ func (l *Lab) installIstioctl(ctx context.Context, c *cluster, d *TemplateData) 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	values := map[string]any{"global": map[string]any{
-		"meshID":       d.MeshID,
-		"multiCluster": map[string]any{"clusterName": c.id},
-		"network":      c.network,
-	}}
-	if mc := l.faultMeshConfig(c, d); len(mc) > 0 {
-		values["meshConfig"] = mc
+	spec := map[string]any{"hub": istioHub, "tag": istioTag()}
+	global := map[string]any{}
+	values := map[string]any{"global": global}
+	spec["values"] = values
+	if d.Remote {
+		spec["profile"] = "remote"
+		// The primary-remote guide gives injectionPath, which makes the
+		// webhook call the istiod Service (whose endpoint is
+		// remotePilotAddress); the lab gives the same path as the URL
+		// the external control plane guide gives (injectionURL), since
+		// the doctor's istiod-path probe (MF3016) follows a webhook's URL
+		// only.
+		values["istiodRemote"] = map[string]any{"injectionURL": fmt.Sprintf("https://%s/inject/cluster/%s/net/%s",
+			net.JoinHostPort(d.PrimaryGatewayAddress, "15017"), c.id, c.network)}
+		global["remotePilotAddress"] = d.PrimaryGatewayAddress
+	} else {
+		global["meshID"] = d.MeshID
+		global["multiCluster"] = map[string]any{"clusterName": c.id}
+		global["network"] = c.network
+		if l.scenario.Topology == PrimaryRemote {
+			global["externalIstiod"] = true
+		}
+		if mc := l.faultMeshConfig(c, d); len(mc) > 0 {
+			values["meshConfig"] = mc
+		}
 	}
 	iop, err := yaml.Marshal(map[string]any{
-		"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator",
-		"spec": map[string]any{"values": values, "hub": istioHub, "tag": istioTag()},
+		"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "spec": spec,
 	})
 	if err != nil {
 		return nil, err
 	}
-	controlPlane, err := l.istioctlGenerate(ctx, filepath.Join(dir, "cluster.yaml"), iop)
+	objs, err := l.istioctlGenerate(ctx, filepath.Join(dir, "cluster.yaml"), iop)
 	if err != nil {
 		return nil, err
 	}
-	var objs []*unstructured.Unstructured
-	objs = append(objs, controlPlane...)
 	if d.HasGateway {
-		gen := exec.CommandContext(ctx, "bash", filepath.Join(istio, "samples/multicluster/gen-eastwest-gateway.sh"), "--network", c.network)
-		var stderr bytes.Buffer
-		gen.Stderr = &stderr
-		eastWestIOP, err := gen.Output()
-		if err != nil {
-			return nil, fmt.Errorf("gen-eastwest-gateway.sh: %w: %s", err, stderr.String())
-		}
-		gw, err := l.istioctlGenerate(ctx, filepath.Join(dir, "eastwest.yaml"), eastWestIOP)
+		gw, err := l.eastWestGateway(ctx, istio, dir, c.network)
 		if err != nil {
 			return nil, err
 		}
 		objs = append(objs, gw...)
-		expose, err := exposeServices(istio, "istio-system")
-		if err != nil {
-			return nil, err
+		var samples []string
+		if d.MultiNetwork {
+			samples = append(samples, "expose-services.yaml")
 		}
-		objs = append(objs, expose...)
+		if d.ExposesIstiod {
+			samples = append(samples, "expose-istiod.yaml")
+		}
+		for _, f := range samples {
+			o, err := multiclusterSample(istio, f, "istio-system")
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, o...)
+		}
+	}
+	if d.Remote && !l.net.isolated {
+		// remote-istiod-endpointslices.yaml puts remotePilotAddress in the
+		// istiod EndpointSlice, and EndpointSlices refuse loopback
+		// addresses: on loopback the slice names the primary's istiod pod.
+		for _, u := range objs {
+			if u.GetKind() == "EndpointSlice" && u.GetName() == "istiod" {
+				_ = unstructured.SetNestedSlice(u.Object, []any{map[string]any{"addresses": []any{d.IstiodEndpoint}}}, "endpoints")
+			}
+		}
 	}
 	return l.finishInstall(c, d, objs)
+}
+
+// eastWestGateway renders samples/multicluster/gen-eastwest-gateway.sh
+// --network's IstioOperator with istioctl.
+func (l *Lab) eastWestGateway(ctx context.Context, istio, dir, network string) ([]*unstructured.Unstructured, error) {
+	gen := exec.CommandContext(ctx, "bash", filepath.Join(istio, "samples/multicluster/gen-eastwest-gateway.sh"), "--network", network)
+	var stderr bytes.Buffer
+	gen.Stderr = &stderr
+	iop, err := gen.Output()
+	if err != nil {
+		return nil, fmt.Errorf("gen-eastwest-gateway.sh: %w: %s", err, stderr.String())
+	}
+	return l.istioctlGenerate(ctx, filepath.Join(dir, "eastwest.yaml"), iop)
 }
 
 // installHelm follows the same guide's Helm tab: the base chart, the
@@ -146,7 +200,7 @@ func (l *Lab) installHelm(ctx context.Context, c *cluster, d *TemplateData) (*in
 		objs = append(objs, o...)
 	}
 	if d.HasGateway {
-		expose, err := exposeServices(istio, "istio-system")
+		expose, err := multiclusterSample(istio, "expose-services.yaml", "istio-system")
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +216,7 @@ func (l *Lab) installHelm(ctx context.Context, c *cluster, d *TemplateData) (*in
 // istio-ingress: istio-ingressgateway (istio=ingressgateway, also exposing
 // istiod's 15012 and 15017) and istio-eastwestgateway (the network label,
 // ISTIO_META_REQUESTED_NETWORK_VIEW, 15443), both behind NLB annotations. The
-// reader's token Secret is the pattern's own (install.yaml writes it); its
+// reader's token Secret is the pattern's own (written below); its
 // multicluster-gateway-n-apps chart (a remote secret from that token and the
 // cross-network Gateway, released into sample) is not in the module cache,
 // so the lab writes the remote secrets in istioctl's shape and
@@ -220,7 +274,7 @@ func (l *Lab) installIstioOnEKS(ctx context.Context, c *cluster, d *TemplateData
 		objs = append(objs, o...)
 	}
 	if d.HasGateway {
-		expose, err := exposeServices(istio, "sample")
+		expose, err := multiclusterSample(istio, "expose-services.yaml", "sample")
 		if err != nil {
 			return nil, err
 		}
@@ -297,18 +351,20 @@ func (l *Lab) helmTemplate(ctx context.Context, c *cluster, charts string, r hel
 	for _, s := range r.set {
 		args = append(args, "--set", s)
 	}
+	var values []byte
 	if r.values != nil {
 		b, err := yaml.Marshal(r.values)
 		if err != nil {
 			return nil, err
 		}
+		values = b
 		f := filepath.Join(dir, r.name+".values.yaml")
 		if err := os.WriteFile(f, b, 0o600); err != nil {
 			return nil, err
 		}
 		args = append(args, "-f", f)
 	}
-	out, err := l.runTool(ctx, nil, "helm", args...)
+	out, err := l.cachedRender(ctx, values, "helm", args...)
 	if err != nil {
 		return nil, err
 	}
@@ -338,10 +394,10 @@ func namespacedKind(kind string) bool {
 	return true
 }
 
-// exposeServices is samples/multicluster/expose-services.yaml as `kubectl
-// apply -n namespace` applies it.
-func exposeServices(istio, namespace string) ([]*unstructured.Unstructured, error) {
-	b, err := os.ReadFile(filepath.Join(istio, "samples/multicluster/expose-services.yaml"))
+// multiclusterSample is samples/multicluster/<file> (expose-services.yaml,
+// expose-istiod.yaml) as `kubectl apply -n namespace` applies it.
+func multiclusterSample(istio, file, namespace string) ([]*unstructured.Unstructured, error) {
+	b, err := os.ReadFile(filepath.Join(istio, "samples/multicluster", file))
 	if err != nil {
 		return nil, err
 	}
@@ -360,10 +416,10 @@ func exposeServices(istio, namespace string) ([]*unstructured.Unstructured, erro
 const readerTokenSecret = "istio-reader-service-account-istio-remote-secret-token"
 
 // remoteSecretsByIstioctl: the installer's guide makes remote secrets with
-// istioctl create-remote-secret (else the lab writes them in its shape
-// from the reader's token).
+// istioctl create-remote-secret; istio-on-eks' chart makes them from its
+// own reader token, which the lab then does in istioctl's shape.
 func (s *Scenario) remoteSecretsByIstioctl() bool {
-	return s.Installer == InstallerIstioctl || s.Installer == InstallerHelm
+	return s.Installer != InstallerIstioOnEKS
 }
 
 // installerTools are the binaries the scenario's installer runs.
@@ -391,7 +447,7 @@ func (l *Lab) istioctlGenerate(ctx context.Context, file string, iop []byte) ([]
 	if err := os.WriteFile(file, iop, 0o600); err != nil {
 		return nil, err
 	}
-	out, err := l.runTool(ctx, nil, "istioctl", "manifest", "generate", "-f", file)
+	out, err := l.cachedRender(ctx, iop, "istioctl", "manifest", "generate", "-f", file)
 	if err != nil {
 		return nil, err
 	}
@@ -453,7 +509,7 @@ func (l *Lab) finishInstall(c *cluster, d *TemplateData, objs []*unstructured.Un
 		}
 		in.objects = append(in.objects, u)
 	}
-	if in.mesh == "" {
+	if in.mesh == "" && d.RunsIstiod {
 		return nil, fmt.Errorf("the installer wrote no ConfigMap istio-system/istio with a mesh config")
 	}
 	proxyImage, err := injectedProxyImage(objs)

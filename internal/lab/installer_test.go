@@ -1,15 +1,21 @@
 package lab
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
+// istioctl (the default) renders every topology; helm and istio-on-eks
+// follow guides of multi-primary meshes on different networks only.
 func TestInstallerScenariosAreMultiPrimaryMultiNetwork(t *testing.T) {
 	for _, tc := range []struct{ yaml, wantErr string }{
 		{"name: x\ninstaller: istioctl\nmultiNetwork: true\n", ""},
+		{"name: x\ninstaller: istioctl\ntopology: primary-remote\n", ""},
+		{"name: x\n", ""},
 		{"name: x\ninstaller: helm\nmultiNetwork: true\ntopology: primary-remote\n", "multi-primary multi-network meshes only"},
 		{"name: x\ninstaller: istio-on-eks\n", "multi-primary multi-network meshes only"},
 		{"name: x\ninstaller: kustomize\nmultiNetwork: true\n", `unknown installer "kustomize"`},
@@ -18,6 +24,48 @@ func TestInstallerScenariosAreMultiPrimaryMultiNetwork(t *testing.T) {
 		if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.wantErr)
 		}
+	}
+}
+
+func TestEveryScenarioIsRenderedByAnInstaller(t *testing.T) {
+	for _, name := range Scenarios() {
+		sc, err := LoadScenario(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sc.Installer == "" {
+			t.Errorf("%s: no installer", name)
+		}
+	}
+	sc, err := ParseScenario([]byte("name: x\ntopology: primary-remote\n"))
+	if err != nil || sc.Installer != InstallerIstioctl {
+		t.Errorf("default installer %q (%v), want istioctl", sc.Installer, err)
+	}
+}
+
+// A render is keyed by what decides it, not by where the lab keeps its
+// copy: two labs with the same IstioOperator share one render, a
+// different value does not.
+func TestRenderKeyIgnoresTheWorkDir(t *testing.T) {
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "istioctl"), []byte("x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MESHFED_ISTIO_DIR", t.TempDir())
+	key := func(workDir string, iop string) string {
+		l := &Lab{binDir: bin, workDir: workDir}
+		k, err := l.renderKey([]byte(iop), "istioctl", []string{"manifest", "generate", "-f", filepath.Join(workDir, "east", "install", "cluster.yaml")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	a, b := key("/tmp/meshfed-lab-1", "clusterName: east"), key("/tmp/meshfed-lab-2", "clusterName: east")
+	if a != b {
+		t.Errorf("the same render in two work dirs: keys %s, %s", a, b)
+	}
+	if c := key("/tmp/meshfed-lab-1", "clusterName: west"); c == a {
+		t.Error("another IstioOperator, the same key")
 	}
 }
 

@@ -148,15 +148,15 @@ type Scenario struct {
 	// NeedsIsolation: the scenario only means something when clusters have
 	// separate networks (a cut path).
 	NeedsIsolation bool `json:"needsIsolation"`
-	// Installer, when set, has the Istio objects rendered the way an
-	// installer writes them, from the pinned istio.io/istio module's own
-	// charts with the values a multicluster guide gives (installer.go),
-	// instead of the lab's hand-written templates/install.yaml:
-	// "istioctl" (istio.io's multi-primary multi-network guide, istioctl
-	// tab: istioctl manifest generate, gen-eastwest-gateway.sh,
-	// expose-services.yaml, istioctl create-remote-secret), "helm" (the
-	// same guide's Helm tab: helm template of base, istiod and gateway),
-	// "istio-on-eks" (aws-samples/istio-on-eks' multi-network pattern).
+	// Installer is how the Istio objects are installed: rendered from the
+	// pinned istio.io/istio module's own charts with the values a
+	// multicluster guide gives for the topology (installer.go). "istioctl"
+	// (the default): istio.io's guides, istioctl tab (istioctl manifest
+	// generate, gen-eastwest-gateway.sh, expose-services.yaml or
+	// expose-istiod.yaml, istioctl create-remote-secret); "helm" (the
+	// multi-primary multi-network guide's Helm tab: helm template of base,
+	// istiod and gateway); "istio-on-eks" (aws-samples/istio-on-eks'
+	// multi-network pattern). Faults are patches on top of the render.
 	Installer string `json:"installer"`
 	// Faults break the install in the ways listed above.
 	Faults []Fault `json:"faults"`
@@ -235,9 +235,11 @@ func ParseScenario(b []byte) (*Scenario, error) {
 	}
 	switch s.Installer {
 	case "":
-	case InstallerIstioctl, InstallerHelm, InstallerIstioOnEKS:
-		// The guides the installers follow are multi-primary on different
-		// networks; the lab renders no other.
+		s.Installer = InstallerIstioctl
+	case InstallerIstioctl:
+	case InstallerHelm, InstallerIstioOnEKS:
+		// The guides these follow are multi-primary on different networks;
+		// the lab renders no other with them.
 		if s.Topology != MultiPrimary || !s.MultiNetwork {
 			return nil, fmt.Errorf("scenario %s: installer %s renders multi-primary multi-network meshes only", s.Name, s.Installer)
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -128,49 +127,6 @@ func withLabel(m map[string]string, k, v string) map[string]string {
 	}
 	out[k] = v
 	return out
-}
-
-// injectorConfig renders the istiod chart's istio-sidecar-injector
-// ConfigMap for a primary of the hand-written install, so that istiod's
-// injector has the chart's templates (sidecar, gateway, …) and the values
-// they read; the lab's own values (install.yaml's, which the doctor reads)
-// are laid over the chart's. Installer scenarios render it with the rest.
-func (l *Lab) injectorConfig(ctx context.Context, c *cluster, d *TemplateData) (*unstructured.Unstructured, error) {
-	istio, err := IstioModuleDir()
-	if err != nil {
-		return nil, err
-	}
-	set := append(releaseImages(), "global.meshID="+d.MeshID, "global.network="+c.network, "global.multiCluster.clusterName="+c.name)
-	objs, err := l.helmTemplate(ctx, c, filepath.Join(istio, "manifests/charts"), helmRelease{
-		name: "istiod-injector", chart: "istio-control/istio-discovery", namespace: "istio-system", set: set,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("render the injector's templates: %w", err)
-	}
-	for _, u := range objs {
-		if u.GetKind() != "ConfigMap" || u.GetName() != "istio-sidecar-injector" {
-			continue
-		}
-		rendered, _, _ := unstructured.NestedString(u.Object, "data", "values")
-		var chart, lab map[string]any
-		if err := json.Unmarshal([]byte(rendered), &chart); err != nil {
-			return nil, fmt.Errorf("rendered injector values: %w", err)
-		}
-		if err := json.Unmarshal([]byte(d.InjectorValues), &lab); err != nil {
-			return nil, err
-		}
-		merged, err := json.MarshalIndent(mergeValues(chart, lab), "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		config, _, _ := unstructured.NestedString(u.Object, "data", "config")
-		return &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "v1", "kind": "ConfigMap",
-			"metadata": map[string]any{"name": "istio-sidecar-injector", "namespace": "istio-system"},
-			"data":     map[string]any{"values": string(merged), "config": config},
-		}}, nil
-	}
-	return nil, fmt.Errorf("the istiod chart rendered no istio-sidecar-injector ConfigMap")
 }
 
 // mergeValues lays over on base, recursively for maps.

@@ -5,6 +5,7 @@ package mesh
 
 import (
 	"encoding/json"
+	"net/url"
 	"strings"
 
 	"istio.io/api/label"
@@ -110,6 +111,14 @@ func identify(c *model.Cluster) Identity {
 	if id.ClusterID == "" && values.Global.MultiCluster.ClusterName != "" {
 		id.ClusterID, id.ClusterIDSource = values.Global.MultiCluster.ClusterName, "values.global.multiCluster.clusterName in ConfigMap "+ns+"/"+InjectorConfigMap
 	}
+	if id.ClusterID == "" && id.Role == RoleRemote {
+		// Istio's remote profile writes no injector ConfigMap; the
+		// cluster ID is in the injection webhook's path, which istiod's
+		// injector reads it from (/inject/cluster/<id>/net/<network>).
+		if cid, hook, ok := injectionClusterID(c); ok {
+			id.ClusterID, id.ClusterIDSource = cid, "the path of injection webhook "+hook
+		}
+	}
 
 	if n, ok := namespaceLabel(c, ns, NetworkLabel); ok {
 		id.Network = n
@@ -168,6 +177,34 @@ func hasRemoteTraces(c *model.Cluster, v injectorValuesDoc) bool {
 		}
 	}
 	return false
+}
+
+// injectionClusterID reads the cluster ID from a sidecar-injector webhook's
+// URL path, /inject/cluster/<id>/net/<network>: after /inject, key and value
+// segments, as istiod's injector parses them.
+func injectionClusterID(c *model.Cluster) (id, hook string, ok bool) {
+	for _, w := range c.Webhooks {
+		if !strings.Contains(w.Name, "sidecar-injector") {
+			continue
+		}
+		for _, h := range w.Hooks {
+			u, err := url.Parse(h.URL)
+			if h.URL == "" || err != nil {
+				continue
+			}
+			rest, found := strings.CutPrefix(u.Path, "/inject/")
+			if !found {
+				continue
+			}
+			segs := strings.Split(rest, "/")
+			for i := 0; i+1 < len(segs); i += 2 {
+				if segs[i] == "cluster" && segs[i+1] != "" {
+					return segs[i+1], h.Name + " of " + w.Name, true
+				}
+			}
+		}
+	}
+	return "", "", false
 }
 
 func imageTag(w model.Workload) string {

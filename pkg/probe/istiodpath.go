@@ -25,6 +25,16 @@ type istiodPath struct {
 	roots []*x509.Certificate
 	// rootsFrom names where the roots come from, for the verdict.
 	rootsFrom string
+	// hooks are the webhooks of one configuration that call this path.
+	hooks []string
+}
+
+// hooksVia names the injection webhooks of configuration that call one path.
+func hooksVia(hooks []string, configuration string) string {
+	if len(hooks) == 1 {
+		return fmt.Sprintf("injection webhook %s of %s", hooks[0], configuration)
+	}
+	return fmt.Sprintf("injection webhooks %s of %s", strings.Join(hooks, ", "), configuration)
 }
 
 // PlanIstiodPaths lists, for every remote cluster, the addresses its API
@@ -44,6 +54,9 @@ func PlanIstiodPaths(f *model.Fleet) []istiodPath {
 			if !strings.Contains(w.Name, "sidecar-injector") {
 				continue
 			}
+			// Istio's chart renders four hooks (namespace, object, and
+			// their rev. twins) with one URL: one path, dialled once.
+			byPath := map[string]int{}
 			for _, h := range w.Hooks {
 				u, err := url.Parse(h.URL)
 				if h.URL == "" || err != nil || u.Host == "" {
@@ -53,15 +66,24 @@ func PlanIstiodPaths(f *model.Fleet) []istiodPath {
 				if port == "" {
 					port = "443"
 				}
+				addr := net.JoinHostPort(u.Hostname(), port)
+				key := addr + "\x00" + string(h.CABundle)
+				if i, ok := byPath[key]; ok {
+					out[i].hooks = append(out[i].hooks, h.Name)
+					out[i].probe.Via = hooksVia(out[i].hooks, w.Name)
+					continue
+				}
 				p := istiodPath{
-					probe: model.IstiodPathProbe{Context: c.Context, Via: fmt.Sprintf("injection webhook %s of %s", h.Name, w.Name),
-						Kind: "MutatingWebhookConfiguration", Name: w.Name, Address: net.JoinHostPort(u.Hostname(), port)},
+					probe: model.IstiodPathProbe{Context: c.Context, Via: hooksVia([]string{h.Name}, w.Name),
+						Kind: "MutatingWebhookConfiguration", Name: w.Name, Address: addr},
 					roots: parseCerts(h.CABundle), rootsFrom: "the webhook's caBundle",
-					alpn: []string{"h2", "http/1.1"}, // as the API server calls a webhook
+					alpn:  []string{"h2", "http/1.1"}, // as the API server calls a webhook
+					hooks: []string{h.Name},
 				}
 				if !mesh.IsIP(u.Hostname()) {
 					p.sni = u.Hostname()
 				}
+				byPath[key] = len(out)
 				out = append(out, p)
 			}
 		}

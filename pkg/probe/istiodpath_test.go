@@ -108,3 +108,34 @@ func TestIstiodPathsJudgeByTheRemotesRoots(t *testing.T) {
 		}
 	}
 }
+
+// Istio's chart renders a remote's injector with four hooks calling one
+// URL (namespace, object and their rev. twins): that is one path, dialled
+// and reported once, naming every hook that uses it.
+func TestIstiodPathsDialAWebhookURLOnce(t *testing.T) {
+	root := newCA(t, "mesh root")
+	f := remoteFleet(t, root, root)
+	for _, c := range f.Clusters {
+		for i := range c.Webhooks {
+			h := c.Webhooks[i].Hooks[0]
+			for _, name := range []string{"rev.object.sidecar-injector.istio.io", "namespace.sidecar-injector.istio.io"} {
+				twin := h
+				twin.Name = name
+				c.Webhooks[i].Hooks = append(c.Webhooks[i].Hooks, twin)
+			}
+		}
+	}
+	var hooks []istiodPath
+	for _, p := range PlanIstiodPaths(f) {
+		if p.probe.Kind == "MutatingWebhookConfiguration" {
+			hooks = append(hooks, p)
+		}
+	}
+	if len(hooks) != 1 {
+		t.Fatalf("%d webhook paths, want 1: %+v", len(hooks), hooks)
+	}
+	want := "injection webhooks rev.namespace.sidecar-injector.istio.io, rev.object.sidecar-injector.istio.io, namespace.sidecar-injector.istio.io of istio-sidecar-injector"
+	if hooks[0].probe.Via != want || hooks[0].probe.Address != "192.0.2.8:15017" {
+		t.Errorf("path via %q at %s, want %q at 192.0.2.8:15017", hooks[0].probe.Via, hooks[0].probe.Address, want)
+	}
+}

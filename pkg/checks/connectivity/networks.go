@@ -448,6 +448,10 @@ func remoteWebhook(f *model.Fleet) []checks.Finding {
 			if !strings.Contains(w.Name, "sidecar-injector") {
 				continue
 			}
+			// Istio's chart renders four hooks with one URL: one finding
+			// per address, naming the hooks that call it.
+			var order []string
+			hooksAt := map[string][]string{}
 			for _, h := range w.Hooks {
 				if h.URL == "" {
 					continue // calls a Service in the remote (istiod's Service with endpoints): not a URL to compare
@@ -463,21 +467,31 @@ func remoteWebhook(f *model.Fleet) []checks.Finding {
 				if _, ok := exposed[hostport]; ok {
 					continue
 				}
+				if _, seen := hooksAt[hostport]; !seen {
+					order = append(order, hostport)
+				}
+				hooksAt[hostport] = append(hooksAt[hostport], h.Name)
+			}
+			for _, hostport := range order {
+				hooks := "injection webhook " + hooksAt[hostport][0]
+				if len(hooksAt[hostport]) > 1 {
+					hooks = "injection webhooks " + strings.Join(hooksAt[hostport], ", ")
+				}
 				if ms := members.Of(f); ms.Partial() {
 					// The remote's own primary may be one of the clusters
 					// not read: that part is unknown, not an error.
 					out = append(out, checks.NewMF3015(checks.MF3015Subjects{Remote: c.Context}, checks.Details{
 						Severity: checks.SeverityUnknown,
 						Object:   &checks.ObjectRef{Kind: "MutatingWebhookConfiguration", Name: w.Name},
-						Message: fmt.Sprintf("the injection webhook %s of remote cluster %s calls %s, which no primary read exposes; whether one of the unread members %s does is not known: add them",
-							h.Name, c.Context, hostport, members.Describe(ms.Unread)),
+						Message: fmt.Sprintf("the %s of remote cluster %s calls %s, which no primary read exposes; whether one of the unread members %s does is not known: add them",
+							hooks, c.Context, hostport, members.Describe(ms.Unread)),
 						Evidence: []string{"load-balancer addresses of the primaries read: " + describeExposed(exposed)},
 					}))
 					continue
 				}
 				out = append(out, checks.NewMF3015(checks.MF3015Subjects{Remote: c.Context}, checks.Details{
 					Object:   &checks.ObjectRef{Kind: "MutatingWebhookConfiguration", Name: w.Name},
-					Message:  fmt.Sprintf("the injection webhook %s of remote cluster %s calls %s, which no primary of the fleet exposes through a load balancer: pods created there fail or are not injected", h.Name, c.Context, hostport),
+					Message:  fmt.Sprintf("the %s of remote cluster %s calls %s, which no primary of the fleet exposes through a load balancer: pods created there fail or are not injected", hooks, c.Context, hostport),
 					Evidence: []string{"load-balancer addresses of the primaries: " + describeExposed(exposed)},
 				}))
 			}

@@ -29,15 +29,21 @@ func inMesh(f *model.Fleet) ([]*model.Cluster, map[*model.Cluster]mesh.Identity)
 // meshIDs: every cluster of one mesh must carry the same mesh ID
 // (meshConfig.defaultConfig.meshId, or values.global.meshID). A cluster
 // where none is set is unknown, not a mismatch: istiod then falls back to
-// the trust domain, which may or may not agree.
+// the trust domain, which may or may not agree. A remote that sets none
+// takes its primary's.
 func meshIDs(f *model.Fleet) []checks.Finding {
 	cs, ids := inMesh(f)
 	byMesh := map[string][]string{}
 	var unset []string
 	for _, c := range cs {
-		if m := ids[c].MeshID; m != "" {
+		switch m := ids[c].MeshID; {
+		case m != "":
 			byMesh[m] = append(byMesh[m], c.Context)
-		} else {
+		case ids[c].Role == mesh.RoleRemote:
+			// Istio's remote profile sets none (no injector ConfigMap,
+			// no mesh config): its proxies get the mesh ID of the
+			// primary's istiod that injects them, which is compared.
+		default:
 			unset = append(unset, c.Context)
 		}
 	}

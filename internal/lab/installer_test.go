@@ -51,7 +51,8 @@ func TestRenderKeyIgnoresTheWorkDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bin, "istioctl"), []byte("x"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("MESHFED_ISTIO_DIR", t.TempDir())
+	// The real module dir: IstioModuleDir is computed once per process, and
+	// a temporary one set here would be every later test's.
 	key := func(workDir string, iop string) string {
 		l := &Lab{binDir: bin, workDir: workDir}
 		k, err := l.renderKey([]byte(iop), "istioctl", []string{"manifest", "generate", "-f", filepath.Join(workDir, "east", "install", "cluster.yaml")})

@@ -144,7 +144,7 @@ func (o *CAIssueOptions) clusterID(ctx context.Context) (string, string, error) 
 	if context == "" {
 		return "", "", errors.New("no context to read the cluster ID from: give --context or --cluster-id")
 	}
-	f := o.Backend.Collect(ctx, o.Flags, []string{context}, Target{Contexts: []string{context}, Timeout: o.Timeout, IstioNamespace: o.IstioNamespace, NoProbes: true})
+	f := o.Backend.Diagnosis.Collect(ctx, Target{Flags: o.Flags, Contexts: []string{context}, Timeout: o.Timeout, IstioNamespace: o.IstioNamespace, NoProbes: true}, []string{context})
 	c := f.Cluster(context)
 	if c == nil || !c.Reachable {
 		return "", context, fmt.Errorf("cannot read context %s to learn its cluster ID (give --cluster-id)", context)

@@ -15,7 +15,6 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
-	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
 
@@ -187,24 +186,15 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	target := o.MeshFlags.Target()
-	target.CertWarnDays, target.CertErrorDays, target.Now = o.CertWarnDays, o.CertErrorDays, time.Now()
-	chosen, f, err := readMesh(ctx, o.Streams, o.Flags, o.Backend, target)
+	req := o.MeshFlags.Target()
+	req.Flags = o.Flags
+	req.CertWarnDays, req.CertErrorDays, req.Now = o.CertWarnDays, o.CertErrorDays, time.Now()
+	req.Checks, req.TrustMatrix = &o.selection, o.trustSelected()
+	res, err := diagnose(ctx, o.Streams, o.Backend, req)
 	if err != nil {
 		return err
 	}
-
-	report := checks.NewReport(chosen, o.summarize(f), checks.Run(f, o.Backend.Registry(target), o.selection))
-	if o.Backend.Mesh != nil && len(f.Reachable()) > 0 {
-		report.Mesh = o.Backend.Mesh(f)
-	}
-	if f.Probes != nil && len(f.Probes.Gateways) > 0 {
-		m := model.NewReachabilityMatrix(f.Probes)
-		report.Reachability = &m
-	}
-	if o.Backend.Trust != nil && o.trustSelected() {
-		report.Trust = o.Backend.Trust(f, target)
-	}
+	report, f := res.Report, res.Fleet
 	if err := o.render(report); err != nil {
 		return failed("writing the report: %v", err)
 	}
@@ -246,21 +236,6 @@ func pluralWord(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// summarize turns each cluster into the report's header row: identity from
-// the backend for the clusters that answered, the read error for the others.
-func (o *DoctorOptions) summarize(f *model.Fleet) []checks.ClusterSummary {
-	out := make([]checks.ClusterSummary, 0, len(f.Clusters))
-	for _, c := range f.Clusters {
-		s := checks.ClusterSummary{Role: "unknown"}
-		if c.Reachable && o.Backend.Identify != nil {
-			s = o.Backend.Identify(c)
-		}
-		s.Context, s.Reachable, s.Error = c.Context, c.Reachable, c.Error
-		out = append(out, s)
-	}
-	return out
 }
 
 func (o *DoctorOptions) render(r *checks.Report) error {

@@ -248,6 +248,7 @@ func (o *FixOptions) Run(ctx context.Context) error {
 		ctx = context.Background()
 	}
 	target := o.MeshFlags.Target()
+	target.Flags = o.Flags
 	target.CertWarnDays, target.CertErrorDays, target.Now = trust.DefaultCertWarnDays, trust.DefaultCertErrorDays, time.Now()
 	if o.Issuing() {
 		// Read the Private CA first: one that cannot issue stops the run
@@ -260,10 +261,12 @@ func (o *FixOptions) Run(ctx context.Context) error {
 		}
 		o.fixOpts.Issuer = issuer
 	}
-	_, f, err := readMesh(ctx, o.Streams, o.Flags, o.Backend, target)
+	target.Checks = &o.selection
+	res, err := diagnose(ctx, o.Streams, o.Backend, target)
 	if err != nil {
 		return err
 	}
+	f := res.Fleet
 	if len(f.Reachable()) == 0 {
 		return failed("no cluster could be reached")
 	}
@@ -275,8 +278,7 @@ func (o *FixOptions) Run(ctx context.Context) error {
 			fmt.Fprintf(o.Streams.ErrOut, "warning: %s could not be read (%s); fix plans nothing for it\n", c.Context, c.Error)
 		}
 	}
-	reg := o.Backend.Registry(target)
-	before := checks.Run(f, reg, o.selection)
+	before := res.Checks
 	o.fixOpts.Now = target.Now
 	var fixers []fix.Fixer
 	if o.Backend.Fixers != nil {
@@ -293,8 +295,7 @@ func (o *FixOptions) Run(ctx context.Context) error {
 		return nil
 	}
 
-	clients := o.Backend.Clients(o.Flags, target)
-	result := o.Backend.Apply(ctx, plan, clients, fix.ApplyOptions{
+	result := o.Backend.Apply(ctx, plan, res.Clients, fix.ApplyOptions{
 		DryRun: o.mode == dryRunServer, ForceConflicts: o.ForceConflicts, Timeout: o.Timeout,
 	})
 	st := render.NewStyles(o.Streams.Out, render.ColorEnabled(o.Streams.Out))
@@ -344,17 +345,7 @@ func (o *FixOptions) recheck(ctx context.Context, old *model.Fleet, ids []checks
 		contexts[i] = c.Context
 	}
 	target.Now = time.Now()
-	progress := render.StartProgress(o.Streams.ErrOut, "reading the clusters again…")
-	f := o.Backend.Reread(ctx, o.Flags, contexts, target)
-	progress.Stop()
-	if !target.NoProbes && o.Backend.Probe != nil && len(f.Reachable()) > 0 {
-		f.Probes = o.Backend.Probe(ctx, f, target)
-	}
-	only := make([]string, len(ids))
-	for i, id := range ids {
-		only[i] = string(id)
-	}
-	after := checks.Run(f, o.Backend.Registry(target), checks.Selection{Only: only})
+	after := o.Backend.Diagnosis.Recheck(ctx, target, contexts, ids, stderrObserver{o.Streams.ErrOut})
 	rs := make([]render.Recheck, len(ids))
 	for i, id := range ids {
 		rs[i] = render.Recheck{ID: id, Before: findingsOf(before, id), After: findingsOf(after.Findings, id)}

@@ -11,8 +11,6 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
-	"github.com/meshfed/kubectl-meshfed/pkg/kube"
-	"github.com/meshfed/kubectl-meshfed/pkg/model"
 	"github.com/meshfed/kubectl-meshfed/pkg/pki/pkitest"
 )
 
@@ -48,7 +46,6 @@ type fixMesh struct {
 	*fakeMesh
 	reject  map[string]bool
 	applied []fix.ApplyOptions
-	reread  int
 	fixer   *labelFixer
 }
 
@@ -59,7 +56,6 @@ func newFixMesh(t *testing.T) *fixMesh {
 func (m *fixMesh) backend() Backend {
 	b := m.fakeMesh.backend()
 	b.Fixers = func() []fix.Fixer { return []fix.Fixer{m.fixer, &labelFixer{id: "MF5001", key: "zone"}} }
-	b.Clients = func(*kube.Flags, Target) fix.Clients { return nil }
 	b.Apply = func(_ context.Context, p fix.Plan, _ fix.Clients, o fix.ApplyOptions) fix.Result {
 		m.applied = append(m.applied, o)
 		var r fix.Result
@@ -76,10 +72,6 @@ func (m *fixMesh) backend() Backend {
 			r.Outcomes = append(r.Outcomes, out)
 		}
 		return r
-	}
-	b.Reread = func(ctx context.Context, flags *kube.Flags, contexts []string, t Target) *model.Fleet {
-		m.reread++
-		return b.Collect(ctx, flags, contexts, t)
 	}
 	return b
 }

@@ -9,7 +9,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/diagnosis"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
@@ -89,6 +89,7 @@ type fakeMesh struct {
 	collected []string
 	chosen    bool
 	probed    int
+	reread    int // runs opened to read anew (fix's re-check)
 	// refuseGateway makes the fake gateway probe see a refused connection.
 	refuseGateway bool
 }
@@ -104,58 +105,88 @@ func (m *fakeMesh) cluster(name string, labels map[string]string) {
 
 func (m *fakeMesh) backend() Backend {
 	return Backend{
-		Catalog: func() *checks.Catalog { return testCat(m.t) },
-		Registry: func(Target) *checks.Registry {
-			reg, err := checks.NewRegistry(testCat(m.t),
-				labelCheck("MF1001", "id"), probeCheck("MF2001"), labelCheck("MF5001", "zone"))
-			if err != nil {
-				m.t.Fatal(err)
-			}
-			return reg
-		},
-		Choose: func(_ context.Context, _ *kube.Flags, t Target) ([]checks.ContextChoice, error) {
-			m.chosen, m.target = true, t
-			if m.chooseErr != nil {
-				return nil, m.chooseErr
-			}
-			names := t.Contexts
-			if len(names) == 0 {
-				names = []string{"east", "west"}
-			}
-			var out []checks.ContextChoice
-			for _, n := range names {
-				out = append(out, checks.ContextChoice{Context: n, Reason: "because the test said so"})
-			}
-			return out, nil
-		},
-		Collect: func(_ context.Context, _ *kube.Flags, contexts []string, _ Target) *model.Fleet {
-			m.collected = contexts
-			f := &model.Fleet{IstioNamespace: "istio-system"}
-			for _, n := range contexts {
-				c, ok := m.clusters[n]
-				if !ok {
-					c = &model.Cluster{Context: n, Error: "dial tcp 127.0.0.1:1: connect: connection refused"}
-				}
-				f.Clusters = append(f.Clusters, c)
-			}
-			return f
-		},
-		Probe: func(_ context.Context, f *model.Fleet, _ Target) *model.Probes {
-			m.probed++
-			outcome := model.ProbeOK
-			if m.refuseGateway {
-				outcome = model.ProbeRefused
-			}
-			return &model.Probes{From: "the test", Gateways: []model.GatewayProbe{{Outcome: outcome}}}
-		},
-		Identify: func(c *model.Cluster) checks.ClusterSummary {
-			if !c.Reachable {
-				m.t.Errorf("Identify called for unreachable cluster %s", c.Context)
-			}
-			return checks.ClusterSummary{ClusterID: "id-" + c.Context, Network: "net1", Role: "primary"}
-		},
+		Catalog:   func() *checks.Catalog { return testCat(m.t) },
+		Diagnosis: diagnosis.Service{Open: m.open, Judge: fakeJudge{m}},
 	}
 }
+
+// open starts a run over the fake clusters, counting the re-reads.
+func (m *fakeMesh) open(_ Target, reread bool) diagnosis.Reader {
+	if reread {
+		m.reread++
+	}
+	return fakeReader{m}
+}
+
+// fakeReader reads the fake mesh, recording what it was asked.
+type fakeReader struct{ m *fakeMesh }
+
+func (r fakeReader) Choose(_ context.Context, t Target) ([]checks.ContextChoice, error) {
+	m := r.m
+	m.chosen, m.target = true, t
+	if m.chooseErr != nil {
+		return nil, m.chooseErr
+	}
+	names := t.Contexts
+	if len(names) == 0 {
+		names = []string{"east", "west"}
+	}
+	var out []checks.ContextChoice
+	for _, n := range names {
+		out = append(out, checks.ContextChoice{Context: n, Reason: "because the test said so"})
+	}
+	return out, nil
+}
+
+func (r fakeReader) Collect(_ context.Context, contexts []string, _ Target) *model.Fleet {
+	m := r.m
+	m.collected = contexts
+	f := &model.Fleet{IstioNamespace: "istio-system"}
+	for _, n := range contexts {
+		c, ok := m.clusters[n]
+		if !ok {
+			c = &model.Cluster{Context: n, Error: "dial tcp 127.0.0.1:1: connect: connection refused"}
+		}
+		f.Clusters = append(f.Clusters, c)
+	}
+	return f
+}
+
+func (r fakeReader) Probe(context.Context, *model.Fleet, Target) *model.Probes {
+	r.m.probed++
+	outcome := model.ProbeOK
+	if r.m.refuseGateway {
+		outcome = model.ProbeRefused
+	}
+	return &model.Probes{From: "the test", Gateways: []model.GatewayProbe{{Outcome: outcome}}}
+}
+
+func (fakeReader) AWSNetwork(context.Context, *model.Fleet, Target) *model.AWSNetwork { return nil }
+func (fakeReader) PrivateCA(context.Context, Target) *model.AWSPrivateCA              { return nil }
+func (fakeReader) Clients() diagnosis.Clients                                         { return nil }
+
+// fakeJudge runs the test catalog's label checks; no mesh overview, no
+// trust matrix.
+type fakeJudge struct{ m *fakeMesh }
+
+func (j fakeJudge) Registry(Target) *checks.Registry {
+	reg, err := checks.NewRegistry(testCat(j.m.t),
+		labelCheck("MF1001", "id"), probeCheck("MF2001"), labelCheck("MF5001", "zone"))
+	if err != nil {
+		j.m.t.Fatal(err)
+	}
+	return reg
+}
+
+func (j fakeJudge) Identify(c *model.Cluster) checks.ClusterSummary {
+	if !c.Reachable {
+		j.m.t.Errorf("Identify called for unreachable cluster %s", c.Context)
+	}
+	return checks.ClusterSummary{ClusterID: "id-" + c.Context, Network: "net1", Role: "primary"}
+}
+
+func (fakeJudge) Trust(*model.Fleet, Target) *model.TrustMatrix { return nil }
+func (fakeJudge) Mesh(*model.Fleet) *checks.MeshOverview        { return nil }
 
 type result struct {
 	code           int

@@ -9,7 +9,6 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/aws/awsconfig"
 	"github.com/meshfed/kubectl-meshfed/pkg/aws/pca"
-	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // caSourceAWSPCA is --ca's value for AWS Private CA.
@@ -75,18 +74,4 @@ func newPCAIssuer(ctx context.Context, profile string, p PCAFlags) (*pca.Issuer,
 		return nil, err
 	}
 	return pca.NewIssuer(ctx, client, p.ARN, pca.Options{Template: p.Template})
-}
-
-// readPrivateCA is what the doctor records of the CA named with --pca-arn;
-// without credentials, the reason, so that its checks say "unknown".
-func readPrivateCA(ctx context.Context, profile, arn string) *model.AWSPrivateCA {
-	cfg, err := awsconfig.Load(ctx, profile)
-	if err != nil {
-		return &model.AWSPrivateCA{ARN: arn, Error: err.Error()}
-	}
-	client, err := pca.Client(cfg, arn)
-	if err != nil {
-		return &model.AWSPrivateCA{ARN: arn, Error: err.Error()}
-	}
-	return pca.Read(ctx, client, arn)
 }

@@ -82,11 +82,13 @@ func (o *TopologyOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	target := o.MeshFlags.Target()
-	_, f, err := readMesh(ctx, o.Streams, o.Flags, o.Backend, target)
+	req := o.MeshFlags.Target()
+	req.Flags = o.Flags
+	res, err := diagnose(ctx, o.Streams, o.Backend, req)
 	if err != nil {
 		return err
 	}
+	f := res.Fleet
 	if len(f.Reachable()) == 0 {
 		return failed("no cluster could be reached")
 	}

@@ -2,13 +2,12 @@ package cmd
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
-	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
+	"github.com/meshfed/kubectl-meshfed/pkg/diagnosis"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
@@ -30,15 +29,7 @@ func TestDoctorTrustMatrixOnlyWhenTrustRuns(t *testing.T) {
 		m.cluster("west", nil)
 		b := m.backend()
 		var registryAt, trustAt time.Time
-		registry := b.Registry
-		b.Registry = func(tg Target) *checks.Registry { registryAt = tg.Now; return registry(tg) }
-		b.Trust = func(_ *model.Fleet, tg Target) *model.TrustMatrix {
-			trustAt = tg.Now
-			return &model.TrustMatrix{Contexts: []string{"east", "west"}, At: tg.Now, Cells: []model.TrustCell{
-				{From: "east", To: "east", Verdict: model.TrustOK}, {From: "east", To: "west", Verdict: model.TrustFail, Reason: "r"},
-				{From: "west", To: "east", Verdict: model.TrustFail, Reason: "r"}, {From: "west", To: "west", Verdict: model.TrustOK},
-			}}
-		}
+		b.Diagnosis.Judge = timedJudge{Judge: b.Diagnosis.Judge, registryAt: &registryAt, trustAt: &trustAt}
 		r := run(t, b, append([]string{"doctor", "-o", "json"}, tc.args...)...)
 		var rep checks.Report
 		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
@@ -59,33 +50,24 @@ func TestDoctorTrustMatrixOnlyWhenTrustRuns(t *testing.T) {
 	}
 }
 
-// The default backend's matrix is trust.BuildMatrix's, as data; one primary
-// has no pair to judge.
-func TestTrustMatrixFromFixtures(t *testing.T) {
-	load := func(check, name string) *model.Fleet {
-		f, err := fleet.LoadDir(filepath.Join("..", "checks", "all", "testdata", check, name), "istio-system")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	m := trustMatrix(load("MF2001", "fail-two-roots"), now)
-	if m == nil || len(m.Contexts) != 2 || len(m.Cells) != 4 || !m.At.Equal(now) {
-		t.Fatalf("two roots: %+v", m)
-	}
-	for _, c := range m.Cells {
-		want := model.TrustOK
-		if c.From != c.To {
-			want = model.TrustFail
-		}
-		if c.Verdict != want || (want == model.TrustFail && c.Reason == "") || c.Method == "" {
-			t.Errorf("%s → %s: %+v, want %s", c.From, c.To, c, want)
-		}
-	}
-	if m := trustMatrix(load("MF2002", "fail-self-signed-single-primary"), now); m != nil {
-		t.Errorf("one primary: %+v, want no matrix", m)
-	}
+// timedJudge records the instants the checks and the trust matrix judge at,
+// and draws a matrix of two primaries that do not trust each other.
+type timedJudge struct {
+	diagnosis.Judge
+	registryAt, trustAt *time.Time
+}
+
+func (j timedJudge) Registry(tg Target) *checks.Registry {
+	*j.registryAt = tg.Now
+	return j.Judge.Registry(tg)
+}
+
+func (j timedJudge) Trust(_ *model.Fleet, tg Target) *model.TrustMatrix {
+	*j.trustAt = tg.Now
+	return &model.TrustMatrix{Contexts: []string{"east", "west"}, At: tg.Now, Cells: []model.TrustCell{
+		{From: "east", To: "east", Verdict: model.TrustOK}, {From: "east", To: "west", Verdict: model.TrustFail, Reason: "r"},
+		{From: "west", To: "east", Verdict: model.TrustFail, Reason: "r"}, {From: "west", To: "west", Verdict: model.TrustOK},
+	}}
 }
 
 func containsLine(text, fields string) bool {

@@ -191,6 +191,17 @@ func (l *Lab) installHelm(ctx context.Context, c *cluster, d *TemplateData) (*in
 		releases = append(releases, helmRelease{name: "istio-eastwestgateway", chart: "gateway", namespace: "istio-system",
 			set: []string{"name=istio-eastwestgateway", "networkGateway=" + c.network}})
 	}
+	objs, err := l.helmReleases(ctx, c, charts, releases, d.HasGateway, istio, "istio-system")
+	if err != nil {
+		return nil, err
+	}
+	return l.finishInstall(c, d, objs)
+}
+
+// helmReleases renders releases in order and, with a cross-network gateway,
+// the guide's expose-services.yaml into exposeNS (the namespace each install
+// applies it in).
+func (l *Lab) helmReleases(ctx context.Context, c *cluster, charts string, releases []helmRelease, gateway bool, istio, exposeNS string) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	for _, r := range releases {
 		o, err := l.helmTemplate(ctx, c, charts, r)
@@ -199,14 +210,14 @@ func (l *Lab) installHelm(ctx context.Context, c *cluster, d *TemplateData) (*in
 		}
 		objs = append(objs, o...)
 	}
-	if d.HasGateway {
-		expose, err := multiclusterSample(istio, "expose-services.yaml", "istio-system")
+	if gateway {
+		expose, err := multiclusterSample(istio, "expose-services.yaml", exposeNS)
 		if err != nil {
 			return nil, err
 		}
 		objs = append(objs, expose...)
 	}
-	return l.finishInstall(c, d, objs)
+	return objs, nil
 }
 
 // installIstioOnEKS follows aws-samples/istio-on-eks'
@@ -263,23 +274,13 @@ func (l *Lab) installIstioOnEKS(ctx context.Context, c *cluster, d *TemplateData
 	if d.HasGateway {
 		releases = append(releases, helmRelease{name: "istio-eastwestgateway", chart: "gateway", namespace: "istio-ingress", values: eastWest})
 	}
-	objs := []*unstructured.Unstructured{{Object: map[string]any{
+	rendered, err := l.helmReleases(ctx, c, charts, releases, d.HasGateway, istio, "sample")
+	if err != nil {
+		return nil, err
+	}
+	objs := append([]*unstructured.Unstructured{{Object: map[string]any{
 		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "istio-ingress"},
-	}}}
-	for _, r := range releases {
-		o, err := l.helmTemplate(ctx, c, charts, r)
-		if err != nil {
-			return nil, err
-		}
-		objs = append(objs, o...)
-	}
-	if d.HasGateway {
-		expose, err := multiclusterSample(istio, "expose-services.yaml", "sample")
-		if err != nil {
-			return nil, err
-		}
-		objs = append(objs, expose...)
-	}
+	}}}, rendered...)
 	// The pattern's reader token (kubernetes_secret.istio_reader_token_1),
 	// after the chart's ServiceAccount: the token controller deletes a
 	// token Secret whose ServiceAccount does not exist.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,8 +69,8 @@ func (l *Lab) install(ctx context.Context, c *cluster, d *TemplateData) (*instal
 //     primary-remote;
 //   - a remote ("Install Primary-Remote"): the remote profile with
 //     global.remotePilotAddress, the primary's east-west gateway address,
-//     and the injection path /inject/cluster/<id>/net/<network> (as
-//     istiodRemote.injectionURL, see below); istio-system is annotated
+//     and istiodRemote.injectionPath /inject/cluster/<id>/net/<network>;
+//     istio-system is annotated
 //     topology.istio.io/controlPlaneClusters before the install
 //     (templates/cluster.yaml);
 //   - the east-west gateway where the topology has one:
@@ -93,14 +92,12 @@ func (l *Lab) installIstioctl(ctx context.Context, c *cluster, d *TemplateData) 
 	spec["values"] = values
 	if d.Remote {
 		spec["profile"] = "remote"
-		// The primary-remote guide gives injectionPath, which makes the
-		// webhook call the istiod Service (whose endpoint is
-		// remotePilotAddress); the lab gives the same path as the URL
-		// the external control plane guide gives (injectionURL), since
-		// the doctor's istiod-path probe (MF3016) follows a webhook's URL
-		// only.
-		values["istiodRemote"] = map[string]any{"injectionURL": fmt.Sprintf("https://%s/inject/cluster/%s/net/%s",
-			net.JoinHostPort(d.PrimaryGatewayAddress, "15017"), c.id, c.network)}
+		// The primary-remote guide's injectionPath: the webhook calls the
+		// istiod Service (port 443 → tcp-webhook), whose EndpointSlice is
+		// remotePilotAddress with port 15017; kube-proxy's stand-in
+		// (kubeproxy.go) takes the API server's call to the Service's
+		// cluster IP there, through the primary's gateway.
+		values["istiodRemote"] = map[string]any{"injectionPath": fmt.Sprintf("/inject/cluster/%s/net/%s", c.id, c.network)}
 		global["remotePilotAddress"] = d.PrimaryGatewayAddress
 	} else {
 		global["meshID"] = d.MeshID

@@ -7,8 +7,11 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -26,14 +29,23 @@ import (
 // changing this machine's network, so there is no stand-in and the lab
 // leaves the injection webhook out (startWorkloads).
 
-// startServiceProxy forwards the istiod Service's cluster IP in a
-// primary's namespace to the istiod process.
+// startServiceProxy makes the istiod Service's cluster IP answer in a
+// cluster's namespace: on a primary, forwarded to the istiod process; on a
+// remote (the remote profile's istiod Service without selector, whose
+// EndpointSlice is remotePilotAddress), forwarded to the endpoints of its
+// slices, as kube-proxy sends a Service port to the slice port of the same
+// name. So a remote's API server calls its injection webhook through the
+// istiod Service (istiodRemote.injectionPath) and reaches the primary's
+// istiod through the primary's gateway, as in a cluster.
 func (l *Lab) startServiceProxy(ctx context.Context, c *cluster) error {
-	if !l.net.isolated || c.role != "primary" {
+	if !l.net.isolated {
 		return nil
 	}
 	svc, err := c.client.CoreV1().Services("istio-system").Get(ctx, "istiod", metav1.GetOptions{})
 	if err != nil {
+		if c.role == "remote" && apierrors.IsNotFound(err) {
+			return nil // a remote installed without remotePilotAddress has none
+		}
 		return fmt.Errorf("istiod Service: %w", err)
 	}
 	ip := svc.Spec.ClusterIP
@@ -49,23 +61,59 @@ func (l *Lab) startServiceProxy(ctx context.Context, c *cluster) error {
 		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
 			continue
 		}
-		to := int(p.Port)
-		if p.TargetPort.IntValue() > 0 {
-			to = p.TargetPort.IntValue()
-		}
-		if int(p.Port) == to && istiodListensOnAll(to) {
-			continue // istiod's own socket answers on the cluster IP too
+		var dial func() (net.Conn, error)
+		if c.role == "remote" {
+			name := p.Name
+			dial = func() (net.Conn, error) { return l.dialEndpoint(c, ns, svc.Name, name) }
+		} else {
+			to := int(p.Port)
+			if p.TargetPort.IntValue() > 0 {
+				to = p.TargetPort.IntValue()
+			}
+			if int(p.Port) == to && istiodListensOnAll(to) {
+				continue // istiod's own socket answers on the cluster IP too
+			}
+			dial = func() (net.Conn, error) { return dialIn(ns, net.JoinHostPort(target, strconv.Itoa(to))) }
 		}
 		ln, err := listenIn(ns, net.JoinHostPort(ip, strconv.Itoa(int(p.Port))))
 		if err != nil {
 			return fmt.Errorf("service proxy for istiod:%d: %w", p.Port, err)
 		}
 		l.addCloser(ln)
-		go proxyAccept(ln, func() (net.Conn, error) {
-			return dialIn(ns, net.JoinHostPort(target, strconv.Itoa(to)))
-		})
+		go proxyAccept(ln, dial)
 	}
 	return nil
+}
+
+// dialEndpoint connects, from the cluster's namespace, to the first
+// endpoint of Service istio-system/<service>'s EndpointSlices that answers
+// on the slice port named port, reading the slices at each connection as
+// kube-proxy follows them.
+func (l *Lab) dialEndpoint(c *cluster, ns, service, port string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	slices, err := c.client.DiscoveryV1().EndpointSlices("istio-system").List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + service})
+	if err != nil {
+		return nil, err
+	}
+	last := fmt.Errorf("no endpoint of %s for port %s", service, port)
+	for _, s := range slices.Items {
+		for _, sp := range s.Ports {
+			if sp.Port == nil || (sp.Name == nil && port != "") || (sp.Name != nil && *sp.Name != port) {
+				continue
+			}
+			for _, e := range s.Endpoints {
+				for _, a := range e.Addresses {
+					conn, err := dialIn(ns, net.JoinHostPort(a, strconv.Itoa(int(*sp.Port))))
+					if err == nil {
+						return conn, nil
+					}
+					last = err
+				}
+			}
+		}
+	}
+	return nil, last
 }
 
 // istiodListensOnAll: the ports istiod binds on every address of its

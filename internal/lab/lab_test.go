@@ -271,8 +271,13 @@ func TestPrimaryRemote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := wh.Webhooks[0].ClientConfig.URL; u == nil || *u == "" {
-		t.Error("remote webhook has no URL")
+	// The guide's istiodRemote.injectionPath: the webhook calls the istiod
+	// Service with the remote's injection path.
+	for _, h := range wh.Webhooks {
+		cc := h.ClientConfig
+		if cc.URL != nil || cc.Service == nil || cc.Service.Name != "istiod" || cc.Service.Path == nil || *cc.Service.Path != "/inject/cluster/west/net/network1" {
+			t.Errorf("remote webhook %s calls %+v, want Service istiod with path /inject/cluster/west/net/network1", h.Name, cc)
+		}
 	}
 	// west is installed as the primary-remote guide's remote: istio-system
 	// names its primary, and the remote profile's istiod Service (no

@@ -3,6 +3,7 @@ package fleet
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -92,6 +93,16 @@ func fromEndpointSlice(o *discoveryv1.EndpointSlice) model.EndpointSlice {
 			e.Ready++
 		}
 	}
+	for _, p := range o.Ports {
+		ep := model.EndpointPort{}
+		if p.Name != nil {
+			ep.Name = *p.Name
+		}
+		if p.Port != nil {
+			ep.Port = *p.Port
+		}
+		e.Ports = append(e.Ports, ep)
+	}
 	e.Annotations = nil
 	return e
 }
@@ -154,11 +165,17 @@ func fromWebhook(o *admissionv1.MutatingWebhookConfiguration) model.Webhook {
 		c := model.WebhookClient{Name: h.Name, CABundle: h.ClientConfig.CABundle}
 		if h.ClientConfig.URL != nil {
 			c.URL = *h.ClientConfig.URL
+			if u, err := url.Parse(c.URL); err == nil {
+				c.Path = u.Path
+			}
 		}
 		if s := h.ClientConfig.Service; s != nil {
 			c.Service = s.Namespace + "/" + s.Name
 			if s.Port != nil {
 				c.Service += ":" + strconv.Itoa(int(*s.Port))
+			}
+			if s.Path != nil {
+				c.Path = *s.Path
 			}
 		}
 		if b, _ := pem.Decode(h.ClientConfig.CABundle); b != nil {

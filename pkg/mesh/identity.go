@@ -180,7 +180,7 @@ func hasRemoteTraces(c *model.Cluster, v injectorValuesDoc) bool {
 }
 
 // injectionClusterID reads the cluster ID from a sidecar-injector webhook's
-// URL path, /inject/cluster/<id>/net/<network>: after /inject, key and value
+// path (its URL's, or its Service's with istiodRemote.injectionPath), /inject/cluster/<id>/net/<network>: after /inject, key and value
 // segments, as istiod's injector parses them.
 func injectionClusterID(c *model.Cluster) (id, hook string, ok bool) {
 	for _, w := range c.Webhooks {
@@ -188,11 +188,13 @@ func injectionClusterID(c *model.Cluster) (id, hook string, ok bool) {
 			continue
 		}
 		for _, h := range w.Hooks {
-			u, err := url.Parse(h.URL)
-			if h.URL == "" || err != nil {
-				continue
+			path := h.Path // the URL's path, or the Service's (injectionPath)
+			if path == "" && h.URL != "" {
+				if u, err := url.Parse(h.URL); err == nil {
+					path = u.Path
+				}
 			}
-			rest, found := strings.CutPrefix(u.Path, "/inject/")
+			rest, found := strings.CutPrefix(path, "/inject/")
 			if !found {
 				continue
 			}

@@ -2,6 +2,8 @@ package model
 
 import (
 	"reflect"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -226,6 +228,15 @@ type EndpointSlice struct {
 	AddressType string   `json:"addressType,omitempty"`
 	Addresses   []string `json:"addresses,omitempty"`
 	Ready       int      `json:"ready"`
+	// Ports are the slice's ports: kube-proxy sends a Service port to the
+	// endpoint port of the same name.
+	Ports []EndpointPort `json:"ports,omitempty"`
+}
+
+// EndpointPort is one port of an EndpointSlice.
+type EndpointPort struct {
+	Name string `json:"name,omitempty"`
+	Port int32  `json:"port"`
 }
 
 // Workload is a Deployment or Pod reduced to its containers' images and the
@@ -284,8 +295,11 @@ type Webhook struct {
 type WebhookClient struct {
 	Name string `json:"name"`
 	URL  string `json:"url,omitempty"`
-	// Service is namespace/name:port when the webhook calls a Service.
+	// Service is namespace/name:port when the webhook calls a Service
+	// (the port as written; the API server calls 443 when none is).
 	Service string `json:"service,omitempty"`
+	// Path is the path of the request: the URL's, or clientConfig.service.path.
+	Path string `json:"path,omitempty"`
 	// CABundleFingerprint is the SHA-256 of the first certificate of caBundle.
 	CABundleFingerprint string `json:"caBundleFingerprint,omitempty"`
 	CABundle            []byte `json:"-"`
@@ -361,3 +375,26 @@ const (
 	// MultiClusterSecretLabel marks a remote secret (its value must be "true").
 	MultiClusterSecretLabel = "istio/multiCluster"
 )
+
+// ServiceRef splits Service into the namespace, name and port the API
+// server calls (443 when the webhook names none: admissionregistration/v1's
+// default); ok is false when the webhook calls a URL.
+func (w WebhookClient) ServiceRef() (namespace, name string, port int32, ok bool) {
+	if w.Service == "" {
+		return "", "", 0, false
+	}
+	ref, p, hasPort := strings.Cut(w.Service, ":")
+	namespace, name, ok = strings.Cut(ref, "/")
+	if !ok {
+		return "", "", 0, false
+	}
+	port = 443
+	if hasPort {
+		n, err := strconv.ParseInt(p, 10, 32)
+		if err != nil {
+			return "", "", 0, false
+		}
+		port = int32(n)
+	}
+	return namespace, name, port, true
+}

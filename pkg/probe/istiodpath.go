@@ -27,6 +27,13 @@ type istiodPath struct {
 	rootsFrom string
 	// hooks are the webhooks of one configuration that call this path.
 	hooks []string
+	// serverName is the name the caller verifies the certificate by, when
+	// the probe must too: <service>.<namespace>.svc for a webhook that
+	// names a Service (the API server's check).
+	serverName string
+	// problem says why there is nothing to dial: the API server itself
+	// cannot call the webhook's Service (mesh.ServiceCall.Problem).
+	problem string
 }
 
 // hooksVia names the injection webhooks of configuration that call one path.
@@ -38,12 +45,15 @@ func hooksVia(hooks []string, configuration string) string {
 }
 
 // PlanIstiodPaths lists, for every remote cluster, the addresses its API
-// server and proxies use to reach the primary's istiod: the URL of each
-// sidecar-injector webhook (verified against the webhook's caBundle, as the
-// API server does) and the endpoints of its istiod Service on 15012 (or the
+// server and proxies use to reach the primary's istiod: where each
+// sidecar-injector webhook calls, verified against the webhook's caBundle
+// as the API server does (its URL; or, for a webhook that names a Service,
+// as the remote profile renders it with istiodRemote.injectionPath, that
+// Service's endpoints or ExternalName, as mesh.ResolveServiceCall works
+// out), and the endpoints of its istiod Service on 15012 (or the
 // ExternalName), verified against the cluster's istio-ca-root-cert, as its
-// proxies do. A webhook that calls a Service and an istiod Service that
-// selects local pods are not paths to another cluster.
+// proxies do. A Service that selects local pods is not a path to another
+// cluster.
 func PlanIstiodPaths(f *model.Fleet) []istiodPath {
 	var out []istiodPath
 	for _, c := range f.Clusters {
@@ -57,7 +67,47 @@ func PlanIstiodPaths(f *model.Fleet) []istiodPath {
 			// Istio's chart renders four hooks (namespace, object, and
 			// their rev. twins) with one URL: one path, dialled once.
 			byPath := map[string]int{}
+			add := func(h model.WebhookClient, addr, sni, via string) {
+				key := addr + "\x00" + string(h.CABundle)
+				if i, ok := byPath[key]; ok {
+					out[i].hooks = append(out[i].hooks, h.Name)
+					out[i].probe.Via = hooksVia(out[i].hooks, w.Name) + via
+					return
+				}
+				byPath[key] = len(out)
+				p := istiodPath{
+					probe: model.IstiodPathProbe{Context: c.Context, Via: hooksVia([]string{h.Name}, w.Name) + via,
+						Kind: "MutatingWebhookConfiguration", Name: w.Name, Address: addr},
+					roots: parseCerts(h.CABundle), rootsFrom: "the webhook's caBundle",
+					alpn:  []string{"h2", "http/1.1"}, // as the API server calls a webhook
+					hooks: []string{h.Name}, sni: sni,
+				}
+				if via != "" {
+					p.serverName = sni
+				}
+				out = append(out, p)
+			}
 			for _, h := range w.Hooks {
+				if ns, name, port, ok := h.ServiceRef(); ok {
+					// The remote profile with injectionPath: the hook
+					// calls the remote's istiod Service, whose endpoints
+					// (or ExternalName) are remotePilotAddress.
+					call := mesh.ResolveServiceCall(c, ns, name, port)
+					if call.Local {
+						continue // pods of this cluster answer: not a path to the primary
+					}
+					via := ", through " + call.Via
+					if call.Problem != "" {
+						i := len(out)
+						add(h, "", call.ServerName, via)
+						out[i].problem = call.Problem
+						continue
+					}
+					for _, t := range call.Targets {
+						add(h, t, call.ServerName, via)
+					}
+					continue
+				}
 				u, err := url.Parse(h.URL)
 				if h.URL == "" || err != nil || u.Host == "" {
 					continue
@@ -66,25 +116,11 @@ func PlanIstiodPaths(f *model.Fleet) []istiodPath {
 				if port == "" {
 					port = "443"
 				}
-				addr := net.JoinHostPort(u.Hostname(), port)
-				key := addr + "\x00" + string(h.CABundle)
-				if i, ok := byPath[key]; ok {
-					out[i].hooks = append(out[i].hooks, h.Name)
-					out[i].probe.Via = hooksVia(out[i].hooks, w.Name)
-					continue
-				}
-				p := istiodPath{
-					probe: model.IstiodPathProbe{Context: c.Context, Via: hooksVia([]string{h.Name}, w.Name),
-						Kind: "MutatingWebhookConfiguration", Name: w.Name, Address: addr},
-					roots: parseCerts(h.CABundle), rootsFrom: "the webhook's caBundle",
-					alpn:  []string{"h2", "http/1.1"}, // as the API server calls a webhook
-					hooks: []string{h.Name},
-				}
+				sni := ""
 				if !mesh.IsIP(u.Hostname()) {
-					p.sni = u.Hostname()
+					sni = u.Hostname()
 				}
-				byPath[key] = len(out)
-				out = append(out, p)
+				add(h, net.JoinHostPort(u.Hostname(), port), sni, "")
 			}
 		}
 		for _, s := range c.Services {
@@ -146,9 +182,16 @@ func IstiodPaths(ctx context.Context, f *model.Fleet, opts Options) []model.Isti
 	}
 	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(paths), func(ctx context.Context, i int) dialResult {
 		p := paths[i]
+		if p.problem != "" {
+			return dialResult{} // nothing to dial
+		}
 		return dial(ctx, opts, Target{Address: p.probe.Address, SNI: p.sni, ALPN: p.alpn})
 	})
 	for i, p := range paths {
+		if p.problem != "" {
+			out[i].Outcome, out[i].Detail = model.ProbeError, p.problem
+			continue
+		}
 		d := got[i]
 		if d == nil {
 			d = &dialResult{outcome: model.ProbeTimeout, detail: "no result by the deadline", took: time.Until(opts.Deadline)}
@@ -165,6 +208,8 @@ func IstiodPaths(ctx context.Context, f *model.Fleet, opts Options) []model.Isti
 		}
 		if err := verifyChain(d.chain, p.roots, opts.Now()); err != nil {
 			r.Outcome, r.Detail = model.ProbeUntrusted, fmt.Sprintf("does not chain to %s: %s", p.rootsFrom, oneLine(err))
+		} else if err := d.chain[0].VerifyHostname(p.serverName); p.serverName != "" && err != nil {
+			r.Outcome, r.Detail = model.ProbeUntrusted, fmt.Sprintf("chains to %s, but the API server verifies it as %s: %s", p.rootsFrom, p.serverName, oneLine(err))
 		} else {
 			r.Detail = "chains to " + p.rootsFrom
 		}

@@ -2,8 +2,15 @@ package probe
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +144,124 @@ func TestIstiodPathsDialAWebhookURLOnce(t *testing.T) {
 	want := "injection webhooks rev.namespace.sidecar-injector.istio.io, rev.object.sidecar-injector.istio.io, namespace.sidecar-injector.istio.io of istio-sidecar-injector"
 	if hooks[0].probe.Via != want || hooks[0].probe.Address != "192.0.2.8:15017" {
 		t.Errorf("path via %q at %s, want %q at 192.0.2.8:15017", hooks[0].probe.Via, hooks[0].probe.Address, want)
+	}
+}
+
+// serving issues a certificate shaped like istiod's serving certificate:
+// DNS names of its Service.
+func (a *ca) serving(t *testing.T, names ...string) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: names, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// asInjectionPath turns west's webhook into what the remote profile renders
+// with istiodRemote.injectionPath: it calls the istiod Service on 443, whose
+// port tcp-webhook (targetPort 15017) has the EndpointSlice port 15017 at
+// the istiod endpoint 192.0.2.7.
+func asInjectionPath(t *testing.T, f *model.Fleet) {
+	t.Helper()
+	w := f.Cluster("west")
+	for i := range w.Webhooks {
+		for j := range w.Webhooks[i].Hooks {
+			h := &w.Webhooks[i].Hooks[j]
+			h.URL, h.Service, h.Path = "", "istio-system/istiod:443", "/inject/cluster/west/net/n1"
+		}
+	}
+	for i := range w.Services {
+		if w.Services[i].Name == "istiod" {
+			w.Services[i].ClusterIP = "10.2.0.9"
+			w.Services[i].Ports = []model.ServicePort{{Name: "tcp-istiod", Port: 15012}, {Name: "tcp-webhook", Port: 443, TargetPort: "15017"}}
+		}
+	}
+	for i := range w.EndpointSlices {
+		if w.EndpointSlices[i].Service == "istiod" {
+			w.EndpointSlices[i].Ports = []model.EndpointPort{{Name: "tcp-istiod", Port: 15012}, {Name: "tcp-webhook", Port: 15017}}
+		}
+	}
+}
+
+// A webhook that names the istiod Service is followed as the API server
+// and kube-proxy follow it: the Service's port 443 → the slice port of the
+// same name (15017) at each endpoint, verified against the caBundle and as
+// istiod.istio-system.svc.
+func TestIstiodPathsFollowAWebhookService(t *testing.T) {
+	root, other := newCA(t, "mesh root"), newCA(t, "another root")
+	var s servers
+	s.tlsServer(t, "192.0.2.7:15012", root.workload(t), false)
+	s.tlsServer(t, "192.0.2.7:15017", root.serving(t, "istiod.istio-system.svc"), false)
+	f := remoteFleet(t, root, root)
+	asInjectionPath(t, f)
+	opts := Options{Dial: s.dial, Timeout: 2 * time.Second}
+	var hook *model.IstiodPathProbe
+	paths := IstiodPaths(context.Background(), f, opts)
+	for i, p := range paths {
+		if p.Kind == "MutatingWebhookConfiguration" {
+			hook = &paths[i]
+		}
+	}
+	if hook == nil || hook.Address != "192.0.2.7:15017" || hook.Outcome != model.ProbeOK {
+		t.Fatalf("webhook path %+v, want 192.0.2.7:15017 ok", hook)
+	}
+	if !strings.Contains(hook.Via, "through Service istio-system/istiod:443") {
+		t.Errorf("via %q does not name the Service", hook.Via)
+	}
+
+	// The API server verifies istiod as istiod.istio-system.svc: a
+	// certificate from the right root for another name fails it.
+	var wrongName servers
+	wrongName.tlsServer(t, "192.0.2.7:15017", root.serving(t, "istiod.elsewhere.svc"), false)
+	for _, p := range IstiodPaths(context.Background(), f, Options{Dial: wrongName.dial, Timeout: 2 * time.Second}) {
+		if p.Kind == "MutatingWebhookConfiguration" && p.Outcome != model.ProbeUntrusted {
+			t.Errorf("istiod's certificate for another name: %s (%s)", p.Outcome, p.Detail)
+		}
+	}
+	// From a root the caBundle does not hold: untrusted.
+	var otherRoot servers
+	otherRoot.tlsServer(t, "192.0.2.7:15017", other.serving(t, "istiod.istio-system.svc"), false)
+	for _, p := range IstiodPaths(context.Background(), f, Options{Dial: otherRoot.dial, Timeout: 2 * time.Second}) {
+		if p.Kind == "MutatingWebhookConfiguration" && p.Outcome != model.ProbeUntrusted {
+			t.Errorf("a certificate from another root: %s (%s)", p.Outcome, p.Detail)
+		}
+	}
+	// Nothing listens at the endpoint's 15017: refused.
+	var none servers
+	for _, p := range IstiodPaths(context.Background(), f, Options{Dial: none.dial, Timeout: 2 * time.Second}) {
+		if p.Outcome != model.ProbeRefused {
+			t.Errorf("%s with nothing listening: %s", p.Address, p.Outcome)
+		}
+	}
+
+	// An ExternalName Service: the API server calls the name on the
+	// webhook's port itself (443), where nothing listens here.
+	w := f.Cluster("west")
+	for i := range w.Services {
+		if w.Services[i].Name == "istiod" {
+			w.Services[i].Type, w.Services[i].ExternalName, w.Services[i].ClusterIP = "ExternalName", "istiod.example.com", ""
+		}
+	}
+	for _, p := range PlanIstiodPaths(f) {
+		if p.probe.Kind == "MutatingWebhookConfiguration" && p.probe.Address != "istiod.example.com:443" {
+			t.Errorf("ExternalName: webhook dialled at %s, want istiod.example.com:443", p.probe.Address)
+		}
+	}
+
+	// No endpoints at all: nothing to dial, and the probe says why.
+	for i := range w.Services {
+		if w.Services[i].Name == "istiod" {
+			w.Services[i].Type, w.Services[i].ExternalName, w.Services[i].ClusterIP = "ClusterIP", "", "10.2.0.9"
+		}
+	}
+	w.EndpointSlices = nil
+	for _, p := range IstiodPaths(context.Background(), f, opts) {
+		if p.Kind == "MutatingWebhookConfiguration" && (p.Outcome != model.ProbeError || !strings.Contains(p.Detail, "no endpoint")) {
+			t.Errorf("no endpoints: %s (%s), want an error saying so", p.Outcome, p.Detail)
+		}
 	}
 }

@@ -47,9 +47,10 @@ func withoutRemoteControl(rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
 }
 
 // TestPrimaryRemoteOnLiveLab: on a primary-remote lab (east primary, west
-// remote), the doctor dials west's paths to east's istiod (its webhook's
-// URL on 15017, its istiod Service's endpoints on 15012, both forwarded by
-// east's gateway to the real istiod) and judges the remote secret's
+// remote, installed with the guide's istiodRemote.injectionPath), the
+// doctor dials west's paths to east's istiod (its webhook through west's
+// istiod Service to that Service's endpoint on 15017, the Service's
+// endpoints on 15012, both forwarded by east's gateway to the real istiod) and judges the remote secret's
 // identity by what west's real API server grants it.
 func TestPrimaryRemoteOnLiveLab(t *testing.T) {
 	l := labtest.Start(t, "primary-remote", 2)
@@ -79,29 +80,49 @@ func TestPrimaryRemoteOnLiveLab(t *testing.T) {
 		}
 	})
 
-	t.Run("the webhook calls a port where nothing listens", func(t *testing.T) {
-		hooks := west.AdmissionregistrationV1().MutatingWebhookConfigurations()
-		orig, err := hooks.Get(ctx, "istio-sidecar-injector", metav1.GetOptions{})
+	t.Run("the webhook's Service sends it to a port where nothing listens", func(t *testing.T) {
+		// Istio's remote profile with injectionPath: the webhook calls
+		// west's istiod Service, whose EndpointSlice (remotePilotAddress)
+		// names east's gateway on 15017. Moving that port cuts the
+		// webhook's path, for the doctor and for west's API server.
+		hooks, err := west.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "istio-sidecar-injector", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hooks.Webhooks {
+			if h.ClientConfig.Service == nil || h.ClientConfig.URL != nil || h.ClientConfig.Service.Path == nil ||
+				!strings.HasPrefix(*h.ClientConfig.Service.Path, "/inject/cluster/west/net/") {
+				t.Fatalf("webhook %s calls %+v, want the istiod Service with the injection path (istiodRemote.injectionPath)", h.Name, h.ClientConfig)
+			}
+		}
+		slices := west.DiscoveryV1().EndpointSlices("istio-system")
+		orig, err := slices.Get(ctx, "istiod", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		broken := orig.DeepCopy()
-		for i := range broken.Webhooks {
-			u := *broken.Webhooks[i].ClientConfig.URL
-			u = strings.Replace(u, ":15017/", ":15019/", 1)
-			broken.Webhooks[i].ClientConfig.URL = &u
+		moved := false
+		for i, p := range broken.Ports {
+			if p.Port != nil && *p.Port == 15017 {
+				port := int32(15019)
+				broken.Ports[i].Port = &port
+				moved = true
+			}
 		}
-		if _, err := hooks.Update(ctx, broken, metav1.UpdateOptions{}); err != nil {
+		if !moved {
+			t.Fatalf("west's istiod EndpointSlice has no port 15017: %+v", orig.Ports)
+		}
+		if _, err := slices.Update(ctx, broken, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		defer func() {
-			cur, err := hooks.Get(ctx, orig.Name, metav1.GetOptions{})
+			cur, err := slices.Get(ctx, orig.Name, metav1.GetOptions{})
 			if err == nil {
-				cur.Webhooks = orig.Webhooks
-				_, err = hooks.Update(ctx, cur, metav1.UpdateOptions{})
+				cur.Ports = orig.Ports
+				_, err = slices.Update(ctx, cur, metav1.UpdateOptions{})
 			}
 			if err != nil {
-				t.Fatalf("restoring the webhook: %v", err)
+				t.Fatalf("restoring the EndpointSlice: %v", err)
 			}
 		}()
 		fs := doctor(t)
@@ -110,6 +131,35 @@ func TestPrimaryRemoteOnLiveLab(t *testing.T) {
 		}
 		if fs[0].Severity != "error" || fs[0].Object == nil || fs[0].Object.Kind != "MutatingWebhookConfiguration" {
 			t.Errorf("want an error about the webhook, got %s about %+v", fs[0].Severity, fs[0].Object)
+		}
+		if !strings.Contains(fs[0].Message, "through Service istio-system/istiod:443") || !strings.Contains(fs[0].Message, ":15019") {
+			t.Errorf("the finding does not follow the Service to the moved port: %s", fs[0].Message)
+		}
+		// West's API server follows the same path: a pod is refused.
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "cut-", Namespace: "sample"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}
+		if p, err := west.CoreV1().Pods("sample").Create(ctx, pod, metav1.CreateOptions{}); err == nil {
+			_ = west.CoreV1().Pods("sample").Delete(ctx, p.Name, metav1.DeleteOptions{})
+			t.Errorf("west admitted pod %s with its injection webhook's path cut", p.Name)
+		} else if !strings.Contains(err.Error(), "sidecar-injector.istio.io") {
+			t.Errorf("west refused the pod, but not for the webhook: %v", err)
+		}
+	})
+
+	t.Run("the injection webhook injects west's pods through east's istiod", func(t *testing.T) {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "injected-", Namespace: "sample"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}
+		p, err := west.CoreV1().Pods("sample").Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("west refused a pod: %v", err)
+		}
+		defer func() { _ = west.CoreV1().Pods("sample").Delete(ctx, p.Name, metav1.DeleteOptions{}) }()
+		injected := false
+		for _, c := range append(p.Spec.InitContainers, p.Spec.Containers...) {
+			injected = injected || c.Name == "istio-proxy"
+		}
+		if !injected {
+			t.Errorf("west's pod %s has no istio-proxy: the webhook did not inject it", p.Name)
 		}
 	})
 

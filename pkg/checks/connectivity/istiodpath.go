@@ -41,7 +41,14 @@ func istiodPath(f *model.Fleet) []checks.Finding {
 		case model.ProbeNotRun:
 			sev = checks.SeverityUnknown
 		}
+		msg := fmt.Sprintf("remote cluster %s reaches its primary's istiod through %s at %s, and from %s %s", p.Context, p.Via, p.Address, f.Probes.From, what)
 		ev := []string{fmt.Sprintf("dialled %s from %s: %s after %s", p.Address, f.Probes.From, p.Outcome, p.Duration.Round(1e6))}
+		if p.Address == "" {
+			// A webhook naming a Service the API server cannot call:
+			// nothing was dialled (pkg/mesh.ResolveServiceCall).
+			msg = fmt.Sprintf("remote cluster %s reaches its primary's istiod through %s, which its API server cannot call: pods are not created where the webhook fails closed", p.Context, p.Via)
+			ev = nil
+		}
 		if p.Detail != "" {
 			ev = append(ev, p.Detail)
 		}
@@ -51,7 +58,7 @@ func istiodPath(f *model.Fleet) []checks.Finding {
 		out = append(out, checks.NewMF3016(checks.MF3016Subjects{Remote: p.Context}, checks.Details{
 			Severity: sev,
 			Object:   &checks.ObjectRef{Kind: p.Kind, Namespace: p.Namespace, Name: p.Name},
-			Message:  fmt.Sprintf("remote cluster %s reaches its primary's istiod through %s at %s, and from %s %s", p.Context, p.Via, p.Address, f.Probes.From, what),
+			Message:  msg,
 			Evidence: ev,
 		}))
 	}

@@ -409,8 +409,10 @@ func sslPortCovers(list string, p model.ServicePort) bool {
 }
 
 // remoteWebhook: a remote cluster's API server calls the sidecar injector
-// of its primary's istiod by URL, through the primary's east-west gateway
-// (or istiod's own load balancer) on 15017. A URL whose host:port no
+// of its primary's istiod by URL, or through the remote's istiod Service
+// whose endpoints are the primary's address (injectionPath; resolved as
+// the API server and kube-proxy do, mesh.ResolveServiceCall), through the
+// primary's east-west gateway (or istiod's own load balancer) on 15017. A URL whose host:port no
 // primary of the fleet exposes means pod creation in the remote fails or
 // goes unmeshed.
 func remoteWebhook(f *model.Fleet) []checks.Finding {
@@ -452,31 +454,48 @@ func remoteWebhook(f *model.Fleet) []checks.Finding {
 			// per address, naming the hooks that call it.
 			var order []string
 			hooksAt := map[string][]string{}
+			through := map[string]string{} // hostport → the Service it is reached through
 			for _, h := range w.Hooks {
-				if h.URL == "" {
-					continue // calls a Service in the remote (istiod's Service with endpoints): not a URL to compare
+				var targets []string
+				if ns, name, port, ok := h.ServiceRef(); ok {
+					// injectionPath: the hook calls the remote's istiod
+					// Service, whose endpoints (or ExternalName) are
+					// remotePilotAddress.
+					call := mesh.ResolveServiceCall(c, ns, name, port)
+					if call.Local || call.Problem != "" {
+						continue // local pods answer; or nothing to call, which MF3016 reports
+					}
+					targets = call.Targets
+					for _, t := range targets {
+						through[t] = " (through " + call.Via + ")"
+					}
+				} else {
+					u, err := url.Parse(h.URL)
+					if h.URL == "" || err != nil || u.Host == "" {
+						continue
+					}
+					hostport := u.Host
+					if u.Port() == "" {
+						hostport = net.JoinHostPort(u.Hostname(), "443")
+					}
+					targets = []string{hostport}
 				}
-				u, err := url.Parse(h.URL)
-				if err != nil || u.Host == "" {
-					continue
+				for _, hostport := range targets {
+					if _, ok := exposed[hostport]; ok {
+						continue
+					}
+					if _, seen := hooksAt[hostport]; !seen {
+						order = append(order, hostport)
+					}
+					hooksAt[hostport] = append(hooksAt[hostport], h.Name)
 				}
-				hostport := u.Host
-				if u.Port() == "" {
-					hostport = net.JoinHostPort(u.Hostname(), "443")
-				}
-				if _, ok := exposed[hostport]; ok {
-					continue
-				}
-				if _, seen := hooksAt[hostport]; !seen {
-					order = append(order, hostport)
-				}
-				hooksAt[hostport] = append(hooksAt[hostport], h.Name)
 			}
 			for _, hostport := range order {
 				hooks := "injection webhook " + hooksAt[hostport][0]
 				if len(hooksAt[hostport]) > 1 {
 					hooks = "injection webhooks " + strings.Join(hooksAt[hostport], ", ")
 				}
+				hooks += through[hostport]
 				if ms := members.Of(f); ms.Partial() {
 					// The remote's own primary may be one of the clusters
 					// not read: that part is unknown, not an error.

@@ -55,6 +55,7 @@ const (
 	MF4013 ID = "MF4013" // Two remote secrets name the same cluster
 	MF4014 ID = "MF4014" // A service has endpoints elsewhere but no Service object here, and DNS is not proxied
 	MF4015 ID = "MF4015" // A remote secret's identity does not fit the role of the cluster it reads
+	MF4016 ID = "MF4016" // A service's endpoints in one network have no pod behind them, and other networks call it
 	MF5001 ID = "MF5001" // Nodes without region or zone labels
 	MF5002 ID = "MF5002" // Locality failover without outlier detection
 	MF5003 ID = "MF5003" // Failover names regions no cluster is in
@@ -765,6 +766,21 @@ func NewMF4015(s MF4015Subjects, d Details) Finding {
 	b.add(RolePrimary, s.Primary)
 	b.add(RolePeer, s.Peer)
 	return b.finding(MF4015, AreaDiscovery, d)
+}
+
+// MF4016Subjects are the contexts an MF4016 finding is about, by role.
+type MF4016Subjects struct {
+	Cluster string
+	Members []string
+}
+
+// NewMF4016 is an MF4016 finding (A service's endpoints in one network have no pod behind them, and other networks call it) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4016(s MF4016Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF4016, AreaDiscovery, d)
 }
 
 // MF5001Subjects are the contexts an MF5001 finding is about, by role.

@@ -91,6 +91,9 @@ func fromEndpointSlice(o *discoveryv1.EndpointSlice) model.EndpointSlice {
 		e.Addresses = append(e.Addresses, ep.Addresses...)
 		if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
 			e.Ready++
+			if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {
+				e.NoPod = append(e.NoPod, ep.Addresses...)
+			}
 		}
 	}
 	for _, p := range o.Ports {

@@ -231,6 +231,11 @@ type EndpointSlice struct {
 	// Ports are the slice's ports: kube-proxy sends a Service port to the
 	// endpoint port of the same name.
 	Ports []EndpointPort `json:"ports,omitempty"`
+	// NoPod are the addresses of ready endpoints whose targetRef names no
+	// Pod: written by hand (a selectorless Service) or by another
+	// controller. istiod holds them without a pod's TLS mode, locality
+	// and identity.
+	NoPod []string `json:"noPod,omitempty"`
 }
 
 // EndpointPort is one port of an EndpointSlice.

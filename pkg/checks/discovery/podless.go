@@ -99,7 +99,8 @@ func podlessServices(c *model.Cluster) []podless {
 	by := map[svcKey]*podless{}
 	for _, es := range c.EndpointSlices {
 		k := svcKey{es.Namespace, es.Service}
-		if es.Service == "" || systemNamespaces[es.Namespace] || es.Namespace == c.IstioNamespace {
+		if es.Service == "" || systemNamespaces[es.Namespace] || es.Namespace == c.IstioNamespace ||
+			(es.Namespace == "default" && es.Service == "kubernetes") { // the API server's own endpoints, in every cluster
 			continue
 		}
 		p := by[k]

@@ -23,7 +23,11 @@ import (
 // every port of the Service to its target port on the istiod process (the
 // pod behind the Service), as kube-proxy's userspace mode did. So the API
 // server really calls istiod's injection webhook for every pod, and pod
-// creation fails when istiod does not answer, as in a cluster.
+// creation fails when istiod does not answer, as in a cluster. In a
+// remote's namespace the istiod Service (the remote profile's, without
+// selector) is forwarded to its EndpointSlices' endpoints, the primary's
+// gateway: the remote's API server calls the injector through it
+// (istiodRemote.injectionPath).
 //
 // On loopback (no namespaces) a cluster IP cannot be made local without
 // changing this machine's network, so there is no stand-in and the lab

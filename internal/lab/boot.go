@@ -597,8 +597,10 @@ func (l *Lab) startIstiod(ctx context.Context, c *cluster) error {
 // istiodHosts are the addresses istiod's own certificate names besides
 // istiod.istio-system.svc: the cluster's address, and for the primary of
 // primary-remote its gateway's (the one the lab gives it, or will give it
-// through ProvisionGateways), at which the remotes' injection webhooks call
-// it.
+// through ProvisionGateways): the address the remotes' istiod Service
+// endpoints name, and a webhook URL would (injectionURL, the external
+// control plane guide's form; the lab's remotes call istiod through their
+// Service, verifying istiod.istio-system.svc).
 func (l *Lab) istiodHosts(c *cluster) string {
 	hosts := l.net.addr(c.name)
 	if l.scenario.Topology == PrimaryRemote && c.role == "primary" {

@@ -135,15 +135,11 @@ func TestPrimaryRemoteOnLiveLab(t *testing.T) {
 		if !strings.Contains(fs[0].Message, "through Service istio-system/istiod:443") || !strings.Contains(fs[0].Message, ":15019") {
 			t.Errorf("the finding does not follow the Service to the moved port: %s", fs[0].Message)
 		}
-		// West's API server follows the same path: a pod is refused.
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "cut-", Namespace: "sample"},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}
-		if p, err := west.CoreV1().Pods("sample").Create(ctx, pod, metav1.CreateOptions{}); err == nil {
-			_ = west.CoreV1().Pods("sample").Delete(ctx, p.Name, metav1.DeleteOptions{})
-			t.Errorf("west admitted pod %s with its injection webhook's path cut", p.Name)
-		} else if !strings.Contains(err.Error(), "sidecar-injector.istio.io") {
-			t.Errorf("west refused the pod, but not for the webhook: %v", err)
-		}
+		// West's API server is not asked to refuse a pod here: it keeps
+		// the connection it already has to the webhook, as it would
+		// through kube-proxy, whose conntrack entries keep established
+		// connections on their endpoint; only new connections follow the
+		// slice, as the doctor's dial does.
 	})
 
 	t.Run("the injection webhook injects west's pods through east's istiod", func(t *testing.T) {

@@ -25,8 +25,13 @@ type podsOf struct {
 // it into ORIGINAL_DST (pilot/pkg/networking/core/cluster.go,
 // convertResolution): the sidecar connects to the pod IP the client dialled.
 // No east-west gateway is involved, so pods on another network than the
-// caller cannot be reached (istio/istio#38327, #36733). istiod treats an
-// empty network as every network (pilot/pkg/model/context.go, InNetwork: identifier.IsSameOrEmpty), so
+// caller cannot be reached (istio/istio#38327, #36733). Names resolve
+// only to the caller's own network's pods: kube-dns answers the cluster's
+// own, and Istio's DNS proxy leaves other networks' out
+// (pkg/dns/server/name_table.go). So a cluster with pods of its own on its
+// network calls those and is fine; one with none there reaches no pod at
+// all. istiod treats an empty network as every network
+// (pilot/pkg/model/context.go, InNetwork: identifier.IsSameOrEmpty), so
 // clusters without one are left out.
 func headlessAcrossNetworks(f *model.Fleet) []checks.Finding {
 	type key struct{ ns, name string }
@@ -69,36 +74,29 @@ func headlessAcrossNetworks(f *model.Fleet) []checks.Finding {
 					far = append(far, p)
 				}
 			}
-			if len(far) == 0 {
-				continue
+			if len(far) == 0 || len(local) > 0 {
+				continue // nothing elsewhere, or pods of its own network that it calls
 			}
-			out = append(out, headlessFinding(c, id, s, local, far))
+			out = append(out, headlessFinding(c, id, s, far))
 		}
 	}
 	return out
 }
 
-func headlessFinding(c *model.Cluster, id mesh.Identity, s model.Service, local, far []podsOf) checks.Finding {
+func headlessFinding(c *model.Cluster, id mesh.Identity, s model.Service, far []podsOf) checks.Finding {
 	host := fmt.Sprintf("%s.%s.svc.cluster.local", s.Name, s.Namespace)
-	farNets := networksOf(far)
-	ev := []string{
-		fmt.Sprintf("Service %s/%s in %s is headless (clusterIP None): istiod sends its sidecars an ORIGINAL_DST cluster for %s, which connects to the pod IP dialled and never to an east-west gateway", s.Namespace, s.Name, c.Context, host),
-		fmt.Sprintf("%s is on network %s", c.Context, id.Network),
-		"ready pods on other networks: " + describePods(far),
-	}
-	if len(local) > 0 {
-		ev = append(ev, "ready pods on "+id.Network+" (or without a network): "+describePods(local))
-	}
-	d := checks.Details{Object: &checks.ObjectRef{Kind: "Service", Namespace: s.Namespace, Name: s.Name}, Evidence: ev}
-	if len(local) == 0 {
-		d.Message = fmt.Sprintf("headless Service %s/%s has ready pods only on %s, not on %s's network %s: %s's sidecars dial those pod IPs directly (ORIGINAL_DST), which %s cannot route, and every call from %s fails",
-			s.Namespace, s.Name, strings.Join(farNets, ", "), c.Context, id.Network, c.Context, id.Network, c.Context)
-	} else {
-		d.Severity = checks.SeverityWarning
-		d.Message = fmt.Sprintf("headless Service %s/%s has ready pods on %s as well as on %s's network %s: %s's sidecars dial pod IPs directly (ORIGINAL_DST), so calls that go to the pods on %s fail",
-			s.Namespace, s.Name, strings.Join(farNets, ", "), c.Context, id.Network, c.Context, strings.Join(farNets, ", "))
-	}
-	return checks.NewMF3020(checks.MF3020Subjects{Cluster: c.Context}, d)
+	farNets := strings.Join(networksOf(far), ", ")
+	return checks.NewMF3020(checks.MF3020Subjects{Cluster: c.Context}, checks.Details{
+		Object: &checks.ObjectRef{Kind: "Service", Namespace: s.Namespace, Name: s.Name},
+		Message: fmt.Sprintf("headless Service %s/%s has ready pods only on %s, none on %s's network %s: %s's sidecars get an ORIGINAL_DST cluster for it that dials pod IPs directly, never through an east-west gateway, and %s cannot route %s's pod IPs, so no call from %s reaches a pod",
+			s.Namespace, s.Name, farNets, c.Context, id.Network, c.Context, id.Network, farNets, c.Context),
+		Evidence: []string{
+			fmt.Sprintf("Service %s/%s in %s is headless (clusterIP None): istiod sends its sidecars an ORIGINAL_DST cluster for %s (a Passthrough service), which connects to the pod IP dialled", s.Namespace, s.Name, c.Context, host),
+			fmt.Sprintf("%s is on network %s, with no ready pod of %s", c.Context, id.Network, s.Name),
+			"ready pods on other networks: " + describePods(far),
+			fmt.Sprintf("%s resolves to no pod in %s: its DNS answers its own pods, and Istio's DNS proxy leaves other networks' pods out", host, c.Context),
+		},
+	})
 }
 
 func networksOf(ps []podsOf) []string {

@@ -24,9 +24,9 @@ import (
 //
 // A dropped namespace is reported when it holds Services and is plainly part
 // of the mesh: the primary selects its own namespace of that name (namespace
-// sameness: it is the same namespace), or one of its Services has a
-// namesake in another cluster. A namespace dropped everywhere alike is a
-// choice, not this mistake.
+// sameness: it is the same namespace), or, where the primary has no such
+// namespace, one of its Services has a namesake in another cluster. A
+// namespace the primary drops at home as well is a choice, not this mistake.
 func droppedNamespaces(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range primaries(f) {
@@ -72,16 +72,15 @@ func droppedNamespace(f *model.Fleet, p primary, r *model.Cluster, ns model.Name
 	}
 	var why []string
 	if own, ok := namespaceOf(p.c, ns.Name); ok {
-		if matched, selected := mesh.SelectedBy(sels, own.Labels); selected {
-			why = append(why, fmt.Sprintf("%s's own namespace %s is discovered (%s matches its labels %s): the same namespace, dropped only in %s",
-				p.c.Context, ns.Name, mesh.DescribeSelectors(matched), describeLabels(own.Labels), r.Context))
+		matched, selected := mesh.SelectedBy(sels, own.Labels)
+		if !selected {
+			return checks.Finding{}, false // dropped at home too: a choice
 		}
-	}
-	namesakes := namesakesElsewhere(f, r, services)
-	if len(namesakes) > 0 {
-		why = append(why, "also in other clusters: "+strings.Join(namesakes, ", "))
-	}
-	if len(why) == 0 {
+		why = append(why, fmt.Sprintf("%s's own namespace %s is discovered (%s matches its labels %s): the same namespace, dropped only in %s",
+			p.c.Context, ns.Name, mesh.DescribeSelectors(matched), describeLabels(own.Labels), r.Context))
+	} else if namesakes := namesakesElsewhere(f, r, services); len(namesakes) > 0 {
+		why = append(why, "the same Services are in other clusters of the mesh: "+strings.Join(namesakes, ", "))
+	} else {
 		return checks.Finding{}, false
 	}
 

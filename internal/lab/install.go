@@ -67,6 +67,12 @@ type TemplateData struct {
 	GatewayPodIP       string
 	NoOutlierDetection bool
 	NoHTTPBinService   bool
+	// NamespaceLabels are extra labels on the namespaces the lab makes
+	// (istio-system, sample): the discovery-selectors fault's.
+	NamespaceLabels map[string]string
+	// HeadlessDB: the headless Service sample/db is in every cluster
+	// (headless-db).
+	HeadlessDB bool
 	// PrimaryGatewayAddress is where a remote reaches its primary's istiod.
 	PrimaryGatewayAddress string
 	CACerts               map[string]string
@@ -101,6 +107,8 @@ func (l *Lab) templateData(c *cluster) (*TemplateData, error) {
 		ExposesIstiod:      sc.Topology == PrimaryRemote && c.role == "primary",
 		NoOutlierDetection: sc.has(c.name, FaultNoOutlierDetection),
 		NoHTTPBinService:   sc.has(c.name, FaultNoHTTPBinService),
+		NamespaceLabels:    l.discoveryLabels(c),
+		HeadlessDB:         sc.hasAnywhere(FaultHeadlessDB),
 		IstioTag:           istioTag(),
 		PodSuffix:          fmt.Sprintf("x%dq%d", k, k*7),
 		// istiod's flag parser takes Go durations.

@@ -104,6 +104,19 @@ const (
 	// empty) run and are never ready: their container has a readiness
 	// probe that fails (exec false, which the node stand-ins evaluate).
 	FaultPodNotReady = "pod-not-ready"
+	// FaultDiscoverySelectors: the cluster's meshConfig gets
+	// discoverySelectors [{matchLabels: {<key>: <value>}}] from Value
+	// ("key=value"), and the namespaces the lab makes in that cluster
+	// (istio-system, sample) carry the label, as a user who sets the
+	// selectors labels their own cluster's namespaces; the other clusters'
+	// namespaces do not (istiod applies the selectors to them too,
+	// istio/istio#54402).
+	FaultDiscoverySelectors = "discovery-selectors"
+	// FaultHeadlessDB: every cluster gets the headless Service sample/db
+	// (clusterIP None, tcp-postgres 5432), and the cluster named runs its
+	// pods (a Deployment, injected like the other samples): a headless
+	// service whose pods are on one network only (istio/istio#38327).
+	FaultHeadlessDB = "headless-db"
 )
 
 var knownFaults = map[string]bool{
@@ -112,6 +125,7 @@ var knownFaults = map[string]bool{
 	FaultNodeWithoutZone: true, FaultCutPath: true, FaultTrustDomain: true, FaultClusterID: true,
 	FaultPKIScenario: true, FaultStaleRootConfigMap: true, FaultNoHTTPBinService: true,
 	FaultNoSamplePods: true, FaultNoInjection: true, FaultNoSidecar: true, FaultPodNotReady: true,
+	FaultDiscoverySelectors: true, FaultHeadlessDB: true,
 }
 
 // appFaults lists the sample apps a workload fault of type typ names in
@@ -253,8 +267,11 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		if f.Cluster == "" {
 			return nil, fmt.Errorf("scenario %s: fault %s names no cluster", s.Name, f.Type)
 		}
-		if (f.Type == FaultTrustDomain || f.Type == FaultClusterID || f.Type == FaultPKIScenario || f.Type == FaultStaleRootConfigMap) && f.Value == "" {
+		if (f.Type == FaultTrustDomain || f.Type == FaultClusterID || f.Type == FaultPKIScenario || f.Type == FaultStaleRootConfigMap || f.Type == FaultDiscoverySelectors) && f.Value == "" {
 			return nil, fmt.Errorf("scenario %s: %s needs a value", s.Name, f.Type)
+		}
+		if _, _, ok := strings.Cut(f.Value, "="); f.Type == FaultDiscoverySelectors && !ok {
+			return nil, fmt.Errorf("scenario %s: discovery-selectors needs a value key=value", s.Name)
 		}
 		if f.Type == FaultCutPath && f.Peer == "" {
 			return nil, fmt.Errorf("scenario %s: cut-path needs a peer", s.Name)
@@ -275,6 +292,16 @@ func (s *Scenario) faultsFor(cluster, typ string) []Fault {
 }
 
 func (s *Scenario) has(cluster, typ string) bool { return len(s.faultsFor(cluster, typ)) > 0 }
+
+// hasAnywhere reports a fault of type typ in any cluster.
+func (s *Scenario) hasAnywhere(typ string) bool {
+	for _, f := range s.Faults {
+		if f.Type == typ {
+			return true
+		}
+	}
+	return false
+}
 
 // hasFor reports a fault of type typ in cluster for peer (a fault naming no
 // peer applies to every peer).

@@ -174,15 +174,35 @@ func (l *Lab) staleRootObjects(c *cluster) ([]*unstructured.Unstructured, error)
 	return out, nil
 }
 
-// discoverySelectors leave the stale-root-configmap namespaces out of
-// istiod's discovery and select every other namespace, as before.
+// discoverySelectors are the cluster's meshConfig discoverySelectors: the
+// stale-root-configmap fault leaves its namespaces out and selects every
+// other namespace, as before; discovery-selectors selects only namespaces
+// labelled as its value says.
 func (l *Lab) discoverySelectors(c *cluster) []any {
-	if !l.scenario.has(c.name, FaultStaleRootConfigMap) {
-		return nil
+	var out []any
+	if l.scenario.has(c.name, FaultStaleRootConfigMap) {
+		out = append(out, map[string]any{"matchExpressions": []any{
+			map[string]any{"key": OutsideDiscoveryLabel, "operator": "DoesNotExist"},
+		}})
 	}
-	return []any{map[string]any{"matchExpressions": []any{
-		map[string]any{"key": OutsideDiscoveryLabel, "operator": "DoesNotExist"},
-	}}}
+	for k, v := range l.discoveryLabels(c) {
+		out = append(out, map[string]any{"matchLabels": map[string]any{k: v}})
+	}
+	return out
+}
+
+// discoveryLabels are the labels of the discovery-selectors fault, which
+// the lab's namespaces of that cluster carry (nil without the fault).
+func (l *Lab) discoveryLabels(c *cluster) map[string]string {
+	var out map[string]string
+	for _, f := range l.scenario.faultsFor(c.name, FaultDiscoverySelectors) {
+		k, v, _ := strings.Cut(f.Value, "=")
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // lastLines returns the last n non-empty lines of s, joined with " | ".

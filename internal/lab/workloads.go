@@ -154,6 +154,8 @@ type workloadData struct {
 	NoInjection bool
 	// NoPods, NoSidecar and NotReady are keyed by sample app.
 	NoPods, NoSidecar, NotReady map[string]bool
+	// DBPods: this cluster runs the pods of the headless Service db (headless-db).
+	DBPods bool
 }
 
 func (l *Lab) workloadData(c *cluster, d *TemplateData) workloadData {
@@ -163,6 +165,7 @@ func (l *Lab) workloadData(c *cluster, d *TemplateData) workloadData {
 		NoPods:      sc.appFaults(c.name, FaultNoSamplePods),
 		NoSidecar:   sc.appFaults(c.name, FaultNoSidecar),
 		NotReady:    sc.appFaults(c.name, FaultPodNotReady),
+		DBPods:      sc.has(c.name, FaultHeadlessDB),
 	}
 }
 

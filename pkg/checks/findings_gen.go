@@ -40,6 +40,7 @@ const (
 	MF3014 ID = "MF3014" // Load balancer terminates TLS in front of the east-west gateway
 	MF3015 ID = "MF3015" // A remote cluster's injection webhook calls no primary
 	MF3016 ID = "MF3016" // A remote cluster's path to its primary's istiod fails from this machine
+	MF3020 ID = "MF3020" // A headless service's pods are on another network than clusters that call it
 	MF4001 ID = "MF4001" // A primary has no remote secret for a peer
 	MF4002 ID = "MF4002" // A remote secret istiod does not read
 	MF4003 ID = "MF4003" // A remote secret's key is the primary's own cluster ID
@@ -56,6 +57,7 @@ const (
 	MF4014 ID = "MF4014" // A service has endpoints elsewhere but no Service object here, and DNS is not proxied
 	MF4015 ID = "MF4015" // A remote secret's identity does not fit the role of the cluster it reads
 	MF4016 ID = "MF4016" // A service's endpoints in one network have no pod behind them, and other networks call it
+	MF4032 ID = "MF4032" // A primary's discoverySelectors drop a peer's namespace
 	MF5001 ID = "MF5001" // Nodes without region or zone labels
 	MF5002 ID = "MF5002" // Locality failover without outlier detection
 	MF5003 ID = "MF5003" // Failover names regions no cluster is in
@@ -549,6 +551,19 @@ func NewMF3016(s MF3016Subjects, d Details) Finding {
 	return b.finding(MF3016, AreaConnectivity, d)
 }
 
+// MF3020Subjects are the contexts an MF3020 finding is about, by role.
+type MF3020Subjects struct {
+	Cluster string
+}
+
+// NewMF3020 is an MF3020 finding (A headless service's pods are on another network than clusters that call it) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3020(s MF3020Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3020, AreaConnectivity, d)
+}
+
 // MF4001Subjects are the contexts an MF4001 finding is about, by role.
 type MF4001Subjects struct {
 	Primary string
@@ -781,6 +796,21 @@ func NewMF4016(s MF4016Subjects, d Details) Finding {
 	b.add(RoleCluster, s.Cluster)
 	b.add(RoleMember, s.Members...)
 	return b.finding(MF4016, AreaDiscovery, d)
+}
+
+// MF4032Subjects are the contexts an MF4032 finding is about, by role.
+type MF4032Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4032 is an MF4032 finding (A primary's discoverySelectors drop a peer's namespace) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4032(s MF4032Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4032, AreaDiscovery, d)
 }
 
 // MF5001Subjects are the contexts an MF5001 finding is about, by role.

@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"context"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/meshfed/kubectl-meshfed/internal/lab"
+	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+)
+
+// Failures users hit in the field (issue 26), on labs made the way users
+// make them; test/xds shows on the real istiod that each is what istiod does.
+
+// doctorFindings runs doctor (JSON, with istiod's debug addresses) on every
+// context of the lab and returns every finding.
+func doctorFindings(t *testing.T, l *lab.Lab) []finding {
+	t.Helper()
+	args := append([]string{"doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ",")}, l.IstiodDebugFlags()...)
+	out, stderr, _ := labtest.Run(t, l, args...)
+	if out == "" {
+		t.Fatalf("doctor wrote no report: %s", stderr)
+	}
+	return parseReport(t, out).Findings
+}
+
+// only keeps the findings of one check, as check@contexts:object, sorted.
+func only(fs []finding, check string) (out []string, kept []finding) {
+	for _, f := range fs {
+		if f.Check != check {
+			continue
+		}
+		k := f.Check + "@" + strings.Join(f.Contexts, ",")
+		if f.Object != nil {
+			k += ":" + f.Object.Kind + "/" + strings.TrimPrefix(f.Object.Namespace+"/", "/") + f.Object.Name
+		}
+		out = append(out, k)
+		kept = append(kept, f)
+	}
+	sort.Strings(out)
+	return out, kept
+}
+
+// TestDiscoverySelectorsOnLiveLab: east's meshConfig discoverySelectors
+// select env=prod, east's namespaces carry it, west's do not. The doctor
+// names both of west's namespaces east's istiod drops, with the selector
+// and the services lost (west's east-west gateway among istio-system's);
+// labelling west's sample by hand silences that finding, and fix --apply
+// labels istio-system, after which MF4032 is silent. Nothing else is
+// reported that the healthy lab does not report.
+func TestDiscoverySelectorsOnLiveLab(t *testing.T) {
+	l := labtest.Start(t, "discovery-selectors", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := l.WaitClusterz(ctx, "east", func(m map[string]string) bool { return m["west"] == lab.Synced }); err != nil {
+		t.Fatalf("east's istiod never synced west: %v", err)
+	}
+
+	fs := doctorFindings(t, l)
+	got, kept := only(fs, "MF4032")
+	want := []string{"MF4032@east,west:Namespace/istio-system", "MF4032@east,west:Namespace/sample"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("MF4032 findings %v, want %v", got, want)
+	}
+	for _, f := range kept {
+		t.Logf("%s %s: %s\n  %s", f.Check, f.Severity, f.Message, strings.Join(f.Evidence, "\n  "))
+		text := f.Message + " " + strings.Join(f.Evidence, " ")
+		for _, say := range []string{"discoverySelectors[0] env=prod", "namespace " + f.Object.Name + " in west"} {
+			if !strings.Contains(text, say) {
+				t.Errorf("%s about %s does not say %q", f.Check, f.Object.Name, say)
+			}
+		}
+		if f.Severity != "error" {
+			t.Errorf("%s about %s is %s, want error", f.Check, f.Object.Name, f.Severity)
+		}
+		switch f.Object.Name {
+		case "sample":
+			if !strings.Contains(f.Message, "helloworld, httpbin") {
+				t.Errorf("MF4032 about sample does not name the services lost: %s", f.Message)
+			}
+		case "istio-system":
+			if !strings.Contains(f.Message, "istio-eastwestgateway") || !strings.Contains(f.Message, "network-west") {
+				t.Errorf("MF4032 about istio-system does not name west's gateway: %s", f.Message)
+			}
+		}
+	}
+	for _, f := range fs {
+		if f.Check != "MF4032" {
+			t.Errorf("another finding on a lab healthy but for the selectors: %s@%v: %s", f.Check, f.Contexts, f.Message)
+		}
+	}
+
+	// Labelled by hand, as a user does once told.
+	patch := []byte(`{"metadata":{"labels":{"env":"prod"}}}`)
+	if _, err := l.Client("west").CoreV1().Namespaces().Patch(ctx, "sample", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := only(doctorFindings(t, l), "MF4032"); !reflect.DeepEqual(got, []string{"MF4032@east,west:Namespace/istio-system"}) {
+		t.Errorf("after labelling west's sample: MF4032 findings %v, want istio-system's only", got)
+	}
+
+	// The rest through fix: it plans the label, never the mesh config.
+	out, code := runFix(t, l, "--only", "MF4032")
+	if code != 0 || !strings.Contains(out, "istio-system") || !strings.Contains(out, "env: prod") || strings.Contains(out, "discoverySelectors:") {
+		t.Errorf("fix --only MF4032: exit %d, want a plan labelling istio-system env=prod in west\n%s", code, out)
+	}
+	if out, code := runFix(t, l, "--apply", "--only", "MF4032"); code != 0 {
+		t.Fatalf("fix --apply --only MF4032: exit %d\n%s", code, out)
+	}
+	ns, err := l.Client("west").CoreV1().Namespaces().Get(ctx, "istio-system", metav1.GetOptions{})
+	if err != nil || ns.Labels["env"] != "prod" || ns.Labels["topology.istio.io/network"] != "network-west" {
+		t.Fatalf("west's istio-system after fix: labels %v (%v), want env=prod beside the network label", ns.GetLabels(), err)
+	}
+	if got, _ := only(doctorFindings(t, l), "MF4032"); len(got) != 0 {
+		t.Errorf("after labelling west's namespaces: MF4032 findings %v, want none", got)
+	}
+	if cm, err := l.Client("east").CoreV1().ConfigMaps("istio-system").Get(ctx, "istio", metav1.GetOptions{}); err != nil {
+		t.Error(err)
+	} else if !strings.Contains(cm.Data["mesh"], "env: prod") {
+		t.Errorf("east's mesh config no longer selects env=prod: %s", cm.Data["mesh"])
+	}
+}
+
+// TestHeadlessAcrossNetworksOnLiveLab: the headless Service db is in both
+// clusters, its pod only in west. The doctor reports east, whose sidecars
+// get an ORIGINAL_DST cluster for db and cannot route west's pod IP, and
+// not west, whose pod is on its own network. Nothing else is reported.
+func TestHeadlessAcrossNetworksOnLiveLab(t *testing.T) {
+	l := labtest.Start(t, "headless-across-networks", 2)
+	fs := doctorFindings(t, l)
+	got, kept := only(fs, "MF3020")
+	if want := []string{"MF3020@east:Service/sample/db"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("MF3020 findings %v, want %v", got, want)
+	}
+	f := kept[0]
+	t.Logf("%s %s: %s\n  %s", f.Check, f.Severity, f.Message, strings.Join(f.Evidence, "\n  "))
+	for _, say := range []string{"network-west", "network-east", "ORIGINAL_DST"} {
+		if !strings.Contains(f.Message, say) {
+			t.Errorf("MF3020 does not say %q: %s", say, f.Message)
+		}
+	}
+	if f.Severity != "error" {
+		t.Errorf("MF3020 is %s, want error (no pod of db on east's network)", f.Severity)
+	}
+	for _, f := range fs {
+		if f.Check != "MF3020" {
+			t.Errorf("another finding on a lab healthy but for db: %s@%v: %s", f.Check, f.Contexts, f.Message)
+		}
+	}
+}

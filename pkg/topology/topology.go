@@ -104,9 +104,9 @@ type Gateway struct {
 
 // Edge is one discovery edge: the istiod of From reads the API server of To.
 type Edge struct {
-	From   string `json:"from"`             // reader's context
-	To     string `json:"to,omitempty"`     // read cluster's context ("" when not in the fleet)
-	ToID   string `json:"toID"`             // the cluster ID the secret names
+	From string `json:"from"`         // reader's context
+	To   string `json:"to,omitempty"` // read cluster's context ("" when not in the fleet)
+	ToID string `json:"toID"`         // the cluster ID the secret names
 	// Secret is the remote secret (namespace/name) the edge stands on:
 	// when several name the cluster, the one istiod's /debug/clusterz says
 	// it registered the cluster from, else the one istiod keeps when it
@@ -115,7 +115,7 @@ type Edge struct {
 	// Ignored are the other remote secrets naming the cluster, which
 	// istiod ignores as duplicates.
 	Ignored []string `json:"ignored,omitempty"`
-	State  string `json:"state"`
+	State   string   `json:"state"`
 	// Istiod is the sync status the reader's istiod reports for the cluster
 	// at /debug/clusterz (synced, syncing, timeout, closed), "not listed"
 	// when it does not list it; empty when istiod was not asked.

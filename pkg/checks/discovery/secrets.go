@@ -463,7 +463,7 @@ func duplicateFinding(f *model.Fleet, p primary, key string, ss []mesh.RemoteSec
 		ev = append(ev, fmt.Sprintf("%s: %s", r, credentials(r)))
 	}
 	return checks.NewMF4013(subjects, checks.Details{Object: secretObject(refs[1]),
-		Message: fmt.Sprintf("%d remote secrets in %s name cluster %q (%s): istiod uses whichever it reads first and ignores the others; when it starts, that is %s (it lists them by namespace/name)", len(refs), p.c.Context, key, strings.Join(refs, ", "), first),
+		Message:  fmt.Sprintf("%d remote secrets in %s name cluster %q (%s): istiod uses whichever it reads first and ignores the others; when it starts, that is %s (it lists them by namespace/name)", len(refs), p.c.Context, key, strings.Join(refs, ", "), first),
 		Evidence: ev,
 	})
 }

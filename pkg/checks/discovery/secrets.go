@@ -230,7 +230,7 @@ func ownKey(f *model.Fleet) []checks.Finding {
 			} else {
 				// It was meant for a peer, which istiod therefore never reads.
 				sev = checks.SeverityError
-				msg += fmt.Sprintf("; it points at %s, whose cluster ID is %q: the key should be that, and until it is istiod does not read %s", t.c.Context, tid, t.c.Context)
+				msg += fmt.Sprintf("; it points at %s, whose cluster ID is %s: the key should be that, and until it is istiod does not read %s", t.c.Context, checks.Quote(tid, "not known"), t.c.Context)
 			}
 		}
 		out = append(out, checks.NewMF4003(checks.MF4003Subjects{Primary: p.c.Context, Peer: peerIn(ctxs)}, checks.Details{Severity: sev, Object: secretRef(s), Message: msg, Evidence: ev}))

@@ -108,6 +108,12 @@ type GatewayProbe struct {
 	// sign under different roots (a trust finding); false means something
 	// other than the mesh answers at the address. Nil when not judged.
 	OwnNetworkTrusts *bool `json:"ownNetworkTrusts,omitempty"`
+	// CARefused says, for an untrusted certificate, that its chain reached
+	// a root the source network trusts and a constraint of a CA in it
+	// (a name constraint, an extended key usage, a path length) refused
+	// it: the presenting cluster's CA is at fault (MF2015), not the roots
+	// or what answers at the address.
+	CARefused bool `json:"caRefused,omitempty"`
 	// Presented describes the leaf certificate (subject, URI SANs, issuer,
 	// SHA-256 fingerprint): public facts only.
 	Presented string `json:"presented,omitempty"`

@@ -323,6 +323,8 @@ func (pl *planner) notTheSecret(fd checks.Finding, p, r *model.Cluster) string {
 	secret := ""
 	if fd.Object != nil && fd.Object.Kind == "Secret" {
 		secret = fd.Object.Namespace + "/" + fd.Object.Name
+	} else if used := pl.f.Probes.SecretsInUse(p.Context, rid); len(used) == 1 {
+		secret = used[0] // istiod's finding: judged by the secret istiod uses
 	}
 	if status, ok := pl.istiodStatus(p.Context, rid); ok && status == "" {
 		return fmt.Sprintf("istiod of %s has not loaded its remote secret for %q (it does not list the cluster): an istiod that has not caught up, or a second secret for the same cluster ID; a new secret would not change that", p.Context, rid)

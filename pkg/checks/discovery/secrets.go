@@ -445,7 +445,7 @@ func duplicateFinding(f *model.Fleet, p primary, key string, ss []mesh.RemoteSec
 		ev = append(ev, restart)
 		msg := fmt.Sprintf("%d remote secrets in %s name cluster %q: istiod uses %s and ignores %s as a duplicate", len(refs), p.c.Context, key, inUse, strings.Join(ignored, " and "))
 		if w := working(f, p.c.Context, key, ignored); len(w) > 0 && !credentialsWork(f, p.c.Context, inUse, key) {
-			msg += fmt.Sprintf("; the one in use does not work, while the ignored %s does", strings.Join(w, " and "))
+			msg += fmt.Sprintf("; the one in use does not work (%s), while the ignored %s does", credentials(inUse), strings.Join(w, " and "))
 		}
 		for _, r := range ignored {
 			if cp := credentialProbe(f, p.c.Context, r, key); cp != nil && cp.Outcome == model.CredUnauthorized {

@@ -434,11 +434,14 @@ func (l *Lab) writeRemoteSecrets(ctx context.Context) error {
 				continue
 			}
 			token := peer.token
-			if l.scenario.hasFor(p.name, peer.name, FaultBadRemoteSecret) {
+			if l.scenario.hasFor(p.name, peer.name, FaultBadRemoteSecret) || l.scenario.duplicateSecret(p.name, peer.name) == DuplicateBadFirst {
 				token = spoilToken(token)
 				l.logf("  %s: remote secret for %s carries a rejected token (fault)", p.name, peer.name)
 			}
 			if err := l.writeRemoteSecret(ctx, p, peer, token); err != nil {
+				return err
+			}
+			if err := l.writeDuplicateSecret(ctx, p, peer); err != nil {
 				return err
 			}
 		}
@@ -446,7 +449,27 @@ func (l *Lab) writeRemoteSecrets(ctx context.Context) error {
 	})
 }
 
+// writeDuplicateSecret writes the second remote secret of a
+// duplicate-remote-secret fault, after istioctl's: a stale copy with a
+// rejected token (good-first) or a good copy (bad-first), named so that it
+// sorts after istioctl's, which istiod therefore keeps.
+func (l *Lab) writeDuplicateSecret(ctx context.Context, p, peer *cluster) error {
+	switch l.scenario.duplicateSecret(p.name, peer.name) {
+	case DuplicateGoodFirst:
+		l.logf("  %s: a second remote secret for %s, %s-old, carries a rejected token (fault)", p.name, peer.name, remoteSecretName(peer.id))
+		return l.writeRemoteSecretNamed(ctx, p, peer, spoilToken(peer.token), remoteSecretName(peer.id)+"-old")
+	case DuplicateBadFirst:
+		l.logf("  %s: a second remote secret for %s, %s-new, is good (fault)", p.name, peer.name, remoteSecretName(peer.id))
+		return l.writeRemoteSecretNamed(ctx, p, peer, peer.token, remoteSecretName(peer.id)+"-new")
+	}
+	return nil
+}
+
 func (l *Lab) writeRemoteSecret(ctx context.Context, p, peer *cluster, token string) error {
+	return l.writeRemoteSecretNamed(ctx, p, peer, token, remoteSecretName(peer.id))
+}
+
+func (l *Lab) writeRemoteSecretNamed(ctx context.Context, p, peer *cluster, token, name string) error {
 	kc := clientcmdapi.NewConfig()
 	// istioctl names everything in the kubeconfig after the cluster ID (--name).
 	kc.Clusters[peer.id] = &clientcmdapi.Cluster{Server: peer.rest.Host, CertificateAuthorityData: peer.kubeCA.certPEM}
@@ -459,7 +482,7 @@ func (l *Lab) writeRemoteSecret(ctx context.Context, p, peer *cluster, token str
 	}
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      remoteSecretName(peer.id),
+			Name:      name,
 			Namespace: "istio-system",
 			Labels:    map[string]string{"istio/multiCluster": "true"},
 			Annotations: map[string]string{

@@ -835,7 +835,7 @@ func (l *Lab) createRemoteSecrets(ctx context.Context) error {
 			case peer == p:
 			case l.scenario.hasFor(p.name, peer.name, FaultMissingRemoteSecret):
 				l.logf("  %s: no remote secret for %s (fault)", p.name, peer.name)
-			case l.scenario.hasFor(p.name, peer.name, FaultBadRemoteSecret):
+			case l.scenario.hasFor(p.name, peer.name, FaultBadRemoteSecret) || l.scenario.duplicateSecret(p.name, peer.name) == DuplicateBadFirst:
 				l.logf("  %s: remote secret for %s carries a rejected token (fault)", p.name, peer.name)
 				if err := l.writeRemoteSecret(ctx, p, peer, spoilToken(peer.token)); err != nil {
 					return err
@@ -844,6 +844,11 @@ func (l *Lab) createRemoteSecrets(ctx context.Context) error {
 				if _, err := l.runTool(ctx, secrets[peer.name], "kubectl", "apply", "-f", "-",
 					"--kubeconfig", l.Kubeconfig(), "--context", p.name); err != nil {
 					return fmt.Errorf("remote secret for %s: %w", peer.name, err)
+				}
+			}
+			if peer != p {
+				if err := l.writeDuplicateSecret(ctx, p, peer); err != nil {
+					return err
 				}
 			}
 		}

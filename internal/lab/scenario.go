@@ -41,6 +41,14 @@ const (
 	// FaultBadRemoteSecret: the remote secret for peer carries a token the
 	// peer's apiserver rejects; istiod ends in "timeout" for it.
 	FaultBadRemoteSecret = "bad-remote-secret"
+	// FaultDuplicateRemoteSecret: the cluster holds two remote secrets for
+	// peer, one with a token the peer's apiserver rejects. Value says which
+	// istiod keeps: "good-first" (istioctl's secret is good, a stale copy
+	// named <it>-old carries the rejected token) or "bad-first" (istioctl's
+	// secret carries the rejected token, a good copy is named <it>-new).
+	// Both are written before istiod starts, and istiod keeps the first its
+	// informer lists, by name: istioctl's.
+	FaultDuplicateRemoteSecret = "duplicate-remote-secret"
 	// FaultMissingNetworkLabel: istio-system has no topology.istio.io/network label.
 	FaultMissingNetworkLabel = "missing-network-label"
 	// FaultGatewayPending: the east-west gateway Service has no load-balancer
@@ -126,6 +134,24 @@ var knownFaults = map[string]bool{
 	FaultPKIScenario: true, FaultStaleRootConfigMap: true, FaultNoHTTPBinService: true,
 	FaultNoSamplePods: true, FaultNoInjection: true, FaultNoSidecar: true, FaultPodNotReady: true,
 	FaultDiscoverySelectors: true, FaultHeadlessDB: true,
+	FaultDuplicateRemoteSecret: true,
+}
+
+// Values of FaultDuplicateRemoteSecret.
+const (
+	DuplicateGoodFirst = "good-first"
+	DuplicateBadFirst  = "bad-first"
+)
+
+// duplicateSecret is the FaultDuplicateRemoteSecret value for cluster's
+// secrets for peer, "" when there is none.
+func (s *Scenario) duplicateSecret(cluster, peer string) string {
+	for _, f := range s.faultsFor(cluster, FaultDuplicateRemoteSecret) {
+		if f.Peer == peer {
+			return f.Value
+		}
+	}
+	return ""
 }
 
 // appFaults lists the sample apps a workload fault of type typ names in
@@ -272,6 +298,9 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		}
 		if _, _, ok := strings.Cut(f.Value, "="); f.Type == FaultDiscoverySelectors && !ok {
 			return nil, fmt.Errorf("scenario %s: discovery-selectors needs a value key=value", s.Name)
+		}
+		if f.Type == FaultDuplicateRemoteSecret && (f.Peer == "" || (f.Value != DuplicateGoodFirst && f.Value != DuplicateBadFirst)) {
+			return nil, fmt.Errorf("scenario %s: %s needs a peer and the value %s or %s", s.Name, f.Type, DuplicateGoodFirst, DuplicateBadFirst)
 		}
 		if f.Type == FaultCutPath && f.Peer == "" {
 			return nil, fmt.Errorf("scenario %s: cut-path needs a peer", s.Name)

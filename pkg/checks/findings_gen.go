@@ -24,6 +24,7 @@ const (
 	MF2012 ID = "MF2012" // Trust domains differ without aliases
 	MF2013 ID = "MF2013" // CA issued by AWS Private CA or cert-manager
 	MF2014 ID = "MF2014" // istio-csr discovers its root instead of pinning it
+	MF2015 ID = "MF2015" // A CA's constraints make peers refuse the certificates it signs
 	MF3001 ID = "MF3001" // A network has no east-west gateway
 	MF3002 ID = "MF3002" // East-west gateway has no address
 	MF3003 ID = "MF3003" // East-west gateway port 15443 is not named tls
@@ -337,6 +338,19 @@ func NewMF2014(s MF2014Subjects, d Details) Finding {
 	var b subjectsBuilder
 	b.add(RolePrimary, s.Primary)
 	return b.finding(MF2014, AreaTrust, d)
+}
+
+// MF2015Subjects are the contexts an MF2015 finding is about, by role.
+type MF2015Subjects struct {
+	Primary string
+}
+
+// NewMF2015 is an MF2015 finding (A CA's constraints make peers refuse the certificates it signs) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF2015(s MF2015Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF2015, AreaTrust, d)
 }
 
 // MF3001Subjects are the contexts an MF3001 finding is about, by role.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
@@ -165,4 +166,13 @@ type Finding struct {
 // leaves to another check, which reports it (once, in its own words).
 func ReportedUnder(other ID, contexts ...string) Finding {
 	return Finding{ReportedUnder: other, Contexts: contexts}
+}
+
+// Quote quotes a name or value for a message, or gives unset when it is
+// empty: a %q of an empty value prints "", which names nothing.
+func Quote(v, unset string) string {
+	if v == "" {
+		return unset
+	}
+	return strconv.Quote(v)
 }

@@ -1,6 +1,9 @@
 package model
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // Probes are the results of the live probes (pkg/probe), recorded as data
 // next to what was read so that checks stay pure: a check reads them like
@@ -105,6 +108,12 @@ type GatewayProbe struct {
 	// sign under different roots (a trust finding); false means something
 	// other than the mesh answers at the address. Nil when not judged.
 	OwnNetworkTrusts *bool `json:"ownNetworkTrusts,omitempty"`
+	// CARefused says, for an untrusted certificate, that its chain reached
+	// a root the source network trusts and a constraint of a CA in it
+	// (a name constraint, an extended key usage, a path length) refused
+	// it: the presenting cluster's CA is at fault (MF2015), not the roots
+	// or what answers at the address.
+	CARefused bool `json:"caRefused,omitempty"`
 	// Presented describes the leaf certificate (subject, URI SANs, issuer,
 	// SHA-256 fingerprint): public facts only.
 	Presented string `json:"presented,omitempty"`
@@ -256,6 +265,33 @@ func ClusterStatuses(views []IstiodView, id string) []ReplicaStatus {
 			}
 		}
 		out = append(out, ReplicaStatus{v.Replica(), st})
+	}
+	return out
+}
+
+// SecretsInUse returns the remote secrets (namespace/name) that the
+// replicas of context's istiod which answered say they registered cluster
+// id from (/debug/clusterz's secretName), sorted, each once. istiod keeps
+// one secret per cluster ID and ignores any other naming it ("cluster has
+// already been registered", pkg/kube/multicluster/secretcontroller.go
+// addRemoteConfig), so this is the secret the link stands or falls by. Nil
+// when no replica answered or none lists the cluster; more than one when
+// replicas disagree.
+func (p *Probes) SecretsInUse(context, id string) []string {
+	var out []string
+	for _, v := range p.IstiodViews(context) {
+		if !v.Read() {
+			continue
+		}
+		for _, c := range v.Clusters {
+			if c.ID != id || c.SecretName == "" {
+				continue
+			}
+			i := sort.SearchStrings(out, c.SecretName)
+			if i == len(out) || out[i] != c.SecretName {
+				out = append(out[:i], append([]string{c.SecretName}, out[i:]...)...)
+			}
+		}
 	}
 	return out
 }

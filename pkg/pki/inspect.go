@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -93,7 +95,7 @@ func PathLenProblems(chain []*x509.Certificate) []string {
 			continue
 		}
 		if limit := c.MaxPathLen; (limit > 0 || c.MaxPathLenZero) && i > limit {
-			out = append(out, fmt.Sprintf("%q allows %d CA certificate(s) below it (pathLenConstraint %d) but has %d", c.Subject.String(), limit, limit, i))
+			out = append(out, fmt.Sprintf("%s allows %d CA certificate(s) below it (pathLenConstraint %d) but has %d", Name(c), limit, limit, i))
 		}
 	}
 	return out
@@ -198,7 +200,7 @@ func IssueLeaf(signer *x509.Certificate, signerKey crypto.Signer, spiffeID strin
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &leafKey.PublicKey, signerKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("issuing a leaf from %q: %v", signer.Subject.String(), err)
+		return nil, nil, fmt.Errorf("issuing a leaf from %s: %v", Name(signer), err)
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
@@ -241,4 +243,92 @@ func ContainsCert(list []*x509.Certificate, c *x509.Certificate) bool {
 		}
 	}
 	return false
+}
+
+// ConstraintProblems says which CA certificates of path (a signing
+// certificate and its issuers, as BuildPath orders them) keep peers from
+// accepting the workload certificates it signs for spiffeID, beyond path
+// length and validity: a URI name constraint that excludes the SPIFFE ID's
+// trust domain, or permits only other domains (RFC 5280 4.2.1.10, which
+// crypto/x509 and Envoy's BoringSSL enforce on every certificate below the
+// constraint), and an extended key usage that does not allow the
+// serverAuth and clientAuth workload certificates are verified for
+// (crypto/x509 holds a chain to the usages of every CA in it). Each
+// problem names the certificate and the reason.
+func ConstraintProblems(path []*x509.Certificate, spiffeID string) []string {
+	u, err := url.Parse(spiffeID)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	td := u.Host
+	var out []string
+	for _, c := range path {
+		if !c.IsCA {
+			continue
+		}
+		for _, ex := range c.ExcludedURIDomains {
+			if matchDomain(td, ex) {
+				out = append(out, fmt.Sprintf("%s has a name constraint that excludes URIs in %q, so every SPIFFE ID of trust domain %s (%s, …) in a certificate below it is refused", Name(c), ex, td, spiffeID))
+			}
+		}
+		if len(c.PermittedURIDomains) > 0 && !slices.ContainsFunc(c.PermittedURIDomains, func(d string) bool { return matchDomain(td, d) }) {
+			out = append(out, fmt.Sprintf("%s has a name constraint that permits only URIs in %s, not trust domain %s, so every SPIFFE ID of it (%s, …) in a certificate below it is refused", Name(c), strings.Join(quoteAll(c.PermittedURIDomains), ", "), td, spiffeID))
+		}
+		if len(c.ExtKeyUsage) > 0 && !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny) {
+			var missing []string
+			for _, want := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
+				if !slices.Contains(c.ExtKeyUsage, want) {
+					missing = append(missing, extKeyUsageName(want))
+				}
+			}
+			if len(missing) > 0 {
+				out = append(out, fmt.Sprintf("%s restricts its extended key usage to %s, without %s, so the workload certificates below it fail verification for %s", Name(c), extKeyUsageNames(c.ExtKeyUsage), strings.Join(missing, " and "), strings.Join(missing, " and ")))
+			}
+		}
+	}
+	return out
+}
+
+// matchDomain is RFC 5280's domain match of a URI's host against a name
+// constraint, as crypto/x509 applies it: a constraint with a leading dot
+// matches subdomains only, one without matches the host and its
+// subdomains, and an empty one matches everything.
+func matchDomain(host, constraint string) bool {
+	host, constraint = strings.ToLower(host), strings.ToLower(constraint)
+	switch {
+	case constraint == "":
+		return true
+	case strings.HasPrefix(constraint, "."):
+		return strings.HasSuffix(host, constraint)
+	}
+	return host == constraint || strings.HasSuffix(host, "."+constraint)
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+var extKeyUsageNamesByUsage = map[x509.ExtKeyUsage]string{
+	x509.ExtKeyUsageAny: "any", x509.ExtKeyUsageServerAuth: "serverAuth", x509.ExtKeyUsageClientAuth: "clientAuth",
+	x509.ExtKeyUsageCodeSigning: "codeSigning", x509.ExtKeyUsageEmailProtection: "emailProtection",
+	x509.ExtKeyUsageTimeStamping: "timeStamping", x509.ExtKeyUsageOCSPSigning: "OCSPSigning",
+}
+
+func extKeyUsageName(u x509.ExtKeyUsage) string {
+	if n, ok := extKeyUsageNamesByUsage[u]; ok {
+		return n
+	}
+	return fmt.Sprintf("usage %d", u)
+}
+
+func extKeyUsageNames(us []x509.ExtKeyUsage) string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = extKeyUsageName(u)
+	}
+	return strings.Join(out, ", ")
 }

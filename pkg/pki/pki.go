@@ -70,7 +70,33 @@ func Fingerprint(b []byte) string {
 	return s.String()
 }
 
-// Describe is a certificate in one line of evidence: subject, fingerprint, expiry.
+// Describe is a certificate in one line of evidence: its name (Name),
+// fingerprint, expiry.
 func Describe(c *x509.Certificate) string {
-	return fmt.Sprintf("%q (%s, expires %s)", c.Subject.String(), Fingerprint(c.Raw), c.NotAfter.UTC().Format("2006-01-02"))
+	return fmt.Sprintf("%s (%s, expires %s)", Name(c), Fingerprint(c.Raw), c.NotAfter.UTC().Format("2006-01-02"))
+}
+
+// Name names a certificate in a message: its subject, quoted. A
+// certificate without a subject (istiod's workload certificates have
+// none: their identity is the SPIFFE URI) is named by its first URI or
+// DNS name, else by its fingerprint; never as an empty "".
+func Name(c *x509.Certificate) string {
+	if s := c.Subject.String(); s != "" {
+		return fmt.Sprintf("%q", s)
+	}
+	switch {
+	case len(c.URIs) > 0:
+		return "the certificate of " + c.URIs[0].String()
+	case len(c.DNSNames) > 0:
+		return "the certificate of " + c.DNSNames[0]
+	}
+	return "a certificate without a subject (" + Fingerprint(c.Raw) + ")"
+}
+
+// IssuerName is Name's counterpart for a certificate's issuer.
+func IssuerName(c *x509.Certificate) string {
+	if s := c.Issuer.String(); s != "" {
+		return fmt.Sprintf("%q", s)
+	}
+	return "an issuer without a name"
 }

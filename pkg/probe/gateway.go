@@ -299,6 +299,7 @@ func Gateways(ctx context.Context, f *model.Fleet, opts Options) *model.Probes {
 				p.Presented = describe(d.chain[0])
 				p.Outcome, p.Detail = judge(d, bundles[src], src, opts.Now())
 				if p.Outcome == model.ProbeUntrusted {
+					p.CARefused = caConstraintRefusal(verifyChain(d.chain, bundles[src], opts.Now()))
 					verdict, own := ownVerdict(d, bundles[t.Network], t.Network, opts.Now())
 					p.Detail += "; " + verdict
 					p.OwnNetworkTrusts = own
@@ -420,6 +421,22 @@ func verifyChain(chain, roots []*x509.Certificate, now time.Time) error {
 	return err
 }
 
+// caConstraintRefusal reports whether a verification failed on a
+// constraint of a CA in the chain rather than on the chain's root: the
+// root was found, and a name constraint, an extended key usage or a path
+// length of a CA below it refused the certificate.
+func caConstraintRefusal(err error) bool {
+	var invalid x509.CertificateInvalidError
+	if !errors.As(err, &invalid) {
+		return false
+	}
+	switch invalid.Reason {
+	case x509.CANotAuthorizedForThisName, x509.CANotAuthorizedForExtKeyUsage, x509.TooManyIntermediates:
+		return true
+	}
+	return false
+}
+
 // ownVerdict says whether the gateway's own network trusts what it
 // presented: if it does, the networks merely do not share a root; if not,
 // something other than the mesh's gateway answers at that address.
@@ -429,6 +446,9 @@ func ownVerdict(d *dialResult, roots []*x509.Certificate, network string, now ti
 	case model.ProbeOK:
 		return fmt.Sprintf("network %q itself trusts it: the networks do not share a root (see MF2001)", network), &yes
 	case model.ProbeUntrusted:
+		if caConstraintRefusal(verifyChain(d.chain, roots, now)) {
+			return fmt.Sprintf("network %q, whose gateway it is, refuses it too, for a constraint of the CA that issued it (see MF2015)", network), &no
+		}
 		return fmt.Sprintf("not even network %q, whose gateway it is, trusts it: something other than the east-west gateway's passthrough answers there", network), &no
 	}
 	return fmt.Sprintf("no trust bundle of network %q was read to say whether it trusts it", network), nil

@@ -53,6 +53,9 @@ func TopologyText(w io.Writer, t *topology.Topology) error {
 		switch e.State {
 		case topology.EdgeConfigured:
 			detail = "remote secret " + e.Secret
+			if len(e.Ignored) > 0 {
+				detail += "; ignored duplicate " + strings.Join(e.Ignored, ", ")
+			}
 		case topology.EdgeMissing:
 			detail = "no remote secret for cluster ID " + e.ToID
 		case topology.EdgeOutside:

@@ -104,11 +104,18 @@ type Gateway struct {
 
 // Edge is one discovery edge: the istiod of From reads the API server of To.
 type Edge struct {
-	From   string `json:"from"`             // reader's context
-	To     string `json:"to,omitempty"`     // read cluster's context ("" when not in the fleet)
-	ToID   string `json:"toID"`             // the cluster ID the secret names
-	Secret string `json:"secret,omitempty"` // namespace/name of the remote secret
-	State  string `json:"state"`
+	From string `json:"from"`         // reader's context
+	To   string `json:"to,omitempty"` // read cluster's context ("" when not in the fleet)
+	ToID string `json:"toID"`         // the cluster ID the secret names
+	// Secret is the remote secret (namespace/name) the edge stands on:
+	// when several name the cluster, the one istiod's /debug/clusterz says
+	// it registered the cluster from, else the one istiod keeps when it
+	// starts (the first by namespace/name).
+	Secret string `json:"secret,omitempty"`
+	// Ignored are the other remote secrets naming the cluster, which
+	// istiod ignores as duplicates.
+	Ignored []string `json:"ignored,omitempty"`
+	State   string   `json:"state"`
 	// Istiod is the sync status the reader's istiod reports for the cluster
 	// at /debug/clusterz (synced, syncing, timeout, closed), "not listed"
 	// when it does not list it; empty when istiod was not asked.
@@ -249,10 +256,10 @@ func edges(f *model.Fleet, idOf map[string]string) []Edge {
 		if pid.Role != mesh.RolePrimary {
 			continue
 		}
-		keys := mesh.RemoteSecretKeys(p)
+		holders := secretsByKey(p)
 		covered := map[string]bool{}
 		var ids []string
-		for k := range keys {
+		for k := range holders {
 			ids = append(ids, k)
 		}
 		sort.Strings(ids)
@@ -261,7 +268,10 @@ func edges(f *model.Fleet, idOf map[string]string) []Edge {
 				continue // istiod ignores a secret for itself
 			}
 			covered[k] = true
-			e := Edge{From: p.Context, ToID: k, Secret: keys[k], State: EdgeConfigured}
+			// When it starts, istiod keeps the first secret its informer
+			// lists (by namespace/name) and ignores the others;
+			// liveState corrects this by istiod's own view.
+			e := Edge{From: p.Context, ToID: k, Secret: holders[k][0], Ignored: holders[k][1:], State: EdgeConfigured}
 			if to, ok := idOf[k]; ok {
 				e.To = to
 			} else {
@@ -277,6 +287,25 @@ func edges(f *model.Fleet, idOf map[string]string) []Edge {
 			}
 			out = append(out, Edge{From: p.Context, To: q.Context, ToID: qid.ClusterID, State: EdgeMissing})
 		}
+	}
+	return out
+}
+
+// secretsByKey lists, per data key, the remote secrets istiod reads
+// (Istio's namespace, labelled istio/multiCluster=true) that hold it,
+// sorted by namespace/name.
+func secretsByKey(c *model.Cluster) map[string][]string {
+	out := map[string][]string{}
+	for _, s := range mesh.RemoteSecrets(c) {
+		if !s.Read() {
+			continue
+		}
+		for _, e := range s.Entries {
+			out[e.Key] = append(out[e.Key], s.Ref())
+		}
+	}
+	for _, refs := range out {
+		sort.Strings(refs)
 	}
 	return out
 }
@@ -303,9 +332,9 @@ func liveState(t *Topology, p *model.Probes) {
 			m[c.ID] = mergeStatus(m[c.ID], c.SyncStatus)
 		}
 	}
-	creds := map[string]string{} // context|key → outcome
+	creds := map[string]string{} // context|secret|key → outcome
 	for _, c := range p.Credentials {
-		creds[c.Context+"|"+c.Key] = string(c.Outcome)
+		creds[c.Context+"|"+c.Secret+"|"+c.Key] = string(c.Outcome)
 	}
 	asked := false
 	for i := range t.Edges {
@@ -318,7 +347,15 @@ func liveState(t *Topology, p *model.Probes) {
 				e.Istiod = "not listed"
 			}
 		}
-		e.Credentials = creds[e.From+"|"+e.ToID]
+		if used := p.SecretsInUse(e.From, e.ToID); len(used) == 1 && len(e.Ignored) > 0 {
+			// The edge istiod really uses: the secret its clusterz names.
+			all := append([]string{e.Secret}, e.Ignored...)
+			if slices.Contains(all, used[0]) {
+				e.Secret = used[0]
+				e.Ignored = slices.DeleteFunc(all, func(s string) bool { return s == used[0] })
+			}
+		}
+		e.Credentials = creds[e.From+"|"+e.Secret+"|"+e.ToID]
 	}
 	if asked {
 		t.EdgesFrom = "remote secrets in each primary's Istio namespace, with each istiod's own view (/debug/clusterz)"

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -28,7 +29,12 @@ type trustCase struct {
 	fail []string
 	// exits are the clusters whose istiod refuses its CA and exits.
 	exits []string
+	// says are phrases the findings' messages must hold between them.
+	says []string
 }
+
+// emptyQuoted is a quoted empty name ("" or ”), which names nothing.
+var emptyQuoted = regexp.MustCompile(`(^|[^\w"'])(""|'')([^\w"']|$)`)
 
 var trustCases = []trustCase{
 	{scenario: "multi-primary"}, // one shared root
@@ -66,6 +72,14 @@ var trustCases = []trustCase{
 		scenario: "mismatched-root-cert",
 		findings: []string{"MF2001@east,west", "MF2010@east"},
 		fail:     []string{"east→east", "west→east"},
+	},
+	{
+		// One root; east's intermediate excludes cluster.local's SPIFFE
+		// IDs: east's CA is the finding (MF2015), not the roots (MF2001).
+		scenario: "name-constraint",
+		findings: []string{"MF2015@east"},
+		fail:     []string{"east→east", "east→west"},
+		says:     []string{"east's CA", `"CN=intermediate east (excludes cluster.local)`, `name constraint that excludes URIs in "cluster.local"`, "the workloads of east, west reject them"},
 	},
 	{
 		// East signs under the new root, west under the old; both trust both.
@@ -120,9 +134,16 @@ func TestTrustLabScenarios(t *testing.T) {
 			if wantCode := exitFor(r); code != wantCode {
 				t.Errorf("exit code %d, want %d", code, wantCode)
 			}
+			var said []string
 			for _, f := range r.Findings {
 				if f.Area != "trust" {
 					t.Errorf("--checks trust gave a %s finding: %s", f.Area, f.Check)
+				}
+				said = append(append(said, f.Message), f.Evidence...)
+			}
+			for _, want := range tc.says {
+				if !strings.Contains(strings.Join(said, "\n"), want) {
+					t.Errorf("no finding says %q:\n%s", want, strings.Join(said, "\n"))
 				}
 			}
 
@@ -147,8 +168,15 @@ func TestTrustLabScenarios(t *testing.T) {
 				if c.Verdict == "fail" && c.Reason == "" {
 					t.Errorf("matrix %s fails without a reason", pair)
 				}
+				said = append(said, c.Reason)
 				if c.Method != trust.MethodLeaf {
 					t.Errorf("matrix %s decided by %q, want %q (every CA key of the lab is readable)", pair, c.Method, trust.MethodLeaf)
+				}
+			}
+
+			for _, m := range said {
+				if emptyQuoted.MatchString(m) {
+					t.Errorf("the report quotes an empty name: %s", m)
 				}
 			}
 

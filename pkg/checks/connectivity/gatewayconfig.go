@@ -78,8 +78,8 @@ func networkLabels(f *model.Fleet) []checks.Finding {
 		if x.ID.Network != "" && x.ID.Network != nw {
 			out = append(out, checks.NewMF3004(checks.MF3004Subjects{Cluster: x.C.Context}, checks.Details{
 				Object: svcRef(s),
-				Message: fmt.Sprintf("east-west gateway %s in %s is labelled for network %q, but the cluster is on network %q: istiod takes it as %q's gateway",
-					x.G.Ref(), x.C.Context, nw, x.ID.Network, nw),
+				Message: fmt.Sprintf("east-west gateway %s in %s is labelled for network %s, but the cluster is on network %q: istiod takes it as %s's gateway",
+					x.G.Ref(), x.C.Context, checks.Quote(nw, "(none)"), x.ID.Network, checks.Quote(nw, "no network")),
 				Evidence: []string{fmt.Sprintf("Service %s label %s=%s", x.G.Ref(), mesh.NetworkLabel, nw),
 					fmt.Sprintf("namespace %s label %s=%s", x.C.IstioNamespace, mesh.NetworkLabel, x.ID.Network)},
 			}))
@@ -109,12 +109,12 @@ func networkLabels(f *model.Fleet) []checks.Finding {
 					Severity: checks.SeverityWarning,
 					Object:   &checks.ObjectRef{Kind: kind, Namespace: w.Namespace, Name: w.Name},
 					Message:  fmt.Sprintf("%s %s/%s behind east-west gateway %s has no network (no %s label on it or its namespace, no ISTIO_META_NETWORK)", kind, w.Namespace, w.Name, x.G.Ref(), mesh.NetworkLabel),
-					Evidence: []string{fmt.Sprintf("the gateway Service says network %q", nw)},
+					Evidence: []string{fmt.Sprintf("the gateway Service says network %s", checks.Quote(nw, "(none)"))},
 				}))
 			case got != nw:
 				out = append(out, checks.NewMF3004(checks.MF3004Subjects{Cluster: x.C.Context}, checks.Details{
 					Object:  &checks.ObjectRef{Kind: kind, Namespace: w.Namespace, Name: w.Name},
-					Message: fmt.Sprintf("%s %s/%s behind east-west gateway %s is on network %q, the Service on %q", kind, w.Namespace, w.Name, x.G.Ref(), got, nw),
+					Message: fmt.Sprintf("%s %s/%s behind east-west gateway %s is on network %q, the Service on %s", kind, w.Namespace, w.Name, x.G.Ref(), got, checks.Quote(nw, "none")),
 					Evidence: []string{fmt.Sprintf("%s/%s network %q from %s", w.Namespace, w.Name, got, src),
 						fmt.Sprintf("Service %s label %s=%s", x.G.Ref(), mesh.NetworkLabel, nw)},
 				}))

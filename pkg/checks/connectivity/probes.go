@@ -102,6 +102,14 @@ func gatewayUntrusted(f *model.Fleet) []checks.Finding {
 	for _, g := range groupProbes(f, func(p model.GatewayProbe) bool { return p.Outcome == model.ProbeUntrusted && !untrusted(p) }) {
 		out = append(out, checks.ReportedUnder("MF2001", g.first.Context))
 	}
+	// A chain that reaches a trusted root and is refused for a constraint
+	// of its CA is that CA's fault, which MF2015 names.
+	for _, g := range groupProbes(f, func(p model.GatewayProbe) bool { return p.Outcome == model.ProbeUntrusted && p.CARefused }) {
+		out = append(out, checks.ReportedUnder("MF2015", g.first.Context))
+	}
+	untrusted = func(p model.GatewayProbe) bool {
+		return p.Outcome == model.ProbeUntrusted && !p.CARefused && (p.OwnNetworkTrusts == nil || !*p.OwnNetworkTrusts)
+	}
 	for _, g := range groupProbes(f, untrusted) {
 		p := g.first
 		out = append(out, checks.NewMF3013(checks.MF3013Subjects{Cluster: p.Context}, checks.Details{

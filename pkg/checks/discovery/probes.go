@@ -3,6 +3,7 @@ package discovery
 import (
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,6 +79,12 @@ func credentialsFail(f *model.Fleet) []checks.Finding {
 			out = append(out, checks.ReportedUnder("MF4009", contexts(cp.Context, peerWithID(f, cp.Context, cp.Key))...)) // it says why it is rejected
 			continue
 		}
+		if ignoredDuplicate(f, cp.Context, cp.Secret, cp.Key) {
+			// istiod reads the cluster from another secret: this one is an
+			// ignored duplicate, and MF4013 says so with this result.
+			out = append(out, checks.ReportedUnder("MF4013", contexts(cp.Context, peerWithID(f, cp.Context, cp.Key))...))
+			continue
+		}
 		statuses := model.ClusterStatuses(f.Probes.IstiodViews(cp.Context), cp.Key)
 		if len(notSynced(statuses)) > 0 {
 			out = append(out, checks.ReportedUnder("MF4011", contexts(cp.Context, peerWithID(f, cp.Context, cp.Key))...)) // with this probe as its explanation
@@ -88,7 +95,14 @@ func credentialsFail(f *model.Fleet) []checks.Finding {
 			Message:  fmt.Sprintf("remote secret %s in %s, cluster %q at %s: from %s, %s", cp.Secret, cp.Context, cp.Key, cp.Server, f.Probes.From, what),
 			Evidence: []string{"probe: " + string(cp.Outcome) + detail(cp.Detail)},
 		})
-		if len(statuses) > 0 {
+		switch {
+		case len(statuses) == 0:
+		case cp.Outcome == model.CredUnauthorized:
+			// A rejected token is rejected from wherever it is presented:
+			// istiod's synced state lives on connections it opened before,
+			// and ends when they are re-established.
+			fd.Message += fmt.Sprintf("; istiod of %s still reports %q synced from this secret, on connections it opened before: the token is rejected wherever it is presented, so istiod loses the cluster when it reconnects or restarts", cp.Context, cp.Key)
+		default:
 			fd.Severity = checks.SeverityInfo
 			fd.Message += fmt.Sprintf("; but istiod of %s reports %q synced, so only the path from %s fails, not istiod's", cp.Context, cp.Key, f.Probes.From)
 		}
@@ -189,6 +203,9 @@ func istiodView(f *model.Fleet) []checks.Finding {
 				continue
 			}
 			expected[e.Key] = true
+			if ignoredDuplicate(f, p.c.Context, s.Ref(), e.Key) {
+				continue // istiod reads the cluster from another secret (MF4013)
+			}
 			statuses := model.ClusterStatuses(read, e.Key)
 			behind := notSynced(statuses)
 			if len(behind) == 0 {
@@ -204,6 +221,9 @@ func istiodView(f *model.Fleet) []checks.Finding {
 				peer = peerWithID(f, cp.Context, cp.Key)
 			}
 			why := explain(f, p, s, e, behind[0].Status, cp)
+			if w := workingDuplicates(f, p, s, e.Key); len(w) > 0 {
+				why += fmt.Sprintf("; %s also names %q and its credentials work, but istiod ignores it as a duplicate of %s (MF4013)", strings.Join(w, " and "), e.Key, s.Ref())
+			}
 			msg := fmt.Sprintf("istiod of %s %s: %s", p.c.Context, describeStatuses(e.Key, statuses), why)
 			if disagree {
 				msg = fmt.Sprintf("istiod replicas of %s disagree: %s. They read the same remote secret, so what differs is the replica (its pod's network or node, or a restart it has not recovered from); for the ones behind: %s",
@@ -227,6 +247,22 @@ func istiodView(f *model.Fleet) []checks.Finding {
 		}
 	}
 	return out
+}
+
+// workingDuplicates lists the other secrets of p istiod reads that name
+// key and whose credentials work, when istiod's view says it uses s.
+func workingDuplicates(f *model.Fleet, p primary, s mesh.RemoteSecret, key string) []string {
+	if f.Probes == nil || !slices.Contains(f.Probes.SecretsInUse(p.c.Context, key), s.Ref()) {
+		return nil
+	}
+	holders, _ := p.holders()
+	var others []string
+	for _, o := range holders[key] {
+		if o.Ref() != s.Ref() {
+			others = append(others, o.Ref())
+		}
+	}
+	return working(f, p.c.Context, key, others)
 }
 
 // unreadView is the unknown finding for an istiod view that could not be

@@ -3,6 +3,8 @@ package discovery
 import (
 	"fmt"
 	"iter"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
@@ -228,7 +230,7 @@ func ownKey(f *model.Fleet) []checks.Finding {
 			} else {
 				// It was meant for a peer, which istiod therefore never reads.
 				sev = checks.SeverityError
-				msg += fmt.Sprintf("; it points at %s, whose cluster ID is %q: the key should be that, and until it is istiod does not read %s", t.c.Context, tid, t.c.Context)
+				msg += fmt.Sprintf("; it points at %s, whose cluster ID is %s: the key should be that, and until it is istiod does not read %s", t.c.Context, checks.Quote(tid, "not known"), t.c.Context)
 			}
 		}
 		out = append(out, checks.NewMF4003(checks.MF4003Subjects{Primary: p.c.Context, Peer: peerIn(ctxs)}, checks.Details{Severity: sev, Object: secretRef(s), Message: msg, Evidence: ev}))
@@ -387,35 +389,165 @@ func covers(f *model.Fleet, p primary, r *model.Cluster, rid string) bool {
 
 // duplicateKey (MF4013): two remote secrets istiod reads name the same
 // cluster ID. istiod registers the cluster from whichever it processes
-// first and ignores the other ("cluster has already been registered",
-// pkg/kube/multicluster): which kubeconfig is in use is left to chance.
+// first and ignores the others ("cluster has already been registered",
+// pkg/kube/multicluster/secretcontroller.go addRemoteConfig). Its
+// /debug/clusterz names the secret it kept: the finding says which one is
+// in use and which is the ignored duplicate, with what each one's
+// credentials get from the peer's API server. Without istiod's view it
+// says which one istiod keeps when it starts: its informer lists the
+// secrets by namespace/name and the queue takes them in that order.
 func duplicateKey(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range primaries(f) {
-		by := map[string][]string{}
-		var order []string
-		for s, e := range p.readEntries() {
-			if e.Key == p.id.ClusterID {
-				continue
-			}
-			if _, ok := by[e.Key]; !ok {
-				order = append(order, e.Key)
-			}
-			by[e.Key] = append(by[e.Key], s.Ref())
-		}
+		holders, order := p.holders()
 		for _, k := range order {
-			refs := by[k]
-			if len(refs) < 2 {
+			ss := holders[k]
+			if len(ss) < 2 {
 				continue
 			}
-			ns, name, _ := strings.Cut(refs[1], "/")
-			out = append(out, checks.NewMF4013(checks.MF4013Subjects{Primary: p.c.Context, Peer: peerWithID(f, p.c.Context, k)}, checks.Details{
-				Object:  &checks.ObjectRef{Kind: "Secret", Namespace: ns, Name: name},
-				Message: fmt.Sprintf("%d remote secrets in %s name cluster %q (%s): istiod uses whichever it reads first and ignores the others", len(refs), p.c.Context, k, strings.Join(refs, ", ")),
-			}))
+			out = append(out, duplicateFinding(f, p, k, ss))
 		}
 	}
 	return out
+}
+
+func duplicateFinding(f *model.Fleet, p primary, key string, ss []mesh.RemoteSecret) checks.Finding {
+	var refs []string
+	for _, s := range ss {
+		refs = append(refs, s.Ref())
+	}
+	first := refs[0] // the one istiod keeps when it starts
+	subjects := checks.MF4013Subjects{Primary: p.c.Context, Peer: peerWithID(f, p.c.Context, key)}
+	var used []string
+	if f.Probes != nil {
+		used = f.Probes.SecretsInUse(p.c.Context, key)
+	}
+	credentials := func(ref string) string { return describeCredentials(f, p.c.Context, ref, key) }
+	switch {
+	case len(used) == 1 && slices.Contains(refs, used[0]):
+		inUse := used[0]
+		var ignored []string
+		for _, r := range refs {
+			if r != inUse {
+				ignored = append(ignored, r)
+			}
+		}
+		ev := []string{fmt.Sprintf("in use: %s (istiod's /debug/clusterz names it for %q); %s", inUse, key, credentials(inUse))}
+		for _, r := range ignored {
+			ev = append(ev, fmt.Sprintf("ignored duplicate: %s; %s", r, credentials(r)))
+		}
+		restart := fmt.Sprintf("at a restart istiod lists the secrets by namespace/name and keeps the first, %s", first)
+		if first == inUse {
+			restart += ", the one in use"
+		} else {
+			restart += ", not the one in use: a restart switches the link to it"
+		}
+		ev = append(ev, restart)
+		msg := fmt.Sprintf("%d remote secrets in %s name cluster %q: istiod uses %s and ignores %s as a duplicate", len(refs), p.c.Context, key, inUse, strings.Join(ignored, " and "))
+		if w := working(f, p.c.Context, key, ignored); len(w) > 0 && !credentialsWork(f, p.c.Context, inUse, key) {
+			msg += fmt.Sprintf("; the one in use does not work (%s), while the ignored %s does", credentials(inUse), strings.Join(w, " and "))
+		}
+		for _, r := range ignored {
+			if cp := credentialProbe(f, p.c.Context, r, key); cp != nil && cp.Outcome == model.CredUnauthorized {
+				msg += fmt.Sprintf("; the API server rejects the token of %s (401): a fault of that secret wherever it is used, which would cut istiod off %q were it ever the one istiod reads", r, key)
+			}
+		}
+		return checks.NewMF4013(subjects, checks.Details{Object: secretObject(ignored[0]), Message: msg, Evidence: ev})
+	case len(used) > 1:
+		return checks.NewMF4013(subjects, checks.Details{Object: secretObject(refs[len(refs)-1]),
+			Message: fmt.Sprintf("%d remote secrets in %s name cluster %q (%s), and istiod's replicas do not agree which one they use (%s): each kept the one it read first", len(refs), p.c.Context, key, strings.Join(refs, ", "), strings.Join(used, ", ")),
+		})
+	}
+	ev := []string{fmt.Sprintf("which one istiod uses now is not known: its /debug/clusterz %s", clusterzState(f, p.c.Context, key))}
+	for _, r := range refs {
+		ev = append(ev, fmt.Sprintf("%s: %s", r, credentials(r)))
+	}
+	return checks.NewMF4013(subjects, checks.Details{Object: secretObject(refs[1]),
+		Message:  fmt.Sprintf("%d remote secrets in %s name cluster %q (%s): istiod uses whichever it reads first and ignores the others; when it starts, that is %s (it lists them by namespace/name)", len(refs), p.c.Context, key, strings.Join(refs, ", "), first),
+		Evidence: ev,
+	})
+}
+
+// holders lists, per cluster ID other than the primary's own, the secrets
+// istiod reads that name it, sorted by namespace/name: the order istiod's
+// informer lists them in when it starts. order holds the IDs as first seen.
+func (p primary) holders() (map[string][]mesh.RemoteSecret, []string) {
+	by := map[string][]mesh.RemoteSecret{}
+	var order []string
+	for s, e := range p.readEntries() {
+		if e.Key == p.id.ClusterID {
+			continue
+		}
+		if _, ok := by[e.Key]; !ok {
+			order = append(order, e.Key)
+		}
+		by[e.Key] = append(by[e.Key], s)
+	}
+	for _, ss := range by {
+		sort.Slice(ss, func(i, j int) bool { return ss[i].Ref() < ss[j].Ref() })
+	}
+	return by, order
+}
+
+// ignoredDuplicate reports whether istiod's view says it registered the
+// cluster key from a secret other than ref: ref is then a duplicate istiod
+// ignores, reported by MF4013, and judging the link by it would contradict
+// istiod.
+func ignoredDuplicate(f *model.Fleet, context, ref, key string) bool {
+	if f.Probes == nil {
+		return false
+	}
+	used := f.Probes.SecretsInUse(context, key)
+	return len(used) > 0 && !slices.Contains(used, ref)
+}
+
+// describeCredentials says what the peer's API server made of a secret's
+// credentials, called from this machine.
+func describeCredentials(f *model.Fleet, context, ref, key string) string {
+	cp := credentialProbe(f, context, ref, key)
+	switch {
+	case cp == nil:
+		return "its credentials were not probed"
+	case cp.Outcome == model.CredOK:
+		return fmt.Sprintf("its credentials work (kube-system UID %s, from %s)", cp.KubeSystemUID, f.Probes.From)
+	case cp.Outcome == model.CredNotRun:
+		return "its credentials were not probed: " + cp.Detail
+	}
+	if what, ok := credentialFailure[cp.Outcome]; ok {
+		return fmt.Sprintf("%s, seen from %s", what, f.Probes.From)
+	}
+	return fmt.Sprintf("its credentials get %s from %s", cp.Outcome, f.Probes.From)
+}
+
+// credentialsWork reports whether the probe of a secret's entry
+// authenticated and the reader's permissions were all granted.
+func credentialsWork(f *model.Fleet, context, ref, key string) bool {
+	cp := credentialProbe(f, context, ref, key)
+	return cp != nil && cp.Outcome == model.CredOK && len(cp.RBACDenied) == 0
+}
+
+// working keeps the refs whose credentials work.
+func working(f *model.Fleet, context, key string, refs []string) []string {
+	var out []string
+	for _, r := range refs {
+		if credentialsWork(f, context, r, key) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// clusterzState says why istiod's view does not name the secret in use.
+func clusterzState(f *model.Fleet, context, key string) string {
+	if f.Probes == nil || len(f.Probes.IstiodViews(context)) == 0 {
+		return "was not read"
+	}
+	for _, v := range f.Probes.IstiodViews(context) {
+		if v.Read() {
+			return fmt.Sprintf("does not list cluster %q", key)
+		}
+	}
+	return "could not be read"
 }
 
 // peerIn is the peer of a finding whose contexts are its primary and, when

@@ -57,7 +57,7 @@ func meshIDs(f *model.Fleet) []checks.Finding {
 		sort.Strings(names)
 		for _, m := range names {
 			all = append(all, byMesh[m]...)
-			ev = append(ev, fmt.Sprintf("mesh ID %q in %s", m, strings.Join(byMesh[m], ", ")))
+			ev = append(ev, fmt.Sprintf("mesh ID %s in %s", checks.Quote(m, "unset"), strings.Join(byMesh[m], ", ")))
 		}
 		out = append(out, checks.NewMF1002(checks.MF1002Subjects{Members: all}, checks.Details{
 			Message:  fmt.Sprintf("the clusters carry %d different mesh IDs (%s): they are not one mesh", len(names), strings.Join(quoteAll(names), ", ")),
@@ -129,7 +129,7 @@ func versionSkew(f *model.Fleet) []checks.Finding {
 		}
 		ma, mi, ok := mesh.MinorVersion(id.Version)
 		if !ok {
-			unparsed = append(unparsed, fmt.Sprintf("%s (image tag %q)", c.Context, id.Version))
+			unparsed = append(unparsed, fmt.Sprintf("%s (image tag %s)", c.Context, checks.Quote(id.Version, "unknown")))
 			continue
 		}
 		vs = append(vs, ver{c.Context, id.Version, ma, mi})

@@ -102,7 +102,7 @@ func usableCA(f *model.Fleet, _ Options) []checks.Finding {
 		chain := path(ca)
 		for _, issuer := range chain[1:] {
 			for _, pr := range pki.CAProblems(issuer) {
-				problems = append(problems, fmt.Sprintf("its issuer %q: %s", issuer.Subject.String(), pr))
+				problems = append(problems, fmt.Sprintf("its issuer %s: %s", pki.Name(issuer), pr))
 			}
 		}
 		problems = append(problems, pki.PathLenProblems(chain)...)
@@ -169,7 +169,7 @@ func chainToRoot(f *model.Fleet, opts Options) []checks.Finding {
 			top := path(ca)
 			last := top[len(top)-1]
 			problems = append(problems, fmt.Sprintf("the signing certificate does not verify up to %s: %s", rootKey, explain(err)))
-			ev = append(ev, fmt.Sprintf("the chain found in the secret ends at %s, issued by %q", pki.Describe(last), last.Issuer.String()))
+			ev = append(ev, fmt.Sprintf("the chain found in the secret ends at %s, issued by %s", pki.Describe(last), pki.IssuerName(last)))
 		}
 		if !pki.SelfSigned(ca.Signing) && !containsCert(ca.Chain, ca.Signing) {
 			problems = append(problems, fmt.Sprintf("%s does not hold the signing certificate, so peers receive workload certificates without the intermediate that signed them", chainKey))
@@ -177,7 +177,7 @@ func chainToRoot(f *model.Fleet, opts Options) []checks.Finding {
 		if len(problems) == 0 {
 			continue
 		}
-		ev = append(ev, "signing certificate "+pki.Describe(ca.Signing)+", issued by "+fmt.Sprintf("%q", ca.Signing.Issuer.String()))
+		ev = append(ev, "signing certificate "+pki.Describe(ca.Signing)+", issued by "+pki.IssuerName(ca.Signing))
 		ev = append(ev, chainKey+": "+describeAll(ca.Chain))
 		ev = append(ev, rootKey+": "+describeAll(ca.Roots))
 		out = append(out, checks.NewMF2006(checks.MF2006Subjects{Primary: p.Context}, checks.Details{Object: secretRef(ca),
@@ -236,14 +236,14 @@ func validity(f *model.Fleet, opts Options) []checks.Finding {
 					c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), opts.Now.UTC().Format(time.RFC3339))}})
 			switch pki.CheckValidity(c, opts.Now, opts.CertWarn, opts.CertError) {
 			case pki.Expired:
-				fd.Message = fmt.Sprintf("%s: the %s %q in %s expired on %s; certificates it signs or anchors are rejected", p.Context, role, c.Subject.String(), p.CA.Secret, day(c.NotAfter))
+				fd.Message = fmt.Sprintf("%s: the %s %s in %s expired on %s; certificates it signs or anchors are rejected", p.Context, role, pki.Name(c), p.CA.Secret, day(c.NotAfter))
 			case pki.NotYetValid:
-				fd.Message = fmt.Sprintf("%s: the %s %q in %s is not valid until %s; certificates it signs or anchors are rejected until then", p.Context, role, c.Subject.String(), p.CA.Secret, day(c.NotBefore))
+				fd.Message = fmt.Sprintf("%s: the %s %s in %s is not valid until %s; certificates it signs or anchors are rejected until then", p.Context, role, pki.Name(c), p.CA.Secret, day(c.NotBefore))
 			case pki.ExpiresVerySoon:
-				fd.Message = fmt.Sprintf("%s: the %s %q in %s expires on %s, in %s (error threshold %s)", p.Context, role, c.Subject.String(), p.CA.Secret, day(c.NotAfter), days(left), days(opts.CertError))
+				fd.Message = fmt.Sprintf("%s: the %s %s in %s expires on %s, in %s (error threshold %s)", p.Context, role, pki.Name(c), p.CA.Secret, day(c.NotAfter), days(left), days(opts.CertError))
 			case pki.ExpiresSoon:
 				fd.Severity = checks.SeverityWarning
-				fd.Message = fmt.Sprintf("%s: the %s %q in %s expires on %s, in %s (warning threshold %s)", p.Context, role, c.Subject.String(), p.CA.Secret, day(c.NotAfter), days(left), days(opts.CertWarn))
+				fd.Message = fmt.Sprintf("%s: the %s %s in %s expires on %s, in %s (warning threshold %s)", p.Context, role, pki.Name(c), p.CA.Secret, day(c.NotAfter), days(left), days(opts.CertWarn))
 			default:
 				continue
 			}
@@ -294,7 +294,7 @@ func weakCrypto(f *model.Fleet, opts Options) []checks.Finding {
 				continue
 			}
 			fd := checks.NewMF2008(checks.MF2008Subjects{Primary: p.Context}, checks.Details{Object: secretRef(p.CA),
-				Message:  fmt.Sprintf("%s: the %s %q in %s: %s", p.Context, roleOf(p.CA, c), c.Subject.String(), p.CA.Secret, strings.Join(problems, "; ")),
+				Message:  fmt.Sprintf("%s: the %s %s in %s: %s", p.Context, roleOf(p.CA, c), pki.Name(c), p.CA.Secret, strings.Join(problems, "; ")),
 				Evidence: []string{pki.Describe(c) + ", key " + pki.DescribePublicKey(c.PublicKey) + ", signature " + c.SignatureAlgorithm.String()}})
 			if broken {
 				fd.Severity = checks.SeverityError

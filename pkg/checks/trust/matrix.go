@@ -275,11 +275,11 @@ func explain(err error) string {
 	switch {
 	case errors.As(err, &unknown):
 		if unknown.Cert != nil {
-			end := fmt.Sprintf("%q", unknown.Cert.Subject.String())
+			end := pki.Name(unknown.Cert)
 			if !unknown.Cert.IsCA {
 				end = "the workload certificate"
 			}
-			why := fmt.Sprintf("no root of the bundle issued the chain (it ends at %s, issued by %q)", end, unknown.Cert.Issuer.String())
+			why := fmt.Sprintf("no root of the bundle issued the chain (it ends at %s, issued by %s)", end, pki.IssuerName(unknown.Cert))
 			if _, hint, ok := strings.Cut(err.Error(), "possibly because of "); ok {
 				why += ", possibly because of " + strings.TrimSuffix(hint, ")")
 			}
@@ -290,9 +290,9 @@ func explain(err error) string {
 		if invalid.Cert != nil {
 			switch invalid.Reason {
 			case x509.Expired:
-				return fmt.Sprintf("%q is outside its validity (%s to %s)", invalid.Cert.Subject.String(), day(invalid.Cert.NotBefore), day(invalid.Cert.NotAfter))
+				return fmt.Sprintf("%s is outside its validity (%s to %s)", pki.Name(invalid.Cert), day(invalid.Cert.NotBefore), day(invalid.Cert.NotAfter))
 			}
-			return fmt.Sprintf("%q: %v", invalid.Cert.Subject.String(), err)
+			return fmt.Sprintf("%s: %v", pki.Name(invalid.Cert), err)
 		}
 	}
 	return err.Error()

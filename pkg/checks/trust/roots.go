@@ -39,6 +39,7 @@ func ChecksWith(opts Options) []checks.Check {
 		with("MF2012", trustDomains),
 		with("MF2013", provenance),
 		with("MF2014", istioCSRRoot),
+		with("MF2015", caConstraints),
 	}
 }
 
@@ -79,6 +80,12 @@ func commonRoot(f *model.Fleet, opts Options) []checks.Finding {
 			if ab.Verdict != model.TrustFail && ba.Verdict != model.TrustFail {
 				continue
 			}
+			if causedByCA(byCtx, ab) && causedByCA(byCtx, ba) {
+				// The roots are the same; a constraint of the issuing CA
+				// is what fails, and MF2015 names it.
+				out = append(out, checks.ReportedUnder("MF2015", a, b))
+				continue
+			}
 			var parts []string
 			for _, c := range []model.TrustCell{ab, ba} {
 				parts = append(parts, describeCell(c))
@@ -99,6 +106,12 @@ func commonRoot(f *model.Fleet, opts Options) []checks.Finding {
 		}
 	}
 	return out
+}
+
+// causedByCA reports whether a cell passes, or fails because of its
+// issuer's CA constraints though the verifier trusts its root (MF2015).
+func causedByCA(byCtx map[string]Peer, c model.TrustCell) bool {
+	return c.Verdict != model.TrustFail || refusedDespiteRoot(byCtx[c.From], byCtx[c.To])
 }
 
 func describeCell(c model.TrustCell) string {

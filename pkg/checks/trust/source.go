@@ -132,9 +132,9 @@ func provenance(f *model.Fleet, _ Options) []checks.Finding {
 				model.AnnotationCertificate, ann[model.AnnotationCertificate], model.AnnotationIssuerName, ref.Name,
 				model.AnnotationIssuerKind, ref.Kind, model.AnnotationIssuerGroup, ref.Group))
 			if ref.IsAWSPCA() {
-				from = append(from, fmt.Sprintf("AWS Private CA through cert-manager's %s %q", ref.Kind, ref.Name))
+				from = append(from, fmt.Sprintf("AWS Private CA through cert-manager's %s %s", ref.Kind, checks.Quote(ref.Name, "(unnamed)")))
 			} else {
-				from = append(from, fmt.Sprintf("cert-manager's %s %q", orDefault(ref.Kind, "Issuer"), ref.Name))
+				from = append(from, fmt.Sprintf("cert-manager's %s %s", orDefault(ref.Kind, "Issuer"), checks.Quote(ref.Name, "(unnamed)")))
 			}
 		}
 		certs := append(p.CA.SigningChain(), p.CA.Roots...)

@@ -106,6 +106,9 @@ type planner struct {
 	annotations map[objKey]*annotationFix
 	stale       []stale
 	plan        fix.Plan
+	// dupNotes holds, per primary|cluster ID, the index in plan.Notes of
+	// the note that settles its duplicate secrets.
+	dupNotes map[string]int
 }
 
 // take reads one finding: which pair it says needs a secret, and what else
@@ -143,6 +146,12 @@ func (pl *planner) takeFor(fd checks.Finding, p *model.Cluster, peers []*model.C
 			return // only the path from this machine fails, or istiod's view is unknown
 		}
 		for _, r := range peers {
+			if pl.workingDuplicate(p, mesh.Identify(r).ClusterID) {
+				// Another secret for the peer works: the duplicate note
+				// keeps it, and nothing that works is rewritten.
+				pl.duplicateNote(p, mesh.Identify(r).ClusterID, fd.Check)
+				continue
+			}
 			if why := pl.notTheSecret(fd, p, r); why != "" {
 				pl.refuse(p.Context, why, fd.Check)
 				continue
@@ -166,6 +175,15 @@ func (pl *planner) takeFor(fd checks.Finding, p *model.Cluster, peers []*model.C
 	s, hasSecret := pl.secretOf(p, fd.Object)
 	for _, r := range peers {
 		rid := mesh.Identify(r).ClusterID
+		switch fd.Check {
+		case "MF4005", "MF4006", "MF4009":
+			if pl.workingDuplicate(p, rid) {
+				// The broken one is a duplicate of a secret that works:
+				// keep that one, rewrite nothing.
+				pl.duplicateNote(p, rid, fd.Check)
+				continue
+			}
+		}
 		switch fd.Check {
 		case "MF4002":
 			// A secret istiod ignores: the peer needs one only when no
@@ -305,6 +323,8 @@ func (pl *planner) notTheSecret(fd checks.Finding, p, r *model.Cluster) string {
 	secret := ""
 	if fd.Object != nil && fd.Object.Kind == "Secret" {
 		secret = fd.Object.Namespace + "/" + fd.Object.Name
+	} else if used := pl.f.Probes.SecretsInUse(p.Context, rid); len(used) == 1 {
+		secret = used[0] // istiod's finding: judged by the secret istiod uses
 	}
 	if status, ok := pl.istiodStatus(p.Context, rid); ok && status == "" {
 		return fmt.Sprintf("istiod of %s has not loaded its remote secret for %q (it does not list the cluster): an istiod that has not caught up, or a second secret for the same cluster ID; a new secret would not change that", p.Context, rid)
@@ -360,49 +380,141 @@ func (pl *planner) annotation(fd checks.Finding, p *model.Cluster) {
 	a.answers.add(fd.Check)
 }
 
-// duplicates (MF4013): several secrets istiod reads name one cluster. Which
-// one to keep is the user's call; the note names the one istiod uses now
-// (from its /debug/clusterz) or the one istioctl's name points to.
+// duplicates (MF4013): several secrets istiod reads name one cluster.
 func (pl *planner) duplicates(fd checks.Finding, p *model.Cluster) {
 	pid := mesh.Identify(p).ClusterID
-	holders := map[string][]mesh.RemoteSecret{}
+	for _, key := range sortedKeys(pl.holders(p)) {
+		if key != pid && containsSecret(pl.holders(p)[key], fd.Object) {
+			pl.duplicateNote(p, key, fd.Check)
+		}
+	}
+}
+
+// duplicateNote says which of the secrets naming one cluster to keep and
+// which to delete (fix deletes nothing itself), once per primary and
+// cluster ID; later callers add the findings it answers. It keeps the one
+// istiod uses (its /debug/clusterz) unless that one's credentials fail and
+// another's work: it never has the user delete a secret that works in
+// favour of one that does not. When the one istiod uses goes, istiod drops
+// the cluster and does not look at the others again
+// (pkg/kube/multicluster/secretcontroller.go: a secret it ignored is
+// processed only on its own next event), so the note ends with a restart.
+func (pl *planner) duplicateNote(p *model.Cluster, key string, answers ...checks.ID) {
+	k := p.Context + "|" + key
+	if i, ok := pl.dupNotes[k]; ok {
+		n := &pl.plan.Notes[i]
+		set := ids(n.Answers...)
+		set.merge(ids(answers...))
+		n.Answers = set.list()
+		return
+	}
+	ss := pl.holders(p)[key]
+	if len(ss) < 2 {
+		return
+	}
+	used := ""
+	if u := pl.f.Probes.SecretsInUse(p.Context, key); len(u) == 1 {
+		used = u[0]
+	}
+	var works []mesh.RemoteSecret
+	for _, s := range ss {
+		if pl.works(p, s.Ref(), key) {
+			works = append(works, s)
+		}
+	}
+	keep, why := ss[0], "the one istiod keeps when it starts: it lists them by namespace/name"
+	switch {
+	case used != "" && (pl.works(p, used, key) || len(works) == 0):
+		for _, s := range ss {
+			if s.Ref() == used {
+				keep, why = s, "the one istiod of "+p.Context+" uses now, by its /debug/clusterz"
+			}
+		}
+		if pl.works(p, used, key) {
+			why += ", and its credentials work"
+		}
+	case len(works) > 0:
+		keep, why = works[0], "its credentials work"
+		if used != "" {
+			why += fmt.Sprintf(", while those of %s, the one istiod of %s uses now, do not", used, p.Context)
+		}
+	default:
+		for _, s := range ss {
+			if s.Name == mesh.RemoteSecretPrefix+strings.ToLower(key) {
+				keep, why = s, "the name istioctl create-remote-secret gives"
+			}
+		}
+	}
+	var drop []string
+	for _, s := range ss {
+		if s.Ref() != keep.Ref() {
+			drop = append(drop, fmt.Sprintf("kubectl --context %s -n %s delete secret %s", p.Context, s.Namespace, s.Name))
+		}
+	}
+	text := fmt.Sprintf("%d secrets in %s name cluster %q, and istiod uses only the one it reads first; keep %s (%s) and delete the others: %s", len(ss), p.Context, key, keep.Ref(), why, strings.Join(drop, "; "))
+	switch {
+	case used != "" && used != keep.Ref():
+		text += fmt.Sprintf("; then restart istiod, which drops %q with %s and does not read %s again by itself: kubectl --context %s -n %s rollout restart deployment/%s", key, used, keep.Ref(), p.Context, p.IstioNamespace, mesh.IstiodApp)
+	case used == "":
+		text += fmt.Sprintf("; istiod's view was not read, so if it used a deleted one, restart it to read %s: kubectl --context %s -n %s rollout restart deployment/%s", keep.Ref(), p.Context, p.IstioNamespace, mesh.IstiodApp)
+	}
+	if pl.dupNotes == nil {
+		pl.dupNotes = map[string]int{}
+	}
+	pl.dupNotes[k] = len(pl.plan.Notes)
+	pl.plan.Notes = append(pl.plan.Notes, fix.Note{Context: p.Context, Answers: ids(answers...).list(), Text: text})
+}
+
+// holders lists, per cluster ID, the secrets of p istiod reads that name
+// it, by namespace/name.
+func (pl *planner) holders(p *model.Cluster) map[string][]mesh.RemoteSecret {
+	out := map[string][]mesh.RemoteSecret{}
 	for _, s := range mesh.RemoteSecrets(p) {
 		if !s.Read() {
 			continue
 		}
 		for _, e := range s.Entries {
-			if e.Key != pid {
-				holders[e.Key] = append(holders[e.Key], s)
-			}
+			out[e.Key] = append(out[e.Key], s)
 		}
 	}
-	for key, ss := range holders {
-		if len(ss) < 2 || !containsSecret(ss, fd.Object) {
-			continue
-		}
-		keep, why := ss[0], "the first by name"
-		if used := pl.istiodSecret(p.Context, key); used != "" {
-			for _, s := range ss {
-				if s.Ref() == used {
-					keep, why = s, "the one istiod of "+p.Context+" uses now"
-				}
-			}
-		} else {
-			for _, s := range ss {
-				if s.Name == mesh.RemoteSecretPrefix+strings.ToLower(key) {
-					keep, why = s, "the name istioctl create-remote-secret gives"
-				}
-			}
-		}
-		var drop []string
-		for _, s := range ss {
-			if s.Ref() != keep.Ref() {
-				drop = append(drop, fmt.Sprintf("kubectl --context %s -n %s delete secret %s", p.Context, s.Namespace, s.Name))
-			}
-		}
-		pl.plan.Notes = append(pl.plan.Notes, fix.Note{Context: p.Context, Answers: []checks.ID{fd.Check},
-			Text: fmt.Sprintf("%d secrets in %s name cluster %q, and istiod uses whichever it reads first; keep %s (%s) and delete the others: %s", len(ss), p.Context, key, keep.Ref(), why, strings.Join(drop, "; "))})
+	for _, ss := range out {
+		sort.Slice(ss, func(i, j int) bool { return ss[i].Ref() < ss[j].Ref() })
 	}
+	return out
+}
+
+// works reports whether the probe of a secret's entry authenticated, with
+// every permission of the reader granted.
+func (pl *planner) works(p *model.Cluster, ref, key string) bool {
+	if ref == "" {
+		return false
+	}
+	cp := pl.credentialProbe(p.Context, ref, key)
+	return cp != nil && cp.Outcome == model.CredOK && len(cp.RBACDenied) == 0
+}
+
+// workingDuplicate reports whether p holds several secrets for key and one
+// of them works: a fix then only settles the duplicates, keeping that one.
+func (pl *planner) workingDuplicate(p *model.Cluster, key string) bool {
+	ss := pl.holders(p)[key]
+	if len(ss) < 2 {
+		return false
+	}
+	for _, s := range ss {
+		if pl.works(p, s.Ref(), key) {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // istiodStatus is what istiod's clusterz says of a cluster ID, across the
@@ -526,8 +638,17 @@ func (pl *planner) remoteSecretChange(pr *pair, server string, src credentialSou
 	rid := mesh.Identify(r).ClusterID
 	ns, name, existing := p.IstioNamespace, remoteSecretName(rid), mesh.RemoteSecret{}
 	found := false
+	used := pl.f.Probes.SecretsInUse(p.Context, rid)
 	for _, s := range mesh.RemoteSecrets(p) {
 		if s.Read() && hasKey(s, rid) && (!found || s.Name == remoteSecretName(rid)) {
+			ns, name, existing, found = s.Namespace, s.Name, s, true
+		}
+	}
+	// The secret istiod registered the cluster from is the one whose
+	// rewrite it picks up (an update of the secret it uses); a rewrite of
+	// an ignored duplicate would change nothing.
+	for _, s := range mesh.RemoteSecrets(p) {
+		if s.Read() && hasKey(s, rid) && len(used) == 1 && s.Ref() == used[0] {
 			ns, name, existing, found = s.Namespace, s.Name, s, true
 		}
 	}

@@ -334,3 +334,36 @@ func TestCompleteErrorsNameNoSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicatesKeepTheSecretThatWorks: with two secrets for one cluster
+// ID, one rejected, the plan never rewrites or deletes the one that works,
+// whichever istiod uses; when istiod uses the broken one, the note ends
+// with the restart that makes it read the working one.
+func TestDuplicatesKeepTheSecretThatWorks(t *testing.T) {
+	for _, tc := range []struct {
+		fixture, working, broken string
+		restart                  bool
+	}{
+		{"MF4013/fail-in-use-works-duplicate-rejected", "istio-remote-secret-west", "istio-remote-secret-west-old", false},
+		{"MF4013/fail-in-use-rejected-duplicate-works", "istio-remote-secret-west-old", "istio-remote-secret-west", true},
+		{"MF4011/fail-in-use-rejected-duplicate-works", "istio-remote-secret-west-old", "istio-remote-secret-west", true},
+	} {
+		plan, _ := planFixture(t, filepath.Join(fixtures, tc.fixture), fix.Options{})
+		for _, c := range plan.Changes {
+			if c.Context == "east" && c.Object.GetKind() == "Secret" && c.Object.GetName() == tc.working {
+				t.Errorf("%s: the plan rewrites %s, which works", tc.fixture, tc.working)
+			}
+		}
+		var notes []string
+		for _, n := range plan.Notes {
+			notes = append(notes, n.Text)
+		}
+		text := strings.Join(notes, "\n")
+		if strings.Contains(text, "delete secret "+tc.working+";") || strings.HasSuffix(text, "delete secret "+tc.working) || !strings.Contains(text, "delete secret "+tc.broken) {
+			t.Errorf("%s: the notes do not keep %s and delete %s:\n%s", tc.fixture, tc.working, tc.broken, text)
+		}
+		if strings.Contains(text, "rollout restart") != tc.restart {
+			t.Errorf("%s: restart in the notes %v, want %v:\n%s", tc.fixture, !tc.restart, tc.restart, text)
+		}
+	}
+}

@@ -11,6 +11,9 @@
 //     path length 0, and the chain up to the root it holds;
 //   - MF2007 expired or expiring: when the intermediate is what expires (a
 //     root that expires is refused: an intermediate cannot outlive it);
+//   - MF2015 a CA constraint (a name constraint excluding the trust
+//     domain, an extended key usage without serverAuth/clientAuth): the new
+//     intermediate carries neither;
 //   - MF2009 only for the CA secret (istiod rewrites a broken
 //     istio-ca-root-cert ConfigMap itself once its CA loads);
 //   - MF6001 a cluster not under the AWS Private CA's root (with the
@@ -67,6 +70,7 @@ const (
 	chainNotRoot  checks.ID = "MF2006"
 	expiry        checks.ID = "MF2007"
 	unparseableCA checks.ID = "MF2009"
+	caConstraint  checks.ID = "MF2015"
 	notPCARoot    checks.ID = "MF6001"
 )
 
@@ -79,6 +83,7 @@ var why = map[checks.ID]string{
 	chainNotRoot:  "its signing chain does not lead to the root it distributes",
 	expiry:        "a certificate of its CA is expired, not yet valid or expiring soon",
 	unparseableCA: "its CA secret is incomplete or does not parse",
+	caConstraint:  "a constraint of its CA makes peers refuse the certificates it signs",
 	notPCARoot:    "it does not sign under the AWS Private CA's root",
 }
 
@@ -90,7 +95,7 @@ func New() Fixer { return Fixer{} }
 
 // Answers lists the checks a new intermediate answers.
 func (Fixer) Answers() []checks.ID {
-	return []checks.ID{noCommonRoot, selfSigned, keyMismatch, notUsableCA, chainNotRoot, expiry, unparseableCA, notPCARoot}
+	return []checks.ID{noCommonRoot, selfSigned, keyMismatch, notUsableCA, chainNotRoot, expiry, unparseableCA, caConstraint, notPCARoot}
 }
 
 // Plan turns the findings into one cacerts change per primary that needs one.
@@ -242,6 +247,9 @@ func (t target) sound(ca mesh.CA) bool {
 	path := pki.BuildPath(ca.Signing, append(append([]*x509.Certificate{}, ca.Chain...), t.root))
 	if !path[len(path)-1].Equal(t.root) || len(pki.PathLenProblems(path)) > 0 {
 		return false
+	}
+	if len(pki.ConstraintProblems(path, pki.SPIFFEID(t.peer.TrustDomain, "default", "default"))) > 0 {
+		return false // its workload certificates are refused (MF2015)
 	}
 	for _, c := range path {
 		if len(pki.CAProblems(c)) > 0 || pki.CheckValidity(c, t.now, t.limits.CertWarn, t.limits.CertError) != pki.Valid {

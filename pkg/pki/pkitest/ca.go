@@ -48,6 +48,11 @@ type Opts struct {
 	SignatureAlgorithm x509.SignatureAlgorithm
 	Organization       string
 	OCSPServer         []string
+	// ExcludedURIDomains and PermittedURIDomains are URI name
+	// constraints (RFC 5280 4.2.1.10), marked critical.
+	ExcludedURIDomains, PermittedURIDomains []string
+	// ExtKeyUsage restricts the certificate's extended key usage.
+	ExtKeyUsage []x509.ExtKeyUsage
 }
 
 // IntPtr is a convenience for Opts.PathLen.
@@ -98,6 +103,11 @@ func template(cn string, o Opts) *x509.Certificate {
 	if o.NoCertSign || o.NotCA {
 		t.KeyUsage = x509.KeyUsageDigitalSignature
 	}
+	if len(o.ExcludedURIDomains) > 0 || len(o.PermittedURIDomains) > 0 {
+		t.ExcludedURIDomains, t.PermittedURIDomains = o.ExcludedURIDomains, o.PermittedURIDomains
+		t.PermittedDNSDomainsCritical = true
+	}
+	t.ExtKeyUsage = o.ExtKeyUsage
 	if o.PathLen != nil {
 		t.MaxPathLen = *o.PathLen
 		t.MaxPathLenZero = *o.PathLen == 0

@@ -150,6 +150,14 @@ func Scenarios() map[string]Scenario {
 	root0 := NewRoot("meshfed test root pathlen 0", Opts{PathLen: IntPtr(0)})
 	add("root-pathlen-zero", plugged("east", root0.Issue("intermediate east", Opts{})), plugged("west", root0.Issue("intermediate west", Opts{})))
 
+	// east's intermediate comes from the shared root but carries a name
+	// constraint excluding the trust domain: peers trust its root, and
+	// still refuse every SPIFFE ID it signs.
+	add("name-constraint", plugged("east", root.Issue("intermediate east (excludes cluster.local)", Opts{ExcludedURIDomains: []string{"cluster.local"}})), plugged("west", west))
+	// east's intermediate may only sign code: workload certificates below
+	// it fail verification for serverAuth and clientAuth.
+	add("intermediate-eku", plugged("east", root.Issue("intermediate east (codeSigning only)", Opts{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}})), plugged("west", west))
+
 	rsaRoot := NewRoot("meshfed test RSA root", Opts{RSABits: 2048})
 	weak := rsaRoot.Issue("intermediate east (weak)", Opts{RSABits: 1024, SignatureAlgorithm: x509.SHA1WithRSA})
 	add("weak-intermediate", plugged("east", weak), plugged("west", rsaRoot.Issue("intermediate west", Opts{RSABits: 2048})))
@@ -203,13 +211,18 @@ func Fixtures() []Fixture {
 	}
 	const errS, warnS, infoS, unkS = "error", "warning", "info", "unknown"
 
-	pass("MF2001", "shared-root", "tls-layout", "multi-root-rotation", "different-trust-domains")
+	// The roots are the same; the cause is east's CA, which MF2015 names.
+	pass("MF2001", "shared-root", "tls-layout", "multi-root-rotation", "different-trust-domains", "name-constraint", "intermediate-eku")
 	for _, n := range []string{"two-roots", "self-signed", "expired-intermediate", "chain-not-to-root", "mismatched-root-configmap", "not-yet-valid", "key-mismatch"} {
 		fail("MF2001", n, exp("MF2001", errS, nil, "east", "west"))
 	}
 	fail("MF2001", "no-cert-sign", exp("MF2001", errS, nil, "east", "west"))
 	fail("MF2001", "istio-csr", exp("MF2001", unkS, nil, "east"))
 	fail("MF2001", "istio-csr-two-roots", exp("MF2001", errS, nil, "east", "west"))
+
+	pass("MF2015", "shared-root", "tls-layout", "two-roots")
+	fail("MF2015", "name-constraint", exp("MF2015", errS, cacertsRef, "east"))
+	fail("MF2015", "intermediate-eku", exp("MF2015", errS, cacertsRef, "east"))
 
 	pass("MF2002", "shared-root", "tls-layout")
 	fail("MF2002", "self-signed", exp("MF2002", errS, selfRef, "east"))

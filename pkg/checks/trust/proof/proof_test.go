@@ -23,6 +23,8 @@ var scenarios = map[string]string{
 	"multi-root rotation":        "MF2001/pass-multi-root-rotation",
 	"kubernetes.io/tls layout":   "MF2001/pass-tls-layout",
 	"not yet valid intermediate": "MF2001/fail-not-yet-valid",
+	"name constraint":            "MF2015/fail-name-constraint",
+	"intermediate's key usage":   "MF2015/fail-intermediate-eku",
 }
 
 // TestMatrixAgreesWithTLS proves, for every trust fixture, that each cell of

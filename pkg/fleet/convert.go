@@ -90,6 +90,8 @@ func fromEndpointSlice(o *discoveryv1.EndpointSlice) model.EndpointSlice {
 		e.Addresses = append(e.Addresses, ep.Addresses...)
 		if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
 			e.Ready++
+		} else {
+			e.NotReady = append(e.NotReady, ep.Addresses...)
 		}
 	}
 	e.Annotations = nil

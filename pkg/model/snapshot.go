@@ -226,6 +226,9 @@ type EndpointSlice struct {
 	AddressType string   `json:"addressType,omitempty"`
 	Addresses   []string `json:"addresses,omitempty"`
 	Ready       int      `json:"ready"`
+	// NotReady are the addresses of the endpoints that are not ready
+	// (conditions.ready false); the others of Addresses are ready.
+	NotReady []string `json:"notReady,omitempty"`
 }
 
 // Workload is a Deployment or Pod reduced to its containers' images and the

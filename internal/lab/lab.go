@@ -263,6 +263,14 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	if err != nil {
 		return l, err
 	}
+	// Faults made on the settled lab, as they happen to a running mesh.
+	for _, f := range sc.Faults {
+		if f.Type == FaultStaleRegistry && l.has(f.Cluster) && l.has(f.Peer) {
+			if err = l.makeStaleRegistry(ctx, l.clusters[f.Cluster], l.clusters[f.Peer]); err != nil {
+				return l, err
+			}
+		}
+	}
 	l.ready = time.Since(l.started)
 	l.logf("lab %s ready in %s", sc.Name, l.ready.Round(100*time.Millisecond))
 	// Nothing logs after Start; drop the writer (a test's t.Log must not

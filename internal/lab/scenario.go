@@ -104,6 +104,19 @@ const (
 	// empty) run and are never ready: their container has a readiness
 	// probe that fails (exec false, which the node stand-ins evaluate).
 	FaultPodNotReady = "pod-not-ready"
+	// FaultStaleRegistry: once the lab has settled, the cluster's remote
+	// secret for peer is given a token the peer rejects (an update in
+	// place, as a rotation gone wrong) and, while istiod still syncs the
+	// new credentials, deleted. istiod drops peer from /debug/clusterz but
+	// keeps the services and endpoint shards it had read from it
+	// (staleregistry.go says why); the lab checks that it does.
+	FaultStaleRegistry = "stale-registry"
+	// FaultDiscoveryLabelDiffers: the cluster's istiod discovers only
+	// namespaces without the label meshfed-lab/outside-discovery
+	// (meshConfig.discoverySelectors), and peer's namespace sample carries
+	// it while the cluster's own does not: istiod reports peer synced and
+	// holds none of the endpoints of peer's sample namespace.
+	FaultDiscoveryLabelDiffers = "discovery-label-differs"
 )
 
 var knownFaults = map[string]bool{
@@ -112,6 +125,7 @@ var knownFaults = map[string]bool{
 	FaultNodeWithoutZone: true, FaultCutPath: true, FaultTrustDomain: true, FaultClusterID: true,
 	FaultPKIScenario: true, FaultStaleRootConfigMap: true, FaultNoHTTPBinService: true,
 	FaultNoSamplePods: true, FaultNoInjection: true, FaultNoSidecar: true, FaultPodNotReady: true,
+	FaultStaleRegistry: true, FaultDiscoveryLabelDiffers: true,
 }
 
 // appFaults lists the sample apps a workload fault of type typ names in
@@ -256,8 +270,8 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		if (f.Type == FaultTrustDomain || f.Type == FaultClusterID || f.Type == FaultPKIScenario || f.Type == FaultStaleRootConfigMap) && f.Value == "" {
 			return nil, fmt.Errorf("scenario %s: %s needs a value", s.Name, f.Type)
 		}
-		if f.Type == FaultCutPath && f.Peer == "" {
-			return nil, fmt.Errorf("scenario %s: cut-path needs a peer", s.Name)
+		if (f.Type == FaultCutPath || f.Type == FaultStaleRegistry || f.Type == FaultDiscoveryLabelDiffers) && f.Peer == "" {
+			return nil, fmt.Errorf("scenario %s: %s needs a peer", s.Name, f.Type)
 		}
 	}
 	return &s, nil
@@ -275,6 +289,16 @@ func (s *Scenario) faultsFor(cluster, typ string) []Fault {
 }
 
 func (s *Scenario) has(cluster, typ string) bool { return len(s.faultsFor(cluster, typ)) > 0 }
+
+// peerOf reports a fault of type typ that names cluster as its peer.
+func (s *Scenario) peerOf(cluster, typ string) bool {
+	for _, f := range s.Faults {
+		if f.Type == typ && f.Peer == cluster {
+			return true
+		}
+	}
+	return false
+}
 
 // hasFor reports a fault of type typ in cluster for peer (a fault naming no
 // peer applies to every peer).

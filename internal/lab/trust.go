@@ -174,10 +174,11 @@ func (l *Lab) staleRootObjects(c *cluster) ([]*unstructured.Unstructured, error)
 	return out, nil
 }
 
-// discoverySelectors leave the stale-root-configmap namespaces out of
+// discoverySelectors leave the stale-root-configmap namespaces (and, for
+// discovery-label-differs, the peer's labelled sample namespace) out of
 // istiod's discovery and select every other namespace, as before.
 func (l *Lab) discoverySelectors(c *cluster) []any {
-	if !l.scenario.has(c.name, FaultStaleRootConfigMap) {
+	if !l.scenario.has(c.name, FaultStaleRootConfigMap) && !l.scenario.has(c.name, FaultDiscoveryLabelDiffers) {
 		return nil
 	}
 	return []any{map[string]any{"matchExpressions": []any{

@@ -90,7 +90,7 @@ func (l *Lab) RegistryClusters(ctx context.Context, primary string) (map[string]
 		return nil, fmt.Errorf("registryz: %s", resp.Status)
 	}
 	var services []struct {
-		Attributes struct{ ServiceRegistry string }
+		Attributes  struct{ ServiceRegistry string }
 		ClusterVIPs struct {
 			Addresses map[string][]string
 		} `json:"clusterVIPs"`

@@ -80,7 +80,9 @@ func Istiod(ctx context.Context, f *model.Fleet, opts Options, addresses map[str
 			// registry first (pkg/kube/multicluster/secretcontroller.go:
 			// addRemoteConfig, deleteCluster), so what the registry holds
 			// beyond clusterz is stale, not a race.
-			v.Registry = readRegistry(ctx, get, ownCluster(v.Clusters))
+			rctx, cancel := registryContext(ctx)
+			v.Registry = readRegistry(rctx, get, ownCluster(v.Clusters))
+			cancel()
 		}
 		return v
 	})
@@ -162,6 +164,22 @@ func monitoringPort(p model.Workload) int {
 		return v
 	}
 	return IstiodMonitoringPort
+}
+
+// registryMargin is how long before the view's own deadline its registry
+// read gives up: a registry still streaming in at the deadline must not cost
+// the clusterz already read (fanOut drops a view that is not back by then).
+const registryMargin = 250 * time.Millisecond
+
+// registryContext ends the registry read registryMargin (at most a tenth of
+// what is left) before ctx.
+func registryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	margin := min(registryMargin, time.Until(dl)/10)
+	return context.WithDeadline(ctx, dl.Add(-margin))
 }
 
 // forwardGetter reads one istiod replica through a port-forward to its pod.

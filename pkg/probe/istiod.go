@@ -74,7 +74,7 @@ func Istiod(ctx context.Context, f *model.Fleet, opts Options, addresses map[str
 			v.Clusters, v.Error = forwardClusterz(ctx, clients[v.Context], t)
 			get = forwardGetter(clients[v.Context], t)
 		}
-		if v.Error == "" {
+		if v.Error == "" && !opts.NoRegistry {
 			// After clusterz, never before: a cluster istiod adds is in
 			// clusterz before its registry, and one it removes leaves its
 			// registry first (pkg/kube/multicluster/secretcontroller.go:

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	meshfed "github.com/meshfed/kubectl-meshfed/pkg/model"
 )
@@ -105,5 +106,31 @@ func TestAddExampleKeepsTheFirstNames(t *testing.T) {
 	}
 	if want := []string{"a/x", "b/x", "c/x"}; !reflect.DeepEqual(ex, want) {
 		t.Errorf("examples %v, want %v", ex, want)
+	}
+}
+
+func TestIstiodReadsTheRegistryOnlyWhenAsked(t *testing.T) {
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.Path)
+		switch r.URL.Path {
+		case "/debug/clusterz":
+			_, _ = w.Write([]byte(`[{"id":"east","syncStatus":"synced"}]`))
+		case registryzPath:
+			_, _ = w.Write([]byte(registryzJSON))
+		case endpointShardzPath:
+			_, _ = w.Write([]byte(shardzJSON))
+		}
+	}))
+	defer srv.Close()
+	f := credFleet(nil)
+	got := Istiod(context.Background(), f, Options{Timeout: 5 * time.Second}, map[string]string{"east": srv.URL})
+	if len(got) != 1 || got[0].Registry == nil || got[0].Registry.Error != "" || len(got[0].Registry.Clusters) != 3 {
+		t.Fatalf("registry read at the debug address: %+v", got)
+	}
+	asked = nil
+	got = Istiod(context.Background(), f, Options{Timeout: 5 * time.Second, NoRegistry: true}, map[string]string{"east": srv.URL})
+	if len(got) != 1 || got[0].Registry != nil || !reflect.DeepEqual(asked, []string{"/debug/clusterz"}) {
+		t.Errorf("NoRegistry: asked %v, view %+v", asked, got)
 	}
 }

@@ -105,9 +105,10 @@ const (
 	// probe that fails (exec false, which the node stand-ins evaluate).
 	FaultPodNotReady = "pod-not-ready"
 	// FaultStaleRegistry: once the lab has settled, the cluster's remote
-	// secret for peer is given a token the peer rejects (an update in
-	// place, as a rotation gone wrong) and, while istiod still syncs the
-	// new credentials, deleted. istiod drops peer from /debug/clusterz but
+	// secret for peer is given the token of a peer identity that may read
+	// only namespaces and ConfigMaps (an update in place, as a rotation to
+	// the wrong service account) and, once istiod shows the new
+	// credentials timed out, deleted. istiod drops peer from /debug/clusterz but
 	// keeps the services and endpoint shards it had read from it
 	// (staleregistry.go says why); the lab checks that it does.
 	FaultStaleRegistry = "stale-registry"

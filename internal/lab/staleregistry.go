@@ -8,13 +8,25 @@ import (
 	"net/http"
 	"time"
 
+	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // makeStaleRegistry is the stale-registry fault, made as it happens to a
-// user: p's remote secret for peer is rewritten with a token peer rejects,
-// then deleted while istiod still syncs the new credentials.
+// user: p's remote secret for peer is rewritten with the token of an
+// identity that may list peer's namespaces and nothing else of what istiod
+// reads (a rotation to the wrong service account), then deleted while
+// istiod reports the new credentials timed out.
+//
+// Why not a token peer rejects outright: istiod then blocks building the
+// new controller until the namespace informer syncs, which it never does;
+// the delete stops it and, racing with it, closes either the old
+// controller (no stale registry) or the new one (stale), as seen both ways
+// in the lab. With namespaces readable the new controller is built at once
+// and the delete always closes it.
 //
 // Why istiod keeps the peer (istio.io/istio, pkg/kube/multicluster): the
 // update starts a second controller for peer and keeps the first serving
@@ -38,7 +50,11 @@ func (l *Lab) makeStaleRegistry(ctx context.Context, p, peer *cluster) error {
 	if err != nil {
 		return fmt.Errorf("stale-registry: %w", err)
 	}
-	kc, err := remoteKubeconfig(peer, spoilToken(peer.token))
+	token, err := namespaceOnlyToken(ctx, peer)
+	if err != nil {
+		return fmt.Errorf("stale-registry: %w", err)
+	}
+	kc, err := remoteKubeconfig(peer, token)
 	if err != nil {
 		return err
 	}
@@ -46,9 +62,10 @@ func (l *Lab) makeStaleRegistry(ctx context.Context, p, peer *cluster) error {
 	if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("stale-registry: %w", err)
 	}
-	// The update is processed once clusterz shows the new credentials'
-	// cluster, which never syncs.
-	if m, err := l.WaitClusterz(ctx, p.name, func(m map[string]string) bool { st, ok := m[peer.id]; return ok && st != Synced }); err != nil {
+	// The new credentials' cluster never syncs: once clusterz shows it
+	// timed out, its component has long been built (the namespace
+	// informer it waits for first synced at once).
+	if m, err := l.WaitClusterz(ctx, p.name, func(m map[string]string) bool { return m[peer.id] == Timeout }); err != nil {
 		return fmt.Errorf("stale-registry: %s's clusterz never showed the rejected credentials for %s: %w (last %v)", p.name, peer.id, err, m)
 	}
 	if err := secrets.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
@@ -66,6 +83,35 @@ func (l *Lab) makeStaleRegistry(ctx context.Context, p, peer *cluster) error {
 	}
 	l.logf("  %s: clusterz no longer lists %s; its registry still holds %d of its services", p.name, peer.id, after[peer.id])
 	return nil
+}
+
+// namespaceOnlyToken is a token of a service account of peer that may read
+// namespaces and ConfigMaps (what istiod's controller for a cluster needs
+// to be built) and none of the services, endpoints or pods it must sync.
+func namespaceOnlyToken(ctx context.Context, peer *cluster) (string, error) {
+	const name = "meshfed-lab-namespaces-only"
+	c := peer.client
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"namespaces", "configmaps"}, Verbs: []string{"get", "list", "watch"}}}}
+	if _, err := c.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", err
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "istio-system"}}
+	if _, err := c.CoreV1().ServiceAccounts("istio-system").Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", err
+	}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: "istio-system"}}}
+	if _, err := c.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", err
+	}
+	expiry := int64(24 * 3600)
+	tr, err := c.CoreV1().ServiceAccounts("istio-system").CreateToken(ctx, name, &authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	return tr.Status.Token, nil
 }
 
 // RegistryClusters reads a primary's /debug/registryz: for each cluster

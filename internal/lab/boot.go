@@ -620,7 +620,7 @@ func (l *Lab) expectedIDs(p *cluster) []string {
 	out := []string{p.id}
 	for _, n := range l.names {
 		q := l.clusters[n]
-		if q != p && q.id != p.id && !l.scenario.hasFor(p.name, n, FaultMissingRemoteSecret) {
+		if q != p && q.id != p.id && !l.scenario.hasFor(p.name, n, FaultMissingRemoteSecret) && !contains(p.secretsGone, n) {
 			out = append(out, q.id)
 		}
 	}

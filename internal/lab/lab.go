@@ -86,6 +86,9 @@ type Lab struct {
 
 // cluster is one cluster's processes, files and clients.
 type cluster struct {
+	// secretsGone are the peers whose remote secret a fault deleted after
+	// the lab settled (stale-registry): istiod no longer lists them.
+	secretsGone []string
 	name      string
 	id        string // CLUSTER_ID; the name unless a cluster-id fault says otherwise
 	index     int    // 0-based

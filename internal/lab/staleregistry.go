@@ -71,6 +71,7 @@ func (l *Lab) makeStaleRegistry(ctx context.Context, p, peer *cluster) error {
 	if err := secrets.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("stale-registry: %w", err)
 	}
+	p.secretsGone = append(p.secretsGone, peer.name) // a restarted istiod settles without it
 	if m, err := l.WaitClusterz(ctx, p.name, func(m map[string]string) bool { _, ok := m[peer.id]; return !ok }); err != nil {
 		return fmt.Errorf("stale-registry: %s's clusterz still lists %s after its secret was deleted: %w (last %v)", p.name, peer.id, err, m)
 	}

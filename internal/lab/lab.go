@@ -89,20 +89,20 @@ type cluster struct {
 	// secretsGone are the peers whose remote secret a fault deleted after
 	// the lab settled (stale-registry): istiod no longer lists them.
 	secretsGone []string
-	name      string
-	id        string // CLUSTER_ID; the name unless a cluster-id fault says otherwise
-	index     int    // 0-based
-	dir       string
-	role      string // primary or remote
-	network   string
-	primary   string // the primary a remote is controlled by
-	rest      *rest.Config
-	client    kubernetes.Interface
-	dyn       dynamic.Interface
-	apiserver *proc
-	kcm       *proc
-	istiod    *proc
-	meshCA    *ca // signs workload certificates (cacerts); nil when self-signed
+	name        string
+	id          string // CLUSTER_ID; the name unless a cluster-id fault says otherwise
+	index       int    // 0-based
+	dir         string
+	role        string // primary or remote
+	network     string
+	primary     string // the primary a remote is controlled by
+	rest        *rest.Config
+	client      kubernetes.Interface
+	dyn         dynamic.Interface
+	apiserver   *proc
+	kcm         *proc
+	istiod      *proc
+	meshCA      *ca // signs workload certificates (cacerts); nil when self-signed
 	// istiodEnv is extra environment for istiod (pki-scenario faults).
 	istiodEnv map[string]string
 	// istiodErr: istiod refused its CA and exited during Start (only with a

@@ -470,13 +470,7 @@ func (l *Lab) writeRemoteSecret(ctx context.Context, p, peer *cluster, token str
 }
 
 func (l *Lab) writeRemoteSecretNamed(ctx context.Context, p, peer *cluster, token, name string) error {
-	kc := clientcmdapi.NewConfig()
-	// istioctl names everything in the kubeconfig after the cluster ID (--name).
-	kc.Clusters[peer.id] = &clientcmdapi.Cluster{Server: peer.rest.Host, CertificateAuthorityData: peer.kubeCA.certPEM}
-	kc.AuthInfos[peer.id] = &clientcmdapi.AuthInfo{Token: token}
-	kc.Contexts[peer.id] = &clientcmdapi.Context{Cluster: peer.id, AuthInfo: peer.id}
-	kc.CurrentContext = peer.id
-	b, err := clientcmd.Write(*kc)
+	b, err := remoteKubeconfig(peer, token)
 	if err != nil {
 		return err
 	}
@@ -516,6 +510,18 @@ func (l *Lab) ReaddRemoteSecret(ctx context.Context, primary, peer string) error
 		return err
 	}
 	return l.writeRemoteSecret(ctx, p, q, q.token)
+}
+
+// remoteKubeconfig is the kubeconfig of a remote secret for peer, as
+// istioctl create-remote-secret writes it.
+func remoteKubeconfig(peer *cluster, token string) ([]byte, error) {
+	kc := clientcmdapi.NewConfig()
+	// istioctl names everything in the kubeconfig after the cluster ID (--name).
+	kc.Clusters[peer.id] = &clientcmdapi.Cluster{Server: peer.rest.Host, CertificateAuthorityData: peer.kubeCA.certPEM}
+	kc.AuthInfos[peer.id] = &clientcmdapi.AuthInfo{Token: token}
+	kc.Contexts[peer.id] = &clientcmdapi.Context{Cluster: peer.id, AuthInfo: peer.id}
+	kc.CurrentContext = peer.id
+	return clientcmd.Write(*kc)
 }
 
 // spoilToken keeps a token's shape but breaks its signature, as a token
@@ -639,7 +645,7 @@ func (l *Lab) expectedIDs(p *cluster) []string {
 	out := []string{p.id}
 	for _, n := range l.names {
 		q := l.clusters[n]
-		if q != p && q.id != p.id && !l.scenario.hasFor(p.name, n, FaultMissingRemoteSecret) {
+		if q != p && q.id != p.id && !l.scenario.hasFor(p.name, n, FaultMissingRemoteSecret) && !contains(p.secretsGone, n) {
 			out = append(out, q.id)
 		}
 	}

@@ -86,20 +86,23 @@ type Lab struct {
 
 // cluster is one cluster's processes, files and clients.
 type cluster struct {
-	name      string
-	id        string // CLUSTER_ID; the name unless a cluster-id fault says otherwise
-	index     int    // 0-based
-	dir       string
-	role      string // primary or remote
-	network   string
-	primary   string // the primary a remote is controlled by
-	rest      *rest.Config
-	client    kubernetes.Interface
-	dyn       dynamic.Interface
-	apiserver *proc
-	kcm       *proc
-	istiod    *proc
-	meshCA    *ca // signs workload certificates (cacerts); nil when self-signed
+	// secretsGone are the peers whose remote secret a fault deleted after
+	// the lab settled (stale-registry): istiod no longer lists them.
+	secretsGone []string
+	name        string
+	id          string // CLUSTER_ID; the name unless a cluster-id fault says otherwise
+	index       int    // 0-based
+	dir         string
+	role        string // primary or remote
+	network     string
+	primary     string // the primary a remote is controlled by
+	rest        *rest.Config
+	client      kubernetes.Interface
+	dyn         dynamic.Interface
+	apiserver   *proc
+	kcm         *proc
+	istiod      *proc
+	meshCA      *ca // signs workload certificates (cacerts); nil when self-signed
 	// istiodEnv is extra environment for istiod (pki-scenario faults).
 	istiodEnv map[string]string
 	// istiodErr: istiod refused its CA and exited during Start (only with a
@@ -262,6 +265,14 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	err = errors.Join(l.waitSettled(ctx), <-workloads)
 	if err != nil {
 		return l, err
+	}
+	// Faults made on the settled lab, as they happen to a running mesh.
+	for _, f := range sc.Faults {
+		if f.Type == FaultStaleRegistry && l.has(f.Cluster) && l.has(f.Peer) {
+			if err = l.makeStaleRegistry(ctx, l.clusters[f.Cluster], l.clusters[f.Peer]); err != nil {
+				return l, err
+			}
+		}
 	}
 	l.ready = time.Since(l.started)
 	l.logf("lab %s ready in %s", sc.Name, l.ready.Round(100*time.Millisecond))

@@ -125,6 +125,20 @@ const (
 	// pods (a Deployment, injected like the other samples): a headless
 	// service whose pods are on one network only (istio/istio#38327).
 	FaultHeadlessDB = "headless-db"
+	// FaultStaleRegistry: once the lab has settled, the cluster's remote
+	// secret for peer is given the token of a peer identity that may read
+	// only namespaces and ConfigMaps (an update in place, as a rotation to
+	// the wrong service account) and, once istiod shows the new
+	// credentials timed out, deleted. istiod drops peer from /debug/clusterz but
+	// keeps the services and endpoint shards it had read from it
+	// (staleregistry.go says why); the lab checks that it does.
+	FaultStaleRegistry = "stale-registry"
+	// FaultDiscoveryLabelDiffers: the cluster's istiod discovers only
+	// namespaces without the label meshfed-lab/outside-discovery
+	// (meshConfig.discoverySelectors), and peer's namespace sample carries
+	// it while the cluster's own does not: istiod reports peer synced and
+	// holds none of the endpoints of peer's sample namespace.
+	FaultDiscoveryLabelDiffers = "discovery-label-differs"
 )
 
 var knownFaults = map[string]bool{
@@ -134,7 +148,7 @@ var knownFaults = map[string]bool{
 	FaultPKIScenario: true, FaultStaleRootConfigMap: true, FaultNoHTTPBinService: true,
 	FaultNoSamplePods: true, FaultNoInjection: true, FaultNoSidecar: true, FaultPodNotReady: true,
 	FaultDiscoverySelectors: true, FaultHeadlessDB: true,
-	FaultDuplicateRemoteSecret: true,
+	FaultDuplicateRemoteSecret: true, FaultStaleRegistry: true, FaultDiscoveryLabelDiffers: true,
 }
 
 // Values of FaultDuplicateRemoteSecret.
@@ -302,8 +316,8 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		if f.Type == FaultDuplicateRemoteSecret && (f.Peer == "" || (f.Value != DuplicateGoodFirst && f.Value != DuplicateBadFirst)) {
 			return nil, fmt.Errorf("scenario %s: %s needs a peer and the value %s or %s", s.Name, f.Type, DuplicateGoodFirst, DuplicateBadFirst)
 		}
-		if f.Type == FaultCutPath && f.Peer == "" {
-			return nil, fmt.Errorf("scenario %s: cut-path needs a peer", s.Name)
+				if (f.Type == FaultCutPath || f.Type == FaultStaleRegistry || f.Type == FaultDiscoveryLabelDiffers) && f.Peer == "" {
+			return nil, fmt.Errorf("scenario %s: %s needs a peer", s.Name, f.Type)
 		}
 	}
 	return &s, nil
@@ -326,6 +340,16 @@ func (s *Scenario) has(cluster, typ string) bool { return len(s.faultsFor(cluste
 func (s *Scenario) hasAnywhere(typ string) bool {
 	for _, f := range s.Faults {
 		if f.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// peerOf reports a fault of type typ that names cluster as its peer.
+func (s *Scenario) peerOf(cluster, typ string) bool {
+	for _, f := range s.Faults {
+		if f.Type == typ && f.Peer == cluster {
 			return true
 		}
 	}

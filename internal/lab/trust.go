@@ -175,12 +175,13 @@ func (l *Lab) staleRootObjects(c *cluster) ([]*unstructured.Unstructured, error)
 }
 
 // discoverySelectors are the cluster's meshConfig discoverySelectors: the
-// stale-root-configmap fault leaves its namespaces out and selects every
-// other namespace, as before; discovery-selectors selects only namespaces
+// stale-root-configmap fault leaves its namespaces out (and
+// discovery-label-differs the peer's labelled sample namespace) and selects
+// every other namespace, as before; discovery-selectors selects only namespaces
 // labelled as its value says.
 func (l *Lab) discoverySelectors(c *cluster) []any {
 	var out []any
-	if l.scenario.has(c.name, FaultStaleRootConfigMap) {
+	if l.scenario.has(c.name, FaultStaleRootConfigMap) || l.scenario.has(c.name, FaultDiscoveryLabelDiffers) {
 		out = append(out, map[string]any{"matchExpressions": []any{
 			map[string]any{"key": OutsideDiscoveryLabel, "operator": "DoesNotExist"},
 		}})

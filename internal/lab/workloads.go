@@ -152,6 +152,9 @@ func mergeValues(base, over map[string]any) map[string]any {
 type workloadData struct {
 	*TemplateData
 	NoInjection bool
+	// OutsideDiscovery labels namespace sample OutsideDiscoveryLabel
+	// (discovery-label-differs names the cluster as its peer).
+	OutsideDiscovery bool
 	// NoPods, NoSidecar and NotReady are keyed by sample app.
 	NoPods, NoSidecar, NotReady map[string]bool
 	// DBPods: this cluster runs the pods of the headless Service db (headless-db).
@@ -161,11 +164,12 @@ type workloadData struct {
 func (l *Lab) workloadData(c *cluster, d *TemplateData) workloadData {
 	sc := l.scenario
 	return workloadData{TemplateData: d,
-		NoInjection: sc.has(c.name, FaultNoInjection),
-		NoPods:      sc.appFaults(c.name, FaultNoSamplePods),
-		NoSidecar:   sc.appFaults(c.name, FaultNoSidecar),
-		NotReady:    sc.appFaults(c.name, FaultPodNotReady),
-		DBPods:      sc.has(c.name, FaultHeadlessDB),
+		NoInjection:      sc.has(c.name, FaultNoInjection),
+		OutsideDiscovery: sc.peerOf(c.name, FaultDiscoveryLabelDiffers),
+		NoPods:           sc.appFaults(c.name, FaultNoSamplePods),
+		NoSidecar:        sc.appFaults(c.name, FaultNoSidecar),
+		NotReady:         sc.appFaults(c.name, FaultPodNotReady),
+		DBPods:           sc.has(c.name, FaultHeadlessDB),
 	}
 }
 

@@ -58,6 +58,8 @@ const (
 	MF4014 ID = "MF4014" // A service has endpoints elsewhere but no Service object here, and DNS is not proxied
 	MF4015 ID = "MF4015" // A remote secret's identity does not fit the role of the cluster it reads
 	MF4016 ID = "MF4016" // A service's endpoints in one network have no pod behind them, and other networks call it
+	MF4020 ID = "MF4020" // istiod still holds the services and endpoints of a cluster it no longer watches
+	MF4021 ID = "MF4021" // istiod reports a peer synced but lacks its ready endpoints
 	MF4032 ID = "MF4032" // A primary's discoverySelectors drop a peer's namespace
 	MF5001 ID = "MF5001" // Nodes without region or zone labels
 	MF5002 ID = "MF5002" // Locality failover without outlier detection
@@ -810,6 +812,36 @@ func NewMF4016(s MF4016Subjects, d Details) Finding {
 	b.add(RoleCluster, s.Cluster)
 	b.add(RoleMember, s.Members...)
 	return b.finding(MF4016, AreaDiscovery, d)
+}
+
+// MF4020Subjects are the contexts an MF4020 finding is about, by role.
+type MF4020Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4020 is an MF4020 finding (istiod still holds the services and endpoints of a cluster it no longer watches) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4020(s MF4020Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4020, AreaDiscovery, d)
+}
+
+// MF4021Subjects are the contexts an MF4021 finding is about, by role.
+type MF4021Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4021 is an MF4021 finding (istiod reports a peer synced but lacks its ready endpoints) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4021(s MF4021Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4021, AreaDiscovery, d)
 }
 
 // MF4032Subjects are the contexts an MF4032 finding is about, by role.

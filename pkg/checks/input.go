@@ -14,6 +14,9 @@ const (
 	// InputAWSNetwork is the AWS network under the clusters (--aws, or EKS
 	// contexts with AWS credentials).
 	InputAWSNetwork Input = "aws-network"
+	// InputIstiodViews is what each primary's istiod reports of itself
+	// (clusterz, its registry), read by the live probes.
+	InputIstiodViews Input = "istiod-views"
 )
 
 var inputs = map[Input]struct {
@@ -27,6 +30,8 @@ var inputs = map[Input]struct {
 		"the AWS Private CA named with --pca-arn", "no AWS Private CA was named; --pca-arn ARN runs them"},
 	InputAWSNetwork: {func(f *model.Fleet) bool { return f.AWSNetwork != nil },
 		"the AWS network, read with --aws or for EKS contexts when AWS credentials are found", "the AWS network was not read; --aws runs them (EKS contexts with AWS credentials do by themselves)"},
+	InputIstiodViews: {func(f *model.Fleet) bool { return f.Probes != nil && f.Probes.Skipped == "" },
+		"istiod's own views (clusterz, its registry), read through a port-forward to each istiod pod by the live probes", "istiod was not asked: the live probes did not run (--no-probes, no time left by the run's deadline, or a run from files without them)"},
 }
 
 // String says what the input is and how to have it read.

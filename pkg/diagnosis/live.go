@@ -30,7 +30,7 @@ func Live() Service {
 // mesh included, ends by now + --timeout; the probes and the AWS reads start
 // when it has ended and end by then + --probe-timeout.
 func OpenLive(req Request, reread bool) Reader {
-	l := &live{}
+	l := &live{noRegistry: !judgesRegistry(req.Checks)}
 	opts := fleet.Options{Timeout: req.Timeout, Deadline: time.Now().Add(req.Timeout), IstioNamespace: req.IstioNamespace, Latest: reread}
 	if !req.NoProbes {
 		// Each cluster's credential and istiod probes start as soon as
@@ -52,6 +52,24 @@ type live struct {
 
 	probesOnce sync.Once
 	probesEnd  time.Time
+	// noRegistry: no selected check judges istiod's registry, so it is not
+	// read.
+	noRegistry bool
+}
+
+// judgesRegistry reports whether a check that judges istiod's registry
+// (MF4020, MF4021) is selected; a run without checks (topology) judges none.
+func judgesRegistry(sel *checks.Selection) bool {
+	if sel == nil {
+		return false
+	}
+	cat := checks.DefaultCatalog()
+	for _, id := range []checks.ID{checks.MF4020, checks.MF4021} {
+		if m, ok := cat.Lookup(id); ok && sel.Includes(m) {
+			return true
+		}
+	}
+	return false
 }
 
 // probeDeadline is when the probe phase ends: --probe-timeout after its
@@ -66,7 +84,7 @@ func (l *live) probeDeadline(req Request) time.Time {
 // pods are reached through the API server the snapshot was read from, with
 // the user's own credentials, over the connection the read opened.
 func (l *live) probeOptions() probe.Options {
-	return probe.Options{Client: func(context string) (*kube.Client, error) { return l.collector.Clients().Client(context) }}
+	return probe.Options{NoRegistry: l.noRegistry, Client: func(context string) (*kube.Client, error) { return l.collector.Clients().Client(context) }}
 }
 
 func (l *live) Choose(ctx context.Context, req Request) ([]checks.ContextChoice, error) {

@@ -94,6 +94,8 @@ func fromEndpointSlice(o *discoveryv1.EndpointSlice) model.EndpointSlice {
 			if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {
 				e.NoPod = append(e.NoPod, ep.Addresses...)
 			}
+		} else {
+			e.NotReady = append(e.NotReady, ep.Addresses...)
 		}
 	}
 	for _, p := range o.Ports {

@@ -203,6 +203,10 @@ type IstiodView struct {
 	NotRun   string          `json:"notRun,omitempty"`
 	Error    string          `json:"error,omitempty"`
 	Clusters []IstiodCluster `json:"clusters,omitempty"`
+	// Registry is the replica's service registry, read after its clusterz
+	// (so that a cluster added or removed in between is never seen in the
+	// registry and not in clusterz); nil when clusterz could not be read.
+	Registry *IstiodRegistry `json:"registry,omitempty"`
 }
 
 // Read reports whether the view holds istiod's answer.

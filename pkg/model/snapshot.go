@@ -236,6 +236,9 @@ type EndpointSlice struct {
 	// controller. istiod holds them without a pod's TLS mode, locality
 	// and identity.
 	NoPod []string `json:"noPod,omitempty"`
+	// NotReady are the addresses of the endpoints that are not ready
+	// (conditions.ready false); the others of Addresses are ready.
+	NotReady []string `json:"notReady,omitempty"`
 }
 
 // EndpointPort is one port of an EndpointSlice.

@@ -56,6 +56,10 @@ type Options struct {
 	// RESTConfig gives the client configuration of a context when Client is
 	// nil (both nil: istiod is read only at the debug addresses given).
 	RESTConfig func(context string) (*rest.Config, error)
+	// NoRegistry: istiod's registry is not read after its clusterz (no
+	// check that judges it runs: topology, or --skip MF4020,MF4021); on
+	// a large mesh it is tens of megabytes per replica.
+	NoRegistry bool
 }
 
 func (o Options) withDefaults() Options {

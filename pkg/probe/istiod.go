@@ -63,12 +63,26 @@ func Istiod(ctx context.Context, f *model.Fleet, opts Options, addresses map[str
 	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(targets), func(ctx context.Context, i int) model.IstiodView {
 		t := targets[i]
 		v := t.view
+		var get getter
 		switch {
 		case v.NotRun != "":
+			return v
 		case t.url != "":
 			v.Clusters, v.Error = readClusterz(ctx, client, t.url)
+			get = httpGetter(client, t.url)
 		default:
 			v.Clusters, v.Error = forwardClusterz(ctx, clients[v.Context], t)
+			get = forwardGetter(clients[v.Context], t)
+		}
+		if v.Error == "" && !opts.NoRegistry {
+			// After clusterz, never before: a cluster istiod adds is in
+			// clusterz before its registry, and one it removes leaves its
+			// registry first (pkg/kube/multicluster/secretcontroller.go:
+			// addRemoteConfig, deleteCluster), so what the registry holds
+			// beyond clusterz is stale, not a race.
+			rctx, cancel := registryContext(ctx)
+			v.Registry = readRegistry(rctx, get, ownCluster(v.Clusters))
+			cancel()
 		}
 		return v
 	})
@@ -150,6 +164,40 @@ func monitoringPort(p model.Workload) int {
 		return v
 	}
 	return IstiodMonitoringPort
+}
+
+// registryMargin is how long before the view's own deadline its registry
+// read gives up: a registry still streaming in at the deadline must not cost
+// the clusterz already read (fanOut drops a view that is not back by then).
+const registryMargin = 250 * time.Millisecond
+
+// registryContext ends the registry read registryMargin (at most a tenth of
+// what is left) before ctx.
+func registryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	margin := min(registryMargin, time.Until(dl)/10)
+	return context.WithDeadline(ctx, dl.Add(-margin))
+}
+
+// forwardGetter reads one istiod replica through a port-forward to its pod.
+func forwardGetter(cl *kube.Client, t istiodTarget) getter {
+	return func(ctx context.Context, path string, read func(io.Reader) error) error {
+		return portForwardStream(ctx, cl, t.namespace, t.pod, t.port, path, read)
+	}
+}
+
+// ownCluster is the istiod's own cluster in its clusterz: the entry no
+// remote secret configures.
+func ownCluster(cs []model.IstiodCluster) string {
+	for _, c := range cs {
+		if c.SecretName == "" {
+			return c.ID
+		}
+	}
+	return ""
 }
 
 func forwardClusterz(ctx context.Context, cl *kube.Client, t istiodTarget) ([]model.IstiodCluster, string) {

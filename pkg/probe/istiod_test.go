@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -119,6 +120,12 @@ func TestIstiodReadsEveryReplicaThroughAPortForward(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			asked = append(asked, fmt.Sprintf("%d %s", port, r.URL.Path))
+			switch r.URL.Path {
+			case registryzPath:
+				return 200, registryzJSON
+			case endpointShardzPath:
+				return 200, shardzJSON
+			}
 			return 200, `[{"id":"west","secretName":"istio-system/istio-remote-secret-west","syncStatus":"synced"},{"id":"east","syncStatus":"synced"}]`
 		}),
 		"istiod-b":       hangs{release},
@@ -162,8 +169,18 @@ func TestIstiodReadsEveryReplicaThroughAPortForward(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(asked) != 1 || asked[0] != "15099 /debug/clusterz" {
-		t.Errorf("istiod-a was asked %v, want /debug/clusterz on its prometheus.io/port", asked)
+	// clusterz first, then the registry, through the same port.
+	if want := []string{"15099 /debug/clusterz", "15099 /debug/registryz", "15099 /debug/endpointShardz"}; !slices.Equal(asked, want) {
+		t.Errorf("istiod-a was asked %v, want %v: on its prometheus.io/port", asked, want)
+	}
+	if a.Registry == nil || a.Registry.Error != "" || a.Registry.RegistryOf("west") == nil || a.Registry.RegistryOf("west").Ready["sample/httpbin"][0] != "10.2.0.5" {
+		t.Errorf("istiod-a's registry through the port-forward: %+v", a.Registry)
+	}
+	// A replica whose clusterz could not be read is not asked its registry.
+	for _, p := range []string{"istiod-b", "istiod-c", "istiod-d"} {
+		if r := byPod["istio-system/"+p].Registry; r != nil {
+			t.Errorf("%s: registry read after clusterz failed: %+v", p, r)
+		}
 	}
 	if a.Address != "port-forward to istio-system/istiod-a:15099" {
 		t.Errorf("istiod-a's address %q", a.Address)

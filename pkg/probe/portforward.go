@@ -25,13 +25,26 @@ import (
 // so no local port is opened. It returns the body of a 200 answer; every
 // step ends when ctx does, even where client-go takes no context.
 func portForwardGet(ctx context.Context, cl *kube.Client, namespace, pod string, port int, path string, limit int64) ([]byte, error) {
+	var body []byte
+	err := portForwardStream(ctx, cl, namespace, pod, port, path, func(r io.Reader) error {
+		b, err := io.ReadAll(io.LimitReader(r, limit))
+		body = b
+		return err
+	})
+	return body, err
+}
+
+// portForwardStream is portForwardGet for answers too large to hold: read
+// consumes the body of a 200 answer as it arrives (istiod's registry of a
+// large mesh is tens of megabytes), and its error is the call's.
+func portForwardStream(ctx context.Context, cl *kube.Client, namespace, pod string, port int, path string, read func(io.Reader) error) error {
 	dialer, err := cl.PortForwardDialer(namespace, pod)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	conn, err := dialContext(ctx, dialer)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer conn.Close()
 	// A stream that hangs (a kubelet that accepted the upgrade and went
@@ -47,7 +60,7 @@ func portForwardGet(ctx context.Context, cl *kube.Client, namespace, pod string,
 	headers.Set(corev1.PortForwardRequestIDHeader, "0")
 	errorStream, err := conn.CreateStream(headers)
 	if err != nil {
-		return nil, ctxOr(ctx, fmt.Errorf("creating the error stream: %w", err))
+		return ctxOr(ctx, fmt.Errorf("creating the error stream: %w", err))
 	}
 	_ = errorStream.Close() // nothing is sent on it
 	remoteErr := make(chan string, 1)
@@ -58,18 +71,18 @@ func portForwardGet(ctx context.Context, cl *kube.Client, namespace, pod string,
 	headers.Set(corev1.StreamType, corev1.StreamTypeData)
 	data, err := conn.CreateStream(headers)
 	if err != nil {
-		return nil, ctxOr(ctx, fmt.Errorf("creating the data stream: %w", err))
+		return ctxOr(ctx, fmt.Errorf("creating the data stream: %w", err))
 	}
 	defer data.Reset()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost"+path, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Close = true
-	body, err := exchange(req, data, limit)
+	err = exchange(req, data, read)
 	if err == nil {
-		return body, nil
+		return nil
 	}
 	// The kubelet says on the error stream why the pod's port did not
 	// answer (nothing listening, the pod gone); prefer its words.
@@ -77,31 +90,31 @@ func portForwardGet(ctx context.Context, cl *kube.Client, namespace, pod string,
 	select {
 	case msg := <-remoteErr:
 		if msg != "" && ctx.Err() == nil {
-			return nil, errors.New(msg)
+			return errors.New(msg)
 		}
 	case <-ctx.Done():
 	}
-	return nil, ctxOr(ctx, err)
+	return ctxOr(ctx, err)
 }
 
-// exchange writes req on the stream and reads the answer.
-func exchange(req *http.Request, stream io.ReadWriter, limit int64) ([]byte, error) {
+// exchange writes req on the stream and hands the body of a 200 answer to
+// read.
+func exchange(req *http.Request, stream io.ReadWriter, read func(io.Reader) error) error {
 	if err := req.Write(stream); err != nil {
-		return nil, fmt.Errorf("sending %s: %w", req.URL.Path, err)
+		return fmt.Errorf("sending %s: %w", req.URL.Path, err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(stream), req)
 	if err != nil {
-		return nil, fmt.Errorf("reading the answer to %s: %w", req.URL.Path, err)
+		return fmt.Errorf("reading the answer to %s: %w", req.URL.Path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
-	if err != nil {
-		return nil, fmt.Errorf("reading the answer to %s: %w", req.URL.Path, err)
-	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered %s", req.URL.Path, resp.Status)
+		return fmt.Errorf("%s answered %s", req.URL.Path, resp.Status)
 	}
-	return b, nil
+	if err := read(resp.Body); err != nil {
+		return fmt.Errorf("reading the answer to %s: %w", req.URL.Path, err)
+	}
+	return nil
 }
 
 // dialContext upgrades the connection, giving up when ctx ends: client-go's

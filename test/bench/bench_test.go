@@ -258,6 +258,13 @@ func BenchmarkPaired(b *testing.B) {
 		{name: "doctor (probes)", path: plugin, args: []string{"doctor", "-o", "json", "--contexts", contexts}},
 		{name: "version", path: plugin, args: []string{"version"}},
 	}
+	// MESHFED_PLUGIN_BASELINE: another build of the plugin (main's, say)
+	// whose doctor with probes runs in the same rounds, to measure what a
+	// change to the probes costs.
+	baseline := os.Getenv("MESHFED_PLUGIN_BASELINE")
+	if baseline != "" {
+		procs = append(procs, &process{name: "doctor (probes) base", path: baseline, args: []string{"doctor", "-o", "json", "--contexts", contexts}})
+	}
 	istioctl := filepath.Join(os.Getenv("MESHFED_LAB_BIN"), "istioctl")
 	if _, err := os.Stat(istioctl); err != nil {
 		b.Fatalf("no istioctl at %s: run tools/build.sh istioctl", istioctl)
@@ -300,7 +307,7 @@ func BenchmarkPaired(b *testing.B) {
 			fmt.Sprintf("%s–%s", slices.Min(p.walls).Round(time.Millisecond), slices.Max(p.walls).Round(time.Millisecond)),
 			median(p.cpus).Round(time.Millisecond), float64(medianInt(p.peaks))/1024)
 	}
-	for _, r := range []struct {
+	ratios := []struct {
 		what      string
 		num, den  *process
 		reportKey string
@@ -308,7 +315,21 @@ func BenchmarkPaired(b *testing.B) {
 		{"doctor --no-probes / watch-cache read", doctor, floorRead, "x-floor"},
 		{"doctor --no-probes / istioctl analyze -A", doctor, analyze, "x-analyze"},
 		{"doctor with probes / doctor --no-probes", probes, doctor, "x-probes"},
-	} {
+	}
+	if base := byName["doctor (probes) base"]; base != nil {
+		ratios = append(ratios,
+			struct {
+				what      string
+				num, den  *process
+				reportKey string
+			}{"baseline with probes / doctor --no-probes", base, doctor, "x-probes-baseline"},
+			struct {
+				what      string
+				num, den  *process
+				reportKey string
+			}{"doctor with probes / baseline with probes", probes, base, "x-baseline"})
+	}
+	for _, r := range ratios {
 		ratios := pairedRatios(r.num.walls, r.den.walls)
 		m := medianFloat(ratios)
 		cpu := pairedRatios(r.num.cpus, r.den.cpus)

@@ -21,6 +21,8 @@ func TestProbeChecksUnknownWhereUnread(t *testing.T) {
 	}{
 		{"testdata/MF4011/fail-bad-token", model.KindSecrets, []checks.ID{"MF4007", "MF4008", "MF4009", "MF4010", "MF4011"}},
 		{"testdata/MF3012/fail-refused", model.KindConfigMaps, []checks.ID{"MF3012", "MF3013"}},
+		{"testdata/MF4020/fail-stale-peer", model.KindPods, []checks.ID{"MF4020", "MF4021"}},
+		{"testdata/MF4021/fail-missing-endpoints", model.KindEndpointSlices, []checks.ID{"MF4021"}},
 	}
 	reg := Registry()
 	for _, tc := range cases {

@@ -30,6 +30,8 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: checks.MF4014, Fn: serviceWithoutDNS},
 		checks.Func{CheckID: checks.MF4015, Fn: secretRole},
 		checks.Func{CheckID: checks.MF4016, Fn: podlessAcrossNetworks},
+		checks.Func{CheckID: checks.MF4020, Fn: staleRegistry},
+		checks.Func{CheckID: checks.MF4021, Fn: missingEndpoints},
 		checks.Func{CheckID: checks.MF4032, Fn: droppedNamespaces},
 	}
 }

@@ -56,6 +56,11 @@ type Options struct {
 	// RESTConfig gives the client configuration of a context when Client is
 	// nil (both nil: istiod is read only at the debug addresses given).
 	RESTConfig func(context string) (*rest.Config, error)
+
+	// credentialCalls are the run's credential calls, shared by the
+	// probes started early and late (nil: each Credentials call has its
+	// own).
+	credentialCalls *credentialCalls
 }
 
 func (o Options) withDefaults() Options {

@@ -263,6 +263,14 @@ func BenchmarkPaired(b *testing.B) {
 		b.Fatalf("no istioctl at %s: run tools/build.sh istioctl", istioctl)
 	}
 	procs = append(procs, &process{name: "istioctl analyze -A", path: istioctl, args: []string{"analyze", "-A", "--context", l.Contexts()[0]}})
+	// A second build of the plugin (the code before a change) runs in the
+	// same rounds, so that before and after are paired too.
+	before := os.Getenv("MESHFED_PLUGIN_BEFORE")
+	if before != "" {
+		procs = append(procs,
+			&process{name: "before --no-probes", path: before, args: []string{"doctor", "--no-probes", "-o", "json", "--contexts", contexts}},
+			&process{name: "before (probes)", path: before, args: []string{"doctor", "-o", "json", "--contexts", contexts}})
+	}
 	byName := map[string]*process{}
 	for _, p := range procs {
 		byName[p.name] = p
@@ -300,15 +308,25 @@ func BenchmarkPaired(b *testing.B) {
 			fmt.Sprintf("%s–%s", slices.Min(p.walls).Round(time.Millisecond), slices.Max(p.walls).Round(time.Millisecond)),
 			median(p.cpus).Round(time.Millisecond), float64(medianInt(p.peaks))/1024)
 	}
-	for _, r := range []struct {
+	type ratio struct {
 		what      string
 		num, den  *process
 		reportKey string
-	}{
+	}
+	ratios := []ratio{
 		{"doctor --no-probes / watch-cache read", doctor, floorRead, "x-floor"},
 		{"doctor --no-probes / istioctl analyze -A", doctor, analyze, "x-analyze"},
 		{"doctor with probes / doctor --no-probes", probes, doctor, "x-probes"},
-	} {
+	}
+	if before != "" {
+		beforeDoctor, beforeProbes := byName["before --no-probes"], byName["before (probes)"]
+		ratios = append(ratios,
+			ratio{"before: --no-probes / watch-cache read", beforeDoctor, floorRead, "x-floor-before"},
+			ratio{"before: --no-probes / istioctl analyze -A", beforeDoctor, analyze, "x-analyze-before"},
+			ratio{"before: with probes / --no-probes", beforeProbes, beforeDoctor, "x-probes-before"},
+			ratio{"doctor with probes / before, with probes", probes, beforeProbes, "x-probes-after-before"})
+	}
+	for _, r := range ratios {
 		ratios := pairedRatios(r.num.walls, r.den.walls)
 		m := medianFloat(ratios)
 		cpu := pairedRatios(r.num.cpus, r.den.cpus)

@@ -286,13 +286,13 @@ func TestCredentialsSameKubeconfigCalledOnce(t *testing.T) {
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	kc := kubeconfigFor(srv.URL, ca, "good-sekret")
 	f := credFleet(map[string][]byte{"west": kc})
-	central := *f.Clusters[0]
+	central := credFleet(map[string][]byte{"west": kc}).Clusters[0]
 	central.Context = "central"
 	central.Deployments = []model.Workload{{
 		Meta:       model.Meta{Namespace: "istio-system", Name: "istiod", Labels: map[string]string{"app": "istiod"}},
 		Containers: []model.Container{{Name: "discovery", Env: map[string]string{"CLUSTER_ID": "central"}}},
 	}}
-	f.Clusters = append(f.Clusters, &central)
+	f.Clusters = append(f.Clusters, central)
 
 	got := Credentials(context.Background(), f, Options{Timeout: 5 * time.Second, From: "test"})
 	if len(got) != 2 || got[0].Context != "east" || got[1].Context != "central" {

@@ -17,7 +17,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,11 +155,13 @@ func TestCredentialsTellsOutcomesApart(t *testing.T) {
 		"forbidden":   kubeconfigFor(srv.URL, ca, "forbidden-sekret"),
 		"wrong-ca":    kubeconfigFor(srv.URL, otherCA, "good-sekret"),
 		"unreachable": kubeconfigFor(closedURL, ca, "good-sekret"),
-		"silent":      kubeconfigFor("https://"+silent.Addr().String(), ca, "good-sekret"),
 		"malformed":   []byte("{{ good-sekret"),
 	}
-	f := credFleet(cases)
-	got := Credentials(context.Background(), f, Options{Timeout: 1500 * time.Millisecond, From: "test"})
+	// The answering servers get time enough on any machine (nothing here
+	// waits for it); only the silent one is waited for, to its timeout.
+	got := Credentials(context.Background(), credFleet(cases), Options{Timeout: 30 * time.Second, From: "test"})
+	silentCase := map[string][]byte{"silent": kubeconfigFor("https://"+silent.Addr().String(), ca, "good-sekret")}
+	got = append(got, Credentials(context.Background(), credFleet(silentCase), Options{Timeout: 1500 * time.Millisecond, From: "test"})...)
 	by := map[string]model.CredentialProbe{}
 	for _, p := range got {
 		by[p.Key] = p
@@ -221,7 +225,7 @@ func TestJWTClaims(t *testing.T) {
 // probe budget), no constant of the probe cuts them short: every review of
 // Istio's reader role is answered, none fails with a deadline.
 func TestCredentialsSlowReviewsGetTheWholeBudget(t *testing.T) {
-	const perReview = 300 * time.Millisecond
+	const perReview = 600 * time.Millisecond
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
@@ -252,5 +256,63 @@ func TestCredentialsSlowReviewsGetTheWholeBudget(t *testing.T) {
 	if p.Outcome != model.CredOK || p.RBACError != "" || p.RBACChecked != len(ReaderAccess) || len(p.RBACDenied) != 0 {
 		t.Errorf("after %s: outcome %s, %d of %d reviews checked, error %q", time.Since(start).Round(time.Millisecond),
 			p.Outcome, p.RBACChecked, len(ReaderAccess), p.RBACError)
+	}
+}
+
+// TestCredentialsSameKubeconfigCalledOnce: create-remote-secret's output
+// applied to two primaries is one credential: its server is asked once
+// (one kube-system read, one set of access reviews), and both entries get
+// the answers under their own names.
+func TestCredentialsSameKubeconfigCalledOnce(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls[r.URL.Path]++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/api/v1/namespaces/kube-system":
+			fmt.Fprintf(w, `{"kind":"Namespace","apiVersion":"v1","metadata":{"name":"kube-system","uid":%q}}`, kubeSystemUID)
+		case "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, `{"kind":"SelfSubjectAccessReview","apiVersion":"authorization.k8s.io/v1","status":{"allowed":%v}}`, !strings.Contains(string(b), "nodes"))
+		default:
+			w.WriteHeader(404)
+		}
+	}))
+	srv.StartTLS()
+	defer srv.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	kc := kubeconfigFor(srv.URL, ca, "good-sekret")
+	f := credFleet(map[string][]byte{"west": kc})
+	central := credFleet(map[string][]byte{"west": kc}).Clusters[0]
+	central.Context = "central"
+	central.Deployments = []model.Workload{{
+		Meta:       model.Meta{Namespace: "istio-system", Name: "istiod", Labels: map[string]string{"app": "istiod"}},
+		Containers: []model.Container{{Name: "discovery", Env: map[string]string{"CLUSTER_ID": "central"}}},
+	}}
+	f.Clusters = append(f.Clusters, central)
+
+	got := Credentials(context.Background(), f, Options{Timeout: 5 * time.Second, From: "test"})
+	if len(got) != 2 || got[0].Context != "east" || got[1].Context != "central" {
+		t.Fatalf("got %+v, want west's entry of east, then of central", got)
+	}
+	if n := calls["/api/v1/namespaces/kube-system"]; n != 1 {
+		t.Errorf("kube-system read %d times, want once for one credential", n)
+	}
+	if n, want := calls["/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"], len(ReaderAccess)+len(RemoteControlAccess); n != want {
+		t.Errorf("%d access reviews, want %d: one set for one credential", n, want)
+	}
+	for _, p := range got {
+		if p.Outcome != model.CredOK || p.Key != "west" || p.KubeSystemUID != kubeSystemUID || p.RBACChecked != len(ReaderAccess) ||
+			p.ControlChecked != len(RemoteControlAccess) || strings.Join(p.RBACDenied, ",") != "get core/nodes,list core/nodes,watch core/nodes" {
+			t.Errorf("%s: %+v", p.Context, p)
+		}
+	}
+	a, b := got[0], got[1]
+	a.Context, b.Context = "", ""
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("the two entries of one credential differ beyond their primary:\n%+v\n%+v", got[0], got[1])
 	}
 }

@@ -34,6 +34,7 @@ type clusterProbes struct {
 // NewDiscovery returns the discovery probes of a run: each probe may use
 // budget from its start, and base gives the rest of their options.
 func NewDiscovery(base Options, budget time.Duration, istiodDebug map[string]string) *Discovery {
+	base.credentialCalls = newCredentialCalls() // one call per distinct credential, early or late
 	return &Discovery{base: base, budget: budget, istiodDebug: istiodDebug, early: map[string]*clusterProbes{}}
 }
 
@@ -79,6 +80,7 @@ func (d *Discovery) Finish(ctx context.Context, f *model.Fleet, opts Options) fu
 	}
 	d.mu.Unlock()
 	rest := &model.Fleet{IstioNamespace: f.IstioNamespace, Clusters: late}
+	opts.credentialCalls = d.base.credentialCalls
 	var creds []model.CredentialProbe
 	var views []model.IstiodView
 	var paths []model.IstiodPathProbe

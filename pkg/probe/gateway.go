@@ -60,6 +60,11 @@ type Options struct {
 	// check that judges it runs: topology, or --skip MF4020,MF4021); on
 	// a large mesh it is tens of megabytes per replica.
 	NoRegistry bool
+
+	// credentialCalls are the run's credential calls, shared by the
+	// probes started early and late (nil: each Credentials call has its
+	// own).
+	credentialCalls *credentialCalls
 }
 
 func (o Options) withDefaults() Options {

@@ -258,18 +258,19 @@ func BenchmarkPaired(b *testing.B) {
 		{name: "doctor (probes)", path: plugin, args: []string{"doctor", "-o", "json", "--contexts", contexts}},
 		{name: "version", path: plugin, args: []string{"version"}},
 	}
-	// MESHFED_PLUGIN_BASELINE: another build of the plugin (main's, say)
-	// whose doctor with probes runs in the same rounds, to measure what a
-	// change to the probes costs.
-	baseline := os.Getenv("MESHFED_PLUGIN_BASELINE")
-	if baseline != "" {
-		procs = append(procs, &process{name: "doctor (probes) base", path: baseline, args: []string{"doctor", "-o", "json", "--contexts", contexts}})
-	}
 	istioctl := filepath.Join(os.Getenv("MESHFED_LAB_BIN"), "istioctl")
 	if _, err := os.Stat(istioctl); err != nil {
 		b.Fatalf("no istioctl at %s: run tools/build.sh istioctl", istioctl)
 	}
 	procs = append(procs, &process{name: "istioctl analyze -A", path: istioctl, args: []string{"analyze", "-A", "--context", l.Contexts()[0]}})
+	// A second build of the plugin (the code before a change) runs in the
+	// same rounds, so that before and after are paired too.
+	before := os.Getenv("MESHFED_PLUGIN_BEFORE")
+	if before != "" {
+		procs = append(procs,
+			&process{name: "before --no-probes", path: before, args: []string{"doctor", "--no-probes", "-o", "json", "--contexts", contexts}},
+			&process{name: "before (probes)", path: before, args: []string{"doctor", "-o", "json", "--contexts", contexts}})
+	}
 	byName := map[string]*process{}
 	for _, p := range procs {
 		byName[p.name] = p
@@ -307,27 +308,23 @@ func BenchmarkPaired(b *testing.B) {
 			fmt.Sprintf("%s–%s", slices.Min(p.walls).Round(time.Millisecond), slices.Max(p.walls).Round(time.Millisecond)),
 			median(p.cpus).Round(time.Millisecond), float64(medianInt(p.peaks))/1024)
 	}
-	ratios := []struct {
+	type ratio struct {
 		what      string
 		num, den  *process
 		reportKey string
-	}{
+	}
+	ratios := []ratio{
 		{"doctor --no-probes / watch-cache read", doctor, floorRead, "x-floor"},
 		{"doctor --no-probes / istioctl analyze -A", doctor, analyze, "x-analyze"},
 		{"doctor with probes / doctor --no-probes", probes, doctor, "x-probes"},
 	}
-	if base := byName["doctor (probes) base"]; base != nil {
+	if before != "" {
+		beforeDoctor, beforeProbes := byName["before --no-probes"], byName["before (probes)"]
 		ratios = append(ratios,
-			struct {
-				what      string
-				num, den  *process
-				reportKey string
-			}{"baseline with probes / doctor --no-probes", base, doctor, "x-probes-baseline"},
-			struct {
-				what      string
-				num, den  *process
-				reportKey string
-			}{"doctor with probes / baseline with probes", probes, base, "x-baseline"})
+			ratio{"before: --no-probes / watch-cache read", beforeDoctor, floorRead, "x-floor-before"},
+			ratio{"before: --no-probes / istioctl analyze -A", beforeDoctor, analyze, "x-analyze-before"},
+			ratio{"before: with probes / --no-probes", beforeProbes, beforeDoctor, "x-probes-before"},
+			ratio{"doctor with probes / before, with probes", probes, beforeProbes, "x-probes-after-before"})
 	}
 	for _, r := range ratios {
 		ratios := pairedRatios(r.num.walls, r.den.walls)

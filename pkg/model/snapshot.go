@@ -226,6 +226,9 @@ type EndpointSlice struct {
 	AddressType string   `json:"addressType,omitempty"`
 	Addresses   []string `json:"addresses,omitempty"`
 	Ready       int      `json:"ready"`
+	// Pods names the pod behind each address whose endpoint's targetRef
+	// is a Pod (address → pod name, in the slice's namespace).
+	Pods map[string]string `json:"pods,omitempty"`
 }
 
 // Workload is a Deployment or Pod reduced to its containers' images and the

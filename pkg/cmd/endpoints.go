@@ -208,4 +208,3 @@ func servicePorts(f *model.Fleet, namespace, name string, port int32) []int32 {
 	slices.Sort(out)
 	return out
 }
-

@@ -109,8 +109,10 @@ func (c *forwardedConn) Close() error {
 	return nil
 }
 
-func (c *forwardedConn) LocalAddr() net.Addr  { return forwardAddr("port-forward") }
-func (c *forwardedConn) RemoteAddr() net.Addr { return forwardAddr(fmt.Sprintf("%s:%d", c.pod, c.port)) }
+func (c *forwardedConn) LocalAddr() net.Addr { return forwardAddr("port-forward") }
+func (c *forwardedConn) RemoteAddr() net.Addr {
+	return forwardAddr(fmt.Sprintf("%s:%d", c.pod, c.port))
+}
 
 func (c *forwardedConn) SetDeadline(time.Time) error      { return nil }
 func (c *forwardedConn) SetReadDeadline(time.Time) error  { return nil }

@@ -55,6 +55,8 @@ const (
 	MF4013 ID = "MF4013" // Two remote secrets name the same cluster
 	MF4014 ID = "MF4014" // A service has endpoints elsewhere but no Service object here, and DNS is not proxied
 	MF4015 ID = "MF4015" // A remote secret's identity does not fit the role of the cluster it reads
+	MF4025 ID = "MF4025" // A sidecar is sent no endpoints of a cluster that has ready ones
+	MF4026 ID = "MF4026" // A sidecar is sent pod addresses of another network
 	MF5001 ID = "MF5001" // Nodes without region or zone labels
 	MF5002 ID = "MF5002" // Locality failover without outlier detection
 	MF5003 ID = "MF5003" // Failover names regions no cluster is in
@@ -765,6 +767,36 @@ func NewMF4015(s MF4015Subjects, d Details) Finding {
 	b.add(RolePrimary, s.Primary)
 	b.add(RolePeer, s.Peer)
 	return b.finding(MF4015, AreaDiscovery, d)
+}
+
+// MF4025Subjects are the contexts an MF4025 finding is about, by role.
+type MF4025Subjects struct {
+	Cluster string
+	Peer    string
+}
+
+// NewMF4025 is an MF4025 finding (A sidecar is sent no endpoints of a cluster that has ready ones) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4025(s MF4025Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4025, AreaDiscovery, d)
+}
+
+// MF4026Subjects are the contexts an MF4026 finding is about, by role.
+type MF4026Subjects struct {
+	Cluster string
+	Peer    string
+}
+
+// NewMF4026 is an MF4026 finding (A sidecar is sent pod addresses of another network) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4026(s MF4026Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4026, AreaDiscovery, d)
 }
 
 // MF5001Subjects are the contexts an MF5001 finding is about, by role.

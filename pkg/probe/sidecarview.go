@@ -284,3 +284,94 @@ func NotAsked(f *model.Fleet, asks []SidecarAsk, why string) []model.SidecarView
 	}
 	return out
 }
+
+// DoctorServices bounds the services the doctor asks istiod about: each
+// is one port-forward and one ADS stream per cluster, and a mesh may hold
+// thousands of services (the bench lab: 5,000 per cluster).
+const DoctorServices = 4
+
+// DoctorAsks chooses what the doctor asks istiod: for every primary and
+// remote cluster read, a sidecar in the service's own namespace, for at
+// most DoctorServices services, those that cross clusters first: hosts of
+// DestinationRules with locality failover (whose priorities the view
+// shows), then Services with ready endpoints in more than one cluster
+// (whose views must hold every cluster's), each by namespace and name.
+func DoctorAsks(f *model.Fleet) []SidecarAsk {
+	type key struct{ ns, name string }
+	ready := map[key]map[string]bool{} // service → clusters with ready endpoints
+	ports := map[key][]int32{}
+	var sidecars []string
+	for _, c := range f.Reachable() {
+		if r := mesh.Identify(c).Role; r == mesh.RolePrimary || r == mesh.RoleRemote {
+			sidecars = append(sidecars, c.Context)
+		}
+		for _, s := range c.EndpointSlices {
+			if s.Ready > 0 && s.Service != "" {
+				k := key{s.Namespace, s.Service}
+				if ready[k] == nil {
+					ready[k] = map[string]bool{}
+				}
+				ready[k][c.Context] = true
+			}
+		}
+		for _, s := range c.Services {
+			k := key{s.Namespace, s.Name}
+			if len(ports[k]) > 0 || s.Type == "ExternalName" || s.Namespace == c.IstioNamespace {
+				continue
+			}
+			for _, p := range s.Ports {
+				ports[k] = append(ports[k], p.Port)
+			}
+		}
+	}
+	var failover, multi []key
+	seen := map[key]bool{}
+	for _, c := range f.Reachable() {
+		for _, dr := range c.DestinationRules {
+			if !hasFailover(dr) {
+				continue
+			}
+			name, ns := dr.Host, dr.Namespace
+			if parts := strings.Split(dr.Host, "."); len(parts) >= 2 {
+				name, ns = parts[0], parts[1]
+			}
+			if k := (key{ns, name}); !seen[k] && len(ports[k]) > 0 && len(ready[k]) > 0 {
+				seen[k] = true
+				failover = append(failover, k)
+			}
+		}
+	}
+	for k, cs := range ready {
+		if len(cs) > 1 && !seen[k] && len(ports[k]) > 0 {
+			multi = append(multi, k)
+		}
+	}
+	byName := func(s []key) {
+		sort.Slice(s, func(i, j int) bool {
+			if s[i].ns != s[j].ns {
+				return s[i].ns < s[j].ns
+			}
+			return s[i].name < s[j].name
+		})
+	}
+	byName(failover)
+	byName(multi)
+	chosen := append(failover, multi...)
+	if len(chosen) > DoctorServices {
+		chosen = chosen[:DoctorServices]
+	}
+	var out []SidecarAsk
+	for _, c := range sidecars {
+		for _, k := range chosen {
+			out = append(out, SidecarAsk{Context: c, Namespace: k.ns, Service: model.Meta{Namespace: k.ns, Name: k.name}, Ports: ports[k]})
+		}
+	}
+	return out
+}
+
+func hasFailover(dr model.DestinationRule) bool {
+	lp := func(tp *model.TrafficPolicy) bool {
+		return tp != nil && tp.Locality != nil && (len(tp.Locality.Failover) > 0 || len(tp.Locality.FailoverPriority) > 0)
+	}
+	return lp(dr.TrafficPolicy)
+}

@@ -133,7 +133,7 @@ func (o *EndpointsOptions) Run(ctx context.Context) error {
 	var asks []probe.SidecarAsk
 	for _, c := range o.sidecarClusters(f) {
 		asks = append(asks, probe.SidecarAsk{Context: c, Namespace: o.Namespace,
-			Service: model.Meta{Namespace: o.serviceNamespace, Name: o.service}, Ports: ports})
+			Services: []probe.ServicePorts{{Service: model.Meta{Namespace: o.serviceNamespace, Name: o.service}, Ports: ports}}})
 	}
 	var views []model.SidecarView
 	if noProbes {

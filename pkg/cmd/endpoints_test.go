@@ -32,7 +32,7 @@ func TestEndpointsCommand(t *testing.T) {
 		asked = asks
 		var out []model.SidecarView
 		for _, a := range asks {
-			v := model.SidecarView{Context: a.Context, Namespace: a.Namespace, Service: "helloworld.sample.svc.cluster.local", Port: a.Ports[0],
+			v := model.SidecarView{Context: a.Context, Namespace: a.Namespace, Service: "helloworld.sample.svc.cluster.local", Port: a.Services[0].Ports[0],
 				Cluster: "outbound|5000||helloworld.sample.svc.cluster.local"}
 			if a.Context == "west" {
 				v.Error = "xDS: no answer by the deadline"
@@ -46,7 +46,7 @@ func TestEndpointsCommand(t *testing.T) {
 	}
 	r := run(t, b, "endpoints", "helloworld.sample", "--contexts", "east,west", "-o", "json")
 	r.expect(t, ExitOK, "")
-	if len(asked) != 2 || asked[0].Context != "east" || asked[1].Context != "west" || asked[0].Ports[0] != 5000 || asked[0].Namespace != "sample" {
+	if len(asked) != 2 || asked[0].Context != "east" || asked[1].Context != "west" || asked[0].Services[0].Ports[0] != 5000 || asked[0].Namespace != "sample" {
 		t.Errorf("asked %+v", asked)
 	}
 	var doc render.SidecarViews

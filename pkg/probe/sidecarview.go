@@ -18,18 +18,23 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/xds"
 )
 
-// SidecarAsk is one view to ask istiod for: what a sidecar of Context, in
-// Namespace, is sent for Service (namespace/name) on each of Ports.
+// SidecarAsk is what to ask istiod on one ADS stream: what a sidecar of
+// Context, in Namespace, is sent for each port of each of Services.
 type SidecarAsk struct {
 	Context   string
 	Namespace string
-	Service   model.Meta // Namespace and Name
-	Ports     []int32
+	Services  []ServicePorts
 }
 
-// Host is the service's host name, as istiod names it.
-func (a SidecarAsk) host(domain string) string {
-	return a.Service.Name + "." + a.Service.Namespace + ".svc." + domain
+// ServicePorts is a service (namespace/name) and the ports to ask for.
+type ServicePorts struct {
+	Service model.Meta // Namespace and Name
+	Ports   []int32
+}
+
+// host is the service's host name, as istiod names it.
+func (s ServicePorts) host(domain string) string {
+	return s.Service.Name + "." + s.Service.Namespace + ".svc." + domain
 }
 
 // SidecarViews asks, for each ask, the istiod that serves the sidecars of
@@ -37,7 +42,7 @@ func (a SidecarAsk) host(domain string) string {
 // fleet holding a remote secret for its cluster ID) what it sends a sidecar
 // of that cluster, in the ask's namespace, for the service's ports: one
 // port-forward to the istiod pod's xDS port (15010) and one ADS stream per
-// ask, all concurrently and by opts.Deadline. The sidecar presents the
+// ask (a cluster and namespace), all concurrently and by opts.Deadline. The sidecar presents the
 // identity of a running injected pod of the namespace when there is one
 // (security.istio.io/tlsMode=istio, read live), so that istiod gives it
 // that pod's labels and its node's locality, as the pod's own proxy gets.
@@ -97,11 +102,13 @@ type sidecarTarget struct {
 func planSidecar(f *model.Fleet, opts Options, a SidecarAsk) (sidecarTarget, []model.SidecarView) {
 	t := sidecarTarget{ask: a}
 	c := f.Cluster(a.Context)
-	host := a.host(opts.Domain)
-	views := make([]model.SidecarView, len(a.Ports))
-	for i, p := range a.Ports {
-		views[i] = model.SidecarView{Context: a.Context, Namespace: a.Namespace, Service: host, Port: p,
-			Cluster: xds.OutboundCluster(host, p), Endpoints: []model.XDSEndpoint{}}
+	var views []model.SidecarView
+	for _, sp := range a.Services {
+		host := sp.host(opts.Domain)
+		for _, p := range sp.Ports {
+			views = append(views, model.SidecarView{Context: a.Context, Namespace: a.Namespace, Service: host, Port: p,
+				Cluster: xds.OutboundCluster(host, p), Endpoints: []model.XDSEndpoint{}})
+		}
 	}
 	notRun := func(why string) (sidecarTarget, []model.SidecarView) {
 		for i := range views {
@@ -165,7 +172,8 @@ func servingPrimary(f *model.Fleet, clusterID string) *model.Cluster {
 	return nil
 }
 
-// askSidecar asks one istiod for every port of one ask on one stream.
+// askSidecar asks one istiod for every port of every service of one ask
+// on one stream.
 func askSidecar(ctx context.Context, f *model.Fleet, t sidecarTarget, views []model.SidecarView) []model.SidecarView {
 	if len(views) == 0 || views[0].NotRun != "" {
 		return views
@@ -360,10 +368,18 @@ func DoctorAsks(f *model.Fleet) []SidecarAsk {
 	if len(chosen) > DoctorServices {
 		chosen = chosen[:DoctorServices]
 	}
+	// One stream per cluster and namespace (a sidecar lives in one).
 	var out []SidecarAsk
 	for _, c := range sidecars {
+		at := map[string]int{} // namespace → index in out
 		for _, k := range chosen {
-			out = append(out, SidecarAsk{Context: c, Namespace: k.ns, Service: model.Meta{Namespace: k.ns, Name: k.name}, Ports: ports[k]})
+			i, ok := at[k.ns]
+			if !ok {
+				i = len(out)
+				at[k.ns] = i
+				out = append(out, SidecarAsk{Context: c, Namespace: k.ns})
+			}
+			out[i].Services = append(out[i].Services, ServicePorts{Service: model.Meta{Namespace: k.ns, Name: k.name}, Ports: ports[k]})
 		}
 	}
 	return out

@@ -36,7 +36,15 @@ func TestDoctorAsks(t *testing.T) {
 	asks := DoctorAsks(&model.Fleet{IstioNamespace: "istio-system", Clusters: []*model.Cluster{east, west}})
 	var got []string
 	for _, a := range asks {
-		got = append(got, a.Context+" "+a.Service.Namespace+"/"+a.Service.Name)
+		if a.Namespace != "sample" {
+			t.Errorf("%s: a sidecar in %s", a.Context, a.Namespace)
+		}
+		for _, sp := range a.Services {
+			got = append(got, a.Context+" "+sp.Service.Namespace+"/"+sp.Service.Name)
+		}
+	}
+	if len(asks) != 2 {
+		t.Errorf("%d asks, want one stream per cluster and namespace (2)", len(asks))
 	}
 	want := []string{"east sample/zz-failover", "east sample/m0", "east sample/m1", "east sample/m2",
 		"west sample/zz-failover", "west sample/m0", "west sample/m1", "west sample/m2"}

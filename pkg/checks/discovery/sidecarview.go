@@ -15,19 +15,29 @@ import (
 // clusters' EndpointSlices hold. A view istiod did not give is not judged
 // here; the doctor's report shows it through the probes' results.
 
-// sidecarViews yields the views istiod answered whose sidecar's cluster is
-// in the runner's view of f (identity, Services and EndpointSlices read).
-func sidecarViews(f *model.Fleet) []model.SidecarView {
+// sidecarViews returns the views istiod answered whose sidecar's cluster
+// is in the runner's view of f (identity, Services and EndpointSlices
+// read), and, for each view it did not answer, an unknown finding made by
+// unknown: a view not read is never a pass.
+func sidecarViews(f *model.Fleet, unknown func(checks.MF4025Subjects, checks.Details) checks.Finding) (read []model.SidecarView, unread []checks.Finding) {
 	if f.Probes == nil {
-		return nil
+		return nil, nil
 	}
-	var out []model.SidecarView
 	for _, v := range f.Probes.SidecarViews {
-		if v.Read() && f.Cluster(v.Context) != nil {
-			out = append(out, v)
+		if f.Cluster(v.Context) == nil {
+			continue
 		}
+		if v.Read() {
+			read = append(read, v)
+			continue
+		}
+		ns, name := serviceOf(v)
+		unread = append(unread, unknown(checks.MF4025Subjects{Cluster: v.Context}, checks.Details{
+			Severity: checks.SeverityUnknown, Object: &checks.ObjectRef{Kind: "Service", Namespace: ns, Name: name},
+			Message: fmt.Sprintf("what istiod sends a sidecar of %s for %s port %d is unknown: %s", v.Context, v.Service, v.Port, v.Why()),
+		}))
 	}
-	return out
+	return read, unread
 }
 
 // serviceOf splits a view's host (name.namespace.svc.<domain>).
@@ -55,8 +65,8 @@ func readyAddresses(c *model.Cluster, namespace, name string) (addrs []string, r
 // not in what istiod sent the sidecar: none of its addresses on the
 // sidecar's network, no gateway of its network on another.
 func missingCluster(f *model.Fleet) []checks.Finding {
-	var out []checks.Finding
-	for _, v := range sidecarViews(f) {
+	views, out := sidecarViews(f, checks.NewMF4025)
+	for _, v := range views {
 		ns, name := serviceOf(v)
 		me := f.Cluster(v.Context)
 		for _, x := range f.Clusters {
@@ -106,8 +116,10 @@ func missingCluster(f *model.Fleet) []checks.Finding {
 // otherNetworkPods (MF4026): istiod sent the sidecar pod addresses of a
 // cluster on another network.
 func otherNetworkPods(f *model.Fleet) []checks.Finding {
-	var out []checks.Finding
-	for _, v := range sidecarViews(f) {
+	views, out := sidecarViews(f, func(s checks.MF4025Subjects, d checks.Details) checks.Finding {
+		return checks.NewMF4026(checks.MF4026Subjects{Cluster: s.Cluster}, d)
+	})
+	for _, v := range views {
 		ns, name := serviceOf(v)
 		for _, x := range f.Clusters {
 			if !x.Reachable {

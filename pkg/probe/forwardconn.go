@@ -48,8 +48,9 @@ func PortForwardConn(ctx context.Context, cl *kube.Client, namespace, pod string
 		_ = conn.Close()
 		return nil, ctxOr(ctx, fmt.Errorf("creating the data stream: %w", err))
 	}
-	fc := &forwardedConn{tunnel: conn, data: data, pod: namespace + "/" + pod, port: port}
+	fc := &forwardedConn{tunnel: conn, data: data, pod: namespace + "/" + pod, port: port, errDone: make(chan struct{})}
 	go func() {
+		defer close(fc.errDone)
 		b, _ := io.ReadAll(io.LimitReader(errorStream, 4096))
 		if msg := strings.TrimSpace(string(b)); msg != "" {
 			fc.fail(msg)
@@ -67,10 +68,16 @@ type forwardedConn struct {
 	pod    string
 	port   int
 
-	mu     sync.Mutex
-	remote string // what the kubelet said went wrong
-	once   sync.Once
+	mu      sync.Mutex
+	remote  string        // what the kubelet said went wrong
+	errDone chan struct{} // closed when the error stream has ended
+	once    sync.Once
 }
+
+// errorStreamGrace is how long a read that met the end of the data stream
+// waits for the kubelet's reason on the error stream, which it writes as
+// it closes the data stream.
+const errorStreamGrace = time.Second
 
 func (c *forwardedConn) fail(msg string) {
 	c.mu.Lock()
@@ -91,7 +98,11 @@ func (c *forwardedConn) remoteErr(err error) error {
 func (c *forwardedConn) Read(b []byte) (int, error) {
 	n, err := c.data.Read(b)
 	if err == io.EOF {
-		return n, err
+		// The pod's side closed; if the kubelet says why, say that.
+		select {
+		case <-c.errDone:
+		case <-time.After(errorStreamGrace):
+		}
 	}
 	return n, c.remoteErr(err)
 }

@@ -24,9 +24,6 @@ type Origin struct {
 	// Name is the pod (namespace/name, or the EndpointSlice when the
 	// address has no pod behind it) or the gateway Service (namespace/name).
 	Name string `json:"name,omitempty"`
-	// Ready is, for a pod, whether its cluster's EndpointSlice counts it
-	// ready; nil when not known.
-	Ready *bool `json:"ready,omitempty"`
 }
 
 func (o Origin) String() string {

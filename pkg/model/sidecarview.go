@@ -53,17 +53,3 @@ type XDSEndpoint struct {
 	// Health is Envoy's status: HEALTHY, UNHEALTHY, DRAINING, UNKNOWN.
 	Health string `json:"health"`
 }
-
-// SidecarViews returns the views asked for a sidecar of context.
-func (p *Probes) SidecarViewsOf(context string) []SidecarView {
-	if p == nil {
-		return nil
-	}
-	var out []SidecarView
-	for _, v := range p.SidecarViews {
-		if v.Context == context {
-			out = append(out, v)
-		}
-	}
-	return out
-}

@@ -162,8 +162,17 @@ func (l *Lab) istiodTarget(c *cluster) podTarget {
 	if !l.net.isolated {
 		host = l.net.addr(c.name)
 	}
+	own := l.net.addr(c.name)
 	return func(port int32) (net.Conn, error) {
-		return dialIn(ns, net.JoinHostPort(host, strconv.Itoa(int(port))))
+		conn, err := dialIn(ns, net.JoinHostPort(host, strconv.Itoa(int(port))))
+		if err != nil && host != own {
+			// istiod's xDS listener (--grpcAddr) is bound to the cluster's
+			// own address, where its pod would listen on every interface.
+			if c, err2 := dialIn(ns, net.JoinHostPort(own, strconv.Itoa(int(port)))); err2 == nil {
+				return c, nil
+			}
+		}
+		return conn, err
 	}
 }
 

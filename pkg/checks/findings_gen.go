@@ -60,6 +60,8 @@ const (
 	MF4016 ID = "MF4016" // A service's endpoints in one network have no pod behind them, and other networks call it
 	MF4020 ID = "MF4020" // istiod still holds the services and endpoints of a cluster it no longer watches
 	MF4021 ID = "MF4021" // istiod reports a peer synced but lacks its ready endpoints
+	MF4025 ID = "MF4025" // A sidecar is sent no endpoints of a cluster that has ready ones
+	MF4026 ID = "MF4026" // A sidecar is sent pod addresses of another network
 	MF4032 ID = "MF4032" // A primary's discoverySelectors drop a peer's namespace
 	MF5001 ID = "MF5001" // Nodes without region or zone labels
 	MF5002 ID = "MF5002" // Locality failover without outlier detection
@@ -842,6 +844,36 @@ func NewMF4021(s MF4021Subjects, d Details) Finding {
 	b.add(RolePrimary, s.Primary)
 	b.add(RolePeer, s.Peer)
 	return b.finding(MF4021, AreaDiscovery, d)
+}
+
+// MF4025Subjects are the contexts an MF4025 finding is about, by role.
+type MF4025Subjects struct {
+	Cluster string
+	Peer    string
+}
+
+// NewMF4025 is an MF4025 finding (A sidecar is sent no endpoints of a cluster that has ready ones) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4025(s MF4025Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4025, AreaDiscovery, d)
+}
+
+// MF4026Subjects are the contexts an MF4026 finding is about, by role.
+type MF4026Subjects struct {
+	Cluster string
+	Peer    string
+}
+
+// NewMF4026 is an MF4026 finding (A sidecar is sent pod addresses of another network) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4026(s MF4026Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4026, AreaDiscovery, d)
 }
 
 // MF4032Subjects are the contexts an MF4032 finding is about, by role.

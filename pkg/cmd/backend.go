@@ -7,6 +7,8 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/diagnosis"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	fixall "github.com/meshfed/kubectl-meshfed/pkg/fix/all"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
+	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 )
 
 // Target is what the user asked a command to look at: the diagnosis's
@@ -25,10 +27,13 @@ type Backend struct {
 	Fixers func() []fix.Fixer
 	// Apply applies (or server-side dry-runs) a plan: fix.Apply.
 	Apply func(ctx context.Context, p fix.Plan, c fix.Clients, o fix.ApplyOptions) fix.Result
+	// SidecarViews asks istiod what it sends sidecars (endpoints;
+	// nil: probe.SidecarViews).
+	SidecarViews func(ctx context.Context, f *model.Fleet, opts probe.Options, asks []probe.SidecarAsk) []model.SidecarView
 }
 
 // DefaultBackend wires the commands to the live diagnosis, the catalog's
 // checks and the fixers.
 func DefaultBackend() Backend {
-	return Backend{Catalog: checks.DefaultCatalog, Diagnosis: diagnosis.Live(), Fixers: fixall.Fixers, Apply: fix.Apply}
+	return Backend{Catalog: checks.DefaultCatalog, Diagnosis: diagnosis.Live(), Fixers: fixall.Fixers, Apply: fix.Apply, SidecarViews: probe.SidecarViews}
 }

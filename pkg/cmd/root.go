@@ -70,6 +70,7 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it,
 		NewTopologyCmd(flags, streams, backend),
 		NewCACmd(flags, streams, backend),
 		NewFixCmd(flags, streams, backend),
+		NewEndpointsCmd(flags, streams, backend),
 	)
 	return root
 }

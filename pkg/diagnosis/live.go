@@ -118,8 +118,18 @@ func (l *live) Probe(ctx context.Context, f *model.Fleet, req Request) *model.Pr
 		discovery = probe.NewDiscovery(opts, opts.Timeout, req.IstiodDebug)
 	}
 	finish := discovery.Finish(ctx, f, opts) // remote credentials, istiod's clusterz and paths
+	// What istiod sends sidecars, for the few services DoctorAsks picks,
+	// alongside the gateway dials.
+	var views []model.SidecarView
+	asked := make(chan struct{})
+	go func() {
+		defer close(asked)
+		views = probe.SidecarViews(ctx, f, opts, probe.DoctorAsks(f))
+	}()
 	p := probe.Gateways(ctx, f, opts)
 	finish(p)
+	<-asked
+	p.SidecarViews = views
 	return p
 }
 

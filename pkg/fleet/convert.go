@@ -89,6 +89,14 @@ func fromEndpointSlice(o *discoveryv1.EndpointSlice) model.EndpointSlice {
 	e := model.EndpointSlice{Meta: meta(o.ObjectMeta), Service: o.Labels[discoveryv1.LabelServiceName], AddressType: string(o.AddressType)}
 	for _, ep := range o.Endpoints {
 		e.Addresses = append(e.Addresses, ep.Addresses...)
+		if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {
+			if e.Pods == nil {
+				e.Pods = map[string]string{}
+			}
+			for _, a := range ep.Addresses {
+				e.Pods[a] = ep.TargetRef.Name
+			}
+		}
 		if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
 			e.Ready++
 			if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,12 +21,37 @@ var heavy = map[string]string{
 	"istio.io/istio/pkg/config/mesh":                    "istiod's mesh config, with its feature flags and logging",
 	"istio.io/istio/pilot/pkg/features":                 "istiod's feature flags",
 	"istio.io/istio/pkg/log":                            "istiod's logging (zap)",
+	// The xDS client (pkg/xds) asks for endpoints only: CDS's and LDS's
+	// types import most of Envoy's API.
+	"github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3":  "CDS's types: Envoy's filters, TLS and transport sockets",
+	"github.com/envoyproxy/go-control-plane/envoy/config/listener/v3": "LDS's types",
+	"github.com/envoyproxy/go-control-plane/envoy/config/route/v3":    "RDS's types",
+	// gRPC without its tracing (the grpcnotrace tag every build passes):
+	// x/net/trace links html/template, whose reflective method calls turn
+	// off the linker's dead-method elimination (a 70 MB binary, not 30).
+	"golang.org/x/net/trace": "gRPC's request tracing: html/template turns off dead-method elimination",
+	"html/template":          "turns off the linker's dead-method elimination",
+}
+
+// buildTags are the tags every build of the plugin passes (Makefile TAGS,
+// labtest's build).
+const buildTags = "grpcnotrace"
+
+// envoyAllowed are the only packages of Envoy's API the xDS client links:
+// EDS's, and the discovery service it travels on.
+var envoyAllowed = map[string]bool{
+	"github.com/envoyproxy/go-control-plane/envoy/annotations":          true,
+	"github.com/envoyproxy/go-control-plane/envoy/config/core/v3":       true,
+	"github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3":   true,
+	"github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3": true,
+	"github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3":      true,
+	"github.com/envoyproxy/go-control-plane/envoy/type/v3":              true,
 }
 
 // TestImportDiet holds the binary's diet: `go list -deps` of the plugin
 // names none of the heavy packages, and only istio.io/istio's constants.
 func TestImportDiet(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "github.com/meshfed/kubectl-meshfed/cmd/kubectl-meshfed").CombinedOutput()
+	out, err := exec.Command("go", "list", "-deps", "-tags", buildTags, "github.com/meshfed/kubectl-meshfed/cmd/kubectl-meshfed").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
@@ -40,8 +66,27 @@ func TestImportDiet(t *testing.T) {
 		if strings.HasPrefix(p, "istio.io/istio/") && p != "istio.io/istio/pkg/config/constants" {
 			t.Errorf("the plugin links %s: only istio.io/istio's constants are cheap to link", p)
 		}
+		if strings.HasPrefix(p, "github.com/envoyproxy/go-control-plane/") && !envoyAllowed[p] {
+			t.Errorf("the plugin links %s: the xDS client needs only EDS's types", p)
+		}
 		if strings.HasPrefix(p, "k8s.io/client-go/kubernetes/") || strings.HasPrefix(p, "sigs.k8s.io/kustomize/") {
 			t.Errorf("the plugin links %s", p)
 		}
+	}
+}
+
+// TestBuildsPassTheTags: the Makefile's builds (build, dist) pass the tags
+// TestImportDiet lists the dependencies under.
+func TestBuildsPassTheTags(t *testing.T) {
+	b, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := string(b)
+	if !strings.Contains(mk, "TAGS      := "+buildTags+"\n") {
+		t.Errorf("the Makefile's TAGS is not %q", buildTags)
+	}
+	if n := strings.Count(mk, "build -trimpath -tags $(TAGS)"); n != 2 {
+		t.Errorf("%d builds of the Makefile pass -tags $(TAGS), want 2 (build, dist)", n)
 	}
 }

@@ -29,6 +29,9 @@ type Probes struct {
 	// IstiodPaths holds one TLS dial per address a remote cluster reaches
 	// its primary's istiod at (15012 for its proxies, 15017 for its webhook).
 	IstiodPaths []IstiodPathProbe `json:"istiodPaths,omitempty"`
+	// SidecarViews holds what each primary's istiod sends a sidecar of a
+	// cluster for the services the doctor asks about (SidecarView).
+	SidecarViews []SidecarView `json:"sidecarViews,omitempty"`
 }
 
 // IstiodPathProbe is one TLS dial, from Probes.From, to an address where a

@@ -239,6 +239,9 @@ type EndpointSlice struct {
 	// NotReady are the addresses of the endpoints that are not ready
 	// (conditions.ready false); the others of Addresses are ready.
 	NotReady []string `json:"notReady,omitempty"`
+	// Pods names the pod behind each address whose endpoint's targetRef
+	// is a Pod (address → pod name, in the slice's namespace).
+	Pods map[string]string `json:"pods,omitempty"`
 }
 
 // EndpointPort is one port of an EndpointSlice.

@@ -141,7 +141,7 @@ func Plugin(t testing.TB) string {
 		pluginPath = filepath.Join(dir, "kubectl-meshfed")
 		// Built as `make build` and `make dist` build it (static, cgo
 		// off), so that the tests run the binary users get.
-		cmd := exec.Command("go", "build", "-trimpath", "-o", pluginPath, "./cmd/kubectl-meshfed")
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-o", pluginPath, "./cmd/kubectl-meshfed")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

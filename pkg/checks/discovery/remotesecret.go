@@ -32,6 +32,8 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: checks.MF4016, Fn: podlessAcrossNetworks},
 		checks.Func{CheckID: checks.MF4020, Fn: staleRegistry},
 		checks.Func{CheckID: checks.MF4021, Fn: missingEndpoints},
+		checks.Func{CheckID: checks.MF4025, Fn: missingCluster},
+		checks.Func{CheckID: checks.MF4026, Fn: otherNetworkPods},
 		checks.Func{CheckID: checks.MF4032, Fn: droppedNamespaces},
 	}
 }

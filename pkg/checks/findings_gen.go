@@ -55,6 +55,7 @@ const (
 	MF4013 ID = "MF4013" // Two remote secrets name the same cluster
 	MF4014 ID = "MF4014" // A service has endpoints elsewhere but no Service object here, and DNS is not proxied
 	MF4015 ID = "MF4015" // A remote secret's identity does not fit the role of the cluster it reads
+	MF4035 ID = "MF4035" // A peer's Istio CRD does not serve the version a primary's istiod lists
 	MF5001 ID = "MF5001" // Nodes without region or zone labels
 	MF5002 ID = "MF5002" // Locality failover without outlier detection
 	MF5003 ID = "MF5003" // Failover names regions no cluster is in
@@ -765,6 +766,21 @@ func NewMF4015(s MF4015Subjects, d Details) Finding {
 	b.add(RolePrimary, s.Primary)
 	b.add(RolePeer, s.Peer)
 	return b.finding(MF4015, AreaDiscovery, d)
+}
+
+// MF4035Subjects are the contexts an MF4035 finding is about, by role.
+type MF4035Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4035 is an MF4035 finding (A peer's Istio CRD does not serve the version a primary's istiod lists) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4035(s MF4035Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4035, AreaDiscovery, d)
 }
 
 // MF5001Subjects are the contexts an MF5001 finding is about, by role.

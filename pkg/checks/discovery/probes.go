@@ -199,6 +199,12 @@ func istiodView(f *model.Fleet) []checks.Finding {
 			if !disagree && explainedElsewhere(f, p, s, e, cp) {
 				continue // istiod agrees with the finding that names the cause
 			}
+			if peerCluster := peerOf(f, p, e); !disagree && peerCluster != nil && len(crdSkews(p, peerCluster)) > 0 {
+				// The peer does not serve a version istiod lists: istiod
+				// never syncs it, whatever the secret and the path.
+				out = append(out, checks.ReportedUnder("MF4035", contexts(p.c.Context, peerCluster.Context)...))
+				continue
+			}
 			peer := peerWithID(f, p.c.Context, e.Key)
 			if cp != nil {
 				peer = peerWithID(f, cp.Context, cp.Key)
@@ -312,7 +318,8 @@ func explain(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry,
 		if len(cp.RBACDenied) > 0 {
 			return fmt.Sprintf("its credentials authenticate from %s but may not %s (MF4010)", from, strings.Join(cp.RBACDenied, ", "))
 		}
-		return fmt.Sprintf("from %s, %s answers these very credentials (kube-system UID %s), so the credentials are good and the path from %s's istiod to %s is broken (firewall, private endpoint, DNS or proxy seen only from there)", from, e.Server, cp.KubeSystemUID, p.c.Context, e.Server)
+		return fmt.Sprintf("cause unknown: from %s, %s answers these very credentials (kube-system UID %s), so the credentials are good and the server is up; %s; what is left is the path from %s's istiod to %s (firewall, private endpoint, DNS or proxy seen only from there), or something istiod alone sees: its log names the cause (kubectl logs -n %s deploy/%s | grep %q)",
+			from, e.Server, cp.KubeSystemUID, servedWords(f, p, e), p.c.Context, e.Server, p.c.IstioNamespace, mesh.IstiodApp, e.Key)
 	case cp.Outcome == model.CredUnauthorized && tokenExpired(f, *cp):
 		return fmt.Sprintf("its token expired at %s (MF4009)", cp.TokenExpiry.UTC().Format(time.RFC3339))
 	case cp.Outcome == model.CredUnauthorized:
@@ -325,6 +332,19 @@ func explain(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry,
 		return "the credential probe did not run: " + cp.Detail
 	}
 	return fmt.Sprintf("the probe from %s failed too: %s", from, cp.Detail)
+}
+
+// servedWords says what the doctor saw of the peer's Istio APIs, which
+// rules out a CRD version istiod lists and the peer does not serve.
+func servedWords(f *model.Fleet, p primary, e mesh.RemoteEntry) string {
+	peer := peerOf(f, p, e)
+	if peer == nil {
+		return fmt.Sprintf("cluster %q was not read, so whether it serves every version istiod lists is not known", e.Key)
+	}
+	if ok, why := peer.Readable(model.KindIstioAPIs); !ok {
+		return fmt.Sprintf("whether %s serves every version istiod lists is not known (%s)", peer.Context, why)
+	}
+	return fmt.Sprintf("%s serves every Istio CRD version istiod lists from it", peer.Context)
 }
 
 // peerWithID names the cluster of the fleet whose ID a remote secret's key

@@ -29,6 +29,7 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: checks.MF4013, Fn: duplicateKey},
 		checks.Func{CheckID: checks.MF4014, Fn: serviceWithoutDNS},
 		checks.Func{CheckID: checks.MF4015, Fn: secretRole},
+		checks.Func{CheckID: checks.MF4035, Fn: crdVersionSkew},
 	}
 }
 

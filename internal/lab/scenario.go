@@ -104,6 +104,13 @@ const (
 	// empty) run and are never ready: their container has a readiness
 	// probe that fails (exec false, which the node stand-ins evaluate).
 	FaultPodNotReady = "pod-not-ready"
+	// FaultCRDVersions: the cluster's Istio CRDs are an older release's for
+	// the CRD Value names, as "<crd>=<version>,<version>…": the CRD is
+	// installed serving only those versions (the first stored), the way a
+	// cluster that kept an older Istio's base chart has it. Istio 1.21 and
+	// before shipped WorkloadEntry at v1alpha3 (stored) and v1beta1, no v1:
+	// workloadentries.networking.istio.io=v1alpha3,v1beta1.
+	FaultCRDVersions = "crd-versions"
 )
 
 var knownFaults = map[string]bool{
@@ -112,6 +119,7 @@ var knownFaults = map[string]bool{
 	FaultNodeWithoutZone: true, FaultCutPath: true, FaultTrustDomain: true, FaultClusterID: true,
 	FaultPKIScenario: true, FaultStaleRootConfigMap: true, FaultNoHTTPBinService: true,
 	FaultNoSamplePods: true, FaultNoInjection: true, FaultNoSidecar: true, FaultPodNotReady: true,
+	FaultCRDVersions: true,
 }
 
 // appFaults lists the sample apps a workload fault of type typ names in
@@ -255,6 +263,11 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		}
 		if (f.Type == FaultTrustDomain || f.Type == FaultClusterID || f.Type == FaultPKIScenario || f.Type == FaultStaleRootConfigMap) && f.Value == "" {
 			return nil, fmt.Errorf("scenario %s: %s needs a value", s.Name, f.Type)
+		}
+		if f.Type == FaultCRDVersions {
+			if _, _, err := parseCRDVersions(f.Value); err != nil {
+				return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
+			}
 		}
 		if f.Type == FaultCutPath && f.Peer == "" {
 			return nil, fmt.Errorf("scenario %s: cut-path needs a peer", s.Name)

@@ -38,6 +38,10 @@ type discoveryCase struct {
 	// the first of them must contain.
 	want []string
 	say  string
+	// mf4011 is MF4011's status the report must give ("" unchecked);
+	// notSay a phrase no finding may contain.
+	mf4011 string
+	notSay string
 }
 
 var discoveryCases = []discoveryCase{
@@ -49,6 +53,12 @@ var discoveryCases = []discoveryCase{
 	{scenario: "missing-remote-secret", clusterz: "", want: []string{"MF4001@east,west"}},
 	// This machine reaches west with east's secret; east's istiod cannot.
 	{scenario: "cut-path", isolation: true, clusterz: lab.Timeout, want: []string{"MF4011@east,west"}, say: "path from east's istiod"},
+	// west kept an older Istio's WorkloadEntry CRD (no v1): east's istiod
+	// never syncs it although secret and path are good. MF4035 names the
+	// CRD and the versions; MF4011 leaves the cause to it, and nothing
+	// sends the reader to the network.
+	{scenario: "crd-version-skew", clusterz: lab.Timeout, want: []string{"MF4035@east,west"}, say: "workloadentries.networking.istio.io serves only v1alpha3, v1beta1",
+		mf4011: "reported-elsewhere", notSay: "firewall"},
 }
 
 // TestDiscoveryAgreesWithIstiod runs the doctor, with the probes and
@@ -87,6 +97,16 @@ func TestDiscoveryAgreesWithIstiod(t *testing.T) {
 			}
 			if tc.say != "" && len(got) > 0 && !strings.Contains(got[0].Message, tc.say) {
 				t.Errorf("%s does not say %q: %s", got[0].Check, tc.say, got[0].Message)
+			}
+			if tc.mf4011 != "" {
+				if st := checkStatus(t, out, "MF4011"); st != tc.mf4011 {
+					t.Errorf("MF4011 is %q, want %q", st, tc.mf4011)
+				}
+			}
+			for _, f := range r.Findings {
+				if tc.notSay != "" && strings.Contains(f.Message, tc.notSay) {
+					t.Errorf("%s says %q: %s", f.Check, tc.notSay, f.Message)
+				}
 			}
 			// Agreement with istiod: no error about east→west when istiod has
 			// it synced; an error when it has not.

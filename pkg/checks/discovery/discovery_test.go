@@ -107,4 +107,23 @@ func TestMF4011CauseFollowsTheEvidence(t *testing.T) {
 			t.Errorf("MF4011 on the cut path does not say %q: %s", w, msg)
 		}
 	}
+
+	// With istiod's log read, the cause is the one the log names.
+	logged, err := fleet.LoadDir("../all/testdata/MF4011/fail-cut-path-logged", "istio-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = checks.Run(logged, all.Registry(), checks.Selection{Only: []string{"MF4011"}})
+	if len(res.Findings) != 1 {
+		t.Fatalf("want one MF4011 finding on the logged cut path, got %+v", res.Findings)
+	}
+	msg = res.Findings[0].Message
+	for _, w := range []string{`istiod's log says "dial tcp 10.0.2.2:6443: i/o timeout"`, "path from east's istiod to https://10.0.2.2:6443 is broken"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("MF4011 with the log does not say %q: %s", w, msg)
+		}
+	}
+	if strings.Contains(msg, "cause unknown") {
+		t.Errorf("MF4011 says the cause is unknown although the log names it: %s", msg)
+	}
 }

@@ -209,7 +209,7 @@ func istiodView(f *model.Fleet) []checks.Finding {
 			if cp != nil {
 				peer = peerWithID(f, cp.Context, cp.Key)
 			}
-			why := explain(f, p, s, e, behind[0].Status, cp)
+			why := explain(f, p, s, e, behind[0].Status, cp, logsOf(read))
 			msg := fmt.Sprintf("istiod of %s %s: %s", p.c.Context, describeStatuses(e.Key, statuses), why)
 			if disagree {
 				msg = fmt.Sprintf("istiod replicas of %s disagree: %s. They read the same remote secret, so what differs is the replica (its pod's network or node, or a restart it has not recovered from); for the ones behind: %s",
@@ -302,7 +302,7 @@ func explainedElsewhere(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.R
 }
 
 // explain says why istiod does not have a peer synced, from the probe.
-func explain(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry, status string, cp *model.CredentialProbe) string {
+func explain(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry, status string, cp *model.CredentialProbe, logs istiodLogs) string {
 	if status == model.StatusMissing {
 		return "it has not loaded remote secret " + s.Ref() + " (an istiod that has not caught up, or a second secret for the same cluster ID)"
 	}
@@ -318,8 +318,12 @@ func explain(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry,
 		if len(cp.RBACDenied) > 0 {
 			return fmt.Sprintf("its credentials authenticate from %s but may not %s (MF4010)", from, strings.Join(cp.RBACDenied, ", "))
 		}
-		return fmt.Sprintf("cause unknown: from %s, %s answers these very credentials (kube-system UID %s), so the credentials are good and the server is up; %s; what is left is the path from %s's istiod to %s (firewall, private endpoint, DNS or proxy seen only from there), or something istiod alone sees: its log names the cause (kubectl logs -n %s deploy/%s | grep %q)",
-			from, e.Server, cp.KubeSystemUID, servedWords(f, p, e), p.c.Context, e.Server, p.c.IstioNamespace, mesh.IstiodApp, e.Key)
+		if frag := logs.about(e.Server, pathFailure); frag != "" {
+			return fmt.Sprintf("istiod's log says %q: the path from %s's istiod to %s is broken (firewall, private endpoint, DNS or proxy seen only from there), while from %s the same credentials work (kube-system UID %s)",
+				frag, p.c.Context, e.Server, from, cp.KubeSystemUID)
+		}
+		return fmt.Sprintf("cause unknown: from %s, %s answers these very credentials (kube-system UID %s), so the credentials are good and the server is up; %s; %s; what is left is the path from %s's istiod to %s (firewall, private endpoint, DNS or proxy seen only from there), or something else only istiod sees",
+			from, e.Server, cp.KubeSystemUID, servedWords(f, p, e), logs.describe(e.Server), p.c.Context, e.Server)
 	case cp.Outcome == model.CredUnauthorized && tokenExpired(f, *cp):
 		return fmt.Sprintf("its token expired at %s (MF4009)", cp.TokenExpiry.UTC().Format(time.RFC3339))
 	case cp.Outcome == model.CredUnauthorized:

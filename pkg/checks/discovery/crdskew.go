@@ -71,8 +71,12 @@ func crdVersionSkew(f *model.Fleet) []checks.Finding {
 					fmt.Sprintf("Istio %s's istiod lists %s %s from every remote cluster (createWleConfigStore, pilot/pkg/serviceregistry/kube/controller/multicluster.go), while %s", istioapi.Release, gv, k.Kind, flagWords(k)),
 					fmt.Sprintf("istiod of %s: image tag %s; remote secret %s, key %q", p.c.Context, orUnknown(p.id.Version), s.Ref(), e.Key),
 				}
-				if sts := model.ClusterStatuses(f.Probes.IstiodViews(p.c.Context), e.Key); len(sts) > 0 {
+				views := f.Probes.IstiodViews(p.c.Context)
+				if sts := model.ClusterStatuses(views, e.Key); len(sts) > 0 {
 					ev = append(ev, fmt.Sprintf("istiod of %s %s (/debug/clusterz)", p.c.Context, describeStatuses(e.Key, sts)))
+				}
+				if fr := logsOf(views).notServed(k.Kind, k.Resource); fr != "" {
+					ev = append(ev, fmt.Sprintf("istiod of %s logs %q", p.c.Context, fr))
 				}
 				fd := checks.NewMF4035(checks.MF4035Subjects{Primary: p.c.Context, Peer: peer.Context}, checks.Details{
 					Object: &checks.ObjectRef{Kind: "CustomResourceDefinition", Name: sk.served.CRD()},

@@ -80,7 +80,7 @@ func (l istiodLogs) describe(server string) string {
 	if len(shown) > 3 {
 		shown = shown[:3]
 	}
-	return fmt.Sprintf("istiod's log says %q, which does not name %s", shown, server)
+	return fmt.Sprintf("istiod's log says %q, none of it a failure at %s", shown, server)
 }
 
 // serverHost is the host:port of a server URL (the host alone when the
@@ -94,4 +94,15 @@ func serverHost(server string) string {
 		return u.Hostname()
 	}
 	return u.Host
+}
+
+// notServed returns the first fragment saying a LIST of kind (its Kind or
+// resource name) found no such resource, or "".
+func (l istiodLogs) notServed(kind, resource string) string {
+	for _, fr := range l.fragments {
+		if strings.Contains(fr, "could not find the requested resource") && (strings.Contains(fr, "."+kind+":") || strings.Contains(fr, "Resource="+resource+":")) {
+			return fr
+		}
+	}
+	return ""
 }

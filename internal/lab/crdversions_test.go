@@ -1,6 +1,11 @@
 package lab
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -65,3 +70,39 @@ func TestOlderCRDs(t *testing.T) {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// TestContainerLogs: the node agent serves a pod's log as the kubelet
+// does for pods/log: the last tailLines lines, cut at limitBytes; 404 for
+// a pod it does not run.
+func TestContainerLogs(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "istiod.log")
+	if err := os.WriteFile(file, []byte("one\ntwo\nthree\nfour\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := &nodeAgent{logs: map[string]func() string{"istio-system/istiod-x": func() string { return file }}, release: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", a.containerLogs)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for path, want := range map[string]string{
+		"/containerLogs/istio-system/istiod-x/discovery":                          "one\ntwo\nthree\nfour\n",
+		"/containerLogs/istio-system/istiod-x/discovery?tailLines=2":              "three\nfour\n",
+		"/containerLogs/istio-system/istiod-x/discovery?tailLines=2&limitBytes=8": "three\nfo",
+	} {
+		if code, got := get(path); code != 200 || got != want {
+			t.Errorf("%s: %d %q, want %q", path, code, got, want)
+		}
+	}
+	if code, _ := get("/containerLogs/istio-system/other/discovery"); code != http.StatusNotFound {
+		t.Errorf("another pod: %d, want 404", code)
+	}
+}

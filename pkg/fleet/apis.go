@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/istioapi"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
@@ -54,9 +56,18 @@ func (r *reader) readIstioAPIs(ctx context.Context, c *model.Cluster) error {
 				served = addServed(served, model.ServedResource{Group: group, Resource: res.Name, Kind: res.Kind}, v.Version)
 			}
 		}
+		for i := range served {
+			sortVersions(served[i].Versions)
+		}
 		c.IstioAPIs = append(c.IstioAPIs, served...)
 	}
 	return nil
+}
+
+// sortVersions orders versions oldest first (v1alpha3, v1beta1, v1), as
+// Kubernetes ranks them, whatever order discovery or a CRD lists them in.
+func sortVersions(vs []string) {
+	slices.SortFunc(vs, func(a, b string) int { return version.CompareKubeAwareVersionStrings(a, b) })
 }
 
 // addServed records that r is served at version.
@@ -93,6 +104,7 @@ func fromCRD(c *model.Cluster, o *unstructured.Unstructured) error {
 			served.Versions = append(served.Versions, name)
 		}
 	}
+	sortVersions(served.Versions)
 	if len(served.Versions) > 0 {
 		c.IstioAPIs = append(c.IstioAPIs, served)
 	}

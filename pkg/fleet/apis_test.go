@@ -13,7 +13,8 @@ import (
 
 // TestReadIstioAPIs reads the served versions from discovery as an API
 // server with an older Istio's CRDs answers it: WorkloadEntry at v1alpha3
-// and v1beta1, no v1; subresources are not resources.
+// and v1beta1, no v1, listed oldest first whatever discovery's order;
+// subresources are not resources.
 func TestReadIstioAPIs(t *testing.T) {
 	docs := map[string]string{
 		"/api/v1/namespaces":                 `{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{},"items":[]}`,
@@ -37,7 +38,7 @@ func TestReadIstioAPIs(t *testing.T) {
 		t.Fatalf("istio APIs not read: %s", r)
 	}
 	want := []model.ServedResource{
-		{Group: "networking.istio.io", Resource: "workloadentries", Kind: "WorkloadEntry", Versions: []string{"v1beta1", "v1alpha3"}},
+		{Group: "networking.istio.io", Resource: "workloadentries", Kind: "WorkloadEntry", Versions: []string{"v1alpha3", "v1beta1"}},
 		{Group: "networking.istio.io", Resource: "gateways", Kind: "Gateway", Versions: []string{"v1alpha3"}},
 	}
 	if !reflect.DeepEqual(c.IstioAPIs, want) {
@@ -46,5 +47,13 @@ func TestReadIstioAPIs(t *testing.T) {
 	we, ok := c.ServedResource("networking.istio.io", "workloadentries")
 	if !ok || we.Serves("v1") || !we.Serves("v1beta1") {
 		t.Errorf("workloadentries %+v: want served at v1beta1, not v1", we)
+	}
+}
+
+func TestSortVersions(t *testing.T) {
+	vs := []string{"v1", "v1beta1", "v1alpha3", "v2alpha1"}
+	sortVersions(vs)
+	if want := []string{"v1alpha3", "v2alpha1", "v1beta1", "v1"}; !reflect.DeepEqual(vs, want) {
+		t.Errorf("sorted %v, want %v", vs, want)
 	}
 }

@@ -166,6 +166,14 @@ type Scenario struct {
 	// istiod and gateway); "istio-on-eks" (aws-samples/istio-on-eks'
 	// multi-network pattern). Faults are patches on top of the render.
 	Installer string `json:"installer"`
+	// IstiodUnready: the scenario's faults keep the primaries' istiod from
+	// ever finishing its start (crd-version-skew: a remote's WorkloadEntry
+	// CRD without the version istiod lists), and istiod opens its xDS
+	// (15012) and webhook (15017) ports only after that. The boot then
+	// waits for clusterz alone, and the sample pods are applied but not
+	// waited for: with no injector to answer, the webhook (failurePolicy
+	// Fail) rejects them, as in a cluster.
+	IstiodUnready bool `json:"istiodUnready"`
 	// Faults break the install in the ways listed above.
 	Faults []Fault `json:"faults"`
 	// Objects is a Go text/template of Kubernetes YAML applied to every

@@ -29,7 +29,7 @@ const (
 // content. The phrases are client-go's (reflector.go's list errors, the
 // dialer's), the API server's (NotFound, Forbidden, Unauthorized), and
 // istiod's own (pkg/kube/multicluster/cluster.go: "remote cluster %s
-// failed to sync after %v").
+// failed to sync after %v"; its start's, below).
 var logCauses = []*regexp.Regexp{
 	regexp.MustCompile(`remote cluster [A-Za-z0-9._-]+ failed to sync after [0-9.a-zµ]+`),
 	// "failed to list *v1.WorkloadEntry: …" (typed informers) or
@@ -40,6 +40,10 @@ var logCauses = []*regexp.Regexp{
 	regexp.MustCompile(`lookup [A-Za-z0-9.-]+(?: on [0-9A-Fa-f.:\[\]]+)?: no such host`),
 	regexp.MustCompile(`x509: certificate signed by unknown authority|x509: certificate has expired or is not yet valid|x509: certificate is valid for [A-Za-z0-9.,: -]+, not [A-Za-z0-9.:-]+`),
 	regexp.MustCompile(`net/http: TLS handshake timeout`),
+	// istiod's start (pilot/pkg/bootstrap/server.go waitForCacheSync): the
+	// first without the second means it has not finished, and it opens its
+	// xDS and webhook ports only after (Server.Start).
+	regexp.MustCompile(`Waiting for caches to be synced|All controller caches have been synced up in [0-9.a-zµ]+`),
 }
 
 // LogFragments returns the fragments of log that name a cause (logCauses),

@@ -75,13 +75,22 @@ func crdVersionSkew(f *model.Fleet) []checks.Finding {
 				if sts := model.ClusterStatuses(views, e.Key); len(sts) > 0 {
 					ev = append(ev, fmt.Sprintf("istiod of %s %s (/debug/clusterz)", p.c.Context, describeStatuses(e.Key, sts)))
 				}
-				if fr := logsOf(views).notServed(k.Kind, k.Resource); fr != "" {
+				logs := logsOf(views)
+				if fr := logs.notServed(k.Kind, k.Resource); fr != "" {
 					ev = append(ev, fmt.Sprintf("istiod of %s logs %q", p.c.Context, fr))
+				}
+				// istiod waits for this controller before it serves at all
+				// (istiodLogs.startUnfinished): said as a fact when its log
+				// shows the start unfinished, as a consequence otherwise.
+				serving := fmt.Sprintf("an istiod of %s that starts while this lasts never finishes its start: it stays unready and opens neither xDS (15012) nor its injection webhook (15017)", p.c.Context)
+				if fr := logs.startUnfinished(); fr != "" {
+					ev = append(ev, fmt.Sprintf("istiod of %s logs %q and not that its caches synced: it has not finished its start", p.c.Context, fr))
+					serving = fmt.Sprintf("istiod of %s waits for it and has not finished its start: it is unready and opens neither xDS (15012) nor its injection webhook (15017)", p.c.Context)
 				}
 				fd := checks.NewMF4035(checks.MF4035Subjects{Primary: p.c.Context, Peer: peer.Context}, checks.Details{
 					Object: &checks.ObjectRef{Kind: "CustomResourceDefinition", Name: sk.served.CRD()},
-					Message: fmt.Sprintf("istiod of %s lists %s at %s from cluster %q, and %s's CRD %s serves only %s: every LIST is answered 404, so istiod's controller for %s never syncs (clusterz: syncing, then timeout) and %s gets none of %s's services and endpoints",
-						p.c.Context, k.Kind, gv, e.Key, peer.Context, sk.served.CRD(), strings.Join(sk.served.Versions, ", "), e.Key, p.c.Context, peer.Context),
+					Message: fmt.Sprintf("istiod of %s lists %s at %s from cluster %q, and %s's CRD %s serves only %s: every LIST is answered 404, so that list never syncs (clusterz: syncing, then timeout) and %s's %s objects never reach %s; %s, so no proxy gets configuration from it, and pods it should inject are refused where its webhook fails closed",
+						p.c.Context, k.Kind, gv, e.Key, peer.Context, sk.served.CRD(), strings.Join(sk.served.Versions, ", "), peer.Context, k.Kind, p.c.Context, serving),
 					Evidence: ev,
 				})
 				if known && !same {

@@ -106,3 +106,25 @@ func (l istiodLogs) notServed(kind, resource string) string {
 	}
 	return ""
 }
+
+// startUnfinished returns istiod's log fragment saying it began waiting for
+// its caches when no fragment says they all synced, or "". istiod opens
+// its xDS (15010, 15012) and webhook (15017) ports and reports ready only
+// after that wait (pilot/pkg/bootstrap/server.go Start, waitForCacheSync),
+// and it waits for every registry, a remote cluster's WorkloadEntry
+// controller too, which has no sync timeout
+// (pilot/pkg/serviceregistry/kube/controller/multicluster.go
+// initializeCluster adds it with AddRegistryAndRun;
+// pilot/pkg/serviceregistry/aggregate/controller.go HasSynced).
+func (l istiodLogs) startUnfinished() string {
+	waiting := ""
+	for _, fr := range l.fragments {
+		switch {
+		case strings.HasPrefix(fr, "All controller caches have been synced"):
+			return ""
+		case fr == "Waiting for caches to be synced":
+			waiting = fr
+		}
+	}
+	return waiting
+}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
@@ -343,6 +344,9 @@ func (l *Lab) installCRDs(ctx context.Context, c *cluster) error {
 	// apiserver seconds of CPU computing managed fields.
 	// A few at a time: the apiserver overlaps storing one with building
 	// the OpenAPI of another.
+	if crds, err = l.olderCRDs(c, crds); err != nil {
+		return err
+	}
 	errs := make([]error, len(crds))
 	sem := make(chan struct{}, 4)
 	var wg sync.WaitGroup
@@ -422,6 +426,68 @@ func istioTag() string {
 		return "1.31-alpha." + v[i+1:]
 	}
 	return "1.31-dev"
+}
+
+// parseCRDVersions reads a crd-versions fault's value:
+// "<crd>=<version>,<version>…".
+func parseCRDVersions(v string) (crd string, versions []string, err error) {
+	crd, list, ok := strings.Cut(v, "=")
+	if ok {
+		for _, s := range strings.Split(list, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				versions = append(versions, s)
+			}
+		}
+	}
+	if crd == "" || len(versions) == 0 {
+		return "", nil, fmt.Errorf("crd-versions %q: want <crd>=<version>,<version>…", v)
+	}
+	return crd, versions, nil
+}
+
+// olderCRDs applies the cluster's crd-versions faults to the pinned CRDs:
+// each named CRD keeps only the versions listed (the first stored), its
+// schemas the pinned release's for those versions, as an older release's
+// CRD serves them. The CRD is created that way, as installing the older
+// base chart does: an update could not drop a version already stored.
+func (l *Lab) olderCRDs(c *cluster, crds []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	faults := l.scenario.faultsFor(c.name, FaultCRDVersions)
+	if len(faults) == 0 {
+		return crds, nil
+	}
+	out := slices.Clone(crds)
+	for _, f := range faults {
+		name, keep, err := parseCRDVersions(f.Value)
+		if err != nil {
+			return nil, err
+		}
+		i := slices.IndexFunc(out, func(u *unstructured.Unstructured) bool { return u.GetName() == name })
+		if i < 0 {
+			return nil, fmt.Errorf("crd-versions: no CRD %s among Istio's", name)
+		}
+		u := out[i].DeepCopy()
+		versions, _, _ := unstructured.NestedSlice(u.Object, "spec", "versions")
+		var kept []any
+		for _, want := range keep {
+			found := false
+			for _, v := range versions {
+				m := v.(map[string]any)
+				if m["name"] == want {
+					m["served"], m["storage"] = true, len(kept) == 0
+					kept, found = append(kept, m), true
+				}
+			}
+			if !found {
+				return nil, fmt.Errorf("crd-versions: CRD %s has no version %s to keep", name, want)
+			}
+		}
+		if err := unstructured.SetNestedSlice(u.Object, kept, "spec", "versions"); err != nil {
+			return nil, err
+		}
+		out[i] = u
+		l.logf("  %s: CRD %s serves %s only (fault %s)", c.name, name, strings.Join(keep, ", "), f)
+	}
+	return out, nil
 }
 
 var (

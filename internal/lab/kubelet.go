@@ -63,6 +63,9 @@ type nodeAgent struct {
 	mode NodeAgentMode
 	ln   net.Listener
 	pods map[string]podTarget // namespace/name → where its ports are
+	// logs gives the log file of a pod's process (namespace/name), which
+	// the agent serves as the kubelet serves a container's log.
+	logs map[string]func() string
 }
 
 // podTarget connects to a port of a pod, from inside the pod's network.
@@ -177,7 +180,33 @@ func (l *Lab) istiodTarget(c *cluster) podTarget {
 }
 
 func (l *Lab) registerPod(c *cluster, p *corev1.Pod) error {
-	return l.registerTarget(c, p.Spec.NodeName, p.Namespace+"/"+p.Name, l.istiodTarget(c))
+	if err := l.registerTarget(c, p.Spec.NodeName, p.Namespace+"/"+p.Name, l.istiodTarget(c)); err != nil {
+		return err
+	}
+	// Its log is the istiod process's, whichever process runs now.
+	return l.registerLog(c, p.Spec.NodeName, p.Namespace+"/"+p.Name, func() string {
+		if c.istiod == nil {
+			return ""
+		}
+		return c.istiod.log
+	})
+}
+
+// registerLog tells node's agent where the log of pod (namespace/name) is.
+func (l *Lab) registerLog(c *cluster, node, pod string, path func() string) error {
+	l.mu.Lock()
+	a := l.agents[c.name+"/"+node]
+	l.mu.Unlock()
+	if a == nil {
+		return fmt.Errorf("pod %s: no node agent for node %q", pod, node)
+	}
+	a.mu.Lock()
+	if a.logs == nil {
+		a.logs = map[string]func() string{}
+	}
+	a.logs[pod] = path
+	a.mu.Unlock()
+	return nil
 }
 
 // registerTarget tells node's agent where the ports of pod (namespace/name) are.
@@ -279,6 +308,7 @@ func (a *nodeAgent) listen() error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/portForward/{namespace}/{pod}", a.portForward)
 	mux.HandleFunc("/portForward/{namespace}/{pod}/{uid}", a.portForward)
+	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", a.containerLogs)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: a.tls,
 		ErrorLog: log.New(io.Discard, "", 0)} // TLS noise of dropped connections
 	a.mu.Lock()
@@ -398,6 +428,9 @@ func (l *Lab) StartIstiodReplica(ctx context.Context, context, node string) (str
 	if err := l.registerTarget(c, node, "istio-system/"+pod, target); err != nil {
 		return "", err
 	}
+	if err := l.registerLog(c, node, "istio-system/"+pod, func() string { return p.log }); err != nil {
+		return "", err
+	}
 	err = poll(ctx, 90*time.Second, 200*time.Millisecond, func() (bool, error) {
 		if err := p.exited(); err != nil {
 			return false, err
@@ -453,4 +486,46 @@ func replicaCommand(cmdArgs, cmdEnv []string, offset int) ([]string, []string, e
 	}
 	env := slices.DeleteFunc(slices.Clone(cmdEnv), func(v string) bool { return strings.HasPrefix(v, "POD_NAME=") })
 	return args, env, nil
+}
+
+// containerLogs serves a pod's log as the kubelet's /containerLogs does
+// for pods/log: the process's output, its last tailLines lines, at most
+// limitBytes bytes of them (from their start, as the kubelet cuts).
+func (a *nodeAgent) containerLogs(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	mode := a.mode
+	path := a.logs[r.PathValue("namespace")+"/"+r.PathValue("pod")]
+	a.mu.Unlock()
+	if mode == NodeAgentHangs {
+		<-a.release
+		return
+	}
+	file := ""
+	if path != nil {
+		file = path()
+	}
+	if file == "" {
+		http.Error(w, "no such pod on this node", http.StatusNotFound)
+		return
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if n, err := strconv.Atoi(r.URL.Query().Get("tailLines")); err == nil && n >= 0 {
+		lines := strings.SplitAfter(string(b), "\n")
+		if len(lines) > 0 && lines[len(lines)-1] == "" {
+			lines = lines[:len(lines)-1]
+		}
+		if len(lines) > n {
+			lines = lines[len(lines)-n:]
+		}
+		b = []byte(strings.Join(lines, ""))
+	}
+	if n, err := strconv.Atoi(r.URL.Query().Get("limitBytes")); err == nil && n >= 0 && len(b) > n {
+		b = b[:n]
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write(b)
 }

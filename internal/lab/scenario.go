@@ -139,6 +139,13 @@ const (
 	// it while the cluster's own does not: istiod reports peer synced and
 	// holds none of the endpoints of peer's sample namespace.
 	FaultDiscoveryLabelDiffers = "discovery-label-differs"
+	// FaultCRDVersions: the cluster's Istio CRDs are an older release's for
+	// the CRD Value names, as "<crd>=<version>,<version>…": the CRD is
+	// installed serving only those versions (the first stored), the way a
+	// cluster that kept an older Istio's base chart has it. Istio 1.21 and
+	// before shipped WorkloadEntry at v1alpha3 (stored) and v1beta1, no v1:
+	// workloadentries.networking.istio.io=v1alpha3,v1beta1.
+	FaultCRDVersions = "crd-versions"
 )
 
 var knownFaults = map[string]bool{
@@ -149,6 +156,7 @@ var knownFaults = map[string]bool{
 	FaultNoSamplePods: true, FaultNoInjection: true, FaultNoSidecar: true, FaultPodNotReady: true,
 	FaultDiscoverySelectors: true, FaultHeadlessDB: true,
 	FaultDuplicateRemoteSecret: true, FaultStaleRegistry: true, FaultDiscoveryLabelDiffers: true,
+	FaultCRDVersions: true,
 }
 
 // Values of FaultDuplicateRemoteSecret.
@@ -212,6 +220,14 @@ type Scenario struct {
 	// istiod and gateway); "istio-on-eks" (aws-samples/istio-on-eks'
 	// multi-network pattern). Faults are patches on top of the render.
 	Installer string `json:"installer"`
+	// IstiodUnready: the scenario's faults keep the primaries' istiod from
+	// ever finishing its start (crd-version-skew: a remote's WorkloadEntry
+	// CRD without the version istiod lists), and istiod opens its xDS
+	// (15012) and webhook (15017) ports only after that. The boot then
+	// waits for clusterz alone, and the sample pods are applied but not
+	// waited for: with no injector to answer, the webhook (failurePolicy
+	// Fail) rejects them, as in a cluster.
+	IstiodUnready bool `json:"istiodUnready"`
 	// Faults break the install in the ways listed above.
 	Faults []Fault `json:"faults"`
 	// Objects is a Go text/template of Kubernetes YAML applied to every
@@ -310,13 +326,18 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		if (f.Type == FaultTrustDomain || f.Type == FaultClusterID || f.Type == FaultPKIScenario || f.Type == FaultStaleRootConfigMap || f.Type == FaultDiscoverySelectors) && f.Value == "" {
 			return nil, fmt.Errorf("scenario %s: %s needs a value", s.Name, f.Type)
 		}
+		if f.Type == FaultCRDVersions {
+			if _, _, err := parseCRDVersions(f.Value); err != nil {
+				return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
+			}
+		}
 		if _, _, ok := strings.Cut(f.Value, "="); f.Type == FaultDiscoverySelectors && !ok {
 			return nil, fmt.Errorf("scenario %s: discovery-selectors needs a value key=value", s.Name)
 		}
 		if f.Type == FaultDuplicateRemoteSecret && (f.Peer == "" || (f.Value != DuplicateGoodFirst && f.Value != DuplicateBadFirst)) {
 			return nil, fmt.Errorf("scenario %s: %s needs a peer and the value %s or %s", s.Name, f.Type, DuplicateGoodFirst, DuplicateBadFirst)
 		}
-				if (f.Type == FaultCutPath || f.Type == FaultStaleRegistry || f.Type == FaultDiscoveryLabelDiffers) && f.Peer == "" {
+		if (f.Type == FaultCutPath || f.Type == FaultStaleRegistry || f.Type == FaultDiscoveryLabelDiffers) && f.Peer == "" {
 			return nil, fmt.Errorf("scenario %s: %s needs a peer", s.Name, f.Type)
 		}
 	}

@@ -223,7 +223,8 @@ func (l *Lab) startWorkloads(ctx context.Context, c *cluster) error {
 
 // injectorUnreachable says why the injection webhook cannot answer for a
 // cluster's pods ("" when it can): its istiod exited (a CA it refused),
-// or a remote's primary exposes no istiod through a gateway.
+// a remote's primary exposes no istiod through a gateway, or the scenario
+// keeps the istiod from finishing its start (Scenario.IstiodUnready).
 func (l *Lab) injectorUnreachable(c *cluster) string {
 	if !l.net.isolated {
 		return "" // no webhook on loopback
@@ -237,6 +238,9 @@ func (l *Lab) injectorUnreachable(c *cluster) string {
 	}
 	if p.istiodErr != nil {
 		return "the istiod of " + p.name + " exited: " + lastLines(p.istiodErr.Error(), 1)
+	}
+	if l.scenario.IstiodUnready {
+		return "the istiod of " + p.name + " never finishes its start, so its webhook port 15017 stays closed"
 	}
 	return ""
 }

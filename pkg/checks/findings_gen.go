@@ -63,6 +63,7 @@ const (
 	MF4025 ID = "MF4025" // A sidecar is sent no endpoints of a cluster that has ready ones
 	MF4026 ID = "MF4026" // A sidecar is sent pod addresses of another network
 	MF4032 ID = "MF4032" // A primary's discoverySelectors drop a peer's namespace
+	MF4035 ID = "MF4035" // A peer's Istio CRD does not serve the version a primary's istiod lists
 	MF5001 ID = "MF5001" // Nodes without region or zone labels
 	MF5002 ID = "MF5002" // Locality failover without outlier detection
 	MF5003 ID = "MF5003" // Failover names regions no cluster is in
@@ -889,6 +890,21 @@ func NewMF4032(s MF4032Subjects, d Details) Finding {
 	b.add(RolePrimary, s.Primary)
 	b.add(RolePeer, s.Peer)
 	return b.finding(MF4032, AreaDiscovery, d)
+}
+
+// MF4035Subjects are the contexts an MF4035 finding is about, by role.
+type MF4035Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4035 is an MF4035 finding (A peer's Istio CRD does not serve the version a primary's istiod lists) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4035(s MF4035Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4035, AreaDiscovery, d)
 }
 
 // MF5001Subjects are the contexts an MF5001 finding is about, by role.

@@ -433,6 +433,8 @@ func (r *reader) read(ctx context.Context, c *model.Cluster, k model.Kind) error
 		return r.readRuntimeIssuers(ctx, c)
 	case model.KindAWSPCAIssuers:
 		return r.readAWSPCAIssuers(ctx, c)
+	case model.KindIstioAPIs:
+		return r.readIstioAPIs(ctx, c)
 	}
 	return fmt.Errorf("unknown kind %s", k)
 }

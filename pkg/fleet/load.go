@@ -18,6 +18,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
@@ -63,6 +64,9 @@ func addObject(c *model.Cluster, obj runtime.Object) error {
 	case *istionet.DestinationRule:
 		c.DestinationRules = append(c.DestinationRules, fromDestinationRule(o))
 	case *unstructured.Unstructured:
+		if o.GroupVersionKind().GroupKind() == (schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}) {
+			return fromCRD(c, o)
+		}
 		if _, ok := awsPCAResources[o.GetKind()]; !ok || o.GroupVersionKind().Group != model.AWSPCAGroupVersion.Group {
 			return fmt.Errorf("the doctor does not read %s", o.GroupVersionKind())
 		}

@@ -210,6 +210,25 @@ type IstiodView struct {
 	// (so that a cluster added or removed in between is never seen in the
 	// registry and not in clusterz); nil when clusterz could not be read.
 	Registry *IstiodRegistry `json:"registry,omitempty"`
+	// Log is what istiod's recent log says of its remote clusters, read
+	// only when this view shows one not synced (nil otherwise).
+	Log *IstiodLog `json:"log,omitempty"`
+}
+
+// IstiodLog is the part of an istiod pod's recent log (pods/log, bounded
+// in lines and bytes) that names why a remote cluster does not sync. Only
+// the matched fragment of a line is kept, never the line: a fragment is
+// made of a fixed phrase and the addresses, resource names and cluster IDs
+// it names, so nothing else the log holds is carried.
+type IstiodLog struct {
+	// Pod is the pod whose log was read (namespace/name), Lines how many
+	// of its last lines were asked for.
+	Pod   string `json:"pod"`
+	Lines int    `json:"lines"`
+	// Fragments are the matched fragments, each once, oldest first.
+	Fragments []string `json:"fragments,omitempty"`
+	// Error says why the log could not be read.
+	Error string `json:"error,omitempty"`
 }
 
 // Read reports whether the view holds istiod's answer.

@@ -78,13 +78,16 @@ const (
 	// AWSPCAClusterIssuers; where its API is not served there are none,
 	// which is not a failure to read.
 	KindAWSPCAIssuers Kind = "awspcaissuers.awspca.cert-manager.io"
+	// KindIstioAPIs is the served versions of the custom resources of the
+	// Istio API groups istiod lists from its remote clusters (discovery).
+	KindIstioAPIs Kind = "istio-apis"
 )
 
 // AllKinds lists every kind the collector reads, in a stable order.
 var AllKinds = []Kind{
 	KindNamespaces, KindNodes, KindServices, KindEndpointSlices, KindDeployments, KindPods,
 	KindConfigMaps, KindSecrets, KindWebhooks, KindGateways, KindDestinationRules,
-	KindIstioCSR, KindAWSPCAIssuers,
+	KindIstioCSR, KindAWSPCAIssuers, KindIstioAPIs,
 }
 
 // Cluster is everything read from one context.
@@ -122,6 +125,7 @@ type Cluster struct {
 	DestinationRules []DestinationRule `json:"destinationRules,omitempty"`
 	IstioCSR         []IstioCSR        `json:"istioCSR,omitempty"`
 	AWSPCAIssuers    []AWSPCAIssuer    `json:"awsPCAIssuers,omitempty"`
+	IstioAPIs        []ServedResource  `json:"istioAPIs,omitempty"`
 
 	memo sync.Map // derived readings shared by the checks, see Memo
 }

@@ -34,6 +34,11 @@ type istiodTarget struct {
 	namespace string
 	pod       string
 	port      int
+	// container is istiod's container, whose log is read when the view
+	// shows a cluster not synced; for a debug address, logPod is the
+	// Running istiod pod of the context whose log is read ("" for none).
+	container string
+	logPod    string
 }
 
 // Istiod reads /debug/clusterz of every istiod of each primary, concurrently
@@ -84,6 +89,15 @@ func Istiod(ctx context.Context, f *model.Fleet, opts Options, addresses map[str
 			v.Registry = readRegistry(rctx, get, ownCluster(v.Clusters))
 			cancel()
 		}
+		// What istiod says of a cluster it has not synced is in its log.
+		if v.Read() && anyNotSynced(v.Clusters) {
+			switch {
+			case t.pod != "":
+				v.Log = readIstiodLog(ctx, clients[v.Context], t.namespace, t.pod, t.container)
+			case t.logPod != "":
+				v.Log = readIstiodLog(ctx, clients[v.Context], t.namespace, t.logPod, t.container)
+			}
+		}
 		return v
 	})
 	out := make([]model.IstiodView, len(targets))
@@ -111,7 +125,16 @@ func planIstiod(f *model.Fleet, opts Options, addresses map[string]string) ([]is
 			continue
 		}
 		if a := strings.TrimSuffix(addresses[c.Context], "/"); a != "" {
-			out = append(out, istiodTarget{view: model.IstiodView{Context: c.Context, Address: a}, url: a})
+			t := istiodTarget{view: model.IstiodView{Context: c.Context, Address: a}, url: a}
+			// istiod's log, when needed, from a pod of the context, if
+			// it runs in the cluster at all.
+			if pods := istiodPods(c); len(pods) > 0 && opts.Client != nil {
+				if cl, err := opts.Client(c.Context); err == nil {
+					clients[c.Context] = cl
+					t.namespace, t.logPod, t.container = pods[0].Namespace, pods[0].Name, istiodContainer(pods[0])
+				}
+			}
+			out = append(out, t)
 			continue
 		}
 		none := model.IstiodView{Context: c.Context}
@@ -135,7 +158,7 @@ func planIstiod(f *model.Fleet, opts Options, addresses map[string]string) ([]is
 			clients[c.Context] = cl
 		}
 		for _, p := range pods {
-			t := istiodTarget{namespace: p.Namespace, pod: p.Name, port: monitoringPort(p)}
+			t := istiodTarget{namespace: p.Namespace, pod: p.Name, port: monitoringPort(p), container: istiodContainer(p)}
 			t.view = model.IstiodView{Context: c.Context, Pod: p.Namespace + "/" + p.Name,
 				Address: fmt.Sprintf("port-forward to %s/%s:%d", p.Namespace, p.Name, t.port), NotRun: cfgErr}
 			out = append(out, t)

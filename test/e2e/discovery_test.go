@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -38,6 +40,14 @@ type discoveryCase struct {
 	// the first of them must contain.
 	want []string
 	say  string
+	// mf4011 is MF4011's status the report must give ("" unchecked);
+	// notSay a phrase no finding may contain.
+	mf4011 string
+	notSay string
+	// istiodUnready: east's istiod never finishes its start, so /ready
+	// answers 503 and no xDS port listens (the scenario's istiodUnready),
+	// and the first finding says it is unready.
+	istiodUnready bool
 }
 
 var discoveryCases = []discoveryCase{
@@ -49,6 +59,12 @@ var discoveryCases = []discoveryCase{
 	{scenario: "missing-remote-secret", clusterz: "", want: []string{"MF4001@east,west"}},
 	// This machine reaches west with east's secret; east's istiod cannot.
 	{scenario: "cut-path", isolation: true, clusterz: lab.Timeout, want: []string{"MF4011@east,west"}, say: "path from east's istiod"},
+	// west kept an older Istio's WorkloadEntry CRD (no v1): east's istiod
+	// never syncs it although secret and path are good. MF4035 names the
+	// CRD and the versions; MF4011 leaves the cause to it, and nothing
+	// sends the reader to the network.
+	{scenario: "crd-version-skew", clusterz: lab.Timeout, want: []string{"MF4035@east,west"}, say: "workloadentries.networking.istio.io serves only v1alpha3, v1beta1",
+		mf4011: "reported-elsewhere", notSay: "firewall", istiodUnready: true},
 }
 
 // TestDiscoveryAgreesWithIstiod runs the doctor, with the probes and
@@ -72,6 +88,10 @@ func TestDiscoveryAgreesWithIstiod(t *testing.T) {
 				t.Fatalf("east's clusterz never showed west %q: %v (last %v)", tc.clusterz, err, clusterz)
 			}
 
+			if tc.istiodUnready {
+				requireIstiodUnready(t, l, "east")
+			}
+
 			args := append([]string{"doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ",")}, l.IstiodDebugFlags()...)
 			out, stderr, _ := labtest.Run(t, l, args...)
 			r := parseReport(t, out)
@@ -87,6 +107,19 @@ func TestDiscoveryAgreesWithIstiod(t *testing.T) {
 			}
 			if tc.say != "" && len(got) > 0 && !strings.Contains(got[0].Message, tc.say) {
 				t.Errorf("%s does not say %q: %s", got[0].Check, tc.say, got[0].Message)
+			}
+			if tc.istiodUnready && len(got) > 0 && !strings.Contains(got[0].Message, "unready") {
+				t.Errorf("%s does not say east's istiod is unready: %s", got[0].Check, got[0].Message)
+			}
+			if tc.mf4011 != "" {
+				if st := checkStatus(t, out, "MF4011"); st != tc.mf4011 {
+					t.Errorf("MF4011 is %q, want %q", st, tc.mf4011)
+				}
+			}
+			for _, f := range r.Findings {
+				if tc.notSay != "" && strings.Contains(f.Message, tc.notSay) {
+					t.Errorf("%s says %q: %s", f.Check, tc.notSay, f.Message)
+				}
 			}
 			// Agreement with istiod: no error about east→west when istiod has
 			// it synced; an error when it has not.
@@ -391,4 +424,28 @@ func breakRemoteSecret(t *testing.T, ctx context.Context, l *lab.Lab, tc secretF
 		t.Fatalf("east's clusterz never showed west %q: %v (last %v)", tc.clusterz, err, clusterz)
 	}
 	return clusterz
+}
+
+// requireIstiodUnready checks what istiod's source says of a registry that
+// never syncs (pilot/pkg/bootstrap/server.go Start: waitForCacheSync comes
+// before the xDS and webhook listeners and before the discovery readiness
+// flag): the context's istiod answers /ready with 503 and does not listen
+// for plaintext xDS (15010; 15012 and 15017 open in the same step).
+func requireIstiodUnready(t *testing.T, l *lab.Lab, context string) {
+	t.Helper()
+	resp, err := http.Get(l.IstiodDebugURL(context) + "/ready")
+	if err != nil {
+		t.Fatalf("istiod of %s: /ready: %v", context, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("istiod of %s: /ready answers %d, want 503", context, resp.StatusCode)
+	}
+	conn, err := net.DialTimeout("tcp", l.IstiodXDSAddress(context), 2*time.Second)
+	if err == nil {
+		conn.Close()
+		t.Errorf("istiod of %s listens for xDS on %s", context, l.IstiodXDSAddress(context))
+	} else {
+		t.Logf("istiod of %s after %s: /ready %d, xDS %s: %v", context, l.ReadyAfter(), resp.StatusCode, l.IstiodXDSAddress(context), err)
+	}
 }

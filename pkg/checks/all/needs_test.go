@@ -31,6 +31,7 @@ var kindFields = map[model.Kind]string{
 	model.KindDestinationRules: "DestinationRules",
 	model.KindIstioCSR:         "IstioCSR",
 	model.KindAWSPCAIssuers:    "AWSPCAIssuers",
+	model.KindIstioAPIs:        "IstioAPIs",
 }
 
 // without returns a copy of f whose clusters hold nothing of kind k (all

@@ -10,7 +10,7 @@ import (
 var istiodPathFailure = map[model.ProbeOutcome]string{
 	model.ProbeRefused:    "the connection was refused: nothing listens there",
 	model.ProbeTimeout:    "no answer before the deadline",
-	model.ProbeHandshake:  "TCP connected but the TLS handshake failed before a certificate arrived (no passthrough to istiod on that port)",
+	model.ProbeHandshake:  "TCP connected but the TLS handshake failed before a certificate arrived (no passthrough to istiod on that port, or no istiod serving behind it: an unready istiod has not opened 15012 and 15017)",
 	model.ProbeUnresolved: "the host name does not resolve",
 	model.ProbeError:      "the dial failed",
 	model.ProbeUntrusted:  "what answers presents a certificate the remote does not trust",

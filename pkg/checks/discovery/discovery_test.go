@@ -60,3 +60,70 @@ func TestIstiodReplicasAreNamed(t *testing.T) {
 		t.Logf("%s: %s", dir, res.Findings[0].Message)
 	}
 }
+
+// TestMF4011CauseFollowsTheEvidence: when the credentials work from here
+// and istiod has not synced the peer, MF4011 does not blame the network
+// for a peer whose CRDs do not serve what istiod lists: that is MF4035's
+// finding, which names the CRD, the served versions and the listed one.
+// Where the CRDs are fine, the cause is unknown from here, and the
+// finding says what was seen and what is left.
+func TestMF4011CauseFollowsTheEvidence(t *testing.T) {
+	skew, err := fleet.LoadDir("../all/testdata/MF4035/fail-v1-not-served", "istio-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := checks.Run(skew, all.Registry(), checks.Selection{Only: []string{"MF4011", "MF4035"}})
+	var got []string
+	for _, f := range res.Findings {
+		got = append(got, string(f.Check))
+		if f.Check == "MF4035" {
+			for _, w := range []string{"workloadentries.networking.istio.io", "v1alpha3, v1beta1", "networking.istio.io/v1", "never syncs"} {
+				if !strings.Contains(f.Message, w) {
+					t.Errorf("MF4035 does not say %q: %s", w, f.Message)
+				}
+			}
+		}
+	}
+	if strings.Join(got, ",") != "MF4035" {
+		t.Errorf("findings %v, want MF4035 alone (MF4011 reported under it)", got)
+	}
+	for _, c := range res.Checks {
+		if c.ID == "MF4011" && (c.Status != checks.StatusReportedElsewhere || len(c.ReportedUnder) != 1 || c.ReportedUnder[0] != "MF4035") {
+			t.Errorf("MF4011 is %s under %v, want reported under MF4035", c.Status, c.ReportedUnder)
+		}
+	}
+
+	cut, err := fleet.LoadDir("../all/testdata/MF4011/fail-cut-path", "istio-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = checks.Run(cut, all.Registry(), checks.Selection{Only: []string{"MF4011"}})
+	if len(res.Findings) != 1 {
+		t.Fatalf("want one MF4011 finding on the cut path, got %+v", res.Findings)
+	}
+	msg := res.Findings[0].Message
+	for _, w := range []string{"cause unknown", "credentials are good", "path from east's istiod", "west serves every Istio CRD version istiod lists"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("MF4011 on the cut path does not say %q: %s", w, msg)
+		}
+	}
+
+	// With istiod's log read, the cause is the one the log names.
+	logged, err := fleet.LoadDir("../all/testdata/MF4011/fail-cut-path-logged", "istio-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = checks.Run(logged, all.Registry(), checks.Selection{Only: []string{"MF4011"}})
+	if len(res.Findings) != 1 {
+		t.Fatalf("want one MF4011 finding on the logged cut path, got %+v", res.Findings)
+	}
+	msg = res.Findings[0].Message
+	for _, w := range []string{`istiod's log says "dial tcp 10.0.2.2:6443: i/o timeout"`, "path from east's istiod to https://10.0.2.2:6443 is broken"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("MF4011 with the log does not say %q: %s", w, msg)
+		}
+	}
+	if strings.Contains(msg, "cause unknown") {
+		t.Errorf("MF4011 says the cause is unknown although the log names it: %s", msg)
+	}
+}

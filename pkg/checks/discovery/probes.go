@@ -216,11 +216,17 @@ func istiodView(f *model.Fleet) []checks.Finding {
 			if !disagree && explainedElsewhere(f, p, s, e, cp) {
 				continue // istiod agrees with the finding that names the cause
 			}
+			if peerCluster := peerOf(f, p, e); !disagree && peerCluster != nil && len(crdSkews(p, peerCluster)) > 0 {
+				// The peer does not serve a version istiod lists: istiod
+				// never syncs it, whatever the secret and the path.
+				out = append(out, checks.ReportedUnder("MF4035", contexts(p.c.Context, peerCluster.Context)...))
+				continue
+			}
 			peer := peerWithID(f, p.c.Context, e.Key)
 			if cp != nil {
 				peer = peerWithID(f, cp.Context, cp.Key)
 			}
-			why := explain(f, p, s, e, behind[0].Status, cp)
+			why := explain(f, p, s, e, behind[0].Status, cp, logsOf(read))
 			if w := workingDuplicates(f, p, s, e.Key); len(w) > 0 {
 				why += fmt.Sprintf("; %s also names %q and its credentials work, but istiod ignores it as a duplicate of %s (MF4013)", strings.Join(w, " and "), e.Key, s.Ref())
 			}
@@ -332,7 +338,7 @@ func explainedElsewhere(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.R
 }
 
 // explain says why istiod does not have a peer synced, from the probe.
-func explain(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry, status string, cp *model.CredentialProbe) string {
+func explain(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry, status string, cp *model.CredentialProbe, logs istiodLogs) string {
 	if status == model.StatusMissing {
 		return "it has not loaded remote secret " + s.Ref() + " (an istiod that has not caught up, or a second secret for the same cluster ID)"
 	}
@@ -348,7 +354,12 @@ func explain(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry,
 		if len(cp.RBACDenied) > 0 {
 			return fmt.Sprintf("its credentials authenticate from %s but may not %s (MF4010)", from, strings.Join(cp.RBACDenied, ", "))
 		}
-		return fmt.Sprintf("from %s, %s answers these very credentials (kube-system UID %s), so the credentials are good and the path from %s's istiod to %s is broken (firewall, private endpoint, DNS or proxy seen only from there)", from, e.Server, cp.KubeSystemUID, p.c.Context, e.Server)
+		if frag := logs.about(e.Server, pathFailure); frag != "" {
+			return fmt.Sprintf("istiod's log says %q: the path from %s's istiod to %s is broken (firewall, private endpoint, DNS or proxy seen only from there), while from %s the same credentials work (kube-system UID %s)",
+				frag, p.c.Context, e.Server, from, cp.KubeSystemUID)
+		}
+		return fmt.Sprintf("cause unknown: from %s, %s answers these very credentials (kube-system UID %s), so the credentials are good and the server is up; %s; %s; what is left is the path from %s's istiod to %s (firewall, private endpoint, DNS or proxy seen only from there), or something else only istiod sees",
+			from, e.Server, cp.KubeSystemUID, servedWords(f, p, e), logs.describe(e.Server), p.c.Context, e.Server)
 	case cp.Outcome == model.CredUnauthorized && tokenExpired(f, *cp):
 		return fmt.Sprintf("its token expired at %s (MF4009)", cp.TokenExpiry.UTC().Format(time.RFC3339))
 	case cp.Outcome == model.CredUnauthorized:
@@ -361,6 +372,19 @@ func explain(f *model.Fleet, p primary, s mesh.RemoteSecret, e mesh.RemoteEntry,
 		return "the credential probe did not run: " + cp.Detail
 	}
 	return fmt.Sprintf("the probe from %s failed too: %s", from, cp.Detail)
+}
+
+// servedWords says what the doctor saw of the peer's Istio APIs, which
+// rules out a CRD version istiod lists and the peer does not serve.
+func servedWords(f *model.Fleet, p primary, e mesh.RemoteEntry) string {
+	peer := peerOf(f, p, e)
+	if peer == nil {
+		return fmt.Sprintf("cluster %q was not read, so whether it serves every version istiod lists is not known", e.Key)
+	}
+	if ok, why := peer.Readable(model.KindIstioAPIs); !ok {
+		return fmt.Sprintf("whether %s serves every version istiod lists is not known (%s)", peer.Context, why)
+	}
+	return fmt.Sprintf("%s serves every Istio CRD version istiod lists from it", peer.Context)
 }
 
 // peerWithID names the cluster of the fleet whose ID a remote secret's key

@@ -35,6 +35,7 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: checks.MF4025, Fn: missingCluster},
 		checks.Func{CheckID: checks.MF4026, Fn: otherNetworkPods},
 		checks.Func{CheckID: checks.MF4032, Fn: droppedNamespaces},
+		checks.Func{CheckID: checks.MF4035, Fn: crdVersionSkew},
 	}
 }
 

@@ -338,7 +338,7 @@ func (pl *planner) notTheSecret(fd checks.Finding, p, r *model.Cluster) string {
 		if len(cp.RBACDenied) > 0 {
 			return "" // the reader's permissions, which the fix restores
 		}
-		return fmt.Sprintf("the credentials of %s work from %s (kube-system UID %s), so the secret is not what is broken: the path from %s's istiod to %s is (firewall, private endpoint, DNS or proxy seen only from there), which fix cannot open", cp.Secret, pl.f.Probes.From, cp.KubeSystemUID, p.Context, cp.Server)
+		return fmt.Sprintf("the credentials of %s work from %s (kube-system UID %s), so the secret is not what is broken: the cause is elsewhere (MF4011 and MF4035 say what istiod's log and %s's CRDs show: the path from %s's istiod to %s, or a CRD version %s does not serve), which a new secret does not change", cp.Secret, pl.f.Probes.From, cp.KubeSystemUID, r.Context, p.Context, cp.Server, r.Context)
 	case model.CredUnreachable, model.CredTimeout:
 		if srv := pl.server(r); mesh.SameServer(srv, cp.Server) {
 			return fmt.Sprintf("%s's API server %s, which %s's remote secret names, cannot be reached from %s either (%s), and a new secret would name the same address: bring the server back, or give an address %s's pods reach with --server %s=https://<address>", r.Context, cp.Server, p.Context, pl.f.Probes.From, cp.Outcome, p.Context, r.Context)

@@ -127,3 +127,28 @@ func TestMF4011CauseFollowsTheEvidence(t *testing.T) {
 		t.Errorf("MF4011 says the cause is unknown although the log names it: %s", msg)
 	}
 }
+
+// TestMF4025NamesTheCause: a sidecar sent nothing for another network's
+// endpoints is explained by what istiod lacks: with no remote secret for
+// that cluster, the secret (MF4001), not the gateway; with the secret, the
+// gateway without an address.
+func TestMF4025NamesTheCause(t *testing.T) {
+	for dir, want := range map[string]string{
+		"fail-no-remote-secret":        "has no remote secret for",
+		"fail-gateway-without-address": "east-west gateway has no address",
+	} {
+		f, err := fleet.LoadDir(filepath.Join("../all/testdata/MF4025", dir), "istio-system")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := checks.Run(f, all.Registry(), checks.Selection{Only: []string{"MF4025"}})
+		if len(res.Findings) == 0 {
+			t.Fatalf("%s: no MF4025 finding", dir)
+		}
+		for _, fd := range res.Findings {
+			if !strings.Contains(fd.Message, want) {
+				t.Errorf("%s: the finding does not say %q: %s", dir, want, fd.Message)
+			}
+		}
+	}
+}

@@ -100,7 +100,11 @@ func missingCluster(f *model.Fleet) []checks.Finding {
 				continue
 			}
 			why := fmt.Sprintf("network %s's east-west gateway has no address (%s)", quoted(network), source)
-			if len(gateways) > 0 {
+			if reader := istiodCluster(f, me); reader != x && !readsCluster(reader, x) {
+				// istiod holds no endpoint of a cluster it has no remote
+				// secret for, gateway or not: that is the cause (MF4001).
+				why = fmt.Sprintf("the istiod of %s has no remote secret for %s (MF4001), so it holds none of %s's endpoints", reader.Context, x.Context, x.Context)
+			} else if len(gateways) > 0 {
 				why = fmt.Sprintf("its network %s's gateway (%s, from %s) is not among them: istiod does not hold %s's endpoints (its remote secret), or its pods have no sidecar (istiod sends plain-text pods to no other network)",
 					quoted(network), strings.Join(gateways, ", "), source, x.Context)
 			}
@@ -167,6 +171,12 @@ func istiodCluster(f *model.Fleet, c *model.Cluster) *model.Cluster {
 		}
 	}
 	return c
+}
+
+// readsCluster reports whether primary p has a remote secret for cluster x.
+func readsCluster(p, x *model.Cluster) bool {
+	_, ok := mesh.RemoteSecretKeys(p)[mesh.Identify(x).ClusterID]
+	return ok
 }
 
 // other is peer unless it is the sidecar's own cluster (one subject).

@@ -3,6 +3,7 @@ package discovery_test
 import (
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -130,25 +131,29 @@ func TestMF4011CauseFollowsTheEvidence(t *testing.T) {
 
 // TestMF4025NamesTheCause: a sidecar sent nothing for another network's
 // endpoints is explained by what istiod lacks: with no remote secret for
-// that cluster, the secret (MF4001), not the gateway; with the secret, the
-// gateway without an address.
+// that cluster, MF4001 reports it (MF4025 reported under it, not a second
+// error); with the secret and the peer synced, the gateway without an
+// address is the cause.
 func TestMF4025NamesTheCause(t *testing.T) {
-	for dir, want := range map[string]string{
-		"fail-no-remote-secret":        "has no remote secret for",
-		"fail-gateway-without-address": "east-west gateway has no address",
-	} {
-		f, err := fleet.LoadDir(filepath.Join("../all/testdata/MF4025", dir), "istio-system")
-		if err != nil {
-			t.Fatal(err)
-		}
-		res := checks.Run(f, all.Registry(), checks.Selection{Only: []string{"MF4025"}})
-		if len(res.Findings) == 0 {
-			t.Fatalf("%s: no MF4025 finding", dir)
-		}
-		for _, fd := range res.Findings {
-			if !strings.Contains(fd.Message, want) {
-				t.Errorf("%s: the finding does not say %q: %s", dir, want, fd.Message)
-			}
+	f, err := fleet.LoadDir("../all/testdata/MF4025/pass-no-remote-secret-reported-under-mf4001", "istio-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := checks.Run(f, all.Registry(), checks.Selection{Only: []string{"MF4025"}})
+	if len(res.Findings) != 0 || len(res.Checks) != 1 || !slices.Equal(res.Checks[0].ReportedUnder, []checks.ID{"MF4001"}) {
+		t.Errorf("no remote secret: want MF4025 reported under MF4001 and no finding, got %+v %+v", res.Checks, res.Findings)
+	}
+	f, err = fleet.LoadDir("../all/testdata/MF4025/fail-gateway-without-address", "istio-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = checks.Run(f, all.Registry(), checks.Selection{Only: []string{"MF4025"}})
+	if len(res.Findings) == 0 {
+		t.Fatal("gateway without address: no MF4025 finding")
+	}
+	for _, fd := range res.Findings {
+		if !strings.Contains(fd.Message, "east-west gateway has no address") {
+			t.Errorf("the finding does not name the gateway: %s", fd.Message)
 		}
 	}
 }

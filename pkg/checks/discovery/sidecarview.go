@@ -102,8 +102,15 @@ func missingCluster(f *model.Fleet) []checks.Finding {
 			why := fmt.Sprintf("network %s's east-west gateway has no address (%s)", quoted(network), source)
 			if reader := istiodCluster(f, me); reader != x && !readsCluster(reader, x) {
 				// istiod holds no endpoint of a cluster it has no remote
-				// secret for, gateway or not: that is the cause (MF4001).
-				why = fmt.Sprintf("the istiod of %s has no remote secret for %s (MF4001), so it holds none of %s's endpoints", reader.Context, x.Context, x.Context)
+				// secret for, gateway or not: MF4001 (or the check that
+				// says why the secret istiod reads is unusable) reports it.
+				out = append(out, checks.ReportedUnder("MF4001", v.Context))
+				continue
+			} else if reader != x && !syncedBy(f, reader, x) {
+				// istiod does not hold the peer synced: MF4011 says why
+				// (or reports it under the credential check that does).
+				out = append(out, checks.ReportedUnder("MF4011", v.Context))
+				continue
 			} else if len(gateways) > 0 {
 				why = fmt.Sprintf("its network %s's gateway (%s, from %s) is not among them: istiod does not hold %s's endpoints (its remote secret), or its pods have no sidecar (istiod sends plain-text pods to no other network)",
 					quoted(network), strings.Join(gateways, ", "), source, x.Context)
@@ -177,6 +184,22 @@ func istiodCluster(f *model.Fleet, c *model.Cluster) *model.Cluster {
 func readsCluster(p, x *model.Cluster) bool {
 	_, ok := mesh.RemoteSecretKeys(p)[mesh.Identify(x).ClusterID]
 	return ok
+}
+
+// syncedBy reports whether every replica of p's istiod that was read
+// lists x synced in its clusterz (true when none was read: the view itself
+// is then the only evidence).
+func syncedBy(f *model.Fleet, p, x *model.Cluster) bool {
+	id := mesh.Identify(x).ClusterID
+	for _, v := range f.Probes.IstiodViews(p.Context) {
+		if v.Error != "" || v.NotRun != "" {
+			continue
+		}
+		if !slices.ContainsFunc(v.Clusters, func(c model.IstiodCluster) bool { return c.ID == id && c.SyncStatus == "synced" }) {
+			return false
+		}
+	}
+	return true
 }
 
 // other is peer unless it is the sidecar's own cluster (one subject).

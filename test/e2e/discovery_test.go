@@ -17,18 +17,11 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/internal/reporttest"
 )
 
 // onlyDiscovery keeps the discovery findings (MF4).
-func onlyDiscovery(fs []finding) []finding {
-	var out []finding
-	for _, f := range fs {
-		if strings.HasPrefix(f.Check, "MF4") {
-			out = append(out, f)
-		}
-	}
-	return out
-}
+func onlyDiscovery(fs []finding) []finding { return reporttest.Discovery(fs) }
 
 type discoveryCase struct {
 	scenario  string

@@ -323,52 +323,7 @@ func hungTLSServer(t *testing.T) string {
 }
 
 // labSecrets returns every secret value in the lab that must never be
-// shown: Secret data in Istio's namespace (CA keys, remote-secret
-// kubeconfigs and their tokens) and the admin credentials of the kubeconfig.
-func labSecrets(t *testing.T, l *lab.Lab) []string {
-	t.Helper()
-	var out []string
-	for _, ctx := range l.Contexts() {
-		list, err := l.Client(ctx).CoreV1().Secrets("istio-system").List(context.Background(), metav1.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range list.Items {
-			for k, v := range s.Data {
-				if (strings.HasSuffix(k, ".pem") || k == "ca.crt") && !strings.Contains(k, "key") || k == "namespace" {
-					continue // certificates are public; so is a token secret's namespace
-				}
-				out = append(out, string(v))
-				out = append(out, tokensIn(string(v))...)
-			}
-		}
-	}
-	cfg, err := clientcmd.LoadFromFile(l.Kubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range cfg.AuthInfos {
-		for _, s := range []string{u.Token, string(u.ClientKeyData)} {
-			if s != "" {
-				out = append(out, s)
-			}
-		}
-	}
-	return out
-}
+// shown (labtest.Secrets).
+func labSecrets(t *testing.T, l *lab.Lab) []string { return labtest.Secrets(t, l) }
 
-// tokensIn pulls bearer tokens out of a kubeconfig value, so a token shown
-// without its kubeconfig is caught too.
-func tokensIn(kubeconfig string) []string {
-	cfg, err := clientcmd.Load([]byte(kubeconfig))
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, u := range cfg.AuthInfos {
-		if u.Token != "" {
-			out = append(out, u.Token)
-		}
-	}
-	return out
-}
+func tokensIn(kubeconfig string) []string { return labtest.TokensIn(kubeconfig) }

@@ -7,59 +7,23 @@ import (
 	"net"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/internal/reporttest"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix/fixtest"
 )
 
-// planned is one change of a printed plan: "context Kind namespace/name".
-type plannedChange struct {
-	Key     string
-	Answers []string
-}
+type plannedChange = reporttest.PlannedChange
 
-var (
-	contextComment = regexp.MustCompile(`(?m)^# context: (\S+)`)
-	answersComment = regexp.MustCompile(`(?m)^# answers: (MF\d{4})`)
-)
-
-// planChanges reads the changes of a plan `fix` printed: each YAML
-// document's object, with the context and answers from its comments.
 func planChanges(t *testing.T, out string) map[string]plannedChange {
-	t.Helper()
-	got := map[string]plannedChange{}
-	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(out, -1) {
-		ctx := contextComment.FindStringSubmatch(doc)
-		if ctx == nil {
-			continue
-		}
-		var obj struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
-				Namespace string `json:"namespace"`
-				Name      string `json:"name"`
-			} `json:"metadata"`
-		}
-		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-			t.Fatalf("plan document does not parse: %v\n%s", err, doc)
-		}
-		key := ctx[1] + " " + obj.Kind + " " + obj.Metadata.Namespace + "/" + obj.Metadata.Name
-		c := plannedChange{Key: key}
-		for _, m := range answersComment.FindAllStringSubmatch(doc, -1) {
-			c.Answers = append(c.Answers, m[1])
-		}
-		got[key] = c
-	}
-	return got
+	return reporttest.PlanChanges(t, out)
 }
 
 // expectPlan runs `fix` (print only) and checks that it plans at least the

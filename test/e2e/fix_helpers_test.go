@@ -59,15 +59,8 @@ func resourceVersions(t *testing.T, l *lab.Lab, objs ...objectRef) map[string]st
 	return out
 }
 
-// runFix runs `kubectl meshfed fix args…` on every context of the lab and
-// returns stdout+stderr and the exit code. No output may hold a private key.
 func runFix(t *testing.T, l *lab.Lab, args ...string) (string, int) {
-	t.Helper()
-	out, stderr, code := labtest.Run(t, l, append(append([]string{"fix"}, args...), "--contexts", strings.Join(l.Contexts(), ","))...)
-	if strings.Contains(out+stderr, "PRIVATE KEY") {
-		t.Fatalf("fix %v printed a private key", args)
-	}
-	return out + stderr, code
+	return labtest.Fix(t, l, args...)
 }
 
 // expectNothingToDo asserts that fix (with args) plans nothing, and that

@@ -14,21 +14,11 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/internal/reporttest"
 	"github.com/meshfed/kubectl-meshfed/pkg/probe"
 )
 
-// ofChecks keeps the findings of the given checks.
-func ofChecks(fs []finding, ids ...string) []finding {
-	var out []finding
-	for _, f := range fs {
-		for _, id := range ids {
-			if f.Check == id {
-				out = append(out, f)
-			}
-		}
-	}
-	return out
-}
+func ofChecks(fs []finding, ids ...string) []finding { return reporttest.Of(fs, ids...) }
 
 // withoutRemoteControl drops the rules that grant any of what a controlling
 // istiod needs beyond reading (probe.RemoteControlAccess).

@@ -1,4 +1,4 @@
-package e2e
+package istiod
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/internal/reporttest"
 )
 
 // Failures users hit in the field (issue 26), on labs made the way users
@@ -20,18 +21,18 @@ import (
 
 // doctorFindings runs doctor (JSON, with istiod's debug addresses) on every
 // context of the lab and returns every finding.
-func doctorFindings(t *testing.T, l *lab.Lab) []finding {
+func doctorFindings(t *testing.T, l *lab.Lab) []reporttest.Finding {
 	t.Helper()
 	args := append([]string{"doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ",")}, l.IstiodDebugFlags()...)
 	out, stderr, _ := labtest.Run(t, l, args...)
 	if out == "" {
 		t.Fatalf("doctor wrote no report: %s", stderr)
 	}
-	return parseReport(t, out).Findings
+	return reporttest.Parse(t, out).Findings
 }
 
 // only keeps the findings of one check, as check@contexts:object, sorted.
-func only(fs []finding, check string) (out []string, kept []finding) {
+func only(fs []reporttest.Finding, check string) (out []string, kept []reporttest.Finding) {
 	for _, f := range fs {
 		if f.Check != check {
 			continue
@@ -106,11 +107,11 @@ func TestDiscoverySelectorsOnLiveLab(t *testing.T) {
 	}
 
 	// The rest through fix: it plans the label, never the mesh config.
-	out, code := runFix(t, l, "--only", "MF4032")
+	out, code := labtest.Fix(t, l, "--only", "MF4032")
 	if code != 0 || !strings.Contains(out, "istio-system") || !strings.Contains(out, "env: prod") || strings.Contains(out, "discoverySelectors:") {
 		t.Errorf("fix --only MF4032: exit %d, want a plan labelling istio-system env=prod in west\n%s", code, out)
 	}
-	if out, code := runFix(t, l, "--apply", "--only", "MF4032"); code != 0 {
+	if out, code := labtest.Fix(t, l, "--apply", "--only", "MF4032"); code != 0 {
 		t.Fatalf("fix --apply --only MF4032: exit %d\n%s", code, out)
 	}
 	ns, err := l.Client("west").CoreV1().Namespaces().Get(ctx, "istio-system", metav1.GetOptions{})

@@ -1,4 +1,4 @@
-package e2e
+package istiod
 
 import (
 	"reflect"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/internal/reporttest"
 )
 
 // TestPodlessEndpointsOnLiveLab: on the podless-endpoints lab the doctor
@@ -18,11 +19,11 @@ func TestPodlessEndpointsOnLiveLab(t *testing.T) {
 	l := labtest.Start(t, "podless-endpoints", 2)
 	labtest.RequireIsolation(t, l)
 	out, stderr, _ := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ","))
-	r := parseReport(t, out)
-	if got, want := keys(r.Findings), []string{"MF4016@east,west"}; !reflect.DeepEqual(got, want) {
+	r := reporttest.Parse(t, out)
+	if got, want := reporttest.Keys(r.Findings), []string{"MF4016@east,west"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("findings %v, want %v\nstderr: %s", got, want, stderr)
 	}
-	for _, f := range ofChecks(r.Findings, "MF4016") {
+	for _, f := range reporttest.Of(r.Findings, "MF4016") {
 		t.Logf("%s %s: %s %v", f.Check, f.Severity, f.Message, f.Evidence)
 		if f.Object == nil || f.Object.Namespace != "sample" || f.Object.Name != "legacy" || f.Severity != "warning" {
 			t.Errorf("MF4016 about %+v (%s), want a warning about Service sample/legacy", f.Object, f.Severity)
@@ -36,8 +37,8 @@ func TestPodlessEndpointsOnLiveLab(t *testing.T) {
 		t.Run("healthy "+sc.name, func(t *testing.T) {
 			l := labtest.Shared(t, sc.name, sc.clusters)
 			out, _, _ := labtest.Run(t, l, "doctor", "-o", "json", "--no-probes", "--checks", "MF4016", "--contexts", strings.Join(l.Contexts(), ","))
-			if fs := ofChecks(parseReport(t, out).Findings, "MF4016"); len(fs) != 0 {
-				t.Errorf("MF4016 on healthy %s: %v", sc.name, keys(fs))
+			if fs := reporttest.Of(reporttest.Parse(t, out).Findings, "MF4016"); len(fs) != 0 {
+				t.Errorf("MF4016 on healthy %s: %v", sc.name, reporttest.Keys(fs))
 			}
 		})
 	}

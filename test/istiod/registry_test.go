@@ -1,4 +1,4 @@
-package e2e
+package istiod
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/internal/reporttest"
 )
 
 // The registry checks (MF4020, MF4021) judge what each istiod replica holds
@@ -18,7 +19,7 @@ import (
 
 // registryFinding is a finding of the registry checks with its subjects.
 type registryFinding struct {
-	finding
+	reporttest.Finding
 	Subjects []struct {
 		Role    string `json:"role"`
 		Context string `json:"context"`
@@ -44,7 +45,7 @@ func registryDoctor(t *testing.T, l *lab.Lab) (found []registryFinding, status m
 	if code == 3 {
 		t.Fatalf("doctor could not run:\n%s", stderr)
 	}
-	parseReport(t, out) // the schema
+	reporttest.Parse(t, out) // the schema
 	var r struct {
 		Findings []registryFinding `json:"findings"`
 	}
@@ -57,7 +58,7 @@ func registryDoctor(t *testing.T, l *lab.Lab) (found []registryFinding, status m
 			t.Logf("%s %s %v: %s\n  evidence: %s", f.Check, f.Severity, f.Contexts, f.Message, strings.Join(f.Evidence, "\n  "))
 		}
 	}
-	status = map[string]string{"MF4020": checkStatus(t, out, "MF4020"), "MF4021": checkStatus(t, out, "MF4021")}
+	status = map[string]string{"MF4020": reporttest.CheckStatus(t, out, "MF4020"), "MF4021": reporttest.CheckStatus(t, out, "MF4021")}
 	return found, status
 }
 

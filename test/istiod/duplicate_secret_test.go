@@ -1,4 +1,4 @@
-package e2e
+package istiod
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/internal/reporttest"
 )
 
 // duplicateCase is a lab where east holds two remote secrets for west, one
@@ -75,11 +76,11 @@ func TestDuplicateRemoteSecretsAgreeWithIstiod(t *testing.T) {
 
 			// doctor, through the port-forward to east's istiod pod.
 			out, stderr, _ := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", "east,west")
-			got := onlyDiscovery(parseReport(t, out).Findings)
+			got := reporttest.Discovery(reporttest.Parse(t, out).Findings)
 			for _, f := range got {
 				t.Logf("%s %s %v: %s %v", f.Check, f.Severity, f.Contexts, f.Message, f.Evidence)
 			}
-			if k := keys(got); !reflect.DeepEqual(k, tc.findings) {
+			if k := reporttest.Keys(got); !reflect.DeepEqual(k, tc.findings) {
 				t.Errorf("findings %v, want %v\nstderr: %s", k, tc.findings, stderr)
 			}
 			for _, f := range got {
@@ -104,10 +105,10 @@ func TestDuplicateRemoteSecretsAgreeWithIstiod(t *testing.T) {
 					t.Errorf("%s calls a rejected token a path fault: %s", f.Check, f.Message)
 				}
 			}
-			if st := checkStatus(t, out, "MF4008"); st != "reported-elsewhere" {
+			if st := reporttest.CheckStatus(t, out, "MF4008"); st != "reported-elsewhere" {
 				t.Errorf("MF4008 is %q: the rejected token belongs to the duplicate's or istiod's finding", st)
 			}
-			if (tc.status != lab.Synced) != slices.ContainsFunc(got, func(f finding) bool { return f.Severity == "error" }) {
+			if (tc.status != lab.Synced) != slices.ContainsFunc(got, func(f reporttest.Finding) bool { return f.Severity == "error" }) {
 				t.Errorf("istiod reports west %s, doctor's errors disagree", tc.status)
 			}
 
@@ -118,7 +119,7 @@ func TestDuplicateRemoteSecretsAgreeWithIstiod(t *testing.T) {
 			}
 			plan := strings.Join(strings.Fields(strings.ReplaceAll(planOut, "#", " ")), " ")
 			_, workingName, _ := strings.Cut(tc.working, "/")
-			for key := range planChanges(t, planOut) {
+			for key := range reporttest.PlanChanges(t, planOut) {
 				if key == "east Secret "+tc.working {
 					t.Errorf("fix rewrites %s, the secret that works:\n%s", tc.working, planOut)
 				}
@@ -134,7 +135,7 @@ func TestDuplicateRemoteSecretsAgreeWithIstiod(t *testing.T) {
 			if used != tc.working && !strings.Contains(plan, "rollout restart deployment/istiod") {
 				t.Errorf("istiod uses the broken secret: once it is deleted, istiod must be restarted to read %s:\n%s", tc.working, planOut)
 			}
-			for _, s := range labSecrets(t, l) {
+			for _, s := range labtest.Secrets(t, l) {
 				if len(s) > 8 && (strings.Contains(out, s) || strings.Contains(planOut, s)) {
 					t.Errorf("doctor or fix prints secret material (%d bytes)", len(s))
 				}

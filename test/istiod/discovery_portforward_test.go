@@ -1,4 +1,4 @@
-package e2e
+package istiod
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/internal/reporttest"
 	"github.com/meshfed/kubectl-meshfed/pkg/topology"
 )
 
@@ -34,38 +35,18 @@ func topologyThroughPortForward(t *testing.T, l *lab.Lab, contexts ...string) *t
 	return &topo
 }
 
-// checkStatus returns the status of a check in the report.
-func checkStatus(t testing.TB, out, id string) string {
-	t.Helper()
-	var r struct {
-		Checks []struct {
-			ID     string `json:"id"`
-			Status string `json:"status"`
-		} `json:"checks"`
-	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range r.Checks {
-		if c.ID == id {
-			return c.Status
-		}
-	}
-	return ""
-}
-
 func TestIstiodViewThroughPortForwardOnAHealthyLab(t *testing.T) {
 	l := labtest.Shared(t, "multi-primary", 3)
 	out, stderr, _ := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ","))
-	r := parseReport(t, out)
-	if got := onlyDiscovery(r.Findings); len(got) != 0 {
-		t.Errorf("discovery findings on a healthy lab: %v\nstderr: %s", keys(got), stderr)
+	r := reporttest.Parse(t, out)
+	if got := reporttest.Discovery(r.Findings); len(got) != 0 {
+		t.Errorf("discovery findings on a healthy lab: %v\nstderr: %s", reporttest.Keys(got), stderr)
 		for _, f := range got {
 			t.Logf("  %s %s: %s", f.Check, f.Severity, f.Message)
 		}
 	}
 	// MF4011 judged (istiod's view was read), and passed.
-	if st := checkStatus(t, out, "MF4011"); st != "pass" {
+	if st := reporttest.CheckStatus(t, out, "MF4011"); st != "pass" {
 		t.Errorf("MF4011 is %q, want pass: istiod's view through the port-forward was not judged", st)
 	}
 	topo := topologyThroughPortForward(t, l, l.Contexts()...)
@@ -91,13 +72,13 @@ func TestIstiodViewThroughPortForwardWithFaults(t *testing.T) {
 	if m, err := l.WaitClusterz(ctx, "east", func(m map[string]string) bool { return m["west"] == lab.Timeout }); err != nil {
 		t.Fatalf("east's clusterz never showed west timing out: %v (last %v)", err, m)
 	}
-	doctor := func(t *testing.T, extra ...string) []finding {
+	doctor := func(t *testing.T, extra ...string) []reporttest.Finding {
 		t.Helper()
 		args := append([]string{"doctor", "-o", "json", "--contexts", "east,west"}, extra...)
 		start := time.Now()
 		out, stderr, _ := labtest.Run(t, l, args...)
 		t.Logf("doctor %s took %s", strings.Join(extra, " "), time.Since(start).Round(time.Millisecond))
-		got := onlyDiscovery(parseReport(t, out).Findings)
+		got := reporttest.Discovery(reporttest.Parse(t, out).Findings)
 		for _, f := range got {
 			t.Logf("%s %s %v %v: %s", f.Check, f.Severity, f.Contexts, f.Object, f.Message)
 		}
@@ -123,7 +104,7 @@ func TestIstiodViewThroughPortForwardWithFaults(t *testing.T) {
 			}
 		}
 		got := doctor(t)
-		if k := keys(got); !reflect.DeepEqual(k, []string{"MF4011@east,west"}) {
+		if k := reporttest.Keys(got); !reflect.DeepEqual(k, []string{"MF4011@east,west"}) {
 			t.Fatalf("findings %v, want MF4011@east,west", k)
 		}
 		if f := got[0]; f.Severity != "error" || !strings.Contains(f.Message, "401") {
@@ -147,7 +128,7 @@ func TestIstiodViewThroughPortForwardWithFaults(t *testing.T) {
 
 	t.Run("two replicas agree", func(t *testing.T) {
 		got := doctor(t)
-		if k := keys(got); !reflect.DeepEqual(k, []string{"MF4011@east,west"}) {
+		if k := reporttest.Keys(got); !reflect.DeepEqual(k, []string{"MF4011@east,west"}) {
 			t.Fatalf("findings %v, want one MF4011@east,west for both replicas", k)
 		}
 		if !strings.Contains(got[0].Message, second) {
@@ -231,11 +212,11 @@ func TestIstiodReplicasDisagree(t *testing.T) {
 	}
 
 	out, stderr, _ := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", "east,west")
-	got := onlyDiscovery(parseReport(t, out).Findings)
+	got := reporttest.Discovery(reporttest.Parse(t, out).Findings)
 	for _, f := range got {
 		t.Logf("%s %s %v: %s", f.Check, f.Severity, f.Contexts, f.Message)
 	}
-	if k := keys(got); !reflect.DeepEqual(k, []string{"MF4011@east,west"}) {
+	if k := reporttest.Keys(got); !reflect.DeepEqual(k, []string{"MF4011@east,west"}) {
 		t.Fatalf("findings %v, want MF4011@east,west\nstderr: %s", k, stderr)
 	}
 	f := got[0]

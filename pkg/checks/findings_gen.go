@@ -70,6 +70,7 @@ const (
 	MF5004 ID = "MF5004" // Locality distribute weights are wrong
 	MF5005 ID = "MF5005" // outlierDetection turns locality load balancing on
 	MF5006 ID = "MF5006" // Failover target has endpoints in one region only
+	MF5007 ID = "MF5007" // A sidecar's endpoint priorities do not follow the locality failover
 	MF6001 ID = "MF6001" // A cluster does not sign under the AWS Private CA's root
 	MF6002 ID = "MF6002" // The AWS Private CA is not ACTIVE
 	MF6003 ID = "MF6003" // The AWS Private CA's certificate expired or expires soon
@@ -983,6 +984,19 @@ func NewMF5006(s MF5006Subjects, d Details) Finding {
 	var b subjectsBuilder
 	b.add(RoleCluster, s.Cluster)
 	return b.finding(MF5006, AreaLocality, d)
+}
+
+// MF5007Subjects are the contexts an MF5007 finding is about, by role.
+type MF5007Subjects struct {
+	Cluster string
+}
+
+// NewMF5007 is an MF5007 finding (A sidecar's endpoint priorities do not follow the locality failover) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF5007(s MF5007Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF5007, AreaLocality, d)
 }
 
 // MF6001Subjects are the contexts an MF6001 finding is about, by role.

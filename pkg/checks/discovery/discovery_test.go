@@ -222,3 +222,26 @@ func TestMF4025LeavesDiscoverySelectorsToMF4032(t *testing.T) {
 		}
 	}
 }
+
+// TestMF5007LeavesMissingOutlierDetectionToMF5002: istiod applies no
+// failover without outlierDetection, which MF5002 reports.
+func TestMF5007LeavesMissingOutlierDetectionToMF5002(t *testing.T) {
+	f, err := fleet.LoadDir("../all/testdata/MF5007/pass-no-outlier-detection-reported-under-mf5002", "istio-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := checks.Run(f, all.Registry(), checks.Selection{Only: []string{"MF5002", "MF5007"}})
+	for _, c := range res.Checks {
+		if c.ID == "MF5007" && !slices.Equal(c.ReportedUnder, []checks.ID{"MF5002"}) {
+			t.Errorf("MF5007 %s, reported under %v, want MF5002", c.Status, c.ReportedUnder)
+		}
+	}
+	if len(res.Findings) == 0 {
+		t.Error("no MF5002 finding: the missing outlierDetection is reported by nobody")
+	}
+	for _, fd := range res.Findings {
+		if fd.Check != "MF5002" {
+			t.Errorf("finding %s beside MF5002: %s", fd.Check, fd.Message)
+		}
+	}
+}

@@ -33,6 +33,7 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: checks.MF4020, Fn: staleRegistry},
 		checks.Func{CheckID: checks.MF4021, Fn: missingEndpoints},
 		checks.Func{CheckID: checks.MF4025, Fn: missingCluster},
+		checks.Func{CheckID: checks.MF5007, Fn: failoverPriorities},
 		checks.Func{CheckID: checks.MF4026, Fn: otherNetworkPods},
 		checks.Func{CheckID: checks.MF4032, Fn: droppedNamespaces},
 		checks.Func{CheckID: checks.MF4035, Fn: crdVersionSkew},

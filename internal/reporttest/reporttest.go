@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -211,4 +212,20 @@ func PlanChanges(t *testing.T, out string) map[string]PlannedChange {
 		got[key] = c
 	}
 	return got
+}
+
+// TrustReport is the trust matrix of a doctor's JSON output: for every
+// ordered pair of primaries, whether a workload of From is trusted by To.
+type TrustReport struct {
+	Trust *struct {
+		Contexts []string `json:"contexts"`
+		Cells    []struct {
+			From    string `json:"from"`
+			To      string `json:"to"`
+			Verdict string `json:"verdict"`
+			Reason  string `json:"reason"`
+			Method  string `json:"method"`
+		} `json:"cells"`
+		At time.Time `json:"at"`
+	} `json:"trust"`
 }

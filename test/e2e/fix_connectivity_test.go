@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -41,7 +42,7 @@ func expectPlan(t *testing.T, l *lab.Lab, want map[string]string, args ...string
 			t.Errorf("the plan has no change %s; it has %v", key, sortedKeys(got))
 			continue
 		}
-		if !contains(c.Answers, id) {
+		if !slices.Contains(c.Answers, id) {
 			t.Errorf("%s answers %v, want %s", key, c.Answers, id)
 		}
 	}
@@ -196,7 +197,7 @@ func TestFixConnectivityPrimaryRemote(t *testing.T) {
 	}
 	certs := conn.ConnectionState().PeerCertificates
 	conn.Close()
-	if len(certs) == 0 || !contains(certs[0].DNSNames, "istiod.istio-system.svc") {
+	if len(certs) == 0 || !slices.Contains(certs[0].DNSNames, "istiod.istio-system.svc") {
 		t.Errorf("the gateway's 15012 answered with %v, want istiod's certificate", certs)
 	}
 

@@ -9,8 +9,9 @@ import (
 // The report of `doctor -o json` as the tests read it (internal/reporttest,
 // shared with test/istiod).
 type (
-	report  = reporttest.Report
-	finding = reporttest.Finding
+	report      = reporttest.Report
+	finding     = reporttest.Finding
+	trustReport = reporttest.TrustReport
 )
 
 func parseReport(t *testing.T, out string) report {

@@ -1,4 +1,8 @@
-package e2e
+// Package trustlab runs the built kubectl-meshfed on the trust lab
+// scenarios (broken, expired, rotated and constrained CAs) and holds its
+// trust matrix to real TLS handshakes. Its own package so that make test
+// runs it beside test/e2e.
+package trustlab
 
 import (
 	"context"
@@ -12,6 +16,7 @@ import (
 	"time"
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/internal/reporttest"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust/proof"
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
@@ -88,21 +93,6 @@ var trustCases = []trustCase{
 	},
 }
 
-// trustReport is the part of doctor's JSON this test reads.
-type trustReport struct {
-	Trust *struct {
-		Contexts []string `json:"contexts"`
-		Cells    []struct {
-			From    string `json:"from"`
-			To      string `json:"to"`
-			Verdict string `json:"verdict"`
-			Reason  string `json:"reason"`
-			Method  string `json:"method"`
-		} `json:"cells"`
-		At time.Time `json:"at"`
-	} `json:"trust"`
-}
-
 // TestTrustLabScenarios runs, for every trust lab scenario, doctor with the
 // trust checks, and checks its findings and its A×B matrix; then collects
 // the live fleet itself and shows with real TLS handshakes (Go endpoints
@@ -120,12 +110,12 @@ func TestTrustLabScenarios(t *testing.T) {
 			}
 			contexts := strings.Join(l.Contexts(), ",")
 			out, stderr, code := labtest.Run(t, l, "doctor", "-o", "json", "--checks", "trust", "--contexts", contexts)
-			r := parseReport(t, out)
-			var tr trustReport
+			r := reporttest.Parse(t, out)
+			var tr reporttest.TrustReport
 			if err := json.Unmarshal([]byte(out), &tr); err != nil {
 				t.Fatal(err)
 			}
-			if got := keys(r.Findings); !reflect.DeepEqual(got, sorted(tc.findings)) {
+			if got := reporttest.Keys(r.Findings); !reflect.DeepEqual(got, sorted(tc.findings)) {
 				t.Errorf("findings %v, want %v\nstderr: %s", got, sorted(tc.findings), stderr)
 				for _, f := range r.Findings {
 					t.Logf("  %s %s %v: %s", f.Check, f.Severity, f.Contexts, f.Message)
@@ -193,7 +183,7 @@ func TestTrustLabScenarios(t *testing.T) {
 			}
 
 			// Nothing secret in either output: CA keys, tokens, credentials.
-			for _, s := range labSecrets(t, l) {
+			for _, s := range labtest.Secrets(t, l) {
 				for _, form := range []string{s, base64.StdEncoding.EncodeToString([]byte(s))} {
 					if len(s) > 8 && (strings.Contains(out, form) || strings.Contains(text, form)) {
 						t.Errorf("doctor's output shows a secret value (%d bytes)", len(s))
@@ -247,7 +237,7 @@ func TestTrustMatrixOnlyWithTrustChecks(t *testing.T) {
 		{[]string{"--contexts", "east", "--checks", "trust"}, false}, // one primary
 	} {
 		out, stderr, _ := labtest.Run(t, l, append([]string{"doctor", "-o", "json"}, tc.args...)...)
-		var tr trustReport
+		var tr reporttest.TrustReport
 		if err := json.Unmarshal([]byte(out), &tr); err != nil {
 			t.Fatalf("%v: %v\n%s", tc.args, err, stderr)
 		}
@@ -257,7 +247,7 @@ func TestTrustMatrixOnlyWithTrustChecks(t *testing.T) {
 	}
 }
 
-func exitFor(r report) int {
+func exitFor(r reporttest.Report) int {
 	if r.Summary.Errors > 0 {
 		return 2
 	}

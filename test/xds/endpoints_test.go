@@ -176,15 +176,26 @@ func askDirectly(t *testing.T, l *lab.Lab, p, pod, cluster string) []string {
 	return out
 }
 
-// doctorFindings runs doctor -o json with only the sidecar-view checks
-// and returns their findings as "CHECK cluster→peer" and the checks'
-// statuses.
-func doctorFindings(t *testing.T, l *lab.Lab) (findings []string, status map[string]string) {
+// sidecarViewChecks are the checks judging what istiod sends sidecars.
+const sidecarViewChecks = "MF4025,MF4026,MF5007"
+
+// viewChecks is what the doctor said with only the sidecar-view checks:
+// findings as "CHECK cluster→peer", and each check's status and the checks
+// it left a problem to.
+type viewChecks struct {
+	findings []string
+	status   map[string]string
+	under    map[string][]string
+}
+
+// doctorFindings runs doctor -o json with only checks (and what they
+// report under) on every context of l.
+func doctorFindings(t *testing.T, l *lab.Lab, checks string) viewChecks {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, labtest.Plugin(t), "doctor", "--kubeconfig", l.Kubeconfig(), "--contexts", strings.Join(l.Contexts(), ","),
-		"--checks", "MF4025,MF4026", "-o", "json")
+		"--checks", checks, "-o", "json")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	_ = cmd.Run() // exit 2 with findings
@@ -194,14 +205,18 @@ func doctorFindings(t *testing.T, l *lab.Lab) (findings []string, status map[str
 			Message  string `json:"message"`
 			Subjects []struct{ Role, Context string }
 		} `json:"findings"`
-		Checks []struct{ ID, Status string } `json:"checks"`
+		Checks []struct {
+			ID, Status    string
+			ReportedUnder []string `json:"reportedUnder"`
+		} `json:"checks"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
 		t.Fatalf("doctor -o json: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
 	}
-	status = map[string]string{}
+	out := viewChecks{status: map[string]string{}, under: map[string][]string{}}
 	for _, c := range report.Checks {
-		status[c.ID] = c.Status
+		out.status[c.ID] = c.Status
+		out.under[c.ID] = c.ReportedUnder
 	}
 	for _, f := range report.Findings {
 		var cluster, peer string
@@ -213,48 +228,62 @@ func doctorFindings(t *testing.T, l *lab.Lab) (findings []string, status map[str
 				peer = s.Context
 			}
 		}
-		findings = append(findings, fmt.Sprintf("%s %s→%s", f.Check, cluster, peer))
+		out.findings = append(out.findings, fmt.Sprintf("%s %s→%s", f.Check, cluster, peer))
 		t.Logf("%s: %s", f.Check, f.Message)
 	}
-	sort.Strings(findings)
-	return findings, status
+	sort.Strings(out.findings)
+	return out
 }
 
 // TestSidecarViewChecks: the doctor's checks on what istiod sends sidecars
-// stay silent on a healthy multi-network mesh and fire where a sidecar is
-// sent nothing of a cluster with ready endpoints: a network whose gateway
-// has no address (west's endpoints dropped for east's sidecars), and a
-// path cut between east's istiod and west's API server (east's istiod
-// holds nothing of west).
+// stay silent on a healthy multi-network mesh, where the priorities istiod
+// sends follow the sample DestinationRules' locality failover (MF5007
+// passes against the real istiod), and leave each fault to the finding
+// that says why: a network whose gateway has no address (istiod sends
+// east's sidecar west's pod addresses: MF4026 under MF3002), a path cut
+// between east's istiod and west's API server (nothing of west: MF4025
+// under MF4011), failover without outlierDetection (no priorities: MF5007
+// under MF5002). MF4025 on its own: TestSidecarViewWithWorkloadFaults.
 func TestSidecarViewChecks(t *testing.T) {
 	t.Run("healthy", func(t *testing.T) {
 		l := labtest.Start(t, "multi-primary", 2)
 		labtest.RequireIsolation(t, l)
-		got, status := doctorFindings(t, l)
-		if len(got) != 0 {
-			t.Errorf("findings on a healthy mesh: %q", got)
+		got := doctorFindings(t, l, sidecarViewChecks)
+		if len(got.findings) != 0 {
+			t.Errorf("findings on a healthy mesh: %q", got.findings)
 		}
-		for _, id := range []string{"MF4025", "MF4026"} {
-			if status[id] != "pass" {
-				t.Errorf("%s: status %q, want pass", id, status[id])
+		for _, id := range []string{"MF4025", "MF4026", "MF5007"} {
+			if got.status[id] != "pass" {
+				t.Errorf("%s: status %q, want pass", id, got.status[id])
 			}
 		}
 	})
-	// gateway-pending: istiod sends east's sidecar west's pod addresses
-	// (seen on this lab), MF4026; cut-path: nothing of west, MF4025.
-	for sc, want := range map[string]string{"gateway-pending": "MF4026 east→west", "cut-path": "MF4025 east→west"} {
-		t.Run(sc, func(t *testing.T) {
-			l := labtest.Start(t, sc, 2)
+	for _, tc := range []struct{ scenario, check, under string }{
+		{"gateway-pending", "MF4026", "MF3002"},
+		{"cut-path", "MF4025", "MF4011"},
+		{"no-outlier-detection", "MF5007", "MF5002"},
+	} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			l := labtest.Start(t, tc.scenario, 2)
 			labtest.RequireIsolation(t, l)
-			var got []string
+			var got viewChecks
 			// istiod changes what it sends a moment after the fault.
 			for deadline := time.Now().Add(viewSettle); ; time.Sleep(time.Second) {
-				if got, _ = doctorFindings(t, l); slices.Contains(got, want) || time.Now().After(deadline) {
+				got = doctorFindings(t, l, sidecarViewChecks+","+tc.under)
+				if slices.Contains(got.under[tc.check], tc.under) || time.Now().After(deadline) {
 					break
 				}
 			}
-			if !slices.Contains(got, want) {
-				t.Errorf("findings %q, want %s", got, want)
+			if got.status[tc.check] != "reported-elsewhere" || !slices.Equal(got.under[tc.check], []string{tc.under}) {
+				t.Errorf("%s: status %q under %v, want reported under %s", tc.check, got.status[tc.check], got.under[tc.check], tc.under)
+			}
+			if !slices.ContainsFunc(got.findings, func(f string) bool { return strings.HasPrefix(f, tc.under+" ") }) {
+				t.Errorf("findings %q, want %s, which the view's problem is left to", got.findings, tc.under)
+			}
+			for _, f := range got.findings {
+				if !strings.HasPrefix(f, tc.under+" ") {
+					t.Errorf("finding %s beside %s", f, tc.under)
+				}
 			}
 		})
 	}

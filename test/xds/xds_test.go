@@ -102,6 +102,21 @@ func TestSidecarViewWithWorkloadFaults(t *testing.T) {
 	}
 	checkSidecarViews(t, l, false)
 
+	// What the doctor makes of it: west's helloworld pods have no sidecar,
+	// so east's sidecars get nothing of them although west holds them
+	// ready and east's istiod reads west: MF4025 on its own, no remote
+	// secret, sync or gateway finding to leave it to.
+	want := []string{"MF4025 east→west"}
+	var got viewChecks
+	for deadline := time.Now().Add(viewSettle); ; time.Sleep(time.Second) {
+		if got = doctorFindings(t, l, sidecarViewChecks); slices.Equal(got.findings, want) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !slices.Equal(got.findings, want) {
+		t.Errorf("doctor: findings %q, want %q (west's helloworld pods without a sidecar)", got.findings, want)
+	}
+
 	// Endpoints without pods, as real meshes have them.
 	if err := l.Apply(ctx, "west", manualEndpoints); err != nil {
 		t.Fatal(err)

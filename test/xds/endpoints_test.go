@@ -178,7 +178,8 @@ func askDirectly(t *testing.T, l *lab.Lab, p, pod, cluster string) []string {
 
 // doctorFindings runs doctor -o json with only the sidecar-view checks
 // and returns their findings as "CHECK cluster→peer" and the checks'
-// statuses.
+// statuses ("reported-elsewhere under MF4011" for a check that saw a
+// problem another check reports).
 func doctorFindings(t *testing.T, l *lab.Lab) (findings []string, status map[string]string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -194,7 +195,10 @@ func doctorFindings(t *testing.T, l *lab.Lab) (findings []string, status map[str
 			Message  string `json:"message"`
 			Subjects []struct{ Role, Context string }
 		} `json:"findings"`
-		Checks []struct{ ID, Status string } `json:"checks"`
+		Checks []struct {
+			ID, Status    string
+			ReportedUnder []string `json:"reportedUnder"`
+		} `json:"checks"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
 		t.Fatalf("doctor -o json: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
@@ -202,6 +206,9 @@ func doctorFindings(t *testing.T, l *lab.Lab) (findings []string, status map[str
 	status = map[string]string{}
 	for _, c := range report.Checks {
 		status[c.ID] = c.Status
+		if len(c.ReportedUnder) > 0 {
+			status[c.ID] += " under " + strings.Join(c.ReportedUnder, ",")
+		}
 	}
 	for _, f := range report.Findings {
 		var cluster, peer string
@@ -241,20 +248,32 @@ func TestSidecarViewChecks(t *testing.T) {
 		}
 	})
 	// gateway-pending: istiod sends east's sidecar west's pod addresses
-	// (seen on this lab), MF4026; cut-path: nothing of west, MF4025.
-	for sc, want := range map[string]string{"gateway-pending": "MF4026 east→west", "cut-path": "MF4025 east→west"} {
+	// (seen on this lab), MF4026. cut-path: nothing of west; MF4025 sees
+	// it and leaves it to MF4011, since east's istiod does not hold west
+	// synced (pkg/checks/discovery missingCluster): its status says so.
+	for sc, want := range map[string]struct{ finding, status string }{
+		"gateway-pending": {finding: "MF4026 east→west"},
+		"cut-path":        {status: "reported-elsewhere under MF4011"},
+	} {
 		t.Run(sc, func(t *testing.T) {
 			l := labtest.Start(t, sc, 2)
 			labtest.RequireIsolation(t, l)
 			var got []string
+			var status map[string]string
+			seen := func() bool {
+				if want.finding != "" {
+					return slices.Contains(got, want.finding)
+				}
+				return status["MF4025"] == want.status
+			}
 			// istiod changes what it sends a moment after the fault.
 			for deadline := time.Now().Add(viewSettle); ; time.Sleep(time.Second) {
-				if got, _ = doctorFindings(t, l); slices.Contains(got, want) || time.Now().After(deadline) {
+				if got, status = doctorFindings(t, l); seen() || time.Now().After(deadline) {
 					break
 				}
 			}
-			if !slices.Contains(got, want) {
-				t.Errorf("findings %q, want %s", got, want)
+			if !seen() {
+				t.Errorf("findings %q, MF4025 %q; want %+v", got, status["MF4025"], want)
 			}
 		})
 	}

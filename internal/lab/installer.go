@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -667,6 +668,7 @@ func standInPod(dep *unstructured.Unstructured, node NodeData, podIP, proxyImage
 		m := ct.(map[string]any)
 		if m["image"] == "auto" && proxyImage != "" {
 			m["image"] = proxyImage
+			injectGateway(pod, m)
 		}
 		statuses = append(statuses, map[string]any{
 			"name": m["name"], "ready": true, "started": true, "restartCount": int64(0),
@@ -685,6 +687,37 @@ func standInPod(dep *unstructured.Unstructured, node NodeData, podIP, proxyImage
 		"containerStatuses": statuses,
 	}
 	return pod, nil
+}
+
+// injectGateway writes into pod and its istio-proxy container ct what the
+// injector's gateway template adds (istio.io/istio manifests/charts/
+// istio-control/istio-discovery/files/gateway-injection-template.yaml, with
+// the chart's default values): the canonical-service labels and the proxy's
+// arguments, "proxy router" being how a gateway pod differs from a
+// sidecar's ("proxy sidecar") to whoever reads the pod.
+func injectGateway(pod *unstructured.Unstructured, ct map[string]any) {
+	ct["args"] = []any{"proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local",
+		"--proxyLogLevel=warning", "--proxyComponentLogLevel=misc:error", "--log_output_level=default:info"}
+	labels := pod.GetLabels()
+	first := func(keys ...string) string {
+		for _, k := range keys {
+			if v := labels[k]; v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	if name := first("service.istio.io/canonical-name", "app.kubernetes.io/name", "app"); name != "" {
+		labels["service.istio.io/canonical-name"] = name
+	}
+	labels["service.istio.io/canonical-revision"] = cmp.Or(first("service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"), "latest")
+	pod.SetLabels(labels)
+	annotations := pod.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations["istio.io/rev"] = cmp.Or(labels["istio.io/rev"], "default")
+	pod.SetAnnotations(annotations)
 }
 
 // podHash spells a number in the alphabet Kubernetes uses for generated

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,6 +117,14 @@ spec:
 	containers, _, _ := unstructured.NestedSlice(pod.Object, "spec", "containers")
 	if img := containers[0].(map[string]any)["image"]; img != "docker.io/istio/proxyv2:1.2.3" {
 		t.Errorf("image %v", img)
+	}
+	// What the gateway template adds, which tells a gateway pod from a
+	// sidecar's to whoever reads it (the doctor does).
+	if args := fmt.Sprint(containers[0].(map[string]any)["args"]); !strings.HasPrefix(args, "[proxy router --domain") {
+		t.Errorf("istio-proxy args %s, want the gateway template's proxy router", args)
+	}
+	if labels["service.istio.io/canonical-name"] != "istio-eastwestgateway" || labels["service.istio.io/canonical-revision"] != "latest" {
+		t.Errorf("canonical-service labels %v", labels)
 	}
 	if sa, _, _ := unstructured.NestedString(pod.Object, "spec", "serviceAccountName"); sa != "istio-eastwestgateway" {
 		t.Errorf("serviceAccountName %q", sa)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -313,8 +314,9 @@ func DoctorAsks(f *model.Fleet) []SidecarAsk {
 		if r := mesh.Identify(c).Role; r == mesh.RolePrimary || r == mesh.RoleRemote {
 			sidecars = append(sidecars, c.Context)
 		}
+		gateways := gatewayPods(c)
 		for _, s := range c.EndpointSlices {
-			if s.Ready > 0 && s.Service != "" {
+			if s.Ready > 0 && s.Service != "" && !allGateways(s, gateways) {
 				k := key{s.Namespace, s.Service}
 				if ready[k] == nil {
 					ready[k] = map[string]bool{}
@@ -383,6 +385,37 @@ func DoctorAsks(f *model.Fleet) []SidecarAsk {
 		}
 	}
 	return out
+}
+
+// gatewayPods are the pods of c (namespace/name) that run Istio's proxy as
+// a gateway: the injector's gateway template starts istio-proxy with
+// "proxy router" (a sidecar's is "proxy sidecar"). Sidecars do not call a
+// gateway through its Service, and istiod sends another network no
+// endpoint of a gateway pod (it has no sidecar's mTLS: pilot/pkg/xds/
+// endpoints/ep_filters.go isMtlsEnabled), so asking about one shows nothing.
+func gatewayPods(c *model.Cluster) map[string]bool {
+	out := map[string]bool{}
+	for _, p := range c.Pods {
+		for _, ct := range p.Containers {
+			if i := slices.Index(ct.Args, "proxy"); i >= 0 && i+1 < len(ct.Args) && ct.Args[i+1] == "router" {
+				out[p.Namespace+"/"+p.Name] = true
+			}
+		}
+	}
+	return out
+}
+
+// allGateways reports whether every pod behind s is a gateway pod.
+func allGateways(s model.EndpointSlice, gateways map[string]bool) bool {
+	if len(s.Pods) == 0 {
+		return false
+	}
+	for _, pod := range s.Pods {
+		if !gateways[s.Namespace+"/"+pod] {
+			return false
+		}
+	}
+	return true
 }
 
 func hasFailover(dr model.DestinationRule) bool {

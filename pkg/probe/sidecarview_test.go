@@ -9,8 +9,8 @@ import (
 
 // TestDoctorAsks: failover hosts first, then services with ready endpoints
 // in more than one cluster, by name, at most DoctorServices, asked for
-// every Istio cluster; a service ready in one cluster only, or in Istio's
-// namespace, is not asked.
+// every Istio cluster; a service ready in one cluster only, in Istio's
+// namespace, or whose pods are gateways, is not asked.
 func TestDoctorAsks(t *testing.T) {
 	cluster := func(name string, services ...string) *model.Cluster {
 		c := &model.Cluster{Context: name, Reachable: true, IstioNamespace: "istio-system",
@@ -33,6 +33,16 @@ func TestDoctorAsks(t *testing.T) {
 	west := cluster("west", append([]string{"istiod"}, many...)...)
 	east.DestinationRules = []model.DestinationRule{{Meta: model.Meta{Namespace: "sample", Name: "dr"}, Host: "zz-failover.sample.svc.cluster.local",
 		TrafficPolicy: &model.TrafficPolicy{OutlierDetection: true, Locality: &model.LocalityPolicy{Failover: []model.LocalityFailover{{From: "a", To: "b"}}}}}}
+	for _, c := range []*model.Cluster{east, west} {
+		// An ingress gateway outside Istio's namespace (istio-on-eks puts
+		// them in istio-ingress), ready in both: a gateway, not asked.
+		gw := model.Meta{Namespace: "istio-ingress", Name: "istio-ingressgateway"}
+		c.Services = append(c.Services, model.Service{Meta: gw, Ports: []model.ServicePort{{Port: 80}}})
+		c.EndpointSlices = append(c.EndpointSlices, model.EndpointSlice{Meta: model.Meta{Namespace: gw.Namespace, Name: gw.Name + "-x"},
+			Service: gw.Name, Ready: 1, Pods: map[string]string{"10.0.0.9": "istio-ingressgateway-1"}})
+		c.Pods = append(c.Pods, model.Workload{Meta: model.Meta{Namespace: gw.Namespace, Name: "istio-ingressgateway-1"},
+			Containers: []model.Container{{Name: "istio-proxy", Args: []string{"proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local"}}}})
+	}
 	asks := DoctorAsks(&model.Fleet{IstioNamespace: "istio-system", Clusters: []*model.Cluster{east, west}})
 	var got []string
 	for _, a := range asks {

@@ -157,3 +157,68 @@ func TestMF4025NamesTheCause(t *testing.T) {
 		}
 	}
 }
+
+// TestMF4026NamesTheGateway: istiod sends another network's pods as they
+// are when that network's gateway has no address, so MF3002 (which says
+// why) reports it, not MF4026.
+func TestMF4026NamesTheGateway(t *testing.T) {
+	f, err := fleet.LoadDir("../all/testdata/MF4026/pass-gateway-without-address-reported-under-mf3002", "istio-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := checks.Run(f, all.Registry(), checks.Selection{Only: []string{"MF4026"}})
+	if len(res.Findings) != 0 || len(res.Checks) != 1 || !slices.Equal(res.Checks[0].ReportedUnder, []checks.ID{"MF3002"}) {
+		t.Errorf("gateway without address: want MF4026 reported under MF3002 and no finding, got %+v %+v", res.Checks, res.Findings)
+	}
+}
+
+// TestMF4021LeavesDiscoverySelectorsToMF4032: when every endpoint istiod
+// lacks is in a namespace its discoverySelectors drop in the peer (and keep
+// at home), MF4032 reports it, naming the selectors and the labels.
+func TestMF4021LeavesDiscoverySelectorsToMF4032(t *testing.T) {
+	f, err := fleet.LoadDir("../all/testdata/MF4021/pass-discovery-selectors-reported-under-mf4032", "istio-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := checks.Run(f, all.Registry(), checks.Selection{Only: []string{"MF4021", "MF4032"}})
+	var under []checks.ID
+	for _, c := range res.Checks {
+		if c.ID == "MF4021" {
+			under = c.ReportedUnder
+		}
+	}
+	if !slices.Equal(under, []checks.ID{"MF4032"}) {
+		t.Errorf("MF4021 reported under %v, want MF4032", under)
+	}
+	if len(res.Findings) == 0 {
+		t.Fatal("no finding: the dropped namespace is reported by nobody")
+	}
+	for _, fd := range res.Findings {
+		if fd.Check != "MF4032" {
+			t.Errorf("finding %s beside MF4032: %s", fd.Check, fd.Message)
+		}
+	}
+}
+
+// TestMF4025LeavesDiscoverySelectorsToMF4032: a sidecar sent nothing of a
+// namespace east's istiod drops in west is MF4032's to report.
+func TestMF4025LeavesDiscoverySelectorsToMF4032(t *testing.T) {
+	f, err := fleet.LoadDir("../all/testdata/MF4025/pass-discovery-selectors-reported-under-mf4032", "istio-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := checks.Run(f, all.Registry(), checks.Selection{Only: []string{"MF4025", "MF4032"}})
+	for _, c := range res.Checks {
+		if c.ID == "MF4025" && !slices.Equal(c.ReportedUnder, []checks.ID{"MF4032"}) {
+			t.Errorf("MF4025 reported under %v, want MF4032", c.ReportedUnder)
+		}
+	}
+	if len(res.Findings) == 0 {
+		t.Fatal("no finding: the dropped namespace is reported by nobody")
+	}
+	for _, fd := range res.Findings {
+		if fd.Check != "MF4032" {
+			t.Errorf("finding %s beside MF4032: %s", fd.Check, fd.Message)
+		}
+	}
+}

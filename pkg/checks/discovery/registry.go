@@ -281,6 +281,13 @@ func missingEndpoints(f *model.Fleet) []checks.Finding {
 			if len(svcs) > 5 {
 				ev = append(ev, fmt.Sprintf("and %d more services", len(svcs)-5))
 			}
+			if deselectedOnly(svcs, deselected) {
+				// Every gap is a namespace the primary's discoverySelectors
+				// drop in q while they keep it at home: MF4032 says so, with
+				// the selectors and the labels to fix.
+				out = append(out, checks.ReportedUnder("MF4032", p.c.Context, q.Context))
+				continue
+			}
 			cause := "a frozen registry (MF4020), or endpoints whose pod istiod has not listed"
 			if len(deselected) > 0 {
 				slices.Sort(deselected)
@@ -302,6 +309,18 @@ func missingEndpoints(f *model.Fleet) []checks.Finding {
 		}
 	}
 	return out
+}
+
+// deselectedOnly reports whether every service (namespace/name) is in one
+// of the namespaces deselected.
+func deselectedOnly(services, deselected []string) bool {
+	for _, svc := range services {
+		ns, _, _ := strings.Cut(svc, "/")
+		if !slices.Contains(deselected, ns) {
+			return false
+		}
+	}
+	return len(services) > 0
 }
 
 func replicaStatus(v model.IstiodView, id string) string {

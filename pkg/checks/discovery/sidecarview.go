@@ -106,6 +106,11 @@ func missingCluster(f *model.Fleet) []checks.Finding {
 				// says why the secret istiod reads is unusable) reports it.
 				out = append(out, checks.ReportedUnder("MF4001", v.Context))
 				continue
+			} else if sel := discoverySelected(mesh.Identify(reader).Mesh); reader != x && sel != nil && !sel(x, ns) && sel(reader, ns) {
+				// istiod's discoverySelectors drop the namespace in x while
+				// keeping it at home: MF4032 names the selectors and labels.
+				out = append(out, checks.ReportedUnder("MF4032", v.Context))
+				continue
 			} else if reader != x && !syncedBy(f, reader, x) {
 				// istiod does not hold the peer synced: MF4011 says why
 				// (or reports it under the credential check that does).
@@ -152,6 +157,14 @@ func otherNetworkPods(f *model.Fleet) []checks.Finding {
 			if len(sent) == 0 {
 				continue
 			}
+			if gateways, _ := mesh.GatewayAddressFor(f, istiodCluster(f, f.Cluster(v.Context)), network); len(gateways) == 0 {
+				// istiod sends a remote network's pods as they are when it
+				// knows no gateway for that network (pilot/pkg/xds/endpoints/
+				// ep_filters.go: "len(gateways) == 0" counts as directly
+				// reachable): the gateway's finding says why.
+				out = append(out, checks.ReportedUnder(missingGatewayFinding(f, network), v.Context))
+				continue
+			}
 			out = append(out, checks.NewMF4026(checks.MF4026Subjects{Cluster: v.Context, Peer: other(v.Context, x.Context)}, checks.Details{
 				Object: &checks.ObjectRef{Kind: "Service", Namespace: ns, Name: name},
 				Message: fmt.Sprintf("istiod sends a sidecar of %s (network %s) the pod addresses %s of %s/%s in %s (network %s) instead of that network's east-west gateway on 15443",
@@ -161,6 +174,23 @@ func otherNetworkPods(f *model.Fleet) []checks.Finding {
 		}
 	}
 	return out
+}
+
+// missingGatewayFinding is the check that reports why network has no
+// gateway address: MF3002 when a gateway Service of the network was read
+// without one, MF3001 when none was.
+func missingGatewayFinding(f *model.Fleet, network string) checks.ID {
+	for _, c := range f.Clusters {
+		if !c.Reachable {
+			continue
+		}
+		for _, g := range mesh.NetworkGateways(c) {
+			if g.Network == network {
+				return "MF3002"
+			}
+		}
+	}
+	return "MF3001"
 }
 
 // istiodCluster is the cluster whose istiod answers the sidecars of c: c

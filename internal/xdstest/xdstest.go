@@ -11,9 +11,9 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/xds"
+	"github.com/meshfed/kubectl-meshfed/pkg/xds/xdspb"
 )
 
 // Type URLs of the resources asked for.
@@ -72,7 +72,7 @@ func (e Endpoint) String() string {
 
 // Flatten lists a ClusterLoadAssignment's endpoints (xds.Flatten), sorted
 // by address and locality.
-func Flatten(cla *endpointv3.ClusterLoadAssignment) []Endpoint {
+func Flatten(cla *xdspb.ClusterLoadAssignment) []Endpoint {
 	var out []Endpoint
 	for _, e := range xds.Flatten(cla) {
 		out = append(out, Endpoint{Address: e.HostPort(), Weight: e.Weight, Locality: e.Locality, Priority: e.Priority, Healthy: e.Healthy()})

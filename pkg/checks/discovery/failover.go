@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
@@ -74,7 +75,7 @@ func failoverRule(reader *model.Cluster, sidecarNS, ns, name string) (model.Dest
 		if dr.TrafficPolicy == nil || dr.TrafficPolicy.Locality == nil {
 			continue
 		}
-		if n, drNS, ok := hostService(dr.Host, dr.Namespace); ok && n == name && drNS == ns {
+		if n, drNS, ok := mesh.HostService(dr.Host, dr.Namespace); ok && n == name && drNS == ns {
 			matching = append(matching, dr)
 		}
 	}
@@ -94,22 +95,6 @@ func failoverRule(reader *model.Cluster, sidecarNS, ns, name string) (model.Dest
 func hasLocalityFailover(dr model.DestinationRule) bool {
 	lp := dr.TrafficPolicy.Locality
 	return len(lp.Failover) > 0 || len(lp.FailoverPriority) > 0
-}
-
-// hostService reads a DestinationRule host as a Service: name, name.ns,
-// name.ns.svc or name.ns.svc.<domain>.
-func hostService(host, drNS string) (name, ns string, ok bool) {
-	if strings.Contains(host, "*") {
-		return "", "", false
-	}
-	parts := strings.Split(host, ".")
-	switch {
-	case len(parts) == 1:
-		return parts[0], drNS, true
-	case len(parts) == 2 || parts[2] == "svc":
-		return parts[0], parts[1], true
-	}
-	return "", "", false
 }
 
 // splitLocality reads region/zone/subzone.

@@ -425,7 +425,7 @@ func singleRegionTarget(f *model.Fleet) []checks.Finding {
 			if !p.failover() {
 				continue
 			}
-			name, ns, ok := serviceOf(p.host, p.drNS)
+			name, ns, ok := mesh.HostService(p.host, p.drNS)
 			if !ok {
 				continue // not a Kubernetes service name (a ServiceEntry host): not read
 			}
@@ -469,24 +469,6 @@ func otherRegionMembers(f *model.Fleet, r string) []model.Member {
 		}
 	}
 	return out
-}
-
-// serviceOf reads a DestinationRule host as a Kubernetes Service name:
-// name, name.ns, name.ns.svc or name.ns.svc.<domain>.
-func serviceOf(host, drNS string) (name, ns string, ok bool) {
-	if strings.Contains(host, "*") {
-		return "", "", false
-	}
-	parts := strings.Split(host, ".")
-	switch {
-	case len(parts) == 1:
-		return parts[0], drNS, true
-	case len(parts) == 2:
-		return parts[0], parts[1], true
-	case parts[2] == "svc":
-		return parts[0], parts[1], true
-	}
-	return "", "", false
 }
 
 // endpointRegions counts a Service's endpoints per region across the fleet:

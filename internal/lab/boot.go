@@ -441,19 +441,27 @@ func (l *Lab) writeRemoteSecrets(ctx context.Context) error {
 			if err := l.writeRemoteSecret(ctx, p, peer, token); err != nil {
 				return err
 			}
-			if err := l.writeDuplicateSecret(ctx, p, peer); err != nil {
-				return err
-			}
 		}
 		return nil
 	})
 }
 
 // writeDuplicateSecret writes the second remote secret of a
-// duplicate-remote-secret fault, after istioctl's: a stale copy with a
-// rejected token (good-first) or a good copy (bad-first), named so that it
-// sorts after istioctl's, which istiod therefore keeps.
+// duplicate-remote-secret fault: a stale copy with a rejected token
+// (good-first) or a good copy (bad-first). It is written once p's istiod
+// has registered peer from istioctl's secret, as a second
+// create-remote-secret run later does: istiod keeps the cluster it
+// registered and warns "cluster has already been registered" for the
+// duplicate. Written beside istioctl's before istiod started, the two
+// came in either order (the API server's list order is not the names'):
+// CI saw istiod register the -new copy first.
 func (l *Lab) writeDuplicateSecret(ctx context.Context, p, peer *cluster) error {
+	if l.scenario.duplicateSecret(p.name, peer.name) == "" {
+		return nil
+	}
+	if _, err := l.WaitClusterz(ctx, p.name, func(m map[string]string) bool { _, ok := m[peer.id]; return ok }); err != nil {
+		return fmt.Errorf("%s's istiod never registered %s from istioctl's secret: %w", p.name, peer.name, err)
+	}
 	switch l.scenario.duplicateSecret(p.name, peer.name) {
 	case DuplicateGoodFirst:
 		l.logf("  %s: a second remote secret for %s, %s-old, carries a rejected token (fault)", p.name, peer.name, remoteSecretName(peer.id))
@@ -499,6 +507,20 @@ func (l *Lab) ReaddRemoteSecret(ctx context.Context, primary, peer string) error
 	p, q := l.clusters[primary], l.clusters[peer]
 	if p == nil || q == nil || p.role != "primary" || p == q {
 		return fmt.Errorf("no remote secret of %s for %s", primary, peer)
+	}
+	// istiod tears a peer down right after its clusterz turns to timeout
+	// ("remote cluster west failed to sync" and "sync failed" in its log);
+	// a deletion of the secret racing that teardown wedges its secret
+	// controller, which then processes no event of the secret again (seen
+	// in CI: "Deleting cluster_id=west" interleaved with "sync failed", then
+	// three re-creations of the secret that istiod never read). Let the
+	// teardown finish first.
+	if m, err := l.ClusterzMap(ctx, primary); err == nil && m[q.id] == Timeout {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(3 * time.Second):
+		}
 	}
 	secrets := p.client.CoreV1().Secrets("istio-system")
 	err := secrets.Delete(ctx, remoteSecretName(q.id), metav1.DeleteOptions{})

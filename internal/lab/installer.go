@@ -879,11 +879,6 @@ func (l *Lab) createRemoteSecrets(ctx context.Context) error {
 					return fmt.Errorf("remote secret for %s: %w", peer.name, err)
 				}
 			}
-			if peer != p {
-				if err := l.writeDuplicateSecret(ctx, p, peer); err != nil {
-					return err
-				}
-			}
 		}
 		return nil
 	})

@@ -268,6 +268,13 @@ func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	}
 	// Faults made on the settled lab, as they happen to a running mesh.
 	for _, f := range sc.Faults {
+		if f.Type == FaultDuplicateRemoteSecret && l.has(f.Cluster) && l.has(f.Peer) {
+			if err = l.writeDuplicateSecret(ctx, l.clusters[f.Cluster], l.clusters[f.Peer]); err != nil {
+				return l, err
+			}
+		}
+	}
+	for _, f := range sc.Faults {
 		if f.Type == FaultStaleRegistry && l.has(f.Cluster) && l.has(f.Peer) {
 			if err = l.makeStaleRegistry(ctx, l.clusters[f.Cluster], l.clusters[f.Peer]); err != nil {
 				return l, err

@@ -46,8 +46,8 @@ const (
 	// istiod keeps: "good-first" (istioctl's secret is good, a stale copy
 	// named <it>-old carries the rejected token) or "bad-first" (istioctl's
 	// secret carries the rejected token, a good copy is named <it>-new).
-	// Both are written before istiod starts, and istiod keeps the first its
-	// informer lists, by name: istioctl's.
+	// istioctl's is written before istiod starts, the copy once istiod has
+	// registered peer from it: istiod keeps istioctl's.
 	FaultDuplicateRemoteSecret = "duplicate-remote-secret"
 	// FaultMissingNetworkLabel: istio-system has no topology.istio.io/network label.
 	FaultMissingNetworkLabel = "missing-network-label"

@@ -72,6 +72,10 @@ test-deps:
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	@# No symbolic link is tracked: a worktree's .bin link to another
+	@# checkout's lab binaries was committed once, and CI then used this
+	@# machine's binaries through it instead of building its own.
+	@out=$$(git ls-files -s | awk '$$1 == "120000" {print $$4}'); if [ -n "$$out" ]; then echo "tracked symbolic links:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 generate:

@@ -42,13 +42,10 @@ func PortForwardConn(ctx context.Context, cl *kube.Client, namespace, pod string
 		return nil, ctxOr(ctx, fmt.Errorf("creating the error stream: %w", err))
 	}
 	_ = errorStream.Close() // nothing is sent on it
-	headers.Set(corev1.StreamType, corev1.StreamTypeData)
-	data, err := conn.CreateStream(headers)
-	if err != nil {
-		_ = conn.Close()
-		return nil, ctxOr(ctx, fmt.Errorf("creating the data stream: %w", err))
-	}
-	fc := &forwardedConn{tunnel: conn, data: data, pod: namespace + "/" + pod, port: port, errDone: make(chan struct{})}
+	fc := &forwardedConn{tunnel: conn, pod: namespace + "/" + pod, port: port, errDone: make(chan struct{})}
+	// Read the error stream before the data stream exists: the kubelet may
+	// write its reason (nothing listening) and reset the data stream before
+	// our request for it has been answered.
 	go func() {
 		defer close(fc.errDone)
 		b, _ := io.ReadAll(io.LimitReader(errorStream, 4096))
@@ -56,6 +53,14 @@ func PortForwardConn(ctx context.Context, cl *kube.Client, namespace, pod string
 			fc.fail(msg)
 		}
 	}()
+	headers.Set(corev1.StreamType, corev1.StreamTypeData)
+	data, err := conn.CreateStream(headers)
+	if err != nil {
+		_ = conn.Close()
+		fc.waitForReason()
+		return nil, ctxOr(ctx, fc.remoteErr(fmt.Errorf("creating the data stream: %w", err)))
+	}
+	fc.setData(data)
 	return fc, nil
 }
 
@@ -79,11 +84,44 @@ type forwardedConn struct {
 // it closes the data stream.
 const errorStreamGrace = time.Second
 
+func (c *forwardedConn) setData(data streamhttp.Stream) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.data = data
+	if c.remote != "" {
+		_ = data.Reset()
+	}
+}
+
 func (c *forwardedConn) fail(msg string) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.remote = msg
-	c.mu.Unlock()
-	_ = c.data.Reset()
+	if c.data != nil {
+		_ = c.data.Reset()
+	}
+}
+
+// waitForReason gives the kubelet's reason, written as it closes the data
+// stream, a moment to arrive.
+func (c *forwardedConn) waitForReason() {
+	select {
+	case <-c.errDone:
+	case <-time.After(errorStreamGrace):
+	}
+}
+
+// reason is what the kubelet said went wrong, if it said anything: a
+// protocol on top of the connection (HTTP/2) may report only that the
+// connection failed. It does not wait: a read that failed has already
+// waited for the reason.
+func (c *forwardedConn) reason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.remote == "" {
+		return ""
+	}
+	return fmt.Sprintf("port-forward to %s:%d: %s", c.pod, c.port, c.remote)
 }
 
 func (c *forwardedConn) remoteErr(err error) error {
@@ -97,12 +135,9 @@ func (c *forwardedConn) remoteErr(err error) error {
 
 func (c *forwardedConn) Read(b []byte) (int, error) {
 	n, err := c.data.Read(b)
-	if err == io.EOF {
-		// The pod's side closed; if the kubelet says why, say that.
-		select {
-		case <-c.errDone:
-		case <-time.After(errorStreamGrace):
-		}
+	if err != nil {
+		// The pod's side closed or reset; if the kubelet says why, say that.
+		c.waitForReason()
 	}
 	return n, c.remoteErr(err)
 }
@@ -133,3 +168,41 @@ type forwardAddr string
 
 func (a forwardAddr) Network() string { return "port-forward" }
 func (a forwardAddr) String() string  { return string(a) }
+
+// forwardedConns are the connections one client dialed, and its failed
+// dials, kept to tell why its call failed: the HTTP/2 client above them
+// reports only that no connection could be established.
+type forwardedConns struct {
+	mu       sync.Mutex
+	conns    []*forwardedConn
+	dialErrs []error
+}
+
+func (f *forwardedConns) add(conn net.Conn, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil {
+		f.dialErrs = append(f.dialErrs, err)
+	}
+	if fc, ok := conn.(*forwardedConn); ok {
+		f.conns = append(f.conns, fc)
+	}
+}
+
+// reason is the first failed dial's error, else the first kubelet reason
+// of the connections dialed.
+func (f *forwardedConns) reason() string {
+	f.mu.Lock()
+	conns := append([]*forwardedConn(nil), f.conns...)
+	dialErrs := f.dialErrs
+	f.mu.Unlock()
+	if len(dialErrs) > 0 {
+		return dialErrs[0].Error()
+	}
+	for _, c := range conns {
+		if r := c.reason(); r != "" {
+			return r
+		}
+	}
+	return ""
+}

@@ -183,10 +183,13 @@ func askSidecar(ctx context.Context, f *model.Fleet, t sidecarTarget, views []mo
 	for i := range views {
 		views[i].Proxy, views[i].ProxyLocality = proxy, locality
 	}
+	var forwarded forwardedConns
 	fail := func(err error) []model.SidecarView {
 		msg := "xDS: " + oneLine(err)
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			msg = "xDS: no answer by the deadline"
+		} else if reason := forwarded.reason(); reason != "" {
+			msg = "xDS: " + strings.ReplaceAll(reason, "\n", " ")
 		}
 		for i := range views {
 			views[i].Error = msg
@@ -194,7 +197,9 @@ func askSidecar(ctx context.Context, f *model.Fleet, t sidecarTarget, views []mo
 		return views
 	}
 	dial := func(ctx context.Context) (net.Conn, error) {
-		return PortForwardConn(ctx, t.istiod, t.pod.Namespace, t.pod.Name, xds.Port)
+		conn, err := PortForwardConn(ctx, t.istiod, t.pod.Namespace, t.pod.Name, xds.Port)
+		forwarded.add(conn, err)
+		return conn, err
 	}
 	client, err := xds.Dial(ctx, dial, me)
 	if err != nil {

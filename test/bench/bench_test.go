@@ -129,15 +129,7 @@ func populate(cfg *rest.Config) error {
 			if _, err := kube.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 				return err
 			}
-			ready := true
-			eps := &discoveryv1.EndpointSlice{
-				ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: name + "-abcde", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
-				AddressType: discoveryv1.AddressTypeIPv4,
-				Endpoints: []discoveryv1.Endpoint{
-					{Addresses: []string{fmt.Sprintf("10.244.%d.%d", i/250, i%250+1)}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}},
-					{Addresses: []string{fmt.Sprintf("10.245.%d.%d", i/250, i%250+1)}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}},
-				},
-			}
+			eps := controllerSlice(ns, name, i)
 			_, err := kube.DiscoveryV1().EndpointSlices(ns).Create(ctx, eps, metav1.CreateOptions{})
 			return err
 		})
@@ -169,6 +161,44 @@ func populate(cfg *rest.Config) error {
 		})
 	}
 	return g.Wait()
+}
+
+// controllerSlice is the EndpointSlice kube-controller-manager's
+// EndpointSlice controller writes for the i-th Service (selector app=name)
+// with two ready pods behind it: its labels, and each endpoint's pod
+// (targetRef), node and zone. The lab runs no controller manager, so the
+// bench writes it; the pods themselves are not created (the doctor reads
+// only Istio's pods). A slice without targetRefs would be a selectorless
+// Service's hand-written endpoints, which the doctor rightly reports
+// (MF4016): 15,000 findings measure the report, not the read.
+func controllerSlice(ns, name string, i int) *discoveryv1.EndpointSlice {
+	ready := true
+	endpoint := func(addr string, replica int) discoveryv1.Endpoint {
+		node := fmt.Sprintf("bench-node-%d", (i+replica)%nodes)
+		zone := fmt.Sprintf("eu-west-1%c", 'a'+((i+replica)%nodes)%3) // the zone label of that node
+		return discoveryv1.Endpoint{
+			Addresses:  []string{addr},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &ready, Terminating: new(bool)},
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: fmt.Sprintf("%s-7d4b9c8f6-%05d", name, replica)},
+			NodeName:   &node,
+			Zone:       &zone,
+		}
+	}
+	port, proto := int32(8080), corev1.ProtocolTCP
+	portName := "http"
+	return &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-abcde", Labels: map[string]string{
+			discoveryv1.LabelServiceName: name,
+			discoveryv1.LabelManagedBy:   "endpointslice-controller.k8s.io",
+			"app":                        name, // the controller copies the Service's labels
+		}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{
+			endpoint(fmt.Sprintf("10.244.%d.%d", i/250, i%250+1), 0),
+			endpoint(fmt.Sprintf("10.245.%d.%d", i/250, i%250+1), 1),
+		},
+		Ports: []discoveryv1.EndpointPort{{Name: &portName, Port: &port, Protocol: &proto}},
+	}
 }
 
 // BenchmarkWatchCacheRead is the floor the doctor is measured against

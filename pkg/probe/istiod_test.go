@@ -146,7 +146,9 @@ func TestIstiodReadsEveryReplicaThroughAPortForward(t *testing.T) {
 		istiodPod("istiod-c", nil, "Running"),
 		istiodPod("istiod-pending", nil, "Pending"),
 	}
-	timeout := 1500 * time.Millisecond
+	// Long enough for three port-forwards of istiod-a on a loaded machine
+	// (CI runs lab packages beside this one); istiod-b hangs until it.
+	timeout := 4 * time.Second
 	start := time.Now()
 	got := Istiod(context.Background(), f, Options{Timeout: timeout, RESTConfig: func(name string) (*rest.Config, error) {
 		if name != "east" {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
@@ -39,31 +40,52 @@ const healthy = 1
 // answer to read.
 type getter func(ctx context.Context, path string, read func(io.Reader) error) error
 
-// readRegistry reads one istiod's registry: registryz, then endpointShardz.
-// own is the istiod's own cluster ID (clusterz's entry without a secret):
-// its endpoints are counted, not kept, since nothing compares them.
+// readRegistry reads one istiod's registry: registryz and endpointShardz,
+// both at once (each is one pass over istiod's state; neither needs the
+// other). own is the istiod's own cluster ID (clusterz's entry without a
+// secret): its endpoints are counted, not kept, since nothing compares them.
 func readRegistry(ctx context.Context, get getter, own string) *model.IstiodRegistry {
-	acc := map[string]*model.RegistryCluster{}
-	of := func(id string) *model.RegistryCluster {
-		c := acc[id]
-		if c == nil {
-			c = &model.RegistryCluster{ID: id}
-			acc[id] = c
+	services, shards := registryAcc{}, registryAcc{}
+	var servicesErr, shardsErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		servicesErr = get(ctx, registryzPath, func(r io.Reader) error { return decodeRegistryz(r, services.of) })
+	})
+	wg.Go(func() {
+		shardsErr = get(ctx, endpointShardzPath, func(r io.Reader) error { return decodeShardz(r, shards.of, own) })
+	})
+	wg.Wait()
+	switch {
+	case servicesErr != nil:
+		return &model.IstiodRegistry{Error: registryError(registryzPath, servicesErr)}
+	case shardsErr != nil:
+		return &model.IstiodRegistry{Error: registryError(endpointShardzPath, shardsErr)}
+	}
+	for id, c := range shards {
+		s := services.of(id)
+		s.Shards, s.Endpoints, s.Ready = c.Shards, c.Endpoints, c.Ready
+		for _, ex := range c.Examples {
+			s.Examples = addExample(s.Examples, ex)
 		}
-		return c
-	}
-	if err := get(ctx, registryzPath, func(r io.Reader) error { return decodeRegistryz(r, of) }); err != nil {
-		return &model.IstiodRegistry{Error: registryError(registryzPath, err)}
-	}
-	if err := get(ctx, endpointShardzPath, func(r io.Reader) error { return decodeShardz(r, of, own) }); err != nil {
-		return &model.IstiodRegistry{Error: registryError(endpointShardzPath, err)}
 	}
 	out := &model.IstiodRegistry{}
-	for _, c := range acc {
+	for _, c := range services {
 		out.Clusters = append(out.Clusters, *c)
 	}
 	sort.Slice(out.Clusters, func(i, j int) bool { return out.Clusters[i].ID < out.Clusters[j].ID })
 	return out
+}
+
+// registryAcc accumulates one document's counts per cluster ID.
+type registryAcc map[string]*model.RegistryCluster
+
+func (a registryAcc) of(id string) *model.RegistryCluster {
+	c := a[id]
+	if c == nil {
+		c = &model.RegistryCluster{ID: id}
+		a[id] = c
+	}
+	return c
 }
 
 func registryError(path string, err error) string {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -10,32 +9,11 @@ import (
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
 )
 
-// onlyAreas keeps the findings of the topology (MF1), connectivity (MF3)
-// and locality (MF5) checks: the scenarios below are about those.
-func onlyAreas(fs []finding) []finding {
-	var out []finding
-	for _, f := range fs {
-		if strings.HasPrefix(f.Check, "MF1") || strings.HasPrefix(f.Check, "MF3") || strings.HasPrefix(f.Check, "MF5") {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 // expectFindings runs doctor (probes on) on every context of the lab and
-// compares the MF1/MF3/MF5 findings with want (check@contexts, sorted).
+// compares the MF1/MF3/MF5 findings with want (labtest.ExpectFindings).
 func expectFindings(t *testing.T, l *lab.Lab, want []string, args ...string) report {
 	t.Helper()
-	all := append([]string{"doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ",")}, args...)
-	out, stderr, _ := labtest.Run(t, l, all...)
-	r := parseReport(t, out)
-	if got := keys(onlyAreas(r.Findings)); !reflect.DeepEqual(got, want) {
-		t.Errorf("findings %v, want %v\nstderr: %s", got, want, stderr)
-		for _, f := range onlyAreas(r.Findings) {
-			t.Logf("  %s %s: %s", f.Check, f.Severity, f.Message)
-		}
-	}
-	return r
+	return labtest.ExpectFindings(t, l, want, args...)
 }
 
 func connectivityCase(t *testing.T, scenario string, clusters int, want []string) {

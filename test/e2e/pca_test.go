@@ -103,7 +103,7 @@ func TestFixTrustFromAWSPrivateCA(t *testing.T) {
 	if len(errs) > 0 || len(after) > 0 {
 		t.Errorf("after the fix and the restarts: errors %v, MF6001 findings %+v", errs, after)
 	}
-	if errs := trustErrors(t, l); len(errs) > 0 {
+	if errs := labtest.TrustErrors(t, l); len(errs) > 0 {
 		t.Errorf("trust errors after the fix: %v", errs)
 	}
 	for _, o := range outputs {
@@ -159,7 +159,7 @@ func TestCAIssueThenKubectlOnLab(t *testing.T) {
 			t.Errorf("after installing the issued cacerts: %s %s on %v: %s", f.Check, f.Severity, f.Contexts, f.Message)
 		}
 	}
-	if errs := trustErrors(t, l); len(errs) > 0 {
+	if errs := labtest.TrustErrors(t, l); len(errs) > 0 {
 		t.Errorf("trust errors: %v", errs)
 	}
 	for _, o := range outputs {

@@ -1,4 +1,4 @@
-package e2e
+package fix
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/internal/reporttest"
 )
 
 // fixedLeaves are the discovery findings a fault leaves once fix has
@@ -36,10 +37,10 @@ var fixedLeaves = map[string][]string{
 // istiod without west for good, which would break the faults after it. A
 // rejected token, the same kind of fault, is repaired on its own lab
 // (TestFixDiscoveryRejectedToken).
-func fixFaults() []secretFault {
-	var out []secretFault
-	for _, f := range secretFaults {
-		if f.clusterz == "" {
+func fixFaults() []labtest.SecretFault {
+	var out []labtest.SecretFault
+	for _, f := range labtest.SecretFaults {
+		if f.Clusterz == "" {
 			out = append(out, f)
 		}
 	}
@@ -55,25 +56,25 @@ func fixFaults() []secretFault {
 func TestFixDiscoveryOnLiveLab(t *testing.T) {
 	l := labtest.Start(t, "multi-primary", 2)
 	labtest.RequireIsolation(t, l) // fix refuses the loopback servers of a lab without its own networks
-	servers := contextServers(t, l)
+	servers := labtest.ContextServers(t, l)
 	for _, tc := range fixFaults() {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.Name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
-			breakRemoteSecret(t, ctx, l, tc, servers)
+			labtest.BreakRemoteSecret(t, ctx, l, tc, servers)
 			before := discoveryFindings(t, l)
-			if k := keys(before); !reflect.DeepEqual(k, tc.want) {
-				t.Fatalf("before fix: findings %v, want %v", k, tc.want)
+			if k := reporttest.Keys(before); !reflect.DeepEqual(k, tc.Want) {
+				t.Fatalf("before fix: findings %v, want %v", k, tc.Want)
 			}
 
 			out := runDiscoveryFix(t, l, 0, "--apply")
 			waitWestSynced(t, ctx, l)
 			after := discoveryFindings(t, l)
-			if k, want := keys(after), fixedLeaves[tc.name]; !reflect.DeepEqual(k, want) && !(len(k) == 0 && len(want) == 0) {
+			if k, want := reporttest.Keys(after), fixedLeaves[tc.Name]; !reflect.DeepEqual(k, want) && !(len(k) == 0 && len(want) == 0) {
 				t.Errorf("after fix: findings %v, want %v", k, want)
 			}
-			if len(fixedLeaves[tc.name]) > 0 && !strings.Contains(out, "kubectl --context east") {
-				t.Errorf("fix leaves %v but its plan says nothing to run:\n%s", fixedLeaves[tc.name], out)
+			if len(fixedLeaves[tc.Name]) > 0 && !strings.Contains(out, "kubectl --context east") {
+				t.Errorf("fix leaves %v but its plan says nothing to run:\n%s", fixedLeaves[tc.Name], out)
 			}
 			requireConverged(t, ctx, l)
 		})
@@ -92,13 +93,13 @@ func TestFixDiscoveryRejectedToken(t *testing.T) {
 	if m, err := l.WaitClusterz(ctx, "east", func(m map[string]string) bool { return m["west"] == lab.Timeout }); err != nil {
 		t.Fatalf("east's istiod never timed west out: %v (%v)", err, m)
 	}
-	if k := keys(discoveryFindings(t, l)); !reflect.DeepEqual(k, []string{"MF4011@east,west"}) {
+	if k := reporttest.Keys(discoveryFindings(t, l)); !reflect.DeepEqual(k, []string{"MF4011@east,west"}) {
 		t.Fatalf("before fix: %v", k)
 	}
 	runDiscoveryFix(t, l, 0, "--apply")
 	waitWestSynced(t, ctx, l)
 	if after := discoveryFindings(t, l); len(after) != 0 {
-		t.Errorf("after fix: %v", keys(after))
+		t.Errorf("after fix: %v", reporttest.Keys(after))
 	}
 	requireConverged(t, ctx, l)
 }
@@ -111,20 +112,20 @@ func TestFixDiscoveryTokenDuration(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	before := discoveryFindings(t, l)
-	if k := keys(before); !reflect.DeepEqual(k, []string{"MF4001@east,west"}) {
+	if k := reporttest.Keys(before); !reflect.DeepEqual(k, []string{"MF4001@east,west"}) {
 		t.Fatalf("before fix: %v", k)
 	}
 	start := time.Now()
 	runDiscoveryFix(t, l, 0, "--apply", "--token-duration", "720h")
 	waitWestSynced(t, ctx, l)
 	if after := discoveryFindings(t, l); len(after) != 0 {
-		t.Errorf("after fix: %v", keys(after))
+		t.Errorf("after fix: %v", reporttest.Keys(after))
 	}
 	s, err := l.Client("east").CoreV1().Secrets("istio-system").Get(ctx, "istio-remote-secret-west", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens := tokensIn(string(s.Data["west"]))
+	tokens := labtest.TokensIn(string(s.Data["west"]))
 	if len(tokens) != 1 {
 		t.Fatalf("the new secret holds %d tokens", len(tokens))
 	}
@@ -152,7 +153,7 @@ func runDiscoveryFix(t *testing.T, l *lab.Lab, want int, args ...string) string 
 	if code != want {
 		t.Fatalf("fix %v: exit %d, want %d\n%s\n%s", args, code, want, out, stderr)
 	}
-	for _, s := range labSecrets(t, l) {
+	for _, s := range labtest.Secrets(t, l) {
 		if len(s) > 8 && (strings.Contains(out, s) || strings.Contains(stderr, s)) {
 			t.Errorf("fix %v prints secret material (%d bytes)", args, len(s))
 		}
@@ -202,11 +203,11 @@ func discoveryVersions(t *testing.T, ctx context.Context, l *lab.Lab) map[string
 	return out
 }
 
-func discoveryFindings(t *testing.T, l *lab.Lab) []finding {
+func discoveryFindings(t *testing.T, l *lab.Lab) []reporttest.Finding {
 	t.Helper()
 	args := append([]string{"doctor", "-o", "json", "--contexts", "east,west"}, l.IstiodDebugFlags()...)
 	out, _, _ := labtest.Run(t, l, args...)
-	got := onlyDiscovery(parseReport(t, out).Findings)
+	got := reporttest.Discovery(reporttest.Parse(t, out).Findings)
 	for _, f := range got {
 		t.Logf("%s %s %v: %s", f.Check, f.Severity, f.Contexts, f.Message)
 	}

@@ -1,4 +1,4 @@
-package e2e
+package fix
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/internal/reporttest"
 )
 
 // Helpers for the fix e2e tests: run fix on every context of a lab, read
@@ -89,5 +90,5 @@ func doctorKeys(t *testing.T, l *lab.Lab, checks ...string) []string {
 	if out == "" {
 		t.Fatalf("doctor wrote no report: %s", stderr)
 	}
-	return keys(parseReport(t, out).Findings)
+	return reporttest.Keys(reporttest.Parse(t, out).Findings)
 }

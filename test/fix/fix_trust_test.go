@@ -1,8 +1,7 @@
-package e2e
+package fix
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +43,7 @@ func TestFixTrust(t *testing.T) {
 				return out + stderr, code
 			}
 
-			if errs := trustErrors(t, l); len(errs) == 0 {
+			if errs := labtest.TrustErrors(t, l); len(errs) == 0 {
 				t.Fatal("doctor finds no trust error on a trust fault lab")
 			}
 
@@ -99,7 +98,7 @@ func TestFixTrust(t *testing.T) {
 					t.Fatalf("restarting istiod in %s: %v", c, err)
 				}
 			}
-			if errs := trustErrors(t, l); len(errs) > 0 {
+			if errs := labtest.TrustErrors(t, l); len(errs) > 0 {
 				t.Fatalf("trust errors after the fix and the restarts: %v", errs)
 			}
 
@@ -118,40 +117,6 @@ func TestFixTrust(t *testing.T) {
 			}
 		})
 	}
-}
-
-// trustErrors runs doctor on the trust checks and returns its error
-// findings (check@contexts); with none, every cell of the trust matrix must
-// say the pair trusts each other.
-func trustErrors(t *testing.T, l *lab.Lab) []string {
-	t.Helper()
-	out, stderr, _ := labtest.Run(t, l, "doctor", "-o", "json", "--checks", "trust", "--contexts", strings.Join(l.Contexts(), ","))
-	if strings.Contains(out+stderr, "PRIVATE KEY") {
-		t.Fatal("doctor printed a private key")
-	}
-	r := parseReport(t, out)
-	var errs []string
-	for _, f := range r.Findings {
-		if f.Severity == "error" {
-			errs = append(errs, f.Check+"@"+strings.Join(f.Contexts, ","))
-		}
-	}
-	if len(errs) > 0 {
-		return errs
-	}
-	var tr trustReport
-	if err := json.Unmarshal([]byte(out), &tr); err != nil {
-		t.Fatal(err)
-	}
-	if tr.Trust == nil || len(tr.Trust.Cells) != len(l.Primaries())*len(l.Primaries()) {
-		t.Fatalf("trust matrix %+v", tr.Trust)
-	}
-	for _, c := range tr.Trust.Cells {
-		if c.Verdict != "ok" {
-			errs = append(errs, "matrix "+c.From+"→"+c.To+": "+c.Verdict+" ("+c.Reason+")")
-		}
-	}
-	return errs
 }
 
 // cacertsVersions is the resourceVersion of every primary's cacerts ("" when

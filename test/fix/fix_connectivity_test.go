@@ -1,4 +1,4 @@
-package e2e
+package fix
 
 import (
 	"context"
@@ -129,7 +129,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // west, and fix has nothing more to do.
 func TestFixConnectivityNoGateway(t *testing.T) {
 	l := labtest.Start(t, "no-gateway", 2)
-	expectFindings(t, l, []string{"MF3001@west"})
+	labtest.ExpectFindings(t, l, []string{"MF3001@west"})
 
 	ns := "istio-system"
 	gw := "istio-eastwestgateway"
@@ -147,7 +147,7 @@ func TestFixConnectivityNoGateway(t *testing.T) {
 	applyFix(t, l)
 	provision(t, l, "west "+ns+"/"+gw)
 
-	expectFindings(t, l, nil)
+	labtest.ExpectFindings(t, l, nil)
 	cells := reachability(t, l)
 	east, west := l.Network("east"), l.Network("west")
 	if got := cells[east][west]; got != "ok" {
@@ -169,7 +169,7 @@ func TestFixConnectivityNoGateway(t *testing.T) {
 // serves, the Deployments are restarted, as an operator would.
 func TestFixConnectivityPrimaryRemote(t *testing.T) {
 	l := labtest.Start(t, "primary-remote-unexposed", 2)
-	expectFindings(t, l, []string{"MF3010@east,west", "MF3015@west", "MF3016@west", "MF3016@west", "MF5006@east", "MF5006@west"})
+	labtest.ExpectFindings(t, l, []string{"MF3010@east,west", "MF3015@west", "MF3016@west", "MF3016@west", "MF5006@east", "MF5006@west"})
 
 	ns := "istio-system"
 	gw := "istio-eastwestgateway"
@@ -188,7 +188,7 @@ func TestFixConnectivityPrimaryRemote(t *testing.T) {
 		t.Fatalf("west's sample pods once the webhook is served: %v", err)
 	}
 
-	expectFindings(t, l, nil)
+	labtest.ExpectFindings(t, l, nil)
 	// The remote's proxies reach istiod's xDS port through the gateway.
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", net.JoinHostPort(got[0].Address, "15012"),
 		&tls.Config{InsecureSkipVerify: true, ServerName: "istiod.istio-system.svc"}) //nolint:gosec // only who answers matters here

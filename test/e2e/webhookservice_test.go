@@ -54,12 +54,24 @@ func TestRemoteWebhookServiceOnLiveLab(t *testing.T) {
 				t.Fatalf("east never synced west: %v (%v)", err, m)
 			}
 
-			out, stderr, _ := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", "east,west")
+			out, stderr, code := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", "east,west")
+			if !strings.HasPrefix(strings.TrimSpace(out), "{") {
+				t.Fatalf("doctor exited %d with no report; stderr:\n%s", code, stderr)
+			}
 			r := parseReport(t, out)
 			for _, f := range r.Findings {
 				t.Logf("%s %s %v: %s %v", f.Check, f.Severity, f.Contexts, f.Message, f.Evidence)
 			}
-			got := ofChecks(r.Findings, "MF3015", "MF3016", "MF4040", "MF4041")
+			// MF3016 may still speak of the proxies' path (15012, the
+			// istiod Service as such), never of the webhook's: the lab's
+			// host name does not resolve on this machine, as an NLB's
+			// would.
+			for _, f := range ofChecks(r.Findings, "MF3016") {
+				if f.Object == nil || f.Object.Kind != "Service" {
+					t.Errorf("MF3016 reports the webhook's path, which is %s's: %s", tc.check, f.Message)
+				}
+			}
+			got := ofChecks(r.Findings, "MF3015", "MF4040", "MF4041")
 			if k := keys(got); !reflect.DeepEqual(k, []string{tc.check + "@west"}) {
 				t.Fatalf("findings %v, want %s@west alone\nstderr: %s", k, tc.check, stderr)
 			}

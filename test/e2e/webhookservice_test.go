@@ -102,8 +102,51 @@ func TestRemoteWebhookServiceOnLiveLab(t *testing.T) {
 				t.Errorf("west refused the pod with %q, want it to say %q", err, tc.refusal)
 			}
 			t.Logf("west's API server: %v", err)
+
+			if tc.check == "MF4040" {
+				fixMissingRemoteService(ctx, t, l)
+			}
 		})
 	}
+}
+
+// fixMissingRemoteService: fix creates west's istiod-canary Service and
+// EndpointSlice at the address west's istiod Service leads to (east's
+// gateway), MF4040 is gone, and west's API server now resolves the Service
+// and calls through it. (The lab's primary runs the default revision, whose
+// istiod does not patch the canary webhook's caBundle, so the pod may
+// still be refused later, at TLS: not for want of the Service.)
+func fixMissingRemoteService(ctx context.Context, t *testing.T, l *lab.Lab) {
+	t.Helper()
+	plan, code := runFix(t, l, "--only", "MF4040")
+	gateway := l.GatewayAddress("east")
+	for _, want := range []string{"kind: Service", "kind: EndpointSlice", "name: istiod-canary", gateway} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("fix's plan (exit %d) does not hold %q:\n%s", code, want, plan)
+		}
+	}
+	out, code := runFix(t, l, "--only", "MF4040", "--apply")
+	if code != 0 {
+		t.Fatalf("fix --apply exit %d:\n%s", code, out)
+	}
+	if k := doctorKeys(t, l, "MF4040", "MF3015"); len(k) != 0 {
+		t.Errorf("after fix --apply: findings %v, want none", k)
+	}
+	if _, err := l.Client("west").CoreV1().Services("istio-system").Get(ctx, "istiod-canary", metav1.GetOptions{}); err != nil {
+		t.Fatalf("west has no istiod-canary after the fix: %v", err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-", Namespace: "sample"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}
+	p, err := l.Client("west").CoreV1().Pods("sample").Create(ctx, pod, metav1.CreateOptions{})
+	if err == nil {
+		_ = l.Client("west").CoreV1().Pods("sample").Delete(ctx, p.Name, metav1.DeleteOptions{})
+		t.Logf("west admitted pod %s after the fix", p.Name)
+		return
+	}
+	if strings.Contains(err.Error(), "not found") {
+		t.Errorf("after the fix west still cannot resolve the webhook's Service: %v", err)
+	}
+	t.Logf("after the fix west's API server calls through istiod-canary: %v", err)
 }
 
 // TestRemoteWebhookServiceQuietOnHealthyLabs: on the healthy scenarios and

@@ -113,9 +113,12 @@ func TestRemoteWebhookServiceOnLiveLab(t *testing.T) {
 // fixMissingRemoteService: fix creates west's istiod-canary Service and
 // EndpointSlice at the address west's istiod Service leads to (east's
 // gateway), MF4040 is gone, and west's API server now resolves the Service
-// and calls through it. (The lab's primary runs the default revision, whose
-// istiod does not patch the canary webhook's caBundle, so the pod may
-// still be refused later, at TLS: not for want of the Service.)
+// and dials its cluster IP. The pod may still be refused after that, for
+// reasons of the lab's, not of the Service: kube-proxy's stand-in forwards
+// only the istiod Service it found at start (so the dial to the new
+// Service's cluster IP fails: network is unreachable), and the lab's
+// primary runs the default revision, whose istiod does not patch the canary
+// webhook's caBundle.
 func fixMissingRemoteService(ctx context.Context, t *testing.T, l *lab.Lab) {
 	t.Helper()
 	plan, code := runFix(t, l, "--only", "MF4040")

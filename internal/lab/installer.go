@@ -100,6 +100,13 @@ func (l *Lab) installIstioctl(ctx context.Context, c *cluster, d *TemplateData) 
 		// cluster IP there, through the primary's gateway.
 		values["istiodRemote"] = map[string]any{"injectionPath": fmt.Sprintf("/inject/cluster/%s/net/%s", c.id, c.network)}
 		global["remotePilotAddress"] = d.PrimaryGatewayAddress
+		if rev := l.scenario.value(c.name, FaultRevisionWithoutService); rev != "" {
+			spec["revision"] = rev
+		}
+		if host := l.scenario.value(c.name, FaultRemotePilotHostname); host != "" {
+			global["remotePilotAddress"] = host
+			l.logf("  %s: remotePilotAddress is the host name %s (fault): the istiod Service is an ExternalName", c.name, host)
+		}
 	} else {
 		global["meshID"] = d.MeshID
 		global["multiCluster"] = map[string]any{"clusterName": c.id}
@@ -141,6 +148,21 @@ func (l *Lab) installIstioctl(ctx context.Context, c *cluster, d *TemplateData) 
 			}
 			objs = append(objs, o...)
 		}
+	}
+	if rev := l.scenario.value(c.name, FaultRevisionWithoutService); d.Remote && rev != "" {
+		// Istio's older istiod-remote chart: Service and endpoints istiod
+		// whatever the revision (istio/istio#47552).
+		for _, u := range objs {
+			if (u.GetKind() == "Service" || u.GetKind() == "EndpointSlice") && u.GetName() == "istiod-"+rev {
+				u.SetName("istiod")
+				if u.GetKind() == "EndpointSlice" {
+					labels := u.GetLabels()
+					labels["kubernetes.io/service-name"] = "istiod"
+					u.SetLabels(labels)
+				}
+			}
+		}
+		l.logf("  %s: installed with revision %s, its istiod Service and EndpointSlice named istiod (fault)", c.name, rev)
 	}
 	if d.Remote && !l.net.isolated {
 		// remote-istiod-endpointslices.yaml puts remotePilotAddress in the

@@ -52,6 +52,12 @@ func (l *Lab) startServiceProxy(ctx context.Context, c *cluster) error {
 		}
 		return fmt.Errorf("istiod Service: %w", err)
 	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		// kube-proxy does nothing for an ExternalName: cluster DNS answers
+		// its name with a CNAME, and the API server calls the external
+		// name itself.
+		return nil
+	}
 	ip := svc.Spec.ClusterIP
 	if net.ParseIP(ip) == nil {
 		return fmt.Errorf("istiod Service has no cluster IP (%q)", ip)

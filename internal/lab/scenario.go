@@ -146,6 +146,26 @@ const (
 	// before shipped WorkloadEntry at v1alpha3 (stored) and v1beta1, no v1:
 	// workloadentries.networking.istio.io=v1alpha3,v1beta1.
 	FaultCRDVersions = "crd-versions"
+	// FaultRevisionWithoutService: the remote cluster is installed with
+	// revision Value (the remote profile with --set revision=<Value>), and
+	// its istiod Service and EndpointSlice are named istiod, as Istio's
+	// istiod-remote chart of older releases named them whatever the
+	// revision (istio/istio#47552), while its webhook
+	// istio-sidecar-injector-<Value> calls istiod-<Value>: the pinned chart
+	// names both istiod-<Value> (remote-istiod-service.yaml). Namespace
+	// sample is labelled istio.io/rev=<Value> instead of istio-injection,
+	// as namespaces are labelled for a revision, so its pods are rejected
+	// (`service "istiod-<Value>" not found`, failurePolicy Fail).
+	FaultRevisionWithoutService = "revision-without-service"
+	// FaultRemotePilotHostname: the remote cluster is installed with
+	// values.global.remotePilotAddress set to the host name Value instead
+	// of its primary's gateway address, as users set it to their gateway's
+	// DNS name (an NLB's): the remote chart then writes the istiod Service
+	// as an ExternalName of it, with no EndpointSlice
+	// (remote-istiod-service.yaml), and the API server cannot call the
+	// injection webhook through it (istio/istio#45014). The lab's machine
+	// does not resolve the name.
+	FaultRemotePilotHostname = "remote-pilot-hostname"
 )
 
 var knownFaults = map[string]bool{
@@ -156,7 +176,7 @@ var knownFaults = map[string]bool{
 	FaultNoSamplePods: true, FaultNoInjection: true, FaultNoSidecar: true, FaultPodNotReady: true,
 	FaultDiscoverySelectors: true, FaultHeadlessDB: true,
 	FaultDuplicateRemoteSecret: true, FaultStaleRegistry: true, FaultDiscoveryLabelDiffers: true,
-	FaultCRDVersions: true,
+	FaultCRDVersions: true, FaultRevisionWithoutService: true, FaultRemotePilotHostname: true,
 }
 
 // Values of FaultDuplicateRemoteSecret.
@@ -323,7 +343,8 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		if f.Cluster == "" {
 			return nil, fmt.Errorf("scenario %s: fault %s names no cluster", s.Name, f.Type)
 		}
-		if (f.Type == FaultTrustDomain || f.Type == FaultClusterID || f.Type == FaultPKIScenario || f.Type == FaultStaleRootConfigMap || f.Type == FaultDiscoverySelectors) && f.Value == "" {
+		if (f.Type == FaultTrustDomain || f.Type == FaultClusterID || f.Type == FaultPKIScenario || f.Type == FaultStaleRootConfigMap || f.Type == FaultDiscoverySelectors ||
+			f.Type == FaultRevisionWithoutService || f.Type == FaultRemotePilotHostname) && f.Value == "" {
 			return nil, fmt.Errorf("scenario %s: %s needs a value", s.Name, f.Type)
 		}
 		if f.Type == FaultCRDVersions {
@@ -356,6 +377,14 @@ func (s *Scenario) faultsFor(cluster, typ string) []Fault {
 }
 
 func (s *Scenario) has(cluster, typ string) bool { return len(s.faultsFor(cluster, typ)) > 0 }
+
+// value is the Value of the cluster's first fault of type typ ("" when none).
+func (s *Scenario) value(cluster, typ string) string {
+	if fs := s.faultsFor(cluster, typ); len(fs) > 0 {
+		return fs[0].Value
+	}
+	return ""
+}
 
 // hasAnywhere reports a fault of type typ in any cluster.
 func (s *Scenario) hasAnywhere(typ string) bool {

@@ -152,6 +152,9 @@ func mergeValues(base, over map[string]any) map[string]any {
 type workloadData struct {
 	*TemplateData
 	NoInjection bool
+	// Revision: namespace sample is labelled istio.io/rev=<Revision> for
+	// the cluster's revisioned injector instead of istio-injection.
+	Revision string
 	// OutsideDiscovery labels namespace sample OutsideDiscoveryLabel
 	// (discovery-label-differs names the cluster as its peer).
 	OutsideDiscovery bool
@@ -165,6 +168,7 @@ func (l *Lab) workloadData(c *cluster, d *TemplateData) workloadData {
 	sc := l.scenario
 	return workloadData{TemplateData: d,
 		NoInjection:      sc.has(c.name, FaultNoInjection),
+		Revision:         sc.value(c.name, FaultRevisionWithoutService),
 		OutsideDiscovery: sc.peerOf(c.name, FaultDiscoveryLabelDiffers),
 		NoPods:           sc.appFaults(c.name, FaultNoSamplePods),
 		NoSidecar:        sc.appFaults(c.name, FaultNoSidecar),
@@ -238,6 +242,12 @@ func (l *Lab) injectorUnreachable(c *cluster) string {
 	}
 	if p.istiodErr != nil {
 		return "the istiod of " + p.name + " exited: " + lastLines(p.istiodErr.Error(), 1)
+	}
+	if rev := l.scenario.value(c.name, FaultRevisionWithoutService); rev != "" {
+		return "its injection webhook calls Service istiod-" + rev + ", which does not exist (the API server answers not found)"
+	}
+	if host := l.scenario.value(c.name, FaultRemotePilotHostname); host != "" {
+		return "its injection webhook calls the istiod Service, an ExternalName of " + host + ", which the API server calls on port 443"
 	}
 	if l.scenario.IstiodUnready {
 		return "the istiod of " + p.name + " never finishes its start, so its webhook port 15017 stays closed"

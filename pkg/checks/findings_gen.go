@@ -64,6 +64,8 @@ const (
 	MF4026 ID = "MF4026" // A sidecar is sent pod addresses of another network
 	MF4032 ID = "MF4032" // A primary's discoverySelectors drop a peer's namespace
 	MF4035 ID = "MF4035" // A peer's Istio CRD does not serve the version a primary's istiod lists
+	MF4040 ID = "MF4040" // An injection webhook calls an istiod Service that does not exist
+	MF4041 ID = "MF4041" // An injection webhook calls an ExternalName istiod Service
 	MF5001 ID = "MF5001" // Nodes without region or zone labels
 	MF5002 ID = "MF5002" // Locality failover without outlier detection
 	MF5003 ID = "MF5003" // Failover names regions no cluster is in
@@ -906,6 +908,32 @@ func NewMF4035(s MF4035Subjects, d Details) Finding {
 	b.add(RolePrimary, s.Primary)
 	b.add(RolePeer, s.Peer)
 	return b.finding(MF4035, AreaDiscovery, d)
+}
+
+// MF4040Subjects are the contexts an MF4040 finding is about, by role.
+type MF4040Subjects struct {
+	Cluster string
+}
+
+// NewMF4040 is an MF4040 finding (An injection webhook calls an istiod Service that does not exist) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4040(s MF4040Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF4040, AreaDiscovery, d)
+}
+
+// MF4041Subjects are the contexts an MF4041 finding is about, by role.
+type MF4041Subjects struct {
+	Cluster string
+}
+
+// NewMF4041 is an MF4041 finding (An injection webhook calls an ExternalName istiod Service) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4041(s MF4041Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF4041, AreaDiscovery, d)
 }
 
 // MF5001Subjects are the contexts an MF5001 finding is about, by role.

@@ -176,6 +176,9 @@ func fromWebhook(o *admissionv1.MutatingWebhookConfiguration) model.Webhook {
 	w := model.Webhook{Meta: meta(o.ObjectMeta)}
 	for _, h := range o.Webhooks {
 		c := model.WebhookClient{Name: h.Name, CABundle: h.ClientConfig.CABundle}
+		if h.FailurePolicy != nil {
+			c.FailurePolicy = string(*h.FailurePolicy)
+		}
 		if h.ClientConfig.URL != nil {
 			c.URL = *h.ClientConfig.URL
 			if u, err := url.Parse(c.URL); err == nil {

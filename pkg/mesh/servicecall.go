@@ -5,6 +5,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
@@ -124,4 +125,32 @@ func portName(sp model.ServicePort) string {
 		return "unnamed"
 	}
 	return "named " + sp.Name
+}
+
+// IsInjectionWebhook reports whether a MutatingWebhookConfiguration is
+// Istio's sidecar injector: istio-sidecar-injector[-<revision>] and the
+// revision tags' istio-revision-tag-<tag> (istio-discovery's
+// mutatingwebhook.yaml and revision-tags-mwc.yaml), all labelled
+// app=sidecar-injector.
+func IsInjectionWebhook(w model.Webhook) bool {
+	return w.Labels["app"] == "sidecar-injector" || strings.Contains(w.Name, "sidecar-injector") ||
+		strings.HasPrefix(w.Name, "istio-revision-tag-")
+}
+
+// UncallableService says why an API server cannot use a webhook's Service
+// the way Istio's charts mean it to: "missing" (no such Service: `service
+// "<name>" not found`) or "externalname" (an ExternalName, whose
+// targetPort is never applied and which aggregator routing refuses); ""
+// otherwise. MF4040 and MF4041 report these; the checks that follow the
+// same call (MF3015, MF3016) leave them to those.
+func UncallableService(c *model.Cluster, namespace, name string) string {
+	for _, s := range c.Services {
+		if s.Namespace == namespace && s.Name == name {
+			if s.Type == "ExternalName" {
+				return "externalname"
+			}
+			return ""
+		}
+	}
+	return "missing"
 }

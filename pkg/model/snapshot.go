@@ -315,6 +315,10 @@ type WebhookClient struct {
 	Service string `json:"service,omitempty"`
 	// Path is the path of the request: the URL's, or clientConfig.service.path.
 	Path string `json:"path,omitempty"`
+	// FailurePolicy is Fail or Ignore as written; empty means Fail
+	// (admissionregistration/v1's default): what a call that cannot be
+	// made does to the request, rejected or admitted unchanged.
+	FailurePolicy string `json:"failurePolicy,omitempty"`
 	// CABundleFingerprint is the SHA-256 of the first certificate of caBundle.
 	CABundleFingerprint string `json:"caBundleFingerprint,omitempty"`
 	CABundle            []byte `json:"-"`

@@ -67,12 +67,14 @@ func PlanIstiodPaths(f *model.Fleet) []istiodPath {
 			// Istio's chart renders four hooks (namespace, object, and
 			// their rev. twins) with one URL: one path, dialled once.
 			byPath := map[string]int{}
-			add := func(h model.WebhookClient, addr, sni, via string) {
+			// add records a hook's path and returns its index in out: a
+			// path already planned (another hook, same address) is shared.
+			add := func(h model.WebhookClient, addr, sni, via string) int {
 				key := addr + "\x00" + string(h.CABundle)
 				if i, ok := byPath[key]; ok {
 					out[i].hooks = append(out[i].hooks, h.Name)
 					out[i].probe.Via = hooksVia(out[i].hooks, w.Name) + via
-					return
+					return i
 				}
 				byPath[key] = len(out)
 				p := istiodPath{
@@ -86,6 +88,7 @@ func PlanIstiodPaths(f *model.Fleet) []istiodPath {
 					p.serverName = sni
 				}
 				out = append(out, p)
+				return len(out) - 1
 			}
 			for _, h := range w.Hooks {
 				if ns, name, port, ok := h.ServiceRef(); ok {
@@ -98,9 +101,10 @@ func PlanIstiodPaths(f *model.Fleet) []istiodPath {
 					}
 					via := ", through " + call.Via
 					if call.Problem != "" {
-						i := len(out)
-						add(h, "", call.ServerName, via)
-						out[i].problem = call.Problem
+						// Every hook without a path shares one entry: the
+						// index is add's, not the end of out (a second
+						// hook calling the same missing Service panicked).
+						out[add(h, "", call.ServerName, via)].problem = call.Problem
 						continue
 					}
 					for _, t := range call.Targets {

@@ -264,4 +264,28 @@ func TestIstiodPathsFollowAWebhookService(t *testing.T) {
 			t.Errorf("no endpoints: %s (%s), want an error saying so", p.Outcome, p.Detail)
 		}
 	}
+
+	// No such Service, called by every hook of the configuration (a
+	// revisioned remote whose Service is named otherwise): one path with
+	// nothing to dial, naming all the hooks. Planning it panicked once
+	// the second hook joined the first's entry.
+	for i := range w.Services {
+		if w.Services[i].Name == "istiod" {
+			w.Services[i].Name = "istiod-old"
+		}
+	}
+	for i := range w.Webhooks { // the chart renders several hooks calling one Service
+		twin := w.Webhooks[i].Hooks[0]
+		twin.Name = "rev." + twin.Name
+		w.Webhooks[i].Hooks = append(w.Webhooks[i].Hooks, twin)
+	}
+	var missing []model.IstiodPathProbe
+	for _, p := range IstiodPaths(context.Background(), f, opts) {
+		if p.Kind == "MutatingWebhookConfiguration" {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) != 1 || missing[0].Address != "" || !strings.Contains(missing[0].Detail, "no Service istio-system/istiod") {
+		t.Errorf("a missing Service: %+v, want one path with nothing dialled, saying so", missing)
+	}
 }

@@ -2,8 +2,10 @@ package connectivity
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
@@ -32,6 +34,10 @@ func istiodPath(f *model.Fleet) []checks.Finding {
 	for _, p := range f.Probes.IstiodPaths {
 		what, bad := istiodPathFailure[p.Outcome]
 		if !bad || f.Cluster(p.Context) == nil {
+			continue
+		}
+		if under := uncallableWebhookService(f.Cluster(p.Context), p); under != "" {
+			out = append(out, checks.ReportedUnder(under, p.Context))
 			continue
 		}
 		sev := checks.SeverityOK
@@ -63,4 +69,32 @@ func istiodPath(f *model.Fleet) []checks.Finding {
 		}))
 	}
 	return out
+}
+
+// uncallableWebhookService: a probe of a webhook's path through a Service
+// the API server cannot use as meant (none by that name: MF4040; an
+// ExternalName: MF4041) fails because of that Service, which those checks
+// report with its cause; "" otherwise.
+func uncallableWebhookService(c *model.Cluster, p model.IstiodPathProbe) checks.ID {
+	if p.Kind != "MutatingWebhookConfiguration" {
+		return ""
+	}
+	for _, w := range c.Webhooks {
+		if w.Name != p.Name {
+			continue
+		}
+		for _, h := range w.Hooks {
+			ns, name, port, ok := h.ServiceRef()
+			if !ok || !strings.Contains(p.Via, fmt.Sprintf("Service %s/%s:%d", ns, name, port)) {
+				continue
+			}
+			switch mesh.UncallableService(c, ns, name) {
+			case "missing":
+				return checks.MF4040
+			case "externalname":
+				return checks.MF4041
+			}
+		}
+	}
+	return ""
 }

@@ -447,7 +447,7 @@ func remoteWebhook(f *model.Fleet) []checks.Finding {
 			continue
 		}
 		for _, w := range c.Webhooks {
-			if !strings.Contains(w.Name, "sidecar-injector") {
+			if !mesh.IsInjectionWebhook(w) {
 				continue
 			}
 			// Istio's chart renders four hooks with one URL: one finding
@@ -461,6 +461,14 @@ func remoteWebhook(f *model.Fleet) []checks.Finding {
 					// injectionPath: the hook calls the remote's istiod
 					// Service, whose endpoints (or ExternalName) are
 					// remotePilotAddress.
+					switch mesh.UncallableService(c, ns, name) {
+					case "missing":
+						out = append(out, checks.ReportedUnder(checks.MF4040, c.Context))
+						continue
+					case "externalname":
+						out = append(out, checks.ReportedUnder(checks.MF4041, c.Context))
+						continue
+					}
 					call := mesh.ResolveServiceCall(c, ns, name, port)
 					if call.Local || call.Problem != "" {
 						continue // local pods answer; or nothing to call, which MF3016 reports

@@ -14,5 +14,5 @@ import (
 
 // Fixers returns every fixer.
 func Fixers() []fix.Fixer {
-	return []fix.Fixer{trust.New(), connectivity.Fixer{}, topology.NetworkLabel{}, locality.OutlierDetection{}, discovery.Fixer{}, discovery.SelectorLabels{}}
+	return []fix.Fixer{trust.New(), connectivity.Fixer{}, topology.NetworkLabel{}, locality.OutlierDetection{}, discovery.Fixer{}, discovery.SelectorLabels{}, discovery.RemoteIstiodService{}}
 }

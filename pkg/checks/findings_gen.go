@@ -42,6 +42,7 @@ const (
 	MF3015 ID = "MF3015" // A remote cluster's injection webhook calls no primary
 	MF3016 ID = "MF3016" // A remote cluster's path to its primary's istiod fails from this machine
 	MF3020 ID = "MF3020" // A headless service's pods are on another network than clusters that call it
+	MF3021 ID = "MF3021" // A DestinationRule's subsets give the east-west gateway's 15443 listener duplicate filter chains
 	MF4001 ID = "MF4001" // A primary has no remote secret for a peer
 	MF4002 ID = "MF4002" // A remote secret istiod does not read
 	MF4003 ID = "MF4003" // A remote secret's key is the primary's own cluster ID
@@ -582,6 +583,19 @@ func NewMF3020(s MF3020Subjects, d Details) Finding {
 	var b subjectsBuilder
 	b.add(RoleCluster, s.Cluster)
 	return b.finding(MF3020, AreaConnectivity, d)
+}
+
+// MF3021Subjects are the contexts an MF3021 finding is about, by role.
+type MF3021Subjects struct {
+	Cluster string
+}
+
+// NewMF3021 is an MF3021 finding (A DestinationRule's subsets give the east-west gateway's 15443 listener duplicate filter chains) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3021(s MF3021Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3021, AreaConnectivity, d)
 }
 
 // MF4001Subjects are the contexts an MF4001 finding is about, by role.

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
@@ -153,5 +155,52 @@ func TestHeadlessAcrossNetworksOnLiveLab(t *testing.T) {
 		if f.Check != "MF3020" {
 			t.Errorf("another finding on a lab healthy but for db: %s@%v: %s", f.Check, f.Contexts, f.Message)
 		}
+	}
+}
+
+// TestDuplicateSubsetsOnLiveLab: east's DestinationRule httpbin-by-cluster
+// names subset "east" twice (duplicate-subsets, istio/istio#50353). The
+// doctor names the rule in east, the repeated subset, the server name two
+// filter chains of east's east-west gateway would match and the gateway;
+// nothing else is reported. Renaming the copy silences it. test/xds shows
+// what east's istiod sends the gateway.
+func TestDuplicateSubsetsOnLiveLab(t *testing.T) {
+	l := labtest.Start(t, "duplicate-subsets", 2)
+	fs := doctorFindings(t, l)
+	got, kept := only(fs, "MF3021")
+	if want := []string{"MF3021@east:DestinationRule/sample/httpbin-by-cluster"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("MF3021 findings %v, want %v", got, want)
+	}
+	f := kept[0]
+	t.Logf("%s %s: %s\n  %s", f.Check, f.Severity, f.Message, strings.Join(f.Evidence, "\n  "))
+	text := f.Message + " " + strings.Join(f.Evidence, " ")
+	for _, say := range []string{`"east" (2 times)`, "outbound_.8000_.east_.httpbin.sample.svc.cluster.local", "istio-system/istio-eastwestgateway of network network-east in east"} {
+		if !strings.Contains(text, say) {
+			t.Errorf("MF3021 does not say %q", say)
+		}
+	}
+	if f.Severity != "error" {
+		t.Errorf("MF3021 is %s, want error", f.Severity)
+	}
+	for _, f := range fs {
+		if f.Check != "MF3021" {
+			t.Errorf("another finding on a lab healthy but for the subsets: %s@%v: %s", f.Check, f.Contexts, f.Message)
+		}
+	}
+
+	// The copy renamed, as the user meant it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	patch := []byte(`[{"op": "replace", "path": "/spec/subsets/1/name", "value": "west"}]`)
+	dyn, err := dynamic.NewForConfig(l.RESTConfig("east"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	drs := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
+	if _, err := dyn.Resource(drs).Namespace("sample").Patch(ctx, "httpbin-by-cluster", types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := only(doctorFindings(t, l), "MF3021"); len(got) != 0 {
+		t.Errorf("after renaming the copy: MF3021 findings %v, want none", got)
 	}
 }

@@ -58,7 +58,9 @@ const (
 	// locality failover without outlierDetection (scenario objects read it
 	// as .NoOutlierDetection).
 	FaultNoOutlierDetection = "no-outlier-detection"
-	// FaultNodeWithoutZone: one node of the cluster has no zone label.
+	// FaultNodeWithoutZone: one node of the cluster has no zone label; with
+	// Value "all" (AllNodes) none of its nodes has one, as in a cluster whose
+	// nodes no cloud provider labels.
 	FaultNodeWithoutZone = "node-without-zone"
 	// FaultCutPath: nothing in the cluster's network can open a connection
 	// to peer's apiserver (its istiod times out on peer) while this machine
@@ -158,6 +160,9 @@ var knownFaults = map[string]bool{
 	FaultDuplicateRemoteSecret: true, FaultStaleRegistry: true, FaultDiscoveryLabelDiffers: true,
 	FaultCRDVersions: true,
 }
+
+// AllNodes is the Value of FaultNodeWithoutZone for every node of the cluster.
+const AllNodes = "all"
 
 // Values of FaultDuplicateRemoteSecret.
 const (

@@ -246,6 +246,10 @@ type EndpointSlice struct {
 	// Pods names the pod behind each address whose endpoint's targetRef
 	// is a Pod (address → pod name, in the slice's namespace).
 	Pods map[string]string `json:"pods,omitempty"`
+	// Nodes names the node of each address whose endpoint says one
+	// (nodeName, which the EndpointSlice controller copies from the
+	// pod): istiod takes a pod's locality from its node's labels.
+	Nodes map[string]string `json:"nodes,omitempty"`
 }
 
 // EndpointPort is one port of an EndpointSlice.

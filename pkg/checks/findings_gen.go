@@ -72,6 +72,7 @@ const (
 	MF5005 ID = "MF5005" // outlierDetection turns locality load balancing on
 	MF5006 ID = "MF5006" // Failover target has endpoints in one region only
 	MF5007 ID = "MF5007" // A sidecar's endpoint priorities do not follow the locality failover
+	MF5010 ID = "MF5010" // Locality distribute drops endpoints that have no locality
 	MF6001 ID = "MF6001" // A cluster does not sign under the AWS Private CA's root
 	MF6002 ID = "MF6002" // The AWS Private CA is not ACTIVE
 	MF6003 ID = "MF6003" // The AWS Private CA's certificate expired or expires soon
@@ -1011,6 +1012,19 @@ func NewMF5007(s MF5007Subjects, d Details) Finding {
 	var b subjectsBuilder
 	b.add(RoleCluster, s.Cluster)
 	return b.finding(MF5007, AreaLocality, d)
+}
+
+// MF5010Subjects are the contexts an MF5010 finding is about, by role.
+type MF5010Subjects struct {
+	Cluster string
+}
+
+// NewMF5010 is an MF5010 finding (Locality distribute drops endpoints that have no locality) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF5010(s MF5010Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF5010, AreaLocality, d)
 }
 
 // MF6001Subjects are the contexts an MF6001 finding is about, by role.

@@ -204,3 +204,39 @@ func TestDuplicateSubsetsOnLiveLab(t *testing.T) {
 		t.Errorf("after renaming the copy: MF3021 findings %v, want none", got)
 	}
 }
+
+// TestDistributeWithoutZoneOnLiveLab: no node of west has a zone label, and
+// both primaries' DestinationRule httpbin distributes by locality, naming
+// west's zone us-west-2a (distribute-without-zone). The doctor reports the
+// rule in each primary, naming west's httpbin endpoint on a node without a
+// zone, as a warning (east's endpoint is still sent). Besides it only the
+// missing labels themselves (MF5001) and the to-locality no node is in
+// (MF5004) are reported: the same cause seen from the nodes and the rule.
+func TestDistributeWithoutZoneOnLiveLab(t *testing.T) {
+	l := labtest.Start(t, "distribute-without-zone", 2)
+	fs := doctorFindings(t, l)
+	got, kept := only(fs, "MF5010")
+	want := []string{"MF5010@east:DestinationRule/sample/httpbin", "MF5010@west:DestinationRule/sample/httpbin"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("MF5010 findings %v, want %v", got, want)
+	}
+	for _, f := range kept {
+		t.Logf("%s %s: %s\n  %s", f.Check, f.Severity, f.Message, strings.Join(f.Evidence, "\n  "))
+		text := f.Message + " " + strings.Join(f.Evidence, " ")
+		for _, say := range []string{"httpbin.sample", "have no zone", "on node west-node-", "no topology.kubernetes.io/zone label", "us-west-2/us-west-2a=20"} {
+			if !strings.Contains(text, say) && !(say == "us-west-2/us-west-2a=20" && strings.Contains(text, "us-west-2/us-west-2a=80")) {
+				t.Errorf("MF5010 in %v does not say %q", f.Contexts, say)
+			}
+		}
+		if f.Severity != "warning" {
+			t.Errorf("MF5010 in %v is %s, want warning (east's endpoint is still sent)", f.Contexts, f.Severity)
+		}
+	}
+	for _, f := range fs {
+		switch f.Check {
+		case "MF5010", "MF5001", "MF5004":
+		default:
+			t.Errorf("another finding on a lab healthy but for west's zones: %s@%v: %s", f.Check, f.Contexts, f.Message)
+		}
+	}
+}

@@ -43,6 +43,7 @@ const (
 	MF3016 ID = "MF3016" // A remote cluster's path to its primary's istiod fails from this machine
 	MF3020 ID = "MF3020" // A headless service's pods are on another network than clusters that call it
 	MF3021 ID = "MF3021" // A DestinationRule's subsets give the east-west gateway's 15443 listener duplicate filter chains
+	MF3022 ID = "MF3022" // A cross-network gateway declared through Gateway API is ignored by istiod
 	MF4001 ID = "MF4001" // A primary has no remote secret for a peer
 	MF4002 ID = "MF4002" // A remote secret istiod does not read
 	MF4003 ID = "MF4003" // A remote secret's key is the primary's own cluster ID
@@ -597,6 +598,19 @@ func NewMF3021(s MF3021Subjects, d Details) Finding {
 	var b subjectsBuilder
 	b.add(RoleCluster, s.Cluster)
 	return b.finding(MF3021, AreaConnectivity, d)
+}
+
+// MF3022Subjects are the contexts an MF3022 finding is about, by role.
+type MF3022Subjects struct {
+	Cluster string
+}
+
+// NewMF3022 is an MF3022 finding (A cross-network gateway declared through Gateway API is ignored by istiod) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3022(s MF3022Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3022, AreaConnectivity, d)
 }
 
 // MF4001Subjects are the contexts an MF4001 finding is about, by role.

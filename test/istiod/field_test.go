@@ -2,7 +2,9 @@ package istiod
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -212,6 +214,9 @@ func TestDuplicateSubsetsOnLiveLab(t *testing.T) {
 // zone, as a warning (east's endpoint is still sent). Besides it only the
 // missing labels themselves (MF5001) and the to-locality no node is in
 // (MF5004) are reported: the same cause seen from the nodes and the rule.
+// istiod itself leaves west's endpoint out of what east's and west's
+// sidecars are sent (the doctor's xDS view): MF4025 sees it and leaves it
+// to MF5010 instead of blaming the remote secret or the sidecar.
 func TestDistributeWithoutZoneOnLiveLab(t *testing.T) {
 	l := labtest.Start(t, "distribute-without-zone", 2)
 	fs := doctorFindings(t, l)
@@ -230,6 +235,22 @@ func TestDistributeWithoutZoneOnLiveLab(t *testing.T) {
 		}
 		if f.Severity != "warning" {
 			t.Errorf("MF5010 in %v is %s, want warning (east's endpoint is still sent)", f.Contexts, f.Severity)
+		}
+	}
+	out, _, _ := labtest.Run(t, l, append([]string{"doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ",")}, l.IstiodDebugFlags()...)...)
+	var report struct {
+		Checks []struct {
+			ID            string   `json:"id"`
+			Status        string   `json:"status"`
+			ReportedUnder []string `json:"reportedUnder"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range report.Checks {
+		if c.ID == "MF4025" && (c.Status != "reported-elsewhere" || !slices.Contains(c.ReportedUnder, "MF5010")) {
+			t.Errorf("MF4025 is %s (reported under %v), want reported under MF5010: istiod's view lacks west's endpoint for the rule's sake", c.Status, c.ReportedUnder)
 		}
 	}
 	for _, f := range fs {

@@ -312,3 +312,72 @@ func describeLoc(l loc) string {
 	}
 	return "locality " + l.region + "/" + l.zone
 }
+
+// DistributeDropsUnlocated reports whether the distribute rule istiod in
+// reader applies to a caller at proxyLocality (region/zone/subzone) for
+// service ns/name leaves out every one of addrs, ready endpoints in x, for
+// lacking a region or zone: what MF5010 reports, seen in a sidecar's view
+// (MF4025 leaves it to MF5010). istiod applies the first entry whose from
+// matches the caller (applyLocalityWeights).
+func DistributeDropsUnlocated(reader *model.Cluster, ns, name, proxyLocality string, x *model.Cluster, addrs []string) bool {
+	if reader == nil || x == nil || len(addrs) == 0 {
+		return false
+	}
+	drs := drPolicies(reader)
+	var rule *policy
+	for i, p := range drs {
+		if n, s, ok := mesh.HostService(p.host, p.drNS); ok && n == name && s == ns && p.locality != nil {
+			if distributes(p) {
+				rule = &drs[i]
+			}
+			break // the rule's own setting replaces the mesh's
+		}
+	}
+	if rule == nil {
+		if mp := meshPolicy(reader); mp != nil && distributes(*mp) && !ownSetting(drs, ns, name) {
+			rule = mp
+		}
+	}
+	if rule == nil {
+		return false
+	}
+	parts := append(strings.SplitN(proxyLocality, "/", 3), "", "")
+	caller := loc{parts[0], parts[1], parts[2]}
+	idx := localityIndexOf(x)
+	for _, d := range rule.locality.Distribute {
+		if !matches(caller, d.From) {
+			continue
+		}
+		for _, a := range addrs {
+			l, _, ok := locateAddr(idx, x, ns, name, a)
+			if !ok || matchesAny(l, d.To) || (l.region != "" && l.zone != "") {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func ownSetting(drs []policy, ns, name string) bool {
+	for _, p := range drs {
+		if n, s, ok := mesh.HostService(p.host, p.drNS); ok && n == name && s == ns && p.locality != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// locateAddr locates a ready address of service ns/name in cluster c.
+func locateAddr(idx *nodeLocalities, c *model.Cluster, ns, name, addr string) (loc, string, bool) {
+	for _, es := range c.EndpointSlices {
+		if es.Service == name && es.Namespace == ns {
+			for _, a := range es.Addresses {
+				if a == addr {
+					return idx.locate(es, addr)
+				}
+			}
+		}
+	}
+	return loc{}, "", false
+}

@@ -148,6 +148,10 @@ const (
 	// before shipped WorkloadEntry at v1alpha3 (stored) and v1beta1, no v1:
 	// workloadentries.networking.istio.io=v1alpha3,v1beta1.
 	FaultCRDVersions = "crd-versions"
+	// FaultIstiodEnv: the cluster's istiod gets the environment variable
+	// Value ("NAME=value") as the istiod chart's values.pilot.env sets it:
+	// on its Deployment and in the istiod process's environment.
+	FaultIstiodEnv = "istiod-env"
 )
 
 var knownFaults = map[string]bool{
@@ -158,7 +162,7 @@ var knownFaults = map[string]bool{
 	FaultNoSamplePods: true, FaultNoInjection: true, FaultNoSidecar: true, FaultPodNotReady: true,
 	FaultDiscoverySelectors: true, FaultHeadlessDB: true,
 	FaultDuplicateRemoteSecret: true, FaultStaleRegistry: true, FaultDiscoveryLabelDiffers: true,
-	FaultCRDVersions: true,
+	FaultCRDVersions: true, FaultIstiodEnv: true,
 }
 
 // AllNodes is the Value of FaultNodeWithoutZone for every node of the cluster.
@@ -330,6 +334,9 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		}
 		if (f.Type == FaultTrustDomain || f.Type == FaultClusterID || f.Type == FaultPKIScenario || f.Type == FaultStaleRootConfigMap || f.Type == FaultDiscoverySelectors) && f.Value == "" {
 			return nil, fmt.Errorf("scenario %s: %s needs a value", s.Name, f.Type)
+		}
+		if _, _, ok := strings.Cut(f.Value, "="); f.Type == FaultIstiodEnv && !ok {
+			return nil, fmt.Errorf("scenario %s: istiod-env needs a value NAME=value", s.Name)
 		}
 		if f.Type == FaultCRDVersions {
 			if _, _, err := parseCRDVersions(f.Value); err != nil {

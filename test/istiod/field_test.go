@@ -3,7 +3,11 @@ package istiod
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -11,9 +15,11 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
@@ -260,4 +266,101 @@ func TestDistributeWithoutZoneOnLiveLab(t *testing.T) {
 			t.Errorf("another finding on a lab healthy but for west's zones: %s@%v: %s", f.Check, f.Contexts, f.Message)
 		}
 	}
+}
+
+// TestRemoteGatewayClassOnLiveLab: east's istiod runs with
+// PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API=false (remote-gateway-class).
+// The user installs Gateway API's CRDs (the release the pinned Istio is
+// built against) in east and declares west's network gateway there as a
+// Gateway of class istio-remote. The doctor names that Gateway and the
+// switch; with no such Gateway nothing is reported, nor without the CRDs.
+func TestRemoteGatewayClassOnLiveLab(t *testing.T) {
+	l := labtest.Start(t, "remote-gateway-class", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if fs := doctorFindings(t, l); len(fs) != 0 {
+		for _, f := range fs {
+			t.Errorf("before any Gateway API Gateway (no CRDs): %s@%v: %s", f.Check, f.Contexts, f.Message)
+		}
+	}
+
+	dyn, err := dynamic.NewForConfig(l.RESTConfig("east"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	if _, err := dyn.Resource(crds).Create(ctx, gatewayAPICRD(t, "gateway.networking.k8s.io_gateways.yaml"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	gw := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+		"metadata": map[string]any{"name": "remote-gateway-network-west", "namespace": "istio-system",
+			"labels": map[string]any{"topology.istio.io/network": l.Network("west")}},
+		"spec": map[string]any{
+			"gatewayClassName": "istio-remote",
+			"addresses":        []any{map[string]any{"value": l.GatewayAddress("west")}},
+			"listeners": []any{map[string]any{"name": "cross-network", "port": int64(15443), "protocol": "TLS",
+				"tls": map[string]any{"mode": "Passthrough", "options": map[string]any{"gateway.istio.io/listener-protocol": "auto-passthrough"}}}},
+		},
+	}}
+	res := schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}
+	for {
+		_, err = dyn.Resource(res).Namespace("istio-system").Create(ctx, gw, metav1.CreateOptions{})
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Second) // until the CRD is established
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	fs := doctorFindings(t, l)
+	got, kept := only(fs, "MF3022")
+	if want := []string{"MF3022@east:Gateway/istio-system/remote-gateway-network-west"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("MF3022 findings %v, want %v", got, want)
+	}
+	f := kept[0]
+	t.Logf("%s %s: %s\n  %s", f.Check, f.Severity, f.Message, strings.Join(f.Evidence, "\n  "))
+	for _, say := range []string{"PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API=false", l.Network("west"), l.GatewayAddress("west"), "istio-remote"} {
+		if !strings.Contains(f.Message, say) {
+			t.Errorf("MF3022 does not say %q: %s", say, f.Message)
+		}
+	}
+	for _, f := range fs {
+		if f.Check != "MF3022" {
+			t.Errorf("another finding on a lab healthy but for the switch: %s@%v: %s", f.Check, f.Contexts, f.Message)
+		}
+	}
+}
+
+// gatewayAPICRD reads a CRD of the Gateway API release the pinned Istio
+// requires, from the module cache.
+func gatewayAPICRD(t *testing.T, file string) *unstructured.Unstructured {
+	t.Helper()
+	dir, err := lab.IstioModuleDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*sigs\.k8s\.io/gateway-api (v\S+)`).FindSubmatch(gomod)
+	if m == nil {
+		t.Fatal("the pinned Istio requires no sigs.k8s.io/gateway-api")
+	}
+	cache, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(cache)), "sigs.k8s.io", "gateway-api@"+string(m[1]), "config", "crd", "standard", file))
+	if err != nil {
+		t.Skipf("Gateway API %s is not in the module cache: %v", m[1], err)
+	}
+	crd := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(b, &crd.Object); err != nil {
+		t.Fatal(err)
+	}
+	return crd
 }

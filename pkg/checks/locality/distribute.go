@@ -145,10 +145,7 @@ func readyEndpoints(f *model.Fleet, name, ns string) []endpointAt {
 			continue
 		}
 		idx := localityIndexOf(c)
-		for _, es := range c.EndpointSlices {
-			if es.Service != name || es.Namespace != ns {
-				continue
-			}
+		for _, es := range slicesOf(c, ns, name) {
 			for _, a := range readyAddresses(es) {
 				l, why, ok := idx.locate(es, a)
 				if !ok {
@@ -370,14 +367,27 @@ func ownSetting(drs []policy, ns, name string) bool {
 
 // locateAddr locates a ready address of service ns/name in cluster c.
 func locateAddr(idx *nodeLocalities, c *model.Cluster, ns, name, addr string) (loc, string, bool) {
-	for _, es := range c.EndpointSlices {
-		if es.Service == name && es.Namespace == ns {
-			for _, a := range es.Addresses {
-				if a == addr {
-					return idx.locate(es, addr)
-				}
+	for _, es := range slicesOf(c, ns, name) {
+		for _, a := range es.Addresses {
+			if a == addr {
+				return idx.locate(es, addr)
 			}
 		}
 	}
 	return loc{}, "", false
+}
+
+// slicesOf are the EndpointSlices of service ns/name in c, from an index
+// built once per cluster (a large cluster has thousands).
+func slicesOf(c *model.Cluster, ns, name string) []model.EndpointSlice {
+	byService := c.Memo("locality.slices", func() any {
+		m := map[string][]model.EndpointSlice{}
+		for _, es := range c.EndpointSlices {
+			if es.Service != "" {
+				m[es.Namespace+"/"+es.Service] = append(m[es.Namespace+"/"+es.Service], es)
+			}
+		}
+		return m
+	}).(map[string][]model.EndpointSlice)
+	return byService[ns+"/"+name]
 }

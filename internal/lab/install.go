@@ -142,8 +142,10 @@ func (l *Lab) templateData(c *cluster) (*TemplateData, error) {
 			PodCIDR: fmt.Sprintf("%s.%d.0/24", d.PodPrefix, j),
 			IP:      fmt.Sprintf("%s.%d.%d", l.net.prefix(), k, 10+j),
 		}
-		if j == 1 && sc.has(c.name, FaultNodeWithoutZone) {
-			n.Zone = ""
+		for _, f := range sc.faultsFor(c.name, FaultNodeWithoutZone) {
+			if j == 1 || f.Value == AllNodes {
+				n.Zone = ""
+			}
 		}
 		d.Nodes = append(d.Nodes, n)
 	}

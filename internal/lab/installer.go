@@ -544,6 +544,12 @@ func (l *Lab) finishInstall(c *cluster, d *TemplateData, objs []*unstructured.Un
 		switch {
 		case dep.GetName() == "istiod":
 			podIP = d.IstiodPodIP
+			for _, f := range l.scenario.faultsFor(c.name, FaultIstiodEnv) {
+				name, value, _ := strings.Cut(f.Value, "=")
+				if err := setContainerEnv(dep, "discovery", name, value); err != nil {
+					return nil, err
+				}
+			}
 			in.istiodEnv = containerEnv(dep, "discovery")
 		case isEastWest(dep.GetLabels()):
 			podIP = d.GatewayPodIP
@@ -580,6 +586,29 @@ func (l *Lab) finishInstall(c *cluster, d *TemplateData, objs []*unstructured.Un
 		}
 	}
 	return in, nil
+}
+
+// setContainerEnv sets a variable of a Deployment's container, as
+// values.pilot.env does in the istiod chart (replacing one of that name).
+func setContainerEnv(dep *unstructured.Unstructured, container, name, value string) error {
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	for i, ct := range containers {
+		m := ct.(map[string]any)
+		if m["name"] != container {
+			continue
+		}
+		env, _, _ := unstructured.NestedSlice(m, "env")
+		kept := env[:0]
+		for _, e := range env {
+			if v, ok := e.(map[string]any); !ok || v["name"] != name {
+				kept = append(kept, e)
+			}
+		}
+		m["env"] = append(kept, map[string]any{"name": name, "value": value})
+		containers[i] = m
+		return unstructured.SetNestedSlice(dep.Object, containers, "spec", "template", "spec", "containers")
+	}
+	return fmt.Errorf("Deployment %s/%s has no container %s", dep.GetNamespace(), dep.GetName(), container)
 }
 
 // containerEnv lists a Deployment's container's environment with plain

@@ -58,7 +58,9 @@ const (
 	// locality failover without outlierDetection (scenario objects read it
 	// as .NoOutlierDetection).
 	FaultNoOutlierDetection = "no-outlier-detection"
-	// FaultNodeWithoutZone: one node of the cluster has no zone label.
+	// FaultNodeWithoutZone: one node of the cluster has no zone label; with
+	// Value "all" (AllNodes) none of its nodes has one, as in a cluster whose
+	// nodes no cloud provider labels.
 	FaultNodeWithoutZone = "node-without-zone"
 	// FaultCutPath: nothing in the cluster's network can open a connection
 	// to peer's apiserver (its istiod times out on peer) while this machine
@@ -166,6 +168,10 @@ const (
 	// injection webhook through it (istio/istio#45014). The lab's machine
 	// does not resolve the name.
 	FaultRemotePilotHostname = "remote-pilot-hostname"
+	// FaultIstiodEnv: the cluster's istiod gets the environment variable
+	// Value ("NAME=value") as the istiod chart's values.pilot.env sets it:
+	// on its Deployment and in the istiod process's environment.
+	FaultIstiodEnv = "istiod-env"
 )
 
 var knownFaults = map[string]bool{
@@ -177,7 +183,11 @@ var knownFaults = map[string]bool{
 	FaultDiscoverySelectors: true, FaultHeadlessDB: true,
 	FaultDuplicateRemoteSecret: true, FaultStaleRegistry: true, FaultDiscoveryLabelDiffers: true,
 	FaultCRDVersions: true, FaultRevisionWithoutService: true, FaultRemotePilotHostname: true,
+	FaultIstiodEnv: true,
 }
+
+// AllNodes is the Value of FaultNodeWithoutZone for every node of the cluster.
+const AllNodes = "all"
 
 // Values of FaultDuplicateRemoteSecret.
 const (
@@ -346,6 +356,9 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		if (f.Type == FaultTrustDomain || f.Type == FaultClusterID || f.Type == FaultPKIScenario || f.Type == FaultStaleRootConfigMap || f.Type == FaultDiscoverySelectors ||
 			f.Type == FaultRevisionWithoutService || f.Type == FaultRemotePilotHostname) && f.Value == "" {
 			return nil, fmt.Errorf("scenario %s: %s needs a value", s.Name, f.Type)
+		}
+		if _, _, ok := strings.Cut(f.Value, "="); f.Type == FaultIstiodEnv && !ok {
+			return nil, fmt.Errorf("scenario %s: istiod-env needs a value NAME=value", s.Name)
 		}
 		if f.Type == FaultCRDVersions {
 			if _, _, err := parseCRDVersions(f.Value); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/xds"
 	"github.com/meshfed/kubectl-meshfed/pkg/xds/xdspb"
@@ -19,6 +20,7 @@ import (
 // Type URLs of the resources asked for.
 const (
 	ClusterType  = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+	ListenerType = "type.googleapis.com/envoy.config.listener.v3.Listener"
 	EndpointType = xds.EndpointType
 )
 
@@ -53,6 +55,23 @@ func (c *Client) Clusters(ctx context.Context) (map[string]*clusterv3.Cluster, e
 			return nil, err
 		}
 		out[cl.Name] = cl
+	}
+	return out, nil
+}
+
+// Listeners asks for every listener (LDS), by name.
+func (c *Client) Listeners(ctx context.Context) (map[string]*listenerv3.Listener, error) {
+	r, err := c.Request(ctx, ListenerType, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*listenerv3.Listener{}
+	for _, a := range r.Resources {
+		l := &listenerv3.Listener{}
+		if err := a.UnmarshalTo(l); err != nil {
+			return nil, err
+		}
+		out[l.Name] = l
 	}
 	return out, nil
 }

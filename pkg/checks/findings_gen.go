@@ -42,6 +42,8 @@ const (
 	MF3015 ID = "MF3015" // A remote cluster's injection webhook calls no primary
 	MF3016 ID = "MF3016" // A remote cluster's path to its primary's istiod fails from this machine
 	MF3020 ID = "MF3020" // A headless service's pods are on another network than clusters that call it
+	MF3021 ID = "MF3021" // A DestinationRule's subsets give the east-west gateway's 15443 listener duplicate filter chains
+	MF3022 ID = "MF3022" // A cross-network gateway declared through Gateway API is ignored by istiod
 	MF4001 ID = "MF4001" // A primary has no remote secret for a peer
 	MF4002 ID = "MF4002" // A remote secret istiod does not read
 	MF4003 ID = "MF4003" // A remote secret's key is the primary's own cluster ID
@@ -73,6 +75,7 @@ const (
 	MF5005 ID = "MF5005" // outlierDetection turns locality load balancing on
 	MF5006 ID = "MF5006" // Failover target has endpoints in one region only
 	MF5007 ID = "MF5007" // A sidecar's endpoint priorities do not follow the locality failover
+	MF5010 ID = "MF5010" // Locality distribute drops endpoints that have no locality
 	MF6001 ID = "MF6001" // A cluster does not sign under the AWS Private CA's root
 	MF6002 ID = "MF6002" // The AWS Private CA is not ACTIVE
 	MF6003 ID = "MF6003" // The AWS Private CA's certificate expired or expires soon
@@ -586,6 +589,32 @@ func NewMF3020(s MF3020Subjects, d Details) Finding {
 	return b.finding(MF3020, AreaConnectivity, d)
 }
 
+// MF3021Subjects are the contexts an MF3021 finding is about, by role.
+type MF3021Subjects struct {
+	Cluster string
+}
+
+// NewMF3021 is an MF3021 finding (A DestinationRule's subsets give the east-west gateway's 15443 listener duplicate filter chains) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3021(s MF3021Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3021, AreaConnectivity, d)
+}
+
+// MF3022Subjects are the contexts an MF3022 finding is about, by role.
+type MF3022Subjects struct {
+	Cluster string
+}
+
+// NewMF3022 is an MF3022 finding (A cross-network gateway declared through Gateway API is ignored by istiod) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3022(s MF3022Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF3022, AreaConnectivity, d)
+}
+
 // MF4001Subjects are the contexts an MF4001 finding is about, by role.
 type MF4001Subjects struct {
 	Primary string
@@ -1025,6 +1054,19 @@ func NewMF5007(s MF5007Subjects, d Details) Finding {
 	var b subjectsBuilder
 	b.add(RoleCluster, s.Cluster)
 	return b.finding(MF5007, AreaLocality, d)
+}
+
+// MF5010Subjects are the contexts an MF5010 finding is about, by role.
+type MF5010Subjects struct {
+	Cluster string
+}
+
+// NewMF5010 is an MF5010 finding (Locality distribute drops endpoints that have no locality) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF5010(s MF5010Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF5010, AreaLocality, d)
 }
 
 // MF6001Subjects are the contexts an MF6001 finding is about, by role.

@@ -435,6 +435,8 @@ func (r *reader) read(ctx context.Context, c *model.Cluster, k model.Kind) error
 		return r.readAWSPCAIssuers(ctx, c)
 	case model.KindIstioAPIs:
 		return r.readIstioAPIs(ctx, c)
+	case model.KindGatewayAPIGateways:
+		return r.readGatewayAPIGateways(ctx, c)
 	}
 	return fmt.Errorf("unknown kind %s", k)
 }
@@ -479,6 +481,18 @@ func (r *reader) readAWSPCAIssuers(ctx context.Context, c *model.Cluster) error 
 		}
 	}
 	return nil
+}
+
+// readGatewayAPIGateways LISTs Gateway API's Gateways: a few objects per
+// cluster, read as JSON through the dynamic client (the plugin links no
+// Gateway API types). A cluster without the Gateway API's CRDs has none.
+func (r *reader) readGatewayAPIGateways(ctx context.Context, c *model.Cluster) error {
+	res := r.dyn.Resource(model.GatewayAPIGroupVersion.WithResource("gateways"))
+	err := eachPage(ctx, r.listing(metav1.ListOptions{}), res.List, func(l *unstructured.UnstructuredList) error { return addAll(c, l.Items, nil) })
+	if apierrors.IsNotFound(err) || (apierrors.IsForbidden(err) && !r.client.Served(ctx, model.GatewayAPIGroupVersion)) {
+		return nil
+	}
+	return err
 }
 
 // pageSize bounds how much of a large LIST is decoded at once when the API

@@ -97,6 +97,14 @@ func fromEndpointSlice(o *discoveryv1.EndpointSlice) model.EndpointSlice {
 				e.Pods[a] = ep.TargetRef.Name
 			}
 		}
+		if ep.NodeName != nil && *ep.NodeName != "" {
+			if e.Nodes == nil {
+				e.Nodes = map[string]string{}
+			}
+			for _, a := range ep.Addresses {
+				e.Nodes[a] = *ep.NodeName
+			}
+		}
 		if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
 			e.Ready++
 			if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {

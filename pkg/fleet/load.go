@@ -67,6 +67,10 @@ func addObject(c *model.Cluster, obj runtime.Object) error {
 		if o.GroupVersionKind().GroupKind() == (schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}) {
 			return fromCRD(c, o)
 		}
+		if o.GroupVersionKind().GroupKind() == (schema.GroupKind{Group: model.GatewayAPIGroupVersion.Group, Kind: "Gateway"}) {
+			c.GatewayAPIGateways = append(c.GatewayAPIGateways, fromGatewayAPIGateway(o))
+			return nil
+		}
 		if _, ok := awsPCAResources[o.GetKind()]; !ok || o.GroupVersionKind().Group != model.AWSPCAGroupVersion.Group {
 			return fmt.Errorf("the doctor does not read %s", o.GroupVersionKind())
 		}

@@ -81,13 +81,16 @@ const (
 	// KindIstioAPIs is the served versions of the custom resources of the
 	// Istio API groups istiod lists from its remote clusters (discovery).
 	KindIstioAPIs Kind = "istio-apis"
+	// KindGatewayAPIGateways is Gateway API's Gateways (GatewayAPIGroupVersion);
+	// where the API is not served there are none, which is not a failure to read.
+	KindGatewayAPIGateways Kind = "gateways.gateway.networking.k8s.io"
 )
 
 // AllKinds lists every kind the collector reads, in a stable order.
 var AllKinds = []Kind{
 	KindNamespaces, KindNodes, KindServices, KindEndpointSlices, KindDeployments, KindPods,
 	KindConfigMaps, KindSecrets, KindWebhooks, KindGateways, KindDestinationRules,
-	KindIstioCSR, KindAWSPCAIssuers, KindIstioAPIs,
+	KindIstioCSR, KindAWSPCAIssuers, KindIstioAPIs, KindGatewayAPIGateways,
 }
 
 // Cluster is everything read from one context.
@@ -126,6 +129,8 @@ type Cluster struct {
 	IstioCSR         []IstioCSR        `json:"istioCSR,omitempty"`
 	AWSPCAIssuers    []AWSPCAIssuer    `json:"awsPCAIssuers,omitempty"`
 	IstioAPIs        []ServedResource  `json:"istioAPIs,omitempty"`
+	// GatewayAPIGateways are the cluster's Gateway API Gateways.
+	GatewayAPIGateways []GatewayAPIGateway `json:"gatewayAPIGateways,omitempty"`
 
 	memo sync.Map // derived readings shared by the checks, see Memo
 }
@@ -246,6 +251,10 @@ type EndpointSlice struct {
 	// Pods names the pod behind each address whose endpoint's targetRef
 	// is a Pod (address → pod name, in the slice's namespace).
 	Pods map[string]string `json:"pods,omitempty"`
+	// Nodes names the node of each address whose endpoint says one
+	// (nodeName, which the EndpointSlice controller copies from the
+	// pod): istiod takes a pod's locality from its node's labels.
+	Nodes map[string]string `json:"nodes,omitempty"`
 }
 
 // EndpointPort is one port of an EndpointSlice.

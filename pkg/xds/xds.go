@@ -87,11 +87,20 @@ type Sidecar struct {
 	// Locality is region/zone/subzone, sent in the node for a proxy istiod
 	// cannot find in its registry (pilot/pkg/xds/ads.go setTopologyLabels).
 	Locality string
+	// Type is the proxy type of the node ID: "sidecar" when empty, or
+	// "router" for a gateway's istio-proxy (pilot/pkg/model/context.go,
+	// NodeType), which istiod gives the listeners of the Gateways that
+	// select it.
+	Type string
 }
 
-// ID is the node ID istio-proxy sends: sidecar~<ip>~<pod>.<ns>~<ns>.svc.cluster.local.
+// ID is the node ID istio-proxy sends: <type>~<ip>~<pod>.<ns>~<ns>.svc.cluster.local.
 func (s Sidecar) ID() string {
-	return fmt.Sprintf("sidecar~%s~%s.%s~%s.svc.cluster.local", s.IP, s.Pod, s.Namespace, s.Namespace)
+	typ := s.Type
+	if typ == "" {
+		typ = "sidecar"
+	}
+	return fmt.Sprintf("%s~%s~%s.%s~%s.svc.cluster.local", typ, s.IP, s.Pod, s.Namespace, s.Namespace)
 }
 
 // Node is the Envoy node (envoy.config.core.v3.Node) the client sends.

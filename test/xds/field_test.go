@@ -195,3 +195,69 @@ func TestHeadlessServiceAcrossNetworks(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicateSubsetsGiveDuplicateFilterChains: east's DestinationRule
+// httpbin-by-cluster names subset "east" twice (duplicate-subsets). Asked
+// for its listeners as east's east-west gateway (a router proxy of the
+// gateway's pod), east's istiod sends a 0.0.0.0_15443 listener in which two
+// filter chains match the server name
+// outbound_.8000_.east_.httpbin.sample.svc.cluster.local
+// (pilot/pkg/networking/core/gateway.go, builtAutoPassthroughFilterChains):
+// the listener Envoy rejects (istio/istio#50353). The lab's gateway is a
+// stand-in without Envoy, so the rejection itself is Envoy's to make; what
+// is held here is that istiod sends the duplicate, which MF3021 says.
+func TestDuplicateSubsetsGiveDuplicateFilterChains(t *testing.T) {
+	l := labtest.Start(t, "duplicate-subsets", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pods, err := l.Client("east").CoreV1().Pods("istio-system").List(ctx, metav1.ListOptions{LabelSelector: "istio=eastwestgateway"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gw xdstest.Sidecar
+	for _, p := range pods.Items {
+		if p.Status.PodIP != "" {
+			gw = xdstest.Sidecar{
+				Type: "router", Cluster: l.ClusterID("east"), Network: l.Network("east"), MeshID: l.Scenario().MeshID,
+				Namespace: p.Namespace, Pod: p.Name, IP: p.Status.PodIP, ServiceAccount: p.Spec.ServiceAccountName,
+				Workload: "istio-eastwestgateway", Labels: p.Labels, IstioVersion: proxyVersion(p.Spec),
+			}
+			break
+		}
+	}
+	if gw.Pod == "" {
+		t.Fatalf("east has no east-west gateway pod with an IP: %d pods", len(pods.Items))
+	}
+	const sni = "outbound_.8000_.east_.httpbin.sample.svc.cluster.local"
+	const plain = "outbound_.8000_._.httpbin.sample.svc.cluster.local"
+	var last string
+	for deadline := time.Now().Add(viewSettle); ; time.Sleep(500 * time.Millisecond) {
+		client, err := xdstest.Dial(ctx, l.IstiodXDSAddress("east"), gw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, rcancel := context.WithTimeout(ctx, xdstest.DefaultTimeout)
+		listeners, err := client.Listeners(rctx)
+		rcancel()
+		client.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := map[string]int{}
+		lis := listeners["0.0.0.0_15443"]
+		for _, fc := range lis.GetFilterChains() {
+			for _, n := range fc.GetFilterChainMatch().GetServerNames() {
+				names[n]++
+			}
+		}
+		last = fmt.Sprintf("%d listeners; 0.0.0.0_15443 has %d filter chains; chains matching %s: %d, %s: %d",
+			len(listeners), len(lis.GetFilterChains()), sni, names[sni], plain, names[plain])
+		if names[sni] == 2 && names[plain] == 1 {
+			t.Log(last)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("want two filter chains for %s and one for %s on east's gateway; %s", sni, plain, last)
+		}
+	}
+}

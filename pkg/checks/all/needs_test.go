@@ -18,20 +18,21 @@ import (
 
 // kindFields names the model.Cluster field that holds each kind's objects.
 var kindFields = map[model.Kind]string{
-	model.KindNamespaces:       "Namespaces",
-	model.KindNodes:            "Nodes",
-	model.KindServices:         "Services",
-	model.KindEndpointSlices:   "EndpointSlices",
-	model.KindDeployments:      "Deployments",
-	model.KindPods:             "Pods",
-	model.KindConfigMaps:       "ConfigMaps",
-	model.KindSecrets:          "Secrets",
-	model.KindWebhooks:         "Webhooks",
-	model.KindGateways:         "Gateways",
-	model.KindDestinationRules: "DestinationRules",
-	model.KindIstioCSR:         "IstioCSR",
-	model.KindAWSPCAIssuers:    "AWSPCAIssuers",
-	model.KindIstioAPIs:        "IstioAPIs",
+	model.KindNamespaces:         "Namespaces",
+	model.KindNodes:              "Nodes",
+	model.KindServices:           "Services",
+	model.KindEndpointSlices:     "EndpointSlices",
+	model.KindDeployments:        "Deployments",
+	model.KindPods:               "Pods",
+	model.KindConfigMaps:         "ConfigMaps",
+	model.KindSecrets:            "Secrets",
+	model.KindWebhooks:           "Webhooks",
+	model.KindGateways:           "Gateways",
+	model.KindDestinationRules:   "DestinationRules",
+	model.KindIstioCSR:           "IstioCSR",
+	model.KindAWSPCAIssuers:      "AWSPCAIssuers",
+	model.KindIstioAPIs:          "IstioAPIs",
+	model.KindGatewayAPIGateways: "GatewayAPIGateways",
 }
 
 // without returns a copy of f whose clusters hold nothing of kind k (all

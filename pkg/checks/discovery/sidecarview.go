@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/checks/locality"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
@@ -79,6 +80,13 @@ func missingCluster(f *model.Fleet) []checks.Finding {
 			}
 			network := mesh.Identify(x).Network
 			sent := v.Endpoints
+			if !slices.ContainsFunc(sent, func(e model.XDSEndpoint) bool { return slices.Contains(addrs, e.Address) }) &&
+				locality.DistributeDropsUnlocated(istiodCluster(f, me), ns, name, v.ProxyLocality, x, addrs) {
+				// istiod's distribute rule leaves these endpoints out for
+				// lacking a locality: MF5010 names the rule and the nodes.
+				out = append(out, checks.ReportedUnder("MF5010", v.Context))
+				continue
+			}
 			if network == v.Network {
 				if slices.ContainsFunc(sent, func(e model.XDSEndpoint) bool { return slices.Contains(addrs, e.Address) }) {
 					continue

@@ -24,6 +24,7 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: checks.MF5004, Fn: distributeWeights},
 		checks.Func{CheckID: checks.MF5005, Fn: outlierTurnsLocalityOn},
 		checks.Func{CheckID: checks.MF5006, Fn: singleRegionTarget},
+		checks.Func{CheckID: checks.MF5010, Fn: distributeDropsUnlocated},
 	}
 }
 

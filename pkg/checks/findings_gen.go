@@ -64,6 +64,8 @@ const (
 	MF4026 ID = "MF4026" // A sidecar is sent pod addresses of another network
 	MF4032 ID = "MF4032" // A primary's discoverySelectors drop a peer's namespace
 	MF4035 ID = "MF4035" // A peer's Istio CRD does not serve the version a primary's istiod lists
+	MF4050 ID = "MF4050" // A WorkloadEntry behind a Service is not in TLS mode istio, and other networks call it
+	MF4051 ID = "MF4051" // A WorkloadEntry behind a Service names no network in a mesh of several networks
 	MF5001 ID = "MF5001" // Nodes without region or zone labels
 	MF5002 ID = "MF5002" // Locality failover without outlier detection
 	MF5003 ID = "MF5003" // Failover names regions no cluster is in
@@ -906,6 +908,36 @@ func NewMF4035(s MF4035Subjects, d Details) Finding {
 	b.add(RolePrimary, s.Primary)
 	b.add(RolePeer, s.Peer)
 	return b.finding(MF4035, AreaDiscovery, d)
+}
+
+// MF4050Subjects are the contexts an MF4050 finding is about, by role.
+type MF4050Subjects struct {
+	Cluster string
+	Members []string
+}
+
+// NewMF4050 is an MF4050 finding (A WorkloadEntry behind a Service is not in TLS mode istio, and other networks call it) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4050(s MF4050Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF4050, AreaDiscovery, d)
+}
+
+// MF4051Subjects are the contexts an MF4051 finding is about, by role.
+type MF4051Subjects struct {
+	Cluster string
+	Members []string
+}
+
+// NewMF4051 is an MF4051 finding (A WorkloadEntry behind a Service names no network in a mesh of several networks) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4051(s MF4051Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF4051, AreaDiscovery, d)
 }
 
 // MF5001Subjects are the contexts an MF5001 finding is about, by role.

@@ -68,6 +68,8 @@ const (
 	MF4035 ID = "MF4035" // A peer's Istio CRD does not serve the version a primary's istiod lists
 	MF4040 ID = "MF4040" // An injection webhook calls an istiod Service that does not exist
 	MF4041 ID = "MF4041" // An injection webhook calls an ExternalName istiod Service
+	MF4050 ID = "MF4050" // A WorkloadEntry behind a Service is not in TLS mode istio, and other networks call it
+	MF4051 ID = "MF4051" // A WorkloadEntry behind a Service names no network in a mesh of several networks
 	MF5001 ID = "MF5001" // Nodes without region or zone labels
 	MF5002 ID = "MF5002" // Locality failover without outlier detection
 	MF5003 ID = "MF5003" // Failover names regions no cluster is in
@@ -963,6 +965,36 @@ func NewMF4041(s MF4041Subjects, d Details) Finding {
 	var b subjectsBuilder
 	b.add(RoleCluster, s.Cluster)
 	return b.finding(MF4041, AreaDiscovery, d)
+}
+
+// MF4050Subjects are the contexts an MF4050 finding is about, by role.
+type MF4050Subjects struct {
+	Cluster string
+	Members []string
+}
+
+// NewMF4050 is an MF4050 finding (A WorkloadEntry behind a Service is not in TLS mode istio, and other networks call it) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4050(s MF4050Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF4050, AreaDiscovery, d)
+}
+
+// MF4051Subjects are the contexts an MF4051 finding is about, by role.
+type MF4051Subjects struct {
+	Cluster string
+	Members []string
+}
+
+// NewMF4051 is an MF4051 finding (A WorkloadEntry behind a Service names no network in a mesh of several networks) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4051(s MF4051Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF4051, AreaDiscovery, d)
 }
 
 // MF5001Subjects are the contexts an MF5001 finding is about, by role.

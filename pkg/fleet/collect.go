@@ -425,6 +425,8 @@ func (r *reader) read(ctx context.Context, c *model.Cluster, k model.Kind) error
 		return eachPage(ctx, all, lister[istionet.GatewayList](istio, "gateways", ""), func(l *istionet.GatewayList) error { return addAll(c, l.Items, nil) })
 	case model.KindDestinationRules:
 		return eachPage(ctx, all, lister[istionet.DestinationRuleList](istio, "destinationrules", ""), func(l *istionet.DestinationRuleList) error { return addAll(c, l.Items, nil) })
+	case model.KindWorkloadEntries:
+		return r.readWorkloadEntries(ctx, c)
 	case model.KindIstioCSR:
 		csr := r.listing(metav1.ListOptions{LabelSelector: model.IstioCSRSelector})
 		if err := eachPage(ctx, csr, lister[appsv1.DeploymentList](apps, "deployments", ""), func(l *appsv1.DeploymentList) error { return addAll(c, l.Items, nil) }); err != nil {

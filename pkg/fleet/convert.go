@@ -238,6 +238,11 @@ func fromDestinationRule(o *istionet.DestinationRule) model.DestinationRule {
 	return d
 }
 
+func fromWorkloadEntry(o *istionet.WorkloadEntry) model.WorkloadEntry {
+	return model.WorkloadEntry{Meta: meta(o.ObjectMeta), WorkloadLabels: o.Spec.GetLabels(), Address: o.Spec.GetAddress(),
+		Network: o.Spec.GetNetwork(), ServiceAccount: o.Spec.GetServiceAccount(), Locality: o.Spec.GetLocality(), Weight: o.Spec.GetWeight()}
+}
+
 func trafficPolicy(p *networkingapi.TrafficPolicy) *model.TrafficPolicy {
 	if p == nil {
 		return nil

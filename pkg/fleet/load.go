@@ -63,6 +63,8 @@ func addObject(c *model.Cluster, obj runtime.Object) error {
 		c.Gateways = append(c.Gateways, fromGateway(o))
 	case *istionet.DestinationRule:
 		c.DestinationRules = append(c.DestinationRules, fromDestinationRule(o))
+	case *istionet.WorkloadEntry:
+		c.WorkloadEntries = append(c.WorkloadEntries, fromWorkloadEntry(o))
 	case *unstructured.Unstructured:
 		if o.GroupVersionKind().GroupKind() == (schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}) {
 			return fromCRD(c, o)

@@ -71,6 +71,10 @@ const (
 	KindWebhooks         Kind = "mutatingwebhookconfigurations"
 	KindGateways         Kind = "gateways.networking.istio.io"
 	KindDestinationRules Kind = "destinationrules.networking.istio.io"
+	// KindWorkloadEntries is Istio's WorkloadEntries (a VM, or any
+	// workload outside Kubernetes); where the CRD is not installed there
+	// are none, which is not a failure to read.
+	KindWorkloadEntries Kind = "workloadentries.networking.istio.io"
 	// KindIstioCSR is istio-csr's Deployments (IstioCSRSelector) and the
 	// runtime ConfigMaps they name.
 	KindIstioCSR Kind = "istio-csr"
@@ -89,7 +93,7 @@ const (
 // AllKinds lists every kind the collector reads, in a stable order.
 var AllKinds = []Kind{
 	KindNamespaces, KindNodes, KindServices, KindEndpointSlices, KindDeployments, KindPods,
-	KindConfigMaps, KindSecrets, KindWebhooks, KindGateways, KindDestinationRules,
+	KindConfigMaps, KindSecrets, KindWebhooks, KindGateways, KindDestinationRules, KindWorkloadEntries,
 	KindIstioCSR, KindAWSPCAIssuers, KindIstioAPIs, KindGatewayAPIGateways,
 }
 
@@ -126,6 +130,7 @@ type Cluster struct {
 	Webhooks         []Webhook         `json:"webhooks,omitempty"`
 	Gateways         []Gateway         `json:"gateways,omitempty"`
 	DestinationRules []DestinationRule `json:"destinationRules,omitempty"`
+	WorkloadEntries  []WorkloadEntry   `json:"workloadEntries,omitempty"`
 	IstioCSR         []IstioCSR        `json:"istioCSR,omitempty"`
 	AWSPCAIssuers    []AWSPCAIssuer    `json:"awsPCAIssuers,omitempty"`
 	IstioAPIs        []ServedResource  `json:"istioAPIs,omitempty"`
@@ -361,6 +366,22 @@ type DestinationRule struct {
 	// portLevelSettings: for those ports the port-level policy replaces the
 	// top-level one instead of inheriting from it.
 	PortLevelPorts []uint32 `json:"portLevelPorts,omitempty"`
+}
+
+// WorkloadEntry is an Istio WorkloadEntry reduced to what istiod makes of
+// it as an endpoint (pilot/pkg/serviceregistry/serviceentry/conversion.go
+// convertWorkloadEntryToWorkloadInstance).
+type WorkloadEntry struct {
+	Meta
+	// WorkloadLabels are spec.labels: what a Service's selector matches and
+	// security.istio.io/tlsMode is read from (istiod ignores the object's
+	// own metadata labels for both).
+	WorkloadLabels map[string]string `json:"workloadLabels,omitempty"`
+	Address        string            `json:"address,omitempty"`
+	Network        string            `json:"network,omitempty"`
+	ServiceAccount string            `json:"serviceAccount,omitempty"`
+	Locality       string            `json:"locality,omitempty"`
+	Weight         uint32            `json:"weight,omitempty"`
 }
 
 // SubsetPolicy is the traffic policy of one subset.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,9 @@ import (
 // TestCollectOnRealClusters reads real kube-apiservers the way the doctor
 // does and checks what a read records: everything for an admin; a 403 on one
 // kind for a user who may not read Secrets, with the rest complete; a 401 for
-// a rejected token; a 404 for a kind whose CRD is gone.
+// a rejected token; a 404 for a kind whose CRD is gone. WorkloadEntries
+// are read at v1, and at v1beta1 where the CRD serves no v1 (Istio 1.21
+// and before).
 func TestCollectOnRealClusters(t *testing.T) {
 	l := labtest.Start(t, "multi-primary", 2)
 	ctx := context.Background()
@@ -52,6 +55,26 @@ func TestCollectOnRealClusters(t *testing.T) {
 		if _, err := crds.Get(ctx, "destinationrules.networking.istio.io", metav1.GetOptions{}); err != nil {
 			break
 		}
+	}
+
+	// A VM in east, as a user registers it; in west, the WorkloadEntry CRD
+	// of an older Istio (v1beta1 served, no v1), holding one.
+	if err := l.Apply(ctx, east, eastVM); err != nil {
+		t.Fatal(err)
+	}
+	if err := crds.Delete(ctx, "workloadentries.networking.istio.io", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if _, err := crds.Get(ctx, "workloadentries.networking.istio.io", metav1.GetOptions{}); err != nil {
+			break
+		}
+	}
+	if err := l.Apply(ctx, west, olderWorkloadEntryCRD); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Apply(ctx, west, westVMv1beta1); err != nil {
+		t.Fatal(err)
 	}
 
 	flags := kube.ForKubeconfig(kubeconfig)
@@ -92,6 +115,18 @@ func TestCollectOnRealClusters(t *testing.T) {
 		t.Errorf("%s: istio-ca-root-cert read per namespace %v, want istio-system and sample once each", east, rootCerts)
 	}
 
+	wantVM := model.WorkloadEntry{Meta: model.Meta{Namespace: "sample", Name: "vm-1"}, WorkloadLabels: map[string]string{"app": "vm", "security.istio.io/tlsMode": "istio"},
+		Address: "10.99.0.5", Network: "network-vm", ServiceAccount: "vm", Locality: "r1/z1", Weight: 3}
+	for ctx, c := range map[string]*model.Cluster{east: admin, west: f.Cluster(west)} {
+		var got []model.WorkloadEntry
+		for _, w := range c.WorkloadEntries {
+			w.UID, w.Labels, w.Annotations = "", nil, nil
+			got = append(got, w)
+		}
+		if len(got) != 1 || !reflect.DeepEqual(got[0], wantVM) {
+			t.Errorf("%s: WorkloadEntries read %+v, want %+v", ctx, got, wantVM)
+		}
+	}
 	if w := f.Cluster(west); !w.Reachable || len(w.Failures) != 1 || !strings.Contains(w.Failures[model.KindDestinationRules], "404") {
 		t.Errorf("%s without the DestinationRule CRD: reachable %v, failures %v", west, w.Reachable, w.Failures)
 	}
@@ -143,7 +178,7 @@ func readerToken(t *testing.T, cs kubernetes.Interface, name string, extra []rba
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"}, Verbs: []string{"get", "list"}},
-		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"gateways", "destinationrules"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"gateways", "destinationrules", "workloadentries"}, Verbs: []string{"get", "list"}},
 	}, extra...)}
 	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -181,3 +216,38 @@ func extendKubeconfig(t *testing.T, path, base string, tokens map[string]string)
 	}
 	return out
 }
+
+const eastVM = `
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-1, namespace: sample}
+spec: {address: 10.99.0.5, network: network-vm, serviceAccount: vm, locality: r1/z1, weight: 3, labels: {app: vm, security.istio.io/tlsMode: istio}}
+`
+
+const westVMv1beta1 = `
+apiVersion: networking.istio.io/v1beta1
+kind: WorkloadEntry
+metadata: {name: vm-1, namespace: sample}
+spec: {address: 10.99.0.5, network: network-vm, serviceAccount: vm, locality: r1/z1, weight: 3, labels: {app: vm, security.istio.io/tlsMode: istio}}
+`
+
+// olderWorkloadEntryCRD is the WorkloadEntry CRD as Istio 1.21 and before
+// served it (v1alpha3 and v1beta1, no v1), its schema left open.
+const olderWorkloadEntryCRD = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: workloadentries.networking.istio.io}
+spec:
+  group: networking.istio.io
+  names: {kind: WorkloadEntry, listKind: WorkloadEntryList, plural: workloadentries, singular: workloadentry, shortNames: [we]}
+  scope: Namespaced
+  versions:
+  - name: v1alpha3
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+  - name: v1beta1
+    served: true
+    storage: false
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+`

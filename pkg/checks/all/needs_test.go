@@ -29,6 +29,7 @@ var kindFields = map[model.Kind]string{
 	model.KindWebhooks:           "Webhooks",
 	model.KindGateways:           "Gateways",
 	model.KindDestinationRules:   "DestinationRules",
+	model.KindWorkloadEntries:    "WorkloadEntries",
 	model.KindIstioCSR:           "IstioCSR",
 	model.KindAWSPCAIssuers:      "AWSPCAIssuers",
 	model.KindIstioAPIs:          "IstioAPIs",

@@ -39,6 +39,8 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: checks.MF4035, Fn: crdVersionSkew},
 		checks.Func{CheckID: checks.MF4040, Fn: webhookServiceMissing},
 		checks.Func{CheckID: checks.MF4041, Fn: webhookServiceExternalName},
+		checks.Func{CheckID: checks.MF4050, Fn: entryWithoutMTLS},
+		checks.Func{CheckID: checks.MF4051, Fn: entryWithoutNetwork},
 	}
 }
 

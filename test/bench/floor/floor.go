@@ -61,6 +61,7 @@ func (r *Reader) ReadAll(ctx context.Context) error {
 		},
 		func() error { _, err := r.istio.NetworkingV1().Gateways("").List(ctx, cache); return err },
 		func() error { _, err := r.istio.NetworkingV1().DestinationRules("").List(ctx, cache); return err },
+		func() error { _, err := r.istio.NetworkingV1().WorkloadEntries("").List(ctx, cache); return err },
 	} {
 		g.Go(list)
 	}

@@ -1,4 +1,4 @@
-package e2e
+package fix
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/internal/lab"
 	"github.com/meshfed/kubectl-meshfed/internal/lab/labtest"
+	"github.com/meshfed/kubectl-meshfed/internal/reporttest"
 )
 
 // Remote clusters whose injection webhook calls a Service the API server
@@ -58,7 +59,7 @@ func TestRemoteWebhookServiceOnLiveLab(t *testing.T) {
 			if !strings.HasPrefix(strings.TrimSpace(out), "{") {
 				t.Fatalf("doctor exited %d with no report; stderr:\n%s", code, stderr)
 			}
-			r := parseReport(t, out)
+			r := reporttest.Parse(t, out)
 			for _, f := range r.Findings {
 				t.Logf("%s %s %v: %s %v", f.Check, f.Severity, f.Contexts, f.Message, f.Evidence)
 			}
@@ -66,13 +67,13 @@ func TestRemoteWebhookServiceOnLiveLab(t *testing.T) {
 			// istiod Service as such), never of the webhook's: the lab's
 			// host name does not resolve on this machine, as an NLB's
 			// would.
-			for _, f := range ofChecks(r.Findings, "MF3016") {
+			for _, f := range reporttest.Of(r.Findings, "MF3016") {
 				if f.Object == nil || f.Object.Kind != "Service" {
 					t.Errorf("MF3016 reports the webhook's path, which is %s's: %s", tc.check, f.Message)
 				}
 			}
-			got := ofChecks(r.Findings, "MF3015", "MF4040", "MF4041")
-			if k := keys(got); !reflect.DeepEqual(k, []string{tc.check + "@west"}) {
+			got := reporttest.Of(r.Findings, "MF3015", "MF4040", "MF4041")
+			if k := reporttest.Keys(got); !reflect.DeepEqual(k, []string{tc.check + "@west"}) {
 				t.Fatalf("findings %v, want %s@west alone\nstderr: %s", k, tc.check, stderr)
 			}
 			f := got[0]
@@ -85,7 +86,7 @@ func TestRemoteWebhookServiceOnLiveLab(t *testing.T) {
 					t.Errorf("%s does not say %q:\n%s", f.Check, w, text)
 				}
 			}
-			if st := checkStatus(t, out, "MF3015"); st != "reported-elsewhere" {
+			if st := reporttest.CheckStatus(t, out, "MF3015"); st != "reported-elsewhere" {
 				t.Errorf("MF3015 is %q, want reported-elsewhere (under %s)", st, tc.check)
 			}
 
@@ -161,11 +162,11 @@ func TestRemoteWebhookServiceQuietOnHealthyLabs(t *testing.T) {
 			l := labtest.Shared(t, scenario, 2) // read only: shared with the other healthy-lab tests
 			out, stderr, _ := labtest.Run(t, l, "doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ","),
 				"--checks", "MF3015,MF3016,MF4040,MF4041")
-			if k := keys(parseReport(t, out).Findings); len(k) != 0 {
+			if k := reporttest.Keys(reporttest.Parse(t, out).Findings); len(k) != 0 {
 				t.Errorf("findings %v, want none\nstderr: %s", k, stderr)
 			}
 			for _, id := range []string{"MF3015", "MF4040", "MF4041"} {
-				if st := checkStatus(t, out, id); st != "pass" {
+				if st := reporttest.CheckStatus(t, out, id); st != "pass" {
 					t.Errorf("%s is %q, want pass", id, st)
 				}
 			}

@@ -7,6 +7,7 @@ package floor
 
 import (
 	"context"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -62,6 +63,16 @@ func (r *Reader) ReadAll(ctx context.Context) error {
 		func() error { _, err := r.istio.NetworkingV1().Gateways("").List(ctx, cache); return err },
 		func() error { _, err := r.istio.NetworkingV1().DestinationRules("").List(ctx, cache); return err },
 		func() error { _, err := r.istio.NetworkingV1().WorkloadEntries("").List(ctx, cache); return err },
+		func() error {
+			// Gateway API's Gateways, as the doctor lists them; none (404)
+			// where the Gateway API is not installed.
+			err := r.kube.CoreV1().RESTClient().Get().AbsPath("/apis/gateway.networking.k8s.io/v1/gateways").
+				Param("resourceVersion", "0").Do(ctx).Error()
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return err
+		},
 	} {
 		g.Go(list)
 	}

@@ -42,7 +42,9 @@ func (r recorded) Collect(_ context.Context, contexts []string, req Request) *mo
 	return f
 }
 
-func (r recorded) Probe(context.Context, *model.Fleet, Request) *model.Probes { return r.m.Fleet.Probes }
+func (r recorded) Probe(context.Context, *model.Fleet, Request) *model.Probes {
+	return r.m.Fleet.Probes
+}
 
 func (r recorded) AWSNetwork(context.Context, *model.Fleet, Request) *model.AWSNetwork {
 	return r.m.Fleet.AWSNetwork

@@ -78,7 +78,7 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			if err := o.FromFlag.Validate(&o.MeshFlags, func(n string) bool { return c.Flags().Changed(n) }); err != nil {
+			if err := o.FromFlag.Validate(func(n string) bool { return c.Flags().Changed(n) }); err != nil {
 				return err
 			}
 			return o.Run(c.Context())

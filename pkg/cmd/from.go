@@ -22,7 +22,7 @@ func (f *FromFlag) AddFlag(fs *pflag.FlagSet) {
 
 // Validate refuses flags that choose or read clusters alongside --from:
 // a bundle's clusters were chosen and read when it was written.
-func (f *FromFlag) Validate(m *MeshFlags, changed func(string) bool) error {
+func (f *FromFlag) Validate(changed func(string) bool) error {
 	if len(f.From) == 0 {
 		return nil
 	}

@@ -51,7 +51,7 @@ Contexts are chosen as doctor chooses them.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			if err := o.FromFlag.Validate(&o.MeshFlags, func(n string) bool { return c.Flags().Changed(n) }); err != nil {
+			if err := o.FromFlag.Validate(func(n string) bool { return c.Flags().Changed(n) }); err != nil {
 				return err
 			}
 			return o.Run(c.Context())

@@ -6,10 +6,16 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	clientcmdlatest "k8s.io/client-go/tools/clientcmd/api/latest"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/all"
@@ -171,4 +177,104 @@ func tarGz(t *testing.T, files map[string]string) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// Markers seeded into every Secret of fixture fleets (a remote secret's
+// kubeconfig: a second user with every credential; a private key: a line
+// before its PEM block; every Secret: an opaque value) are nowhere in their
+// bundles, nor is any line of a private key's PEM body.
+func TestNoSecretEntersABundle(t *testing.T) {
+	dirs, err := filepath.Glob("../checks/all/testdata/MF*/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	n := 0
+	for _, dir := range dirs {
+		f, err := fleet.LoadDir(dir, "istio-system")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var markers, keys []string
+		var public []byte // certificates: an EC key's public point may line up with a line of its key
+		for _, c := range f.Clusters {
+			for _, s := range c.Secrets {
+				for _, v := range s.Data {
+					if !bytes.Contains(v, []byte("PRIVATE KEY")) {
+						public = append(public, v...)
+					}
+				}
+			}
+		}
+		for _, c := range f.Clusters {
+			for i := range c.Secrets {
+				s := &c.Secrets[i]
+				for k, v := range s.Data {
+					m := fmt.Sprintf("MARKER-%d-%s-%s-%s", n, c.Context, s.Name, k)
+					n++
+					switch {
+					case bytes.Contains(v, []byte("PRIVATE KEY-----")):
+						keys = append(keys, string(v))
+						s.Data[k] = append([]byte(m+"\n"), v...)
+						markers = append(markers, m)
+					case bytes.Contains(v, []byte("current-context")):
+						if marked, ok := markedKubeconfig(v, m); ok {
+							s.Data[k] = marked
+							markers = append(markers, m)
+						}
+					}
+				}
+				m := fmt.Sprintf("MARKER-%d-%s-%s-opaque", n, c.Context, s.Name)
+				n++
+				if s.Data == nil {
+					s.Data = model.SecretData{}
+				}
+				s.Data["zz-marker"] = []byte(m)
+				markers = append(markers, m)
+			}
+		}
+		var buf bytes.Buffer
+		if err := Write(&buf, f, Manifest{ReadAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		gz, err := gzip.NewReader(bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(gz)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range markers {
+			if bytes.Contains(raw, []byte(m)) {
+				t.Errorf("%s: the bundle holds %s", dir, m)
+			}
+		}
+		for _, k := range keys {
+			for _, line := range strings.Split(k, "\n") {
+				if len(line) > 20 && !strings.HasPrefix(line, "-----") && bytes.Contains(raw, []byte(line)) && !bytes.Contains(public, []byte(line)) {
+					i := bytes.Index(raw, []byte(line))
+					t.Errorf("%s: the bundle holds a line of a private key: %q in %q", dir, line, raw[max(0, i-300):i+len(line)])
+				}
+			}
+		}
+	}
+	if n < 300 {
+		t.Errorf("only %d markers seeded", n)
+	}
+}
+
+// markedKubeconfig adds a user, unused by the current context, whose every
+// credential is marker.
+func markedKubeconfig(v []byte, marker string) ([]byte, bool) {
+	cfg, _, err := clientcmdlatest.Codec.Decode(v, nil, clientcmdapi.NewConfig())
+	if err != nil {
+		return nil, false
+	}
+	c := cfg.(*clientcmdapi.Config)
+	c.AuthInfos["marked"] = &clientcmdapi.AuthInfo{Token: marker, Password: marker, ClientKeyData: []byte(marker),
+		AuthProvider: &clientcmdapi.AuthProviderConfig{Name: "x", Config: map[string]string{"secret": marker}},
+		Exec:         &clientcmdapi.ExecConfig{Command: "x", Args: []string{marker}, Env: []clientcmdapi.ExecEnvVar{{Name: "T", Value: marker}}}}
+	out, err := runtime.Encode(clientcmdlatest.Codec, c)
+	return out, err == nil
 }

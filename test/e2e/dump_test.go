@@ -84,6 +84,22 @@ func TestDumpHoldsNoSecret(t *testing.T) {
 	}
 	raw := decompressed(t, path)
 	secrets := append(append([]string(nil), markers...), labtest.Secrets(t, l)...)
+	// The certificates, public: an EC key's PEM holds its public point,
+	// which may line up with a line of its certificate's PEM.
+	var public []byte
+	for _, c := range l.Contexts() {
+		list, err := l.Client(c).CoreV1().Secrets("istio-system").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range list.Items {
+			for _, v := range s.Data {
+				if !bytes.Contains(v, []byte("PRIVATE KEY")) {
+					public = append(public, v...)
+				}
+			}
+		}
+	}
 	for _, s := range secrets {
 		for _, form := range []string{s, base64.StdEncoding.EncodeToString([]byte(s))} {
 			if len(form) >= 12 && bytes.Contains(raw, []byte(form)) {
@@ -97,7 +113,7 @@ func TestDumpHoldsNoSecret(t *testing.T) {
 			continue
 		}
 		for _, line := range strings.Split(s, "\n") {
-			if len(line) >= 40 && !strings.HasPrefix(line, "-----") && bytes.Contains(raw, []byte(line)) {
+			if len(line) >= 40 && !strings.HasPrefix(line, "-----") && bytes.Contains(raw, []byte(line)) && !bytes.Contains(public, []byte(line)) {
 				t.Errorf("the bundle holds a line of a secret value (%.40s…)", line)
 			}
 		}

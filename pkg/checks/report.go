@@ -1,6 +1,8 @@
 package checks
 
 import (
+	"time"
+
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
@@ -38,6 +40,10 @@ type Report struct {
 	// bundles. Set when the trust area is selected and at least two
 	// primaries were read; otherwise absent.
 	Trust *model.TrustMatrix `json:"trust,omitempty"`
+	// Offline is set when the report was made from bundles (doctor
+	// --from): the live-only results in it were observed when each bundle
+	// was written, not now.
+	Offline *Offline `json:"offline,omitempty"`
 }
 
 // MeshOverview is the mesh's shape in a few lines, and its trade-offs.
@@ -131,4 +137,36 @@ func (r *Report) Worst() Severity {
 		}
 	}
 	return w
+}
+
+// Offline says that a report was made from support bundles (doctor
+// --from), not from the clusters: which bundle each cluster came from, how
+// old each is, and that the live-only results (the probes, istiod's views)
+// are what was observed when the bundle was written.
+type Offline struct {
+	Bundles []BundleSource `json:"bundles"`
+	// JudgedAt is the instant certificates were judged at: when the newest
+	// bundle's run began, as that run judged them.
+	JudgedAt time.Time `json:"judgedAt"`
+	// LiveResults says, in one line, that the probes' results and istiod's
+	// views come from the bundles and when they were observed.
+	LiveResults string `json:"liveResults"`
+}
+
+// BundleSource is one bundle of an offline report.
+type BundleSource struct {
+	File          string `json:"file"`
+	FormatVersion int    `json:"formatVersion"`
+	Tool          string `json:"tool"`
+	// ReadAt is when its run began; Age how long before this report.
+	ReadAt time.Time `json:"readAt"`
+	Age    string    `json:"age"`
+	// Contexts are the clusters taken from it; Superseded those it holds
+	// too but a newer bundle's reading of which is used.
+	Contexts   []string `json:"contexts"`
+	Superseded []string `json:"superseded,omitempty"`
+	// ProbesFrom is where its probes ran; ProbesObservedAt when they
+	// were observed (nil: the bundle holds no probe results).
+	ProbesFrom       string     `json:"probesFrom,omitempty"`
+	ProbesObservedAt *time.Time `json:"probesObservedAt,omitempty"`
 }

@@ -64,6 +64,7 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it,
 
 	root.AddCommand(
 		NewDoctorCmd(flags, streams, backend),
+		NewDumpCmd(flags, streams, backend),
 		NewChecksCmd(streams, backend),
 		NewExplainCmd(streams, backend),
 		NewVersionCmd(streams),

@@ -22,6 +22,7 @@ type TopologyOptions struct {
 	Backend Backend
 
 	MeshFlags
+	FromFlag
 	Output string
 }
 
@@ -40,7 +41,8 @@ gateways answered a TLS probe from this machine.
 Contexts are chosen as doctor chooses them.`,
 		Example: `  kubectl meshfed topology
   kubectl meshfed topology --contexts east,west -o json
-  kubectl meshfed topology -o dot | dot -Tsvg > mesh.svg`,
+  kubectl meshfed topology -o dot | dot -Tsvg > mesh.svg
+  kubectl meshfed topology --from mesh.tar.gz`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := o.Complete(); err != nil {
@@ -49,12 +51,16 @@ Contexts are chosen as doctor chooses them.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
+			if err := o.FromFlag.Validate(func(n string) bool { return c.Flags().Changed(n) }); err != nil {
+				return err
+			}
 			return o.Run(c.Context())
 		},
 	}
 	f := c.Flags()
 	o.MeshFlags.AddFlags(f, "Deadline of the read: every cluster is read (following the mesh included) by the run's start + this; the probes then get --probe-timeout",
 		"Do not run live probes (east-west gateway dials, remote credentials, istiod's view); only read the API servers")
+	o.FromFlag.AddFlag(f)
 	addOutputFlag(c, &o.Output, outputText, outputJSON, outputDOT)
 	return c
 }
@@ -84,7 +90,11 @@ func (o *TopologyOptions) Run(ctx context.Context) error {
 	}
 	req := o.MeshFlags.Target()
 	req.Flags = o.Flags
-	res, err := diagnose(ctx, o.Streams, o.Backend, req)
+	backend, _, err := o.FromFlag.backend(o.Backend)
+	if err != nil {
+		return err
+	}
+	res, err := diagnose(ctx, o.Streams, backend, req)
 	if err != nil {
 		return err
 	}

@@ -117,6 +117,16 @@ func (s Service) Diagnose(ctx context.Context, req Request, obs Observer) (*Resu
 	done = obs.Stage(fmt.Sprintf("reading %d clusters…", len(contexts)))
 	f := r.Collect(ctx, contexts, req)
 	done()
+	if rec, ok := r.(offlineReader); ok {
+		// From bundles: the probes and AWS were recorded with the clusters.
+		res := &Result{Chosen: chosen, Fleet: f}
+		if req.Checks != nil {
+			res.Checks = checks.Run(f, s.Judge.Registry(req), *req.Checks)
+			res.Report = s.report(res, req)
+			res.Report.Offline = rec.Offline()
+		}
+		return res, nil
+	}
 	f.Kubeconfig = fleet.KubeContexts(req.Flags) // to name the context that would read an unread member
 	// AWS is read alongside the probes; the reader bounds both by the
 	// probe phase's deadline.

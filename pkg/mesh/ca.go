@@ -77,6 +77,11 @@ type CA struct {
 	Withheld bool
 	// Err is the first problem, nil when the material parsed.
 	Err error
+	// IssuedLeaf is, in a fleet read from a bundle, a workload certificate
+	// the signing key issued when the bundle was written (the key itself is
+	// not in the bundle: Key then knows only its public half). Nil in a
+	// live read.
+	IssuedLeaf *x509.Certificate
 
 	key *pki.Key
 }
@@ -183,7 +188,7 @@ func readSelfSigned(s model.Secret) CA {
 	if ca.Signing != nil {
 		ca.Roots = []*x509.Certificate{ca.Signing}
 	}
-	if len(s.Data[KeyRootCert]) > 0 {
+	if f, withheld := s.Facts[KeyRootCert]; len(s.Data[KeyRootCert]) > 0 || (withheld && !f.Kept()) {
 		for _, extra := range r.certs(KeyRootCert, false) {
 			if !containsCert(ca.Roots, extra) {
 				ca.Roots = append(ca.Roots, extra)
@@ -210,8 +215,8 @@ func (r reader) withheld() bool {
 	if len(r.s.Data) == 0 {
 		return false
 	}
-	for _, v := range r.s.Data {
-		if v != nil {
+	for k, v := range r.s.Data {
+		if _, known := r.s.Facts[k]; v != nil || known {
 			return false
 		}
 	}
@@ -228,6 +233,11 @@ func (r reader) certs(key string, required bool) []*x509.Certificate {
 		if required {
 			r.problem(key, true, fmt.Errorf("%s is missing: istiod refuses an incomplete CA bundle (%s)", r.where(key), r.present()))
 		}
+		return nil
+	}
+	if f, known := r.s.Facts[key]; data == nil && known && !f.Kept() {
+		// A bundle withheld the value: it did not parse as certificates.
+		r.problem(key, true, fmt.Errorf("%s: %s", r.where(key), f.CertError))
 		return nil
 	}
 	certs, err := pki.ParseCertificates(data)
@@ -252,12 +262,35 @@ func (r reader) key(key string) *pki.Key {
 		r.problem(key, true, fmt.Errorf("%s is missing: istiod refuses an incomplete CA bundle (%s)", r.where(key), r.present()))
 		return nil
 	}
+	if f, known := r.s.Facts[key]; data == nil && known && !f.Kept() {
+		return r.keyFacts(key, f)
+	}
 	k, err := pki.ParsePrivateKey(data)
 	if err != nil {
 		r.problem(key, true, fmt.Errorf("%s: %w", r.where(key), err))
 		return nil
 	}
 	return k
+}
+
+// keyFacts is key for a value a bundle withheld: its public half, and the
+// workload certificate it issued when the bundle was written.
+func (r reader) keyFacts(key string, f model.SecretFacts) *pki.Key {
+	if f.PublicKey == "" {
+		r.problem(key, true, fmt.Errorf("%s: %s", r.where(key), f.KeyError))
+		return nil
+	}
+	pub, err := pki.ParsePublicKeyPEM([]byte(f.PublicKey))
+	if err != nil {
+		r.problem(key, true, fmt.Errorf("%s: the bundle's public half of the key does not parse: %v", r.where(key), err))
+		return nil
+	}
+	if f.IssuedLeaf != "" {
+		if leaf, err := pki.ParseCertificates([]byte(f.IssuedLeaf)); err == nil {
+			r.ca.IssuedLeaf = leaf[0]
+		}
+	}
+	return pki.PublicHalf(pub)
 }
 
 func (r reader) present() string {

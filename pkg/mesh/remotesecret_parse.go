@@ -87,6 +87,10 @@ func remoteSecrets(c *model.Cluster) []RemoteSecret {
 		}
 		for _, k := range s.Data.Keys() {
 			e := parseEntry(s.Data[k])
+			if f, known := s.Facts[k]; s.Data[k] == nil && known && !f.Kept() {
+				// A bundle withheld the value: it was not a kubeconfig.
+				e = RemoteEntry{Err: notKubeconfig}
+			}
 			e.Key = k
 			rs.Entries = append(rs.Entries, e)
 		}
@@ -95,6 +99,8 @@ func remoteSecrets(c *model.Cluster) []RemoteSecret {
 	sort.Slice(out, func(i, j int) bool { return out[i].Ref() < out[j].Ref() })
 	return out
 }
+
+const notKubeconfig = "the value does not parse as a kubeconfig"
 
 // parseEntry reads a kubeconfig the way istiod's kube.NewUntrustedRestConfig
 // does (load, validate, refuse what sanitizeKubeConfig refuses), with
@@ -111,7 +117,7 @@ func parseEntry(b []byte) RemoteEntry {
 	}
 	cfg, err := loadKubeconfig(b)
 	if err != nil {
-		e.Err = "the value does not parse as a kubeconfig"
+		e.Err = notKubeconfig
 		return e
 	}
 	kctx, ok := cfg.Contexts[cfg.CurrentContext]

@@ -312,6 +312,10 @@ type Secret struct {
 	Meta
 	Type string     `json:"type,omitempty"`
 	Data SecretData `json:"data,omitempty"`
+	// Facts is set only in a Secret written to or read from a bundle
+	// (kubectl meshfed dump): what may be known of each value without the
+	// value (SecretFacts). A live read leaves it nil.
+	Facts map[string]SecretFacts `json:"facts,omitempty"`
 }
 
 // Webhook is a MutatingWebhookConfiguration's webhooks, reduced to where they call.

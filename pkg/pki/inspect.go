@@ -170,6 +170,29 @@ const clockSkew = 2 * time.Minute
 // verification the way a workload would see it. dnsNames are added only for
 // TLS endpoints that verify host names. The key stays in memory.
 func IssueLeaf(signer *x509.Certificate, signerKey crypto.Signer, spiffeID string, dnsNames []string, now time.Time) (*x509.Certificate, *Key, error) {
+	notAfter := now.Add(LeafTTL)
+	if signer.NotAfter.Before(notAfter) && signer.NotAfter.After(now) {
+		notAfter = signer.NotAfter
+	}
+	return issueLeaf(signer, signerKey, spiffeID, dnsNames, now, notAfter)
+}
+
+// IssueStandInLeaf is IssueLeaf for a certificate judged later than now, in
+// place of one IssueLeaf would issue then (a bundle's CA keys, see
+// pkg/bundle): valid until the signer's NotAfter rather than for LeafTTL,
+// so that whatever instant between now and then judges it, it is valid as
+// the leaf issued at that instant would be. Only the certificate is
+// returned: its key is dropped at once.
+func IssueStandInLeaf(signer *x509.Certificate, signerKey crypto.Signer, spiffeID string, now time.Time) (*x509.Certificate, error) {
+	notAfter := now.Add(LeafTTL)
+	if signer.NotAfter.After(notAfter) {
+		notAfter = signer.NotAfter
+	}
+	leaf, _, err := issueLeaf(signer, signerKey, spiffeID, nil, now, notAfter)
+	return leaf, err
+}
+
+func issueLeaf(signer *x509.Certificate, signerKey crypto.Signer, spiffeID string, dnsNames []string, now, notAfter time.Time) (*x509.Certificate, *Key, error) {
 	u, err := url.Parse(spiffeID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("SPIFFE ID %q: %v", spiffeID, err)
@@ -181,10 +204,6 @@ func IssueLeaf(signer *x509.Certificate, signerKey crypto.Signer, spiffeID strin
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return nil, nil, err
-	}
-	notAfter := now.Add(LeafTTL)
-	if signer.NotAfter.Before(notAfter) && signer.NotAfter.After(now) {
-		notAfter = signer.NotAfter
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,

@@ -121,3 +121,49 @@ func DescribePublicKey(pub crypto.PublicKey) string {
 		return fmt.Sprintf("%T", pub)
 	}
 }
+
+// ErrPublicHalfOnly is what a public-only Key's Sign returns.
+var ErrPublicHalfOnly = errors.New("only the public half of this key is known (a bundle never holds private keys)")
+
+// publicOnly is a Signer that knows only its public half: what a bundle
+// (kubectl meshfed dump) keeps of a private key.
+type publicOnly struct{ pub crypto.PublicKey }
+
+func (p publicOnly) Public() crypto.PublicKey { return p.pub }
+
+func (publicOnly) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, ErrPublicHalfOnly
+}
+
+// PublicHalf returns a Key that knows only pub: Public, Matches and
+// DescribePublicKey work as with the private key, Sign fails with
+// ErrPublicHalfOnly. A diagnosis from a bundle holds its keys so.
+func PublicHalf(pub crypto.PublicKey) *Key { return &Key{signer: publicOnly{pub}} }
+
+// CanSign reports whether the private half is held (false for PublicHalf).
+func (k *Key) CanSign() bool {
+	if k == nil || k.signer == nil {
+		return false
+	}
+	_, only := k.signer.(publicOnly)
+	return !only
+}
+
+// PublicKeyPEM is the PEM "PUBLIC KEY" block (PKIX) of the key's public half:
+// public data, which a bundle keeps in place of the key.
+func (k *Key) PublicKeyPEM() ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
+
+// ParsePublicKeyPEM reads a PEM "PUBLIC KEY" block written by PublicKeyPEM.
+func ParsePublicKeyPEM(data []byte) (crypto.PublicKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return nil, errors.New("no PEM PUBLIC KEY block")
+	}
+	return x509.ParsePKIXPublicKey(block.Bytes)
+}

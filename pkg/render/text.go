@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/lipgloss"
 
@@ -17,6 +18,7 @@ import (
 // then a summary line. cat supplies each check's one-line why; it may be nil.
 func Text(w io.Writer, r *checks.Report, cat *checks.Catalog, st Styles) error {
 	t := textReport{r: r, cat: cat, st: st}
+	t.offline()
 	t.clusters()
 	t.unreadMembers()
 	t.mesh()
@@ -81,6 +83,31 @@ func (t *textReport) clusters() {
 // unreadMembers lists the clusters of the mesh the read ones point at that
 // were not read, with the context that would read each: a report over part
 // of a mesh says so, and what to add, before any finding is read.
+// offline opens a report made from bundles (doctor --from) with where each
+// cluster came from and how old each bundle is, so that nobody mistakes it
+// for a live reading, and says that the live-only results are as observed
+// then.
+func (t *textReport) offline() {
+	o := t.r.Offline
+	if o == nil {
+		return
+	}
+	t.line(0, t.st.Heading.Render("From bundles"), t.st.Faint.Render("(nothing was read or probed live; certificates judged at "+o.JudgedAt.UTC().Format(time.RFC3339)+")"))
+	for _, b := range o.Bundles {
+		what := strings.Join(b.Contexts, ", ")
+		if what == "" {
+			what = "no cluster used"
+		}
+		if len(b.Superseded) > 0 {
+			what += "; a newer bundle's reading used for " + strings.Join(b.Superseded, ", ")
+		}
+		t.line(1, fmt.Sprintf("%s: read %s (%s ago) by kubectl-meshfed %s, format %d: %s",
+			b.File, b.ReadAt.UTC().Format(time.RFC3339), b.Age, dash(b.Tool), b.FormatVersion, what))
+	}
+	t.line(1, t.st.Faint.Render("Live results: "+o.LiveResults))
+	t.b.WriteByte('\n')
+}
+
 func (t *textReport) unreadMembers() {
 	if len(t.r.UnreadMembers) == 0 && len(t.r.UnreadNetworks) == 0 {
 		return

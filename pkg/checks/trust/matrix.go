@@ -222,6 +222,14 @@ func issue(a Peer, now time.Time) (issued, string, string) {
 	if !key.Matches(ca.Signing) {
 		return issued{fail: fmt.Sprintf("%s's CA key does not match its certificate %s: istiod refuses to load it and issues no certificates", a.Context, pki.Describe(ca.Signing))}, MethodLeaf, ""
 	}
+	if !key.CanSign() {
+		// From a bundle: the key's public half matched; the leaf it issued
+		// when the bundle was written stands for the one issued here.
+		if ca.IssuedLeaf == nil {
+			return issued{cert: ca.Signing, chain: chain}, MethodChain, ""
+		}
+		return issued{cert: ca.IssuedLeaf, chain: chain}, MethodLeaf, ""
+	}
 	leaf, _, err := pki.IssueLeaf(ca.Signing, key, pki.SPIFFEID(a.TrustDomain, "default", "default"), nil, now)
 	if err != nil {
 		return issued{fail: fmt.Sprintf("%s's CA cannot issue a workload certificate: %v", a.Context, err)}, MethodLeaf, ""

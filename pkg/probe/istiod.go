@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
@@ -79,14 +80,18 @@ func Istiod(ctx context.Context, f *model.Fleet, opts Options, addresses map[str
 			v.Clusters, v.Error = forwardClusterz(ctx, clients[v.Context], t)
 			get = forwardGetter(clients[v.Context], t)
 		}
-		if v.Error == "" && !opts.NoRegistry {
+		if v.Error == "" {
 			// After clusterz, never before: a cluster istiod adds is in
 			// clusterz before its registry, and one it removes leaves its
 			// registry first (pkg/kube/multicluster/secretcontroller.go:
 			// addRemoteConfig, deleteCluster), so what the registry holds
-			// beyond clusterz is stale, not a race.
+			// beyond clusterz is stale, not a race. The same holds of the
+			// gateways a cluster's registry gives networkz. The three
+			// reads (and /metrics) go concurrently, each on its own
+			// port-forward stream: the probe phase waits for the slowest
+			// of them, not their sum.
 			rctx, cancel := registryContext(ctx)
-			v.Registry = readRegistry(rctx, get, ownCluster(v.Clusters))
+			v.Registry, v.Networkz, v.Metrics = readAfterClusterz(rctx, get, ownCluster(v.Clusters), opts)
 			cancel()
 		}
 		// What istiod says of a cluster it has not synced is in its log.
@@ -113,6 +118,28 @@ func Istiod(ctx context.Context, f *model.Fleet, opts Options, addresses map[str
 		}
 	}
 	return out
+}
+
+// readAfterClusterz reads what opts asks of one istiod besides its
+// clusterz, concurrently: its registry, its networkz and its metrics.
+func readAfterClusterz(ctx context.Context, get getter, own string, opts Options) (*model.IstiodRegistry, *model.IstiodGateways, *model.IstiodMetrics) {
+	var (
+		reg  *model.IstiodRegistry
+		gws  *model.IstiodGateways
+		mets *model.IstiodMetrics
+		wg   sync.WaitGroup
+	)
+	if !opts.NoNetworkz {
+		wg.Go(func() { gws = readNetworkz(ctx, get) })
+	}
+	if !opts.NoMetrics {
+		wg.Go(func() { mets = readMetrics(ctx, get) })
+	}
+	if !opts.NoRegistry {
+		reg = readRegistry(ctx, get, own)
+	}
+	wg.Wait()
+	return reg, gws, mets
 }
 
 // planIstiod lists the istiods to ask, and the client of each context read

@@ -33,6 +33,8 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: checks.MF3015, Fn: remoteWebhook},
 		checks.Func{CheckID: checks.MF3016, Fn: istiodPath},
 		checks.Func{CheckID: checks.MF3020, Fn: headlessAcrossNetworks},
+		checks.Func{CheckID: checks.MF3030, Fn: unlistedGateways},
+		checks.Func{CheckID: checks.MF3031, Fn: unknownGateways},
 	}
 }
 

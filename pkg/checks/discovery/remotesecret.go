@@ -37,6 +37,8 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: checks.MF4026, Fn: otherNetworkPods},
 		checks.Func{CheckID: checks.MF4032, Fn: droppedNamespaces},
 		checks.Func{CheckID: checks.MF4035, Fn: crdVersionSkew},
+		checks.Func{CheckID: checks.MF4045, Fn: pastSyncTimeouts},
+		checks.Func{CheckID: checks.MF4046, Fn: rejectedXDS},
 	}
 }
 

@@ -82,6 +82,36 @@ func TestIstiodHistoryAndGatewaysOnLiveLab(t *testing.T) {
 		}
 	})
 
+	// What reading networkz and metrics adds to a doctor's run: the same
+	// doctor with and without the four checks (without them neither is
+	// read), alternated, warm. Logged, never asserted: timing under load is
+	// noise.
+	t.Run("probe time", func(t *testing.T) {
+		const runs = 7
+		var with, without []time.Duration
+		for i := 0; i < runs; i++ {
+			for _, skip := range []bool{false, true} {
+				args := []string{"doctor", "-o", "json", "--contexts", strings.Join(l.Contexts(), ",")}
+				if skip {
+					args = append(args, "--skip", strings.Join(historyChecks, ","))
+				}
+				start := time.Now()
+				labtest.Run(t, l, args...)
+				if skip {
+					without = append(without, time.Since(start))
+				} else {
+					with = append(with, time.Since(start))
+				}
+			}
+		}
+		median := func(ds []time.Duration) time.Duration {
+			sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+			return ds[len(ds)/2].Round(time.Millisecond)
+		}
+		t.Logf("doctor with networkz and metrics: median %s of %v", median(with), with)
+		t.Logf("doctor with --skip %s: median %s of %v", strings.Join(historyChecks, ","), median(without), without)
+	})
+
 	t.Run("sync timed out, then fixed", func(t *testing.T) {
 		secrets := l.Client("east").CoreV1().Secrets("istio-system")
 		s, err := secrets.Get(ctx, "istio-remote-secret-west", metav1.GetOptions{})

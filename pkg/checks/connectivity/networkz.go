@@ -208,7 +208,10 @@ func unlistedGateways(f *model.Fleet) []checks.Finding {
 		for _, k := range keys {
 			a := byKey[k]
 			sev := checks.SeverityWarning
-			effect := "istiod hands proxies of other networks its other gateways only"
+			effect := fmt.Sprintf("istiod sends proxies the other gateways of network %q only", a.m.network)
+			if a.m.network == p.id.Network {
+				effect = "this is istiod's own network, whose gateway only the proxies it configures on other networks (remote clusters there) are sent, and they are not sent this one"
+			}
 			if a.severe {
 				sev = checks.SeverityError
 				effect = fmt.Sprintf("istiod lists no gateway at all for network %q, so its proxies cannot reach that network's pods", a.m.network)

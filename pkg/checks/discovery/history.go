@@ -91,10 +91,20 @@ func pastSyncTimeouts(f *model.Fleet) []checks.Finding {
 				}
 				msg := fmt.Sprintf("istiod of %s (%s) timed out syncing cluster %q %s %s; its /debug/clusterz shows it synced now: while it was not, istiod served its proxies without that cluster's services and endpoints",
 					p.c.Context, v.Replica(), id, times(n), since(m))
-				if m.SecretEvents["update"]+m.SecretEvents["add"] > 1 {
-					msg += ", and its remote secrets changed since (a secret fixed after it pointed at a dead address is one way this happens)"
+				// The counter says how often, not when: with no secret
+				// changed since istiod started (only the adds of its
+				// start), the cause is the path or the peer, and comes
+				// back; with secrets changed, the likelier story is a
+				// secret fixed since, and the finding is for the record.
+				sev := checks.SeverityWarning
+				if m.SecretEvents["update"]+m.SecretEvents["delete"] > 0 {
+					sev = checks.SeverityInfo
+					msg += "; its remote secrets changed since it started, so the cause may be a secret fixed since (one that pointed at a dead address or carried a rejected token), and there is nothing to do"
+				} else {
+					msg += "; no remote secret changed since it started, so the cause was the path to the peer's API server or the peer itself, and it may come back"
 				}
 				out = append(out, checks.NewMF4045(checks.MF4045Subjects{Primary: p.c.Context, Peer: peerWithID(f, p.c.Context, id)}, checks.Details{
+					Severity: sev,
 					Object:   secretObject(now.SecretName),
 					Message:  msg,
 					Evidence: ev,

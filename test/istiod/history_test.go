@@ -2,7 +2,9 @@ package istiod
 
 import (
 	"context"
-	"reflect"
+	"io"
+	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -68,15 +70,33 @@ func TestIstiodHistoryAndGatewaysOnLiveLab(t *testing.T) {
 		}
 	}
 
+	// The lab's istiods run with PILOT_REMOTE_CLUSTER_TIMEOUT=5s: on a
+	// loaded machine one may time a peer out while the lab starts, and
+	// then MF4045 rightly says so. What istiod counted, read straight from
+	// its monitoring port, decides what the doctor must report.
+	startTimeouts := map[string]bool{} // "primary→peer"
+	for _, p := range l.Primaries() {
+		for peer := range istiodSyncTimeouts(t, l, p) {
+			startTimeouts[p+"→"+peer] = true
+		}
+	}
 	t.Run("healthy", func(t *testing.T) {
 		out, fs := doctorThroughPortForward(t, l)
 		for _, id := range historyChecks {
 			got, kept := only(fs, id)
+			if id == "MF4045" && len(startTimeouts) > 0 {
+				t.Logf("istiod timed out syncing while the lab started: %v", startTimeouts)
+				logFindings(t, kept)
+				if len(got) != len(startTimeouts) {
+					t.Errorf("MF4045 %v, want one per timeout istiod counted: %v", got, startTimeouts)
+				}
+				continue
+			}
 			if len(got) != 0 {
 				logFindings(t, kept)
 				t.Errorf("%s on a healthy lab: %v", id, got)
 			}
-			if st := reporttest.CheckStatus(t, out, id); st != "pass" {
+			if st := reporttest.CheckStatus(t, out, id); st != "pass" && (id != "MF4045" || len(startTimeouts) == 0) {
 				t.Errorf("%s is %q on a healthy lab, want pass (judged on what istiod said)", id, st)
 			}
 		}
@@ -148,12 +168,19 @@ func TestIstiodHistoryAndGatewaysOnLiveLab(t *testing.T) {
 		}
 
 		out, fs := doctorThroughPortForward(t, l)
-		got, kept := only(fs, "MF4045")
+		_, kept := only(fs, "MF4045")
 		logFindings(t, kept)
-		if want := []string{"MF4045@east,west:Secret/istio-system/istio-remote-secret-west"}; !reflect.DeepEqual(got, want) {
-			t.Fatalf("MF4045 findings %v, want %v", got, want)
+		var east []reporttest.Finding
+		for _, f := range kept {
+			if f.Object != nil && f.Object.Name == "istio-remote-secret-west" {
+				east = append(east, f)
+			}
 		}
-		f := kept[0]
+		// Besides east's, only what istiod counted at the lab's start.
+		if len(east) != 1 || len(kept)-1 != len(startTimeouts)-btoi(startTimeouts["east→west"]) {
+			t.Fatalf("MF4045 findings %v, want one for east's secret for west (and those istiod counted at the start: %v)", reporttest.Keys(kept), startTimeouts)
+		}
+		f := east[0]
 		text := f.Message + "\n" + strings.Join(f.Evidence, "\n")
 		for _, say := range []string{`remote_cluster_sync_timeouts_total{cluster="west"} = 1`, "since it started at", "west synced", "remote secret events", "changed since it started"} {
 			if !strings.Contains(text, say) {
@@ -260,6 +287,42 @@ func TestIstiodHistoryAndGatewaysOnLiveLab(t *testing.T) {
 			t.Errorf("MF3030 after the label is back on the Service: %v", got)
 		}
 	})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// syncTimeoutSample is a sample of istiod's remote_cluster_sync_timeouts_total
+// (istio.io/istio pkg/kube/multicluster/secretcontroller.go), as its
+// exporter writes it.
+var syncTimeoutSample = regexp.MustCompile(`(?m)^remote_cluster_sync_timeouts_total\{cluster="([^"]+)"\} ([0-9.e+]+)$`)
+
+// istiodSyncTimeouts reads primary's istiod's /metrics on its monitoring
+// port (which this machine reaches through the lab's router) and returns
+// the peers it counted sync timeouts for.
+func istiodSyncTimeouts(t *testing.T, l *lab.Lab, primary string) map[string]bool {
+	t.Helper()
+	host, _, _ := strings.Cut(l.IstiodXDSAddress(primary), ":")
+	resp, err := http.Get("http://" + host + ":15014/metrics")
+	if err != nil {
+		t.Fatalf("%s's istiod /metrics: %v", primary, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, m := range syncTimeoutSample.FindAllStringSubmatch(string(b), -1) {
+		if m[2] != "0" {
+			out[m[1]] = true
+		}
+	}
+	return out
 }
 
 func contains(xs []string, x string) bool {

@@ -2,6 +2,9 @@ package probe
 
 import (
 	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"strings"
@@ -88,5 +91,29 @@ func TestParseMetricsBounds(t *testing.T) {
 	}
 	if _, err := parseMetrics(strings.NewReader("remote_cluster_sync_timeouts_total{cluster=\"west\" 1\n")); err == nil {
 		t.Error("a broken sample parsed")
+	}
+}
+
+// At a debug address that is istiod's http port, /metrics answers 404:
+// without a Running istiod pod of the context to ask instead, the view
+// says so, naming the monitoring port, while networkz is read there.
+func TestIstiodMetricsNotServedAtTheDebugAddress(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/debug/clusterz":
+			_, _ = w.Write([]byte(`[{"id":"east","syncStatus":"synced"}]`))
+		case networkzPath:
+			_, _ = w.Write([]byte(networkzLab))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	got := Istiod(context.Background(), credFleet(nil), Options{Timeout: 5 * time.Second, NoRegistry: true}, map[string]string{"east": srv.URL})
+	if len(got) != 1 || got[0].Networkz == nil || len(got[0].Networkz.Gateways) != 2 {
+		t.Fatalf("networkz at the debug address: %+v", got)
+	}
+	if m := got[0].Metrics; m == nil || !strings.Contains(m.Error, "404") || !strings.Contains(m.Error, "monitoring port") {
+		t.Errorf("metrics at a debug address without them: %+v", m)
 	}
 }

@@ -641,7 +641,16 @@ func (w *walk) policy() Hop {
 	status := OK
 	var lines []string
 	for _, d := range w.dests {
-		pols, ok := w.in.Policies[d.Context]
+		// istiod reads Istio's configuration from its own cluster: a
+		// remote cluster's sidecars get the policies of its primary.
+		cfg := d
+		if p := primaryOf(w.f, d); p != nil {
+			cfg = p
+		}
+		pols, ok := w.in.Policies[cfg.Context]
+		if cfg != d {
+			h.Evidence = append(h.Evidence, fmt.Sprintf("%s: policies read from %s, whose istiod configures it", d.Context, cfg.Context))
+		}
 		if !ok || pols.Error != "" {
 			status = worse(status, Unknown)
 			why := "not read"
@@ -737,7 +746,7 @@ func (w *walk) locality() Hop {
 	failover := tp != nil && tp.Locality != nil && (len(tp.Locality.Failover) > 0 || len(tp.Locality.FailoverPriority) > 0)
 	outlier := tp != nil && tp.OutlierDetection
 	// Where the view sends traffic first.
-	first := "not known (istiod's view was not read)"
+	first := "" // not known: istiod's view was not read
 	if v := w.in.View; v != nil && v.Read() && len(v.Endpoints) > 0 {
 		byPri := map[uint32][]string{}
 		for _, e := range v.Endpoints {
@@ -761,6 +770,9 @@ func (w *walk) locality() Hop {
 		h.Status = Fail
 		h.Summary = fmt.Sprintf("DestinationRule %s/%s fails over by locality without outlierDetection: istiod ignores the failover and never moves traffic away from a failing locality (%s)", dr.Namespace, dr.Name, first)
 		h.Checks = []checks.ID{checks.MF5002}
+	case first == "":
+		h.Status = Unknown
+		h.Summary = "where traffic goes first is not known: istiod's view was not read"
 	case outlier:
 		h.Status = OK
 		h.Summary = "traffic goes to " + first + "; outlier detection ejects failing endpoints, so the next priority takes over"

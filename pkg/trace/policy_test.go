@@ -66,8 +66,8 @@ func TestAuthorize(t *testing.T) {
 		// cluster.local stands for the identity in every trust domain of
 		// the bundle; another trust domain stays as written.
 		{name: "an alias's principal matches the peer of the new trust domain", want: Denied, policy: "sample/deny",
-			callee: &Callee{Namespace: "sample", RootNamespace: "istio-system", TrustDomain: "new.td", Aliases: []string{"old.td"}},
-			peer:   &Peer{TrustDomain: "new.td", Namespace: "sample", ServiceAccount: "default"},
+			callee:   &Callee{Namespace: "sample", RootNamespace: "istio-system", TrustDomain: "new.td", Aliases: []string{"old.td"}},
+			peer:     &Peer{TrustDomain: "new.td", Namespace: "sample", ServiceAccount: "default"},
 			policies: []model.AuthorizationPolicy{authz("sample", "deny", "DENY", nil, from(principals("old.td/ns/sample/sa/default")))}},
 		{name: "cluster.local means the callee's own trust domain", want: Allowed,
 			callee:   &Callee{Namespace: "sample", RootNamespace: "istio-system", TrustDomain: "west.local"},

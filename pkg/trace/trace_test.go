@@ -94,10 +94,10 @@ func TestNotObservedIsUnknown(t *testing.T) {
 
 func TestFirstBrokenHop(t *testing.T) {
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(*Input)
-		hop   string
-		check checks.ID
+		hop    string
+		check  checks.ID
 	}{
 		{"no Service and no DNS proxy", func(in *Input) { in.Service, in.Port, in.View = "httpbin", 8000, nil }, HopResolve, checks.MF4014},
 		{"peer not synced", func(in *Input) { in.Fleet.Probes.Istiod[0].Clusters[1].SyncStatus = "timeout" }, HopDiscovery, checks.MF4011},

@@ -813,7 +813,7 @@ var hopChecks = map[string][]checks.ID{
 func (w *walk) cite(h *Hop) {
 	ids := hopChecks[h.Name]
 	for _, f := range w.in.Findings {
-		if !slices.Contains(ids, f.Check) || f.Severity < checks.SeverityWarning || !w.about(h.Name, f) {
+		if !slices.Contains(ids, f.Check) || f.Severity < checks.SeverityWarning || !w.about(h.Name, f) || !w.onPath(h.Name, f.Object) {
 			continue
 		}
 		h.Findings = append(h.Findings, FindingRef{Check: f.Check, Severity: f.Severity, Contexts: f.Contexts, Message: f.Message})
@@ -885,4 +885,21 @@ func (w *walk) about(hop string, f checks.Finding) bool {
 		return any(f.Contexts, src) || any(f.Contexts, dstPrimaries)
 	}
 	return false
+}
+
+// onPath reports whether the object a finding names is this call's: for
+// the hops about the service itself (resolve, proxy, locality), a finding
+// about another Service or another DestinationRule speaks of another call.
+func (w *walk) onPath(hop string, o *checks.ObjectRef) bool {
+	if o == nil || (hop != HopResolve && hop != HopProxy && hop != HopLocality) {
+		return true
+	}
+	switch o.Kind {
+	case "Service":
+		return o.Namespace == w.in.Namespace && o.Name == w.in.Service
+	case "DestinationRule":
+		dr, ok := w.destinationRule()
+		return ok && o.Namespace == dr.Namespace && o.Name == dr.Name
+	}
+	return true
 }

@@ -154,6 +154,8 @@ func TestFindingsOffThePath(t *testing.T) {
 	in.Findings = []checks.Finding{
 		{Check: checks.MF3012, Severity: checks.SeverityError, Contexts: []string{"central"}},
 		{Check: checks.MF5002, Severity: checks.SeverityError, Contexts: []string{"west"}},
+		// About east, but another service's call.
+		{Check: checks.MF4014, Severity: checks.SeverityWarning, Contexts: []string{"east"}, Object: &checks.ObjectRef{Kind: "Service", Namespace: "sample", Name: "api"}},
 	}
 	if tr := Walk(in); tr.Verdict != OK {
 		t.Errorf("verdict %s at %s from findings about other clusters", tr.Verdict, tr.FirstBroken)

@@ -621,6 +621,9 @@ func (w *walk) trust() Hop {
 		} else {
 			lines = append(lines, dp.Context+": one istiod signs both ends")
 		}
+		if dp == w.primary {
+			continue // one trust domain
+		}
 		dstTD := dID.TrustDomain
 		h.Evidence = append(h.Evidence, fmt.Sprintf("trust domains: %s %s (aliases %v), %s %s (aliases %v)", w.primary.Context, quote(srcTD), mesh.Identify(w.primary).TrustDomainAliases, dp.Context, quote(dstTD), dID.TrustDomainAliases))
 		if srcTD != dstTD && !slices.Contains(dID.TrustDomainAliases, srcTD) && !slices.Contains(mesh.Identify(w.primary).TrustDomainAliases, dstTD) {

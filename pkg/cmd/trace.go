@@ -183,7 +183,7 @@ func (o *TraceOptions) Run(ctx context.Context) error {
 		port = ports[0]
 	}
 	in := trace.Input{Fleet: f, Findings: res.Report.Findings, Trust: res.Report.Trust, Namespace: o.namespace, Service: o.service,
-		Port: port, From: o.From, FromNamespace: o.FromNamespace, ServiceAccount: o.ServiceAccount, To: o.To, NoProbes: req.NoProbes}
+		Port: port, From: o.From, FromNamespace: o.FromNamespace, ServiceAccount: o.ServiceAccount, To: o.To}
 	if o.Backend.Catalog != nil {
 		in.Catalog = o.Backend.Catalog()
 	}

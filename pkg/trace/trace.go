@@ -126,10 +126,9 @@ type Input struct {
 	// endpoints of the service).
 	To []string
 	// View is what the source's istiod sends a sidecar of FromNamespace
-	// in From for the service's port (nil: not asked).
+	// in From for the service's port (nil: not asked). With the probes
+	// off, Fleet.Probes is nil and View says why it was not asked.
 	View *model.SidecarView
-	// NoProbes: the live probes were turned off.
-	NoProbes bool
 	// Policies are the destination clusters' security policies by context
 	// (absent: not read).
 	Policies map[string]model.SecurityPolicies

@@ -74,7 +74,7 @@ func TestHealthyPath(t *testing.T) {
 // Without probes nothing istiod or a gateway would have said is OK.
 func TestNotObservedIsUnknown(t *testing.T) {
 	in := healthy(t)
-	in.Fleet.Probes, in.View, in.NoProbes = nil, &model.SidecarView{Context: "east", NotRun: "--no-probes: istiod was not asked"}, true
+	in.Fleet.Probes, in.View = nil, &model.SidecarView{Context: "east", NotRun: "--no-probes: istiod was not asked"}
 	tr := Walk(in)
 	for _, name := range []string{HopDiscovery, HopProxy, HopGateway, HopLocality} {
 		if h := hop(t, tr, name); h.Status != Unknown {

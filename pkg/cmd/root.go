@@ -72,6 +72,7 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it,
 		NewCACmd(flags, streams, backend),
 		NewFixCmd(flags, streams, backend),
 		NewEndpointsCmd(flags, streams, backend),
+		NewTraceCmd(flags, streams, backend),
 	)
 	return root
 }

@@ -131,3 +131,11 @@ func (f *Flags) restConfig(raw clientcmdapi.Config, contextName string) (*rest.C
 	cfg.UserAgent = "kubectl-meshfed"
 	return cfg, nil
 }
+
+// WithContext returns a copy of the flags that start from context, as
+// --context context would (trace starts from its --from cluster).
+func (f *Flags) WithContext(context string) *Flags {
+	c := *f
+	c.context = context
+	return &c
+}

@@ -8,10 +8,11 @@ import (
 	"testing"
 )
 
-// The pure readers of the model: the checks and the report renderers. They
-// must not link anything that dials a cluster, so that a check stays pure by
-// construction and a renderer cannot decide anything live.
-var pureReaders = []string{"./pkg/checks/...", "./pkg/render", "./pkg/topology"}
+// The pure readers of the model: the checks, the report renderers and
+// trace's hop logic. They must not link anything that dials a cluster, so
+// that a check (or a hop) stays pure by construction and a renderer cannot
+// decide anything live.
+var pureReaders = []string{"./pkg/checks/...", "./pkg/render", "./pkg/topology", "./pkg/trace"}
 
 // What they must not link: client-go's REST client and transports, the
 // port-forward and SPDY code, and the packages that fill the model.

@@ -22,24 +22,7 @@ import (
 // endpoints of a cluster reach only proxies of its own network: a caller on
 // another network is sent nothing for them.
 func podlessAcrossNetworks(f *model.Fleet) []checks.Finding {
-	type member struct {
-		c       *model.Cluster
-		network string
-	}
-	var ms []member
-	gateways := map[string][]string{} // network → gateway addresses (any cluster's, as istiod reads them)
-	for _, c := range f.Clusters {
-		id := mesh.Identify(c)
-		if id.Role != mesh.RolePrimary && id.Role != mesh.RoleRemote {
-			continue
-		}
-		ms = append(ms, member{c, id.Network})
-		for _, g := range mesh.NetworkGateways(c) {
-			for _, a := range g.Addresses {
-				gateways[g.Network] = append(gateways[g.Network], fmt.Sprintf("%s (%s in %s)", a, g.Ref(), c.Context))
-			}
-		}
-	}
+	ms, gateways := networkMembers(f)
 	var out []checks.Finding
 	for _, m := range ms {
 		if m.network == "" || len(gateways[m.network]) == 0 {
@@ -142,4 +125,30 @@ func describeAddrs(a []string) string {
 		return strings.Join(a[:5], ", ") + fmt.Sprintf(" and %d more", len(a)-5)
 	}
 	return strings.Join(a, ", ")
+}
+
+// networkMember is a primary or remote cluster with its network.
+type networkMember struct {
+	c       *model.Cluster
+	network string
+}
+
+// networkMembers returns the mesh's members, and the addresses of each
+// network's east-west gateways (any cluster's, as istiod reads them).
+func networkMembers(f *model.Fleet) ([]networkMember, map[string][]string) {
+	var ms []networkMember
+	gateways := map[string][]string{}
+	for _, c := range f.Clusters {
+		id := mesh.Identify(c)
+		if id.Role != mesh.RolePrimary && id.Role != mesh.RoleRemote {
+			continue
+		}
+		ms = append(ms, networkMember{c, id.Network})
+		for _, g := range mesh.NetworkGateways(c) {
+			for _, a := range g.Addresses {
+				gateways[g.Network] = append(gateways[g.Network], fmt.Sprintf("%s (%s in %s)", a, g.Ref(), c.Context))
+			}
+		}
+	}
+	return ms, gateways
 }

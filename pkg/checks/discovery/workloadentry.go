@@ -85,32 +85,6 @@ func selectedEntries(ms []networkMember) []entryUse {
 	return out
 }
 
-// networkMember is a primary or remote cluster with its network.
-type networkMember struct {
-	c       *model.Cluster
-	network string
-}
-
-// networkMembers returns the mesh's members, and the addresses of each
-// network's east-west gateways (any cluster's, as istiod reads them).
-func networkMembers(f *model.Fleet) ([]networkMember, map[string][]string) {
-	var ms []networkMember
-	gateways := map[string][]string{}
-	for _, c := range f.Clusters {
-		id := mesh.Identify(c)
-		if id.Role != mesh.RolePrimary && id.Role != mesh.RoleRemote {
-			continue
-		}
-		ms = append(ms, networkMember{c, id.Network})
-		for _, g := range mesh.NetworkGateways(c) {
-			for _, a := range g.Addresses {
-				gateways[g.Network] = append(gateways[g.Network], fmt.Sprintf("%s (%s in %s)", a, g.Ref(), c.Context))
-			}
-		}
-	}
-	return ms, gateways
-}
-
 // entryCallers returns the members on a network other than network (and
 // named) that define one of the Services: the sidecars that call the entry
 // through them. skipped are the primaries whose istiod does not read the

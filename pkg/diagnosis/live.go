@@ -30,7 +30,7 @@ func Live() Service {
 // mesh included, ends by now + --timeout; the probes and the AWS reads start
 // when it has ended and end by then + --probe-timeout.
 func OpenLive(req Request, reread bool) Reader {
-	l := &live{noRegistry: !judgesRegistry(req.Checks)}
+	l := &live{noRegistry: !judgesRegistry(req.Checks), forwards: probe.NewForwards()}
 	opts := fleet.Options{Timeout: req.Timeout, Deadline: time.Now().Add(req.Timeout), IstioNamespace: req.IstioNamespace, Latest: reread}
 	if !req.NoProbes {
 		// Each cluster's credential and istiod probes start as soon as
@@ -49,6 +49,10 @@ type live struct {
 	// discovery holds the probes started while the read goes on (nil
 	// with --no-probes).
 	discovery *probe.Discovery
+	// forwards are the run's port-forward connections, one per istiod pod:
+	// its clusterz and registry, read early, and the sidecar views asked
+	// after the read travel on the same one. Probe closes them.
+	forwards *probe.Forwards
 
 	probesOnce sync.Once
 	probesEnd  time.Time
@@ -84,7 +88,8 @@ func (l *live) probeDeadline(req Request) time.Time {
 // pods are reached through the API server the snapshot was read from, with
 // the user's own credentials, over the connection the read opened.
 func (l *live) probeOptions() probe.Options {
-	return probe.Options{NoRegistry: l.noRegistry, Client: func(context string) (*kube.Client, error) { return l.collector.Clients().Client(context) }}
+	return probe.Options{NoRegistry: l.noRegistry, Forwards: l.forwards,
+		Client: func(context string) (*kube.Client, error) { return l.collector.Clients().Client(context) }}
 }
 
 func (l *live) Choose(ctx context.Context, req Request) ([]checks.ContextChoice, error) {
@@ -130,6 +135,7 @@ func (l *live) Probe(ctx context.Context, f *model.Fleet, req Request) *model.Pr
 	finish(p)
 	<-asked
 	p.SidecarViews = views
+	l.forwards.Close() // every probe that forwards has ended
 	return p
 }
 

@@ -3,15 +3,10 @@ package probe
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	streamhttp "k8s.io/streaming/pkg/httpstream"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
@@ -19,48 +14,22 @@ import (
 
 // PortForwardConn opens one connection to port of a pod through the API
 // server's pods/portforward subresource (the dialer portForwardGet uses),
-// for a protocol that wants a net.Conn: gRPC to istiod's xDS port. Closing
-// it closes the forwarded stream and the tunnel. A failure the kubelet
-// reports on the error stream (nothing listening at the port) ends reads
-// with its words.
-func PortForwardConn(ctx context.Context, cl *kube.Client, namespace, pod string, port int) (net.Conn, error) {
-	dialer, err := cl.PortForwardDialer(namespace, pod)
+// for a protocol that wants a net.Conn: gRPC to istiod's xDS port. It is a
+// stream pair of the run's connection to the pod (fw; nil: one of its
+// own); closing it ends the pair. A failure the kubelet reports on the
+// error stream (nothing listening at the port) ends reads with its words.
+func PortForwardConn(ctx context.Context, fw *Forwards, cl *kube.Client, namespace, pod string, port int) (net.Conn, error) {
+	pair, err := fw.open(ctx, cl, namespace, pod, port)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := dialContext(ctx, dialer)
-	if err != nil {
-		return nil, err
-	}
-	headers := http.Header{}
-	headers.Set(corev1.StreamType, corev1.StreamTypeError)
-	headers.Set(corev1.PortHeader, strconv.Itoa(port))
-	headers.Set(corev1.PortForwardRequestIDHeader, "0")
-	errorStream, err := conn.CreateStream(headers)
-	if err != nil {
-		_ = conn.Close()
-		return nil, ctxOr(ctx, fmt.Errorf("creating the error stream: %w", err))
-	}
-	_ = errorStream.Close() // nothing is sent on it
-	fc := &forwardedConn{tunnel: conn, pod: namespace + "/" + pod, port: port, errDone: make(chan struct{})}
-	// Read the error stream before the data stream exists: the kubelet may
-	// write its reason (nothing listening) and reset the data stream before
-	// our request for it has been answered.
+	fc := &forwardedConn{pair: pair, data: pair.data, pod: namespace + "/" + pod, port: port, errDone: make(chan struct{})}
 	go func() {
 		defer close(fc.errDone)
-		b, _ := io.ReadAll(io.LimitReader(errorStream, 4096))
-		if msg := strings.TrimSpace(string(b)); msg != "" {
+		if msg := <-pair.reason; msg != "" {
 			fc.fail(msg)
 		}
 	}()
-	headers.Set(corev1.StreamType, corev1.StreamTypeData)
-	data, err := conn.CreateStream(headers)
-	if err != nil {
-		_ = conn.Close()
-		fc.waitForReason()
-		return nil, ctxOr(ctx, fc.remoteErr(fmt.Errorf("creating the data stream: %w", err)))
-	}
-	fc.setData(data)
 	return fc, nil
 }
 
@@ -68,15 +37,14 @@ func PortForwardConn(ctx context.Context, cl *kube.Client, namespace, pod string
 // supported by the stream; gRPC bounds its calls by their contexts and
 // closes the connection when done.
 type forwardedConn struct {
-	tunnel streamhttp.Connection
-	data   streamhttp.Stream
-	pod    string
-	port   int
+	pair *streamPair
+	data streamhttp.Stream
+	pod  string
+	port int
 
 	mu      sync.Mutex
 	remote  string        // what the kubelet said went wrong
 	errDone chan struct{} // closed when the error stream has ended
-	once    sync.Once
 }
 
 // errorStreamGrace is how long a read that met the end of the data stream
@@ -84,22 +52,11 @@ type forwardedConn struct {
 // it closes the data stream.
 const errorStreamGrace = time.Second
 
-func (c *forwardedConn) setData(data streamhttp.Stream) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.data = data
-	if c.remote != "" {
-		_ = data.Reset()
-	}
-}
-
 func (c *forwardedConn) fail(msg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.remote = msg
-	if c.data != nil {
-		_ = c.data.Reset()
-	}
+	_ = c.data.Reset()
 }
 
 // waitForReason gives the kubelet's reason, written as it closes the data
@@ -148,10 +105,7 @@ func (c *forwardedConn) Write(b []byte) (int, error) {
 }
 
 func (c *forwardedConn) Close() error {
-	c.once.Do(func() {
-		_ = c.data.Reset()
-		_ = c.tunnel.Close()
-	})
+	c.pair.release()
 	return nil
 }
 

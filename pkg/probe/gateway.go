@@ -60,6 +60,10 @@ type Options struct {
 	// check that judges it runs: topology, or --skip MF4020,MF4021); on
 	// a large mesh it is tens of megabytes per replica.
 	NoRegistry bool
+	// Forwards are the run's port-forward connections, one per pod, shared
+	// by every read of an istiod replica and its xDS streams (nil: each
+	// read dials its own).
+	Forwards *Forwards
 
 	// credentialCalls are the run's credential calls, shared by the
 	// probes started early and late (nil: each Credentials call has its

@@ -76,8 +76,8 @@ func Istiod(ctx context.Context, f *model.Fleet, opts Options, addresses map[str
 			v.Clusters, v.Error = readClusterz(ctx, client, t.url)
 			get = httpGetter(client, t.url)
 		default:
-			v.Clusters, v.Error = forwardClusterz(ctx, clients[v.Context], t)
-			get = forwardGetter(clients[v.Context], t)
+			v.Clusters, v.Error = forwardClusterz(ctx, opts.Forwards, clients[v.Context], t)
+			get = forwardGetter(opts.Forwards, clients[v.Context], t)
 		}
 		if v.Error == "" && !opts.NoRegistry {
 			// After clusterz, never before: a cluster istiod adds is in
@@ -206,9 +206,9 @@ func registryContext(ctx context.Context) (context.Context, context.CancelFunc) 
 }
 
 // forwardGetter reads one istiod replica through a port-forward to its pod.
-func forwardGetter(cl *kube.Client, t istiodTarget) getter {
+func forwardGetter(fw *Forwards, cl *kube.Client, t istiodTarget) getter {
 	return func(ctx context.Context, path string, read func(io.Reader) error) error {
-		return portForwardStream(ctx, cl, t.namespace, t.pod, t.port, path, read)
+		return portForwardStream(ctx, fw, cl, t.namespace, t.pod, t.port, path, read)
 	}
 }
 
@@ -223,8 +223,8 @@ func ownCluster(cs []model.IstiodCluster) string {
 	return ""
 }
 
-func forwardClusterz(ctx context.Context, cl *kube.Client, t istiodTarget) ([]model.IstiodCluster, string) {
-	b, err := portForwardGet(ctx, cl, t.namespace, t.pod, t.port, "/debug/clusterz", clusterzLimit)
+func forwardClusterz(ctx context.Context, fw *Forwards, cl *kube.Client, t istiodTarget) ([]model.IstiodCluster, string) {
+	b, err := portForwardGet(ctx, fw, cl, t.namespace, t.pod, t.port, "/debug/clusterz", clusterzLimit)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, "port-forward: no answer by the deadline"

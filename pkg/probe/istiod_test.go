@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -150,7 +151,11 @@ func TestIstiodReadsEveryReplicaThroughAPortForward(t *testing.T) {
 	// (CI runs lab packages beside this one); istiod-b hangs until it.
 	timeout := 4 * time.Second
 	start := time.Now()
-	got := Istiod(context.Background(), f, Options{Timeout: timeout, RESTConfig: func(name string) (*rest.Config, error) {
+	// The run's shared connections, as the doctor reads: a hanging or
+	// refusing replica's connection holds only its own views.
+	forwards := NewForwards()
+	defer forwards.Close()
+	got := Istiod(context.Background(), f, Options{Timeout: timeout, Forwards: forwards, RESTConfig: func(name string) (*rest.Config, error) {
 		if name != "east" {
 			return nil, errors.New("no such context")
 		}
@@ -217,5 +222,65 @@ func TestIstiodWithoutClientOrPods(t *testing.T) {
 	got = Istiod(context.Background(), f, Options{Timeout: time.Second}, nil)
 	if len(got) != 1 || !strings.Contains(got[0].NotRun, "forbidden") {
 		t.Errorf("pods not listed: %+v", got)
+	}
+}
+
+// upgrades counts the port-forward connections a kubelet was asked for,
+// per pod.
+type upgrades struct {
+	kubelet
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (u *upgrades) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !wsstream.IsWebSocketRequest(r) {
+		parts := strings.Split(r.URL.Path, "/")
+		u.mu.Lock()
+		u.n[parts[len(parts)-2]]++
+		u.mu.Unlock()
+	}
+	u.kubelet.ServeHTTP(w, r)
+}
+
+// With the run's Forwards, one replica's clusterz, registryz and
+// endpointShardz travel as three stream pairs of one port-forward
+// connection, as kubectl port-forward carries its forwarded connections;
+// without, each document dials its own.
+func TestIstiodDocumentsShareOnePortForward(t *testing.T) {
+	serve := answers(func(_ int32, r *http.Request) (int, string) {
+		switch r.URL.Path {
+		case registryzPath:
+			return 200, registryzJSON
+		case endpointShardzPath:
+			return 200, shardzJSON
+		}
+		return 200, `[{"id":"west","secretName":"istio-system/istio-remote-secret-west","syncStatus":"synced"},{"id":"east","syncStatus":"synced"}]`
+	})
+	for _, shared := range []bool{true, false} {
+		u := &upgrades{kubelet: kubelet{"istiod-a": serve, "istiod-b": serve}, n: map[string]int{}}
+		srv := httptest.NewTLSServer(u)
+		cfg := &rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
+		f := credFleet(nil)
+		f.Clusters[0].Pods = []model.Workload{istiodPod("istiod-a", nil, "Running"), istiodPod("istiod-b", nil, "Running")}
+		opts := Options{Timeout: 4 * time.Second, RESTConfig: func(string) (*rest.Config, error) { return cfg, nil }}
+		if shared {
+			opts.Forwards = NewForwards()
+		}
+		got := Istiod(context.Background(), f, opts, nil)
+		opts.Forwards.Close()
+		srv.Close()
+		for _, v := range got {
+			if !v.Read() || v.Registry == nil || v.Registry.Error != "" {
+				t.Fatalf("shared=%v: %s not read whole: %+v", shared, v.Pod, v)
+			}
+		}
+		want := map[string]int{"istiod-a": 1, "istiod-b": 1}
+		if !shared {
+			want = map[string]int{"istiod-a": 3, "istiod-b": 3}
+		}
+		if !maps.Equal(u.n, want) {
+			t.Errorf("shared=%v: port-forward connections per pod %v, want %v", shared, u.n, want)
+		}
 	}
 }

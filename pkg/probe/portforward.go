@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
+	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/portforward"
 	streamhttp "k8s.io/streaming/pkg/httpstream"
 
@@ -21,12 +19,13 @@ import (
 // server's pods/portforward subresource, the way kubectl port-forward and
 // istioctl reach istiod: WebSockets first (SPDY tunnelled over them, which
 // client-go recommends since Kubernetes 1.31), SPDY when the server cannot
-// upgrade to WebSockets. The request travels on the forwarded stream itself,
-// so no local port is opened. It returns the body of a 200 answer; every
-// step ends when ctx does, even where client-go takes no context.
-func portForwardGet(ctx context.Context, cl *kube.Client, namespace, pod string, port int, path string, limit int64) ([]byte, error) {
+// upgrade to WebSockets. The request travels on a forwarded stream of the
+// run's connection to the pod (fw; nil: one of its own), so no local port
+// is opened. It returns the body of a 200 answer; every step ends when ctx
+// does, even where client-go takes no context.
+func portForwardGet(ctx context.Context, fw *Forwards, cl *kube.Client, namespace, pod string, port int, path string, limit int64) ([]byte, error) {
 	var body []byte
-	err := portForwardStream(ctx, cl, namespace, pod, port, path, func(r io.Reader) error {
+	err := portForwardStream(ctx, fw, cl, namespace, pod, port, path, func(r io.Reader) error {
 		b, err := io.ReadAll(io.LimitReader(r, limit))
 		body = b
 		return err
@@ -37,61 +36,35 @@ func portForwardGet(ctx context.Context, cl *kube.Client, namespace, pod string,
 // portForwardStream is portForwardGet for answers too large to hold: read
 // consumes the body of a 200 answer as it arrives (istiod's registry of a
 // large mesh is tens of megabytes), and its error is the call's.
-func portForwardStream(ctx context.Context, cl *kube.Client, namespace, pod string, port int, path string, read func(io.Reader) error) error {
-	dialer, err := cl.PortForwardDialer(namespace, pod)
+func portForwardStream(ctx context.Context, fw *Forwards, cl *kube.Client, namespace, pod string, port int, path string, read func(io.Reader) error) error {
+	pair, err := fw.open(ctx, cl, namespace, pod, port)
 	if err != nil {
 		return err
 	}
-	conn, err := dialContext(ctx, dialer)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	defer pair.release()
 	// A stream that hangs (a kubelet that accepted the upgrade and went
-	// silent) ends with the connection.
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	// silent) ends with ctx; the connection stays for the other streams.
+	stop := context.AfterFunc(ctx, pair.release)
 	defer stop()
-
-	// One error stream and one data stream per forwarded connection, with
-	// the headers kubectl sends (k8s.io/api/core/v1's port-forward names).
-	headers := http.Header{}
-	headers.Set(corev1.StreamType, corev1.StreamTypeError)
-	headers.Set(corev1.PortHeader, strconv.Itoa(port))
-	headers.Set(corev1.PortForwardRequestIDHeader, "0")
-	errorStream, err := conn.CreateStream(headers)
-	if err != nil {
-		return ctxOr(ctx, fmt.Errorf("creating the error stream: %w", err))
-	}
-	_ = errorStream.Close() // nothing is sent on it
-	remoteErr := make(chan string, 1)
-	go func() {
-		b, _ := io.ReadAll(io.LimitReader(errorStream, 4096))
-		remoteErr <- strings.TrimSpace(string(b))
-	}()
-	headers.Set(corev1.StreamType, corev1.StreamTypeData)
-	data, err := conn.CreateStream(headers)
-	if err != nil {
-		return ctxOr(ctx, fmt.Errorf("creating the data stream: %w", err))
-	}
-	defer data.Reset()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost"+path, nil)
 	if err != nil {
 		return err
 	}
 	req.Close = true
-	err = exchange(req, data, read)
+	err = exchange(req, pair.data, read)
 	if err == nil {
 		return nil
 	}
 	// The kubelet says on the error stream why the pod's port did not
 	// answer (nothing listening, the pod gone); prefer its words.
-	_ = data.Reset()
+	_ = pair.data.Reset()
 	select {
-	case msg := <-remoteErr:
+	case msg := <-pair.reason:
 		if msg != "" && ctx.Err() == nil {
 			return errors.New(msg)
 		}
+	case <-time.After(errorStreamGrace):
 	case <-ctx.Done():
 	}
 	return ctxOr(ctx, err)

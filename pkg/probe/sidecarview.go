@@ -70,7 +70,7 @@ func SidecarViews(ctx context.Context, f *model.Fleet, opts Options, asks []Side
 		return out
 	}
 	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(asks), func(ctx context.Context, i int) []model.SidecarView {
-		return askSidecar(ctx, f, targets[i], planned[i])
+		return askSidecar(ctx, f, opts.Forwards, targets[i], planned[i])
 	})
 	var out []model.SidecarView
 	for i, vs := range planned {
@@ -175,7 +175,7 @@ func servingPrimary(f *model.Fleet, clusterID string) *model.Cluster {
 
 // askSidecar asks one istiod for every port of every service of one ask
 // on one stream.
-func askSidecar(ctx context.Context, f *model.Fleet, t sidecarTarget, views []model.SidecarView) []model.SidecarView {
+func askSidecar(ctx context.Context, f *model.Fleet, fw *Forwards, t sidecarTarget, views []model.SidecarView) []model.SidecarView {
 	if len(views) == 0 || views[0].NotRun != "" {
 		return views
 	}
@@ -197,7 +197,7 @@ func askSidecar(ctx context.Context, f *model.Fleet, t sidecarTarget, views []mo
 		return views
 	}
 	dial := func(ctx context.Context) (net.Conn, error) {
-		conn, err := PortForwardConn(ctx, t.istiod, t.pod.Namespace, t.pod.Name, xds.Port)
+		conn, err := PortForwardConn(ctx, fw, t.istiod, t.pod.Namespace, t.pod.Name, xds.Port)
 		forwarded.add(conn, err)
 		return conn, err
 	}

@@ -113,7 +113,10 @@ func TestSidecarViewsThroughAPortForward(t *testing.T) {
 	east := f.Clusters[0]
 	east.Pods = []model.Workload{istiodPod("istiod-a", nil, "Running")}
 	ask := SidecarAsk{Context: "east", Namespace: "sample", Services: []ServicePorts{{Service: model.Meta{Namespace: "sample", Name: "helloworld"}, Ports: []int32{5000, 5001}}}}
-	opts := Options{Timeout: 10 * time.Second, Client: func(string) (*kube.Client, error) { return cl, nil }}
+	// The run's shared connections, as the doctor asks.
+	forwards := NewForwards()
+	defer forwards.Close()
+	opts := Options{Timeout: 10 * time.Second, Forwards: forwards, Client: func(string) (*kube.Client, error) { return cl, nil }}
 	views := SidecarViews(context.Background(), f, opts, []SidecarAsk{ask})
 	if len(views) != 2 {
 		t.Fatalf("views %+v", views)

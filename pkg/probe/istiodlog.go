@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
@@ -29,22 +30,26 @@ const (
 // content. The phrases are client-go's (reflector.go's list errors, the
 // dialer's), the API server's (NotFound, Forbidden, Unauthorized), and
 // istiod's own (pkg/kube/multicluster/cluster.go: "remote cluster %s
-// failed to sync after %v"; its start's, below).
-var logCauses = []*regexp.Regexp{
-	regexp.MustCompile(`remote cluster [A-Za-z0-9._-]+ failed to sync after [0-9.a-zµ]+`),
-	// "failed to list *v1.WorkloadEntry: …" (typed informers) or
-	// "failed to list networking.istio.io/v1, Resource=workloadentries: …"
-	regexp.MustCompile(`failed to list [A-Za-z0-9.,=*/ -]{1,100}: (?:the server could not find the requested resource|Unauthorized)`),
-	regexp.MustCompile(`[a-z0-9.-]+ is forbidden: User "[A-Za-z0-9:._-]+" cannot (?:list|watch|get) resource "[a-z0-9.-]+"(?: in API group "[a-z0-9.-]*")?`),
-	regexp.MustCompile(`dial tcp [0-9A-Fa-f.:\[\]]+: (?:i/o timeout|connect: connection refused|connect: no route to host|connect: network is unreachable)`),
-	regexp.MustCompile(`lookup [A-Za-z0-9.-]+(?: on [0-9A-Fa-f.:\[\]]+)?: no such host`),
-	regexp.MustCompile(`x509: certificate signed by unknown authority|x509: certificate has expired or is not yet valid|x509: certificate is valid for [A-Za-z0-9.,: -]+, not [A-Za-z0-9.:-]+`),
-	regexp.MustCompile(`net/http: TLS handshake timeout`),
-	// istiod's start (pilot/pkg/bootstrap/server.go waitForCacheSync): the
-	// first without the second means it has not finished, and it opens its
-	// xDS and webhook ports only after (Server.Start).
-	regexp.MustCompile(`Waiting for caches to be synced|All controller caches have been synced up in [0-9.a-zµ]+`),
-}
+// failed to sync after %v"; its start's, below). Compiled on first use:
+// every command of the plugin pays for package variables at start-up, and
+// only a run that reads istiod's log needs these.
+var logCauses = sync.OnceValue(func() []*regexp.Regexp {
+	return []*regexp.Regexp{
+		regexp.MustCompile(`remote cluster [A-Za-z0-9._-]+ failed to sync after [0-9.a-zµ]+`),
+		// "failed to list *v1.WorkloadEntry: …" (typed informers) or
+		// "failed to list networking.istio.io/v1, Resource=workloadentries: …"
+		regexp.MustCompile(`failed to list [A-Za-z0-9.,=*/ -]{1,100}: (?:the server could not find the requested resource|Unauthorized)`),
+		regexp.MustCompile(`[a-z0-9.-]+ is forbidden: User "[A-Za-z0-9:._-]+" cannot (?:list|watch|get) resource "[a-z0-9.-]+"(?: in API group "[a-z0-9.-]*")?`),
+		regexp.MustCompile(`dial tcp [0-9A-Fa-f.:\[\]]+: (?:i/o timeout|connect: connection refused|connect: no route to host|connect: network is unreachable)`),
+		regexp.MustCompile(`lookup [A-Za-z0-9.-]+(?: on [0-9A-Fa-f.:\[\]]+)?: no such host`),
+		regexp.MustCompile(`x509: certificate signed by unknown authority|x509: certificate has expired or is not yet valid|x509: certificate is valid for [A-Za-z0-9.,: -]+, not [A-Za-z0-9.:-]+`),
+		regexp.MustCompile(`net/http: TLS handshake timeout`),
+		// istiod's start (pilot/pkg/bootstrap/server.go waitForCacheSync): the
+		// first without the second means it has not finished, and it opens its
+		// xDS and webhook ports only after (Server.Start).
+		regexp.MustCompile(`Waiting for caches to be synced|All controller caches have been synced up in [0-9.a-zµ]+`),
+	}
+})
 
 // LogFragments returns the fragments of log that name a cause (logCauses),
 // each once, in the order first seen; at most max of them.
@@ -55,7 +60,7 @@ func LogFragments(log []byte, max int) []string {
 	sc.Buffer(make([]byte, 64<<10), istiodLogBytes)
 	for sc.Scan() {
 		line := sc.Text()
-		for _, re := range logCauses {
+		for _, re := range logCauses() {
 			for _, m := range re.FindAllString(line, -1) {
 				if !seen[m] && len(out) < max {
 					seen[m] = true

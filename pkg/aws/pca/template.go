@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/pki"
 )
@@ -28,10 +29,12 @@ import (
 // cluster's intermediate on purpose; the CA that signs must then allow as
 // many levels more (AWS refuses a template whose path length is not below
 // its CA's).
-var subordinateName = regexp.MustCompile(`^SubordinateCACertificate_PathLen([0-3])(?:_CSRPassthrough|_APIPassthrough|_APICSRPassthrough)?/V[1-9][0-9]*$`)
+var subordinateName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^SubordinateCACertificate_PathLen([0-3])(?:_CSRPassthrough|_APIPassthrough|_APICSRPassthrough)?/V[1-9][0-9]*$`)
+})
 
 // templateARNPrefix matches a template ARN in any partition; the name follows.
-var templateARNPrefix = regexp.MustCompile(`^arn:aws[a-z-]*:acm-pca:::template/`)
+var templateARNPrefix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^arn:aws[a-z-]*:acm-pca:::template/`) })
 
 // UsableTemplates says which templates work for Istio and why, for errors.
 const UsableTemplates = "templates that make an intermediate istiod can sign with: " +
@@ -50,13 +53,13 @@ func ParseTemplate(s string) (name string, pathLen int, err error) {
 	}
 	name = s
 	if strings.HasPrefix(s, "arn:") {
-		loc := templateARNPrefix.FindStringIndex(s)
+		loc := templateARNPrefix().FindStringIndex(s)
 		if loc == nil {
 			return "", 0, fmt.Errorf("%q is not the ARN of an AWS Private CA certificate template (arn:aws:acm-pca:::template/NAME); %s", s, UsableTemplates)
 		}
 		name = s[loc[1]:]
 	}
-	m := subordinateName.FindStringSubmatch(name)
+	m := subordinateName().FindStringSubmatch(name)
 	if m == nil {
 		return "", 0, fmt.Errorf("%q is not a subordinate-CA template: %s; %s", s, notUsableBecause(name), UsableTemplates)
 	}

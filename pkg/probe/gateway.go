@@ -60,6 +60,12 @@ type Options struct {
 	// check that judges it runs: topology, or --skip MF4020,MF4021); on
 	// a large mesh it is tens of megabytes per replica.
 	NoRegistry bool
+	// NoNetworkz: istiod's list of cross-network gateways
+	// (/debug/networkz) is not read (no check that judges it runs).
+	NoNetworkz bool
+	// NoMetrics: istiod's /metrics is not read (no check that judges its
+	// sync history or rejected xDS runs).
+	NoMetrics bool
 
 	// credentialCalls are the run's credential calls, shared by the
 	// probes started early and late (nil: each Credentials call has its

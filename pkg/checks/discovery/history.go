@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
@@ -38,6 +39,18 @@ func metricsUnknown(p registryPrimary, v model.IstiodView, mk func(checks.Detail
 	}
 	fd := mk(d)
 	return &fd
+}
+
+// secretCreated is when the Secret ref ("namespace/name") of cluster c was
+// created, or nil when it was not read or its creation is unknown.
+func secretCreated(c *model.Cluster, ref string) *time.Time {
+	ns, name, _ := strings.Cut(ref, "/")
+	for i := range c.Secrets {
+		if s := &c.Secrets[i]; s.Namespace == ns && s.Name == name {
+			return s.Created
+		}
+	}
+	return nil
 }
 
 // since says when the replica started, for a message.
@@ -91,16 +104,33 @@ func pastSyncTimeouts(f *model.Fleet) []checks.Finding {
 				}
 				msg := fmt.Sprintf("istiod of %s (%s) timed out syncing cluster %q %s %s; its /debug/clusterz shows it synced now: while it was not, istiod served its proxies without that cluster's services and endpoints",
 					p.c.Context, v.Replica(), id, times(n), since(m))
-				// The counter says how often, not when: with no secret
-				// changed since istiod started (only the adds of its
-				// start), the cause is the path or the peer, and comes
-				// back; with secrets changed, the likelier story is a
-				// secret fixed since, and the finding is for the record.
+				// The counter says how often, not when. istiod starts a
+				// cluster's sync, and its one PILOT_REMOTE_CLUSTER_TIMEOUT
+				// timer, once per add or update of its secret
+				// (istio.io/istio pkg/kube/multicluster/cluster.go Run:
+				// time.AfterFunc(features.RemoteClusterTimeout, …)
+				// increments remote_cluster_sync_timeouts_total when the
+				// initial sync has not finished). So with no secret
+				// updated or deleted since istiod started, a peer timed
+				// out at most once, on its first sync; when its secret
+				// existed before istiod started, that sync was istiod's
+				// start-up (a loaded API server or machine, now over).
+				// With secrets changed, the likelier story is a secret
+				// fixed since. Either is for the record; a first sync of
+				// a peer added while istiod served that timed out, or one
+				// whose secret's age is unknown, is the path or the peer.
 				sev := checks.SeverityWarning
-				if m.SecretEvents["update"]+m.SecretEvents["delete"] > 0 {
+				changed := m.SecretEvents["update"]+m.SecretEvents["delete"] > 0
+				created := secretCreated(p.c, now.SecretName)
+				switch {
+				case changed:
 					sev = checks.SeverityInfo
 					msg += "; its remote secrets changed since it started, so the cause may be a secret fixed since (one that pointed at a dead address or carried a rejected token), and there is nothing to do"
-				} else {
+				case n == 1 && created != nil && m.Started != nil && !created.After(*m.Started):
+					sev = checks.SeverityInfo
+					ev = append(ev, fmt.Sprintf("%s: secret %s created %s, before istiod started", p.c.Context, now.SecretName, created.UTC().Format("2006-01-02 15:04:05Z")))
+					msg += "; no remote secret changed since it started and this secret existed before, so the one sync that timed out was the one of istiod's start-up (a slow API server or a loaded machine then), and there is nothing to do unless it happens at every start"
+				default:
 					msg += "; no remote secret changed since it started, so the cause was the path to the peer's API server or the peer itself, and it may come back"
 				}
 				out = append(out, checks.NewMF4045(checks.MF4045Subjects{Primary: p.c.Context, Peer: peerWithID(f, p.c.Context, id)}, checks.Details{

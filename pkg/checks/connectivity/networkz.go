@@ -9,6 +9,7 @@ import (
 	meshconfig "istio.io/api/mesh/v1alpha1"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/checks/discovery"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
@@ -166,6 +167,13 @@ func unlistedGateways(f *model.Fleet) []checks.Finding {
 			listed := v.Networkz.Gateways
 			for _, rc := range clustersRead(f, p, v) {
 				for _, m := range expectedMissing(rc, listed) {
+					if rc.c != p.c && discovery.DroppedNamespaceReported(f, p.c.Context, rc.c.Context, m.obj.Namespace) {
+						// istiod cannot list a gateway whose namespace its
+						// discoverySelectors drop in that cluster: MF4032
+						// says so, naming the selectors and the labels.
+						out = append(out, checks.ReportedUnder(checks.MF4032, p.c.Context, rc.c.Context))
+						continue
+					}
 					key := m.clusterCtx + "\x00" + m.network + "\x00" + m.obj.Namespace + "/" + m.obj.Name
 					a := byKey[key]
 					if a == nil {

@@ -9,12 +9,9 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	prommodel "github.com/prometheus/common/model"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
@@ -76,51 +73,52 @@ func readMetrics(ctx context.Context, get getter) *model.IstiodMetrics {
 	return out
 }
 
-// parseMetrics keeps the lines of the wanted families of a Prometheus text
-// exposition (at most metricsLimit bytes of it) and parses them with
-// Prometheus' own parser.
+// parseMetrics keeps the samples of the wanted families of a Prometheus
+// text exposition (at most metricsLimit bytes of it). A small reader of the
+// documented format (see parseSample) rather than Prometheus' own parser:
+// that one links its protobuf data model into the plugin, a quarter of a
+// megabyte of a release binary that has almost no room left.
 func parseMetrics(r io.Reader) (*model.IstiodMetrics, error) {
 	kept, err := filterMetrics(r)
 	if err != nil {
 		return nil, err
 	}
-	p := expfmt.NewTextParser(prommodel.LegacyValidation)
-	families, err := p.TextToMetricFamilies(bytes.NewReader(kept))
-	if err != nil {
-		return nil, fmt.Errorf("not the Prometheus text format: %w", err)
-	}
 	out := &model.IstiodMetrics{}
-	for name, fam := range families {
-		for _, m := range fam.GetMetric() {
-			v := sampleValue(m)
-			if math.IsNaN(v) {
-				continue
+	for n, line := range strings.Split(string(kept), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, lbl, v, err := parseSample(line)
+		if err != nil {
+			return nil, fmt.Errorf("not the Prometheus text format: line %d of the kept samples: %w", n+1, err)
+		}
+		if math.IsNaN(v) {
+			continue
+		}
+		switch name {
+		case metricSyncTimeouts:
+			out.SyncTimeouts = add(out.SyncTimeouts, lbl["cluster"], v)
+		case metricSecretEvents:
+			out.SecretEvents = add(out.SecretEvents, lbl["event"], v)
+		case metricXDSRejects:
+			out.XDSRejects = add(out.XDSRejects, lbl["type"], v)
+		case metricManagedClusters:
+			if lbl["cluster_type"] == "remote" {
+				out.RemoteClusters = &v
 			}
-			lbl := labelsOf(m)
-			switch name {
-			case metricSyncTimeouts:
-				out.SyncTimeouts = add(out.SyncTimeouts, lbl["cluster"], v)
-			case metricSecretEvents:
-				out.SecretEvents = add(out.SecretEvents, lbl["event"], v)
-			case metricXDSRejects:
-				out.XDSRejects = add(out.XDSRejects, lbl["type"], v)
-			case metricManagedClusters:
-				if lbl["cluster_type"] == "remote" {
-					out.RemoteClusters = &v
-				}
-			case metricStartTime:
-				if v > 0 {
-					sec, frac := math.Modf(v)
-					t := time.Unix(int64(sec), int64(frac*1e9)).UTC()
-					out.Started = &t
-				}
-			default:
-				if typ, ok := rejectGauges[name]; ok && v > 0 {
-					if len(out.Rejecting) < model.MetricsRejectingMax {
-						out.Rejecting = append(out.Rejecting, model.XDSReject{Type: typ, Node: lbl["node"], Code: lbl["err"]})
-					} else {
-						out.RejectingMore++
-					}
+		case metricStartTime:
+			if v > 0 {
+				sec, frac := math.Modf(v)
+				t := time.Unix(int64(sec), int64(frac*1e9)).UTC()
+				out.Started = &t
+			}
+		default:
+			if typ, ok := rejectGauges[name]; ok && v > 0 {
+				if len(out.Rejecting) < model.MetricsRejectingMax {
+					out.Rejecting = append(out.Rejecting, model.XDSReject{Type: typ, Node: lbl["node"], Code: lbl["err"]})
+				} else {
+					out.RejectingMore++
 				}
 			}
 		}
@@ -136,6 +134,94 @@ func parseMetrics(r io.Reader) (*model.IstiodMetrics, error) {
 		return a.Code < b.Code
 	})
 	return out, nil
+}
+
+// parseSample reads one sample line of the text exposition format
+// (https://prometheus.io/docs/instrumenting/exposition_formats/, "Text
+// format details"):
+//
+//	metric_name [ "{" label_name "=" `"` label_value `"` { "," … } [ "," ] "}" ] value [ timestamp ]
+//
+// Label values escape backslash, double quote and line feed as \\, \" and
+// \n; the value is a Go float (NaN, +Inf and -Inf included); the optional
+// timestamp is dropped (istiod writes none).
+func parseSample(line string) (name string, labels map[string]string, value float64, err error) {
+	i := strings.IndexAny(line, "{ \t")
+	if i <= 0 {
+		return "", nil, 0, fmt.Errorf("a sample without a value: %q", clip(line))
+	}
+	name, rest := line[:i], strings.TrimLeft(line[i:], " \t")
+	if strings.HasPrefix(rest, "{") {
+		labels, rest, err = parseLabels(rest[1:])
+		if err != nil {
+			return "", nil, 0, fmt.Errorf("sample %s: %w", name, err)
+		}
+	}
+	f := strings.Fields(rest)
+	if len(f) < 1 || len(f) > 2 {
+		return "", nil, 0, fmt.Errorf("sample %s: want a value and at most a timestamp, got %q", name, clip(rest))
+	}
+	value, err = strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return "", nil, 0, fmt.Errorf("sample %s: value %q is not a number", name, clip(f[0]))
+	}
+	return name, labels, value, nil
+}
+
+// parseLabels reads label pairs after a "{" up to its "}", and returns
+// what follows.
+func parseLabels(s string) (map[string]string, string, error) {
+	labels := map[string]string{}
+	for {
+		s = strings.TrimLeft(s, " \t")
+		if strings.HasPrefix(s, "}") {
+			return labels, s[1:], nil
+		}
+		eq := strings.IndexByte(s, '=')
+		if eq <= 0 {
+			return nil, "", fmt.Errorf("labels not closed by '}'")
+		}
+		key := strings.TrimSpace(s[:eq])
+		s = strings.TrimLeft(s[eq+1:], " \t")
+		if !strings.HasPrefix(s, `"`) {
+			return nil, "", fmt.Errorf("label %s: value not quoted", clip(key))
+		}
+		var v strings.Builder
+		j := 1
+		for ; j < len(s) && s[j] != '"'; j++ {
+			c := s[j]
+			if c == '\\' && j+1 < len(s) {
+				j++
+				switch s[j] {
+				case 'n':
+					c = '\n'
+				default: // \\ and \"
+					c = s[j]
+				}
+			}
+			v.WriteByte(c)
+		}
+		if j >= len(s) {
+			return nil, "", fmt.Errorf("label %s: value not closed", clip(key))
+		}
+		labels[key] = v.String()
+		s = strings.TrimLeft(s[j+1:], " \t")
+		switch {
+		case strings.HasPrefix(s, ","):
+			s = s[1:]
+		case strings.HasPrefix(s, "}"):
+		default:
+			return nil, "", fmt.Errorf("labels not closed by '}'")
+		}
+	}
+}
+
+// clip shortens what an error quotes of a line.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
 }
 
 // filterMetrics returns the lines of r (read up to metricsLimit) that
@@ -194,26 +280,6 @@ func metricName(line []byte) string {
 		return s[:i]
 	}
 	return s
-}
-
-func sampleValue(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	case m.Untyped != nil:
-		return m.Untyped.GetValue()
-	}
-	return math.NaN()
-}
-
-func labelsOf(m *dto.Metric) map[string]string {
-	out := make(map[string]string, len(m.GetLabel()))
-	for _, l := range m.GetLabel() {
-		out[l.GetName()] = l.GetValue()
-	}
-	return out
 }
 
 func add(m map[string]float64, k string, v float64) map[string]float64 {

@@ -53,7 +53,7 @@ test: lint tools build krew-check test-deps fuzz
 FUZZ_EXECS   ?= 2000
 FUZZ_TARGETS := pkg/pki:FuzzParseCertificates pkg/pki:FuzzParsePrivateKey \
                 pkg/mesh:FuzzReadCA pkg/mesh:FuzzParseEntry pkg/mesh:FuzzMeshConfig \
-                pkg/probe:FuzzParseClusterz pkg/probe:FuzzReadRegistry pkg/aws/pca:FuzzDescribeResponse pkg/aws/network:FuzzDetect
+                pkg/probe:FuzzParseClusterz pkg/probe:FuzzReadRegistry pkg/probe:FuzzParseNetworkz pkg/probe:FuzzParseMetrics pkg/aws/pca:FuzzDescribeResponse pkg/aws/network:FuzzDetect
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $$t ($(FUZZ_EXECS) inputs)"; \

@@ -139,11 +139,16 @@ func Without(fs []Finding, check string) []Finding {
 	return out
 }
 
-// Discovery keeps the discovery area's findings (MF4xxx).
+// Discovery keeps the discovery area's findings (MF4xxx) but MF4045's:
+// istiod's past sync timeouts, which the lab's istiods (with
+// PILOT_REMOTE_CLUSTER_TIMEOUT=5s) may rightly count while a loaded machine
+// starts the lab, and every fault that times a peer out leaves behind once
+// repaired. The tests of MF4045 (test/istiod history_test.go) look for it
+// against what istiod counted.
 func Discovery(fs []Finding) []Finding {
 	var out []Finding
 	for _, f := range fs {
-		if strings.HasPrefix(f.Check, "MF4") {
+		if strings.HasPrefix(f.Check, "MF4") && f.Check != "MF4045" {
 			out = append(out, f)
 		}
 	}

@@ -44,6 +44,8 @@ const (
 	MF3020 ID = "MF3020" // A headless service's pods are on another network than clusters that call it
 	MF3021 ID = "MF3021" // A DestinationRule's subsets give the east-west gateway's 15443 listener duplicate filter chains
 	MF3022 ID = "MF3022" // A cross-network gateway declared through Gateway API is ignored by istiod
+	MF3030 ID = "MF3030" // istiod does not list a network's gateway the doctor finds
+	MF3031 ID = "MF3031" // istiod hands out a gateway the doctor does not find
 	MF4001 ID = "MF4001" // A primary has no remote secret for a peer
 	MF4002 ID = "MF4002" // A remote secret istiod does not read
 	MF4003 ID = "MF4003" // A remote secret's key is the primary's own cluster ID
@@ -68,6 +70,8 @@ const (
 	MF4035 ID = "MF4035" // A peer's Istio CRD does not serve the version a primary's istiod lists
 	MF4040 ID = "MF4040" // An injection webhook calls an istiod Service that does not exist
 	MF4041 ID = "MF4041" // An injection webhook calls an ExternalName istiod Service
+	MF4045 ID = "MF4045" // istiod timed out syncing a peer since it started
+	MF4046 ID = "MF4046" // Proxies reject configuration istiod sends
 	MF4050 ID = "MF4050" // A WorkloadEntry behind a Service is not in TLS mode istio, and other networks call it
 	MF4051 ID = "MF4051" // A WorkloadEntry behind a Service names no network in a mesh of several networks
 	MF5001 ID = "MF5001" // Nodes without region or zone labels
@@ -617,6 +621,36 @@ func NewMF3022(s MF3022Subjects, d Details) Finding {
 	return b.finding(MF3022, AreaConnectivity, d)
 }
 
+// MF3030Subjects are the contexts an MF3030 finding is about, by role.
+type MF3030Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF3030 is an MF3030 finding (istiod does not list a network's gateway the doctor finds) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3030(s MF3030Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF3030, AreaConnectivity, d)
+}
+
+// MF3031Subjects are the contexts an MF3031 finding is about, by role.
+type MF3031Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF3031 is an MF3031 finding (istiod hands out a gateway the doctor does not find) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF3031(s MF3031Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF3031, AreaConnectivity, d)
+}
+
 // MF4001Subjects are the contexts an MF4001 finding is about, by role.
 type MF4001Subjects struct {
 	Primary string
@@ -965,6 +999,34 @@ func NewMF4041(s MF4041Subjects, d Details) Finding {
 	var b subjectsBuilder
 	b.add(RoleCluster, s.Cluster)
 	return b.finding(MF4041, AreaDiscovery, d)
+}
+
+// MF4045Subjects are the contexts an MF4045 finding is about, by role.
+type MF4045Subjects struct {
+	Primary string
+	Peer    string
+}
+
+// NewMF4045 is an MF4045 finding (istiod timed out syncing a peer since it started) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4045(s MF4045Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	b.add(RolePeer, s.Peer)
+	return b.finding(MF4045, AreaDiscovery, d)
+}
+
+// MF4046Subjects are the contexts an MF4046 finding is about, by role.
+type MF4046Subjects struct {
+	Primary string
+}
+
+// NewMF4046 is an MF4046 finding (Proxies reject configuration istiod sends) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF4046(s MF4046Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF4046, AreaDiscovery, d)
 }
 
 // MF4050Subjects are the contexts an MF4050 finding is about, by role.

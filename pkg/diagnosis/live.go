@@ -30,7 +30,10 @@ func Live() Service {
 // mesh included, ends by now + --timeout; the probes and the AWS reads start
 // when it has ended and end by then + --probe-timeout.
 func OpenLive(req Request, reread bool) Reader {
-	l := &live{noRegistry: !judgesRegistry(req.Checks), forwards: probe.NewForwards()}
+	l := &live{noRegistry: !judges(req.Checks, checks.MF4020, checks.MF4021),
+		noNetworkz: !judges(req.Checks, checks.MF3030, checks.MF3031),
+		noMetrics:  !judges(req.Checks, checks.MF4045, checks.MF4046),
+		forwards:   probe.NewForwards()}
 	opts := fleet.Options{Timeout: req.Timeout, Deadline: time.Now().Add(req.Timeout), IstioNamespace: req.IstioNamespace, Latest: reread}
 	if !req.NoProbes {
 		// Each cluster's credential and istiod probes start as soon as
@@ -59,16 +62,20 @@ type live struct {
 	// noRegistry: no selected check judges istiod's registry, so it is not
 	// read.
 	noRegistry bool
+	// noNetworkz, noMetrics: no selected check judges istiod's networkz
+	// (MF3030, MF3031) or its metrics (MF4045, MF4046).
+	noNetworkz, noMetrics bool
 }
 
-// judgesRegistry reports whether a check that judges istiod's registry
-// (MF4020, MF4021) is selected; a run without checks (topology) judges none.
-func judgesRegistry(sel *checks.Selection) bool {
+// judges reports whether one of the checks ids (those that judge one of
+// istiod's reads: its registry, networkz, metrics) is selected; a run
+// without checks (topology) judges none.
+func judges(sel *checks.Selection, ids ...checks.ID) bool {
 	if sel == nil {
 		return false
 	}
 	cat := checks.DefaultCatalog()
-	for _, id := range []checks.ID{checks.MF4020, checks.MF4021} {
+	for _, id := range ids {
 		if m, ok := cat.Lookup(id); ok && sel.Includes(m) {
 			return true
 		}
@@ -88,7 +95,7 @@ func (l *live) probeDeadline(req Request) time.Time {
 // pods are reached through the API server the snapshot was read from, with
 // the user's own credentials, over the connection the read opened.
 func (l *live) probeOptions() probe.Options {
-	return probe.Options{NoRegistry: l.noRegistry, Forwards: l.forwards,
+	return probe.Options{NoRegistry: l.noRegistry, NoNetworkz: l.noNetworkz, NoMetrics: l.noMetrics, Forwards: l.forwards,
 		Client: func(context string) (*kube.Client, error) { return l.collector.Clients().Client(context) }}
 }
 

@@ -22,7 +22,7 @@ func TestRegistryReadOnlyForItsChecks(t *testing.T) {
 		{"both skipped", &checks.Selection{Skip: []string{"MF4020", "MF4021"}}, false},
 		{"other checks only", &checks.Selection{Only: []string{"trust", "MF4011"}}, false},
 	} {
-		if got := judgesRegistry(tc.sel); got != tc.want {
+		if got := judges(tc.sel, checks.MF4020, checks.MF4021); got != tc.want {
 			t.Errorf("%s: reads the registry %v, want %v", tc.name, got, tc.want)
 		}
 	}

@@ -177,7 +177,12 @@ func fromConfigMap(o *corev1.ConfigMap) model.ConfigMap {
 }
 
 func fromSecret(o *corev1.Secret) model.Secret {
-	return model.Secret{Meta: meta(o.ObjectMeta), Type: string(o.Type), Data: model.SecretData(o.Data)}
+	s := model.Secret{Meta: meta(o.ObjectMeta), Type: string(o.Type), Data: model.SecretData(o.Data)}
+	if !o.CreationTimestamp.IsZero() {
+		t := o.CreationTimestamp.UTC()
+		s.Created = &t
+	}
+	return s
 }
 
 func fromWebhook(o *admissionv1.MutatingWebhookConfiguration) model.Webhook {

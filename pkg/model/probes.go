@@ -213,6 +213,13 @@ type IstiodView struct {
 	// Log is what istiod's recent log says of its remote clusters, read
 	// only when this view shows one not synced (nil otherwise).
 	Log *IstiodLog `json:"log,omitempty"`
+	// Networkz is the replica's list of cross-network gateways
+	// (/debug/networkz), read beside its registry; nil when not asked.
+	Networkz *IstiodGateways `json:"networkz,omitempty"`
+	// Metrics is what its Prometheus metrics say of its history (sync
+	// timeouts, secret events, rejected xDS), read beside its registry; nil
+	// when not asked.
+	Metrics *IstiodMetrics `json:"metrics,omitempty"`
 }
 
 // IstiodLog is the part of an istiod pod's recent log (pods/log, bounded

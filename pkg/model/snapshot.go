@@ -316,6 +316,11 @@ type Secret struct {
 	// (kubectl meshfed dump): what may be known of each value without the
 	// value (SecretFacts). A live read leaves it nil.
 	Facts map[string]SecretFacts `json:"facts,omitempty"`
+	// Created is the Secret's creationTimestamp. Kept for Secrets only: a
+	// remote secret created before istiod started was read in istiod's
+	// start-up, which is how MF4045 tells a timeout of that start from
+	// one of a peer added while istiod served.
+	Created *time.Time `json:"created,omitempty"`
 }
 
 // Webhook is a MutatingWebhookConfiguration's webhooks, reduced to where they call.

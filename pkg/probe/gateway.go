@@ -64,6 +64,12 @@ type Options struct {
 	// by every read of an istiod replica and its xDS streams (nil: each
 	// read dials its own).
 	Forwards *Forwards
+	// NoNetworkz: istiod's list of cross-network gateways
+	// (/debug/networkz) is not read (no check that judges it runs).
+	NoNetworkz bool
+	// NoMetrics: istiod's /metrics is not read (no check that judges its
+	// sync history or rejected xDS runs).
+	NoMetrics bool
 
 	// credentialCalls are the run's credential calls, shared by the
 	// probes started early and late (nil: each Credentials call has its

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
@@ -68,25 +69,37 @@ func Istiod(ctx context.Context, f *model.Fleet, opts Options, addresses map[str
 	got := fanOut(ctx, opts.Deadline, opts.Timeout, len(targets), func(ctx context.Context, i int) model.IstiodView {
 		t := targets[i]
 		v := t.view
-		var get getter
+		var get, metricsGet getter
 		switch {
 		case v.NotRun != "":
 			return v
 		case t.url != "":
 			v.Clusters, v.Error = readClusterz(ctx, client, t.url)
 			get = httpGetter(client, t.url)
+			metricsGet = get
+			if t.logPod != "" {
+				// istiod serves /metrics on its monitoring port only: an
+				// address that is its http port (8080) answers 404, and
+				// a pod of the context is asked instead.
+				metricsGet = orOn404(get, forwardGetter(opts.Forwards, clients[v.Context], istiodTarget{namespace: t.namespace, pod: t.logPod, port: t.port}))
+			}
 		default:
 			v.Clusters, v.Error = forwardClusterz(ctx, opts.Forwards, clients[v.Context], t)
 			get = forwardGetter(opts.Forwards, clients[v.Context], t)
+			metricsGet = get
 		}
-		if v.Error == "" && !opts.NoRegistry {
+		if v.Error == "" {
 			// After clusterz, never before: a cluster istiod adds is in
 			// clusterz before its registry, and one it removes leaves its
 			// registry first (pkg/kube/multicluster/secretcontroller.go:
 			// addRemoteConfig, deleteCluster), so what the registry holds
-			// beyond clusterz is stale, not a race.
+			// beyond clusterz is stale, not a race. The same holds of the
+			// gateways a cluster's registry gives networkz. The three
+			// reads (and /metrics) go concurrently, each on its own
+			// port-forward stream: the probe phase waits for the slowest
+			// of them, not their sum.
 			rctx, cancel := registryContext(ctx)
-			v.Registry = readRegistry(rctx, get, ownCluster(v.Clusters))
+			v.Registry, v.Networkz, v.Metrics = readAfterClusterz(rctx, get, metricsGet, ownCluster(v.Clusters), opts)
 			cancel()
 		}
 		// What istiod says of a cluster it has not synced is in its log.
@@ -115,6 +128,43 @@ func Istiod(ctx context.Context, f *model.Fleet, opts Options, addresses map[str
 	return out
 }
 
+// orOn404 reads with first, and with second when first's answer is 404
+// Not Found.
+func orOn404(first, second getter) getter {
+	return func(ctx context.Context, path string, read func(io.Reader) error) error {
+		err := first(ctx, path, read)
+		if err == nil || !strings.Contains(err.Error(), "404") {
+			return err
+		}
+		if err2 := second(ctx, path, read); err2 != nil {
+			return fmt.Errorf("%w; through a port-forward to an istiod pod: %w", err, err2)
+		}
+		return nil
+	}
+}
+
+// readAfterClusterz reads what opts asks of one istiod besides its
+// clusterz, concurrently: its registry, its networkz and its metrics.
+func readAfterClusterz(ctx context.Context, get, metricsGet getter, own string, opts Options) (*model.IstiodRegistry, *model.IstiodGateways, *model.IstiodMetrics) {
+	var (
+		reg  *model.IstiodRegistry
+		gws  *model.IstiodGateways
+		mets *model.IstiodMetrics
+		wg   sync.WaitGroup
+	)
+	if !opts.NoNetworkz {
+		wg.Go(func() { gws = readNetworkz(ctx, get) })
+	}
+	if !opts.NoMetrics {
+		wg.Go(func() { mets = readMetrics(ctx, metricsGet) })
+	}
+	if !opts.NoRegistry {
+		reg = readRegistry(ctx, get, own)
+	}
+	wg.Wait()
+	return reg, gws, mets
+}
+
 // planIstiod lists the istiods to ask, and the client of each context read
 // through port-forwards.
 func planIstiod(f *model.Fleet, opts Options, addresses map[string]string) ([]istiodTarget, map[string]*kube.Client) {
@@ -131,7 +181,7 @@ func planIstiod(f *model.Fleet, opts Options, addresses map[string]string) ([]is
 			if pods := istiodPods(c); len(pods) > 0 && opts.Client != nil {
 				if cl, err := opts.Client(c.Context); err == nil {
 					clients[c.Context] = cl
-					t.namespace, t.logPod, t.container = pods[0].Namespace, pods[0].Name, istiodContainer(pods[0])
+					t.namespace, t.logPod, t.container, t.port = pods[0].Namespace, pods[0].Name, istiodContainer(pods[0]), monitoringPort(pods[0])
 				}
 			}
 			out = append(out, t)

@@ -176,10 +176,15 @@ func TestIstiodReadsEveryReplicaThroughAPortForward(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	// clusterz first, then the registry's two documents (at once, so in
-	// either order), through the same port.
-	if want := []string{"15099 /debug/clusterz", "15099 /debug/endpointShardz", "15099 /debug/registryz"}; len(asked) == 0 || asked[0] != want[0] || !slices.Equal(slices.Sorted(slices.Values(asked)), want) {
-		t.Errorf("istiod-a was asked %v, want %v: on its prometheus.io/port", asked, want)
+	// clusterz first, then the registry's two documents, networkz and
+	// metrics, concurrently (so in any order), through the same port.
+	rest := slices.Clone(asked)
+	if len(rest) > 0 {
+		rest = rest[1:]
+	}
+	slices.Sort(rest)
+	if want := []string{"15099 /debug/endpointShardz", "15099 /debug/networkz", "15099 /debug/registryz", "15099 /metrics"}; len(asked) == 0 || asked[0] != "15099 /debug/clusterz" || !slices.Equal(rest, want) {
+		t.Errorf("istiod-a was asked %v, want clusterz, then %v: on its prometheus.io/port", asked, want)
 	}
 	if a.Registry == nil || a.Registry.Error != "" || a.Registry.RegistryOf("west") == nil || a.Registry.RegistryOf("west").Ready["sample/httpbin"][0] != "10.2.0.5" {
 		t.Errorf("istiod-a's registry through the port-forward: %+v", a.Registry)
@@ -243,10 +248,10 @@ func (u *upgrades) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.kubelet.ServeHTTP(w, r)
 }
 
-// With the run's Forwards, one replica's clusterz, registryz and
-// endpointShardz travel as three stream pairs of one port-forward
-// connection, as kubectl port-forward carries its forwarded connections;
-// without, each document dials its own.
+// With the run's Forwards, one replica's clusterz, registryz,
+// endpointShardz, networkz and metrics travel as five stream pairs of one
+// port-forward connection, as kubectl port-forward carries its forwarded
+// connections; without, each document dials its own.
 func TestIstiodDocumentsShareOnePortForward(t *testing.T) {
 	serve := answers(func(_ int32, r *http.Request) (int, string) {
 		switch r.URL.Path {
@@ -277,7 +282,7 @@ func TestIstiodDocumentsShareOnePortForward(t *testing.T) {
 		}
 		want := map[string]int{"istiod-a": 1, "istiod-b": 1}
 		if !shared {
-			want = map[string]int{"istiod-a": 3, "istiod-b": 3}
+			want = map[string]int{"istiod-a": 5, "istiod-b": 5}
 		}
 		if !maps.Equal(u.n, want) {
 			t.Errorf("shared=%v: port-forward connections per pod %v, want %v", shared, u.n, want)

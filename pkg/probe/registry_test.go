@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,9 +112,14 @@ func TestAddExampleKeepsTheFirstNames(t *testing.T) {
 }
 
 func TestIstiodReadsTheRegistryOnlyWhenAsked(t *testing.T) {
-	var asked []string
+	var (
+		mu    sync.Mutex
+		asked []string
+	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
 		asked = append(asked, r.URL.Path)
+		mu.Unlock()
 		switch r.URL.Path {
 		case "/debug/clusterz":
 			_, _ = w.Write([]byte(`[{"id":"east","syncStatus":"synced"}]`))
@@ -129,8 +136,19 @@ func TestIstiodReadsTheRegistryOnlyWhenAsked(t *testing.T) {
 		t.Fatalf("registry read at the debug address: %+v", got)
 	}
 	asked = nil
+	got = Istiod(context.Background(), f, Options{Timeout: 5 * time.Second, NoRegistry: true, NoNetworkz: true, NoMetrics: true}, map[string]string{"east": srv.URL})
+	if len(got) != 1 || got[0].Registry != nil || got[0].Networkz != nil || got[0].Metrics != nil || !reflect.DeepEqual(asked, []string{"/debug/clusterz"}) {
+		t.Errorf("NoRegistry, NoNetworkz, NoMetrics: asked %v, view %+v", asked, got)
+	}
+	// Without a registry, networkz and metrics are still read when asked;
+	// this server has neither (an empty answer and a 404 would be).
+	asked = nil
 	got = Istiod(context.Background(), f, Options{Timeout: 5 * time.Second, NoRegistry: true}, map[string]string{"east": srv.URL})
-	if len(got) != 1 || got[0].Registry != nil || !reflect.DeepEqual(asked, []string{"/debug/clusterz"}) {
+	slices.Sort(asked)
+	if len(got) != 1 || got[0].Registry != nil || got[0].Networkz == nil || got[0].Metrics == nil || !reflect.DeepEqual(asked, []string{"/debug/clusterz", "/debug/networkz", "/metrics"}) {
 		t.Errorf("NoRegistry: asked %v, view %+v", asked, got)
+	}
+	if e := got[0].Networkz.Error; !strings.Contains(e, "answered nothing") {
+		t.Errorf("an empty networkz answer: %q", e)
 	}
 }

@@ -157,11 +157,17 @@ func TestIstiodViewThroughPortForwardWithFaults(t *testing.T) {
 			if took := time.Since(start); took > 2*timeout+time.Second {
 				t.Errorf("doctor took %s with a node agent that %s, --timeout %s", took, mode.name, timeout)
 			}
-			var unknown, eastWest bool
+			var unknown, eastWest, rejects bool
 			for _, f := range got {
 				switch {
 				case f.Check == "MF4011" && f.Severity == "unknown" && f.Object != nil && f.Object.Kind == "Pod" && f.Object.Name == second:
 					unknown = true
+				case f.Check == "MF4046" && f.Severity == "unknown" && f.Object != nil && f.Object.Kind == "Pod" && f.Object.Name == second:
+					// As MF4020 and MF4021, MF4046 says for itself that it
+					// cannot judge the replica: its /metrics is read through
+					// the same port-forward, so the on-call engineer sees
+					// every check the dead node agent leaves undecided.
+					rejects = true
 				case f.Check == "MF4011" && f.Severity == "error" && strings.Join(f.Contexts, ",") == "east,west":
 					eastWest = true
 				case (f.Check == "MF4020" || f.Check == "MF4021") && f.Severity == "unknown" && f.Object != nil && f.Object.Name == second:
@@ -175,6 +181,9 @@ func TestIstiodViewThroughPortForwardWithFaults(t *testing.T) {
 			}
 			if !eastWest {
 				t.Errorf("the replica that answers no longer reports west not synced")
+			}
+			if !rejects {
+				t.Errorf("no unknown MF4046 for replica %s behind a node agent that %s: its rejected xDS count was not read", second, mode.name)
 			}
 		})
 	}

@@ -35,6 +35,8 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: checks.MF3020, Fn: headlessAcrossNetworks},
 		checks.Func{CheckID: checks.MF3021, Fn: duplicateSubsetChains},
 		checks.Func{CheckID: checks.MF3022, Fn: remoteGatewayIgnored},
+		checks.Func{CheckID: checks.MF3030, Fn: unlistedGateways},
+		checks.Func{CheckID: checks.MF3031, Fn: unknownGateways},
 	}
 }
 

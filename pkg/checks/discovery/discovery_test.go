@@ -223,6 +223,37 @@ func TestMF4025LeavesDiscoverySelectorsToMF4032(t *testing.T) {
 	}
 }
 
+// TestMF3030LeavesDiscoverySelectorsToMF4032: east's istiod cannot list
+// west's gateway because its discoverySelectors drop the gateway's
+// namespace in west; MF4032 says so (with the gateway), MF3030 does not
+// repeat it (test/istiod TestDiscoverySelectorsOnLiveLab).
+func TestMF3030LeavesDiscoverySelectorsToMF4032(t *testing.T) {
+	f, err := fleet.LoadDir("../all/testdata/MF3030/pass-discovery-selectors-reported-under-mf4032", "istio-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := checks.Run(f, all.Registry(), checks.Selection{Only: []string{"MF3030", "MF4032"}})
+	for _, c := range res.Checks {
+		if c.ID == "MF3030" && !slices.Equal(c.ReportedUnder, []checks.ID{"MF4032"}) {
+			t.Errorf("MF3030 reported under %v (status %s), want MF4032", c.ReportedUnder, c.Status)
+		}
+	}
+	var mf4032 int
+	for _, fd := range res.Findings {
+		if fd.Check != "MF4032" {
+			t.Errorf("finding %s beside MF4032: %s", fd.Check, fd.Message)
+			continue
+		}
+		mf4032++
+		if !strings.Contains(fd.Message, "istio-eastwestgateway") {
+			t.Errorf("MF4032 does not name the gateway it drops: %s", fd.Message)
+		}
+	}
+	if mf4032 == 0 {
+		t.Fatal("no MF4032: the dropped gateway namespace is reported by nobody")
+	}
+}
+
 // TestMF5007LeavesMissingOutlierDetectionToMF5002: istiod applies no
 // failover without outlierDetection, which MF5002 reports.
 func TestMF5007LeavesMissingOutlierDetectionToMF5002(t *testing.T) {

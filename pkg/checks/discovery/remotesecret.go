@@ -41,6 +41,8 @@ func Checks() []checks.Check {
 		checks.Func{CheckID: checks.MF4041, Fn: webhookServiceExternalName},
 		checks.Func{CheckID: checks.MF4050, Fn: entryWithoutMTLS},
 		checks.Func{CheckID: checks.MF4051, Fn: entryWithoutNetwork},
+		checks.Func{CheckID: checks.MF4045, Fn: pastSyncTimeouts},
+		checks.Func{CheckID: checks.MF4046, Fn: rejectedXDS},
 	}
 }
 

@@ -30,34 +30,64 @@ import (
 func droppedNamespaces(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range primaries(f) {
-		if p.id.Mesh == nil {
-			continue
-		}
-		sels, err := mesh.DiscoverySelectors(p.id.Mesh)
-		if err != nil || len(sels) == 0 {
-			continue // no selectors, or ones istiod cannot compile: it discovers every namespace
-		}
-		keys := mesh.RemoteSecretKeys(p.c)
-		for _, r := range f.Clusters {
-			rid := mesh.Identify(r)
-			secret, reads := keys[rid.ClusterID]
-			if r == p.c || rid.ClusterID == "" || rid.ClusterID == p.id.ClusterID || !reads {
-				continue
+		forDropped(f, p, func(r *model.Cluster, ns model.Namespace, sels []mesh.DiscoverySelector, secret string) {
+			if fd, ok := droppedNamespace(f, p, r, ns, sels, secret); ok {
+				out = append(out, fd)
 			}
-			for _, ns := range r.Namespaces {
-				if systemNamespaces[ns.Name] {
-					continue
-				}
-				if _, selected := mesh.SelectedBy(sels, ns.Labels); selected {
-					continue
-				}
-				if fd, ok := droppedNamespace(f, p, r, ns, sels, secret); ok {
-					out = append(out, fd)
-				}
-			}
-		}
+		})
 	}
 	return out
+}
+
+// forDropped calls fn for each namespace of another cluster p's istiod
+// reads that p's discoverySelectors do not select.
+func forDropped(f *model.Fleet, p primary, fn func(r *model.Cluster, ns model.Namespace, sels []mesh.DiscoverySelector, secret string)) {
+	if p.id.Mesh == nil {
+		return
+	}
+	sels, err := mesh.DiscoverySelectors(p.id.Mesh)
+	if err != nil || len(sels) == 0 {
+		return // no selectors, or ones istiod cannot compile: it discovers every namespace
+	}
+	keys := mesh.RemoteSecretKeys(p.c)
+	for _, r := range f.Clusters {
+		rid := mesh.Identify(r)
+		secret, reads := keys[rid.ClusterID]
+		if r == p.c || rid.ClusterID == "" || rid.ClusterID == p.id.ClusterID || !reads {
+			continue
+		}
+		for _, ns := range r.Namespaces {
+			if systemNamespaces[ns.Name] {
+				continue
+			}
+			if _, selected := mesh.SelectedBy(sels, ns.Labels); selected {
+				continue
+			}
+			fn(r, ns, sels, secret)
+		}
+	}
+}
+
+// DroppedNamespaceReported says whether MF4032 reports that the istiod of
+// primary (a context) drops namespace ns of cluster peer (a context): for
+// the checks whose findings would repeat that consequence (MF3030: a
+// gateway istiod cannot list because it cannot see its namespace), so they
+// leave it to MF4032 by the same criterion and the two never disagree.
+func DroppedNamespaceReported(f *model.Fleet, primaryCtx, peerCtx, ns string) bool {
+	reported := false
+	for _, p := range primaries(f) {
+		if p.c.Context != primaryCtx {
+			continue
+		}
+		forDropped(f, p, func(r *model.Cluster, n model.Namespace, sels []mesh.DiscoverySelector, secret string) {
+			if r.Context == peerCtx && n.Name == ns {
+				if _, ok := droppedNamespace(f, p, r, n, sels, secret); ok {
+					reported = true
+				}
+			}
+		})
+	}
+	return reported
 }
 
 func droppedNamespace(f *model.Fleet, p primary, r *model.Cluster, ns model.Namespace, sels []mesh.DiscoverySelector, secret string) (checks.Finding, bool) {

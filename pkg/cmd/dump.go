@@ -34,12 +34,12 @@ func NewDumpCmd(flags *kube.Flags, streams genericiooptions.IOStreams, backend B
 	o := &DumpOptions{Flags: flags, Streams: streams, Backend: backend, MeshFlags: defaultMeshFlags()}
 	c := &cobra.Command{
 		Use:   "dump -o FILE.tar.gz",
-		Short: "Write what a doctor run reads and observes to a support bundle, for doctor --from",
+		Short: "Write what a doctor run reads and observes to a support bundle, for doctor/topology/trace --bundle",
 		Long: `Read the chosen clusters and run the live probes exactly as doctor does, and write
 everything read and observed to a support bundle (a .tar.gz of one directory:
 manifest.yaml and one file per cluster, the probes' results with where they ran
-from and when). doctor --from and topology --from judge it later, anywhere,
-without reaching the clusters; several bundles (one per cluster, each dumped
+from and when). doctor --bundle, topology --bundle and trace --bundle judge
+it later, anywhere, without reaching the clusters; several bundles (one per cluster, each dumped
 where that cluster can be read) merge into one fleet.
 
 Secret values never enter a bundle: certificates are kept (public), kubeconfigs
@@ -50,7 +50,7 @@ else as its length and fingerprint only.`,
 
   # One cluster, from a host inside its VPC; merge later
   kubectl meshfed dump --contexts east -o east.tar.gz
-  kubectl meshfed doctor --from east.tar.gz --from west.tar.gz`,
+  kubectl meshfed doctor --bundle east.tar.gz --bundle west.tar.gz`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := o.Complete(); err != nil {

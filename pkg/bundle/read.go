@@ -164,7 +164,18 @@ func decodeFiles(files map[string][]byte) (*Bundle, error) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrForeign, o.name, err)
 		}
 	}
-	return &Bundle{Manifest: m, Fleet: f}, nil
+	b := &Bundle{Manifest: m, Fleet: f}
+	if _, ok := m.Files[SecurityFile]; ok {
+		var security []model.SecurityPolicies
+		if err := decode(files[SecurityFile], &security); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrForeign, SecurityFile, err)
+		}
+		b.Security = map[string]model.SecurityPolicies{}
+		for _, p := range security {
+			b.Security[p.Context] = p
+		}
+	}
+	return b, nil
 }
 
 // decode reads one JSON file strictly: a field this version does not know

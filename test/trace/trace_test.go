@@ -252,7 +252,8 @@ func TestRemoteOnlyService(t *testing.T) {
 
 func TestCutGateway(t *testing.T) {
 	l := labtest.Start(t, "gateway-refusing", 2)
-	expectBroken(t, l, "gateway", "MF3012", "helloworld.sample", "--from", "east")
+	d := expectBroken(t, l, "gateway", "MF3012", "helloworld.sample", "--from", "east")
+	t.Run("bundle", func(t *testing.T) { sameFromBundle(t, l, d, "helloworld.sample", "--from", "east") })
 }
 
 func TestDifferentRoots(t *testing.T) {
@@ -296,5 +297,6 @@ func TestFailoverWithoutOutlierDetection(t *testing.T) {
 func TestIstiodCutFromPeer(t *testing.T) {
 	l := labtest.Start(t, "cut-path", 2)
 	labtest.RequireIsolation(t, l)
-	expectBroken(t, l, "discovery", "MF4011", "helloworld.sample", "--from", "east")
+	d := expectBroken(t, l, "discovery", "MF4011", "helloworld.sample", "--from", "east")
+	t.Run("bundle", func(t *testing.T) { sameFromBundle(t, l, d, "helloworld.sample", "--from", "east") })
 }

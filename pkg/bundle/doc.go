@@ -2,7 +2,8 @@
 // doctor run read and observed (each cluster's projection, the probes'
 // results with where and when they ran, what AWS said), written as a
 // gzip-compressed tar of one directory, and read back, several at once
-// merged into one fleet, for `doctor --from` and `topology --from`.
+// merged into one fleet, for `doctor --bundle`, `topology --bundle` and
+// `trace --bundle`.
 //
 // The directory (Dir) holds:
 //
@@ -12,6 +13,8 @@
 //	probes.json            model.Probes: the live probes' results (absent with --no-probes)
 //	aws-network.json       model.AWSNetwork (absent when AWS was not read)
 //	aws-private-ca.json    model.AWSPrivateCA (absent without --pca-arn)
+//	security.json          []model.SecurityPolicies of every namespace, for trace (added within
+//	                       format 1; absent in older bundles)
 //
 // Secret values never enter a bundle: a Secret is written with its key
 // names, each value's length and fingerprint, and SecretFacts: PEM

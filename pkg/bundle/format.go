@@ -25,7 +25,13 @@ const (
 	ProbesFile       = "probes.json"
 	AWSNetworkFile   = "aws-network.json"
 	AWSPrivateCAFile = "aws-private-ca.json"
-	clustersDir      = "clusters"
+	// SecurityFile holds each cluster's AuthorizationPolicies and
+	// PeerAuthentications of every namespace (trace's policy hop). It was
+	// added within format 1: a reader that does not know it checks its
+	// checksum and leaves it, which loses nothing it could use, and a
+	// bundle without it (an older dump) has trace say "not in the bundle".
+	SecurityFile = "security.json"
+	clustersDir  = "clusters"
 )
 
 // Manifest describes a bundle.
@@ -79,4 +85,7 @@ type Bundle struct {
 	Path     string
 	Manifest Manifest
 	Fleet    *model.Fleet
+	// Security holds each cluster's security policies of every namespace,
+	// by context (nil: the bundle does not record them).
+	Security map[string]model.SecurityPolicies
 }

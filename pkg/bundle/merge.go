@@ -17,6 +17,10 @@ type Merged struct {
 	Chosen []checks.ContextChoice
 	// Offline is the report's account of the bundles.
 	Offline *checks.Offline
+	// Security holds the security policies of every namespace by context,
+	// from the bundle each cluster was taken from (absent: that bundle
+	// does not record them).
+	Security map[string]model.SecurityPolicies
 }
 
 // Merge makes one fleet of bundles, a context held by several taken from
@@ -92,6 +96,12 @@ func Merge(bs []*Bundle, now time.Time) (*Merged, error) {
 			}
 		}
 		out.Chosen = append(out.Chosen, checks.ContextChoice{Context: ctx, Reason: reason})
+		if p, ok := b.Security[ctx]; ok {
+			if out.Security == nil {
+				out.Security = map[string]model.SecurityPolicies{}
+			}
+			out.Security[ctx] = p
+		}
 	}
 	out.Fleet.Probes = mergeProbes(bs, winner)
 	out.Fleet.AWSNetwork, out.Fleet.AWSPrivateCA = newestAWS(bs)

@@ -23,7 +23,13 @@ import (
 // form, m completed with the files' list (m.ReadAt is the instant the run
 // judged at, at which the CA keys' workload certificates are issued).
 func Write(w io.Writer, f *model.Fleet, m Manifest) error {
-	files, err := Files(f, &m)
+	return WriteWith(w, f, nil, m)
+}
+
+// WriteWith is Write with the security policies read of every namespace
+// of the clusters (nil: not recorded).
+func WriteWith(w io.Writer, f *model.Fleet, security []model.SecurityPolicies, m Manifest) error {
+	files, err := filesOf(f, security, &m)
 	if err != nil {
 		return err
 	}
@@ -68,7 +74,7 @@ func fileOrder(m Manifest) []string {
 	for _, c := range m.Contexts {
 		out = append(out, c.File)
 	}
-	for _, name := range []string{ProbesFile, AWSNetworkFile, AWSPrivateCAFile} {
+	for _, name := range []string{ProbesFile, AWSNetworkFile, AWSPrivateCAFile, SecurityFile} {
 		if _, ok := m.Files[name]; ok {
 			out = append(out, name)
 		}
@@ -80,6 +86,10 @@ func fileOrder(m Manifest) []string {
 // Kind, FormatVersion, Contexts' files, IstioNamespace, Kubeconfig and
 // Files.
 func Files(f *model.Fleet, m *Manifest) (map[string][]byte, error) {
+	return filesOf(f, nil, m)
+}
+
+func filesOf(f *model.Fleet, security []model.SecurityPolicies, m *Manifest) (map[string][]byte, error) {
 	m.Kind, m.FormatVersion = Kind, FormatVersion
 	m.IstioNamespace, m.Kubeconfig = f.IstioNamespace, f.Kubeconfig
 	m.Files = map[string]string{}
@@ -122,6 +132,11 @@ func Files(f *model.Fleet, m *Manifest) (map[string][]byte, error) {
 	}
 	if f.AWSPrivateCA != nil {
 		if err := add(AWSPrivateCAFile, f.AWSPrivateCA); err != nil {
+			return nil, err
+		}
+	}
+	if security != nil {
+		if err := add(SecurityFile, security); err != nil {
 			return nil, err
 		}
 	}

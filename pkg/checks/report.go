@@ -41,7 +41,7 @@ type Report struct {
 	// primaries were read; otherwise absent.
 	Trust *model.TrustMatrix `json:"trust,omitempty"`
 	// Offline is set when the report was made from bundles (doctor
-	// --from): the live-only results in it were observed when each bundle
+	// --bundle): the live-only results in it were observed when each bundle
 	// was written, not now.
 	Offline *Offline `json:"offline,omitempty"`
 }
@@ -140,7 +140,7 @@ func (r *Report) Worst() Severity {
 }
 
 // Offline says that a report was made from support bundles (doctor
-// --from), not from the clusters: which bundle each cluster came from, how
+// --bundle), not from the clusters: which bundle each cluster came from, how
 // old each is, and that the live-only results (the probes, istiod's views)
 // are what was observed when the bundle was written.
 type Offline struct {

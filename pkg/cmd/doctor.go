@@ -25,7 +25,7 @@ type DoctorOptions struct {
 	Backend Backend
 
 	MeshFlags
-	FromFlag
+	BundleFlag
 	Output        string
 	CertWarnDays  int
 	CertErrorDays int
@@ -69,7 +69,7 @@ points at, following the mesh; it says on stderr which contexts it chose and why
   kubectl meshfed doctor --checks trust,MF1002
 
   # Offline, from support bundles written by kubectl meshfed dump
-  kubectl meshfed doctor --from east.tar.gz --from west.tar.gz`,
+  kubectl meshfed doctor --bundle east.tar.gz --bundle west.tar.gz`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := o.Complete(); err != nil {
@@ -78,7 +78,7 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			if err := o.FromFlag.Validate(func(n string) bool { return c.Flags().Changed(n) }); err != nil {
+			if err := o.BundleFlag.Validate(func(n string) bool { return c.Flags().Changed(n) }); err != nil {
 				return err
 			}
 			return o.Run(c.Context())
@@ -88,7 +88,7 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 	o.MeshFlags.AddFlags(f, "Deadline of the read: every cluster is read (following the mesh included) by the run's start + this; the probes then get --probe-timeout",
 		"Do not run live probes (TLS dials to east-west gateways, calls with remote secrets' credentials, each istiod pod's clusterz through a port-forward); only read the API servers")
 	o.MeshFlags.AddAWSFlags(f)
-	o.FromFlag.AddFlag(f)
+	o.BundleFlag.AddFlagWithFromAlias(f)
 	addOutputFlag(c, &o.Output, doctorOutputs...)
 	f.IntVar(&o.CertWarnDays, "cert-warn-days", o.CertWarnDays, "A CA certificate that expires within this many days is a warning")
 	f.IntVar(&o.CertErrorDays, "cert-error-days", o.CertErrorDays, "A CA certificate that expires within this many days is an error")
@@ -198,7 +198,7 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	req.Flags = o.Flags
 	req.CertWarnDays, req.CertErrorDays, req.Now = o.CertWarnDays, o.CertErrorDays, time.Now()
 	req.Checks, req.TrustMatrix = &o.selection, o.trustSelected()
-	backend, judgedAt, err := o.FromFlag.backend(o.Backend)
+	backend, _, judgedAt, err := o.BundleFlag.backend(o.Backend)
 	if err != nil {
 		return err
 	}

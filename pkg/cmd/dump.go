@@ -2,11 +2,13 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,7 +17,9 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/bundle"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/diagnosis"
+	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
+	"github.com/meshfed/kubectl-meshfed/pkg/model"
 )
 
 // DumpOptions are the flags of `kubectl meshfed dump`.
@@ -34,12 +38,12 @@ func NewDumpCmd(flags *kube.Flags, streams genericiooptions.IOStreams, backend B
 	o := &DumpOptions{Flags: flags, Streams: streams, Backend: backend, MeshFlags: defaultMeshFlags()}
 	c := &cobra.Command{
 		Use:   "dump -o FILE.tar.gz",
-		Short: "Write what a doctor run reads and observes to a support bundle, for doctor --from",
+		Short: "Write what a doctor run reads and observes to a support bundle, for doctor/topology/trace --bundle",
 		Long: `Read the chosen clusters and run the live probes exactly as doctor does, and write
 everything read and observed to a support bundle (a .tar.gz of one directory:
 manifest.yaml and one file per cluster, the probes' results with where they ran
-from and when). doctor --from and topology --from judge it later, anywhere,
-without reaching the clusters; several bundles (one per cluster, each dumped
+from and when). doctor --bundle, topology --bundle and trace --bundle judge
+it later, anywhere, without reaching the clusters; several bundles (one per cluster, each dumped
 where that cluster can be read) merge into one fleet.
 
 Secret values never enter a bundle: certificates are kept (public), kubeconfigs
@@ -50,7 +54,7 @@ else as its length and fingerprint only.`,
 
   # One cluster, from a host inside its VPC; merge later
   kubectl meshfed dump --contexts east -o east.tar.gz
-  kubectl meshfed doctor --from east.tar.gz --from west.tar.gz`,
+  kubectl meshfed doctor --bundle east.tar.gz --bundle west.tar.gz`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := o.Complete(); err != nil {
@@ -108,7 +112,8 @@ func (o *DumpOptions) Run(ctx context.Context) error {
 	for _, c := range res.Chosen {
 		m.Contexts = append(m.Contexts, bundle.ContextEntry{Context: c.Context, Reason: c.Reason})
 	}
-	if err := o.write(res, m); err != nil {
+	security := readAllPolicies(ctx, res, req.Timeout)
+	if err := o.write(res, security, m); err != nil {
 		return failed("writing the bundle: %v", err)
 	}
 	if o.Output != "-" {
@@ -121,16 +126,16 @@ func (o *DumpOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-func (o *DumpOptions) write(res *diagnosis.Result, m bundle.Manifest) error {
+func (o *DumpOptions) write(res *diagnosis.Result, security []model.SecurityPolicies, m bundle.Manifest) error {
 	if o.Output == "-" {
-		return bundle.Write(o.Streams.Out, res.Fleet, m)
+		return bundle.WriteWith(o.Streams.Out, res.Fleet, security, m)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(o.Output), "."+filepath.Base(o.Output)+".*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // gone once renamed
-	if err := bundle.Write(tmp, res.Fleet, m); err != nil {
+	if err := bundle.WriteWith(tmp, res.Fleet, security, m); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -138,6 +143,34 @@ func (o *DumpOptions) write(res *diagnosis.Result, m bundle.Manifest) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), o.Output)
+}
+
+// readAllPolicies reads every reachable cluster's AuthorizationPolicies
+// and PeerAuthentications of every namespace, all at once, bounded by
+// timeout: trace --bundle judges its policy hop from them. A cluster whose
+// policies cannot be read is recorded with why (trace then says unknown).
+func readAllPolicies(ctx context.Context, res *diagnosis.Result, timeout time.Duration) []model.SecurityPolicies {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	reachable := res.Fleet.Reachable()
+	out := make([]model.SecurityPolicies, len(reachable))
+	var wg sync.WaitGroup
+	for i, c := range reachable {
+		wg.Go(func() {
+			var cl *kube.Client
+			err := errors.New("no client")
+			if res.Clients != nil {
+				cl, err = res.Clients.Client(c.Context)
+			}
+			if err != nil {
+				out[i] = model.SecurityPolicies{Context: c.Context, Error: err.Error()}
+				return
+			}
+			out[i] = fleet.ReadAllSecurityPolicies(ctx, cl, c.Context)
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // flagValues records the flags that shaped what was read.

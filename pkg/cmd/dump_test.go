@@ -23,7 +23,7 @@ func TestDumpThenDoctorFrom(t *testing.T) {
 		t.Errorf("temporary files left: %v", leftovers)
 	}
 
-	r = run(t, DefaultBackend(), "doctor", "--from", path, "-o", "json", "--checks", "general")
+	r = run(t, DefaultBackend(), "doctor", "--bundle", path, "-o", "json", "--checks", "general")
 	r.expect(t, ExitOK, "")
 	var rep struct {
 		Clusters []struct{ Context string }
@@ -45,6 +45,13 @@ func TestDumpThenDoctorFrom(t *testing.T) {
 	if !strings.Contains(r.stderr, "from bundle "+path) {
 		t.Errorf("stderr does not say where the clusters came from:\n%s", r.stderr)
 	}
+	run(t, DefaultBackend(), "topology", "--bundle", path, "-o", "json").expect(t, ExitOK, "")
+	// --from FILE stays doctor's and topology's alias of --bundle.
+	alias := run(t, DefaultBackend(), "doctor", "--from", path, "-o", "json", "--checks", "general")
+	alias.expect(t, ExitOK, "")
+	if alias.stdout != r.stdout {
+		t.Errorf("doctor --from FILE differs from doctor --bundle FILE:\n%s\nwant\n%s", alias.stdout, r.stdout)
+	}
 	run(t, DefaultBackend(), "topology", "--from", path, "-o", "json").expect(t, ExitOK, "")
 
 	whole, err := os.ReadFile(path)
@@ -59,11 +66,13 @@ func TestDumpThenDoctorFrom(t *testing.T) {
 		args []string
 		err  string
 	}{
+		{[]string{"doctor", "--bundle", truncated}, "truncated or altered bundle"},
+		{[]string{"doctor", "--bundle", path, "--bundle", truncated}, truncated},
+		{[]string{"doctor", "--bundle", path, "--from", truncated}, truncated}, // one list, alias or not
 		{[]string{"doctor", "--from", truncated}, "truncated or altered bundle"},
-		{[]string{"doctor", "--from", path, "--from", truncated}, truncated},
 		{[]string{"doctor", "--from", filepath.Join(dir, "none.tar.gz")}, "no such file"},
-		{[]string{"doctor", "--from", path, "--contexts", "east"}, "--contexts cannot be used with --from"},
-		{[]string{"topology", "--from", truncated}, "truncated or altered bundle"},
+		{[]string{"doctor", "--from", path, "--contexts", "east"}, "--contexts cannot be used with --bundle"},
+		{[]string{"topology", "--bundle", truncated}, "truncated or altered bundle"},
 		{[]string{"dump"}, "-o FILE is required"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -22,7 +22,7 @@ type TopologyOptions struct {
 	Backend Backend
 
 	MeshFlags
-	FromFlag
+	BundleFlag
 	Output string
 }
 
@@ -42,7 +42,7 @@ Contexts are chosen as doctor chooses them.`,
 		Example: `  kubectl meshfed topology
   kubectl meshfed topology --contexts east,west -o json
   kubectl meshfed topology -o dot | dot -Tsvg > mesh.svg
-  kubectl meshfed topology --from mesh.tar.gz`,
+  kubectl meshfed topology --bundle mesh.tar.gz`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := o.Complete(); err != nil {
@@ -51,7 +51,7 @@ Contexts are chosen as doctor chooses them.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			if err := o.FromFlag.Validate(func(n string) bool { return c.Flags().Changed(n) }); err != nil {
+			if err := o.BundleFlag.Validate(func(n string) bool { return c.Flags().Changed(n) }); err != nil {
 				return err
 			}
 			return o.Run(c.Context())
@@ -60,7 +60,7 @@ Contexts are chosen as doctor chooses them.`,
 	f := c.Flags()
 	o.MeshFlags.AddFlags(f, "Deadline of the read: every cluster is read (following the mesh included) by the run's start + this; the probes then get --probe-timeout",
 		"Do not run live probes (east-west gateway dials, remote credentials, istiod's view); only read the API servers")
-	o.FromFlag.AddFlag(f)
+	o.BundleFlag.AddFlagWithFromAlias(f)
 	addOutputFlag(c, &o.Output, outputText, outputJSON, outputDOT)
 	return c
 }
@@ -90,7 +90,7 @@ func (o *TopologyOptions) Run(ctx context.Context) error {
 	}
 	req := o.MeshFlags.Target()
 	req.Flags = o.Flags
-	backend, _, err := o.FromFlag.backend(o.Backend)
+	backend, _, _, err := o.BundleFlag.backend(o.Backend)
 	if err != nil {
 		return err
 	}

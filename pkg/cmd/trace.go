@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ type TraceOptions struct {
 	Backend Backend
 
 	MeshFlags
+	BundleFlag
 	Output         string
 	From           string
 	FromNamespace  string
@@ -44,7 +46,7 @@ type TraceOptions struct {
 func NewTraceCmd(flags *kube.Flags, streams genericiooptions.IOStreams, backend Backend) *cobra.Command {
 	o := &TraceOptions{Flags: flags, Streams: streams, Backend: backend, MeshFlags: defaultMeshFlags(), Output: outputText}
 	c := &cobra.Command{
-		Use:   "trace SERVICE.NAMESPACE[:PORT] --from CONTEXT",
+		Use:   "trace SERVICE.NAMESPACE[:PORT] --from CONTEXT [--bundle FILE]...",
 		Short: "Walk one call to a service hop by hop and say where it breaks",
 		Long: `Walk a call from a workload of one cluster (--from, in --from-namespace) to a
 service of the mesh, hop by hop, and stop the verdict at the first broken one:
@@ -66,10 +68,19 @@ The mesh is read as doctor reads it (following the remote secrets from
 --from), and each hop carries the doctor's findings about it. A hop that
 was not observed (--no-probes, istiod not answering) is "?", never ✓.
 
+With --bundle (kubectl meshfed dump), the call is walked over what the
+bundle recorded instead: its clusters, probe results, istiod's views and
+security policies, marked "from the bundle, observed at T". What istiod
+sends the sidecar is in a bundle only for the services its doctor run
+asked about; a hop the bundle cannot judge is "?" (not in the bundle).
+
 Exit codes: 0 the call's path works, 2 a hop fails, 3 a hop could not be
 observed (and none before it fails), or the tool could not do its job.`,
 		Example: `  kubectl meshfed trace helloworld.sample --from east
-  kubectl meshfed trace httpbin.sample:8000 --from ml --from-namespace jobs --to api -o json`,
+  kubectl meshfed trace httpbin.sample:8000 --from ml --from-namespace jobs --to api -o json
+
+  # Offline, from a support bundle written by kubectl meshfed dump
+  kubectl meshfed trace helloworld.sample --from east --bundle mesh.tar.gz`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
@@ -78,13 +89,17 @@ observed (and none before it fails), or the tool could not do its job.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
+			if err := o.BundleFlag.Validate(func(n string) bool { return c.Flags().Changed(n) }); err != nil {
+				return err
+			}
 			return o.Run(c.Context())
 		},
 	}
 	f := c.Flags()
 	o.MeshFlags.AddFlags(f, "Deadline of the read: every cluster is read (following the mesh included) by the run's start + this; the probes then get --probe-timeout",
 		"Do not run live probes or ask istiod (the hops that need them are then '?'); only read the API servers")
-	f.StringVar(&o.From, "from", "", "Context of the cluster the call starts in (default: --context, else the current context)")
+	f.StringVar(&o.From, "from", "", "Context of the cluster the call starts in (default: --context, else the current context; with --bundle, the first context of the bundle)")
+	o.BundleFlag.AddFlag(f)
 	f.StringVar(&o.FromNamespace, "from-namespace", "", "Namespace of the calling workload (default: the service's)")
 	f.StringVar(&o.ServiceAccount, "from-service-account", "", "Service account of the calling workload (default: that of a pod of --from-namespace, else default)")
 	f.StringSliceVar(&o.To, "to", nil, "Destination clusters to judge, comma-separated (default: every cluster with ready endpoints of the service)")
@@ -117,7 +132,7 @@ func (o *TraceOptions) Complete(args []string) error {
 	if o.From == "" {
 		o.From = o.Flags.Context()
 	}
-	if o.From == "" {
+	if o.From == "" && len(o.Bundles) == 0 {
 		raw, err := o.Flags.RawConfig()
 		if err != nil {
 			return failed("reading the kubeconfig: %v", err)
@@ -132,7 +147,7 @@ func (o *TraceOptions) Validate() error {
 	if err := validateOutput(o.Output, outputText, outputJSON, outputYAML); err != nil {
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
-	if o.From == "" {
+	if o.From == "" && len(o.Bundles) == 0 {
 		return failed("no cluster to start from: name one with --from")
 	}
 	for _, n := range []string{o.service, o.namespace, o.FromNamespace} {
@@ -153,11 +168,21 @@ func (o *TraceOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	backend, offline, judgedAt, err := o.BundleFlag.backend(o.Backend)
+	if err != nil {
+		return err
+	}
+	if offline != nil && o.From == "" && len(offline.Chosen) > 0 {
+		o.From = offline.Chosen[0].Context // where its dump started
+	}
 	req := o.MeshFlags.Target()
 	req.Flags = o.Flags.WithContext(o.From) // follow the mesh from the source
 	req.Now = time.Now()
+	if !judgedAt.IsZero() {
+		req.Now = judgedAt // as the run that wrote the bundle judged
+	}
 	req.Checks, req.TrustMatrix = &checks.Selection{}, true
-	res, err := diagnose(ctx, o.Streams, o.Backend, req)
+	res, err := diagnose(ctx, o.Streams, backend, req)
 	if err != nil {
 		return err
 	}
@@ -193,10 +218,16 @@ func (o *TraceOptions) Run(ctx context.Context) error {
 		}
 		return res.Clients.Client(context)
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { in.View = o.sidecarView(ctx, f, req, port, client) })
-	wg.Go(func() { in.Policies = o.readPolicies(ctx, f, req, client) })
-	wg.Wait()
+	if offline != nil {
+		in.Offline = res.Report.Offline
+		in.View = o.recordedView(f, req, port)
+		in.Policies = o.recordedPolicies(f, offline.Security)
+	} else {
+		var wg sync.WaitGroup
+		wg.Go(func() { in.View = o.sidecarView(ctx, f, req, port, client) })
+		wg.Go(func() { in.Policies = o.readPolicies(ctx, f, req, client) })
+		wg.Wait()
+	}
 
 	t := trace.Walk(in)
 	w := o.Streams.Out
@@ -245,6 +276,60 @@ func (o *TraceOptions) sidecarView(ctx context.Context, f *model.Fleet, req Targ
 	return nil
 }
 
+// recordedView is the view the bundle's run was sent for a sidecar of
+// --from-namespace in --from for the service's port: the doctor's asks
+// (probe.DoctorAsks) cover a few services only, so any other is "not in
+// the bundle" (unknown, never judged).
+func (o *TraceOptions) recordedView(f *model.Fleet, req Target, port int32) *model.SidecarView {
+	host := o.service + "." + o.namespace + ".svc.cluster.local"
+	if req.NoProbes || f.Probes == nil {
+		return &model.SidecarView{Context: o.From, Namespace: o.FromNamespace, Service: host, Port: port,
+			NotRun: "not in the bundle: it holds no probe results (dumped with --no-probes, or --no-probes given)"}
+	}
+	for _, v := range f.Probes.SidecarViews {
+		if v.Context == o.From && v.Namespace == o.FromNamespace && v.Service == host && v.Port == port {
+			return &v
+		}
+	}
+	return &model.SidecarView{Context: o.From, Namespace: o.FromNamespace, Service: host, Port: port,
+		NotRun: fmt.Sprintf("not in the bundle: its run did not ask istiod what a sidecar of %s in %s is sent for %s:%d (the doctor asks about a few services only; trace it live)", o.FromNamespace, o.From, host, port)}
+}
+
+// recordedPolicies narrows the bundle's security policies of every
+// namespace to those a live trace reads (policyNamespaces); a cluster the
+// bundle holds none for is "not in the bundle" (its policy hop unknown).
+func (o *TraceOptions) recordedPolicies(f *model.Fleet, security map[string]model.SecurityPolicies) map[string]model.SecurityPolicies {
+	out := map[string]model.SecurityPolicies{}
+	for _, c := range f.Reachable() {
+		if len(o.To) > 0 && !slices.Contains(o.To, c.Context) {
+			continue
+		}
+		namespaces := o.policyNamespaces(c)
+		p, ok := security[c.Context]
+		if !ok {
+			out[c.Context] = model.SecurityPolicies{Context: c.Context, Namespaces: namespaces,
+				Error: "not in the bundle (written by a kubectl-meshfed that did not record security policies)"}
+			continue
+		}
+		out[c.Context] = p.In(namespaces)
+	}
+	return out
+}
+
+// policyNamespaces are the namespaces whose policies bind to a call of
+// the service in c: the service's and the root namespace.
+func (o *TraceOptions) policyNamespaces(c *model.Cluster) []string {
+	namespaces := []string{o.namespace}
+	root := c.IstioNamespace
+	if id := mesh.Identify(c); id.Mesh != nil && id.Mesh.GetRootNamespace() != "" {
+		root = id.Mesh.GetRootNamespace()
+	}
+	if root != o.namespace {
+		namespaces = append(namespaces, root)
+	}
+	return namespaces
+}
+
 // readPolicies reads the security policies of the service's namespace and
 // the root namespace in every cluster that could be a destination, all at
 // once, each bounded by --timeout.
@@ -259,14 +344,7 @@ func (o *TraceOptions) readPolicies(ctx context.Context, f *model.Fleet, req Tar
 			continue
 		}
 		wg.Go(func() {
-			namespaces := []string{o.namespace}
-			root := c.IstioNamespace
-			if id := mesh.Identify(c); id.Mesh != nil && id.Mesh.GetRootNamespace() != "" {
-				root = id.Mesh.GetRootNamespace()
-			}
-			if root != o.namespace {
-				namespaces = append(namespaces, root)
-			}
+			namespaces := o.policyNamespaces(c)
 			var p model.SecurityPolicies
 			if cl, err := client(c.Context); err != nil {
 				p = model.SecurityPolicies{Context: c.Context, Namespaces: namespaces, Error: err.Error()}

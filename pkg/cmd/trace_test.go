@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -61,4 +62,45 @@ func TestTraceCommand(t *testing.T) {
 	run(t, b, "trace", "nothere.sample", "--from", "east").expect(t, ExitFailed, "no cluster read has a Service sample/nothere")
 	run(t, b, "trace", "helloworld.sample", "--from", "east", "--contexts", "west").expect(t, ExitFailed, "--contexts must include --from")
 	run(t, b, "trace", "helloworld.sample", "--from", "east", "-o", "sarif").expect(t, ExitFailed, "")
+}
+
+// TestTraceFromBundle: trace --bundle walks the call over a dump, says so,
+// and what the bundle does not hold (here istiod's answer for this
+// sidecar, and policies the fake dump could not read) is unknown, never
+// OK. Flags that choose or read clusters are refused with --bundle.
+func TestTraceFromBundle(t *testing.T) {
+	m := &fakeMesh{t: t}
+	m.cluster("east", nil)
+	m.cluster("west", nil)
+	for _, c := range m.clusters {
+		c.IstioNamespace = "istio-system"
+		c.Services = []model.Service{{Meta: model.Meta{Namespace: "sample", Name: "helloworld"}, Ports: []model.ServicePort{{Port: 5000}}}}
+	}
+	path := filepath.Join(t.TempDir(), "mesh.tar.gz")
+	run(t, m.backend(), "dump", "--contexts", "east,west", "-o", path).expect(t, ExitOK, "")
+
+	r := run(t, DefaultBackend(), "trace", "helloworld.sample", "--from", "west", "--bundle", path, "-o", "json")
+	if r.code == ExitOK {
+		t.Errorf("exit 0 with hops not observed")
+	}
+	var doc trace.Trace
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, r.stdout)
+	}
+	if doc.From != "west" || doc.Offline == nil || len(doc.Offline.Bundles) != 1 || doc.Offline.Bundles[0].File != path {
+		t.Errorf("from %s, offline %+v; want west, from %s", doc.From, doc.Offline, path)
+	}
+	for _, h := range doc.Hops {
+		if h.Name == trace.HopProxy && (h.Status != trace.Unknown || !strings.Contains(h.Summary, "not in the bundle")) {
+			t.Errorf("hop proxy: %s %q, want unknown, not in the bundle", h.Status, h.Summary)
+		}
+		if h.Status == trace.OK && (h.Name == trace.HopProxy || h.Name == trace.HopPolicy) {
+			t.Errorf("hop %s is OK without its observation", h.Name)
+		}
+	}
+	text := run(t, DefaultBackend(), "trace", "helloworld.sample", "--bundle", path)
+	if !strings.Contains(text.stdout, "trace helloworld.sample.svc.cluster.local:5000 from east") || !strings.Contains(text.stdout, "from bundle: "+path) {
+		t.Errorf("text without --from starts from the bundle's first context and names the bundle:\n%s", text.stdout)
+	}
+	run(t, DefaultBackend(), "trace", "helloworld.sample", "--from", "east", "--bundle", path, "--timeout", "1s").expect(t, ExitFailed, "--timeout cannot be used with --bundle")
 }

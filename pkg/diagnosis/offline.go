@@ -9,7 +9,7 @@ import (
 )
 
 // FromBundles is the service that judges what bundles recorded (doctor
-// --from, topology --from) instead of reading clusters: the same checks
+// --bundle, topology --bundle, trace --bundle) instead of reading clusters: the same checks
 // and report as the live runs that wrote them, with nothing read or probed
 // now.
 func FromBundles(m *bundle.Merged) Service {

@@ -32,7 +32,7 @@ func ReadSecurityPolicies(ctx context.Context, c *kube.Client, context string, n
 			if apierrors.IsNotFound(err) {
 				continue // security.istio.io not served: no policy binds
 			}
-			out.Error = fmt.Sprintf("listing AuthorizationPolicies in %s: %v", ns, err)
+			out.Error = fmt.Sprintf("listing AuthorizationPolicies in %s: %v", nsName(ns), err)
 			return out
 		}
 		for i := range authz.Items {
@@ -43,7 +43,7 @@ func ReadSecurityPolicies(ctx context.Context, c *kube.Client, context string, n
 			if apierrors.IsNotFound(err) {
 				continue
 			}
-			out.Error = fmt.Sprintf("listing PeerAuthentications in %s: %v", ns, err)
+			out.Error = fmt.Sprintf("listing PeerAuthentications in %s: %v", nsName(ns), err)
 			return out
 		}
 		for i := range peers.Items {
@@ -53,8 +53,25 @@ func ReadSecurityPolicies(ctx context.Context, c *kube.Client, context string, n
 	return out
 }
 
+// ReadAllSecurityPolicies reads the AuthorizationPolicies and
+// PeerAuthentications of every namespace of one cluster (one LIST per
+// kind): what dump records, so that trace --bundle can narrow them to the
+// namespaces a live trace reads (model.SecurityPolicies.In).
+func ReadAllSecurityPolicies(ctx context.Context, c *kube.Client, context string) model.SecurityPolicies {
+	out := ReadSecurityPolicies(ctx, c, context, []string{allNamespaces})
+	out.Namespaces = nil
+	return out
+}
+
+// allNamespaces, as a namespace of listJSON, lists across namespaces.
+const allNamespaces = ""
+
 func listJSON(ctx context.Context, c *kube.Client, ns, resource string, into any) error {
-	b, err := c.Raw(ctx, securityAPI, "namespaces", ns, resource)
+	path := []string{securityAPI, "namespaces", ns, resource}
+	if ns == allNamespaces {
+		path = []string{securityAPI, resource}
+	}
+	b, err := c.Raw(ctx, path...)
 	if err != nil {
 		return err
 	}
@@ -194,4 +211,11 @@ func (l peerList) modelOf(i int) model.PeerAuthentication {
 		out.PortModes[uint32(n)] = m.Mode
 	}
 	return out
+}
+
+func nsName(ns string) string {
+	if ns == allNamespaces {
+		return "every namespace"
+	}
+	return ns
 }

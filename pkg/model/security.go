@@ -7,7 +7,8 @@ package model
 // doctor does not read them.
 type SecurityPolicies struct {
 	Context string `json:"context"`
-	// Namespaces are the namespaces read.
+	// Namespaces are the namespaces read (nil: every namespace, as a
+	// bundle records them).
 	Namespaces []string `json:"namespaces"`
 	// Error says why they could not be read (then neither list is known).
 	Error                 string                `json:"error,omitempty"`
@@ -62,4 +63,27 @@ type PeerAuthentication struct {
 	Mode string `json:"mode,omitempty"`
 	// PortModes is spec.portLevelMtls: target port → mode.
 	PortModes map[uint32]string `json:"portModes,omitempty"`
+}
+
+// In is p narrowed to the policies of namespaces, in their order, as if
+// only they had been read: a bundle records every namespace, a trace reads
+// the destination's and the root namespace.
+func (p SecurityPolicies) In(namespaces []string) SecurityPolicies {
+	out := SecurityPolicies{Context: p.Context, Namespaces: namespaces, Error: p.Error}
+	if p.Error != "" {
+		return out
+	}
+	for _, ns := range namespaces {
+		for _, a := range p.AuthorizationPolicies {
+			if a.Namespace == ns {
+				out.AuthorizationPolicies = append(out.AuthorizationPolicies, a)
+			}
+		}
+		for _, pa := range p.PeerAuthentications {
+			if pa.Namespace == ns {
+				out.PeerAuthentications = append(out.PeerAuthentications, pa)
+			}
+		}
+	}
+	return out
 }

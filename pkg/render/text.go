@@ -83,7 +83,7 @@ func (t *textReport) clusters() {
 // unreadMembers lists the clusters of the mesh the read ones point at that
 // were not read, with the context that would read each: a report over part
 // of a mesh says so, and what to add, before any finding is read.
-// offline opens a report made from bundles (doctor --from) with where each
+// offline opens a report made from bundles (doctor --bundle) with where each
 // cluster came from and how old each bundle is, so that nobody mistakes it
 // for a live reading, and says that the live-only results are as observed
 // then.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/trace"
 )
@@ -17,6 +18,13 @@ func TraceText(w io.Writer, t trace.Trace, st Styles) error {
 	fmt.Fprintf(&b, "%s %s:%d from %s (namespace %s, as %s)\n", st.Heading.Render("trace"), t.Host, t.Port, t.From, t.FromNamespace, t.Identity)
 	if len(t.To) > 0 {
 		fmt.Fprintf(&b, "  %s %s\n", st.Faint.Render("destinations:"), strings.Join(t.To, ", "))
+	}
+	if o := t.Offline; o != nil {
+		// Never to be mistaken for a live reading: which bundles, how old.
+		for _, bu := range o.Bundles {
+			fmt.Fprintf(&b, "  %s %s, read %s (%s ago)\n", st.Faint.Render("from bundle:"), bu.File, bu.ReadAt.UTC().Format(time.RFC3339), bu.Age)
+		}
+		fmt.Fprintf(&b, "  %s\n", st.Faint.Render("live results: "+o.LiveResults))
 	}
 	width := 0
 	for _, h := range t.Hops {

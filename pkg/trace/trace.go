@@ -98,6 +98,10 @@ type Trace struct {
 	To []string `json:"to"`
 	// ProbedFrom says where the live probes ran ("" with --no-probes).
 	ProbedFrom string `json:"probedFrom,omitempty"`
+	// Offline says which bundles the walk read and how old each is, and
+	// that the live-only results are as observed when each was written
+	// (trace --bundle; absent for a live trace).
+	Offline *checks.Offline `json:"offline,omitempty"`
 	// Verdict is the first failing hop's status (Fail), else Unknown when
 	// a hop could not be observed, else Warn or OK. FirstBroken names the
 	// first hop that fails, or else the first that could not be told.
@@ -132,6 +136,9 @@ type Input struct {
 	// Policies are the destination clusters' security policies by context
 	// (absent: not read).
 	Policies map[string]model.SecurityPolicies
+	// Offline is set when the walk is over bundles (trace --bundle): the
+	// trace then carries it, as doctor's report does.
+	Offline *checks.Offline
 }
 
 // walk holds what every hop needs.
@@ -151,7 +158,7 @@ type walk struct {
 func Walk(in Input) Trace {
 	w := &walk{in: in, f: in.Fleet, host: in.Service + "." + in.Namespace + ".svc.cluster.local"}
 	t := Trace{APIVersion: "meshfed.dev/v1alpha1", Kind: "Trace", Service: in.Namespace + "/" + in.Service, Host: w.host,
-		Port: in.Port, From: in.From, FromNamespace: in.FromNamespace, To: []string{}}
+		Port: in.Port, From: in.From, FromNamespace: in.FromNamespace, To: []string{}, Offline: in.Offline}
 	if in.Fleet.Probes != nil {
 		t.ProbedFrom = in.Fleet.Probes.From
 	}

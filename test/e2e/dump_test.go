@@ -174,7 +174,7 @@ func decompressed(t *testing.T, path string) []byte {
 	return b
 }
 
-// doctor --from a bundle gives the report the live doctor gives on the same
+// doctor --bundle gives the report the live doctor gives on the same
 // lab: the same findings, check results and trust matrix, on a healthy mesh
 // and two broken ones; the live-only results are marked as observed when
 // the bundle was written. Bad bundles fail with exit 3 and no report.
@@ -191,7 +191,7 @@ func TestDoctorFromBundleIsTheLiveReport(t *testing.T) {
 				t.Fatalf("dump: exit %d\n%s", code, stderr)
 			}
 			liveOut, _, liveCode := labtest.Run(t, l, "doctor", "--contexts", contexts, "-o", "json")
-			fromOut, stderr, fromCode := labtest.Run(t, l, "doctor", "--from", path, "-o", "json")
+			fromOut, stderr, fromCode := labtest.Run(t, l, "doctor", "--bundle", path, "-o", "json")
 			requireSchema(t, fromOut)
 			// Not a comparison of two empty reports: the planted fault is
 			// found, and the trust matrix issued leaves (from the bundle,
@@ -234,11 +234,12 @@ func TestDoctorFromBundleIsTheLiveReport(t *testing.T) {
 			if !strings.Contains(marked.Reachability.From, "from the bundle, observed at") {
 				t.Errorf("reachability from %q: not marked as observed when the bundle was written", marked.Reachability.From)
 			}
+			// --from FILE, the alias of --bundle, reads the same bundle.
 			text, _, _ := labtest.Run(t, l, "doctor", "--from", path)
 			if !strings.Contains(text, "From bundles") || !strings.Contains(text, "from the bundle, observed at") {
 				t.Errorf("text report does not say it comes from a bundle:\n%s", text)
 			}
-			topo, _, code := labtest.Run(t, l, "topology", "--from", path, "-o", "json")
+			topo, _, code := labtest.Run(t, l, "topology", "--bundle", path, "-o", "json")
 			liveTopo, _, _ := labtest.Run(t, l, "topology", "--contexts", contexts, "-o", "json")
 			if code != 0 || !reflect.DeepEqual(networks(t, topo), networks(t, liveTopo)) {
 				t.Errorf("topology --from: exit %d, %s; live: %s", code, networks(t, topo), networks(t, liveTopo))
@@ -254,7 +255,7 @@ func TestDoctorFromBundleIsTheLiveReport(t *testing.T) {
 				if _, stderr, code := labtest.Run(t, l, "dump", "--contexts", c, "-o", p); code != 0 {
 					t.Fatalf("dump --contexts %s: exit %d\n%s", c, code, stderr)
 				}
-				args = append(args, "--from", p)
+				args = append(args, "--bundle", p)
 			}
 			out, stderr, code := labtest.Run(t, l, append([]string{"doctor", "-o", "json"}, args...)...)
 			r := parseReport(t, out)
@@ -268,7 +269,7 @@ func TestDoctorFromBundleIsTheLiveReport(t *testing.T) {
 			}
 			// The whole mesh's bundle is newer than neither: the one-cluster
 			// bundles, newer, win over it, and that is said.
-			_, stderr, _ = labtest.Run(t, l, append([]string{"doctor", "--from", path}, args...)...)
+			_, stderr, _ = labtest.Run(t, l, append([]string{"doctor", "--bundle", path}, args...)...)
 			if !strings.Contains(stderr, "holds an older reading of it") {
 				t.Errorf("a cluster in two bundles: stderr does not say the newer reading is used:\n%s", stderr)
 			}
@@ -287,7 +288,7 @@ func TestDoctorFromBundleIsTheLiveReport(t *testing.T) {
 				if err := os.WriteFile(p, b, 0o600); err != nil {
 					t.Fatal(err)
 				}
-				out, stderr, code := labtest.Run(t, l, "doctor", "--from", path, "--from", p)
+				out, stderr, code := labtest.Run(t, l, "doctor", "--bundle", path, "--bundle", p)
 				if code != 3 || out != "" || !strings.Contains(stderr, p) {
 					t.Errorf("doctor --from %s: exit %d, stdout %q, stderr %q; want 3, nothing on stdout, the file named", name, code, out, stderr)
 				}

@@ -7,6 +7,7 @@ package trace
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,10 +24,17 @@ func TestMain(m *testing.M) {
 
 // doc is the part of `trace -o json` the tests read.
 type doc struct {
-	Identity    string   `json:"identity"`
-	To          []string `json:"to"`
-	Verdict     string   `json:"verdict"`
-	FirstBroken string   `json:"firstBroken"`
+	Identity   string   `json:"identity"`
+	To         []string `json:"to"`
+	ProbedFrom string   `json:"probedFrom"`
+	Offline    *struct {
+		Bundles []struct {
+			File string `json:"file"`
+		} `json:"bundles"`
+		LiveResults string `json:"liveResults"`
+	} `json:"offline"`
+	Verdict     string `json:"verdict"`
+	FirstBroken string `json:"firstBroken"`
 	Hops        []struct {
 		Name     string   `json:"name"`
 		Status   string   `json:"status"`
@@ -162,6 +170,39 @@ func expectWorks(t *testing.T, l *lab.Lab, args ...string) doc {
 	return d
 }
 
+// sameFromBundle dumps the lab and checks that `trace --bundle` walks the
+// call as the live trace did: the same destinations, identity, verdict and
+// first broken hop, and per hop the same status and check IDs; and that
+// it says it is from the bundle.
+func sameFromBundle(t *testing.T, l *lab.Lab, live doc, args ...string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mesh.tar.gz")
+	if _, stderr, code := labtest.Run(t, l, "dump", "--contexts", strings.Join(l.Contexts(), ","), "-o", path); code != 0 {
+		t.Fatalf("dump: exit %d\n%s", code, stderr)
+	}
+	d, code := runTrace(t, l, append(args, "--bundle", path)...)
+	wantCode := map[string]int{"ok": 0, "fail": 2, "unknown": 3}[live.Verdict]
+	if code != wantCode || d.Verdict != live.Verdict || d.FirstBroken != live.FirstBroken {
+		t.Errorf("from the bundle: exit %d, verdict %s at %q; live: verdict %s at %q", code, d.Verdict, d.FirstBroken, live.Verdict, live.FirstBroken)
+	}
+	if !slices.Equal(d.To, live.To) || d.Identity != live.Identity {
+		t.Errorf("from the bundle: to %v as %s; live: to %v as %s", d.To, d.Identity, live.To, live.Identity)
+	}
+	if len(d.Hops) != len(live.Hops) {
+		t.Fatalf("from the bundle: %d hops, live %d", len(d.Hops), len(live.Hops))
+	}
+	for i, h := range d.Hops {
+		lh := live.Hops[i]
+		if h.Name != lh.Name || h.Status != lh.Status || !slices.Equal(h.Checks, lh.Checks) {
+			t.Errorf("hop %d from the bundle: %s %s %v (%s); live: %s %s %v (%s)", i+1, h.Name, h.Status, h.Checks, h.Summary, lh.Name, lh.Status, lh.Checks, lh.Summary)
+		}
+	}
+	if d.Offline == nil || len(d.Offline.Bundles) != 1 || d.Offline.Bundles[0].File != path ||
+		!strings.Contains(d.Offline.LiveResults, "from the bundle, observed at") || !strings.Contains(d.ProbedFrom, "from the bundle, observed at") {
+		t.Errorf("the trace does not say it is from the bundle: offline %+v, probed from %q", d.Offline, d.ProbedFrom)
+	}
+}
+
 // The healthy mesh: the call works, and with the probes off the hops that
 // need them are unknown (never ✓) and the exit code says trace could not
 // tell. One lab for both.
@@ -178,6 +219,7 @@ func TestHealthyMultiNetwork(t *testing.T) {
 		if status, _ := d.hop("gateway"); status != "ok" {
 			t.Errorf("gateway hop %s, want ok (west's gateway was probed)", status)
 		}
+		t.Run("bundle", func(t *testing.T) { sameFromBundle(t, l, d, "helloworld.sample", "--from", "east") })
 	})
 	t.Run("no-probes", func(t *testing.T) {
 		d, code := runTrace(t, l, "helloworld.sample", "--from", "east", "--no-probes")
@@ -210,7 +252,8 @@ func TestRemoteOnlyService(t *testing.T) {
 
 func TestCutGateway(t *testing.T) {
 	l := labtest.Start(t, "gateway-refusing", 2)
-	expectBroken(t, l, "gateway", "MF3012", "helloworld.sample", "--from", "east")
+	d := expectBroken(t, l, "gateway", "MF3012", "helloworld.sample", "--from", "east")
+	t.Run("bundle", func(t *testing.T) { sameFromBundle(t, l, d, "helloworld.sample", "--from", "east") })
 }
 
 func TestDifferentRoots(t *testing.T) {
@@ -235,6 +278,7 @@ func TestDenyPolicyOnSourcePrincipal(t *testing.T) {
 	if !found {
 		t.Errorf("the policy hop does not name sample/deny-sample-default")
 	}
+	t.Run("bundle", func(t *testing.T) { sameFromBundle(t, l, d, "helloworld.sample", "--from", "east") })
 	// The policy names one principal: a caller of another namespace is let
 	// in everywhere.
 	expectWorks(t, l, "helloworld.sample", "--from", "east", "--from-namespace", "other")
@@ -253,5 +297,6 @@ func TestFailoverWithoutOutlierDetection(t *testing.T) {
 func TestIstiodCutFromPeer(t *testing.T) {
 	l := labtest.Start(t, "cut-path", 2)
 	labtest.RequireIsolation(t, l)
-	expectBroken(t, l, "discovery", "MF4011", "helloworld.sample", "--from", "east")
+	d := expectBroken(t, l, "discovery", "MF4011", "helloworld.sample", "--from", "east")
+	t.Run("bundle", func(t *testing.T) { sameFromBundle(t, l, d, "helloworld.sample", "--from", "east") })
 }

@@ -25,6 +25,10 @@ type Styles struct {
 	ID      lipgloss.Style // check IDs
 	Faint   lipgloss.Style // evidence, hints, secondary text
 	Bold    lipgloss.Style
+	// plain is set when every style renders its string unchanged: the
+	// renderers then skip lipgloss, which is most of their time on a large
+	// report.
+	plain bool
 }
 
 // NewStyles returns the styles for output written to w. With color false
@@ -35,7 +39,9 @@ func NewStyles(w io.Writer, color bool) Styles {
 	if !color {
 		r.SetColorProfile(termenv.Ascii)
 	}
-	return newStyles(r)
+	st := newStyles(r)
+	st.plain = !color
+	return st
 }
 
 func newStyles(r *lipgloss.Renderer) Styles {

@@ -230,8 +230,14 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 		} else {
 			req.Now = time.Now()
 		}
+		streams := o.Streams
+		if res != nil {
+			// A re-run of --wait: which contexts are read was said once;
+			// what changed is what Wait shows.
+			streams.ErrOut = io.Discard
+		}
 		var err error
-		res, err = diagnose(ctx, o.Streams, backend, req)
+		res, err = diagnose(ctx, streams, backend, req)
 		if err != nil {
 			return nil, err
 		}

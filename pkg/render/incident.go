@@ -320,14 +320,8 @@ func (in *incident) downLines() {
 				}
 			}
 		}
-		incomplete := 0
-		for _, ch := range t.r.Checks {
-			if ch.Status == checks.StatusUnknown && len(in.byCheck[ch.ID]) == 0 && len(in.ownUnknown(ch)) == 0 {
-				incomplete++
-			}
-		}
-		in.put(2, fmt.Sprintf("? %s is unreachable (STATUS above): %s could not look at it; %d of them found nothing on the other clusters (? under Passed)",
-			c.Context, Plural(n, "check", "checks"), incomplete), t.st.Unknown.Render)
+		in.put(2, fmt.Sprintf("? %s is unreachable (STATUS above): %s could not look at it; those with nothing to report elsewhere are the ? under Passed",
+			c.Context, Plural(n, "check", "checks")), t.st.Unknown.Render)
 	}
 }
 
@@ -443,7 +437,7 @@ func (in *incident) passedByArea() {
 		return
 	}
 	t.b.WriteByte('\n')
-	t.line(0, t.st.Heading.Render("Passed"), t.st.Faint.Render("(✓ passed · ? nothing found, but not checked on an unreachable cluster · → reported under another check)"))
+	t.line(0, t.st.Heading.Render("Passed"), t.st.Faint.Render("(✓ passed · ? nothing found where it looked, not checked on an unreachable cluster · → reported under another check)"))
 	width := 0
 	for _, r := range rows {
 		width = max(width, len(r[0]))

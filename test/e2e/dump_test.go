@@ -235,8 +235,13 @@ func TestDoctorFromBundleIsTheLiveReport(t *testing.T) {
 				t.Errorf("reachability from %q: not marked as observed when the bundle was written", marked.Reachability.From)
 			}
 			text, _, _ := labtest.Run(t, l, "doctor", "--from", path)
-			if !strings.Contains(text, "From bundles") || !strings.Contains(text, "from the bundle, observed at") {
+			if !strings.Contains(text, "From bundles") || !strings.Contains(text, "Live results: ") {
 				t.Errorf("text report does not say it comes from a bundle:\n%s", text)
+			}
+			// -o wide shows the gateway probes, marked as observed then.
+			wide, _, _ := labtest.Run(t, l, "doctor", "--from", path, "-o", "wide")
+			if !strings.Contains(wide, "From bundles") || !strings.Contains(wide, "from the bundle, observed at") {
+				t.Errorf("-o wide does not say it comes from a bundle:\n%s", wide)
 			}
 			topo, _, code := labtest.Run(t, l, "topology", "--from", path, "-o", "json")
 			liveTopo, _, _ := labtest.Run(t, l, "topology", "--contexts", contexts, "-o", "json")

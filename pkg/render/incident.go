@@ -150,33 +150,52 @@ func (in *incident) ownUnknown(c checks.CheckResult) []checks.UnknownContext {
 	return own
 }
 
-// wrap breaks s (plain text) into lines that fit the width: the first
-// starts at indent columns, the rest at indent+2, so that a wrapped line
-// reads as one. Width 0 (no terminal) leaves s on one line, for grep.
-func (in *incident) wrap(indent int, s string) []string {
-	if in.width <= 0 || indent+utf8.RuneCountInString(s) <= in.width {
-		return []string{s}
+// wrap breaks s (plain text) into lines that fit the width and calls
+// emit with each: the first is to start at first columns, the rest at
+// first+2, so that a wrapped line reads as one. Width 0 (no terminal)
+// leaves s on one line, for grep. It scans s in place: a 15,000-finding
+// report wraps without a slice of words per line.
+func (in *incident) wrap(first int, s string, emit func(i int, line string)) {
+	if in.width <= 0 || first+utf8.RuneCountInString(s) <= in.width {
+		emit(0, s)
+		return
 	}
-	room := max(in.width-indent, 20)
-	var lines []string
-	var cur strings.Builder
-	n := 0
-	for _, word := range strings.Fields(s) {
-		wn := utf8.RuneCountInString(word)
-		if n > 0 && n+1+wn > room {
-			lines = append(lines, cur.String())
-			cur.Reset()
-			n = 0
-			room = max(in.width-indent-2, 20)
+	room := max(in.width-first, 20)
+	lineStart, lineEnd, n, i, line := -1, 0, 0, 0, 0
+	for {
+		// the next word: s[ws:we]
+		for i < len(s) && s[i] == ' ' {
+			i++
 		}
-		if n > 0 {
-			cur.WriteByte(' ')
-			n++
+		if i >= len(s) {
+			break
 		}
-		cur.WriteString(word)
-		n += wn
+		ws := i
+		for i < len(s) && s[i] != ' ' {
+			i++
+		}
+		we := i
+		wn := utf8.RuneCountInString(s[ws:we])
+		gap := 1
+		if lineStart >= 0 {
+			gap = utf8.RuneCountInString(s[lineEnd:ws]) // the spaces kept between words
+		}
+		if lineStart >= 0 && n+gap+wn > room {
+			emit(line, s[lineStart:lineEnd])
+			line++
+			lineStart, n = -1, 0
+			room = max(in.width-first-2, 20)
+		}
+		if lineStart < 0 {
+			lineStart, n = ws, wn
+		} else {
+			n += gap + wn
+		}
+		lineEnd = we
 	}
-	return append(lines, cur.String())
+	if lineStart >= 0 {
+		emit(line, s[lineStart:lineEnd])
+	}
 }
 
 // fit cuts s (plain text) to the width left after indent columns, with
@@ -209,18 +228,18 @@ func (in *incident) put(indent int, s string, style func(...string) string) {
 		in.t.b.WriteByte('\n')
 		return
 	}
-	for i, l := range in.wrap(indent, s) {
+	in.wrap(indent, s, func(i int, l string) {
 		if style != nil && !in.t.st.plain {
 			l = style(l)
 		}
 		pad := indent
-		if i > 0 {
+		if i != 0 {
 			pad += 2
 		}
 		in.t.b.WriteString(spaces[:pad])
 		in.t.b.WriteString(l)
 		in.t.b.WriteByte('\n')
-	}
+	})
 }
 
 // spaces indents without allocating (indents are a few columns).
@@ -230,15 +249,16 @@ const spaces = "                                                                
 // a row of a table whose last cell may take several lines.
 func (in *incident) putAfter(indent int, label, s string) {
 	col := indent + utf8.RuneCountInString(label)
-	for i, l := range in.wrap(col, s) {
+	in.wrap(col, s, func(i int, l string) {
 		if i == 0 {
-			in.t.b.WriteString(strings.Repeat(" ", indent) + label)
+			in.t.b.WriteString(spaces[:indent])
+			in.t.b.WriteString(label)
 		} else {
-			in.t.b.WriteString(strings.Repeat(" ", col+2))
+			in.t.b.WriteString(spaces[:col+2])
 		}
 		in.t.b.WriteString(l)
 		in.t.b.WriteByte('\n')
-	}
+	})
 }
 
 func (in *incident) full() {
@@ -491,6 +511,9 @@ func (in *incident) short() {
 // quotes: a finding about several cluster pairs says one pair per clause,
 // and each reads best on a line of its own.
 func Clauses(msg string) []string {
+	if !strings.Contains(msg, "; ") {
+		return []string{msg}
+	}
 	var out []string
 	depth, quoted, start := 0, false, 0
 	for i := 0; i < len(msg); i++ {

@@ -21,17 +21,18 @@ const (
 	// LayoutShort (-o short) is one line per finding, for a glance or grep.
 	LayoutShort
 	// LayoutWide (-o wide) is every detail: evidence, the mesh overview,
-	// each check in catalog order (what -o text was until 0.x).
+	// each check in catalog order (what -o text was before v0.1.0).
 	LayoutWide
 )
 
 // TextOptions say how the text report is laid out.
 type TextOptions struct {
 	Layout TextLayout
-	// Width is the terminal's width in columns: in the incident and short
-	// layouts every line is cut to it ("…", the whole text is in -o wide).
-	// 0 means no terminal: nothing is cut, so output piped to a file or
-	// grep keeps every word.
+	// Width is the terminal's width in columns: the incident layout wraps
+	// its lines to it (a wrapped line goes on 2 columns further in), the
+	// short layout cuts each to it with "…" (the whole text is in -o wide
+	// and -o json). 0 means no terminal: nothing is wrapped or cut, so
+	// output piped to a file or grep keeps a clause per line.
 	Width int
 }
 
@@ -290,7 +291,7 @@ func (in *incident) full() {
 		}
 		what := fmt.Sprintf("%s: %d in %s", s.title, n, Plural(len(cs), "check", "checks"))
 		if s.rank == 2 {
-			what = fmt.Sprintf("%s: %s could not look everywhere", s.title, Plural(len(cs), "check", "checks"))
+			what = fmt.Sprintf("%s: %s could not decide everywhere", s.title, Plural(len(cs), "check", "checks"))
 		}
 		t.line(0, t.st.Heading.Render(what))
 		for _, c := range cs {

@@ -164,3 +164,18 @@ func TestClauses(t *testing.T) {
 		}
 	}
 }
+
+func TestTextWidth(t *testing.T) {
+	t.Setenv(WidthEnv, "")
+	if w := TextWidth(&bytes.Buffer{}); w != 0 {
+		t.Errorf("no terminal, no %s: width %d, want 0 (unwrapped)", WidthEnv, w)
+	}
+	t.Setenv(WidthEnv, "123")
+	if w := TextWidth(&bytes.Buffer{}); w != 123 {
+		t.Errorf("%s=123: width %d", WidthEnv, w)
+	}
+	t.Setenv(WidthEnv, "wide")
+	if w := TextWidth(&bytes.Buffer{}); w != 0 {
+		t.Errorf("%s=wide (not a number): width %d, want 0", WidthEnv, w)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/charmbracelet/lipgloss"
+
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 )
 
@@ -304,7 +306,8 @@ func (in *incident) full() {
 	}
 	t.b.WriteByte('\n')
 	in.put(0, "Details (evidence, the mesh's shape, the gateway probes): -o wide; one line per finding: -o short", t.st.Faint.Render)
-	t.summary()
+	t.b.WriteByte('\n')
+	in.joined(t.summaryText())
 }
 
 // verdict is the first line: what state the mesh is in, and the counts.
@@ -322,7 +325,28 @@ func (in *incident) verdict() {
 	default:
 		word = t.st.Pass.Render("✓ HEALTHY")
 	}
-	t.line(0, word, "·", t.summaryText())
+	in.joined(word + " · " + t.summaryText())
+}
+
+// joined writes a line of " · "-separated parts (the verdict, the
+// summary), breaking it between parts when it is wider than the screen.
+func (in *incident) joined(line string) {
+	t := in.t
+	if in.width <= 0 || lipglossWidth(line) <= in.width {
+		t.line(0, line)
+		return
+	}
+	parts := strings.Split(line, " · ")
+	cur := parts[0]
+	for _, p := range parts[1:] {
+		if lipglossWidth(cur+" · "+p) > in.width {
+			t.line(0, cur+" ·")
+			cur = "  " + p
+			continue
+		}
+		cur += " · " + p
+	}
+	t.line(0, cur)
 }
 
 // downLines says, once per unreachable cluster, what it made unknowable.
@@ -354,7 +378,21 @@ func (in *incident) check(c checks.CheckResult) {
 	if len(in.byCheck[c.ID]) == 0 {
 		sym = t.st.Unknown.Render("?")
 	}
-	t.line(1, sym, t.st.ID.Render(string(c.ID)), c.Title+t.st.Faint.Render("  (kubectl meshfed explain "+string(c.ID)+")"))
+	// The headline keeps to one screen line: the explain hint goes last
+	// when it would not fit, and a title longer than the screen is cut.
+	explain := "kubectl meshfed explain " + string(c.ID)
+	title := c.Title
+	fits := in.width <= 0 || 2+2+len(c.ID)+1+utf8.RuneCountInString(title)+2+len(explain)+2 <= in.width
+	if fits {
+		t.line(1, sym, t.st.ID.Render(string(c.ID)), title+t.st.Faint.Render("  ("+explain+")"))
+	} else {
+		t.line(1, sym, t.st.ID.Render(string(c.ID)), in.fit(2+2+len(c.ID)+1, title))
+	}
+	defer func() {
+		if !fits {
+			in.put(4, "more: "+explain, t.st.Faint.Render)
+		}
+	}()
 	for _, f := range in.byCheck[c.ID] {
 		for i, clause := range Clauses(f.Message) {
 			if i == 0 {
@@ -458,7 +496,7 @@ func (in *incident) passedByArea() {
 		return
 	}
 	t.b.WriteByte('\n')
-	t.line(0, t.st.Heading.Render("Passed"), t.st.Faint.Render("(✓ passed · ? nothing found where it looked, not checked on an unreachable cluster · → reported under another check)"))
+	t.line(0, t.st.Heading.Render("Passed"), t.st.Faint.Render("(✓ passed · ? not checked on an unreachable cluster · → reported under another)"))
 	width := 0
 	for _, r := range rows {
 		width = max(width, len(r[0]))
@@ -534,3 +572,6 @@ func Clauses(msg string) []string {
 	}
 	return append(out, msg[start:])
 }
+
+// lipglossWidth is a styled line's width on screen (escapes not counted).
+func lipglossWidth(s string) int { return lipgloss.Width(s) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/trust"
+	"github.com/meshfed/kubectl-meshfed/pkg/diagnosis"
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
@@ -32,6 +33,9 @@ type DoctorOptions struct {
 	FailOn        string
 	Checks        []string
 	Skip          []string
+	// Wait re-runs the diagnosis until no finding reaches --fail-on, for at
+	// most this long (0: one run).
+	Wait time.Duration
 
 	// Set by Complete.
 	failOn    checks.Severity
@@ -68,6 +72,12 @@ points at, following the mesh; it says on stderr which contexts it chose and why
   # Only the trust checks, and MF1002
   kubectl meshfed doctor --checks trust,MF1002
 
+  # After a fix: re-check every 5 s until no error is left, for up to 3 minutes
+  kubectl meshfed doctor --wait 3m
+
+  # One line per finding, worst first
+  kubectl meshfed doctor -o short
+
   # Offline, from support bundles written by kubectl meshfed dump
   kubectl meshfed doctor --bundle east.tar.gz --bundle west.tar.gz`,
 		Args: cobra.NoArgs,
@@ -95,6 +105,7 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 	f.StringVar(&o.FailOn, "fail-on", o.FailOn, "Lowest severity that makes the exit code 2: error|warning")
 	f.StringSliceVar(&o.Checks, "checks", nil, "Run only these checks, by ID or area, comma-separated (e.g. trust,MF1002)")
 	f.StringSliceVar(&o.Skip, "skip", nil, "Skip these checks, by ID or area, comma-separated")
+	f.DurationVar(&o.Wait, "wait", 0, "Re-run every 5s until no finding reaches --fail-on, for at most this long (e.g. 2m); on a terminal, stderr shows what changed between runs; the last run is reported")
 	_ = c.RegisterFlagCompletionFunc("fail-on", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"error", "warning"}, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -102,7 +113,8 @@ points at, following the mesh; it says on stderr which contexts it chose and why
 }
 
 // doctorOutputs are the formats doctor writes; the first is the default.
-var doctorOutputs = []string{outputText, outputJSON, outputYAML, outputSARIF, outputJUnit}
+// text is incident-first; short is a line per finding; wide is every detail.
+var doctorOutputs = []string{outputText, outputShort, outputWide, outputJSON, outputYAML, outputSARIF, outputJUnit}
 
 // Complete normalises the flags and reads the catalog.
 func (o *DoctorOptions) Complete() error {
@@ -137,6 +149,12 @@ func (o *DoctorOptions) Validate() error {
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
 	o.failOn = sev
+	if o.Wait < 0 {
+		return failed("--wait must not be negative")
+	}
+	if o.Wait > 0 && len(o.From) > 0 {
+		return failed("--wait re-reads the clusters; a bundle (--from) does not change")
+	}
 	if o.CertErrorDays < 0 || o.CertWarnDays < o.CertErrorDays {
 		return failed("--cert-error-days (%d) must be at least 0 and at most --cert-warn-days (%d)", o.CertErrorDays, o.CertWarnDays)
 	}
@@ -205,7 +223,35 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 	if !judgedAt.IsZero() {
 		req.Now = judgedAt // as the run that wrote the bundle judged
 	}
-	res, err := diagnose(ctx, o.Streams, backend, req)
+	var res *diagnosis.Result
+	run := func(ctx context.Context) (*checks.Report, error) {
+		if !judgedAt.IsZero() {
+			req.Now = judgedAt
+		} else {
+			req.Now = time.Now()
+		}
+		streams := o.Streams
+		if res != nil {
+			// A re-run of --wait: which contexts are read was said once;
+			// what changed is what Wait shows.
+			streams.ErrOut = io.Discard
+		}
+		var err error
+		res, err = diagnose(ctx, streams, backend, req)
+		if err != nil {
+			return nil, err
+		}
+		return res.Report, nil
+	}
+	if o.Wait > 0 {
+		wait := Wait{For: o.Wait}
+		if render.IsTerminal(o.Streams.ErrOut) {
+			wait.Changes, wait.Styles = o.Streams.ErrOut, render.NewStyles(o.Streams.ErrOut, render.ColorEnabled(o.Streams.ErrOut))
+		}
+		_, err = wait.Until(ctx, run, func(r *checks.Report) bool { return ReportExitCode(r, o.failOn) == ExitOK })
+	} else {
+		_, err = run(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -264,8 +310,9 @@ func (o *DoctorOptions) render(r *checks.Report) error {
 		return render.SARIF(w, r, o.catalog, CurrentTool())
 	case outputJUnit:
 		return render.JUnit(w, r)
-	case outputText:
-		return render.Text(w, r, o.catalog, render.NewStyles(w, render.ColorEnabled(w)))
+	case outputText, outputShort, outputWide:
+		layout := map[string]render.TextLayout{outputText: render.LayoutIncident, outputShort: render.LayoutShort, outputWide: render.LayoutWide}[o.Output]
+		return render.TextReport(w, r, o.catalog, render.NewStyles(w, render.ColorEnabled(w)), render.TextOptions{Layout: layout, Width: render.TextWidth(w)})
 	}
 	return errors.New("unknown output " + o.Output)
 }

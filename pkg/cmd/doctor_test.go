@@ -160,11 +160,43 @@ func TestDoctorText(t *testing.T) {
 	m.cluster("west", nil)
 	r := run(t, m.backend(), "doctor")
 	r.expect(t, ExitFindings, "")
-	for _, want := range []string{"id-east", "✗ MF1001", "id is bad in east", "why: Two clusters with one ID overwrite each other's endpoints.", "kubectl meshfed explain MF1001", "1 error"} {
+	for _, want := range []string{"id-east", "✗ MF1001", "id is bad in east", "kubectl meshfed explain MF1001", "1 error"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("text report lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	if !strings.HasPrefix(r.stdout, "✗ FAILING · 1 error") {
+		t.Errorf("text report does not open with its verdict:\n%s", r.stdout)
+	}
+	// -o wide is every detail, the check's why included.
+	wide := run(t, m.backend(), "doctor", "-o", "wide")
+	wide.expect(t, ExitFindings, "")
+	for _, want := range []string{"✗ MF1001", "id is bad in east", "why: Two clusters with one ID overwrite each other's endpoints.", "kubectl meshfed explain MF1001", "1 error"} {
+		if !strings.Contains(wide.stdout, want) {
+			t.Errorf("-o wide lacks %q:\n%s", want, wide.stdout)
+		}
+	}
+	// -o short: a line per finding, then the summary.
+	short := run(t, m.backend(), "doctor", "-o", "short")
+	short.expect(t, ExitFindings, "")
+	if lines := strings.Split(strings.TrimSpace(short.stdout), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "✗ MF1001 [east] ") || !strings.HasPrefix(lines[1], "1 error") {
+		t.Errorf("-o short is not a line per finding and the summary:\n%s", short.stdout)
+	}
+}
+
+// TestDoctorWaitEndsWhenHealthy: a mesh that is healthy needs one run, and
+// --wait with --from is refused (a bundle does not change).
+func TestDoctorWait(t *testing.T) {
+	m := &fakeMesh{t: t}
+	m.cluster("east", nil)
+	m.cluster("west", nil)
+	r := run(t, m.backend(), "doctor", "--wait", "1m", "-o", "json")
+	r.expect(t, ExitOK, "")
+	if len(m.collected) != 2 {
+		t.Errorf("a healthy mesh was read %d times under --wait, want once (2 clusters)", len(m.collected))
+	}
+	run(t, m.backend(), "doctor", "--wait", "1m", "--from", "x.tar.gz").expect(t, ExitFailed, "--wait")
+	run(t, m.backend(), "doctor", "--wait", "-1s").expect(t, ExitFailed, "--wait")
 }
 
 func TestDoctorCannotChoose(t *testing.T) {

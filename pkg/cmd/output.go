@@ -17,6 +17,10 @@ const (
 	// code-scanning services read SARIF, test-report pages read JUnit XML.
 	outputSARIF = "sarif"
 	outputJUnit = "junit"
+	// outputShort and outputWide are doctor's other text layouts: a line
+	// per finding, and every detail (kubectl's -o wide).
+	outputShort = "short"
+	outputWide  = "wide"
 )
 
 // addOutputFlag adds -o/--output with the formats the command supports (the

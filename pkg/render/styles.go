@@ -6,6 +6,7 @@ package render
 import (
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
@@ -25,6 +26,10 @@ type Styles struct {
 	ID      lipgloss.Style // check IDs
 	Faint   lipgloss.Style // evidence, hints, secondary text
 	Bold    lipgloss.Style
+	// plain is set when every style renders its string unchanged: the
+	// renderers then skip lipgloss, which is most of their time on a large
+	// report.
+	plain bool
 }
 
 // NewStyles returns the styles for output written to w. With color false
@@ -35,7 +40,9 @@ func NewStyles(w io.Writer, color bool) Styles {
 	if !color {
 		r.SetColorProfile(termenv.Ascii)
 	}
-	return newStyles(r)
+	st := newStyles(r)
+	st.plain = !color
+	return st
 }
 
 func newStyles(r *lipgloss.Renderer) Styles {
@@ -67,4 +74,25 @@ func ColorEnabled(w io.Writer) bool {
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(interface{ Fd() uintptr })
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// WidthEnv names the variable that sets the text report's width in columns,
+// for tests and for piped output that should still be wrapped.
+const WidthEnv = "MESHFED_COLUMNS"
+
+// TextWidth is the width the text report wraps to: MESHFED_COLUMNS when set
+// to a positive number, otherwise the terminal's width when w is one,
+// otherwise 0 (no wrapping: piped output keeps each line whole for grep).
+func TextWidth(w io.Writer) int {
+	if n, err := strconv.Atoi(os.Getenv(WidthEnv)); err == nil && n > 0 {
+		return n
+	}
+	f, ok := w.(interface{ Fd() uintptr })
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0
+	}
+	if width, _, err := term.GetSize(int(f.Fd())); err == nil && width > 0 {
+		return width
+	}
+	return 0
 }

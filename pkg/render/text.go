@@ -437,8 +437,16 @@ func (t *textReport) severitySymbol(s checks.Severity) string {
 }
 
 // summary writes e.g. "2 errors, 1 warning, 0 unknown · 6 checks, 3 passed · 3 clusters".
-// Severity counts come from the report's Summary.
 func (t *textReport) summary() {
+	t.b.WriteByte('\n')
+	t.line(0, t.summaryText())
+}
+
+// summaryText counts what the report shows. Severity counts come from the
+// report's Summary; "unknown" counts the unknown findings and the checks
+// that could not look at every cluster (Incomplete), since each shows a ?:
+// a run with a dead cluster never reads "0 unknown" over rows of ?.
+func (t *textReport) summaryText() string {
 	s := t.r.Summary
 	counts := []string{
 		t.count(s.Errors, "error", "errors", t.st.Error),
@@ -447,7 +455,7 @@ func (t *textReport) summary() {
 	if s.Infos > 0 {
 		counts = append(counts, t.count(s.Infos, "info", "infos", t.st.Info))
 	}
-	counts = append(counts, t.count(s.Unknowns, "unknown", "unknown", t.st.Unknown))
+	counts = append(counts, t.count(s.Unknowns+s.Incomplete, "unknown", "unknown", t.st.Unknown))
 
 	clusters := Plural(len(t.r.Clusters), "cluster", "clusters")
 	unreachable := 0
@@ -472,8 +480,7 @@ func (t *textReport) summary() {
 	if s.NotRun > 0 {
 		checked = append(checked, fmt.Sprintf("%d not run", s.NotRun))
 	}
-	t.b.WriteByte('\n')
-	t.line(0, strings.Join(counts, ", "), "·", strings.Join(checked, ", "), "·", clusters)
+	return strings.Join(counts, ", ") + " · " + strings.Join(checked, ", ") + " · " + clusters
 }
 
 func (t *textReport) count(n int, one, many string, style lipgloss.Style) string {

@@ -49,7 +49,7 @@ func TestTextSaysWhatMatters(t *testing.T) {
 		"why: Workloads in different clusters cannot verify each other's certificates.",
 		"kubectl meshfed explain MF2001",
 		"not checked on north",
-		"2 errors, 1 warning, 1 info, 0 unknown · 6 checks, 1 passed, 1 incomplete, 1 not run · 3 clusters (1 unreachable)",
+		"2 errors, 1 warning, 1 info, 1 unknown · 6 checks, 1 passed, 1 incomplete, 1 not run · 3 clusters (1 unreachable)",
 		"– not run: MF6001: no AWS Private CA was named; --pca-arn ARN runs them",
 	} {
 		if !strings.Contains(out, want) {

@@ -104,6 +104,26 @@ func TestDoctorOnDemoLab(t *testing.T) {
 		if strings.Contains(out, "\x1b[") {
 			t.Error("text report has ANSI escapes with NO_COLOR and no TTY")
 		}
+		// Incident-first: the verdict opens, the errors come before the
+		// warnings and the passed checks, the summary closes; MF2001's
+		// cluster pairs a line each (no 1,000-character paragraph).
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if !strings.HasPrefix(lines[0], "✗ FAILING · 5 errors, 2 warnings") || !strings.HasPrefix(lines[len(lines)-1], "5 errors, 2 warnings") {
+			t.Errorf("text report does not open with its verdict and close with its summary:\n%s", out)
+		}
+		firstError, firstWarning, passed := strings.Index(out, "\n  ✗ MF"), strings.Index(out, "\n  ! MF"), strings.Index(out, "\nPassed")
+		if firstError < 0 || firstError > firstWarning || firstWarning > passed {
+			t.Errorf("errors, then warnings, then passed checks: at %d, %d, %d:\n%s", firstError, firstWarning, passed, out)
+		}
+		for _, l := range lines {
+			if strings.Contains(l, "central → east") && strings.Contains(l, "east → central") {
+				t.Errorf("two cluster pairs on one line: %q", l)
+			}
+		}
+		short, _, _ := labtest.RunKubectl(t, l, "meshfed", "doctor", "--contexts", "east,west,central", "-o", "short")
+		if n := strings.Count(short, "\n"); n != 7+1 || !strings.HasPrefix(short, "✗ MF2001 [central,east] ") {
+			t.Errorf("-o short: %d lines, want the 7 findings, worst first, and the summary:\n%s", n, short)
+		}
 	})
 
 	t.Run("kubectl's kubeconfig flags, through kubectl as run directly", func(t *testing.T) {

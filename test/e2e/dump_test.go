@@ -236,8 +236,13 @@ func TestDoctorFromBundleIsTheLiveReport(t *testing.T) {
 			}
 			// --from FILE, the alias of --bundle, reads the same bundle.
 			text, _, _ := labtest.Run(t, l, "doctor", "--from", path)
-			if !strings.Contains(text, "From bundles") || !strings.Contains(text, "from the bundle, observed at") {
+			if !strings.Contains(text, "From bundles") || !strings.Contains(text, "Live results: ") {
 				t.Errorf("text report does not say it comes from a bundle:\n%s", text)
+			}
+			// -o wide shows the gateway probes, marked as observed then.
+			wide, _, _ := labtest.Run(t, l, "doctor", "--bundle", path, "-o", "wide")
+			if !strings.Contains(wide, "From bundles") || !strings.Contains(wide, "from the bundle, observed at") {
+				t.Errorf("-o wide does not say it comes from a bundle:\n%s", wide)
 			}
 			topo, _, code := labtest.Run(t, l, "topology", "--bundle", path, "-o", "json")
 			liveTopo, _, _ := labtest.Run(t, l, "topology", "--contexts", contexts, "-o", "json")

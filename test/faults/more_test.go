@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,10 +126,11 @@ func TestEveryCommandAndFormatStaysClean(t *testing.T) {
 	}
 	jsonOut := func(t *testing.T, what, out string) { strictJSONDoc(t, what, out) }
 	yamlOut := func(t *testing.T, what, out string) { strictYAMLStream(t, what, out) }
-	textOut := func(first string) func(t *testing.T, what, out string) {
+	// textOut: stdout starts with one of firsts (any one: a verdict).
+	textOut := func(firsts ...string) func(t *testing.T, what, out string) {
 		return func(t *testing.T, what, out string) {
-			if !strings.HasPrefix(out, first) {
-				t.Errorf("%s: stdout starts %q, want %q", what, head(out), first)
+			if !slices.ContainsFunc(firsts, func(first string) bool { return strings.HasPrefix(out, first) }) {
+				t.Errorf("%s: stdout starts %q, want one of %q", what, head(out), firsts)
 			}
 			if m := klogLine.FindString(out); m != "" {
 				t.Errorf("%s: a log line on stdout: %q", what, m)
@@ -136,7 +138,9 @@ func TestEveryCommandAndFormatStaysClean(t *testing.T) {
 		}
 	}
 	runs := []run{
-		{append([]string{"doctor"}, sel...), textOut("Clusters")},
+		{append([]string{"doctor"}, sel...), textOut("✗ FAILING · ", "! DEGRADED · ", "? INCOMPLETE · ", "✓ HEALTHY · ")},
+		{append([]string{"doctor", "-o", "wide"}, sel...), textOut("Clusters")},
+		{append([]string{"doctor", "-o", "short"}, sel...), textOut("")},
 		{append([]string{"doctor", "-o", "json"}, sel...), jsonOut},
 		{append([]string{"doctor", "-o", "yaml"}, sel...), yamlOut},
 		{append([]string{"topology"}, sel...), textOut("")},

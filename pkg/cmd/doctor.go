@@ -152,8 +152,8 @@ func (o *DoctorOptions) Validate() error {
 	if o.Wait < 0 {
 		return failed("--wait must not be negative")
 	}
-	if o.Wait > 0 && len(o.From) > 0 {
-		return failed("--wait re-reads the clusters; a bundle (--from) does not change")
+	if o.Wait > 0 && len(o.Bundles) > 0 {
+		return failed("--wait re-reads the clusters; a bundle (--bundle) does not change")
 	}
 	if o.CertErrorDays < 0 || o.CertWarnDays < o.CertErrorDays {
 		return failed("--cert-error-days (%d) must be at least 0 and at most --cert-warn-days (%d)", o.CertErrorDays, o.CertWarnDays)

@@ -195,7 +195,7 @@ func TestDoctorWait(t *testing.T) {
 	if len(m.collected) != 2 {
 		t.Errorf("a healthy mesh was read %d times under --wait, want once (2 clusters)", len(m.collected))
 	}
-	run(t, m.backend(), "doctor", "--wait", "1m", "--from", "x.tar.gz").expect(t, ExitFailed, "--wait")
+	run(t, m.backend(), "doctor", "--wait", "1m", "--bundle", "x.tar.gz").expect(t, ExitFailed, "--wait")
 	run(t, m.backend(), "doctor", "--wait", "-1s").expect(t, ExitFailed, "--wait")
 }
 

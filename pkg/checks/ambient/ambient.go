@@ -177,8 +177,8 @@ func eastWestGateways(c *model.Cluster) []model.GatewayAPIGateway {
 	return out
 }
 
-// networkWithoutGateway (MF7010): a network of ambient clusters in a
-// multi-network ambient mesh where no read cluster holds an istio-east-west
+// networkWithoutGateway (MF7010): a network of ambient clusters whose
+// istiods run multi-network, where no read cluster holds an istio-east-west
 // Gateway labelled with it.
 func networkWithoutGateway(f *model.Fleet) []checks.Finding {
 	v := view(f)
@@ -187,6 +187,11 @@ func networkWithoutGateway(f *model.Fleet) []checks.Finding {
 	}
 	members := map[string][]string{}
 	for _, c := range v.ambient {
+		// Where istiod does not take multi-network, MF7001 or MF7002 says
+		// why: no gateway would be deployed or used there anyway.
+		if !v.byContext[c.Context].MultiNetwork {
+			continue
+		}
 		n := mesh.Identify(c).Network
 		members[n] = append(members[n], c.Context)
 	}

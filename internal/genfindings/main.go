@@ -55,7 +55,7 @@ var roleConsts = map[checks.Role]string{
 var areaConsts = map[checks.Area]string{
 	checks.AreaGeneral: "AreaGeneral", checks.AreaTopology: "AreaTopology", checks.AreaTrust: "AreaTrust",
 	checks.AreaConnectivity: "AreaConnectivity", checks.AreaDiscovery: "AreaDiscovery",
-	checks.AreaLocality: "AreaLocality", checks.AreaAWS: "AreaAWS",
+	checks.AreaLocality: "AreaLocality", checks.AreaAWS: "AreaAWS", checks.AreaAmbient: "AreaAmbient",
 }
 
 // fieldName is the Subjects field for a role: "Primary", or "Remotes" for

@@ -544,6 +544,12 @@ func (l *Lab) finishInstall(c *cluster, d *TemplateData, objs []*unstructured.Un
 		switch {
 		case dep.GetName() == "istiod":
 			podIP = d.IstiodPodIP
+			for _, kv := range l.scenario.IstiodEnv {
+				name, value, _ := strings.Cut(kv, "=")
+				if err := setContainerEnv(dep, "discovery", name, value); err != nil {
+					return nil, err
+				}
+			}
 			for _, f := range l.scenario.faultsFor(c.name, FaultIstiodEnv) {
 				name, value, _ := strings.Cut(f.Value, "=")
 				if err := setContainerEnv(dep, "discovery", name, value); err != nil {

@@ -258,6 +258,13 @@ type Scenario struct {
 	// waited for: with no injector to answer, the webhook (failurePolicy
 	// Fail) rejects them, as in a cluster.
 	IstiodUnready bool `json:"istiodUnready"`
+	// IstiodEnv ("NAME=value") is set on every cluster's istiod as the
+	// istiod chart's values.pilot.env does, before the faults (an
+	// istiod-env fault overrides it): e.g. the ambient profile's
+	// PILOT_ENABLE_AMBIENT (manifests/charts/istio-control/istio-discovery/
+	// files/profile-ambient.yaml) and the ambient multicluster guide's
+	// AMBIENT_ENABLE_MULTI_NETWORK.
+	IstiodEnv []string `json:"istiodEnv"`
 	// Faults break the install in the ways listed above.
 	Faults []Fault `json:"faults"`
 	// Objects is a Go text/template of Kubernetes YAML applied to every
@@ -345,6 +352,11 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		}
 	default:
 		return nil, fmt.Errorf("scenario %s: unknown installer %q", s.Name, s.Installer)
+	}
+	for _, kv := range s.IstiodEnv {
+		if name, _, ok := strings.Cut(kv, "="); !ok || name == "" {
+			return nil, fmt.Errorf("scenario %s: istiodEnv %q is not NAME=value", s.Name, kv)
+		}
 	}
 	for _, f := range s.Faults {
 		if !knownFaults[f.Type] {

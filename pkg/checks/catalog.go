@@ -88,7 +88,7 @@ func validateMeta(m Meta) error {
 	case m.Input != "" && !m.Input.Known():
 		return fmt.Errorf("%s: input %q, which the doctor does not read", m.ID, m.Input)
 	case !m.ID.Valid():
-		return fmt.Errorf("%q is not a check ID (want MF and four digits, the first 0-6)", m.ID)
+		return fmt.Errorf("%q is not a check ID (want MF and four digits, the first 0-7)", m.ID)
 	case m.Area != AreaOf(m.ID):
 		return fmt.Errorf("%s: area %q, but its first digit says %q", m.ID, m.Area, AreaOf(m.ID))
 	case m.Title == "" || m.Explanation == "" || m.Remediation == "":

@@ -93,6 +93,13 @@ const (
 	MF6013 ID = "MF6013" // Security groups do not admit the peers to the gateway
 	MF6014 ID = "MF6014" // VPC ranges overlap between clusters of one network
 	MF6015 ID = "MF6015" // No route between the VPCs of clusters on one network
+	MF7001 ID = "MF7001" // Ambient multi-network is not enabled on every primary
+	MF7002 ID = "MF7002" // istiod does not enable the ambient settings it is given or its cluster uses
+	MF7003 ID = "MF7003" // Ambient clusters are joined in a topology ambient multicluster does not support
+	MF7010 ID = "MF7010" // A network of an ambient mesh has no ambient east-west Gateway
+	MF7011 ID = "MF7011" // An ambient east-west Gateway is not one istiod can use
+	MF7012 ID = "MF7012" // An ambient east-west Gateway is not programmed or has no address
+	MF7013 ID = "MF7013" // The istio-east-west GatewayClass is missing
 )
 
 // MF0001Subjects are the contexts an MF0001 finding is about, by role.
@@ -1322,4 +1329,95 @@ func NewMF6015(s MF6015Subjects, d Details) Finding {
 	var b subjectsBuilder
 	b.add(RoleMember, s.Members...)
 	return b.finding(MF6015, AreaAWS, d)
+}
+
+// MF7001Subjects are the contexts an MF7001 finding is about, by role.
+type MF7001Subjects struct {
+	Primary string
+}
+
+// NewMF7001 is an MF7001 finding (Ambient multi-network is not enabled on every primary) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF7001(s MF7001Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF7001, AreaAmbient, d)
+}
+
+// MF7002Subjects are the contexts an MF7002 finding is about, by role.
+type MF7002Subjects struct {
+	Primary string
+}
+
+// NewMF7002 is an MF7002 finding (istiod does not enable the ambient settings it is given or its cluster uses) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF7002(s MF7002Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RolePrimary, s.Primary)
+	return b.finding(MF7002, AreaAmbient, d)
+}
+
+// MF7003Subjects are the contexts an MF7003 finding is about, by role.
+type MF7003Subjects struct {
+	Members []string
+}
+
+// NewMF7003 is an MF7003 finding (Ambient clusters are joined in a topology ambient multicluster does not support) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF7003(s MF7003Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF7003, AreaAmbient, d)
+}
+
+// MF7010Subjects are the contexts an MF7010 finding is about, by role.
+type MF7010Subjects struct {
+	Members []string
+}
+
+// NewMF7010 is an MF7010 finding (A network of an ambient mesh has no ambient east-west Gateway) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF7010(s MF7010Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleMember, s.Members...)
+	return b.finding(MF7010, AreaAmbient, d)
+}
+
+// MF7011Subjects are the contexts an MF7011 finding is about, by role.
+type MF7011Subjects struct {
+	Cluster string
+}
+
+// NewMF7011 is an MF7011 finding (An ambient east-west Gateway is not one istiod can use) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF7011(s MF7011Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF7011, AreaAmbient, d)
+}
+
+// MF7012Subjects are the contexts an MF7012 finding is about, by role.
+type MF7012Subjects struct {
+	Cluster string
+}
+
+// NewMF7012 is an MF7012 finding (An ambient east-west Gateway is not programmed or has no address) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF7012(s MF7012Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF7012, AreaAmbient, d)
+}
+
+// MF7013Subjects are the contexts an MF7013 finding is about, by role.
+type MF7013Subjects struct {
+	Cluster string
+}
+
+// NewMF7013 is an MF7013 finding (The istio-east-west GatewayClass is missing) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF7013(s MF7013Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF7013, AreaAmbient, d)
 }

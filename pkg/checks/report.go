@@ -64,6 +64,9 @@ type ClusterSummary struct {
 	ClusterID string `json:"clusterID"`
 	Network   string `json:"network"`
 	Role      string `json:"role"`
+	// DataPlane is how the cluster's workloads join the mesh: sidecar,
+	// ambient, mixed (both), none or unknown (pkg/mesh.DataPlane).
+	DataPlane string `json:"dataPlane,omitempty"`
 	Reachable bool   `json:"reachable"`
 	Error     string `json:"error,omitempty"`
 }

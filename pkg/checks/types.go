@@ -17,7 +17,7 @@ import (
 // ID names a check forever: "MF" and four digits, the first digit its area.
 type ID string
 
-var idPattern = regexp.MustCompile(`^MF[0-6][0-9]{3}$`)
+var idPattern = regexp.MustCompile(`^MF[0-7][0-9]{3}$`)
 
 // Valid reports whether id is well formed.
 func (id ID) Valid() bool { return idPattern.MatchString(string(id)) }
@@ -36,10 +36,11 @@ const (
 	AreaDiscovery    Area = "discovery"
 	AreaLocality     Area = "locality"
 	AreaAWS          Area = "aws"
+	AreaAmbient      Area = "ambient"
 )
 
 // Areas in the order the report shows them; the index is the ID's first digit.
-var Areas = []Area{AreaGeneral, AreaTopology, AreaTrust, AreaConnectivity, AreaDiscovery, AreaLocality, AreaAWS}
+var Areas = []Area{AreaGeneral, AreaTopology, AreaTrust, AreaConnectivity, AreaDiscovery, AreaLocality, AreaAWS, AreaAmbient}
 
 // AreaOf returns the area an ID belongs to by its first digit.
 func AreaOf(id ID) Area {

@@ -228,7 +228,8 @@ func (DefaultJudge) Registry(req Request) *checks.Registry {
 func (DefaultJudge) Identify(c *model.Cluster) checks.ClusterSummary {
 	id := mesh.Identify(c)
 	// string() because identity fields may be named string types.
-	return checks.ClusterSummary{ClusterID: string(id.ClusterID), Network: string(id.Network), Role: string(id.Role)}
+	return checks.ClusterSummary{ClusterID: string(id.ClusterID), Network: string(id.Network), Role: string(id.Role),
+		DataPlane: string(mesh.DataPlane(c).Mode)}
 }
 
 func (DefaultJudge) Trust(f *model.Fleet, req Request) *model.TrustMatrix {

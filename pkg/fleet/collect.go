@@ -439,6 +439,13 @@ func (r *reader) read(ctx context.Context, c *model.Cluster, k model.Kind) error
 		return r.readIstioAPIs(ctx, c)
 	case model.KindGatewayAPIGateways:
 		return r.readGatewayAPIGateways(ctx, c)
+	case model.KindGatewayClasses:
+		return r.readGatewayClasses(ctx, c)
+	case model.KindDaemonSets:
+		// Only ztunnel's: one small selected LIST, in any namespace
+		// (ztunnel may be installed outside Istio's, e.g. kube-system).
+		zt := r.listing(metav1.ListOptions{LabelSelector: model.ZtunnelSelector})
+		return eachPage(ctx, zt, lister[appsv1.DaemonSetList](apps, "daemonsets", ""), func(l *appsv1.DaemonSetList) error { return addAll(c, l.Items, nil) })
 	}
 	return fmt.Errorf("unknown kind %s", k)
 }
@@ -490,6 +497,17 @@ func (r *reader) readAWSPCAIssuers(ctx context.Context, c *model.Cluster) error 
 // Gateway API types). A cluster without the Gateway API's CRDs has none.
 func (r *reader) readGatewayAPIGateways(ctx context.Context, c *model.Cluster) error {
 	res := r.dyn.Resource(model.GatewayAPIGroupVersion.WithResource("gateways"))
+	err := eachPage(ctx, r.listing(metav1.ListOptions{}), res.List, func(l *unstructured.UnstructuredList) error { return addAll(c, l.Items, nil) })
+	if apierrors.IsNotFound(err) || (apierrors.IsForbidden(err) && !r.client.Served(ctx, model.GatewayAPIGroupVersion)) {
+		return nil
+	}
+	return err
+}
+
+// readGatewayClasses LISTs Gateway API's GatewayClasses (cluster-scoped, a
+// handful). A cluster without the Gateway API's CRDs has none.
+func (r *reader) readGatewayClasses(ctx context.Context, c *model.Cluster) error {
+	res := r.dyn.Resource(model.GatewayAPIGroupVersion.WithResource("gatewayclasses"))
 	err := eachPage(ctx, r.listing(metav1.ListOptions{}), res.List, func(l *unstructured.UnstructuredList) error { return addAll(c, l.Items, nil) })
 	if apierrors.IsNotFound(err) || (apierrors.IsForbidden(err) && !r.client.Served(ctx, model.GatewayAPIGroupVersion)) {
 		return nil

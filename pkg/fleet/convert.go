@@ -138,6 +138,14 @@ func fromDeployment(o *appsv1.Deployment) model.Workload {
 	return w
 }
 
+// fromDaemonSet reduces ztunnel's DaemonSet like a Deployment: its pods'
+// labels and containers (their Istio settings).
+func fromDaemonSet(o *appsv1.DaemonSet) model.Workload {
+	w := model.Workload{Meta: meta(o.ObjectMeta), PodLabels: o.Spec.Template.Labels, ServiceAcct: o.Spec.Template.Spec.ServiceAccountName}
+	w.Containers = containers(o.Spec.Template.Spec.Containers)
+	return w
+}
+
 func fromPod(o *corev1.Pod) model.Workload {
 	w := model.Workload{Meta: meta(o.ObjectMeta), PodIP: o.Status.PodIP, Phase: string(o.Status.Phase), ServiceAcct: o.Spec.ServiceAccountName}
 	w.Containers = containers(o.Spec.Containers)
@@ -164,7 +172,7 @@ func containers(cs []corev1.Container) []model.Container {
 // IstioEnv reports whether an environment variable is one of Istio's settings,
 // the only ones whose values the snapshot keeps.
 func IstioEnv(name string) bool {
-	for _, p := range []string{"CLUSTER_ID", "REVISION", "NETWORK", "ISTIO_", "PILOT_", "ENABLE_CA_SERVER", "CA_", "EXTERNAL_", "RESOLVE_HOSTNAME_GATEWAYS", "TRUST_DOMAIN", "PROXY_CONFIG"} {
+	for _, p := range []string{"CLUSTER_ID", "REVISION", "NETWORK", "ISTIO_", "PILOT_", "AMBIENT_", "ENABLE_CA_SERVER", "CA_", "EXTERNAL_", "RESOLVE_HOSTNAME_GATEWAYS", "TRUST_DOMAIN", "PROXY_CONFIG"} {
 		if strings.HasPrefix(name, p) {
 			return true
 		}

@@ -40,5 +40,44 @@ func fromGatewayAPIGateway(u *unstructured.Unstructured) model.GatewayAPIGateway
 		out.Options, _, _ = unstructured.NestedStringMap(m, "tls", "options")
 		g.Listeners = append(g.Listeners, out)
 	}
+	saddrs, _, _ := unstructured.NestedSlice(u.Object, "status", "addresses")
+	for _, a := range saddrs {
+		if m, ok := a.(map[string]any); ok {
+			t, _ := m["type"].(string)
+			v, _ := m["value"].(string)
+			g.StatusAddresses = append(g.StatusAddresses, model.GatewayAddress{Type: t, Value: v})
+		}
+	}
+	g.Programmed, g.ProgrammedReason = condition(u, "Programmed")
 	return g
+}
+
+// fromGatewayClass reduces a GatewayClass to its controller and whether
+// the controller accepted it.
+func fromGatewayClass(u *unstructured.Unstructured) model.GatewayClass {
+	gc := model.GatewayClass{Meta: model.Meta{Name: u.GetName(), UID: string(u.GetUID()), Labels: u.GetLabels()}}
+	gc.Controller, _, _ = unstructured.NestedString(u.Object, "spec", "controllerName")
+	gc.Accepted, _ = condition(u, "Accepted")
+	return gc
+}
+
+// condition returns the status of the named condition of status.conditions
+// ("" when there is none) and its reason and message.
+func condition(u *unstructured.Unstructured, name string) (status, why string) {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, ok := c.(map[string]any)
+		if !ok || m["type"] != name {
+			continue
+		}
+		status, _ = m["status"].(string)
+		reason, _ := m["reason"].(string)
+		msg, _ := m["message"].(string)
+		why = reason
+		if msg != "" {
+			why += ": " + msg
+		}
+		return status, why
+	}
+	return "", ""
 }

@@ -53,6 +53,8 @@ func addObject(c *model.Cluster, obj runtime.Object) error {
 		}
 	case *corev1.Pod:
 		c.Pods = append(c.Pods, fromPod(o))
+	case *appsv1.DaemonSet:
+		c.DaemonSets = append(c.DaemonSets, fromDaemonSet(o))
 	case *corev1.ConfigMap:
 		c.ConfigMaps = append(c.ConfigMaps, fromConfigMap(o))
 	case *corev1.Secret:
@@ -71,6 +73,10 @@ func addObject(c *model.Cluster, obj runtime.Object) error {
 		}
 		if o.GroupVersionKind().GroupKind() == (schema.GroupKind{Group: model.GatewayAPIGroupVersion.Group, Kind: "Gateway"}) {
 			c.GatewayAPIGateways = append(c.GatewayAPIGateways, fromGatewayAPIGateway(o))
+			return nil
+		}
+		if o.GroupVersionKind().GroupKind() == (schema.GroupKind{Group: model.GatewayAPIGroupVersion.Group, Kind: "GatewayClass"}) {
+			c.GatewayClasses = append(c.GatewayClasses, fromGatewayClass(o))
 			return nil
 		}
 		if _, ok := awsPCAResources[o.GetKind()]; !ok || o.GroupVersionKind().Group != model.AWSPCAGroupVersion.Group {

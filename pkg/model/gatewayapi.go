@@ -20,7 +20,37 @@ type GatewayAPIGateway struct {
 	ClassName string               `json:"className"`
 	Addresses []GatewayAddress     `json:"addresses,omitempty"`
 	Listeners []GatewayAPIListener `json:"listeners,omitempty"`
+	// StatusAddresses are status.addresses: what istiod takes as the
+	// address of another network's ambient east-west gateway
+	// (pilot/pkg/serviceregistry/ambient/networks.go,
+	// remoteK8sGatewayToNetworkGateways), not spec.addresses.
+	StatusAddresses []GatewayAddress `json:"statusAddresses,omitempty"`
+	// Programmed is the status of the Programmed condition ("True",
+	// "False", "Unknown"), "" when the Gateway has none; ProgrammedReason
+	// is its reason and message.
+	Programmed       string `json:"programmed,omitempty"`
+	ProgrammedReason string `json:"programmedReason,omitempty"`
 }
+
+// EastWestGatewayClass is the class of ambient's east-west Gateway, which
+// istiod deploys and, from a peer cluster, takes as that network's
+// gateway (istio.io/istio pkg/config/constants: EastWestGatewayClassName;
+// istiod writes the GatewayClass itself when AMBIENT_ENABLE_MULTI_NETWORK
+// is on: pilot/pkg/config/kube/gatewaycommon/classinfo.go).
+const EastWestGatewayClass = "istio-east-west"
+
+// GatewayClass is a Gateway API GatewayClass: its controller and whether
+// the controller accepted it.
+type GatewayClass struct {
+	Meta
+	Controller string `json:"controller,omitempty"`
+	// Accepted is the status of the Accepted condition, "" when none.
+	Accepted string `json:"accepted,omitempty"`
+}
+
+// ZtunnelSelector selects ztunnel's DaemonSet as Istio's ztunnel chart
+// labels it (manifests/charts/ztunnel/templates/daemonset.yaml).
+const ZtunnelSelector = "app.kubernetes.io/name=ztunnel"
 
 // GatewayAddress is one of spec.addresses.
 type GatewayAddress struct {

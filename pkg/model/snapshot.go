@@ -88,13 +88,19 @@ const (
 	// KindGatewayAPIGateways is Gateway API's Gateways (GatewayAPIGroupVersion);
 	// where the API is not served there are none, which is not a failure to read.
 	KindGatewayAPIGateways Kind = "gateways.gateway.networking.k8s.io"
+	// KindGatewayClasses is Gateway API's GatewayClasses; where the API is
+	// not served there are none, which is not a failure to read.
+	KindGatewayClasses Kind = "gatewayclasses.gateway.networking.k8s.io"
+	// KindDaemonSets is ztunnel's DaemonSet (ZtunnelSelector), in any
+	// namespace: the mark of ambient mode's node proxy.
+	KindDaemonSets Kind = "daemonsets"
 )
 
 // AllKinds lists every kind the collector reads, in a stable order.
 var AllKinds = []Kind{
 	KindNamespaces, KindNodes, KindServices, KindEndpointSlices, KindDeployments, KindPods,
 	KindConfigMaps, KindSecrets, KindWebhooks, KindGateways, KindDestinationRules, KindWorkloadEntries,
-	KindIstioCSR, KindAWSPCAIssuers, KindIstioAPIs, KindGatewayAPIGateways,
+	KindIstioCSR, KindAWSPCAIssuers, KindIstioAPIs, KindGatewayAPIGateways, KindGatewayClasses, KindDaemonSets,
 }
 
 // Cluster is everything read from one context.
@@ -136,6 +142,10 @@ type Cluster struct {
 	IstioAPIs        []ServedResource  `json:"istioAPIs,omitempty"`
 	// GatewayAPIGateways are the cluster's Gateway API Gateways.
 	GatewayAPIGateways []GatewayAPIGateway `json:"gatewayAPIGateways,omitempty"`
+	// GatewayClasses are the cluster's Gateway API GatewayClasses.
+	GatewayClasses []GatewayClass `json:"gatewayClasses,omitempty"`
+	// DaemonSets are ztunnel's DaemonSets (ZtunnelSelector).
+	DaemonSets []Workload `json:"daemonSets,omitempty"`
 
 	memo sync.Map // derived readings shared by the checks, see Memo
 }

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,7 +46,16 @@ func (t *textReport) line(indent int, parts ...string) {
 // be read against the cluster IDs, networks and roles the tool saw.
 func (t *textReport) clusters() {
 	t.line(0, t.st.Heading.Render("Clusters"))
-	rows := [][]string{{"CONTEXT", "CLUSTER ID", "NETWORK", "ROLE", "STATUS"}}
+	// The data plane gets a column only when some cluster runs ambient:
+	// a sidecar mesh's header stays as it was.
+	ambient := slices.ContainsFunc(t.r.Clusters, func(c checks.ClusterSummary) bool {
+		return c.DataPlane == "ambient" || c.DataPlane == "mixed"
+	})
+	head := []string{"CONTEXT", "CLUSTER ID", "NETWORK", "ROLE", "STATUS"}
+	if ambient {
+		head = []string{"CONTEXT", "CLUSTER ID", "NETWORK", "ROLE", "DATA PLANE", "STATUS"}
+	}
+	rows := [][]string{head}
 	for _, c := range t.r.Clusters {
 		status := "reachable"
 		if !c.Reachable {
@@ -53,6 +63,10 @@ func (t *textReport) clusters() {
 			if c.Error != "" {
 				status += ": " + c.Error
 			}
+		}
+		if ambient {
+			rows = append(rows, []string{c.Context, dash(c.ClusterID), dash(c.Network), dash(c.Role), dash(c.DataPlane), status})
+			continue
 		}
 		rows = append(rows, []string{c.Context, dash(c.ClusterID), dash(c.Network), dash(c.Role), status})
 	}

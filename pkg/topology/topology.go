@@ -88,6 +88,8 @@ type Cluster struct {
 	Version   string `json:"version,omitempty"`
 	Revision  string `json:"revision,omitempty"`
 	MeshID    string `json:"meshID,omitempty"`
+	// DataPlane is sidecar, ambient, mixed, none or unknown (mesh.DataPlane).
+	DataPlane string `json:"dataPlane,omitempty"`
 	Reachable bool   `json:"reachable"`
 	Error     string `json:"error,omitempty"`
 }
@@ -136,6 +138,9 @@ func Build(f *model.Fleet) *Topology {
 		id := mesh.Identify(c)
 		cl := Cluster{Context: c.Context, ClusterID: id.ClusterID, Role: string(id.Role), Version: id.Version, Revision: id.Revision,
 			MeshID: id.MeshID, Reachable: c.Reachable, Error: c.Error}
+		if c.Reachable {
+			cl.DataPlane = string(mesh.DataPlane(c).Mode)
+		}
 		switch id.Role {
 		case mesh.RolePrimary:
 			primaries++
@@ -466,6 +471,11 @@ func describeCluster(c Cluster) string {
 	}
 	if c.Version != "" {
 		parts = append(parts, c.Version)
+	}
+	// Sidecar is the default and goes unsaid; ambient changes what every
+	// check of the cluster's east-west path means.
+	if c.DataPlane == "ambient" || c.DataPlane == "mixed" {
+		parts = append(parts, c.DataPlane+" data plane")
 	}
 	return strings.Join(parts, ", ")
 }

@@ -3,6 +3,7 @@ package all
 
 import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
+	"github.com/meshfed/kubectl-meshfed/pkg/checks/ambient"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/aws"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/connectivity"
 	"github.com/meshfed/kubectl-meshfed/pkg/checks/discovery"
@@ -29,6 +30,7 @@ func ChecksWith(opts Options) []checks.Check {
 	for _, area := range [][]checks.Check{
 		general.Checks(), topology.Checks(), trust.ChecksWith(opts.Trust),
 		connectivity.Checks(), discovery.Checks(), locality.Checks(), aws.NetworkChecks(), aws.PCAChecks(opts.Trust),
+		ambient.Checks(),
 	} {
 		out = append(out, area...)
 	}

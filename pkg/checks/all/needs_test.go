@@ -34,6 +34,8 @@ var kindFields = map[model.Kind]string{
 	model.KindAWSPCAIssuers:      "AWSPCAIssuers",
 	model.KindIstioAPIs:          "IstioAPIs",
 	model.KindGatewayAPIGateways: "GatewayAPIGateways",
+	model.KindGatewayClasses:     "GatewayClasses",
+	model.KindDaemonSets:         "DaemonSets",
 }
 
 // without returns a copy of f whose clusters hold nothing of kind k (all

@@ -64,17 +64,28 @@ func (r *Reader) ReadAll(ctx context.Context) error {
 		func() error { _, err := r.istio.NetworkingV1().DestinationRules("").List(ctx, cache); return err },
 		func() error { _, err := r.istio.NetworkingV1().WorkloadEntries("").List(ctx, cache); return err },
 		func() error {
-			// Gateway API's Gateways, as the doctor lists them; none (404)
-			// where the Gateway API is not installed.
-			err := r.kube.CoreV1().RESTClient().Get().AbsPath("/apis/gateway.networking.k8s.io/v1/gateways").
-				Param("resourceVersion", "0").Do(ctx).Error()
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
+			// ztunnel's DaemonSets, selected by the chart's label as the
+			// doctor lists them.
+			_, err := r.kube.AppsV1().DaemonSets("").List(ctx, metav1.ListOptions{ResourceVersion: "0", LabelSelector: "app.kubernetes.io/name=ztunnel"})
 			return err
 		},
+		// Gateway API's Gateways and GatewayClasses, as the doctor lists
+		// them; none (404) where the Gateway API is not installed.
+		func() error { return r.gatewayAPI(ctx, "gateways") },
+		func() error { return r.gatewayAPI(ctx, "gatewayclasses") },
 	} {
 		g.Go(list)
 	}
 	return g.Wait()
+}
+
+// gatewayAPI LISTs a kind of Gateway API's from the watch cache; a cluster
+// without its CRDs has none.
+func (r *Reader) gatewayAPI(ctx context.Context, resource string) error {
+	err := r.kube.CoreV1().RESTClient().Get().AbsPath("/apis/gateway.networking.k8s.io/v1/"+resource).
+		Param("resourceVersion", "0").Do(ctx).Error()
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }

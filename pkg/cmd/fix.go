@@ -139,7 +139,7 @@ reachable, a plan that cannot be made); 4 a change was rejected or not applied
 
 // Complete normalises the flags and reads the catalog.
 func (o *FixOptions) Complete() error {
-	o.MeshFlags.Complete()
+	o.MeshFlags.Complete(o.Flags)
 	o.DryRun = strings.ToLower(strings.TrimSpace(o.DryRun))
 	o.AWSLoadBalancer = strings.ToLower(strings.TrimSpace(o.AWSLoadBalancer))
 	o.selection = checks.Selection{Only: trimAll(o.Only)}

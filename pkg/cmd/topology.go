@@ -68,7 +68,7 @@ Contexts are chosen as doctor chooses them.`,
 // Complete normalises the flags.
 func (o *TopologyOptions) Complete() error {
 	o.Output = strings.ToLower(strings.TrimSpace(o.Output))
-	o.MeshFlags.Complete()
+	o.MeshFlags.Complete(o.Flags)
 	return nil
 }
 

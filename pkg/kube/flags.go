@@ -220,6 +220,14 @@ func (f *Flags) OneClusterContext(name string) *Flags {
 	return &c
 }
 
+// Server is -s/--server, when given.
+func (f *Flags) Server() string {
+	if f == nil {
+		return ""
+	}
+	return f.server
+}
+
 // Namespace is -n/--namespace: Istio's namespace, when given.
 func (f *Flags) Namespace() string {
 	if f == nil {

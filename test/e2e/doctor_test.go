@@ -249,7 +249,9 @@ func TestDoctorOnDemoLab(t *testing.T) {
 			t.Errorf("exit code %d, want 2\nstderr: %s", code, stderr)
 		}
 		r := parseReport(t, out)
-		dead := map[string]string{"refused": "connection refused", "hung": "no answer within 3s"}
+		// The hung read names the time left of the run's deadline when it began (2.9s under load):
+		// no figure is asserted.
+		dead := map[string]string{"refused": "connection refused", "hung": "no answer within "}
 		for _, c := range r.Clusters {
 			if want, isDead := dead[c.Context]; isDead != !c.Reachable || (isDead && !strings.Contains(c.Error, want)) {
 				t.Errorf("cluster %s: reachable %v, error %q", c.Context, c.Reachable, c.Error)

@@ -88,5 +88,6 @@ kubectl's kubeconfig flags mean what they mean to kubectl; -n is --istio-namespa
 		NewEndpointsCmd(flags, streams, backend),
 		NewTraceCmd(flags, streams, backend),
 	)
+	registerCompletions(root, flags, backend.Catalog)
 	return root
 }

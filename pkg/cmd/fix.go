@@ -313,13 +313,16 @@ func (o *FixOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := fixplan.NextSteps(o.Streams.Out, plan.Notes, o.catalog, o.mode == dryRunServer, st); err != nil {
+		return failed("writing the next steps: %v", err)
+	}
 	if result.Failed() {
 		return &ExitError{Code: ExitNotApplied}
 	}
 	return nil
 }
 
-// contextsRead rejects --server and --network values for contexts this run
+// contextsRead rejects --remote-server and --network values for contexts this run
 // did not read: a typo would otherwise be silently ignored.
 func (o *FixOptions) contextsRead(f *model.Fleet) error {
 	for flag, m := range map[string]map[string]string{"--remote-server": o.fixOpts.Servers, "--network": o.fixOpts.Networks} {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/mesh"
@@ -119,10 +120,19 @@ func istiodNamespaces(c *model.Cluster) []string {
 }
 
 // hasIstiodService: a remote cluster's Istio namespace has the istiod
-// Service (pointing at the primary's istiod) and no istiod of its own.
+// Service (pointing at the primary's istiod; istiod-<revision> as the remote
+// chart writes it for a revision) and no istiod of its own; an Istio install
+// leaves its ConfigMaps there too (the mesh config, the injector's). The
+// root certificate ConfigMap is not a trace: istiod writes it into every
+// namespace.
 func hasIstiodService(c *model.Cluster, ns string) bool {
 	for _, s := range c.Services {
-		if s.Namespace == ns && s.Name == mesh.IstiodApp {
+		if s.Namespace == ns && (s.Name == mesh.IstiodApp || strings.HasPrefix(s.Name, mesh.IstiodApp+"-")) {
+			return true
+		}
+	}
+	for _, cm := range c.ConfigMaps {
+		if cm.Namespace == ns && cm.Name != "istio-ca-root-cert" && (cm.Name == mesh.MeshConfigMap || strings.HasPrefix(cm.Name, mesh.MeshConfigMap+"-")) {
 			return true
 		}
 	}

@@ -107,12 +107,13 @@ bench: tools build
 	MESHFED_PLUGIN=$(PLUGIN) $(GO) test ./test/bench -run '^$$' -bench '$(BENCH)' -benchtime 7x -timeout 60m
 
 # Release archives for krew: dist/kubectl-meshfed_<version>_<os>_<arch>.tar.gz,
-# each the static binary, LICENSE and README.md, and dist/SHA256SUMS. Only
+# each the static binary, LICENSE and README.md (and, but on Windows,
+# kubectl_complete-meshfed for kubectl's plugin completion), and dist/SHA256SUMS. Only
 # what changed is rebuilt; archives of other versions are removed.
 DIST      := $(CURDIR)/dist
 PLATFORMS := linux_amd64 linux_arm64 darwin_amd64 darwin_arm64 windows_amd64
 ARCHIVES  := $(foreach p,$(PLATFORMS),$(DIST)/kubectl-meshfed_$(VERSION)_$(p).tar.gz)
-SOURCES   := $(shell git ls-files -- cmd pkg go.mod go.sum ':!:*_test.go' ':!:*/testdata/*' 2>/dev/null) LICENSE README.md
+SOURCES   := $(shell git ls-files -- cmd pkg go.mod go.sum ':!:*_test.go' ':!:*/testdata/*' 2>/dev/null) LICENSE README.md plugins/kubectl_complete-meshfed
 MANIFEST  := $(DIST)/plugins/meshfed.yaml
 
 dist: $(DIST)/SHA256SUMS
@@ -121,7 +122,8 @@ $(DIST)/kubectl-meshfed_$(VERSION)_%.tar.gz: $(SOURCES)
 	@p=$*; os=$${p%_*}; arch=$${p#*_}; ext=; [ $$os = windows ] && ext=.exe; \
 	stage=$(DIST)/.stage-$$p; rm -rf $$stage && mkdir -p $$stage; echo "building $(@F)"; \
 	CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $$stage/kubectl-meshfed$$ext ./cmd/kubectl-meshfed && \
-	cp LICENSE README.md $$stage/ && tar -C $$stage -czf $@.tmp . && mv $@.tmp $@; \
+	cp LICENSE README.md $$stage/ && { [ $$os = windows ] || cp -p plugins/kubectl_complete-meshfed $$stage/; } && \
+	tar -C $$stage -czf $@.tmp . && mv $@.tmp $@; \
 	status=$$?; rm -rf $$stage $@.tmp; exit $$status
 
 $(DIST)/SHA256SUMS: $(ARCHIVES)

@@ -6,6 +6,7 @@ package checks
 const (
 	MF0001 ID = "MF0001" // Cluster cannot be read
 	MF0002 ID = "MF0002" // Cluster only partly readable
+	MF0003 ID = "MF0003" // Istio's namespace holds no Istio
 	MF1001 ID = "MF1001" // Cluster IDs are not unique
 	MF1002 ID = "MF1002" // Clusters carry different mesh IDs
 	MF1003 ID = "MF1003" // A cluster has no network in a multi-network mesh
@@ -126,6 +127,19 @@ func NewMF0002(s MF0002Subjects, d Details) Finding {
 	var b subjectsBuilder
 	b.add(RoleCluster, s.Cluster)
 	return b.finding(MF0002, AreaGeneral, d)
+}
+
+// MF0003Subjects are the contexts an MF0003 finding is about, by role.
+type MF0003Subjects struct {
+	Cluster string
+}
+
+// NewMF0003 is an MF0003 finding (Istio's namespace holds no Istio) about s: its check, area,
+// subjects and contexts come from the catalog and s, the rest from d.
+func NewMF0003(s MF0003Subjects, d Details) Finding {
+	var b subjectsBuilder
+	b.add(RoleCluster, s.Cluster)
+	return b.finding(MF0003, AreaGeneral, d)
 }
 
 // MF1001Subjects are the contexts an MF1001 finding is about, by role.

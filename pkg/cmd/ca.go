@@ -33,7 +33,13 @@ func NewCACmd(flags *kube.Flags, streams genericiooptions.IOStreams, backend Bac
 	c := &cobra.Command{
 		Use:   "ca",
 		Short: "Make the mesh's certificate authority",
-		Args:  cobra.NoArgs,
+		Example: `  # An offline root for a new mesh, then one intermediate per cluster from it
+  kubectl meshfed ca init --out-dir ./mesh-ca
+  kubectl meshfed fix --root-cert ./mesh-ca/root-cert.pem --root-key ./mesh-ca/root-key.pem
+
+  # An intermediate for the current context's istiod, issued by an AWS Private CA
+  kubectl meshfed ca issue --ca aws-pca --pca-arn ARN --out-dir ./east-cacerts`,
+		Args: cobra.NoArgs,
 	}
 	c.AddCommand(NewCAInitCmd(streams), NewCAIssueCmd(flags, streams, backend))
 	return c
@@ -77,6 +83,11 @@ Keep the key offline: fix --root-cert DIR/root-cert.pem --root-key DIR/root-key.
 issues one intermediate per cluster from it, and the key is needed again only to
 issue or replace an intermediate. The default key is ECDSA P-384 with a 10-year
 life (Istio reads ECDSA and RSA CA keys).`,
+		Example: `  # A root with the defaults (ECDSA P-384, 10 years) in ./mesh-ca
+  kubectl meshfed ca init --out-dir ./mesh-ca
+
+  # Your organization's name in the subject, 5 years, and the paths as JSON
+  kubectl meshfed ca init --out-dir ./mesh-ca --subject-org "Example Corp" --days 1825 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if err := o.Complete(); err != nil {

@@ -91,7 +91,7 @@ and restart istiod, which reads cacerts only when it starts (or let kubectl mesh
 	f.StringVar(&o.AWSProfile, "aws-profile", "", "AWS shared-config profile to use (default: the standard chain: environment, AWS_PROFILE, default profile, SSO, web identity)")
 	f.StringVar(&o.OutDir, "out-dir", "", "Directory to write the cacerts files to (created with mode 0700 if missing)")
 	f.StringVar(&o.ClusterID, "cluster-id", "", "The cluster's ID for the intermediate's subject (default: read from the context)")
-	f.StringVar(&o.IstioNamespace, "istio-namespace", "istio-system", "Namespace of Istio's control plane (istiod's name goes into the intermediate)")
+	f.StringVar(&o.IstioNamespace, "istio-namespace", "istio-system", "Namespace of Istio's control plane (istiod's name goes into the intermediate; also -n, --namespace)")
 	f.IntVar(&o.ValidDays, "days", int(pki.DefaultIntermediateValidity/(24*time.Hour)), "Days the intermediate is valid (at most until the CA's own end)")
 	f.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "How long to wait for the cluster and for AWS to issue")
 	addOutputFlag(c, &o.Output, outputText, outputJSON)
@@ -102,6 +102,11 @@ and restart istiod, which reads cacerts only when it starts (or let kubectl mesh
 func (o *CAIssueOptions) Validate() error {
 	o.OutDir = strings.TrimSpace(o.OutDir)
 	o.Output = strings.ToLower(strings.TrimSpace(o.Output))
+	ns, err := istioNamespace(o.IstioNamespace, o.Flags)
+	if err != nil {
+		return err
+	}
+	o.IstioNamespace = ns
 	if err := validateOutput(o.Output, outputText, outputJSON); err != nil {
 		return &ExitError{Code: ExitFailed, Err: err}
 	}

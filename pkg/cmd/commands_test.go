@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
@@ -77,7 +78,8 @@ func TestExplain(t *testing.T) {
 func TestExplainErrors(t *testing.T) {
 	b := (&fakeMesh{t: t}).backend()
 	run(t, b, "explain", "MF6999").expect(t, ExitFailed, "there is no check MF6999")
-	run(t, b, "explain", "MF9999").expect(t, ExitFailed, "is not a check ID")
+	// MF and four digits is what the message asks for: it says the area is wrong.
+	run(t, b, "explain", "MF9999").expect(t, ExitFailed, "there is no check MF9999: a check ID's first digit is its area, 0 to 6")
 	run(t, b, "explain", "MF12").expect(t, ExitFailed, "is not a check ID")
 	run(t, b, "explain").expect(t, ExitFailed, "accepts 1 arg")
 	run(t, b, "explain", "MF1001", "MF2001").expect(t, ExitFailed, "accepts 1 arg")
@@ -160,4 +162,20 @@ func TestKubectlFlags(t *testing.T) {
 	if !strings.HasPrefix(doctor.CommandPath(), "kubectl meshfed") {
 		t.Errorf("command path %q; kubectl runs the plugin as 'kubectl meshfed'", doctor.CommandPath())
 	}
+}
+
+// TestEveryCommandHasExamples: kubectl's commands all show examples; so do
+// the plugin's, the root and the command groups included.
+func TestEveryCommandHasExamples(t *testing.T) {
+	root := NewRootCmd(genericiooptions.NewTestIOStreamsDiscard(), (&fakeMesh{t: t}).backend())
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Example == "" && c.Name() != "help" && c.Name() != "completion" && c.Parent() != nil && c.Parent().Name() != "completion" {
+			t.Errorf("%q has no examples", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 }

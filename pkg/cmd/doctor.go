@@ -120,7 +120,7 @@ var doctorOutputs = []string{outputText, outputShort, outputWide, outputJSON, ou
 func (o *DoctorOptions) Complete() error {
 	o.Output = strings.ToLower(strings.TrimSpace(o.Output))
 	o.FailOn = strings.ToLower(strings.TrimSpace(o.FailOn))
-	o.MeshFlags.Complete()
+	o.MeshFlags.Complete(o.Flags)
 	o.selection = checks.Selection{Only: trimAll(o.Checks), Skip: trimAll(o.Skip)}
 	if o.Backend.Catalog != nil {
 		o.catalog = o.Backend.Catalog()

@@ -77,7 +77,7 @@ else as its length and fingerprint only.`,
 // Complete normalises the flags.
 func (o *DumpOptions) Complete() error {
 	o.Output = strings.TrimSpace(o.Output)
-	o.MeshFlags.Complete()
+	o.MeshFlags.Complete(o.Flags)
 	return nil
 }
 

@@ -77,7 +77,7 @@ A view istiod's xDS port could not give is "unknown", with why.`,
 // Complete parses SERVICE.NAMESPACE (or the full host name).
 func (o *EndpointsOptions) Complete(args []string) error {
 	o.Output = strings.ToLower(strings.TrimSpace(o.Output))
-	o.MeshFlags.Complete()
+	o.MeshFlags.Complete(o.Flags)
 	name, rest, ok := strings.Cut(strings.TrimSpace(args[0]), ".")
 	ns, _, _ := strings.Cut(rest, ".")
 	if !ok || name == "" || ns == "" {

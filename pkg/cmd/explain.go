@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -9,6 +10,9 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
+
+// wellFormed is MF and four digits, whatever the area digit.
+var wellFormed = regexp.MustCompile(`^MF[0-9]{4}$`)
 
 // ExplainOptions are the arguments of `kubectl meshfed explain MF####`.
 type ExplainOptions struct {
@@ -69,6 +73,10 @@ func (o *ExplainOptions) Validate() error {
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
 	if !o.ID.Valid() {
+		if wellFormed.MatchString(string(o.ID)) {
+			// MF and four digits, but no area: say what is wrong with it.
+			return failed("there is no check %s: a check ID's first digit is its area, 0 to 6 ('kubectl meshfed checks' lists them)", o.ID)
+		}
 		return failed("%q is not a check ID (want MF and four digits, e.g. MF2001)", string(o.ID))
 	}
 	m, ok := o.Backend.Catalog().Lookup(o.ID)

@@ -124,7 +124,7 @@ reachable, a plan that cannot be made); 4 a change was rejected or not applied
 	f.BoolVar(&o.AllowRootChange, "allow-root-change", false, "Allow replacing a cluster's existing, different root (the plan explains the migration)")
 	f.StringVar(&o.IntermediateKeyDir, "intermediate-key-dir", "", "Also write each issued intermediate's private key into DIR (mode 0600); by default keys go only into the clusters")
 	f.DurationVar(&o.TokenDuration, "token-duration", 0, "Give remote secrets a TokenRequest token of this lifetime (at least 10m) instead of a service-account token secret")
-	f.StringArrayVar(&o.Servers, "server", nil, "CONTEXT=URL: the API server address remote secrets use for CONTEXT's cluster, instead of the kubeconfig's (repeatable)")
+	f.StringArrayVar(&o.Servers, "remote-server", nil, "CONTEXT=URL: the API server address remote secrets use for CONTEXT's cluster, instead of the kubeconfig's (repeatable; -s/--server is kubectl's)")
 	f.StringArrayVar(&o.Networks, "network", nil, "CONTEXT=NAME: the network CONTEXT's cluster is on, when its own objects do not say (repeatable)")
 	f.StringVar(&o.AWSLoadBalancer, "aws-lb", "", "internal|internet-facing: the AWS NLB scheme of east-west gateway Services")
 	for name, values := range map[string][]string{
@@ -139,7 +139,7 @@ reachable, a plan that cannot be made); 4 a change was rejected or not applied
 
 // Complete normalises the flags and reads the catalog.
 func (o *FixOptions) Complete() error {
-	o.MeshFlags.Complete()
+	o.MeshFlags.Complete(o.Flags)
 	o.DryRun = strings.ToLower(strings.TrimSpace(o.DryRun))
 	o.AWSLoadBalancer = strings.ToLower(strings.TrimSpace(o.AWSLoadBalancer))
 	o.selection = checks.Selection{Only: trimAll(o.Only)}
@@ -189,7 +189,12 @@ func (o *FixOptions) Validate() error {
 			return failed("--output-dir %s is not a directory", o.OutputDir)
 		}
 	}
-	servers, err := parseContextValues("--server", "URL", o.Servers, httpURL)
+	if ctx, _, ok := strings.Cut(o.Flags.Server(), "="); ok && !strings.Contains(ctx, "://") {
+		// fix's --server CONTEXT=URL shadowed kubectl's -s/--server; it is
+		// --remote-server now, and --server is kubectl's, as the help says.
+		return failed("--server %s: -s/--server is kubectl's API server flag; the address remote secrets use for a context is --remote-server CONTEXT=URL", o.Flags.Server())
+	}
+	servers, err := parseContextValues("--remote-server", "URL", o.Servers, httpURL)
 	if err != nil {
 		return failed("%v", err)
 	}
@@ -308,16 +313,19 @@ func (o *FixOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := fixplan.NextSteps(o.Streams.Out, plan.Notes, o.catalog, o.mode == dryRunServer, st); err != nil {
+		return failed("writing the next steps: %v", err)
+	}
 	if result.Failed() {
 		return &ExitError{Code: ExitNotApplied}
 	}
 	return nil
 }
 
-// contextsRead rejects --server and --network values for contexts this run
+// contextsRead rejects --remote-server and --network values for contexts this run
 // did not read: a typo would otherwise be silently ignored.
 func (o *FixOptions) contextsRead(f *model.Fleet) error {
-	for flag, m := range map[string]map[string]string{"--server": o.fixOpts.Servers, "--network": o.fixOpts.Networks} {
+	for flag, m := range map[string]map[string]string{"--remote-server": o.fixOpts.Servers, "--network": o.fixOpts.Networks} {
 		for ctx := range m {
 			if f.Cluster(ctx) == nil {
 				return failed("%s names context %q, which this run does not read", flag, ctx)

@@ -100,9 +100,10 @@ func TestFixFlagValidation(t *testing.T) {
 		{[]string{"--only", "MF9999"}, `--only: "MF9999" is neither`},
 		{[]string{"--aws-lb", "public"}, "--aws-lb must be internal or internet-facing"},
 		{[]string{"--token-duration", "5m"}, "--token-duration must be at least 10m0s"},
-		{[]string{"--server", "east"}, "want CONTEXT=URL"},
-		{[]string{"--server", "east=10.0.0.1:6443"}, "is not an http(s) URL"},
-		{[]string{"--server", "east=https://a", "--server", "east=https://b"}, "twice"},
+		{[]string{"--remote-server", "east"}, "want CONTEXT=URL"},
+		{[]string{"--remote-server", "east=10.0.0.1:6443"}, "is not an http(s) URL"},
+		{[]string{"--remote-server", "east=https://a", "--remote-server", "east=https://b"}, "twice"},
+		{[]string{"-s", "east=https://a"}, "is --remote-server CONTEXT=URL"},
 		{[]string{"--network", "east=not a label"}, "is not a label value"},
 		{[]string{"--root-cert", rootCert}, "--root-cert and --root-key go together"},
 		{[]string{"--root-cert", rootCert, "--root-key", otherKey}, "root key is not the private key of"},
@@ -139,7 +140,7 @@ func TestFixPassesOptionsToFixers(t *testing.T) {
 	m.cluster("east", map[string]string{"id": "bad"})
 	m.cluster("west", nil)
 	run(t, m.backend(), "fix", "--root-cert", certPath, "--root-key", keyPath, "--allow-root-change",
-		"--token-duration", "1h", "--server", "west=https://10.0.0.2:6443", "--network", "east=net-east",
+		"--token-duration", "1h", "--remote-server", "west=https://10.0.0.2:6443", "--network", "east=net-east",
 		"--aws-lb", "Internal", "--intermediate-key-dir", dir).expect(t, ExitOK, "")
 	if m.fixer.in == nil {
 		t.Fatal("the fixer did not plan")
@@ -301,5 +302,18 @@ func TestFixOutputDir(t *testing.T) {
 	}
 	if planFileName("arn:aws:eks:eu-west-1:1:cluster/east") != "arn:aws:eks:eu-west-1:1:cluster_east.yaml" || planFileName("..") != "_..yaml" {
 		t.Error("planFileName")
+	}
+}
+
+// TestFixTakesKubectlServer: -s/--server is kubectl's flag in fix too, as
+// the root's help says (fix's own CONTEXT=URL flag once shadowed it).
+func TestFixTakesKubectlServer(t *testing.T) {
+	m := newFixMesh(t)
+	r := run(t, m.backend(), "fix", "-s", "https://api.example:6443")
+	if r.err != nil && strings.Contains(r.err.Error(), "unknown shorthand") {
+		t.Fatalf("fix -s URL: %v", r.err)
+	}
+	if !m.chosen {
+		t.Errorf("fix -s URL did not run: %v", r.err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/aws/pca"
+	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 )
 
 // MeshFlags are the flags that say which clusters to read and how: the part
@@ -31,10 +32,15 @@ type MeshFlags struct {
 	awsFlags bool // AddAWSFlags was called: the command reads the AWS network
 
 	istiod map[string]string // IstiodDebug, parsed by Validate
+
+	namespaceConflict error // -n and --istio-namespace disagree, found by Complete
 }
 
+// defaultIstioNamespace is where Istio's installers put the control plane.
+const defaultIstioNamespace = "istio-system"
+
 func defaultMeshFlags() MeshFlags {
-	return MeshFlags{Timeout: 10 * time.Second, IstioNamespace: "istio-system"}
+	return MeshFlags{Timeout: 10 * time.Second, IstioNamespace: defaultIstioNamespace}
 }
 
 // AddFlags registers the flags; timeoutHelp and noProbesHelp say what they
@@ -45,7 +51,7 @@ func (m *MeshFlags) AddFlags(f *pflag.FlagSet, timeoutHelp, noProbesHelp string)
 	f.DurationVar(&m.Timeout, "timeout", m.Timeout, timeoutHelp)
 	f.DurationVar(&m.ProbeTimeout, "probe-timeout", 0, "Budget of the live probes (gateway dials, remote credentials with their access reviews, istiod's views) and the AWS reads: each may use all of it from its start, when the read ends (a cluster's credential and istiod probes as soon as its secrets and pods are read) (default: the same as --timeout)")
 	f.BoolVar(&m.NoProbes, "no-probes", false, noProbesHelp)
-	f.StringVar(&m.IstioNamespace, "istio-namespace", m.IstioNamespace, "Namespace of Istio's control plane")
+	f.StringVar(&m.IstioNamespace, "istio-namespace", m.IstioNamespace, "Namespace of Istio's control plane (also -n, --namespace)")
 	f.StringArrayVar(&m.IstiodDebug, "istiod-debug-address", nil, "CONTEXT=URL: reach that context's istiod debug endpoint at URL instead of through a port-forward (repeatable)")
 }
 
@@ -58,8 +64,26 @@ func (m *MeshFlags) AddAWSFlags(f *pflag.FlagSet) {
 	f.StringVar(&m.PCAARN, "pca-arn", "", "ARN of the AWS Private CA the mesh's roots come from (arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID): read it and check the clusters against it (MF6001-MF6004) and cert-manager's Private CA issuers too (MF6005)")
 }
 
-// Complete normalises the context list, so "--contexts a,,b " works.
-func (m *MeshFlags) Complete() { m.Contexts = trimAll(m.Contexts) }
+// Complete normalises the context list, so "--contexts a,,b " works, and
+// takes -n/--namespace as Istio's namespace: kubectl's namespace flag, in a
+// plugin whose only namespace scope is Istio's control plane.
+func (m *MeshFlags) Complete(flags *kube.Flags) {
+	m.Contexts = trimAll(m.Contexts)
+	m.IstioNamespace, m.namespaceConflict = istioNamespace(m.IstioNamespace, flags)
+}
+
+// istioNamespace is the namespace --istio-namespace and -n say together, and
+// an error when they say two different ones.
+func istioNamespace(istioNS string, flags *kube.Flags) (string, error) {
+	n := flags.Namespace()
+	switch {
+	case n == "" || n == istioNS:
+		return istioNS, nil
+	case istioNS == defaultIstioNamespace:
+		return n, nil
+	}
+	return istioNS, failed("-n %s and --istio-namespace %s name two namespaces; -n is --istio-namespace, give one", n, istioNS)
+}
 
 // Validate rejects flags no run could honour; every error exits 3.
 func (m *MeshFlags) Validate() error {
@@ -71,6 +95,9 @@ func (m *MeshFlags) Validate() error {
 	}
 	if m.AllContexts && len(m.Contexts) > 0 {
 		return failed("--contexts and --all-contexts cannot be used together")
+	}
+	if m.namespaceConflict != nil {
+		return m.namespaceConflict
 	}
 	if errs := validation.IsDNS1123Label(m.IstioNamespace); len(errs) > 0 {
 		return failed("--istio-namespace %q is not a namespace name: %s", m.IstioNamespace, errs[0])

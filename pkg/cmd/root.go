@@ -28,7 +28,21 @@ networks and gateways, trust roots, remote secrets, locality.
 
 Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it,
 3 the tool could not do its job (bad flags, no cluster reachable),
-4 fix could not apply every change (the result says which, where).`,
+4 fix could not apply every change (the result says which, where).
+
+kubectl's kubeconfig flags mean what they mean to kubectl; -n is --istio-namespace.`,
+		Example: `  # The mesh the current context belongs to, following its remote secrets
+  kubectl meshfed doctor
+
+  # Exactly these clusters, Istio in another namespace
+  kubectl meshfed doctor --contexts east,west -n istio-prod
+
+  # What one check means and how to fix it
+  kubectl meshfed explain MF2001
+
+  # The plan that answers the findings, then apply it
+  kubectl meshfed fix
+  kubectl meshfed fix --apply`,
 		// The report says what is wrong; usage text after every failed check
 		// would bury it. main prints errors, once.
 		SilenceUsage:  true,
@@ -74,5 +88,6 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it,
 		NewEndpointsCmd(flags, streams, backend),
 		NewTraceCmd(flags, streams, backend),
 	)
+	registerCompletions(root, flags, backend.Catalog)
 	return root
 }

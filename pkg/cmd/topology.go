@@ -61,20 +61,20 @@ Contexts are chosen as doctor chooses them.`,
 	o.MeshFlags.AddFlags(f, "Deadline of the read: every cluster is read (following the mesh included) by the run's start + this; the probes then get --probe-timeout",
 		"Do not run live probes (east-west gateway dials, remote credentials, istiod's view); only read the API servers")
 	o.BundleFlag.AddFlagWithFromAlias(f)
-	addOutputFlag(c, &o.Output, outputText, outputJSON, outputDOT)
+	addOutputFlag(c, &o.Output, outputText, outputJSON, outputYAML, outputDOT)
 	return c
 }
 
 // Complete normalises the flags.
 func (o *TopologyOptions) Complete() error {
 	o.Output = strings.ToLower(strings.TrimSpace(o.Output))
-	o.MeshFlags.Complete()
+	o.MeshFlags.Complete(o.Flags)
 	return nil
 }
 
 // Validate rejects flags the run could not honour; every error exits 3.
 func (o *TopologyOptions) Validate() error {
-	if err := validateOutput(o.Output, outputText, outputJSON, outputDOT); err != nil {
+	if err := validateOutput(o.Output, outputText, outputJSON, outputYAML, outputDOT); err != nil {
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
 	if err := o.MeshFlags.Validate(); err != nil {
@@ -107,6 +107,8 @@ func (o *TopologyOptions) Run(ctx context.Context) error {
 	switch o.Output {
 	case outputJSON:
 		err = render.JSON(w, t)
+	case outputYAML:
+		err = render.YAML(w, t) // the JSON document, as every command's -o yaml
 	case outputDOT:
 		err = render.TopologyDOT(w, t)
 	case outputText:

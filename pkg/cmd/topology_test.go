@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/meshfed/kubectl-meshfed/pkg/topology"
 )
 
@@ -36,7 +38,14 @@ func TestTopologyCommand(t *testing.T) {
 		t.Errorf("text:\n%s", r.stdout)
 	}
 
-	run(t, m.backend(), "topology", "-o", "yaml").expect(t, ExitFailed, "--output")
+	// -o yaml, as every command takes it: the JSON document as YAML.
+	r = run(t, m.backend(), "topology", "-o", "yaml", "--no-probes")
+	r.expect(t, ExitOK, "")
+	var fromYAML topology.Topology
+	if err := yaml.UnmarshalStrict([]byte(r.stdout), &fromYAML); err != nil || fromYAML.Kind != topology.Kind || len(fromYAML.Networks) != len(doc.Networks) {
+		t.Errorf("-o yaml: %v, %+v\n%s", err, fromYAML, r.stdout)
+	}
+	run(t, m.backend(), "topology", "-o", "xml").expect(t, ExitFailed, "--output")
 	run(t, m.backend(), "topology", "--timeout", "0s").expect(t, ExitFailed, "--timeout")
 	run(t, (&fakeMesh{t: t}).backend(), "topology").expect(t, ExitFailed, "no cluster could be reached")
 }

@@ -110,7 +110,7 @@ observed (and none before it fails), or the tool could not do its job.`,
 // Complete parses SERVICE.NAMESPACE[:PORT] and fills the defaults.
 func (o *TraceOptions) Complete(args []string) error {
 	o.Output = strings.ToLower(strings.TrimSpace(o.Output))
-	o.MeshFlags.Complete()
+	o.MeshFlags.Complete(o.Flags)
 	o.To = trimAll(o.To)
 	arg := strings.TrimSpace(args[0])
 	if hostPart, portPart, ok := strings.Cut(arg, ":"); ok {

@@ -128,7 +128,11 @@ func NewVersionCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version of kubectl-meshfed",
-		Args:  cobra.NoArgs,
+		Example: `  kubectl meshfed version
+
+  # Version, commit, Go, platform and the Istio the checks were written against, for a bug report
+  kubectl meshfed version -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if err := o.Complete(); err != nil {
 				return err

@@ -335,12 +335,24 @@ func (a *applier) resource(ctx context.Context, obj *unstructured.Unstructured) 
 }
 
 // sameContent compares two versions of an object without the fields every
-// write may touch.
+// write may touch, keeping who manages which field: an apply that changes
+// only managedFields (our field manager taking fields over, as on an object
+// another tool created) is still a write that bumps the resourceVersion, so
+// the dry run must say "configured" too, as the apply will. Each entry's
+// time is left out: the dry run stamps it anew.
 func sameContent(a, b *unstructured.Unstructured) bool {
 	strip := func(u *unstructured.Unstructured) map[string]any {
 		c := u.DeepCopy()
-		for _, f := range []string{"resourceVersion", "managedFields", "generation"} {
+		for _, f := range []string{"resourceVersion", "generation"} {
 			unstructured.RemoveNestedField(c.Object, "metadata", f)
+		}
+		if managed, ok, _ := unstructured.NestedSlice(c.Object, "metadata", "managedFields"); ok {
+			for _, m := range managed {
+				if entry, ok := m.(map[string]any); ok {
+					delete(entry, "time")
+				}
+			}
+			_ = unstructured.SetNestedSlice(c.Object, managed, "metadata", "managedFields")
 		}
 		return c.Object
 	}

@@ -297,3 +297,37 @@ func mustJSON(t *testing.T, u *unstructured.Unstructured) []byte {
 	}
 	return b
 }
+
+// TestSameContentSeesOwnershipChanges: a dry run that only adds our field
+// manager's entry (the apply takes fields over from another tool) is a
+// write, as the apply's new resourceVersion will show: not "unchanged". A
+// new timestamp alone is not a change.
+func TestSameContentSeesOwnershipChanges(t *testing.T) {
+	obj := func(managers ...string) *unstructured.Unstructured {
+		var managed []any
+		for i, m := range managers {
+			managed = append(managed, map[string]any{"manager": m, "operation": "Apply", "time": fmt.Sprintf("2026-12-04T00:00:0%dZ", i),
+				"fieldsV1": map[string]any{"f:rules": map[string]any{}}})
+		}
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+			"metadata": map[string]any{"name": "istio-reader", "resourceVersion": "1", "managedFields": managed},
+			"rules":    []any{map[string]any{"verbs": []any{"get"}}},
+		}}
+	}
+	before, after := obj("helm"), obj("helm", FieldManager)
+	if sameContent(before, after) {
+		t.Error("a dry run that adds kubectl-meshfed's managedFields entry is unchanged; the apply will write it")
+	}
+	if !sameContent(obj(FieldManager), obj(FieldManager)) {
+		t.Error("the same object is not the same content")
+	}
+	stamped := obj(FieldManager)
+	m, _, _ := unstructured.NestedSlice(stamped.Object, "metadata", "managedFields")
+	m[0].(map[string]any)["time"] = "2026-12-05T00:00:00Z"
+	_ = unstructured.SetNestedSlice(stamped.Object, m, "metadata", "managedFields")
+	_ = unstructured.SetNestedField(stamped.Object, "2", "metadata", "resourceVersion")
+	if !sameContent(obj(FieldManager), stamped) {
+		t.Error("a new timestamp and resourceVersion alone count as a change")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/kube"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
@@ -46,7 +47,10 @@ func chooseContexts(ctx context.Context, c *Collector, opts ChooseOptions) ([]Ch
 		return nil, fmt.Errorf("reading kubeconfig: %w", err)
 	}
 	if len(raw.Contexts) == 0 {
-		return nil, fmt.Errorf("the kubeconfig has no contexts")
+		return nil, noContexts(flags)
+	}
+	if one := flags.OneClusterFlags(); len(one) > 0 {
+		return c.chooseOne(raw, opts, one)
 	}
 	switch {
 	case len(opts.Contexts) > 0:
@@ -96,6 +100,48 @@ func chooseContexts(ctx context.Context, c *Collector, opts ChooseOptions) ([]Ch
 	}
 
 	return c.follow(ctx, start, byServer), nil
+}
+
+// noContexts says which files were read, and which do not exist: the
+// loader skips KUBECONFIG's missing files without a word.
+func noContexts(flags *kube.Flags) error {
+	present, missing := flags.KubeconfigFiles()
+	read := append([]string(nil), present...)
+	for _, p := range missing {
+		read = append(read, p+" (no such file)")
+	}
+	if len(read) == 0 {
+		return fmt.Errorf("the kubeconfig has no contexts")
+	}
+	return fmt.Errorf("the kubeconfig has no contexts (read: %s)", strings.Join(read, ", "))
+}
+
+// chooseOne chooses the one context a run with one-cluster flags (--server,
+// --user, …) reads: they describe one cluster or user, as they do to
+// kubectl, so they apply to the context kubectl would use with them
+// (--context, else the current one) or to the one --contexts names, and the
+// mesh is not followed to other clusters they would misdescribe.
+func (c *Collector) chooseOne(raw clientcmdapi.Config, opts ChooseOptions, one []string) ([]Choice, error) {
+	flagNames := strings.Join(one, ", ")
+	if opts.All || len(opts.Contexts) > 1 {
+		return nil, fmt.Errorf("%s describe one cluster or user, as in kubectl: give them with one context (--context, or --contexts with one name), not with --contexts of several or --all-contexts", flagNames)
+	}
+	name, reason := raw.CurrentContext, "current context"
+	switch {
+	case len(opts.Contexts) == 1:
+		name, reason = opts.Contexts[0], "named with --contexts"
+	case c.flags.Context() != "":
+		name, reason = c.flags.Context(), "named with --context"
+	}
+	if name == "" {
+		return nil, fmt.Errorf("no current context: name one with --context")
+	}
+	if _, ok := raw.Contexts[name]; !ok {
+		return nil, fmt.Errorf("context %q is not in the kubeconfig", name)
+	}
+	c.flags = c.flags.OneClusterContext(name)
+	c.clients = c.flags.Clients()
+	return []Choice{{Context: name, Reason: reason + "; only this one, with " + flagNames}}, nil
 }
 
 // follow starts at one context and adds, round by round, every context whose

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
@@ -15,10 +16,14 @@ import (
 // Flags are kubectl's kubeconfig flags, with the names, shorthands,
 // defaults and help kubectl gives them (cli-runtime's ConfigFlags, which
 // TestFlagsAreKubectls holds them equal to), so that the plugin takes what
-// kubectl takes. The plugin reads many contexts, not one: --kubeconfig (and
-// KUBECONFIG), --context (where following the mesh starts) and --as apply to
-// each; the flags that describe one cluster or user (--server, --token,
-// --namespace…) are accepted and not applied to every context, as before.
+// kubectl takes, and each means what it means to kubectl: every context's
+// REST configuration is built with the overrides ConfigFlags would make
+// (TestOverridesAreConfigFlags compares the two). ConfigFlags itself is not
+// linked: it brings kustomize and the whole discovery (TestImportDiet).
+// Two differences, because the plugin reads many clusters: -n/--namespace is
+// the namespace of Istio's control plane (the plugin has no other namespace
+// scope), and the flags that name or describe one cluster or user
+// (OneClusterFlags) reach only the one context they can mean.
 type Flags struct {
 	KubeConfig string
 
@@ -28,6 +33,10 @@ type Flags struct {
 	cluster, user, namespace, context             string
 	server, tlsServerName, caFile, requestTimeout string
 	insecure, disableCompression                  bool
+
+	// oneClusterTarget: the one-cluster flags apply to this context only
+	// ("": to any, as in a run of one context).
+	oneClusterTarget string
 }
 
 // NewFlags returns the flags at kubectl's defaults.
@@ -97,8 +106,8 @@ func (f *Flags) RawConfig() (clientcmdapi.Config, error) {
 }
 
 // RESTConfig builds the client configuration of one kubeconfig context,
-// honouring the impersonation flags, tuned for a one-pass read: no
-// client-side throttling (the pass is a dozen requests).
+// with kubectl's overrides applied as kubectl applies them, tuned for a
+// one-pass read: no client-side throttling (the pass is a dozen requests).
 func (f *Flags) RESTConfig(contextName string) (*rest.Config, error) {
 	raw, err := f.RawConfig()
 	if err != nil {
@@ -112,16 +121,20 @@ func (f *Flags) restConfig(raw clientcmdapi.Config, contextName string) (*rest.C
 	if !ok {
 		return nil, fmt.Errorf("context %q is not in the kubeconfig", contextName)
 	}
+	overrides := f.Overrides(contextName)
 	// client-go's own words for these ("no configuration has been
 	// provided, try setting KUBERNETES_MASTER") do not point at the entry.
-	if kctx != nil {
-		if _, ok := raw.Clusters[kctx.Cluster]; !ok {
-			return nil, fmt.Errorf("context %q names cluster %q, which the kubeconfig does not define", contextName, kctx.Cluster)
+	if cluster := kctx.Cluster; kctx != nil && overrides.ClusterInfo.Server == "" {
+		if overrides.Context.Cluster != "" {
+			cluster = overrides.Context.Cluster
 		}
-	}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: contextName}
-	if f != nil {
-		overrides.AuthInfo.Impersonate = f.impersonate
+		if _, ok := raw.Clusters[cluster]; !ok {
+			what := "names cluster"
+			if overrides.Context.Cluster != "" {
+				what = "is given --cluster"
+			}
+			return nil, fmt.Errorf("context %q %s %q, which the kubeconfig does not define", contextName, what, cluster)
+		}
 	}
 	cfg, err := clientcmd.NewNonInteractiveClientConfig(raw, contextName, overrides, nil).ClientConfig()
 	if err != nil {
@@ -130,6 +143,116 @@ func (f *Flags) restConfig(raw clientcmdapi.Config, contextName string) (*rest.C
 	cfg.QPS, cfg.Burst = -1, 0 // a negative QPS turns client-go's rate limiter off
 	cfg.UserAgent = "kubectl-meshfed"
 	return cfg, nil
+}
+
+// Overrides are the kubeconfig overrides of one context's configuration:
+// those cli-runtime's ConfigFlags.toRawKubeConfigLoader makes of the same
+// flags (k8s.io/cli-runtime/pkg/genericclioptions/config_flags.go), field by
+// field, so that a flag means here what it means to kubectl. The context is
+// the one being built, not --context; the namespace is not kubectl's (-n
+// is Istio's namespace and no REST configuration depends on it); the
+// one-cluster flags apply only to OneClusterContext.
+func (f *Flags) Overrides(contextName string) *clientcmd.ConfigOverrides {
+	o := &clientcmd.ConfigOverrides{ClusterDefaults: clientcmd.ClusterDefaults, CurrentContext: contextName}
+	if f == nil {
+		return o
+	}
+	o.AuthInfo.Impersonate = f.impersonate
+	o.AuthInfo.ImpersonateUID = f.impersonateUID
+	o.AuthInfo.ImpersonateGroups = f.impersonateGroups
+	if len(f.impersonateExtra) > 0 {
+		extra := map[string][]string{}
+		for _, kv := range f.impersonateExtra {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				continue // as ConfigFlags: a malformed extra is dropped
+			}
+			extra[k] = append(extra[k], v)
+		}
+		o.AuthInfo.ImpersonateUserExtra = extra
+	}
+	o.ClusterInfo.InsecureSkipTLSVerify = f.insecure
+	o.ClusterInfo.DisableCompression = f.disableCompression
+	o.Timeout = f.requestTimeout
+	if f.oneClusterTarget != "" && f.oneClusterTarget != contextName {
+		return o
+	}
+	o.AuthInfo.ClientCertificate = f.certFile
+	o.AuthInfo.ClientKey = f.keyFile
+	o.AuthInfo.Token = f.token
+	o.ClusterInfo.Server = f.server
+	o.ClusterInfo.TLSServerName = f.tlsServerName
+	o.ClusterInfo.CertificateAuthority = f.caFile
+	o.Context.Cluster = f.cluster
+	o.Context.AuthInfo = f.user
+	return o
+}
+
+// OneClusterFlags are the flags given that name or describe one cluster or
+// one user (--server, --cluster, --user, --token, --client-certificate,
+// --client-key, --certificate-authority, --tls-server-name): applied to
+// several contexts they would make them all one cluster, or send one
+// cluster's credentials to the others. A run with any of them reads one
+// context (OneClusterContext), never follows the mesh to more.
+func (f *Flags) OneClusterFlags() []string {
+	if f == nil {
+		return nil
+	}
+	var out []string
+	for _, fl := range []struct{ name, value string }{
+		{"--server", f.server}, {"--cluster", f.cluster}, {"--user", f.user}, {"--token", f.token},
+		{"--client-certificate", f.certFile}, {"--client-key", f.keyFile},
+		{"--certificate-authority", f.caFile}, {"--tls-server-name", f.tlsServerName},
+	} {
+		if fl.value != "" {
+			out = append(out, fl.name)
+		}
+	}
+	return out
+}
+
+// OneClusterContext returns a copy of the flags whose one-cluster flags
+// apply only to the named context (the others keep their kubeconfig
+// entries): the context a run with them reads.
+func (f *Flags) OneClusterContext(name string) *Flags {
+	c := *f
+	c.oneClusterTarget = name
+	return &c
+}
+
+// Server is -s/--server, when given.
+func (f *Flags) Server() string {
+	if f == nil {
+		return ""
+	}
+	return f.server
+}
+
+// Namespace is -n/--namespace: Istio's namespace, when given.
+func (f *Flags) Namespace() string {
+	if f == nil {
+		return ""
+	}
+	return f.namespace
+}
+
+// KubeconfigFiles are the files the kubeconfig is read from, in kubectl's
+// order (--kubeconfig, else KUBECONFIG's list, else ~/.kube/config), each
+// with whether it exists: KUBECONFIG's missing files are skipped silently
+// by the loader, so an empty kubeconfig needs them named.
+func (f *Flags) KubeconfigFiles() (present, missing []string) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if f != nil {
+		rules.ExplicitPath = f.KubeConfig
+	}
+	for _, p := range rules.GetLoadingPrecedence() {
+		if _, err := os.Stat(p); err != nil {
+			missing = append(missing, p)
+		} else {
+			present = append(present, p)
+		}
+	}
+	return present, missing
 }
 
 // WithContext returns a copy of the flags that start from context, as

@@ -1,12 +1,15 @@
 package kube
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/rest"
 )
 
 // TestFlagsAreKubectls: the plugin takes the kubeconfig flags kubectl takes
@@ -109,5 +112,107 @@ func TestFlagsParse(t *testing.T) {
 	}
 	if _, err := ForKubeconfig(filepath.Join(t.TempDir(), "absent")).RawConfig(); err == nil {
 		t.Error("a --kubeconfig that does not exist: no error")
+	}
+}
+
+// TestOverridesAreConfigFlags: every kubeconfig flag changes a context's REST
+// configuration exactly as it changes kubectl's, which is cli-runtime's
+// ConfigFlags.ToRESTConfig with the same flags and --context.
+func TestOverridesAreConfigFlags(t *testing.T) {
+	dir := t.TempDir()
+	path := writeKubeconfig(t, twoContexts)
+	ca := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(ca, []byte("not read until a request"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := [][]string{
+		nil,
+		{"--server", "https://elsewhere.example:8443"},
+		{"-s", "https://elsewhere.example:8443", "--tls-server-name", "kubernetes"},
+		{"--cluster", "west"},
+		{"--user", "u"},
+		{"--token", "other-token"},
+		{"--certificate-authority", ca, "--insecure-skip-tls-verify=false"},
+		{"--insecure-skip-tls-verify"},
+		{"--request-timeout", "7s"},
+		{"--disable-compression"},
+		{"--as", "someone", "--as-group", "g1", "--as-group", "g2", "--as-uid", "42", "--as-user-extra", "k=v", "--as-user-extra", "bad"},
+		{"--client-certificate", ca, "--client-key", ca},
+	}
+	for _, args := range cases {
+		for _, context := range []string{"east", "west"} {
+			want := pflag.NewFlagSet("kubectl", pflag.ContinueOnError)
+			cf := genericclioptions.NewConfigFlags(true)
+			cf.AddFlags(want)
+			got := pflag.NewFlagSet("meshfed", pflag.ContinueOnError)
+			f := NewFlags()
+			f.AddFlags(got)
+			all := append([]string{"--kubeconfig", path, "--context", context}, args...)
+			if err := want.Parse(all); err != nil {
+				t.Fatal(err)
+			}
+			if err := got.Parse(all); err != nil {
+				t.Fatal(err)
+			}
+			wantCfg, wantErr := cf.ToRESTConfig()
+			gotCfg, gotErr := f.RESTConfig(context)
+			if (wantErr != nil) != (gotErr != nil) {
+				t.Errorf("%s %v: kubectl's error %v, ours %v", context, args, wantErr, gotErr)
+				continue
+			}
+			if wantErr != nil {
+				continue
+			}
+			gotCfg.QPS, gotCfg.Burst, gotCfg.UserAgent = wantCfg.QPS, wantCfg.Burst, wantCfg.UserAgent
+			if g, w := fmt.Sprintf("%#v|%#v|%#v", gotCfg.TLSClientConfig, gotCfg.Impersonate, *gotCfg), fmt.Sprintf("%#v|%#v|%#v", wantCfg.TLSClientConfig, wantCfg.Impersonate, *wantCfg); g != w {
+				t.Errorf("%s %v:\n got %s\nwant %s", context, args, g, w)
+			}
+		}
+	}
+}
+
+// TestOneClusterFlags: the flags that describe one cluster or user reach
+// only the context they are scoped to; the rest reach every context.
+func TestOneClusterFlags(t *testing.T) {
+	path := writeKubeconfig(t, twoContexts)
+	f := NewFlags()
+	fs := pflag.NewFlagSet("meshfed", pflag.ContinueOnError)
+	f.AddFlags(fs)
+	if err := fs.Parse([]string{"--kubeconfig", path, "-s", "https://elsewhere.example:8443", "--token", "t2", "--request-timeout", "3s", "--as", "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.OneClusterFlags(); fmt.Sprint(got) != "[--server --token]" {
+		t.Errorf("OneClusterFlags() = %v", got)
+	}
+	scoped := f.OneClusterContext("east")
+	east, err := scoped.RESTConfig("east")
+	if err != nil {
+		t.Fatal(err)
+	}
+	west, err := scoped.RESTConfig("west")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if east.Host != "https://elsewhere.example:8443" || east.BearerToken != "t2" {
+		t.Errorf("east: host %q token given %v", east.Host, east.BearerToken == "t2")
+	}
+	if west.Host != "https://west.example:6443" || west.BearerToken != "test-token-never-shown" {
+		t.Errorf("west: host %q, its own token %v", west.Host, west.BearerToken == "test-token-never-shown")
+	}
+	for _, c := range []*rest.Config{east, west} {
+		if c.Timeout != 3*time.Second || c.Impersonate.UserName != "a" {
+			t.Errorf("%s: timeout %v, as %q", c.Host, c.Timeout, c.Impersonate.UserName)
+		}
+	}
+}
+
+// TestKubeconfigFiles: a KUBECONFIG naming a file that does not exist is
+// named as missing (the loader skips it silently).
+func TestKubeconfigFiles(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nonexistent")
+	t.Setenv("KUBECONFIG", missing)
+	present, absent := NewFlags().KubeconfigFiles()
+	if len(present) != 0 || fmt.Sprint(absent) != "["+missing+"]" {
+		t.Errorf("present %v, missing %v", present, absent)
 	}
 }

@@ -3,6 +3,7 @@ package fix
 import (
 	"context"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -89,8 +90,13 @@ func testFixLab(t *testing.T, tc fixCase) {
 	if after := resourceVersions(t, l, objs...); !reflect.DeepEqual(before, after) {
 		t.Fatalf("the server dry run wrote: %v → %v", before, after)
 	}
+	dryRun := actions(out)
 
 	out, code = runFix(t, l, "--apply")
+	// The dry run said what the apply then did, object by object.
+	if applied := actions(out); len(dryRun) == 0 || !reflect.DeepEqual(dryRun, applied) {
+		t.Errorf("the server dry run said %v, the apply did %v", dryRun, applied)
+	}
 	if code != 0 || !strings.Contains(out, tc.check) || !strings.Contains(out, "→ none") {
 		t.Fatalf("fix --apply: exit %d, want 0 and %s gone in the re-check\n%s", code, tc.check, out)
 	}
@@ -149,4 +155,17 @@ func TestFixPartialFailure(t *testing.T) {
 		t.Errorf("doctor still finds %v", got)
 	}
 	expectNothingToDo(t, l, objs)
+}
+
+// actionLine is one object's result in fix's output: context, kind, object,
+// then what was (or would be) done to it.
+var actionLine = regexp.MustCompile(`(?m)^\s*(\S+  \S+ \S+)  (created|configured|unchanged|failed)\b`)
+
+// actions are the results of a fix run, object → action.
+func actions(out string) map[string]string {
+	m := map[string]string{}
+	for _, g := range actionLine.FindAllStringSubmatch(out, -1) {
+		m[g[1]] = g[2]
+	}
+	return m
 }

@@ -45,7 +45,7 @@ func (Fixer) Answers() []checks.ID { return append([]checks.ID(nil), answered...
 func (Fixer) Plan(in fix.Input) (fix.Plan, error) {
 	for ctx, s := range in.Options.Servers {
 		if err := validServer(s); err != nil {
-			return fix.Plan{}, fmt.Errorf("--server %s=%s: %w", ctx, s, err)
+			return fix.Plan{}, fmt.Errorf("--remote-server %s=%s: %w", ctx, s, err)
 		}
 	}
 	p := &planner{in: in, f: in.Fleet, pairs: map[pairKey]*pair{}, annotations: map[objKey]*annotationFix{}}
@@ -341,7 +341,7 @@ func (pl *planner) notTheSecret(fd checks.Finding, p, r *model.Cluster) string {
 		return fmt.Sprintf("the credentials of %s work from %s (kube-system UID %s), so the secret is not what is broken: the cause is elsewhere (MF4011 and MF4035 say what istiod's log and %s's CRDs show: the path from %s's istiod to %s, or a CRD version %s does not serve), which a new secret does not change", cp.Secret, pl.f.Probes.From, cp.KubeSystemUID, r.Context, p.Context, cp.Server, r.Context)
 	case model.CredUnreachable, model.CredTimeout:
 		if srv := pl.server(r); mesh.SameServer(srv, cp.Server) {
-			return fmt.Sprintf("%s's API server %s, which %s's remote secret names, cannot be reached from %s either (%s), and a new secret would name the same address: bring the server back, or give an address %s's pods reach with --server %s=https://<address>", r.Context, cp.Server, p.Context, pl.f.Probes.From, cp.Outcome, p.Context, r.Context)
+			return fmt.Sprintf("%s's API server %s, which %s's remote secret names, cannot be reached from %s either (%s), and a new secret would name the same address: bring the server back, or give an address %s's pods reach with --remote-server %s=https://<address>", r.Context, cp.Server, p.Context, pl.f.Probes.From, cp.Outcome, p.Context, r.Context)
 		}
 		return ""
 	case model.CredNotRun:
@@ -351,7 +351,7 @@ func (pl *planner) notTheSecret(fd checks.Finding, p, r *model.Cluster) string {
 }
 
 // server is the API server address a remote secret for r names: the
-// --server override, else r's kubeconfig context's.
+// --remote-server override, else r's kubeconfig context's.
 func (pl *planner) server(r *model.Cluster) string {
 	if s, ok := pl.in.Options.Servers[r.Context]; ok && s != "" {
 		return s
@@ -614,13 +614,13 @@ func (pl *planner) unusable(r *model.Cluster) string {
 	case len(validation.IsDNS1123Subdomain(remoteSecretName(id.ClusterID))) > 0:
 		return fmt.Sprintf("%s's cluster ID %q does not make a valid Secret name (%s…); istioctl create-remote-secret refuses it too", r.Context, id.ClusterID, mesh.RemoteSecretPrefix)
 	case srv == "":
-		return fmt.Sprintf("the API server address of %s is unknown; give it with --server %s=https://<address>", r.Context, r.Context)
+		return fmt.Sprintf("the API server address of %s is unknown; give it with --remote-server %s=https://<address>", r.Context, r.Context)
 	case mesh.LoopbackServer(srv):
 		where := "its kubeconfig context's"
 		if overridden {
-			where = "the --server given"
+			where = "the --remote-server given"
 		}
-		return fmt.Sprintf("%s's API server address %s (%s) is a loopback address: istiod runs in a pod, where that is the pod itself, so a secret naming it never connects; give an address the primaries' pods reach with --server %s=https://<address>:<port>", r.Context, srv, where, r.Context)
+		return fmt.Sprintf("%s's API server address %s (%s) is a loopback address: istiod runs in a pod, where that is the pod itself, so a secret naming it never connects; give an address the primaries' pods reach with --remote-server %s=https://<address>:<port>", r.Context, srv, where, r.Context)
 	}
 	return ""
 }
@@ -674,7 +674,7 @@ func (pl *planner) remoteSecretChange(pr *pair, server string, src credentialSou
 	}
 	serverFrom := r.Context + "'s kubeconfig context"
 	if _, ok := pl.in.Options.Servers[r.Context]; ok {
-		serverFrom = "--server"
+		serverFrom = "--remote-server"
 	}
 	verb, takeOver := "Creates", false
 	if found {

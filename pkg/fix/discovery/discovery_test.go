@@ -180,14 +180,14 @@ func TestLoopbackServerIsRefused(t *testing.T) {
 func TestServerOverride(t *testing.T) {
 	dir := filepath.Join(fixtures, "MF4001", "fail-missing")
 	if _, err := (Fixer{}).Plan(fix.Input{Fleet: &model.Fleet{}, Options: fix.Options{Servers: map[string]string{"west": "10.0.0.1:6443"}}}); err == nil {
-		t.Error("a --server without https:// was accepted")
+		t.Error("a --remote-server without https:// was accepted")
 	}
 	plan, _ := planFixture(t, dir, fix.Options{Servers: map[string]string{"west": "https://west.example:443", "east": "https://east.example:443"}})
 	var n int
 	for _, c := range plan.Changes {
 		if c.Pending != "" {
 			n++
-			if !strings.Contains(c.Pending, ".example:443") || !strings.Contains(c.Reason, "from --server") {
+			if !strings.Contains(c.Pending, ".example:443") || !strings.Contains(c.Reason, "from --remote-server") {
 				t.Errorf("the override is not used: %s / %s", c.Pending, c.Reason)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
@@ -54,6 +55,48 @@ func ApplyResult(w io.Writer, r fix.Result, dryRun bool, st render.Styles) error
 		verb = "changes would be"
 	}
 	fmt.Fprintf(&b, "%d %s: %s\n", len(r.Outcomes), verb, strings.Join(parts, ", "))
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// NextSteps writes the plan's notes again after its result, as the steps
+// left to do (restarting istiod, then the workloads, after a root change):
+// printed only before the result, they scrolled away behind it. Notes whose
+// text is the same for several contexts are written once, naming them all.
+func NextSteps(w io.Writer, notes []fix.Note, cat *checks.Catalog, dryRun bool, st render.Styles) error {
+	if len(notes) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	heading := "Next steps:"
+	if dryRun {
+		heading = "Next steps, once applied:"
+	}
+	b.WriteString("\n" + st.Heading.Render(heading) + "\n")
+	type group struct {
+		contexts []string
+		note     fix.Note
+	}
+	var groups []*group
+	byText := map[string]*group{}
+	for _, n := range notes {
+		key := strings.TrimSpace(n.Text) + "\x00" + fmt.Sprint(n.Answers)
+		if g, ok := byText[key]; ok {
+			g.contexts = append(g.contexts, n.Context)
+			continue
+		}
+		g := &group{contexts: []string{n.Context}, note: n}
+		byText[key] = g
+		groups = append(groups, g)
+	}
+	for _, g := range groups {
+		var c bytes.Buffer
+		comment(&c, "", g.note.Text)
+		fmt.Fprintf(&b, "- %s\n", where(strings.Join(g.contexts, ", "), g.note.Answers, cat))
+		for _, line := range strings.Split(strings.TrimRight(c.String(), "\n"), "\n") {
+			b.WriteString("  " + strings.TrimPrefix(strings.TrimPrefix(line, "#"), " ") + "\n")
+		}
+	}
 	_, err := w.Write(b.Bytes())
 	return err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/meshfed/kubectl-meshfed/pkg/checks"
 	"github.com/meshfed/kubectl-meshfed/pkg/fix"
 	"github.com/meshfed/kubectl-meshfed/pkg/model"
+	"github.com/meshfed/kubectl-meshfed/pkg/render"
 )
 
 // secretValue stands for key material: it must never appear in a plan.
@@ -136,5 +137,31 @@ func assertNoSecret(t *testing.T, out string) {
 		if strings.Contains(out, leak) {
 			t.Fatalf("the plan prints secret material (%q):\n%s", leak, out)
 		}
+	}
+}
+
+// TestNextSteps: the notes come again after the result, as what is left to
+// do; one text for several contexts is written once, naming them.
+func TestNextSteps(t *testing.T) {
+	notes := []fix.Note{
+		{Context: "east", Answers: []checks.ID{"MF2001"}, Text: "Restart istiod, then the workloads."},
+		{Context: "west", Answers: []checks.ID{"MF2001"}, Text: "Restart istiod, then the workloads."},
+		{Context: "central", Text: "Something else."},
+	}
+	var b bytes.Buffer
+	if err := NextSteps(&b, notes, checks.DefaultCatalog(), false, render.Styles{}); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	if !strings.Contains(got, "Next steps:") || strings.Count(got, "Restart istiod") != 1 || !strings.Contains(got, "(east, west; MF2001") || !strings.Contains(got, "(central)") {
+		t.Errorf("next steps:\n%s", got)
+	}
+	b.Reset()
+	if err := NextSteps(&b, notes[:1], checks.DefaultCatalog(), true, render.Styles{}); err != nil || !strings.Contains(b.String(), "Next steps, once applied:") {
+		t.Errorf("dry run: %v\n%s", err, b.String())
+	}
+	b.Reset()
+	if err := NextSteps(&b, nil, checks.DefaultCatalog(), false, render.Styles{}); err != nil || b.Len() != 0 {
+		t.Errorf("no notes: %v %q", err, b.String())
 	}
 }

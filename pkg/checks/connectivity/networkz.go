@@ -23,33 +23,6 @@ import (
 // topology.istio.io/network listening on its gateway port or 15008, one
 // entry per load-balancer address), DNS names resolved.
 
-// networkzPrimary is a primary whose istiod views were read.
-type networkzPrimary struct {
-	c     *model.Cluster
-	id    mesh.Identity
-	views []model.IstiodView
-}
-
-func networkzPrimaries(f *model.Fleet) []networkzPrimary {
-	if f.Probes == nil {
-		return nil
-	}
-	var out []networkzPrimary
-	for _, c := range f.Clusters {
-		if ok, _ := c.Readable(mesh.IdentityKinds...); !ok {
-			continue
-		}
-		id := mesh.Identify(c)
-		if id.Role != mesh.RolePrimary {
-			continue
-		}
-		if views := f.Probes.IstiodViews(c.Context); len(views) > 0 {
-			out = append(out, networkzPrimary{c: c, id: id, views: views})
-		}
-	}
-	return out
-}
-
 // networkzUnknown says why a replica's networkz cannot be judged, or "".
 func networkzUnknown(v model.IstiodView) string {
 	switch {
@@ -65,14 +38,14 @@ func networkzUnknown(v model.IstiodView) string {
 	return ""
 }
 
-func unknownNetworkz(p networkzPrimary, v model.IstiodView, why string, mk func(primary string, d checks.Details) checks.Finding) checks.Finding {
-	obj := &checks.ObjectRef{Kind: "Deployment", Namespace: p.c.IstioNamespace, Name: mesh.IstiodApp}
-	msg := fmt.Sprintf("which cross-network gateways istiod of %s hands out is unknown: %s", p.c.Context, why)
+func unknownNetworkz(p discovery.IstiodPrimary, v model.IstiodView, why string, mk func(primary string, d checks.Details) checks.Finding) checks.Finding {
+	obj := &checks.ObjectRef{Kind: "Deployment", Namespace: p.Cluster.IstioNamespace, Name: mesh.IstiodApp}
+	msg := fmt.Sprintf("which cross-network gateways istiod of %s hands out is unknown: %s", p.Cluster.Context, why)
 	if ns, name, ok := strings.Cut(v.Pod, "/"); ok {
 		obj = &checks.ObjectRef{Kind: "Pod", Namespace: ns, Name: name}
-		msg = fmt.Sprintf("which cross-network gateways istiod replica %s of %s hands out is unknown: %s", name, p.c.Context, why)
+		msg = fmt.Sprintf("which cross-network gateways istiod replica %s of %s hands out is unknown: %s", name, p.Cluster.Context, why)
 	}
-	return mk(p.c.Context, checks.Details{Severity: checks.SeverityUnknown, Object: obj, Message: msg})
+	return mk(p.Cluster.Context, checks.Details{Severity: checks.SeverityUnknown, Object: obj, Message: msg})
 }
 
 // readCluster is a cluster a replica reads, as the doctor read it.
@@ -84,14 +57,14 @@ type readCluster struct {
 // clustersRead are the clusters the replica reads that the doctor read too:
 // its own, and each its clusterz shows synced (a cluster not synced is
 // MF4011's), whose Services the doctor could list.
-func clustersRead(f *model.Fleet, p networkzPrimary, v model.IstiodView) []readCluster {
-	out := []readCluster{{p.c, p.id.ClusterID}}
+func clustersRead(f *model.Fleet, p discovery.IstiodPrimary, v model.IstiodView) []readCluster {
+	out := []readCluster{{p.Cluster, p.Identity.ClusterID}}
 	for _, e := range v.Clusters {
-		if e.SecretName == "" || e.SyncStatus != "synced" || e.ID == p.id.ClusterID {
+		if e.SecretName == "" || e.SyncStatus != "synced" || e.ID == p.Identity.ClusterID {
 			continue
 		}
 		for _, c := range f.Clusters {
-			if !c.Reachable || c == p.c {
+			if !c.Reachable || c == p.Cluster {
 				continue
 			}
 			if ok, _ := c.Readable(mesh.IdentityKinds...); !ok {
@@ -150,7 +123,7 @@ func unlistedGateways(f *model.Fleet) []checks.Finding {
 		return checks.NewMF3030(checks.MF3030Subjects{Primary: primary}, d)
 	}
 	var out []checks.Finding
-	for _, p := range networkzPrimaries(f) {
+	for _, p := range discovery.IstiodPrimaries(f) {
 		type agg struct {
 			m        missingGateway
 			replicas []string
@@ -159,7 +132,7 @@ func unlistedGateways(f *model.Fleet) []checks.Finding {
 		}
 		byKey := map[string]*agg{}
 		var keys []string
-		for _, v := range p.views {
+		for _, v := range p.Views {
 			if why := networkzUnknown(v); why != "" {
 				out = append(out, unknownNetworkz(p, v, why, mk))
 				continue
@@ -167,11 +140,11 @@ func unlistedGateways(f *model.Fleet) []checks.Finding {
 			listed := v.Networkz.Gateways
 			for _, rc := range clustersRead(f, p, v) {
 				for _, m := range expectedMissing(rc, listed) {
-					if rc.c != p.c && discovery.DroppedNamespaceReported(f, p.c.Context, rc.c.Context, m.obj.Namespace) {
+					if rc.c != p.Cluster && discovery.DroppedNamespaceReported(f, p.Cluster.Context, rc.c.Context, m.obj.Namespace) {
 						// istiod cannot list a gateway whose namespace its
 						// discoverySelectors drop in that cluster: MF4032
 						// says so, naming the selectors and the labels.
-						out = append(out, checks.ReportedUnder(checks.MF4032, p.c.Context, rc.c.Context))
+						out = append(out, checks.ReportedUnder(checks.MF4032, p.Cluster.Context, rc.c.Context))
 						continue
 					}
 					key := m.clusterCtx + "\x00" + m.network + "\x00" + m.obj.Namespace + "/" + m.obj.Name
@@ -183,24 +156,24 @@ func unlistedGateways(f *model.Fleet) []checks.Finding {
 					}
 					a.replicas = append(a.replicas, v.Replica())
 					a.istiod = append(a.istiod, fmt.Sprintf("%s (%s): /debug/networkz lists for network %q: %s", v.Replica(), v.Address, m.network, describeListed(listedFor(listed, m.network, "*"))))
-					if len(listedFor(listed, m.network, "*")) == 0 && m.network != p.id.Network {
+					if len(listedFor(listed, m.network, "*")) == 0 && m.network != p.Identity.Network {
 						a.severe = true
 					}
 				}
 			}
 			// meshNetworks' gateways given by address are listed as they are.
-			if mn, ref, err := mesh.MeshNetworks(p.c); err == nil && mn != nil {
+			if mn, ref, err := mesh.MeshNetworks(p.Cluster); err == nil && mn != nil {
 				for n, nw := range mn.GetNetworks() {
 					for _, gw := range nw.GetGateways() {
 						a := gw.GetAddress()
 						if a == "" || !mesh.IsIP(a) || slices.ContainsFunc(listedFor(listed, n, ""), func(g model.IstiodGateway) bool { return g.Address == a }) {
 							continue
 						}
-						key := p.c.Context + "\x00" + n + "\x00meshNetworks " + a
+						key := p.Cluster.Context + "\x00" + n + "\x00meshNetworks " + a
 						ag := byKey[key]
 						if ag == nil {
-							ag = &agg{m: missingGateway{network: n, clusterCtx: p.c.Context,
-								obj:    &checks.ObjectRef{Kind: "ConfigMap", Namespace: p.c.IstioNamespace, Name: mesh.MeshConfigMap},
+							ag = &agg{m: missingGateway{network: n, clusterCtx: p.Cluster.Context,
+								obj:    &checks.ObjectRef{Kind: "ConfigMap", Namespace: p.Cluster.IstioNamespace, Name: mesh.MeshConfigMap},
 								doctor: []string{fmt.Sprintf("%s gives network %q the gateway %s:%d", ref, n, a, gw.GetPort())},
 								cause:  "istiod has not loaded this meshNetworks (it reloads the mesh ConfigMap on change; a version it cannot parse is kept out)"}}
 							byKey[key] = ag
@@ -217,7 +190,7 @@ func unlistedGateways(f *model.Fleet) []checks.Finding {
 			a := byKey[k]
 			sev := checks.SeverityWarning
 			effect := fmt.Sprintf("istiod sends proxies the other gateways of network %q only", a.m.network)
-			if a.m.network == p.id.Network {
+			if a.m.network == p.Identity.Network {
 				effect = "this is istiod's own network, whose gateway only the proxies it configures on other networks (remote clusters there) are sent, and they are not sent this one"
 			}
 			if a.severe {
@@ -225,15 +198,15 @@ func unlistedGateways(f *model.Fleet) []checks.Finding {
 				effect = fmt.Sprintf("istiod lists no gateway at all for network %q, so its proxies cannot reach that network's pods", a.m.network)
 			}
 			peer := ""
-			if a.m.clusterCtx != p.c.Context {
+			if a.m.clusterCtx != p.Cluster.Context {
 				peer = a.m.clusterCtx
 			}
 			ev := append(append([]string{}, a.m.doctor...), a.istiod...)
-			out = append(out, checks.NewMF3030(checks.MF3030Subjects{Primary: p.c.Context, Peer: peer}, checks.Details{
+			out = append(out, checks.NewMF3030(checks.MF3030Subjects{Primary: p.Cluster.Context, Peer: peer}, checks.Details{
 				Severity: sev,
 				Object:   a.m.obj,
 				Message: fmt.Sprintf("istiod of %s (%s) does not list the gateway of network %q that the doctor finds in %s (%s %s/%s): %s; %s",
-					p.c.Context, strings.Join(a.replicas, ", "), a.m.network, a.m.clusterCtx, a.m.obj.Kind, a.m.obj.Namespace, a.m.obj.Name, a.m.cause, effect),
+					p.Cluster.Context, strings.Join(a.replicas, ", "), a.m.network, a.m.clusterCtx, a.m.obj.Kind, a.m.obj.Namespace, a.m.obj.Name, a.m.cause, effect),
 				Evidence: ev,
 			}))
 		}
@@ -342,7 +315,7 @@ func unknownGateways(f *model.Fleet) []checks.Finding {
 		return checks.NewMF3031(checks.MF3031Subjects{Primary: primary}, d)
 	}
 	var out []checks.Finding
-	for _, p := range networkzPrimaries(f) {
+	for _, p := range discovery.IstiodPrimaries(f) {
 		type agg struct {
 			g        model.IstiodGateway
 			ctx      string
@@ -351,8 +324,8 @@ func unknownGateways(f *model.Fleet) []checks.Finding {
 		}
 		byKey := map[string]*agg{}
 		var keys []string
-		mn, ref, _ := mesh.MeshNetworks(p.c)
-		for _, v := range p.views {
+		mn, ref, _ := mesh.MeshNetworks(p.Cluster)
+		for _, v := range p.Views {
 			if why := networkzUnknown(v); why != "" {
 				out = append(out, unknownNetworkz(p, v, why, mk))
 				continue
@@ -367,7 +340,7 @@ func unknownGateways(f *model.Fleet) []checks.Finding {
 					if meshNetworksHas(mn, e.Network, e.Address) || hasHostnameGateway(mn.GetNetworks()[e.Network].GetGateways()) {
 						continue
 					}
-					doctor = []string{fmt.Sprintf("meshNetworks of %s (%s) gives network %q no gateway %s", p.c.Context, meshNetworksRef(ref), e.Network, e.Address)}
+					doctor = []string{fmt.Sprintf("meshNetworks of %s (%s) gives network %q no gateway %s", p.Cluster.Context, meshNetworksRef(ref), e.Network, e.Address)}
 				} else {
 					c := read[e.Cluster]
 					if c == nil {
@@ -402,7 +375,7 @@ func unknownGateways(f *model.Fleet) []checks.Finding {
 		for _, k := range keys {
 			a := byKey[k]
 			peer := ""
-			if a.ctx != p.c.Context {
+			if a.ctx != p.Cluster.Context {
 				peer = a.ctx
 			}
 			from := "meshNetworks"
@@ -410,10 +383,10 @@ func unknownGateways(f *model.Fleet) []checks.Finding {
 				from = "the registry of cluster " + a.g.Cluster
 			}
 			ev := append(append([]string{}, a.doctor...), fmt.Sprintf("/debug/networkz of %s lists %s:%d for network %q from %s", strings.Join(a.replicas, ", "), a.g.Address, a.g.Port, a.g.Network, from))
-			out = append(out, checks.NewMF3031(checks.MF3031Subjects{Primary: p.c.Context, Peer: peer}, checks.Details{
-				Object: &checks.ObjectRef{Kind: "Deployment", Namespace: p.c.IstioNamespace, Name: mesh.IstiodApp},
+			out = append(out, checks.NewMF3031(checks.MF3031Subjects{Primary: p.Cluster.Context, Peer: peer}, checks.Details{
+				Object: &checks.ObjectRef{Kind: "Deployment", Namespace: p.Cluster.IstioNamespace, Name: mesh.IstiodApp},
 				Message: fmt.Sprintf("istiod of %s hands out %s:%d as a gateway of network %q (from %s), which the doctor finds no gateway for: proxies of other networks send a share of their calls to that network there",
-					p.c.Context, a.g.Address, a.g.Port, a.g.Network, from),
+					p.Cluster.Context, a.g.Address, a.g.Port, a.g.Network, from),
 				Evidence: ev,
 			}))
 		}

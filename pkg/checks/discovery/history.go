@@ -32,10 +32,10 @@ func metricsUnknown(p registryPrimary, v model.IstiodView, mk func(checks.Detail
 		return nil
 	}
 	d := checks.Details{Severity: checks.SeverityUnknown, Object: p.obj,
-		Message: fmt.Sprintf("what istiod of %s's metrics say of its history is unknown: %s", p.c.Context, why)}
+		Message: fmt.Sprintf("what istiod of %s's metrics say of its history is unknown: %s", p.Cluster.Context, why)}
 	if ns, name, ok := strings.Cut(v.Pod, "/"); ok {
 		d.Object = &checks.ObjectRef{Kind: "Pod", Namespace: ns, Name: name}
-		d.Message = fmt.Sprintf("what istiod replica %s of %s's metrics say of its history is unknown: %s", name, p.c.Context, why)
+		d.Message = fmt.Sprintf("what istiod replica %s of %s's metrics say of its history is unknown: %s", name, p.Cluster.Context, why)
 	}
 	fd := mk(d)
 	return &fd
@@ -68,9 +68,9 @@ func pastSyncTimeouts(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range registryPrimaries(f) {
 		mk := func(d checks.Details) checks.Finding {
-			return checks.NewMF4045(checks.MF4045Subjects{Primary: p.c.Context}, d)
+			return checks.NewMF4045(checks.MF4045Subjects{Primary: p.Cluster.Context}, d)
 		}
-		for _, v := range p.views {
+		for _, v := range p.Views {
 			if u := metricsUnknown(p, v, mk); u != nil {
 				out = append(out, *u)
 				continue
@@ -103,7 +103,7 @@ func pastSyncTimeouts(f *model.Fleet) []checks.Finding {
 					ev = append(ev, fmt.Sprintf("%s: remote secret events %s: %s", v.Replica(), since(m), events(m.SecretEvents)))
 				}
 				msg := fmt.Sprintf("istiod of %s (%s) timed out syncing cluster %q %s %s; its /debug/clusterz shows it synced now: while it was not, istiod served its proxies without that cluster's services and endpoints",
-					p.c.Context, v.Replica(), id, times(n), since(m))
+					p.Cluster.Context, v.Replica(), id, times(n), since(m))
 				// The counter says how often, not when. istiod starts a
 				// cluster's sync, and its one PILOT_REMOTE_CLUSTER_TIMEOUT
 				// timer, once per add or update of its secret
@@ -121,19 +121,19 @@ func pastSyncTimeouts(f *model.Fleet) []checks.Finding {
 				// whose secret's age is unknown, is the path or the peer.
 				sev := checks.SeverityWarning
 				changed := m.SecretEvents["update"]+m.SecretEvents["delete"] > 0
-				created := secretCreated(p.c, now.SecretName)
+				created := secretCreated(p.Cluster, now.SecretName)
 				switch {
 				case changed:
 					sev = checks.SeverityInfo
 					msg += "; its remote secrets changed since it started, so the cause may be a secret fixed since (one that pointed at a dead address or carried a rejected token), and there is nothing to do"
 				case n == 1 && created != nil && m.Started != nil && !created.After(*m.Started):
 					sev = checks.SeverityInfo
-					ev = append(ev, fmt.Sprintf("%s: secret %s created %s, before istiod started", p.c.Context, now.SecretName, created.UTC().Format("2006-01-02 15:04:05Z")))
+					ev = append(ev, fmt.Sprintf("%s: secret %s created %s, before istiod started", p.Cluster.Context, now.SecretName, created.UTC().Format("2006-01-02 15:04:05Z")))
 					msg += "; no remote secret changed since it started and this secret existed before, so the one sync that timed out was the one of istiod's start-up (a slow API server or a loaded machine then), and there is nothing to do unless it happens at every start"
 				default:
 					msg += "; no remote secret changed since it started, so the cause was the path to the peer's API server or the peer itself, and it may come back"
 				}
-				out = append(out, checks.NewMF4045(checks.MF4045Subjects{Primary: p.c.Context, Peer: peerWithID(f, p.c.Context, id)}, checks.Details{
+				out = append(out, checks.NewMF4045(checks.MF4045Subjects{Primary: p.Cluster.Context, Peer: peerWithID(f, p.Cluster.Context, id)}, checks.Details{
 					Severity: sev,
 					Object:   secretObject(now.SecretName),
 					Message:  msg,
@@ -152,9 +152,9 @@ func rejectedXDS(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	for _, p := range registryPrimaries(f) {
 		mk := func(d checks.Details) checks.Finding {
-			return checks.NewMF4046(checks.MF4046Subjects{Primary: p.c.Context}, d)
+			return checks.NewMF4046(checks.MF4046Subjects{Primary: p.Cluster.Context}, d)
 		}
-		for _, v := range p.views {
+		for _, v := range p.Views {
 			if u := metricsUnknown(p, v, mk); u != nil {
 				out = append(out, *u)
 				continue
@@ -183,10 +183,10 @@ func rejectedXDS(f *model.Fleet) []checks.Finding {
 					who += fmt.Sprintf(" and %d more", m.RejectingMore)
 				}
 			}
-			out = append(out, checks.NewMF4046(checks.MF4046Subjects{Primary: p.c.Context}, checks.Details{
+			out = append(out, checks.NewMF4046(checks.MF4046Subjects{Primary: p.Cluster.Context}, checks.Details{
 				Object: p.obj,
 				Message: fmt.Sprintf("proxies rejected %s of the responses istiod of %s (%s) sent %s (%s): %s keep their last accepted configuration of that type, and miss every change after it; istiod's log says why (\"ACK ERROR\")",
-					metricCount(total), p.c.Context, v.Replica(), since(m), events(m.XDSRejects), who),
+					metricCount(total), p.Cluster.Context, v.Replica(), since(m), events(m.XDSRejects), who),
 				Evidence: ev,
 			}))
 		}

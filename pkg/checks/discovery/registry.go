@@ -21,20 +21,22 @@ import (
 // same port-forward. Their catalog entries need the istiod views as input,
 // so they do not run without probes.
 
-// registryPrimary is a primary of the fleet whose identity was read, with
-// its istiod's views and the Deployment they belong to.
-type registryPrimary struct {
-	c     *model.Cluster
-	id    mesh.Identity
-	views []model.IstiodView
-	obj   *checks.ObjectRef
+// IstiodPrimary is a primary of the fleet whose identity was read, with
+// the views of its istiod that the probes read: what every check that
+// judges istiod's own word (its registry, history, networkz) starts from.
+type IstiodPrimary struct {
+	Cluster  *model.Cluster
+	Identity mesh.Identity
+	Views    []model.IstiodView
 }
 
-func registryPrimaries(f *model.Fleet) []registryPrimary {
+// IstiodPrimaries are the fleet's primaries with istiod views, in the
+// fleet's order.
+func IstiodPrimaries(f *model.Fleet) []IstiodPrimary {
 	if f.Probes == nil {
 		return nil
 	}
-	var out []registryPrimary
+	var out []IstiodPrimary
 	for _, c := range f.Clusters {
 		if ok, _ := c.Readable(mesh.IdentityKinds...); !ok {
 			continue
@@ -43,11 +45,24 @@ func registryPrimaries(f *model.Fleet) []registryPrimary {
 		if id.Role != mesh.RolePrimary {
 			continue
 		}
-		views := f.Probes.IstiodViews(c.Context)
-		if len(views) == 0 {
-			continue
+		if views := f.Probes.IstiodViews(c.Context); len(views) > 0 {
+			out = append(out, IstiodPrimary{Cluster: c, Identity: id, Views: views})
 		}
-		out = append(out, registryPrimary{c: c, id: id, views: views, obj: istiodDeployment(c)})
+	}
+	return out
+}
+
+// registryPrimary is an IstiodPrimary with the Deployment its views belong
+// to.
+type registryPrimary struct {
+	IstiodPrimary
+	obj *checks.ObjectRef
+}
+
+func registryPrimaries(f *model.Fleet) []registryPrimary {
+	var out []registryPrimary
+	for _, p := range IstiodPrimaries(f) {
+		out = append(out, registryPrimary{IstiodPrimary: p, obj: istiodDeployment(p.Cluster)})
 	}
 	return out
 }
@@ -82,16 +97,16 @@ func registryUnknown(id checks.ID, p registryPrimary, v model.IstiodView) *check
 		return nil
 	}
 	d := checks.Details{Severity: checks.SeverityUnknown, Object: p.obj,
-		Message: fmt.Sprintf("what istiod of %s holds in its registry is unknown: %s", p.c.Context, why)}
+		Message: fmt.Sprintf("what istiod of %s holds in its registry is unknown: %s", p.Cluster.Context, why)}
 	if ns, name, ok := strings.Cut(v.Pod, "/"); ok {
 		d.Object = &checks.ObjectRef{Kind: "Pod", Namespace: ns, Name: name}
-		d.Message = fmt.Sprintf("what istiod replica %s of %s holds in its registry is unknown: %s", name, p.c.Context, why)
+		d.Message = fmt.Sprintf("what istiod replica %s of %s holds in its registry is unknown: %s", name, p.Cluster.Context, why)
 	}
 	var fd checks.Finding
 	if id == checks.MF4020 {
-		fd = checks.NewMF4020(checks.MF4020Subjects{Primary: p.c.Context}, d)
+		fd = checks.NewMF4020(checks.MF4020Subjects{Primary: p.Cluster.Context}, d)
 	} else {
-		fd = checks.NewMF4021(checks.MF4021Subjects{Primary: p.c.Context}, d)
+		fd = checks.NewMF4021(checks.MF4021Subjects{Primary: p.Cluster.Context}, d)
 	}
 	return &fd
 }
@@ -108,7 +123,7 @@ func staleRegistry(f *model.Fleet) []checks.Finding {
 		}
 		byID := map[string]*stale{}
 		var ids []string
-		for _, v := range p.views {
+		for _, v := range p.Views {
 			if u := registryUnknown(checks.MF4020, p, v); u != nil {
 				out = append(out, *u)
 				continue
@@ -137,14 +152,14 @@ func staleRegistry(f *model.Fleet) []checks.Finding {
 		sort.Strings(ids)
 		for _, id := range ids {
 			s := byID[id]
-			restart := fmt.Sprintf("kubectl --context %s -n %s rollout restart deployment/%s", p.c.Context, p.obj.Namespace, p.obj.Name)
-			if pods := podNames(s.replicas); len(pods) > 0 && len(pods) < len(p.views) {
-				restart = fmt.Sprintf("kubectl --context %s -n %s delete pod %s", p.c.Context, p.obj.Namespace, strings.Join(pods, " "))
+			restart := fmt.Sprintf("kubectl --context %s -n %s rollout restart deployment/%s", p.Cluster.Context, p.obj.Namespace, p.obj.Name)
+			if pods := podNames(s.replicas); len(pods) > 0 && len(pods) < len(p.Views) {
+				restart = fmt.Sprintf("kubectl --context %s -n %s delete pod %s", p.Cluster.Context, p.obj.Namespace, strings.Join(pods, " "))
 			}
-			out = append(out, checks.NewMF4020(checks.MF4020Subjects{Primary: p.c.Context, Peer: peerWithID(f, p.c.Context, id)}, checks.Details{
+			out = append(out, checks.NewMF4020(checks.MF4020Subjects{Primary: p.Cluster.Context, Peer: peerWithID(f, p.Cluster.Context, id)}, checks.Details{
 				Object: p.obj,
 				Message: fmt.Sprintf("istiod of %s (%s) still holds the services and endpoints of cluster %q, which its /debug/clusterz no longer lists: proxies are sent that cluster's last endpoints, which no longer follow its pods; restart to clear it: %s",
-					p.c.Context, replicaList(s.replicas), id, restart),
+					p.Cluster.Context, replicaList(s.replicas), id, restart),
 				Evidence: s.evidence,
 			}))
 		}
@@ -204,10 +219,10 @@ func missingEndpoints(f *model.Fleet) []checks.Finding {
 	var out []checks.Finding
 	peers := map[*model.Cluster]map[string][]string{} // indexed once per run
 	for _, p := range registryPrimaries(f) {
-		selected := discoverySelected(p.id.Mesh)
+		selected := discoverySelected(p.Identity.Mesh)
 		for _, q := range f.Clusters {
 			qid := mesh.Identify(q)
-			if q == p.c || qid.ClusterID == "" || qid.ClusterID == p.id.ClusterID || qid.Role == mesh.RoleNone {
+			if q == p.Cluster || qid.ClusterID == "" || qid.ClusterID == p.Identity.ClusterID || qid.Role == mesh.RoleNone {
 				continue
 			}
 			if ok, _ := q.Readable(model.KindEndpointSlices); !ok {
@@ -221,7 +236,7 @@ func missingEndpoints(f *model.Fleet) []checks.Finding {
 			gaps := map[string]gap{} // service → what the first replica lacking it lacks
 			var replicas []string
 			var deselected []string
-			for _, v := range p.views {
+			for _, v := range p.Views {
 				if v.Registry == nil || v.Registry.Error != "" || !v.Read() {
 					continue // unknown, reported below once per replica
 				}
@@ -233,7 +248,7 @@ func missingEndpoints(f *model.Fleet) []checks.Finding {
 				for svc, ready := range want {
 					ns, _, _ := strings.Cut(svc, "/")
 					if selected != nil && !selected(q, ns) {
-						if !selected(p.c, ns) {
+						if !selected(p.Cluster, ns) {
 							continue // not in the mesh in the primary's own cluster either: on purpose
 						}
 					}
@@ -285,24 +300,24 @@ func missingEndpoints(f *model.Fleet) []checks.Finding {
 				// Every gap is a namespace the primary's discoverySelectors
 				// drop in q while they keep it at home: MF4032 says so, with
 				// the selectors and the labels to fix.
-				out = append(out, checks.ReportedUnder("MF4032", p.c.Context, q.Context))
+				out = append(out, checks.ReportedUnder("MF4032", p.Cluster.Context, q.Context))
 				continue
 			}
 			cause := "a frozen registry (MF4020), or endpoints whose pod istiod has not listed"
 			if len(deselected) > 0 {
 				slices.Sort(deselected)
 				deselected = slices.Compact(deselected)
-				cause = fmt.Sprintf("namespace %s of %s does not match the discoverySelectors of %s's mesh config, while the namespace of %s does: istiod ignores the namespace in %s", strings.Join(deselected, ", "), q.Context, p.c.Context, p.c.Context, q.Context)
-				ev = append(ev, "discoverySelectors of "+p.c.Context+": "+describeSelectors(p.id.Mesh.GetDiscoverySelectors()))
+				cause = fmt.Sprintf("namespace %s of %s does not match the discoverySelectors of %s's mesh config, while the namespace of %s does: istiod ignores the namespace in %s", strings.Join(deselected, ", "), q.Context, p.Cluster.Context, p.Cluster.Context, q.Context)
+				ev = append(ev, "discoverySelectors of "+p.Cluster.Context+": "+describeSelectors(p.Identity.Mesh.GetDiscoverySelectors()))
 			}
-			out = append(out, checks.NewMF4021(checks.MF4021Subjects{Primary: p.c.Context, Peer: q.Context}, checks.Details{
+			out = append(out, checks.NewMF4021(checks.MF4021Subjects{Primary: p.Cluster.Context, Peer: q.Context}, checks.Details{
 				Object: p.obj,
 				Message: fmt.Sprintf("istiod of %s (%s) reports cluster %q synced, yet its endpoint shards lack %s of %s that %s's EndpointSlices hold: no proxy is sent them; likely cause: %s",
-					p.c.Context, replicaList(replicas), qid.ClusterID, count(total, "ready endpoint"), count(len(svcs), "service"), q.Context, cause),
+					p.Cluster.Context, replicaList(replicas), qid.ClusterID, count(total, "ready endpoint"), count(len(svcs), "service"), q.Context, cause),
 				Evidence: ev,
 			}))
 		}
-		for _, v := range p.views {
+		for _, v := range p.Views {
 			if u := registryUnknown(checks.MF4021, p, v); u != nil {
 				out = append(out, *u)
 			}

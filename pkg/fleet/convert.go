@@ -71,7 +71,7 @@ func fromService(o *corev1.Service) model.Service {
 	s := model.Service{
 		Meta: meta(o.ObjectMeta), Type: string(o.Spec.Type), ClusterIP: o.Spec.ClusterIP,
 		Headless: o.Spec.ClusterIP == corev1.ClusterIPNone, ExternalName: o.Spec.ExternalName,
-		Selector: o.Spec.Selector,
+		Selector: o.Spec.Selector, ExternalIPs: o.Spec.ExternalIPs,
 	}
 	if s.Type == "" {
 		s.Type = string(corev1.ServiceTypeClusterIP)

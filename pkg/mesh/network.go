@@ -3,6 +3,7 @@ package mesh
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,6 +84,9 @@ func networkGateways(c *model.Cluster) []NetworkGateway {
 			port = 0
 		}
 		g := NetworkGateway{Context: c.Context, Network: nw, Service: s, Port: port}
+		// istiod's external addresses of a Service: the load balancer's,
+		// then spec.externalIPs whatever the type
+		// (pilot/pkg/serviceregistry/kube/conversion.go, ConvertService).
 		if s.Type == "LoadBalancer" {
 			for _, in := range s.LoadBalancer {
 				if in.IP != "" {
@@ -90,6 +94,11 @@ func networkGateways(c *model.Cluster) []NetworkGateway {
 				} else if in.Hostname != "" {
 					g.Addresses = append(g.Addresses, in.Hostname)
 				}
+			}
+		}
+		for _, ip := range s.ExternalIPs {
+			if !slices.Contains(g.Addresses, ip) {
+				g.Addresses = append(g.Addresses, ip)
 			}
 		}
 		out = append(out, g)

@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/meshfed/kubectl-meshfed/pkg/fleet"
@@ -44,6 +45,17 @@ kind: Service
 metadata: {name: nodeport, namespace: gw, labels: {topology.istio.io/network: n1}}
 spec: {type: NodePort, ports: [{name: tls, port: 15443}]}
 status: {loadBalancer: {ingress: [{ip: 192.0.2.9}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: external-ips, namespace: gw, labels: {topology.istio.io/network: n2}}
+spec: {type: LoadBalancer, externalIPs: [198.51.100.7, 192.0.2.10], ports: [{name: tls, port: 15443}]}
+status: {loadBalancer: {ingress: [{ip: 192.0.2.10}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: clusterip-external-ips, namespace: gw, labels: {topology.istio.io/network: n3}}
+spec: {type: ClusterIP, externalIPs: [198.51.100.8], ports: [{name: tls, port: 15443}]}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -52,8 +64,8 @@ status: {loadBalancer: {ingress: [{ip: 192.0.2.9}]}}
 	for _, g := range NetworkGateways(c) {
 		got[g.Service.Name] = g
 	}
-	if len(got) != 3 {
-		t.Fatalf("gateways %v: want custom-port, hbone-only, nodeport", got)
+	if len(got) != 5 {
+		t.Fatalf("gateways %v: want custom-port, hbone-only, nodeport, external-ips, clusterip-external-ips", got)
 	}
 	if g := got["custom-port"]; g.Port != 16443 || len(g.Addresses) != 1 || IsIP(g.Addresses[0]) {
 		t.Errorf("custom-port %+v", g)
@@ -63,6 +75,14 @@ status: {loadBalancer: {ingress: [{ip: 192.0.2.9}]}}
 	}
 	if g := got["nodeport"]; len(g.Addresses) != 0 {
 		t.Errorf("a NodePort Service's LB status is not read by istiod: %+v", g)
+	}
+	// istiod adds spec.externalIPs after the load balancer's addresses,
+	// whatever the Service's type (kube/conversion.go).
+	if g := got["external-ips"]; !slices.Equal(g.Addresses, []string{"192.0.2.10", "198.51.100.7"}) {
+		t.Errorf("external-ips: addresses %v, want the LB's then the externalIPs not already there", g.Addresses)
+	}
+	if g := got["clusterip-external-ips"]; !slices.Equal(g.Addresses, []string{"198.51.100.8"}) {
+		t.Errorf("clusterip-external-ips: addresses %v", g.Addresses)
 	}
 }
 

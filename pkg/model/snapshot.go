@@ -228,6 +228,10 @@ type Service struct {
 	Ports        []ServicePort     `json:"ports,omitempty"`
 	// LoadBalancer holds the addresses from status.loadBalancer.ingress.
 	LoadBalancer []LoadBalancerIngress `json:"loadBalancer,omitempty"`
+	// ExternalIPs is spec.externalIPs: istiod counts them among a
+	// Service's external addresses whatever its type, after the
+	// load balancer's.
+	ExternalIPs []string `json:"externalIPs,omitempty"`
 }
 
 // ServicePort is one port of a Service.

@@ -395,8 +395,9 @@ func unknownGateways(f *model.Fleet) []checks.Finding {
 }
 
 // knownAddresses are the addresses the doctor knows as gateways in c, each
-// with its network: its labelled gateway Services' load-balancer addresses,
-// and those of Services that meshNetworks names by registryServiceName.
+// with its network: its labelled gateway Services' external addresses (the
+// load balancer's and spec.externalIPs, as istiod takes them), and those
+// of Services that meshNetworks names by registryServiceName.
 // skip says the network's gateways in c cannot be compared by address (a
 // DNS name istiod resolves, a NodePort Service istiod gives node addresses
 // for).
@@ -414,6 +415,9 @@ func knownAddresses(c *model.Cluster, mn *meshconfig.MeshNetworks, network strin
 			if in.IP != "" {
 				known[in.IP] = nw
 			}
+		}
+		for _, ip := range s.ExternalIPs {
+			known[ip] = nw
 		}
 	}
 	for _, g := range mesh.NetworkGateways(c) {

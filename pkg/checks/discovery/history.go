@@ -18,26 +18,15 @@ import (
 // metricsUnknown is the unknown finding for a replica whose metrics were
 // not read, or nil when they were.
 func metricsUnknown(p registryPrimary, v model.IstiodView, mk func(checks.Details) checks.Finding) *checks.Finding {
-	var why string
-	switch {
-	case v.NotRun != "":
-		why = v.NotRun
-	case v.Error != "":
-		why = fmt.Sprintf("its /debug/clusterz (%s) could not be read, so neither could its /metrics: %s", v.Address, v.Error)
-	case v.Metrics == nil:
-		why = "its /metrics was not read"
-	case v.Metrics.Error != "":
-		why = fmt.Sprintf("reading its /metrics (%s) failed: %s", v.Address, v.Metrics.Error)
-	default:
+	var read *string
+	if v.Metrics != nil {
+		read = &v.Metrics.Error
+	}
+	d := replicaUnknown(p, v, "its /metrics", read, "'s metrics say of its history")
+	if d == nil {
 		return nil
 	}
-	d := checks.Details{Severity: checks.SeverityUnknown, Object: p.obj,
-		Message: fmt.Sprintf("what istiod of %s's metrics say of its history is unknown: %s", p.Cluster.Context, why)}
-	if ns, name, ok := strings.Cut(v.Pod, "/"); ok {
-		d.Object = &checks.ObjectRef{Kind: "Pod", Namespace: ns, Name: name}
-		d.Message = fmt.Sprintf("what istiod replica %s of %s's metrics say of its history is unknown: %s", name, p.Cluster.Context, why)
-	}
-	fd := mk(d)
+	fd := mk(*d)
 	return &fd
 }
 

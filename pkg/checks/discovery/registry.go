@@ -80,33 +80,49 @@ func istiodDeployment(c *model.Cluster) *checks.ObjectRef {
 	return &checks.ObjectRef{Kind: "Deployment", Namespace: c.IstioNamespace, Name: name}
 }
 
-// registryUnknown is the unknown finding of id for a replica whose registry
-// was not read, or nil when it was.
-func registryUnknown(id checks.ID, p registryPrimary, v model.IstiodView) *checks.Finding {
+// replicaUnknown is the unknown of a replica whose document part (read
+// through the same port-forward, after its clusterz) was not read, or nil
+// when it was: read is that document's error ("" when read), nil when it
+// was not asked for; about ends the finding's "what istiod of C…".
+func replicaUnknown(p registryPrimary, v model.IstiodView, part string, read *string, about string) *checks.Details {
 	var why string
 	switch {
 	case v.NotRun != "":
 		why = v.NotRun
 	case v.Error != "":
-		why = fmt.Sprintf("its /debug/clusterz (%s) could not be read, so neither could its registry: %s", v.Address, v.Error)
-	case v.Registry == nil:
-		why = "its registry was not read"
-	case v.Registry.Error != "":
-		why = fmt.Sprintf("reading its registry (%s) failed: %s", v.Address, v.Registry.Error)
+		why = fmt.Sprintf("its /debug/clusterz (%s) could not be read, so neither could %s: %s", v.Address, part, v.Error)
+	case read == nil:
+		why = part + " was not read"
+	case *read != "":
+		why = fmt.Sprintf("reading %s (%s) failed: %s", part, v.Address, *read)
 	default:
 		return nil
 	}
-	d := checks.Details{Severity: checks.SeverityUnknown, Object: p.obj,
-		Message: fmt.Sprintf("what istiod of %s holds in its registry is unknown: %s", p.Cluster.Context, why)}
+	d := &checks.Details{Severity: checks.SeverityUnknown, Object: p.obj,
+		Message: fmt.Sprintf("what istiod of %s%s is unknown: %s", p.Cluster.Context, about, why)}
 	if ns, name, ok := strings.Cut(v.Pod, "/"); ok {
 		d.Object = &checks.ObjectRef{Kind: "Pod", Namespace: ns, Name: name}
-		d.Message = fmt.Sprintf("what istiod replica %s of %s holds in its registry is unknown: %s", name, p.Cluster.Context, why)
+		d.Message = fmt.Sprintf("what istiod replica %s of %s%s is unknown: %s", name, p.Cluster.Context, about, why)
+	}
+	return d
+}
+
+// registryUnknown is the unknown finding of id for a replica whose registry
+// was not read, or nil when it was.
+func registryUnknown(id checks.ID, p registryPrimary, v model.IstiodView) *checks.Finding {
+	var read *string
+	if v.Registry != nil {
+		read = &v.Registry.Error
+	}
+	d := replicaUnknown(p, v, "its registry", read, " holds in its registry")
+	if d == nil {
+		return nil
 	}
 	var fd checks.Finding
 	if id == checks.MF4020 {
-		fd = checks.NewMF4020(checks.MF4020Subjects{Primary: p.Cluster.Context}, d)
+		fd = checks.NewMF4020(checks.MF4020Subjects{Primary: p.Cluster.Context}, *d)
 	} else {
-		fd = checks.NewMF4021(checks.MF4021Subjects{Primary: p.Cluster.Context}, d)
+		fd = checks.NewMF4021(checks.MF4021Subjects{Primary: p.Cluster.Context}, *d)
 	}
 	return &fd
 }

@@ -40,6 +40,18 @@ type meshView struct {
 	byContext map[string]mesh.Ambient
 }
 
+// multiNetworkAmbient are the ambient clusters whose istiod runs
+// multi-network: where an east-west Gateway and its class must be.
+func (v meshView) multiNetworkAmbient() []*model.Cluster {
+	var out []*model.Cluster
+	for _, c := range v.ambient {
+		if v.byContext[c.Context].MultiNetwork {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func view(f *model.Fleet) meshView {
 	v := meshView{byContext: map[string]mesh.Ambient{}}
 	nets := map[string]bool{}
@@ -186,12 +198,9 @@ func networkWithoutGateway(f *model.Fleet) []checks.Finding {
 		return nil
 	}
 	members := map[string][]string{}
-	for _, c := range v.ambient {
-		// Where istiod does not take multi-network, MF7001 or MF7002 says
-		// why: no gateway would be deployed or used there anyway.
-		if !v.byContext[c.Context].MultiNetwork {
-			continue
-		}
+	// Where istiod does not take multi-network, MF7001 or MF7002 says
+	// why: no gateway would be deployed or used there anyway.
+	for _, c := range v.multiNetworkAmbient() {
 		n := mesh.Identify(c).Network
 		members[n] = append(members[n], c.Context)
 	}
@@ -278,10 +287,7 @@ func gatewayNotProgrammed(f *model.Fleet) []checks.Finding {
 		return nil
 	}
 	var out []checks.Finding
-	for _, c := range v.ambient {
-		if !v.byContext[c.Context].MultiNetwork {
-			continue
-		}
+	for _, c := range v.multiNetworkAmbient() {
 		for _, g := range eastWestGateways(c) {
 			var wrong []string
 			if g.Programmed != "True" {
@@ -328,10 +334,7 @@ func classMissing(f *model.Fleet) []checks.Finding {
 		return nil
 	}
 	var out []checks.Finding
-	for _, c := range v.ambient {
-		if !v.byContext[c.Context].MultiNetwork {
-			continue
-		}
+	for _, c := range v.multiNetworkAmbient() {
 		found := false
 		var classes []string
 		for _, gc := range c.GatewayClasses {
